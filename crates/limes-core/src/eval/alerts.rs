@@ -1,0 +1,222 @@
+//! Alert scoring: match alerts to staged incidents, classify the rest as nuisance or false.
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+use super::{to_xy, EvalConfig};
+use crate::geo::{dist, LocalFrame, Xy};
+use crate::record::{AlertKind, AlertRecord, Incident, IncidentKind, TruthRecord, TruthState};
+
+/// What an alert turned out to be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// It matches a real incident.
+    True,
+    /// A real but harmless stimulus caused it (animals, herders, wind, traffic).
+    Nuisance,
+    /// Nothing real caused it.
+    False,
+}
+
+/// One alert's score.
+#[derive(Clone, Debug, Serialize)]
+pub struct AlertScore {
+    /// Alert identifier.
+    pub id: u64,
+    /// Final kind.
+    pub kind: AlertKind,
+    /// Outcome.
+    pub outcome: Outcome,
+    /// Incident it matched.
+    pub incident: Option<u64>,
+    /// Revisions published.
+    pub revisions: u32,
+}
+
+/// One staged incident's score.
+#[derive(Clone, Debug, Serialize)]
+pub struct IncidentScore {
+    /// Incident identifier.
+    pub id: u64,
+    /// Kind.
+    pub kind: IncidentKind,
+    /// Start time.
+    pub time: f64,
+    /// People (or sensors) involved.
+    pub count: u32,
+    /// True when an alert of the right kind was raised.
+    pub detected: bool,
+    /// Seconds from the incident to the alert of the right kind.
+    pub time_to_alert_s: Option<f64>,
+    /// Seconds from the incident to the first alert about it of any kind (negative: warned before).
+    pub first_warning_s: Option<f64>,
+    /// The alert's final count estimate.
+    pub count_estimate: Option<u32>,
+    /// Alerts that matched it.
+    pub alerts: Vec<u64>,
+}
+
+fn family_frontier(k: AlertKind) -> bool {
+    matches!(
+        k,
+        AlertKind::Approach | AlertKind::FenceCut | AlertKind::Infiltration
+    )
+}
+
+/// Scores every alert and incident.
+pub fn score(
+    cfg: &EvalConfig,
+    frame: Option<LocalFrame>,
+    truth: &[TruthRecord],
+    alerts: &[AlertRecord],
+    samples: &[(f64, Vec<TruthState>)],
+) -> (Vec<AlertScore>, Vec<IncidentScore>) {
+    let mut by_id: BTreeMap<u64, Vec<&AlertRecord>> = BTreeMap::new();
+    for a in alerts {
+        by_id.entry(a.id).or_default().push(a);
+    }
+    let incidents: Vec<&Incident> = truth
+        .iter()
+        .filter_map(|r| match r {
+            TruthRecord::Incident(i) => Some(i),
+            _ => None,
+        })
+        .collect();
+    let mut matched: BTreeMap<u64, u64> = BTreeMap::new();
+    let mut inc_scores = Vec::new();
+    for inc in incidents
+        .iter()
+        .filter(|i| i.kind != IncidentKind::FenceNuisance)
+    {
+        let ip = to_xy(frame, inc.pos);
+        let t0 = inc.time.0;
+        let mut hits: Vec<(u64, &Vec<&AlertRecord>)> = Vec::new();
+        for (id, revs) in &by_id {
+            let last = revs[revs.len() - 1];
+            let ok = match inc.kind {
+                IncidentKind::Infiltration => {
+                    family_frontier(last.kind)
+                        && revs.iter().any(|r| {
+                            dist(to_xy(frame, r.pos), ip) <= cfg.match_m
+                                && r.time.0 >= t0 - cfg.match_before_s
+                                && r.time.0 <= t0 + cfg.match_after_s
+                        })
+                }
+                IncidentKind::Breakout => {
+                    matches!(
+                        last.kind,
+                        AlertKind::MassBreakout | AlertKind::PerimeterBreach
+                    ) && last.facility.as_deref() == inc.subject.as_deref()
+                }
+                IncidentKind::SensorOffline => {
+                    last.kind == AlertKind::SensorOffline
+                        && revs
+                            .iter()
+                            .any(|r| inc.subject.as_ref().is_some_and(|s| r.sensors.contains(s)))
+                        && revs[0].raised.0 >= t0 - 60.0
+                        && revs[0].raised.0 <= inc.end.0.max(t0 + cfg.match_after_s)
+                }
+                IncidentKind::FenceNuisance => false,
+            };
+            if ok {
+                hits.push((*id, revs));
+            }
+        }
+        let want = match inc.kind {
+            IncidentKind::Infiltration => AlertKind::Infiltration,
+            IncidentKind::Breakout => AlertKind::MassBreakout,
+            _ => AlertKind::SensorOffline,
+        };
+        let first_of_kind = hits
+            .iter()
+            .filter_map(|(_, revs)| revs.iter().find(|r| r.kind == want).map(|r| r.time.0))
+            .min_by(f64::total_cmp);
+        let first_any = hits
+            .iter()
+            .map(|(_, revs)| revs[0].raised.0)
+            .min_by(f64::total_cmp);
+        let count_estimate = hits
+            .iter()
+            .filter(|(_, revs)| revs[revs.len() - 1].kind == want)
+            .map(|(_, revs)| revs[revs.len() - 1].count)
+            .max();
+        for (id, _) in &hits {
+            matched.entry(*id).or_insert(inc.id);
+        }
+        inc_scores.push(IncidentScore {
+            id: inc.id,
+            kind: inc.kind,
+            time: t0,
+            count: inc.count,
+            detected: first_of_kind.is_some(),
+            time_to_alert_s: first_of_kind.map(|t| t - t0),
+            first_warning_s: first_any.map(|t| t - t0),
+            count_estimate,
+            alerts: hits.iter().map(|h| h.0).collect(),
+        });
+    }
+    let nuisances: Vec<(Xy, f64)> = incidents
+        .iter()
+        .filter(|i| i.kind == IncidentKind::FenceNuisance)
+        .map(|i| (to_xy(frame, i.pos), i.time.0))
+        .collect();
+    let alert_scores = by_id
+        .iter()
+        .map(|(id, revs)| {
+            let first = revs[0];
+            let last = revs[revs.len() - 1];
+            let outcome = if matched.contains_key(id) {
+                Outcome::True
+            } else {
+                let p = to_xy(frame, first.pos);
+                let t = first.raised.0;
+                let fence_nuisance = last.kind == AlertKind::FenceCut
+                    && nuisances
+                        .iter()
+                        .any(|(q, tq)| dist(*q, p) < 400.0 && (t - tq).abs() < 120.0);
+                let near_harmless = nearest_sample(samples, t).is_some_and(|s| {
+                    s.iter().any(|x| {
+                        !x.role.is_threat() && dist(to_xy(frame, x.pos), p) <= cfg.nuisance_m
+                    })
+                });
+                if fence_nuisance || near_harmless {
+                    Outcome::Nuisance
+                } else {
+                    Outcome::False
+                }
+            };
+            AlertScore {
+                id: *id,
+                kind: last.kind,
+                outcome,
+                incident: matched.get(id).copied(),
+                revisions: revs.len() as u32,
+            }
+        })
+        .collect();
+    (alert_scores, inc_scores)
+}
+
+fn nearest_sample(samples: &[(f64, Vec<TruthState>)], t: f64) -> Option<&Vec<TruthState>> {
+    let k = samples.partition_point(|s| s.0 < t);
+    let cands = [k.checked_sub(1), Some(k)];
+    cands
+        .iter()
+        .flatten()
+        .filter_map(|&i| samples.get(i))
+        .filter(|s| (s.0 - t).abs() <= 60.0)
+        .min_by(|a, b| (a.0 - t).abs().total_cmp(&(b.0 - t).abs()))
+        .map(|s| &s.1)
+}
+
+/// Last known position and kind of every alert, for the map.
+pub fn final_positions(frame: Option<LocalFrame>, alerts: &[AlertRecord]) -> Vec<(Xy, AlertKind)> {
+    let mut last: BTreeMap<u64, &AlertRecord> = BTreeMap::new();
+    for a in alerts {
+        last.insert(a.id, a);
+    }
+    last.values()
+        .map(|a| (to_xy(frame, a.pos), a.kind))
+        .collect()
+}

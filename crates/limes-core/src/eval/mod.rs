@@ -1,0 +1,287 @@
+//! The evaluator: tracks, alerts and ground truth in; GOSPA over time and alert scores out.
+//!
+//! Tracks are scored at every truth sample time: the estimate set is every confirmed (or
+//! coasting) track updated within `max_track_age_s`, predicted to the sample time; the truth set
+//! is every object a working sensor could see. Alerts are matched to staged incidents; the
+//! unmatched are nuisance (a harmless real object or fence stimulus nearby) or false.
+
+mod alerts;
+pub mod gospa;
+mod plot;
+mod report;
+
+pub use alerts::{AlertScore, IncidentScore};
+pub use report::{Report, SiteFigures};
+
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+
+use crate::geo::{LocalFrame, LonLat, Xy};
+use crate::record::{AlertRecord, Position, TrackRecord, TrackStatus, TruthRecord, TruthState};
+use crate::track::{Partition, TrackUpdate};
+
+/// Scoring settings.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EvalConfig {
+    /// GOSPA cut-off distance c, metres.
+    pub gospa_c: f64,
+    /// GOSPA order p.
+    pub gospa_p: f64,
+    /// Tracks older than this at a sample time are left out, seconds.
+    pub max_track_age_s: f64,
+    /// An alert within this distance of an incident can match it, metres.
+    pub match_m: f64,
+    /// ... raised at most this long before the incident, seconds.
+    pub match_before_s: f64,
+    /// ... or at most this long after it, seconds.
+    pub match_after_s: f64,
+    /// An unmatched alert with a harmless real object this close is a nuisance, metres.
+    pub nuisance_m: f64,
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        Self {
+            gospa_c: 100.0,
+            gospa_p: 1.0,
+            max_track_age_s: 15.0,
+            match_m: 3000.0,
+            match_before_s: 1800.0,
+            match_after_s: 1800.0,
+            nuisance_m: 500.0,
+        }
+    }
+}
+
+/// GOSPA at one sample time.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct GospaSample {
+    /// Sample time, seconds since the epoch.
+    pub t: f64,
+    /// The metric.
+    #[serde(flatten)]
+    pub g: gospa::Gospa,
+    /// Visible truths.
+    pub truths: usize,
+    /// Track estimates.
+    pub tracks: usize,
+}
+
+#[derive(Clone, Copy)]
+struct Latest {
+    part: Partition,
+    xy: Xy,
+    vel: Xy,
+    t: f64,
+    confirmed: bool,
+}
+
+/// Scores one run; feed it tracks in time order, then alerts, then call [`Evaluator::finish`].
+pub struct Evaluator {
+    cfg: EvalConfig,
+    frame: Option<LocalFrame>,
+    samples: Vec<(f64, Vec<TruthState>)>,
+    next_sample: usize,
+    latest: HashMap<u64, Latest>,
+    gospa: Vec<GospaSample>,
+    truth: Vec<TruthRecord>,
+    alerts: Vec<AlertRecord>,
+    track_paths: BTreeMap<u64, Vec<Xy>>,
+    truth_paths: BTreeMap<u64, (crate::record::TruthRole, Vec<Xy>)>,
+}
+
+impl Evaluator {
+    /// An evaluator; feed truth with [`Evaluator::on_truth`] in time order, ahead of the tracks.
+    pub fn new(cfg: EvalConfig) -> Self {
+        Self {
+            cfg,
+            frame: None,
+            samples: Vec::new(),
+            next_sample: 0,
+            latest: HashMap::new(),
+            gospa: Vec::new(),
+            truth: Vec::new(),
+            alerts: Vec::new(),
+            track_paths: BTreeMap::new(),
+            truth_paths: BTreeMap::new(),
+        }
+    }
+
+    /// An evaluator over a whole truth file (sorted here by time).
+    pub fn with_truth(cfg: EvalConfig, mut truth: Vec<TruthRecord>) -> Self {
+        truth.sort_by(|a, b| truth_time(a).total_cmp(&truth_time(b)));
+        let mut ev = Self::new(cfg);
+        for r in truth {
+            ev.on_truth(r);
+        }
+        ev
+    }
+
+    /// Feeds one truth record; states must come in time order.
+    pub fn on_truth(&mut self, r: TruthRecord) {
+        match &r {
+            TruthRecord::State(s) => {
+                if self.frame.is_none() {
+                    if let Position::LonLat { lon, lat } = s.pos {
+                        self.frame = Some(LocalFrame::new(LonLat::new(lon, lat)));
+                    }
+                }
+                let t = s.time.0;
+                match self.samples.last_mut() {
+                    Some((lt, v)) if (*lt - t).abs() < 1e-3 => v.push(s.clone()),
+                    _ => self.samples.push((t, vec![s.clone()])),
+                }
+                let xy = to_xy(self.frame, s.pos);
+                let e = self.truth_paths.entry(s.id).or_insert((s.role, Vec::new()));
+                if e.1.len() < 2000 {
+                    e.1.push(xy);
+                }
+            }
+            TruthRecord::Incident(_) => self.truth.push(r),
+        }
+    }
+
+    /// The frame GOSPA distances are measured in (centred on the first truth position).
+    pub fn frame(&self) -> Option<LocalFrame> {
+        self.frame
+    }
+
+    /// Feeds one track update from the live pipeline.
+    pub fn on_update(&mut self, u: &TrackUpdate) {
+        self.catch_up(u.time - 5.0);
+        if u.status == TrackStatus::Deleted {
+            self.latest.remove(&u.id);
+            return;
+        }
+        self.latest.insert(
+            u.id,
+            Latest {
+                part: u.part,
+                xy: u.xy,
+                vel: u.vel,
+                t: u.time,
+                confirmed: u.status != TrackStatus::Tentative,
+            },
+        );
+    }
+
+    /// Feeds one track record read from a file.
+    pub fn on_record(&mut self, r: &TrackRecord) {
+        let (part, xy) = match r.pos {
+            Position::LonLat { lon, lat } => {
+                let tile = LonLat::new(lon, lat).tile();
+                (
+                    Partition::Tile(tile),
+                    LocalFrame::new(tile.centre()).to_local(LonLat::new(lon, lat)),
+                )
+            }
+            Position::Local { x, y } => (Partition::Flat, [x, y]),
+        };
+        self.on_update(&TrackUpdate {
+            id: r.id,
+            time: r.time.0,
+            status: r.status,
+            part,
+            xy,
+            vel: r.vel,
+            cov: r.cov,
+            class: r.class.as_array(),
+            hits: r.hits,
+            first_seen: r.first_seen.0,
+            sensor: None,
+        });
+    }
+
+    /// Feeds one alert revision.
+    pub fn on_alert(&mut self, a: &AlertRecord) {
+        self.alerts.push(a.clone());
+    }
+
+    fn catch_up(&mut self, upto: f64) {
+        while self.next_sample < self.samples.len() && self.samples[self.next_sample].0 <= upto {
+            self.score_sample(self.next_sample);
+            self.next_sample += 1;
+        }
+    }
+
+    fn score_sample(&mut self, k: usize) {
+        let t = self.samples[k].0;
+        let frame = self.frame;
+        let truths: Vec<Xy> = self.samples[k]
+            .1
+            .iter()
+            .filter(|s| s.visible)
+            .map(|s| to_xy(frame, s.pos))
+            .collect();
+        let mut tracks = Vec::new();
+        for (id, l) in &self.latest {
+            if !l.confirmed || t - l.t > self.cfg.max_track_age_s || l.t > t + 5.0 {
+                continue;
+            }
+            let dt = t - l.t;
+            let p = [l.xy[0] + l.vel[0] * dt, l.xy[1] + l.vel[1] * dt];
+            let xy = match (l.part, frame) {
+                (Partition::Tile(tile), Some(f)) => {
+                    f.to_local(LocalFrame::new(tile.centre()).to_lonlat(p))
+                }
+                _ => p,
+            };
+            tracks.push(xy);
+            let path = self.track_paths.entry(*id).or_default();
+            if path.len() < 400 {
+                path.push(xy);
+            }
+        }
+        let g = gospa::gospa(&tracks, &truths, self.cfg.gospa_c, self.cfg.gospa_p);
+        self.gospa.push(GospaSample {
+            t,
+            g,
+            truths: truths.len(),
+            tracks: tracks.len(),
+        });
+    }
+
+    /// Scores what is left and builds the figures for one site.
+    pub fn finish(mut self, site: &str, frontier_km: Option<f64>) -> SiteFigures {
+        self.catch_up(f64::INFINITY);
+        for (_, (_, pts)) in self.truth_paths.iter_mut() {
+            let step = pts.len().div_ceil(200).max(1);
+            *pts = pts.iter().step_by(step).copied().collect();
+        }
+        let scores = alerts::score(
+            &self.cfg,
+            self.frame,
+            &self.truth,
+            &self.alerts,
+            &self.samples,
+        );
+        report::figures(
+            site,
+            frontier_km,
+            &self.cfg,
+            &self.gospa,
+            scores,
+            plot::MapData {
+                truth: std::mem::take(&mut self.truth_paths),
+                tracks: std::mem::take(&mut self.track_paths),
+                alerts: alerts::final_positions(self.frame, &self.alerts),
+            },
+        )
+    }
+}
+
+fn truth_time(r: &TruthRecord) -> f64 {
+    match r {
+        TruthRecord::State(s) => s.time.0,
+        TruthRecord::Incident(i) => i.time.0,
+    }
+}
+
+fn to_xy(frame: Option<LocalFrame>, p: Position) -> Xy {
+    match (p, frame) {
+        (Position::LonLat { lon, lat }, Some(f)) => f.to_local(LonLat::new(lon, lat)),
+        (Position::LonLat { lon, lat }, None) => [lon, lat],
+        (Position::Local { x, y }, _) => [x, y],
+    }
+}

@@ -1,0 +1,292 @@
+//! Report figures per site, and the Markdown + JSON + SVG report.
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use super::alerts::{AlertScore, IncidentScore, Outcome};
+use super::plot::{self, MapData};
+use super::{EvalConfig, GospaSample};
+use crate::record::IncidentKind;
+
+/// Alert counts of one kind.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct KindFigures {
+    /// Alerts of this final kind.
+    pub alerts: u32,
+    /// Matched to a real incident.
+    pub true_alerts: u32,
+    /// Caused by a harmless stimulus.
+    pub nuisance: u32,
+    /// Caused by nothing.
+    pub false_alerts: u32,
+}
+
+/// Detection figures for one incident kind.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct DetectionFigures {
+    /// Incidents staged.
+    pub staged: u32,
+    /// Incidents alerted with the right kind.
+    pub detected: u32,
+    /// detected / staged.
+    pub pd: Option<f64>,
+    /// Median time to alert, seconds.
+    pub tta_median_s: Option<f64>,
+    /// 95th percentile time to alert, seconds.
+    pub tta_p95_s: Option<f64>,
+}
+
+/// Everything measured on one site's run.
+#[derive(Clone, Debug, Serialize)]
+pub struct SiteFigures {
+    /// Site name.
+    pub site: String,
+    /// Hours of simulated time scored.
+    pub hours: f64,
+    /// Frontier length, km (None for facility-only sites).
+    pub frontier_km: Option<f64>,
+    /// GOSPA cut-off c and order p.
+    pub gospa_c: f64,
+    /// GOSPA order.
+    pub gospa_p: f64,
+    /// Mean GOSPA distance over samples.
+    pub gospa_mean: f64,
+    /// Mean localisation part.
+    pub gospa_localisation_mean: f64,
+    /// Mean missed part.
+    pub gospa_missed_mean: f64,
+    /// Mean false part.
+    pub gospa_false_mean: f64,
+    /// Mean OSPA distance.
+    pub ospa_mean: f64,
+    /// Mean visible truths per sample.
+    pub truths_mean: f64,
+    /// Mean track estimates per sample.
+    pub tracks_mean: f64,
+    /// GOSPA samples.
+    pub gospa_series: Vec<GospaSample>,
+    /// Per incident kind.
+    pub detection: BTreeMap<String, DetectionFigures>,
+    /// Per alert kind.
+    pub alerts_by_kind: BTreeMap<String, KindFigures>,
+    /// Nuisance alerts per 100 km per day (per site per day without a frontier).
+    pub nuisance_rate: f64,
+    /// False alerts per 100 km per day (per site per day without a frontier).
+    pub false_rate: f64,
+    /// Unit of the two rates.
+    pub rate_unit: String,
+    /// |estimate − truth| / truth for the breakout count.
+    pub breakout_count_error: Option<f64>,
+    /// Incident scores.
+    pub incidents: Vec<IncidentScore>,
+    /// Alert scores.
+    pub alerts: Vec<AlertScore>,
+    #[serde(skip)]
+    map: MapData,
+}
+
+fn percentile(v: &mut [f64], q: f64) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let k = ((v.len() - 1) as f64 * q).round() as usize;
+    Some(v[k])
+}
+
+pub(super) fn figures(
+    site: &str,
+    frontier_km: Option<f64>,
+    cfg: &EvalConfig,
+    series: &[GospaSample],
+    (alerts, incidents): (Vec<AlertScore>, Vec<IncidentScore>),
+    map: MapData,
+) -> SiteFigures {
+    let n = series.len().max(1) as f64;
+    let mean = |f: &dyn Fn(&GospaSample) -> f64| series.iter().map(f).sum::<f64>() / n;
+    let hours = match (series.first(), series.last()) {
+        (Some(a), Some(b)) => (b.t - a.t) / 3600.0,
+        _ => 0.0,
+    };
+    let mut detection: BTreeMap<String, DetectionFigures> = BTreeMap::new();
+    for kind in [
+        IncidentKind::Infiltration,
+        IncidentKind::Breakout,
+        IncidentKind::SensorOffline,
+    ] {
+        let of: Vec<&IncidentScore> = incidents.iter().filter(|i| i.kind == kind).collect();
+        if of.is_empty() {
+            continue;
+        }
+        let mut tta: Vec<f64> = of.iter().filter_map(|i| i.time_to_alert_s).collect();
+        let detected = of.iter().filter(|i| i.detected).count() as u32;
+        detection.insert(
+            serde_json::to_value(kind)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default(),
+            DetectionFigures {
+                staged: of.len() as u32,
+                detected,
+                pd: Some(detected as f64 / of.len() as f64),
+                tta_median_s: percentile(&mut tta, 0.5),
+                tta_p95_s: percentile(&mut tta, 0.95),
+            },
+        );
+    }
+    let mut by_kind: BTreeMap<String, KindFigures> = BTreeMap::new();
+    for a in &alerts {
+        let k = by_kind.entry(a.kind.name().to_string()).or_default();
+        k.alerts += 1;
+        match a.outcome {
+            Outcome::True => k.true_alerts += 1,
+            Outcome::Nuisance => k.nuisance += 1,
+            Outcome::False => k.false_alerts += 1,
+        }
+    }
+    let days = (hours / 24.0).max(1e-9);
+    let (scale, unit) = match frontier_km {
+        Some(km) => (100.0 / km.max(1e-9), "per 100 km per day"),
+        None => (1.0, "per site per day"),
+    };
+    let count = |o: Outcome| alerts.iter().filter(|a| a.outcome == o).count() as f64;
+    let breakout_count_error = incidents
+        .iter()
+        .find(|i| i.kind == IncidentKind::Breakout)
+        .and_then(|i| {
+            i.count_estimate
+                .map(|e| (e as f64 - i.count as f64).abs() / i.count.max(1) as f64)
+        });
+    SiteFigures {
+        site: site.to_string(),
+        hours,
+        frontier_km,
+        gospa_c: cfg.gospa_c,
+        gospa_p: cfg.gospa_p,
+        gospa_mean: mean(&|s| s.g.distance),
+        gospa_localisation_mean: mean(&|s| s.g.localisation),
+        gospa_missed_mean: mean(&|s| s.g.missed),
+        gospa_false_mean: mean(&|s| s.g.false_tracks),
+        ospa_mean: mean(&|s| s.g.ospa),
+        truths_mean: mean(&|s| s.truths as f64),
+        tracks_mean: mean(&|s| s.tracks as f64),
+        gospa_series: series.to_vec(),
+        detection,
+        alerts_by_kind: by_kind,
+        nuisance_rate: count(Outcome::Nuisance) * scale / days,
+        false_rate: count(Outcome::False) * scale / days,
+        rate_unit: unit.to_string(),
+        breakout_count_error,
+        incidents,
+        alerts,
+        map,
+    }
+}
+
+/// The whole report of a run over one or more sites.
+#[derive(Serialize)]
+pub struct Report {
+    /// Title.
+    pub title: String,
+    /// The command that produced it.
+    pub command: String,
+    /// Per site.
+    pub sites: Vec<SiteFigures>,
+    /// Extra rows for the run summary (stage timings, throughput).
+    pub notes: Vec<(String, String)>,
+}
+
+fn fmt_opt(v: Option<f64>, unit: &str) -> String {
+    v.map_or("–".into(), |x| format!("{x:.0} {unit}"))
+}
+
+impl Report {
+    /// Writes `report.md`, `report.json` and the SVG pictures into `dir`; returns the Markdown path.
+    pub fn write(&self, dir: &Path) -> std::io::Result<PathBuf> {
+        std::fs::create_dir_all(dir)?;
+        let json = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
+        std::fs::write(dir.join("report.json"), json)?;
+        let mut md = String::new();
+        let _ = writeln!(md, "# {}\n\nProduced by `{}`.\n", self.title, self.command);
+        if !self.notes.is_empty() {
+            let _ = writeln!(md, "| run | |\n|---|---|");
+            for (k, v) in &self.notes {
+                let _ = writeln!(md, "| {k} | {v} |");
+            }
+            md.push('\n');
+        }
+        let mut tta_all = Vec::new();
+        for s in &self.sites {
+            let _ = writeln!(md, "## Site `{}` ({:.1} h scored)\n", s.site, s.hours);
+            let _ = writeln!(
+                md,
+                "### Tracking\n\nGOSPA (c = {} m, p = {}, α = 2), mean over {} samples: **{:.1}** \
+                 (localisation {:.1}, missed {:.1}, false {:.1}); OSPA {:.1} m. \
+                 Visible truths per sample {:.1}, track estimates {:.1}.\n\n![GOSPA over time](gospa-{}.svg)\n",
+                s.gospa_c, s.gospa_p, s.gospa_series.len(), s.gospa_mean, s.gospa_localisation_mean,
+                s.gospa_missed_mean, s.gospa_false_mean, s.ospa_mean, s.truths_mean, s.tracks_mean, s.site
+            );
+            let _ = writeln!(md, "### Detection\n\n| incident | staged | detected | Pd | time to alert median | p95 |\n|---|---|---|---|---|---|");
+            for (k, d) in &s.detection {
+                let _ = writeln!(
+                    md,
+                    "| {k} | {} | {} | {} | {} | {} |",
+                    d.staged,
+                    d.detected,
+                    d.pd.map_or("–".into(), |p| format!("{:.0} %", p * 100.0)),
+                    fmt_opt(d.tta_median_s, "s"),
+                    fmt_opt(d.tta_p95_s, "s")
+                );
+            }
+            if let Some(e) = s.breakout_count_error {
+                let _ = writeln!(md, "\nBreakout count error: **{:.1} %**.", e * 100.0);
+            }
+            let _ = writeln!(
+                md,
+                "\n### Alerts\n\nNuisance alerts: **{:.2}** {}; false alerts: {:.2} {}.\n\n| kind | alerts | true | nuisance | false |\n|---|---|---|---|---|",
+                s.nuisance_rate, s.rate_unit, s.false_rate, s.rate_unit
+            );
+            for (k, f) in &s.alerts_by_kind {
+                let _ = writeln!(
+                    md,
+                    "| {k} | {} | {} | {} | {} |",
+                    f.alerts, f.true_alerts, f.nuisance, f.false_alerts
+                );
+            }
+            let _ = writeln!(md, "\n| incident | kind | count | alerted | time to alert | first warning | count estimate |\n|---|---|---|---|---|---|---|");
+            for i in &s.incidents {
+                let _ = writeln!(
+                    md,
+                    "| {} | {:?} | {} | {} | {} | {} | {} |",
+                    i.id,
+                    i.kind,
+                    i.count,
+                    if i.detected { "yes" } else { "no" },
+                    fmt_opt(i.time_to_alert_s, "s"),
+                    fmt_opt(i.first_warning_s, "s"),
+                    i.count_estimate.map_or("–".into(), |c| c.to_string())
+                );
+                tta_all.extend(i.time_to_alert_s);
+            }
+            let _ = writeln!(
+                md,
+                "\n![Map: truth (grey), confirmed tracks (blue), alerts (red)](map-{}.svg)\n",
+                s.site
+            );
+            plot::gospa(&dir.join(format!("gospa-{}.svg", s.site)), &s.gospa_series)
+                .map_err(std::io::Error::other)?;
+            plot::map(&dir.join(format!("map-{}.svg", s.site)), &s.map)
+                .map_err(std::io::Error::other)?;
+        }
+        plot::histogram(&dir.join("time-to-alert.svg"), &tta_all).map_err(std::io::Error::other)?;
+        let _ = writeln!(
+            md,
+            "## Time to alert, all sites\n\n![Time to alert](time-to-alert.svg)\n"
+        );
+        let path = dir.join("report.md");
+        std::fs::write(&path, md)?;
+        Ok(path)
+    }
+}

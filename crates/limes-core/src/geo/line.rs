@@ -1,0 +1,169 @@
+//! Polylines in a local frame: distance, side and crossing tests for the frontier and roads.
+
+use super::{dist, Xy};
+
+/// Which side of a directed polyline a point lies on (looking along the vertex order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    /// Left of the direction of travel along the line.
+    Left,
+    /// Right of the direction of travel along the line.
+    Right,
+}
+
+/// A polyline in a local metric frame with cumulative chainage.
+#[derive(Clone, Debug)]
+pub struct Polyline {
+    points: Vec<Xy>,
+    chainage: Vec<f64>,
+}
+
+/// The closest point of a polyline to a query point.
+#[derive(Clone, Copy, Debug)]
+pub struct Nearest {
+    /// Distance from the query point, metres.
+    pub distance: f64,
+    /// Distance along the line from its first vertex to the closest point, metres.
+    pub chainage: f64,
+    /// Positive on the left of the line, negative on the right.
+    pub signed: f64,
+}
+
+impl Polyline {
+    /// Builds a polyline from at least two points.
+    pub fn new(points: Vec<Xy>) -> Self {
+        let mut chainage = Vec::with_capacity(points.len());
+        let mut acc = 0.0;
+        for (i, p) in points.iter().enumerate() {
+            if i > 0 {
+                acc += dist(points[i - 1], *p);
+            }
+            chainage.push(acc);
+        }
+        Self { points, chainage }
+    }
+
+    /// The vertices.
+    pub fn points(&self) -> &[Xy] {
+        &self.points
+    }
+
+    /// Total length in metres.
+    pub fn length(&self) -> f64 {
+        self.chainage.last().copied().unwrap_or(0.0)
+    }
+
+    /// The closest point of the line to `p`, with its chainage and signed distance.
+    pub fn nearest(&self, p: Xy) -> Option<Nearest> {
+        let mut best: Option<Nearest> = None;
+        for (k, w) in self.points.windows(2).enumerate() {
+            let (a, b) = (w[0], w[1]);
+            let d = [b[0] - a[0], b[1] - a[1]];
+            let len2 = d[0] * d[0] + d[1] * d[1];
+            let t = if len2 > 0.0 {
+                (((p[0] - a[0]) * d[0] + (p[1] - a[1]) * d[1]) / len2).clamp(0.0, 1.0)
+            } else {
+                0.0
+            };
+            let q = [a[0] + t * d[0], a[1] + t * d[1]];
+            let distance = dist(p, q);
+            if best.is_none_or(|n| distance < n.distance) {
+                let cross = d[0] * (p[1] - a[1]) - d[1] * (p[0] - a[0]);
+                let sign = if cross >= 0.0 { 1.0 } else { -1.0 };
+                best = Some(Nearest {
+                    distance,
+                    chainage: self.chainage[k] + t * len2.sqrt(),
+                    signed: sign * distance,
+                });
+            }
+        }
+        best
+    }
+
+    /// The point at a chainage (clamped to the line) and the unit direction of the line there.
+    pub fn at(&self, chainage: f64) -> (Xy, Xy) {
+        let n = self.points.len();
+        if n < 2 {
+            return (
+                self.points.first().copied().unwrap_or([0.0, 0.0]),
+                [1.0, 0.0],
+            );
+        }
+        let c = chainage.clamp(0.0, self.length());
+        let k = match self.chainage.binary_search_by(|x| x.total_cmp(&c)) {
+            Ok(k) => k.min(n - 2),
+            Err(k) => k.saturating_sub(1).min(n - 2),
+        };
+        let (a, b) = (self.points[k], self.points[k + 1]);
+        let seg = self.chainage[k + 1] - self.chainage[k];
+        let t = if seg > 0.0 {
+            (c - self.chainage[k]) / seg
+        } else {
+            0.0
+        };
+        let dir = if seg > 0.0 {
+            [(b[0] - a[0]) / seg, (b[1] - a[1]) / seg]
+        } else {
+            [1.0, 0.0]
+        };
+        ([a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1])], dir)
+    }
+
+    /// A point at `chainage`, moved `offset` metres to the given side of the line.
+    pub fn offset_point(&self, chainage: f64, offset: f64, side: Side) -> Xy {
+        let (p, d) = self.at(chainage);
+        let left = [-d[1], d[0]];
+        let s = match side {
+            Side::Left => offset,
+            Side::Right => -offset,
+        };
+        [p[0] + s * left[0], p[1] + s * left[1]]
+    }
+}
+
+impl Side {
+    /// +1 for left, -1 for right: the sign [`Nearest::signed`] has on this side.
+    pub fn sign(self) -> f64 {
+        match self {
+            Side::Left => 1.0,
+            Side::Right => -1.0,
+        }
+    }
+
+    /// The other side.
+    pub fn opposite(self) -> Side {
+        match self {
+            Side::Left => Side::Right,
+            Side::Right => Side::Left,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_reports_side_and_chainage() {
+        let l = Polyline::new(vec![[0.0, 0.0], [100.0, 0.0], [100.0, 100.0]]);
+        let n = l.nearest([50.0, 10.0]).expect("non-empty");
+        assert!((n.distance - 10.0).abs() < 1e-9);
+        assert!((n.chainage - 50.0).abs() < 1e-9);
+        assert!(
+            n.signed > 0.0,
+            "a point north of an eastward line is on its left"
+        );
+        let n = l.nearest([110.0, 50.0]).expect("non-empty");
+        assert!(n.signed < 0.0);
+        assert!((n.chainage - 150.0).abs() < 1e-9);
+        assert_eq!(l.length(), 200.0);
+    }
+
+    #[test]
+    fn offset_point_lands_on_the_requested_side() {
+        let l = Polyline::new(vec![[0.0, 0.0], [100.0, 0.0]]);
+        let p = l.offset_point(30.0, 5.0, Side::Right);
+        assert!((p[0] - 30.0).abs() < 1e-9 && (p[1] + 5.0).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,15 @@
+//! Geodesy and planar geometry: WGS84 lon/lat in and out, local metric frames inside.
+
+mod frame;
+mod line;
+
+pub use frame::{LocalFrame, LonLat, TileId, TILE_DEG};
+pub use line::{Polyline, Side};
+
+/// A point in a local metric frame: metres east and north of the frame's origin.
+pub type Xy = [f64; 2];
+
+/// Euclidean distance between two points of the same local frame, in metres.
+pub fn dist(a: Xy, b: Xy) -> f64 {
+    (a[0] - b[0]).hypot(a[1] - b[1])
+}

@@ -1,0 +1,276 @@
+//! The alert book: one alert per incident, revised as it evolves, rate-limited, closed when stale.
+
+use std::collections::BTreeSet;
+
+use crate::geo::{dist, LonLat, Xy};
+use crate::record::{
+    AlertKind, AlertRecord, AlertState, Ddr, ObjectClass, Position, Severity, Time,
+};
+use crate::track::Partition;
+
+/// A live alert and what the rules know about it.
+#[derive(Clone, Debug)]
+pub struct Alert {
+    /// The record as last published.
+    pub rec: AlertRecord,
+    /// Partition of `xy`.
+    pub part: Partition,
+    /// Latest position in the partition frame.
+    pub xy: Xy,
+    /// Contributing tracks.
+    pub tracks: BTreeSet<u64>,
+    /// Contributing sensors.
+    pub sensors: BTreeSet<String>,
+    /// Last time any evidence touched it.
+    pub touched: f64,
+    /// Position at the last published revision.
+    published_xy: Xy,
+    /// Time of the last published revision.
+    published_t: f64,
+    dirty: bool,
+}
+
+/// All alerts of a run.
+#[derive(Default)]
+pub struct AlertBook {
+    alerts: Vec<Alert>,
+    next_id: u64,
+}
+
+/// What a rule wants to say about an incident.
+pub struct Evidence<'a> {
+    /// Kind of evidence (the alert's kind escalates to the highest).
+    pub kind: AlertKind,
+    /// Severity it warrants.
+    pub severity: Severity,
+    /// Time.
+    pub time: f64,
+    /// Partition and position.
+    pub part: Partition,
+    /// Position in the partition frame.
+    pub xy: Xy,
+    /// Track behind it.
+    pub track: Option<u64>,
+    /// Sensor behind it.
+    pub sensor: Option<&'a str>,
+    /// Class, if known.
+    pub class: Option<ObjectClass>,
+    /// Facility, if any.
+    pub facility: Option<&'a str>,
+    /// Sector, if any.
+    pub sector: Option<String>,
+}
+
+/// Escalation order within one incident family.
+fn rank(k: AlertKind) -> u8 {
+    match k {
+        AlertKind::Approach => 1,
+        AlertKind::FenceCut => 2,
+        AlertKind::Infiltration => 3,
+        AlertKind::PerimeterBreach => 1,
+        AlertKind::MassBreakout => 2,
+        AlertKind::SensorOffline => 1,
+    }
+}
+
+/// Incident families: evidence of one family can join one alert.
+fn family(k: AlertKind) -> u8 {
+    match k {
+        AlertKind::Approach | AlertKind::FenceCut | AlertKind::Infiltration => 0,
+        AlertKind::PerimeterBreach | AlertKind::MassBreakout => 1,
+        AlertKind::SensorOffline => 2,
+    }
+}
+
+impl AlertBook {
+    /// Open alerts.
+    pub fn open(&self) -> impl Iterator<Item = &Alert> {
+        self.alerts
+            .iter()
+            .filter(|a| a.rec.state == AlertState::Open)
+    }
+
+    /// Finds an open alert of the same family that this evidence belongs to.
+    pub fn find(
+        &self,
+        family_kind: AlertKind,
+        part: Partition,
+        xy: Xy,
+        t: f64,
+        merge_m: f64,
+        merge_s: f64,
+        facility: Option<&str>,
+    ) -> Option<usize> {
+        self.alerts.iter().position(|a| {
+            a.rec.state == AlertState::Open
+                && family(a.rec.kind) == family(family_kind)
+                && match facility {
+                    Some(f) => a.rec.facility.as_deref() == Some(f),
+                    None => a.part == part && dist(a.xy, xy) <= merge_m && t - a.touched <= merge_s,
+                }
+        })
+    }
+
+    /// Access by index.
+    pub fn get_mut(&mut self, i: usize) -> &mut Alert {
+        &mut self.alerts[i]
+    }
+
+    /// Adds evidence to alert `i` (or a new alert when `None`); returns the alert's index.
+    pub fn add(
+        &mut self,
+        i: Option<usize>,
+        e: &Evidence,
+        lonlat: Option<LonLat>,
+        summary: impl FnOnce() -> String,
+    ) -> usize {
+        let i = match i {
+            Some(i) => i,
+            None => {
+                self.next_id += 1;
+                let pos = position(lonlat, e.xy);
+                self.alerts.push(Alert {
+                    rec: AlertRecord {
+                        id: self.next_id,
+                        rev: 0,
+                        kind: e.kind,
+                        severity: e.severity,
+                        state: AlertState::Open,
+                        time: Time(e.time),
+                        raised: Time(e.time),
+                        pos,
+                        count: 0,
+                        class: e.class,
+                        sector: e.sector.clone(),
+                        facility: e.facility.map(str::to_string),
+                        sensors: vec![],
+                        tracks: vec![],
+                        ddr: None,
+                        summary: String::new(),
+                    },
+                    part: e.part,
+                    xy: e.xy,
+                    tracks: BTreeSet::new(),
+                    sensors: BTreeSet::new(),
+                    touched: e.time,
+                    published_xy: [f64::INFINITY, f64::INFINITY],
+                    published_t: e.time,
+                    dirty: true,
+                });
+                self.alerts.len() - 1
+            }
+        };
+        let a = &mut self.alerts[i];
+        if rank(e.kind) > rank(a.rec.kind) {
+            a.rec.kind = e.kind;
+            a.dirty = true;
+        }
+        if e.severity > a.rec.severity {
+            a.rec.severity = e.severity;
+            a.dirty = true;
+        }
+        if let Some(t) = e.track {
+            a.dirty |= a.tracks.insert(t);
+        }
+        if let Some(s) = e.sensor {
+            if !a.sensors.contains(s) {
+                a.sensors.insert(s.to_string());
+            }
+        }
+        if e.class.is_some() && a.rec.class != e.class && e.kind == a.rec.kind {
+            a.rec.class = e.class;
+        }
+        if a.rec.sector.is_none() {
+            a.rec.sector = e.sector.clone();
+        }
+        a.part = e.part;
+        a.xy = e.xy;
+        a.touched = a.touched.max(e.time);
+        a.rec.time = Time(a.touched);
+        if lonlat.is_some() {
+            a.rec.pos = position(lonlat, e.xy);
+        }
+        a.rec.summary = summary();
+        i
+    }
+
+    /// Publishes the revisions that matter: new alerts, changes of kind, severity or count, a
+    /// move of more than `move_m`, or `every_s` since the last revision.
+    pub fn publish(&mut self, i: usize, move_m: f64, every_s: f64, out: &mut Vec<AlertRecord>) {
+        let a = &mut self.alerts[i];
+        let moved = dist(a.published_xy, a.xy) > move_m;
+        if a.rec.rev == 0 || a.dirty || moved || a.touched - a.published_t >= every_s {
+            emit(a, out);
+        }
+    }
+
+    /// Sets the count and marks the alert for publication when it changed.
+    pub fn set_count(&mut self, i: usize, count: u32) {
+        let a = &mut self.alerts[i];
+        if a.rec.count != count {
+            a.rec.count = count;
+            a.dirty = true;
+        }
+    }
+
+    /// Sets detect–delay–respond figures (published with the next revision).
+    pub fn set_ddr(&mut self, i: usize, ddr: Ddr) {
+        let a = &mut self.alerts[i];
+        if let Some(old) = &a.rec.ddr {
+            if old.interruptible != ddr.interruptible {
+                a.dirty = true;
+            }
+        }
+        a.rec.ddr = Some(ddr);
+    }
+
+    /// Closes alerts (other than sensor-offline ones) untouched for `after_s`.
+    pub fn close_stale(&mut self, now: f64, after_s: f64, out: &mut Vec<AlertRecord>) {
+        for a in &mut self.alerts {
+            if a.rec.state == AlertState::Open
+                && now - a.touched > after_s
+                && a.rec.kind != AlertKind::SensorOffline
+            {
+                a.rec.state = AlertState::Closed;
+                a.rec.time = Time(now);
+                emit(a, out);
+            }
+        }
+    }
+
+    /// Closes alert `i` now.
+    pub fn close(&mut self, i: usize, now: f64, summary: String, out: &mut Vec<AlertRecord>) {
+        let a = &mut self.alerts[i];
+        if a.rec.state == AlertState::Open {
+            a.rec.state = AlertState::Closed;
+            a.rec.time = Time(now);
+            a.rec.summary = summary;
+            emit(a, out);
+        }
+    }
+
+    /// Every alert, open or closed.
+    pub fn all(&self) -> &[Alert] {
+        &self.alerts
+    }
+}
+
+fn emit(a: &mut Alert, out: &mut Vec<AlertRecord>) {
+    a.rec.rev += 1;
+    a.rec.tracks = a.tracks.iter().copied().collect();
+    a.rec.sensors = a.sensors.iter().cloned().collect();
+    a.published_xy = a.xy;
+    a.published_t = a.touched;
+    a.dirty = false;
+    out.push(a.rec.clone());
+}
+
+fn position(ll: Option<LonLat>, xy: Xy) -> Position {
+    match ll {
+        Some(p) => Position::LonLat {
+            lon: p.lon,
+            lat: p.lat,
+        },
+        None => Position::Local { x: xy[0], y: xy[1] },
+    }
+}

@@ -1,0 +1,119 @@
+//! Facility rules: perimeter breach, escalating to mass breakout with a climbing count.
+
+use super::book::Evidence;
+use super::{Judge, Memo};
+use crate::record::{AlertKind, AlertRecord, ObjectClass, Severity, TrackStatus};
+use crate::site::FacilityStatus;
+use crate::track::TrackUpdate;
+
+impl Judge {
+    pub(super) fn facility_rules(
+        &mut self,
+        u: &TrackUpdate,
+        memo: &mut Memo,
+        sensor: Option<&str>,
+        out: &mut Vec<AlertRecord>,
+    ) {
+        if self.site.facilities.is_empty() || memo.exited {
+            return;
+        }
+        let c = &self.cfg;
+        let (margin, near) = (c.exit_margin_m, c.breakout_near_m);
+        let geo = self.geo.get(u.part, &self.site);
+        let mut exit_from = None;
+        for f in &geo.facilities {
+            if f.contains(u.xy) {
+                memo.inside_facility = Some(f.index);
+                return;
+            }
+            let d = f.distance_to_perimeter(u.xy);
+            if memo.inside_facility == Some(f.index) && d > margin {
+                exit_from = Some(f.index);
+                break;
+            }
+            // During a breakout, a track born just outside and heading away is an exit we
+            // did not see inside.
+            let breakout_open = self.facility_alerts[f.index].is_some();
+            if breakout_open && memo.inside_facility.is_none() && u.first_seen == memo.first_seen {
+                let born_near = u.time - u.first_seen < 60.0 && d <= near;
+                if born_near {
+                    memo.inside_facility = Some(f.index);
+                }
+            }
+        }
+        let Some(fi) = exit_from else { return };
+        if u.status == TrackStatus::Tentative || u.class[1] > 0.5 || u.class[2] > 0.7 {
+            // Wait until the track is confirmed and not a vehicle (guards leave by car).
+            return;
+        }
+        memo.exited = true;
+        let t = u.time;
+        self.exit_times[fi].push(t);
+        let window = self.cfg.breakout_window_s;
+        let recent = self.exit_times[fi]
+            .iter()
+            .filter(|&&x| t - x <= window)
+            .count() as u32;
+        let fac = &self.site.facilities[fi];
+        let (fid, fname) = (fac.id.clone(), fac.name.clone());
+        let state = &mut self.facilities[fi];
+        state.exits += 1;
+        let exits = state.exits;
+        let mass = recent >= self.cfg.breakout_min_exits
+            || state.status == FacilityStatus::Breached && exits >= self.cfg.breakout_min_exits;
+        state.status = FacilityStatus::Breached;
+        let (kind, severity) = if mass {
+            (AlertKind::MassBreakout, Severity::Critical)
+        } else {
+            (AlertKind::PerimeterBreach, Severity::High)
+        };
+        let geo = self.geo.get(u.part, &self.site);
+        let ll = geo.lonlat(u.xy);
+        let e = Evidence {
+            kind,
+            severity,
+            time: t,
+            part: u.part,
+            xy: u.xy,
+            track: Some(u.id),
+            sensor,
+            class: Some(ObjectClass::Person),
+            facility: Some(&fid),
+            sector: None,
+        };
+        let target = self.facility_alerts[fi]
+            .filter(|&i| self.book.all()[i].rec.state == crate::record::AlertState::Open);
+        let idx = self.book.add(target, &e, ll, String::new);
+        self.facility_alerts[fi] = Some(idx);
+        let centre = Some(fac.centre());
+        let first = self.book.all()[idx]
+            .rec
+            .ddr
+            .as_ref()
+            .map_or(memo.first_seen, |d| d.first_detected.0.min(memo.first_seen));
+        let next = self.next_line(u.part, u.xy, u.vel);
+        let (line, ttl) = match next {
+            Some((n, s)) => (Some(n), Some(s)),
+            None => (None, None),
+        };
+        let ddr = self.ddr(first, centre, line, ttl);
+        let population = self.facilities[fi].population;
+        let what = if mass {
+            "MASS BREAKOUT"
+        } else {
+            "Perimeter breach"
+        };
+        let summary = format!(
+            "{what} at {fname}: about {exits} of {population} have left{}",
+            ddr.unit
+                .as_ref()
+                .map(|u| format!("; {u} ETA {:.0} min", ddr.unit_eta_s.unwrap_or(0.0) / 60.0))
+                .unwrap_or_default()
+        );
+        self.book.set_count(idx, exits);
+        self.book.set_ddr(idx, ddr);
+        self.book.get_mut(idx).rec.summary = summary;
+        self.book
+            .publish(idx, self.cfg.revise_move_m, self.cfg.revise_every_s, out);
+    }
+}

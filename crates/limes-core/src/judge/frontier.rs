@@ -1,0 +1,350 @@
+//! Frontier rules: approach, fence cut/climb, infiltration — one incident alert that escalates.
+
+use super::book::Evidence;
+use super::{Judge, Memo};
+use crate::geo::{dist, LocalFrame, LonLat, Xy};
+use crate::record::{
+    AlertKind, AlertRecord, AlertState, FenceAlarm, FenceAlarmKind, ObjectClass, Severity,
+    TrackStatus,
+};
+use crate::track::{Partition, TrackUpdate};
+
+/// A fence alarm still waiting for a track to corroborate it.
+pub(super) struct PendingFence {
+    pub time: f64,
+    pub part: Partition,
+    pub xy: Xy,
+    pub alert: usize,
+    pub sensor: String,
+    pub corroborated: bool,
+}
+
+fn class_of(p: [f64; 3]) -> ObjectClass {
+    crate::record::ClassProbs::from_array(p).best()
+}
+
+impl Judge {
+    pub(super) fn frontier_rules(
+        &mut self,
+        u: &TrackUpdate,
+        memo: &mut Memo,
+        sensor: Option<&str>,
+        out: &mut Vec<AlertRecord>,
+    ) {
+        let Some(frontier) = &self.site.frontier else {
+            return;
+        };
+        let (outside, sector_m) = (frontier.outside, frontier.sector_km * 1000.0);
+        let c = &self.cfg;
+        let (hyst, approach_m, min_speed, min_dur) = (
+            c.side_hysteresis_m,
+            c.approach_distance_m,
+            c.approach_min_speed,
+            c.approach_min_duration_s,
+        );
+        let credible = u.status != TrackStatus::Tentative
+            && u.hits >= c.min_hits
+            && u.class[2] <= c.max_animal_prob;
+        let geo = self.geo.get(u.part, &self.site);
+        let Some(line) = &geo.frontier else { return };
+        let Some(n) = line.nearest(u.xy) else { return };
+        let inward = outside.opposite().sign();
+        let s = n.signed * inward;
+        let at_crossing = geo.at_crossing(u.xy);
+        let sector = format!("S{:03}", (n.chainage / sector_m) as u32 + 1);
+        let prev = memo.side;
+        if s > hyst {
+            memo.side = 1;
+        } else if s < -hyst {
+            memo.side = -1;
+        }
+        if prev == -1 && memo.side == 1 && !at_crossing && memo.crossed_at.is_none() {
+            memo.crossed_at = Some((u.time, u.xy));
+        }
+        let closing = if memo.side == -1 && -s < approach_m {
+            let ahead = [u.xy[0] + u.vel[0], u.xy[1] + u.vel[1]];
+            line.nearest(ahead).map(|m| m.signed * inward - s)
+        } else {
+            None
+        };
+        let corroborates: Vec<usize> = self
+            .fences
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| {
+                !f.corroborated
+                    && f.part == u.part
+                    && (u.time - f.time).abs() <= self.cfg.fence_corroborate_s
+                    && dist(f.xy, u.xy) <= self.cfg.fence_corroborate_m
+            })
+            .map(|(k, _)| k)
+            .collect();
+
+        // Infiltration: crossed inward outside a crossing, once the track is credible.
+        if let Some((tc, _)) = memo.crossed_at {
+            if credible && u.time - tc < 600.0 {
+                memo.crossed_at = Some((f64::INFINITY, u.xy));
+                let next = self.next_line(u.part, u.xy, u.vel);
+                self.frontier_evidence(
+                    AlertKind::Infiltration,
+                    Severity::Critical,
+                    u,
+                    memo,
+                    sensor,
+                    sector.clone(),
+                    next,
+                    out,
+                );
+                return;
+            }
+        }
+        // Approach: outside, close, closing in for long enough.
+        match closing {
+            Some(v) if credible && !at_crossing && v >= min_speed => {
+                let since = *memo.approach_since.get_or_insert(u.time);
+                if u.time - since >= min_dur {
+                    let ttl = Some(("frontier".to_string(), (-s).max(0.0) / v));
+                    self.frontier_evidence(
+                        AlertKind::Approach,
+                        Severity::High,
+                        u,
+                        memo,
+                        sensor,
+                        sector.clone(),
+                        ttl,
+                        out,
+                    );
+                    return;
+                }
+            }
+            _ => memo.approach_since = None,
+        }
+        // Corroborate waiting fence alarms.
+        if credible {
+            for k in corroborates {
+                let f = &mut self.fences[k];
+                f.corroborated = true;
+                let (alert, fsensor) = (f.alert, f.sensor.clone());
+                let e = Evidence {
+                    kind: AlertKind::FenceCut,
+                    severity: Severity::High,
+                    time: u.time,
+                    part: u.part,
+                    xy: u.xy,
+                    track: Some(u.id),
+                    sensor: Some(&fsensor),
+                    class: Some(class_of(u.class)),
+                    facility: None,
+                    sector: Some(sector.clone()),
+                };
+                let ll = self.geo.get(u.part, &self.site).lonlat(u.xy);
+                let idx = self.book.add(Some(alert), &e, ll, || {
+                    format!(
+                        "Fence alarm corroborated by track {} in sector {sector}",
+                        u.id
+                    )
+                });
+                self.book
+                    .publish(idx, self.cfg.revise_move_m, self.cfg.revise_every_s, out);
+                memo.frontier_alert = Some(idx);
+            }
+        }
+        // Keep an incident this track belongs to up to date.
+        if let Some(i) = memo.frontier_alert {
+            if self.book.all()[i].rec.state == AlertState::Open {
+                let kind = self.book.all()[i].rec.kind;
+                let next = if kind == AlertKind::Approach {
+                    let v = closing.unwrap_or(0.0).max(self.cfg.nominal_speed);
+                    Some(("frontier".to_string(), (-s).max(0.0) / v))
+                } else {
+                    self.next_line(u.part, u.xy, u.vel)
+                };
+                self.frontier_evidence(
+                    AlertKind::Approach,
+                    Severity::Low,
+                    u,
+                    memo,
+                    sensor,
+                    sector,
+                    next,
+                    out,
+                );
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn frontier_evidence(
+        &mut self,
+        kind: AlertKind,
+        severity: Severity,
+        u: &TrackUpdate,
+        memo: &mut Memo,
+        sensor: Option<&str>,
+        sector: String,
+        next: Option<(String, f64)>,
+        out: &mut Vec<AlertRecord>,
+    ) {
+        let open = memo
+            .frontier_alert
+            .filter(|&i| self.book.all()[i].rec.state == AlertState::Open);
+        let target = open.or_else(|| {
+            self.book.find(
+                kind,
+                u.part,
+                u.xy,
+                u.time,
+                self.cfg.merge_m,
+                self.cfg.merge_s,
+                None,
+            )
+        });
+        let ll = self.geo.get(u.part, &self.site).lonlat(u.xy);
+        let e = Evidence {
+            kind,
+            severity,
+            time: u.time,
+            part: u.part,
+            xy: u.xy,
+            track: Some(u.id),
+            sensor,
+            class: Some(class_of(u.class)),
+            facility: None,
+            sector: Some(sector.clone()),
+        };
+        let idx = self.book.add(target, &e, ll, String::new);
+        memo.frontier_alert = Some(idx);
+        let a = &self.book.all()[idx];
+        let (akind, count) = (a.rec.kind, a.tracks.len().max(1) as u32);
+        let first = a
+            .rec
+            .ddr
+            .as_ref()
+            .map_or(memo.first_seen, |d| d.first_detected.0.min(memo.first_seen));
+        let (line_name, ttl) = match next {
+            Some((n, t)) => (Some(n), Some(t)),
+            None => (None, None),
+        };
+        let ddr = self.ddr(first, ll, line_name.clone(), ttl);
+        let summary = frontier_summary(akind, count, &sector, &ddr);
+        self.book.set_count(idx, count);
+        self.book.set_ddr(idx, ddr);
+        self.book.get_mut(idx).rec.summary = summary;
+        self.book
+            .publish(idx, self.cfg.revise_move_m, self.cfg.revise_every_s, out);
+    }
+
+    pub(super) fn fence_rule(&mut self, f: &FenceAlarm, out: &mut Vec<AlertRecord>) {
+        if f.alarm == FenceAlarmKind::Vibration {
+            *self
+                .stats
+                .vibration_alarms
+                .entry(f.sensor.clone())
+                .or_default() += 1;
+            return;
+        }
+        let mid = LonLat::new(
+            (f.line[0][0] + f.line[1][0]) / 2.0,
+            (f.line[0][1] + f.line[1][1]) / 2.0,
+        );
+        if !mid.is_valid() {
+            return;
+        }
+        let tile = mid.tile();
+        let part = Partition::Tile(tile);
+        let xy = LocalFrame::new(tile.centre()).to_local(mid);
+        let t = f.time.0;
+        let c = &self.cfg;
+        let corroborating = self
+            .memos
+            .iter()
+            .filter(|(_, m)| {
+                m.part == Some(part)
+                    && (t - m.t).abs() <= c.fence_corroborate_s
+                    && dist(m.xy, xy) <= c.fence_corroborate_m
+                    && m.class[2] <= c.max_animal_prob
+                    && m.hits >= 3
+            })
+            .map(|(id, _)| *id)
+            .next();
+        let severity = match (corroborating.is_some(), f.alarm) {
+            (true, _) => Severity::High,
+            (false, FenceAlarmKind::Cut) => Severity::Medium,
+            _ => Severity::Low,
+        };
+        let sector = self.site.frontier.as_ref().and_then(|fr| {
+            let geo = self.geo.get(part, &self.site);
+            let n = geo.frontier.as_ref()?.nearest(xy)?;
+            Some(format!(
+                "S{:03}",
+                (n.chainage / (fr.sector_km * 1000.0)) as u32 + 1
+            ))
+        });
+        let target = self
+            .book
+            .find(AlertKind::FenceCut, part, xy, t, c.merge_m, c.merge_s, None);
+        let e = Evidence {
+            kind: AlertKind::FenceCut,
+            severity,
+            time: t,
+            part,
+            xy,
+            track: corroborating,
+            sensor: Some(&f.sensor),
+            class: None,
+            facility: None,
+            sector,
+        };
+        let what = match f.alarm {
+            FenceAlarmKind::Cut => "cut",
+            _ => "climb",
+        };
+        let zone = format!("{}/{}", f.sensor, f.zone);
+        let idx = self.book.add(target, &e, Some(mid), || {
+            format!(
+                "Fence {what} at {zone}{}",
+                if corroborating.is_some() {
+                    ", corroborated by a track"
+                } else {
+                    ", no track yet"
+                }
+            )
+        });
+        if self.book.all()[idx].rec.count == 0 {
+            self.book.set_count(idx, 1);
+        }
+        if corroborating.is_none() {
+            self.fences.push(PendingFence {
+                time: t,
+                part,
+                xy,
+                alert: idx,
+                sensor: f.sensor.clone(),
+                corroborated: false,
+            });
+        }
+        self.book
+            .publish(idx, c.revise_move_m, c.revise_every_s, out);
+    }
+}
+
+fn frontier_summary(kind: AlertKind, count: u32, sector: &str, d: &crate::record::Ddr) -> String {
+    let what = match kind {
+        AlertKind::Infiltration => "Infiltration",
+        AlertKind::FenceCut => "Fence cut",
+        _ => "Approach to the frontier",
+    };
+    let mut s = format!("{what} in sector {sector}: {count} track(s)");
+    if let (Some(line), Some(ttl)) = (&d.next_line, d.time_to_line_s) {
+        s += &format!("; {:.0} min to {line}", ttl / 60.0);
+    }
+    if let (Some(u), Some(eta)) = (&d.unit, d.unit_eta_s) {
+        s += &format!("; {u} ETA {:.0} min", eta / 60.0);
+    }
+    match d.interruptible {
+        Some(true) => s += " — interruptible",
+        Some(false) => s += " — NOT interruptible",
+        None => {}
+    }
+    s
+}

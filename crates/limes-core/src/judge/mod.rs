@@ -1,0 +1,315 @@
+//! The rules: track updates, fence alarms and heartbeats in; one alert per incident out.
+//!
+//! Frontier evidence (a track approaching, a fence cut, a track crossing inward) joins one
+//! incident alert whose kind escalates approach → fence cut → infiltration. Facility exits join
+//! one facility alert that escalates perimeter breach → mass breakout, its count climbing.
+//! Sensors that miss heartbeats join one sensor-offline alert per area and time.
+//!
+//! Fence alarms are fused as corroborating evidence, not as line measurements: a cut or climb
+//! with a confirmed non-animal track within `fence_corroborate_m` is high severity, one without
+//! is medium; vibration alarms alone never alert (they are the wind) but are counted per zone.
+
+mod book;
+mod facility;
+mod frontier;
+pub mod geometry;
+mod health;
+
+pub use book::{Alert, AlertBook};
+
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+use crate::geo::{LonLat, Xy};
+use crate::record::{AlertRecord, Ddr, FenceAlarm, Heartbeat, Time};
+use crate::site::{FacilityStatus, Site};
+use crate::track::{Partition, TrackUpdate};
+use geometry::GeoCache;
+
+/// Rule thresholds (the `[rules]` table of a site file).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RulesConfig {
+    /// A track must be this far on a side of the frontier to count as being there, metres.
+    pub side_hysteresis_m: f64,
+    /// A track whose animal probability exceeds this never raises infiltration or approach.
+    pub max_animal_prob: f64,
+    /// Minimum detections on a track before it can raise infiltration or approach.
+    pub min_hits: u32,
+    /// Approach: within this distance of the frontier, metres.
+    pub approach_distance_m: f64,
+    /// Approach: closing on the frontier at least this fast, m/s.
+    pub approach_min_speed: f64,
+    /// Approach: for at least this long, seconds.
+    pub approach_min_duration_s: f64,
+    /// Evidence this close (metres) to an open alert of its family joins it.
+    pub merge_m: f64,
+    /// ... if that alert was touched within this many seconds.
+    pub merge_s: f64,
+    /// A track counts as having left a facility this far outside the perimeter, metres.
+    pub exit_margin_m: f64,
+    /// Exits within `breakout_window_s` that make a mass breakout.
+    pub breakout_min_exits: u32,
+    /// Window for counting exits, seconds.
+    pub breakout_window_s: f64,
+    /// During a breakout, a track first seen outside within this distance of the perimeter
+    /// and moving away counts as an exit, metres.
+    pub breakout_near_m: f64,
+    /// A fence alarm is corroborated by a track within this distance, metres.
+    pub fence_corroborate_m: f64,
+    /// ... seen within this many seconds of the alarm.
+    pub fence_corroborate_s: f64,
+    /// A sensor is offline after this many missed heartbeat periods.
+    pub offline_missed_heartbeats: f64,
+    /// Alerts untouched this long are closed, seconds.
+    pub close_after_s: f64,
+    /// Publish a revision when the position moved this much, metres.
+    pub revise_move_m: f64,
+    /// ... or at least this often while evidence keeps coming, seconds.
+    pub revise_every_s: f64,
+    /// Walking speed assumed when a track's own is lower, m/s (time-to-line).
+    pub nominal_speed: f64,
+}
+
+impl Default for RulesConfig {
+    fn default() -> Self {
+        Self {
+            side_hysteresis_m: 40.0,
+            max_animal_prob: 0.5,
+            min_hits: 6,
+            approach_distance_m: 1500.0,
+            approach_min_speed: 0.5,
+            approach_min_duration_s: 90.0,
+            merge_m: 2000.0,
+            merge_s: 1200.0,
+            exit_margin_m: 25.0,
+            breakout_min_exits: 5,
+            breakout_window_s: 900.0,
+            breakout_near_m: 80.0,
+            fence_corroborate_m: 400.0,
+            fence_corroborate_s: 300.0,
+            offline_missed_heartbeats: 3.0,
+            close_after_s: 1800.0,
+            revise_move_m: 250.0,
+            revise_every_s: 120.0,
+            nominal_speed: 1.2,
+        }
+    }
+}
+
+/// What the rules remember about one track.
+#[derive(Clone, Debug, Default)]
+struct Memo {
+    part: Option<Partition>,
+    xy: Xy,
+    vel: Xy,
+    t: f64,
+    first_seen: f64,
+    hits: u32,
+    class: [f64; 3],
+    /// +1 inside, -1 outside, 0 not yet known.
+    side: i8,
+    crossed_at: Option<(f64, Xy)>,
+    approach_since: Option<f64>,
+    frontier_alert: Option<usize>,
+    inside_facility: Option<usize>,
+    exited: bool,
+}
+
+/// Live status of one facility as the rules see it.
+#[derive(Clone, Debug, Serialize)]
+pub struct FacilityState {
+    /// Facility identifier.
+    pub id: String,
+    /// Status.
+    pub status: FacilityStatus,
+    /// Population on record before any breakout.
+    pub population: u32,
+    /// Estimated people who left.
+    pub exits: u32,
+}
+
+/// Counters for the report.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct JudgeStats {
+    /// Fence vibration alarms per fence controller (nuisance, never alerted alone).
+    pub vibration_alarms: crate::record::Counts,
+    /// Fence alarms seen.
+    pub fence_alarms: u64,
+    /// Heartbeats seen.
+    pub heartbeats: u64,
+    /// Heartbeats from sensors the site does not know.
+    pub unknown_sensor_heartbeats: u64,
+}
+
+/// The rules engine.
+pub struct Judge {
+    site: Site,
+    cfg: RulesConfig,
+    geo: GeoCache,
+    memos: HashMap<u64, Memo>,
+    book: AlertBook,
+    facilities: Vec<FacilityState>,
+    facility_alerts: Vec<Option<usize>>,
+    exit_times: Vec<Vec<f64>>,
+    health: health::Health,
+    fences: Vec<frontier::PendingFence>,
+    now: f64,
+    last_tick: f64,
+    stats: JudgeStats,
+}
+
+impl Judge {
+    /// A judge for a site, with its `[rules]` thresholds.
+    pub fn new(site: &Site) -> Self {
+        let facilities = site
+            .facilities
+            .iter()
+            .map(|f| FacilityState {
+                id: f.id.clone(),
+                status: f.status,
+                population: f.population_total(),
+                exits: 0,
+            })
+            .collect();
+        Self {
+            cfg: site.rules.clone(),
+            geo: GeoCache::new(),
+            memos: HashMap::new(),
+            book: AlertBook::default(),
+            facility_alerts: vec![None; site.facilities.len()],
+            exit_times: vec![Vec::new(); site.facilities.len()],
+            facilities,
+            health: health::Health::new(site),
+            fences: Vec::new(),
+            now: f64::NEG_INFINITY,
+            last_tick: f64::NEG_INFINITY,
+            stats: JudgeStats::default(),
+            site: site.clone(),
+        }
+    }
+
+    /// All alerts so far.
+    pub fn alerts(&self) -> &[Alert] {
+        self.book.all()
+    }
+
+    /// Facility states.
+    pub fn facilities(&self) -> &[FacilityState] {
+        &self.facilities
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &JudgeStats {
+        &self.stats
+    }
+
+    fn clock(&mut self, t: f64, out: &mut Vec<AlertRecord>) {
+        if t > self.now {
+            self.now = t;
+        }
+        if self.now - self.last_tick >= 10.0 {
+            self.last_tick = self.now;
+            self.tick(out);
+        }
+    }
+
+    /// Periodic work: sensor health, stale alerts, forgotten tracks.
+    fn tick(&mut self, out: &mut Vec<AlertRecord>) {
+        let now = self.now;
+        self.check_health(now, out);
+        self.book.close_stale(now, self.cfg.close_after_s, out);
+        let keep = self.cfg.close_after_s;
+        self.memos.retain(|_, m| now - m.t < keep);
+        self.fences.retain(|f| now - f.time < 3600.0);
+    }
+
+    /// Feeds one track update.
+    pub fn on_track(&mut self, u: &TrackUpdate, sensor: Option<&str>, out: &mut Vec<AlertRecord>) {
+        self.clock(u.time, out);
+        let mut memo = self.memos.remove(&u.id).unwrap_or(Memo {
+            first_seen: u.first_seen,
+            ..Memo::default()
+        });
+        // A track handed to another tile has coordinates in a new frame.
+        if memo.part.is_some_and(|p| p != u.part) {
+            memo.side = 0;
+            memo.inside_facility = None;
+        }
+        memo.part = Some(u.part);
+        memo.xy = u.xy;
+        memo.vel = u.vel;
+        memo.t = u.time;
+        memo.hits = u.hits;
+        memo.class = u.class;
+        if u.status == crate::record::TrackStatus::Deleted {
+            return;
+        }
+        self.frontier_rules(u, &mut memo, sensor, out);
+        self.facility_rules(u, &mut memo, sensor, out);
+        self.memos.insert(u.id, memo);
+    }
+
+    /// Feeds one fence alarm.
+    pub fn on_fence(&mut self, f: &FenceAlarm, out: &mut Vec<AlertRecord>) {
+        self.clock(f.time.0, out);
+        self.stats.fence_alarms += 1;
+        self.fence_rule(f, out);
+    }
+
+    /// Feeds one heartbeat.
+    pub fn on_heartbeat(&mut self, h: &Heartbeat, out: &mut Vec<AlertRecord>) {
+        self.stats.heartbeats += 1;
+        if !self.health.beat(&h.sensor, h.time.0) {
+            self.stats.unknown_sensor_heartbeats += 1;
+        }
+        self.clock(h.time.0, out);
+    }
+
+    /// Advances the clock without input (end of a replay).
+    pub fn advance(&mut self, t: f64, out: &mut Vec<AlertRecord>) {
+        self.clock(t, out);
+    }
+
+    /// Detect–delay–respond for an incident at `at` whose intruder needs `time_to_line_s`.
+    fn ddr(
+        &self,
+        first: f64,
+        at: Option<LonLat>,
+        next_line: Option<String>,
+        time_to_line_s: Option<f64>,
+    ) -> Ddr {
+        let best = at.and_then(|p| {
+            self.site
+                .units
+                .iter()
+                .map(|u| (u.id.clone(), u.eta_s(p)))
+                .min_by(|a, b| a.1.total_cmp(&b.1))
+        });
+        let (unit, eta) = match best {
+            Some((u, e)) => (Some(u), Some(e.round())),
+            None => (None, None),
+        };
+        Ddr {
+            first_detected: Time(first),
+            next_line,
+            time_to_line_s: time_to_line_s.map(f64::round),
+            interruptible: match (eta, time_to_line_s) {
+                (Some(e), Some(t)) => Some(e < t),
+                _ => None,
+            },
+            unit,
+            unit_eta_s: eta,
+        }
+    }
+
+    /// Time for a walker at `p` with velocity `v` to reach the nearest named line.
+    fn next_line(&mut self, part: Partition, p: Xy, v: Xy) -> Option<(String, f64)> {
+        let speed = v[0].hypot(v[1]).max(self.cfg.nominal_speed);
+        let geo = self.geo.get(part, &self.site);
+        geo.lines
+            .iter()
+            .filter_map(|(name, l)| l.nearest(p).map(|n| (name.clone(), n.distance / speed)))
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+    }
+}

@@ -1,0 +1,284 @@
+//! Wires the stages: sensor records → tracker → rules → outputs, and the demo's site run.
+//!
+//! [`Engine`] is the one path from sensor records to track updates and alerts; `limes track`,
+//! `limes demo` and the future server all call it, so there is no second copy of the logic.
+
+use serde::Serialize;
+use std::path::Path;
+use std::time::Instant;
+
+use crate::eval::{EvalConfig, Evaluator, SiteFigures};
+use crate::judge::Judge;
+use crate::record::{AlertRecord, JsonlWriter, SensorRecord, TrackStatus, TruthRecord};
+use crate::sim::{self, ScenarioConfig, SimSummary, Sink};
+use crate::site::Site;
+use crate::track::{InputError, TrackUpdate, Tracker, TrackerConfig, TrackerStats};
+
+/// Receives what the engine produces.
+pub trait Output {
+    /// A track update (the tracker is passed to name sensors and convert frames).
+    fn track(&mut self, u: &TrackUpdate, tracker: &Tracker);
+    /// An alert revision.
+    fn alert(&mut self, a: &AlertRecord);
+}
+
+/// Tracker plus (optionally) rules, fed one sensor record at a time.
+pub struct Engine {
+    /// The tracker.
+    pub tracker: Tracker,
+    /// The rules, when a site is known.
+    pub judge: Option<Judge>,
+    updates: Vec<TrackUpdate>,
+    alerts: Vec<AlertRecord>,
+    /// Records refused as invalid.
+    pub invalid: u64,
+}
+
+impl Engine {
+    /// An engine with a tracker and, for a site, its rules.
+    pub fn new(cfg: TrackerConfig, site: Option<&Site>) -> Self {
+        Self {
+            tracker: Tracker::new(cfg),
+            judge: site.map(Judge::new),
+            updates: Vec::new(),
+            alerts: Vec::new(),
+            invalid: 0,
+        }
+    }
+
+    /// Feeds one sensor record; invalid detections are counted and returned as errors.
+    pub fn feed(&mut self, rec: &SensorRecord, out: &mut dyn Output) -> Result<(), InputError> {
+        let res = match rec {
+            SensorRecord::Detection(d) => self.tracker.push(d, &mut self.updates),
+            SensorRecord::Fence(f) => {
+                if let Some(j) = &mut self.judge {
+                    j.on_fence(f, &mut self.alerts);
+                }
+                Ok(())
+            }
+            SensorRecord::Heartbeat(h) => {
+                self.tracker.advance(h.time.0, &mut self.updates);
+                if let Some(j) = &mut self.judge {
+                    j.on_heartbeat(h, &mut self.alerts);
+                }
+                Ok(())
+            }
+        };
+        if res.is_err() {
+            self.invalid += 1;
+        }
+        self.drain(out);
+        res
+    }
+
+    /// Processes everything still buffered (end of input at time `t`).
+    pub fn finish(&mut self, t: f64, out: &mut dyn Output) {
+        self.tracker.flush(&mut self.updates);
+        if let Some(j) = &mut self.judge {
+            j.advance(t, &mut self.alerts);
+        }
+        self.drain(out);
+    }
+
+    fn drain(&mut self, out: &mut dyn Output) {
+        for u in self.updates.drain(..) {
+            if let Some(j) = &mut self.judge {
+                let name = u.sensor.map(|s| self.tracker.sensor_name(s));
+                j.on_track(&u, name, &mut self.alerts);
+            }
+            out.track(&u, &self.tracker);
+        }
+        for a in self.alerts.drain(..) {
+            out.alert(&a);
+        }
+    }
+}
+
+/// Wall-clock time of each part of a site run, seconds.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Timings {
+    /// Simulation plus tracking, rules and scoring, interleaved.
+    pub total_s: f64,
+}
+
+/// What one site run produced.
+#[derive(Serialize)]
+pub struct SiteRun {
+    /// Site name.
+    pub site: String,
+    /// The simulator's summary.
+    pub sim: SimSummary,
+    /// The tracker's counters.
+    pub tracker: TrackerStats,
+    /// Alert revisions written.
+    pub alert_revisions: u64,
+    /// Distinct alerts.
+    pub alerts: usize,
+    /// Timings.
+    pub timings: Timings,
+    /// Evaluation figures.
+    pub figures: SiteFigures,
+}
+
+struct Live<'a> {
+    engine: Engine,
+    eval: Evaluator,
+    det_out: Option<JsonlWriter>,
+    truth_out: Option<JsonlWriter>,
+    files: Files,
+    alert_revisions: u64,
+    last_t: f64,
+    progress: &'a mut dyn FnMut(f64),
+    error: Option<std::io::Error>,
+}
+
+struct Files {
+    tracks: JsonlWriter,
+    alerts: JsonlWriter,
+}
+
+impl Output
+    for (
+        &mut Evaluator,
+        &mut Files,
+        &mut u64,
+        &mut Option<std::io::Error>,
+    )
+{
+    fn track(&mut self, u: &TrackUpdate, tracker: &Tracker) {
+        self.0.on_update(u);
+        if u.status != TrackStatus::Tentative {
+            if let Err(e) = self.1.tracks.write(&tracker.to_record(u)) {
+                self.3.get_or_insert(e);
+            }
+        }
+    }
+    fn alert(&mut self, a: &AlertRecord) {
+        self.0.on_alert(a);
+        *self.2 += 1;
+        if let Err(e) = self.1.alerts.write(a) {
+            self.3.get_or_insert(e);
+        }
+    }
+}
+
+impl Sink for Live<'_> {
+    fn sensor(&mut self, rec: SensorRecord) {
+        if let Some(w) = &mut self.det_out {
+            if let Err(e) = w.write(&rec) {
+                self.error.get_or_insert(e);
+            }
+        }
+        self.last_t = self.last_t.max(rec.time().0);
+        let mut out = (
+            &mut self.eval,
+            &mut self.files,
+            &mut self.alert_revisions,
+            &mut self.error,
+        );
+        // Simulated records are valid by construction; a refusal would be a bug, counted.
+        let _ = self.engine.feed(&rec, &mut out);
+    }
+    fn truth(&mut self, rec: TruthRecord) {
+        if let Some(w) = &mut self.truth_out {
+            if let Err(e) = w.write(&rec) {
+                self.error.get_or_insert(e);
+            }
+        }
+        self.eval.on_truth(rec);
+    }
+    fn progress(&mut self, f: f64) {
+        (self.progress)(f);
+    }
+}
+
+/// A site run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The scenario is wrong.
+    #[error(transparent)]
+    Sim(#[from] sim::SimError),
+    /// An output file could not be written.
+    #[error("writing output: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Simulates a site's scenario and runs it through tracker, rules and evaluator, writing
+/// `detections.jsonl`, `truth.jsonl` (when `write_inputs`), `tracks.jsonl` (confirmed tracks)
+/// and `alerts.jsonl` into `dir`.
+pub fn run_site(
+    site: &Site,
+    scenario: Option<&ScenarioConfig>,
+    seed: u64,
+    dir: &Path,
+    write_inputs: bool,
+    progress: &mut dyn FnMut(f64),
+) -> Result<SiteRun, RunError> {
+    std::fs::create_dir_all(dir)?;
+    let started = Instant::now();
+    let mut live = Live {
+        engine: Engine::new(site.tracker.clone(), Some(site)),
+        eval: Evaluator::new(EvalConfig::default()),
+        det_out: if write_inputs {
+            Some(JsonlWriter::create(&dir.join("detections.jsonl"))?)
+        } else {
+            None
+        },
+        truth_out: if write_inputs {
+            Some(JsonlWriter::create(&dir.join("truth.jsonl"))?)
+        } else {
+            None
+        },
+        files: Files {
+            tracks: JsonlWriter::create(&dir.join("tracks.jsonl"))?,
+            alerts: JsonlWriter::create(&dir.join("alerts.jsonl"))?,
+        },
+        alert_revisions: 0,
+        last_t: 0.0,
+        progress,
+        error: None,
+    };
+    let summary = sim::simulate(site, scenario, seed, &mut live)?;
+    let t = live.last_t;
+    {
+        let mut out = (
+            &mut live.eval,
+            &mut live.files,
+            &mut live.alert_revisions,
+            &mut live.error,
+        );
+        live.engine.finish(t, &mut out);
+    }
+    if let Some(e) = live.error.take() {
+        return Err(e.into());
+    }
+    if let Some(w) = live.det_out.take() {
+        w.finish()?;
+    }
+    if let Some(w) = live.truth_out.take() {
+        w.finish()?;
+    }
+    live.files.tracks.finish()?;
+    live.files.alerts.finish()?;
+    let alerts = live.engine.judge.as_ref().map_or(0, |j| j.alerts().len());
+    let stats = live.engine.tracker.stats();
+    let frontier_km = site.frontier.as_ref().map(|f| {
+        f.line
+            .windows(2)
+            .map(|w| w[0].distance_m(&w[1]))
+            .sum::<f64>()
+            / 1000.0
+    });
+    let figures = live.eval.finish(&site.name, frontier_km);
+    Ok(SiteRun {
+        site: site.name.clone(),
+        sim: summary,
+        tracker: stats,
+        alert_revisions: live.alert_revisions,
+        alerts,
+        timings: Timings {
+            total_s: started.elapsed().as_secs_f64(),
+        },
+        figures,
+    })
+}

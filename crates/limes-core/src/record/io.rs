@@ -1,0 +1,80 @@
+//! Reading and writing JSON Lines with errors that name the line and the field.
+
+use serde::{de::DeserializeOwned, Serialize};
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// A JSON Lines file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The file could not be opened or read.
+    #[error("{path}: {source}")]
+    Io {
+        /// File path.
+        path: PathBuf,
+        /// Underlying error.
+        source: std::io::Error,
+    },
+    /// A line is not a valid record.
+    #[error("{path}:{line}: {message}")]
+    Record {
+        /// File path.
+        path: PathBuf,
+        /// 1-based line number (the record).
+        line: usize,
+        /// What is wrong, naming the field where serde knows it.
+        message: String,
+    },
+}
+
+/// Reads every record of a JSON Lines file, skipping blank lines; stops at the first bad line.
+pub fn read_jsonl<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>, ReadError> {
+    let io = |source| ReadError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let reader = BufReader::with_capacity(1 << 20, File::open(path).map_err(io)?);
+    let mut out = Vec::new();
+    for (i, line) in reader.lines().enumerate() {
+        let line = line.map_err(io)?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let rec = serde_json::from_str(&line).map_err(|e| ReadError::Record {
+            path: path.to_path_buf(),
+            line: i + 1,
+            message: e.to_string(),
+        })?;
+        out.push(rec);
+    }
+    Ok(out)
+}
+
+/// A buffered JSON Lines writer.
+pub struct JsonlWriter {
+    out: BufWriter<File>,
+    path: PathBuf,
+}
+
+impl JsonlWriter {
+    /// Creates (or truncates) the file.
+    pub fn create(path: &Path) -> std::io::Result<Self> {
+        Ok(Self {
+            out: BufWriter::with_capacity(1 << 20, File::create(path)?),
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Appends one record as one line.
+    pub fn write<T: Serialize>(&mut self, rec: &T) -> std::io::Result<()> {
+        serde_json::to_writer(&mut self.out, rec)?;
+        self.out.write_all(b"\n")
+    }
+
+    /// Flushes to disk and returns the path.
+    pub fn finish(mut self) -> std::io::Result<PathBuf> {
+        self.out.flush()?;
+        Ok(self.path)
+    }
+}

@@ -1,0 +1,449 @@
+//! The JSON Lines records every stage reads and writes (schema documented in `docs/schema.md`).
+
+mod io;
+mod time;
+
+pub use io::{read_jsonl, JsonlWriter, ReadError};
+pub use time::Time;
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Where a measurement lies: WGS84 degrees, or metres in a plain local frame.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Position {
+    /// WGS84 longitude/latitude in degrees.
+    LonLat {
+        /// Longitude, degrees east.
+        lon: f64,
+        /// Latitude, degrees north.
+        lat: f64,
+    },
+    /// Metres east (`x`) and north (`y`) in one flat frame shared by the whole file.
+    Local {
+        /// Metres east.
+        x: f64,
+        /// Metres north.
+        y: f64,
+    },
+}
+
+/// Probabilities of the three object classes Limes tells apart.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClassProbs {
+    /// Probability that the object is a person.
+    #[serde(default)]
+    pub person: f64,
+    /// Probability that the object is a vehicle.
+    #[serde(default)]
+    pub vehicle: f64,
+    /// Probability that the object is an animal.
+    #[serde(default)]
+    pub animal: f64,
+}
+
+impl ClassProbs {
+    /// Uniform belief.
+    pub const UNIFORM: ClassProbs = ClassProbs {
+        person: 1.0 / 3.0,
+        vehicle: 1.0 / 3.0,
+        animal: 1.0 / 3.0,
+    };
+
+    /// The probabilities as an array in the order person, vehicle, animal.
+    pub fn as_array(&self) -> [f64; 3] {
+        [self.person, self.vehicle, self.animal]
+    }
+
+    /// Builds from an array in the order person, vehicle, animal.
+    pub fn from_array(a: [f64; 3]) -> Self {
+        Self {
+            person: a[0],
+            vehicle: a[1],
+            animal: a[2],
+        }
+    }
+
+    /// The most probable class.
+    pub fn best(&self) -> ObjectClass {
+        let a = self.as_array();
+        let mut k = 0;
+        for i in 1..3 {
+            if a[i] > a[k] {
+                k = i;
+            }
+        }
+        [
+            ObjectClass::Person,
+            ObjectClass::Vehicle,
+            ObjectClass::Animal,
+        ][k]
+    }
+}
+
+/// The class of a heat source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ObjectClass {
+    /// A person on foot.
+    Person,
+    /// A car, truck or motorbike.
+    Vehicle,
+    /// A sheep, goat, dog or other animal.
+    Animal,
+}
+
+/// One sensor's report of one object at one time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Detection {
+    /// Identifier of the reporting sensor.
+    pub sensor: String,
+    /// Time of the observation.
+    pub time: Time,
+    /// Measured position.
+    #[serde(flatten)]
+    pub pos: Position,
+    /// Position error covariance in m² as `[var_east, cov_en, var_north]`; wins over `ce`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cov: Option<[f64; 3]>,
+    /// Circular error (1 sigma) in metres, used when `cov` is absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ce: Option<f64>,
+    /// The sensor's class guess, if it makes one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class: Option<ClassProbs>,
+    /// Apparent heat-signature area in m², if measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heat_m2: Option<f64>,
+    /// Number of people an observer reports in this group (observer reports only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u32>,
+}
+
+/// Kinds of fence alarm a fence zone raises.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FenceAlarmKind {
+    /// The wire was cut.
+    Cut,
+    /// Someone climbed the fence.
+    Climb,
+    /// The fence shook (wind, animals, or a person).
+    Vibration,
+}
+
+/// An alarm from one zone of a fence.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FenceAlarm {
+    /// Identifier of the fence controller.
+    pub sensor: String,
+    /// Identifier of the zone within the controller.
+    pub zone: String,
+    /// Time of the alarm.
+    pub time: Time,
+    /// Alarm kind.
+    pub alarm: FenceAlarmKind,
+    /// The zone's end points as `[[lon, lat], [lon, lat]]`.
+    pub line: [[f64; 2]; 2],
+}
+
+/// A sensor saying "I am alive".
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    /// Identifier of the sensor.
+    pub sensor: String,
+    /// Time the heartbeat was sent.
+    pub time: Time,
+}
+
+/// Everything a sensor can send: one line of a detections file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum SensorRecord {
+    /// A position report.
+    Detection(Detection),
+    /// A fence alarm.
+    Fence(FenceAlarm),
+    /// A heartbeat.
+    Heartbeat(Heartbeat),
+}
+
+impl SensorRecord {
+    /// The record's time.
+    pub fn time(&self) -> Time {
+        match self {
+            SensorRecord::Detection(d) => d.time,
+            SensorRecord::Fence(f) => f.time,
+            SensorRecord::Heartbeat(h) => h.time,
+        }
+    }
+}
+
+/// Life-cycle state of a track as written by `limes track`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrackStatus {
+    /// Not yet confirmed by M-of-N.
+    Tentative,
+    /// Confirmed and recently updated.
+    Confirmed,
+    /// Confirmed but not updated in the last scan it was expected in.
+    Coasting,
+    /// Deleted; this is the track's last line.
+    Deleted,
+}
+
+/// One track state after one update: a line of a tracks file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrackRecord {
+    /// Track identifier, unique within a run.
+    pub id: u64,
+    /// Time of the state.
+    pub time: Time,
+    /// Life-cycle state.
+    pub status: TrackStatus,
+    /// Estimated position.
+    #[serde(flatten)]
+    pub pos: Position,
+    /// Velocity east/north in m/s.
+    pub vel: [f64; 2],
+    /// Position covariance in m², `[var_east, cov_en, var_north]`.
+    pub cov: [f64; 3],
+    /// Fused class probabilities.
+    pub class: ClassProbs,
+    /// Number of detections associated so far.
+    pub hits: u32,
+    /// Time of the first detection.
+    pub first_seen: Time,
+    /// The sensor whose detection produced this update, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sensor: Option<String>,
+}
+
+/// Alert kinds raised by the rules.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    /// A confirmed non-animal track crossed the frontier inward outside a crossing point.
+    Infiltration,
+    /// A track heads for the frontier and is close to it.
+    Approach,
+    /// A track left a facility.
+    PerimeterBreach,
+    /// Many tracks left one facility within a window.
+    MassBreakout,
+    /// A fence zone reported a cut or climb.
+    FenceCut,
+    /// One or more sensors stopped sending heartbeats.
+    SensorOffline,
+}
+
+impl AlertKind {
+    /// All kinds, in report order.
+    pub const ALL: [AlertKind; 6] = [
+        AlertKind::Infiltration,
+        AlertKind::Approach,
+        AlertKind::PerimeterBreach,
+        AlertKind::MassBreakout,
+        AlertKind::FenceCut,
+        AlertKind::SensorOffline,
+    ];
+
+    /// The snake_case name used in files and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            AlertKind::Infiltration => "infiltration",
+            AlertKind::Approach => "approach",
+            AlertKind::PerimeterBreach => "perimeter_breach",
+            AlertKind::MassBreakout => "mass_breakout",
+            AlertKind::FenceCut => "fence_cut",
+            AlertKind::SensorOffline => "sensor_offline",
+        }
+    }
+}
+
+/// How urgent an alert is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Worth a look.
+    Low,
+    /// Needs an operator.
+    Medium,
+    /// Needs a response.
+    High,
+    /// Needs everyone.
+    Critical,
+}
+
+/// Whether an alert is still live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertState {
+    /// The incident is going on.
+    Open,
+    /// The incident is over (track gone, sensor back).
+    Closed,
+}
+
+/// Detect–delay–respond figures carried by every alert that has an intruder.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Ddr {
+    /// Time the intruder was first detected.
+    pub first_detected: Time,
+    /// Name of the next line the intruder is heading for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_line: Option<String>,
+    /// Intruder's estimated time to that line, seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_to_line_s: Option<f64>,
+    /// Nearest response unit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    /// That unit's estimated time of arrival, seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit_eta_s: Option<f64>,
+    /// True when the unit arrives before the intruder reaches the line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interruptible: Option<bool>,
+}
+
+/// One revision of one alert: a line of an alerts file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AlertRecord {
+    /// Alert identifier; all revisions of one incident share it.
+    pub id: u64,
+    /// Revision number, from 1.
+    pub rev: u32,
+    /// Kind (may escalate, e.g. perimeter breach → mass breakout).
+    pub kind: AlertKind,
+    /// Severity.
+    pub severity: Severity,
+    /// Open or closed.
+    pub state: AlertState,
+    /// Time of this revision.
+    pub time: Time,
+    /// Time the alert was first raised.
+    pub raised: Time,
+    /// Where the incident is (latest estimate).
+    #[serde(flatten)]
+    pub pos: Position,
+    /// Estimated number of people (or sensors, for offline alerts) involved.
+    pub count: u32,
+    /// Most likely class of the intruders, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class: Option<ObjectClass>,
+    /// Frontier sector, if on the frontier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sector: Option<String>,
+    /// Facility, if at a facility.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facility: Option<String>,
+    /// Sensors that contributed.
+    #[serde(default)]
+    pub sensors: Vec<String>,
+    /// Tracks that contributed.
+    #[serde(default)]
+    pub tracks: Vec<u64>,
+    /// Detect–delay–respond figures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ddr: Option<Ddr>,
+    /// One line for the operator.
+    pub summary: String,
+}
+
+/// What a ground-truth object is, as the simulator knows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TruthRole {
+    /// Member of a group crossing the frontier illegally.
+    Infiltrator,
+    /// Herder with a flock.
+    Herder,
+    /// Animal of a flock.
+    Flock,
+    /// Stray animal.
+    Stray,
+    /// Vehicle on a road.
+    Vehicle,
+    /// Person or vehicle crossing at an authorised crossing.
+    Legal,
+    /// Person leaving a facility in a breakout.
+    Escapee,
+    /// Guard or manager.
+    Guard,
+}
+
+impl TruthRole {
+    /// True for roles whose alerts are real incidents rather than nuisances.
+    pub fn is_threat(self) -> bool {
+        matches!(self, TruthRole::Infiltrator | TruthRole::Escapee)
+    }
+}
+
+/// Position of one real object at one time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TruthState {
+    /// Object identifier.
+    pub id: u64,
+    /// Time.
+    pub time: Time,
+    /// True position.
+    #[serde(flatten)]
+    pub pos: Position,
+    /// True class.
+    pub class: ObjectClass,
+    /// Role in the scenario.
+    pub role: TruthRole,
+    /// Whether any working sensor could see the object at this time.
+    pub visible: bool,
+}
+
+/// Kinds of incident the simulator stages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IncidentKind {
+    /// A group crossed the frontier.
+    Infiltration,
+    /// People left a facility en masse.
+    Breakout,
+    /// A sensor went silent.
+    SensorOffline,
+    /// A harmless stimulus (wind, animal) shook a fence.
+    FenceNuisance,
+}
+
+/// A real incident, for scoring alerts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Incident {
+    /// Incident identifier.
+    pub id: u64,
+    /// Kind.
+    pub kind: IncidentKind,
+    /// When it started (crossing time, first exit, last heartbeat).
+    pub time: Time,
+    /// When it ended.
+    pub end: Time,
+    /// Where it happened.
+    #[serde(flatten)]
+    pub pos: Position,
+    /// People (or sensors) involved.
+    pub count: u32,
+    /// Facility or sensor concerned, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+}
+
+/// One line of a truth file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum TruthRecord {
+    /// An object's state.
+    State(TruthState),
+    /// An incident.
+    Incident(Incident),
+}
+
+/// Free-form labels (sensor → contribution count and the like) kept sorted for stable output.
+pub type Counts = BTreeMap<String, u64>;

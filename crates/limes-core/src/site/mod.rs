@@ -1,0 +1,14 @@
+//! The site file: one human-editable TOML description of a deployment.
+//!
+//! A site names the frontier (a GeoJSON line and which side is outside), authorised crossings,
+//! facilities, "next lines" (roads, towns) used for detect–delay–respond, response units, and
+//! sensors, either listed one by one or generated along the frontier (`[[tower_lines]]`,
+//! `[[fence_lines]]`). `[tracker]`, `[rules]` and `[scenario]` tune the stages. See
+//! `docs/site.md` for the full reference.
+
+mod expand;
+mod load;
+mod model;
+
+pub use load::{load, parse, SiteError};
+pub use model::*;

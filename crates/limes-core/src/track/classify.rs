@@ -1,0 +1,146 @@
+//! Class fusion: person / vehicle / animal evidence from sensors, speed, heat size and company.
+
+/// Accumulated log-probabilities of person, vehicle, animal.
+#[derive(Clone, Copy, Debug)]
+pub struct ClassBelief {
+    log: [f64; 3],
+}
+
+impl Default for ClassBelief {
+    fn default() -> Self {
+        Self {
+            log: [(1.0f64 / 3.0).ln(); 3],
+        }
+    }
+}
+
+/// Weights of the evidence sources (tempering for correlated frames of one object).
+#[derive(Clone, Copy, Debug, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClassConfig {
+    /// Exponent applied to a sensor's class likelihoods.
+    pub sensor_weight: f64,
+    /// Exponent applied to heat-size likelihoods.
+    pub heat_weight: f64,
+    /// Exponent applied to speed likelihoods.
+    pub speed_weight: f64,
+    /// Minimum seconds between two speed or company updates of one track.
+    pub kinematic_period_s: f64,
+    /// Tracks within this radius count as company.
+    pub company_radius_m: f64,
+    /// Slow company of at least this size is a flock.
+    pub flock_size: usize,
+}
+
+impl Default for ClassConfig {
+    fn default() -> Self {
+        Self {
+            sensor_weight: 0.35,
+            heat_weight: 0.3,
+            speed_weight: 0.8,
+            kinematic_period_s: 20.0,
+            company_radius_m: 120.0,
+            flock_size: 8,
+        }
+    }
+}
+
+fn ln_normal(x: f64, mu: f64, sd: f64) -> f64 {
+    let z = (x - mu) / sd;
+    -0.5 * z * z - sd.ln()
+}
+
+impl ClassBelief {
+    /// Normalised probabilities, person / vehicle / animal.
+    pub fn probs(&self) -> [f64; 3] {
+        let m = self.log.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let e = self.log.map(|l| (l - m).exp());
+        let s: f64 = e.iter().sum();
+        e.map(|x| x / s)
+    }
+
+    fn add(&mut self, ll: [f64; 3], w: f64) {
+        for k in 0..3 {
+            self.log[k] += w * ll[k];
+        }
+        let m = self.log.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let lse = m + self.log.iter().map(|l| (l - m).exp()).sum::<f64>().ln();
+        for l in &mut self.log {
+            *l = (*l - lse).max(-12.0);
+        }
+    }
+
+    /// Fuses a sensor's class guess.
+    pub fn sensor(&mut self, probs: [f64; 3], cfg: &ClassConfig) {
+        self.add(probs.map(|p| p.clamp(0.02, 1.0).ln()), cfg.sensor_weight);
+    }
+
+    /// Fuses an apparent heat-signature area in m² (log-normal per class).
+    pub fn heat(&mut self, m2: f64, cfg: &ClassConfig) {
+        if !(m2 > 0.0) {
+            return;
+        }
+        let l = m2.ln();
+        self.add(
+            [
+                ln_normal(l, 0.7f64.ln(), 0.35),
+                ln_normal(l, 7.0f64.ln(), 0.5),
+                ln_normal(l, 0.35f64.ln(), 0.45),
+            ],
+            cfg.heat_weight,
+        );
+    }
+
+    /// Fuses a speed estimate (m/s, with its 1-sigma) and the number of slow neighbours.
+    pub fn kinematics(
+        &mut self,
+        speed: f64,
+        speed_sd: f64,
+        slow_company: usize,
+        cfg: &ClassConfig,
+    ) {
+        let sd = speed_sd.max(0.15);
+        // Walking people: ~1.0–1.6 m/s with pauses; animals graze below ~0.5 m/s;
+        // vehicles drive at several m/s. Each is a mixture with a "standing" component.
+        let person = (0.75 * (-0.5 * ((speed - 1.25) / (0.3 + sd)).powi(2)).exp() / (0.3 + sd)
+            + 0.25 * (-speed / (0.3 + sd)).exp() / (0.3 + sd))
+            .max(1e-6);
+        let animal = ((-speed / (0.35 + sd)).exp() / (0.35 + sd)).max(1e-6);
+        let vehicle = if speed > 3.0 {
+            1.0 / 25.0
+        } else {
+            0.3 * (-speed / (0.5 + sd)).exp() / (0.5 + sd) + 0.01
+        };
+        self.add([person.ln(), vehicle.ln(), animal.ln()], cfg.speed_weight);
+        if slow_company >= cfg.flock_size && speed < 0.7 {
+            self.add([-1.0, -1.0, 0.0], 1.0);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slow_company_reads_as_a_flock_and_a_walker_as_a_person() {
+        let cfg = ClassConfig::default();
+        let mut sheep = ClassBelief::default();
+        let mut walker = ClassBelief::default();
+        for _ in 0..5 {
+            sheep.kinematics(0.25, 0.1, 30, &cfg);
+            walker.kinematics(1.3, 0.1, 0, &cfg);
+        }
+        assert!(sheep.probs()[2] > 0.9, "{:?}", sheep.probs());
+        assert!(walker.probs()[0] > 0.8, "{:?}", walker.probs());
+    }
+
+    #[test]
+    fn a_fast_track_reads_as_a_vehicle() {
+        let cfg = ClassConfig::default();
+        let mut b = ClassBelief::default();
+        b.kinematics(14.0, 0.5, 0, &cfg);
+        b.heat(6.0, &cfg);
+        assert!(b.probs()[1] > 0.9, "{:?}", b.probs());
+    }
+}

@@ -1,0 +1,424 @@
+//! The multi-sensor, multi-target tracker: detections in, track updates out.
+//!
+//! Built like Stone Soup from small parts: a [`MotionModel`] predicts, [`kalman::update`]
+//! corrects, the gating in [`tile`] hypothesises, an [`Associator`] (GNN) picks pairs on each
+//! gated cluster, and the life-cycle rules in [`TrackerConfig`] initiate (M-of-N), coast and
+//! delete. The world is cut into [`TILE_DEG`](crate::geo::TILE_DEG) tiles, each with its own
+//! local frame and spatial index, so cost follows the number of targets, not the line's length.
+//! Detections are held in a reorder buffer for `reorder_window_s` so that late arrivals within
+//! the window are processed in time order.
+
+pub mod assign;
+pub mod classify;
+pub mod kalman;
+mod reorder;
+mod tile;
+
+pub use assign::{Associator, Gnn};
+pub use classify::{ClassBelief, ClassConfig};
+pub use kalman::{ConstantVelocity, MotionModel};
+pub use tile::Partition;
+
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+use crate::geo::{LocalFrame, LonLat, Xy};
+use crate::record::{ClassProbs, Detection, Position, Time, TrackRecord, TrackStatus};
+use reorder::ReorderBuffer;
+use tile::Tile;
+
+/// Tracker settings (the `[tracker]` table of a site file).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrackerConfig {
+    /// Process noise of people and animals, m²/s³.
+    pub q_person: f64,
+    /// Process noise of vehicles, m²/s³.
+    pub q_vehicle: f64,
+    /// Chi-square gate on the squared Mahalanobis distance (2 dof).
+    pub gate_chi2: f64,
+    /// Velocity uncertainty (1 sigma) of a new track, m/s.
+    pub init_speed_sd: f64,
+    /// Detections coarser than this (1 sigma, m) update tracks but never start one.
+    pub init_max_sd_m: f64,
+    /// M of M-of-N: hits needed to confirm.
+    pub confirm_hits: u32,
+    /// N of M-of-N, as a time window from the first hit, seconds.
+    pub confirm_window_s: f64,
+    /// A confirmed track not updated for this long is coasting.
+    pub coast_after_s: f64,
+    /// A confirmed track not updated for this long is deleted.
+    pub delete_after_s: f64,
+    /// Candidate search radius around slow tracks, metres (plus 4 sigma of the detection).
+    pub slow_radius_m: f64,
+    /// Candidate search radius around fast tracks, metres.
+    pub fast_radius_m: f64,
+    /// Tracks faster than this (m/s) are indexed as fast.
+    pub fast_speed: f64,
+    /// How long detections wait for late arrivals, seconds.
+    pub reorder_window_s: f64,
+    /// Class fusion weights.
+    pub class: ClassConfig,
+}
+
+impl Default for TrackerConfig {
+    fn default() -> Self {
+        Self {
+            q_person: 0.05,
+            q_vehicle: 2.0,
+            gate_chi2: 13.8,
+            init_speed_sd: 2.5,
+            init_max_sd_m: 100.0,
+            confirm_hits: 4,
+            confirm_window_s: 30.0,
+            coast_after_s: 12.0,
+            delete_after_s: 60.0,
+            slow_radius_m: 120.0,
+            fast_radius_m: 1500.0,
+            fast_speed: 4.0,
+            reorder_window_s: 2.0,
+            class: ClassConfig::default(),
+        }
+    }
+}
+
+/// A detection the tracker cannot use; names the field at fault.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("field `{field}`: {message}")]
+pub struct InputError {
+    /// The field at fault.
+    pub field: &'static str,
+    /// What is wrong.
+    pub message: String,
+}
+
+fn bad(field: &'static str, message: impl Into<String>) -> InputError {
+    InputError {
+        field,
+        message: message.into(),
+    }
+}
+
+/// A measurement in a partition's local frame.
+#[derive(Clone, Debug)]
+pub struct Meas {
+    /// Position, metres in the partition frame.
+    pub xy: Xy,
+    /// Covariance `[var_x, cov_xy, var_y]`, m².
+    pub r: [f64; 3],
+    /// Time, seconds since the epoch.
+    pub t: f64,
+    /// Interned sensor index.
+    pub sensor: u32,
+    /// Sensor class guess, person / vehicle / animal.
+    pub class: Option<[f64; 3]>,
+    /// Heat-signature area, m².
+    pub heat: Option<f64>,
+}
+
+/// One track state after one update, in its partition's frame.
+#[derive(Clone, Debug)]
+pub struct TrackUpdate {
+    /// Track identifier.
+    pub id: u64,
+    /// Time of the state.
+    pub time: f64,
+    /// Life-cycle state.
+    pub status: TrackStatus,
+    /// The partition whose frame `xy` is in.
+    pub part: Partition,
+    /// Position in the partition frame.
+    pub xy: Xy,
+    /// Velocity east/north, m/s.
+    pub vel: Xy,
+    /// Position covariance `[var_x, cov_xy, var_y]`.
+    pub cov: [f64; 3],
+    /// Class probabilities, person / vehicle / animal.
+    pub class: [f64; 3],
+    /// Detections associated so far.
+    pub hits: u32,
+    /// Time of the first detection.
+    pub first_seen: f64,
+    /// Sensor of the detection behind this update.
+    pub sensor: Option<u32>,
+}
+
+/// Counters for reports and benchmarks.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct TrackerStats {
+    /// Detections accepted.
+    pub detections: u64,
+    /// Detections dropped because they came later than the reorder window.
+    pub late_dropped: u64,
+    /// Scans processed.
+    pub scans: u64,
+    /// Tracks started.
+    pub tracks_started: u64,
+    /// Tracks confirmed.
+    pub tracks_confirmed: u64,
+    /// Largest gated cluster seen (tracks × measurements).
+    pub largest_cluster: usize,
+    /// Partitions (tiles) in use.
+    pub partitions: usize,
+}
+
+/// The tracker.
+pub struct Tracker {
+    cfg: TrackerConfig,
+    motion: Box<dyn MotionModel>,
+    assoc: Box<dyn Associator>,
+    tiles: HashMap<Partition, Tile>,
+    buffer: ReorderBuffer,
+    sensors: HashMap<String, u32>,
+    sensor_names: Vec<String>,
+    next_id: u64,
+    last_sweep: f64,
+    stats: TrackerStats,
+}
+
+impl Tracker {
+    /// A tracker with the constant-velocity model and GNN association.
+    pub fn new(cfg: TrackerConfig) -> Self {
+        Self::with_parts(cfg, Box::new(ConstantVelocity), Box::new(Gnn))
+    }
+
+    /// A tracker with a chosen motion model and associator.
+    pub fn with_parts(
+        cfg: TrackerConfig,
+        motion: Box<dyn MotionModel>,
+        assoc: Box<dyn Associator>,
+    ) -> Self {
+        Self {
+            buffer: ReorderBuffer::new(cfg.reorder_window_s),
+            cfg,
+            motion,
+            assoc,
+            tiles: HashMap::new(),
+            sensors: HashMap::new(),
+            sensor_names: Vec::new(),
+            next_id: 1,
+            last_sweep: f64::NEG_INFINITY,
+            stats: TrackerStats::default(),
+        }
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> TrackerStats {
+        let mut s = self.stats.clone();
+        s.partitions = self.tiles.len();
+        s
+    }
+
+    /// Name of an interned sensor.
+    pub fn sensor_name(&self, idx: u32) -> &str {
+        self.sensor_names
+            .get(idx as usize)
+            .map_or("?", String::as_str)
+    }
+
+    /// Interns a sensor identifier.
+    pub fn sensor_index(&mut self, name: &str) -> u32 {
+        if let Some(&i) = self.sensors.get(name) {
+            return i;
+        }
+        let i = self.sensor_names.len() as u32;
+        self.sensors.insert(name.to_string(), i);
+        self.sensor_names.push(name.to_string());
+        i
+    }
+
+    /// Number of live tracks.
+    pub fn live_tracks(&self) -> usize {
+        self.tiles.values().map(Tile::len).sum()
+    }
+
+    /// Validates a detection and converts it into its partition's frame.
+    pub fn prepare(&mut self, d: &Detection) -> Result<(Partition, Meas), InputError> {
+        let r = match (d.cov, d.ce) {
+            (Some(c), _) => {
+                if !c.iter().all(|v| v.is_finite())
+                    || c[0] <= 0.0
+                    || c[2] <= 0.0
+                    || c[0] * c[2] <= c[1] * c[1]
+                {
+                    return Err(bad(
+                        "cov",
+                        "must be a positive-definite [var_x, cov_xy, var_y] in m²",
+                    ));
+                }
+                c
+            }
+            (None, Some(ce)) if ce.is_finite() && ce > 0.0 => [ce * ce, 0.0, ce * ce],
+            (None, Some(ce)) => {
+                return Err(bad(
+                    "ce",
+                    format!("{ce} must be a positive number of metres"),
+                ))
+            }
+            (None, None) => return Err(bad("ce", "a detection needs `ce` or `cov`")),
+        };
+        if !d.time.0.is_finite() {
+            return Err(bad("time", "not finite"));
+        }
+        if let Some(c) = &d.class {
+            if !c.as_array().iter().all(|p| (0.0..=1.0).contains(p)) {
+                return Err(bad("class", "probabilities must lie in 0..1"));
+            }
+        }
+        if let Some(h) = d.heat_m2 {
+            if !(h.is_finite() && h >= 0.0) {
+                return Err(bad("heat_m2", "must be a non-negative number"));
+            }
+        }
+        let (part, xy) = match d.pos {
+            Position::LonLat { lon, lat } => {
+                let p = LonLat::new(lon, lat);
+                if !p.is_valid() {
+                    return Err(bad(
+                        "lon",
+                        format!("({lon}, {lat}) is not a WGS84 position"),
+                    ));
+                }
+                let tile = p.tile();
+                (
+                    Partition::Tile(tile),
+                    LocalFrame::new(tile.centre()).to_local(p),
+                )
+            }
+            Position::Local { x, y } => {
+                if !(x.is_finite() && y.is_finite()) {
+                    return Err(bad("x", "local coordinates must be finite"));
+                }
+                (Partition::Flat, [x, y])
+            }
+        };
+        let sensor = self.sensor_index(&d.sensor);
+        Ok((
+            part,
+            Meas {
+                xy,
+                r,
+                t: d.time.0,
+                sensor,
+                class: d.class.map(|c| c.as_array()),
+                heat: d.heat_m2,
+            },
+        ))
+    }
+
+    /// Accepts one detection; emits the updates that became due into `out`.
+    pub fn push(&mut self, d: &Detection, out: &mut Vec<TrackUpdate>) -> Result<(), InputError> {
+        let (part, m) = self.prepare(d)?;
+        self.push_prepared(part, m, out);
+        Ok(())
+    }
+
+    /// Accepts a detection already in its partition's frame (see [`Tracker::prepare`]).
+    pub fn push_prepared(&mut self, part: Partition, m: Meas, out: &mut Vec<TrackUpdate>) {
+        let t = m.t;
+        if self.buffer.push(part, m) {
+            self.stats.detections += 1;
+        } else {
+            self.stats.late_dropped += 1;
+        }
+        let wm = self.buffer.watermark(t);
+        self.release(wm, out);
+    }
+
+    /// Tells the tracker the time is now `t` (e.g. from heartbeats); processes what is due.
+    pub fn advance(&mut self, t: f64, out: &mut Vec<TrackUpdate>) {
+        let wm = self.buffer.watermark(t);
+        self.release(wm, out);
+    }
+
+    /// Processes everything still buffered and deletes nothing else; call at end of input.
+    pub fn flush(&mut self, out: &mut Vec<TrackUpdate>) {
+        self.release(f64::INFINITY, out);
+    }
+
+    fn release(&mut self, upto: f64, out: &mut Vec<TrackUpdate>) {
+        while let Some((t, sensor, batch)) = self.buffer.pop_scan(upto) {
+            self.sweep(t, out);
+            self.stats.scans += 1;
+            for (part, meas) in batch {
+                let tile = self.tiles.entry(part).or_insert_with(|| Tile::new(part));
+                let s = tile.scan(
+                    t,
+                    &meas,
+                    &self.cfg,
+                    &*self.motion,
+                    &*self.assoc,
+                    &mut self.next_id,
+                    out,
+                );
+                self.stats.tracks_started += s.started;
+                self.stats.tracks_confirmed += s.confirmed;
+                self.stats.largest_cluster = self.stats.largest_cluster.max(s.largest_cluster);
+                let _ = sensor;
+                for moved in tile.take_leavers() {
+                    let dest = moved.0;
+                    self.tiles
+                        .entry(dest)
+                        .or_insert_with(|| Tile::new(dest))
+                        .adopt(moved.1, &self.cfg);
+                }
+            }
+        }
+        if upto.is_finite() {
+            self.sweep(upto, out);
+        }
+    }
+
+    fn sweep(&mut self, t: f64, out: &mut Vec<TrackUpdate>) {
+        if t - self.last_sweep < 1.0 {
+            return;
+        }
+        self.last_sweep = t;
+        for tile in self.tiles.values_mut() {
+            tile.sweep(t, &self.cfg, out);
+        }
+    }
+
+    /// Converts an update into the file record (WGS84 for tiles, local metres when flat).
+    pub fn to_record(&self, u: &TrackUpdate) -> TrackRecord {
+        to_record(u, |i| self.sensor_name(i).to_string())
+    }
+}
+
+/// Converts an update into the file record, naming sensors with `name`.
+pub fn to_record(u: &TrackUpdate, name: impl Fn(u32) -> String) -> TrackRecord {
+    let (pos, vel, cov) = match u.part {
+        Partition::Tile(tile) => {
+            let frame = LocalFrame::new(tile.centre());
+            let p = frame.to_lonlat(u.xy);
+            (
+                Position::LonLat {
+                    lon: p.lon,
+                    lat: p.lat,
+                },
+                u.vel,
+                u.cov,
+            )
+        }
+        Partition::Flat => (
+            Position::Local {
+                x: u.xy[0],
+                y: u.xy[1],
+            },
+            u.vel,
+            u.cov,
+        ),
+    };
+    TrackRecord {
+        id: u.id,
+        time: Time(u.time),
+        status: u.status,
+        pos,
+        vel,
+        cov,
+        class: ClassProbs::from_array(u.class),
+        hits: u.hits,
+        first_seen: Time(u.first_seen),
+        sensor: u.sensor.map(name),
+    }
+}

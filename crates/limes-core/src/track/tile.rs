@@ -1,0 +1,460 @@
+//! One partition of the world: its frame, its tracks, their spatial index, and the scan loop
+//! (predict → gate → cluster → associate → update → initiate).
+
+use nalgebra::{Matrix2, Matrix4, Vector2, Vector4};
+use rstar::primitives::GeomWithData;
+use rstar::RTree;
+use slab::Slab;
+
+use super::assign::{Associator, FORBIDDEN};
+use super::classify::ClassBelief;
+use super::kalman::{self, cov2, Cov, Innovation, MotionModel, State};
+use super::{Meas, TrackUpdate, TrackerConfig};
+use crate::geo::{dist, LocalFrame, TileId, Xy, TILE_DEG};
+use crate::record::TrackStatus;
+
+/// Where a track's coordinates live: a WGS84 tile with its own frame, or one flat frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Partition {
+    /// A lon/lat tile; coordinates are metres in the tile-centred frame.
+    Tile(TileId),
+    /// A plain local metric frame shared by the whole input.
+    Flat,
+}
+
+type Entry = GeomWithData<[f64; 2], usize>;
+
+/// One track's state inside a tile.
+#[derive(Clone, Debug)]
+pub(super) struct Track {
+    id: u64,
+    x: State,
+    p: Cov,
+    t: f64,
+    status: TrackStatus,
+    hits: u32,
+    first_seen: f64,
+    class: ClassBelief,
+    last_kinematics: f64,
+    indexed_at: Xy,
+    fast: bool,
+}
+
+/// What one scan did, for the tracker's counters.
+#[derive(Default)]
+pub(super) struct ScanStats {
+    pub started: u64,
+    pub confirmed: u64,
+    pub largest_cluster: usize,
+}
+
+pub(super) struct Tile {
+    part: Partition,
+    frame: Option<LocalFrame>,
+    half_extent: Xy,
+    tracks: Slab<Track>,
+    slow: RTree<Entry>,
+    fast: RTree<Entry>,
+    pred: Vec<(u64, State, Cov)>,
+    stamp: u64,
+    leavers: Vec<(Partition, Track)>,
+    edges: Vec<(usize, usize, Innovation)>,
+}
+
+const REINDEX_M: f64 = 5.0;
+
+impl Tile {
+    pub fn new(part: Partition) -> Self {
+        let (frame, half_extent) = match part {
+            Partition::Tile(id) => {
+                let c = id.centre();
+                let m_per_deg = 111_000.0;
+                let hx = TILE_DEG / 2.0 * m_per_deg * c.lat.to_radians().cos().abs();
+                (
+                    Some(LocalFrame::new(c)),
+                    [hx * 0.98, TILE_DEG / 2.0 * m_per_deg * 0.98],
+                )
+            }
+            Partition::Flat => (None, [f64::INFINITY, f64::INFINITY]),
+        };
+        Self {
+            part,
+            frame,
+            half_extent,
+            tracks: Slab::new(),
+            slow: RTree::new(),
+            fast: RTree::new(),
+            pred: Vec::new(),
+            stamp: 0,
+            leavers: Vec::new(),
+            edges: Vec::new(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.tracks.len()
+    }
+
+    fn q(cfg: &TrackerConfig, t: &Track) -> f64 {
+        let pv = t.class.probs()[1];
+        cfg.q_person + pv * (cfg.q_vehicle - cfg.q_person)
+    }
+
+    fn predicted(
+        &mut self,
+        key: usize,
+        t: f64,
+        cfg: &TrackerConfig,
+        motion: &dyn MotionModel,
+    ) -> (State, Cov) {
+        if self.pred.len() <= key {
+            self.pred.resize(key + 1, (0, State::zeros(), Cov::zeros()));
+        }
+        if self.pred[key].0 == self.stamp {
+            return (self.pred[key].1, self.pred[key].2);
+        }
+        let tr = &self.tracks[key];
+        let (x, p) = motion.predict(&tr.x, &tr.p, (t - tr.t).max(0.0), Self::q(cfg, tr));
+        self.pred[key] = (self.stamp, x, p);
+        (x, p)
+    }
+
+    fn index(&mut self, key: usize) {
+        let tr = &self.tracks[key];
+        let e = Entry::new(tr.indexed_at, key);
+        if tr.fast {
+            self.fast.insert(e);
+        } else {
+            self.slow.insert(e);
+        }
+    }
+
+    fn unindex(&mut self, key: usize) {
+        let tr = &self.tracks[key];
+        let e = Entry::new(tr.indexed_at, key);
+        if tr.fast {
+            self.fast.remove(&e);
+        } else {
+            self.slow.remove(&e);
+        }
+    }
+
+    fn update_of(&self, key: usize, status: TrackStatus, sensor: Option<u32>) -> TrackUpdate {
+        let tr = &self.tracks[key];
+        update_of(tr, self.part, status, sensor)
+    }
+
+    /// Processes one scan of one sensor inside this tile.
+    #[allow(clippy::too_many_arguments)]
+    pub fn scan(
+        &mut self,
+        t: f64,
+        meas: &[Meas],
+        cfg: &TrackerConfig,
+        motion: &dyn MotionModel,
+        assoc: &dyn Associator,
+        next_id: &mut u64,
+        out: &mut Vec<TrackUpdate>,
+    ) -> ScanStats {
+        let mut stats = ScanStats::default();
+        self.stamp += 1;
+        let mut edges = std::mem::take(&mut self.edges);
+        edges.clear();
+        // Hypothesise: candidates from the spatial index, then the Mahalanobis gate.
+        let mut cand: Vec<usize> = Vec::new();
+        for (j, m) in meas.iter().enumerate() {
+            let sd = m.r[0].max(m.r[2]).sqrt();
+            let z = Vector2::new(m.xy[0], m.xy[1]);
+            let r = cov2(m.r);
+            cand.clear();
+            let rs = cfg.slow_radius_m + 4.0 * sd + REINDEX_M;
+            cand.extend(
+                self.slow
+                    .locate_within_distance(m.xy, rs * rs)
+                    .map(|e| e.data),
+            );
+            let rf = cfg.fast_radius_m + 4.0 * sd + REINDEX_M;
+            cand.extend(
+                self.fast
+                    .locate_within_distance(m.xy, rf * rf)
+                    .map(|e| e.data),
+            );
+            for &key in &cand {
+                let (x, p) = self.predicted(key, t, cfg, motion);
+                if let Some(inn) = kalman::innovation(&x, &p, &z, &r) {
+                    if inn.d2 < cfg.gate_chi2 {
+                        edges.push((key, j, inn));
+                    }
+                }
+            }
+        }
+        // Cluster tracks and measurements connected by gated pairs, then associate.
+        let mut assigned_meas = vec![false; meas.len()];
+        let mut pairs: Vec<(usize, usize, Innovation)> = Vec::new();
+        if !edges.is_empty() {
+            let mut keys: Vec<usize> = edges.iter().map(|e| e.0).collect();
+            keys.sort_unstable();
+            keys.dedup();
+            let nt = keys.len();
+            let local = |k: usize| keys.binary_search(&k).unwrap_or(0);
+            let mut uf = UnionFind::new(nt + meas.len());
+            for e in &edges {
+                uf.union(local(e.0), nt + e.1);
+            }
+            let mut clusters: std::collections::HashMap<usize, Vec<usize>> = Default::default();
+            for (k, e) in edges.iter().enumerate() {
+                clusters.entry(uf.find(local(e.0))).or_default().push(k);
+            }
+            let mut roots: Vec<_> = clusters.into_iter().collect();
+            roots.sort_unstable_by_key(|r| r.0);
+            for (_, idx) in roots {
+                let mut ct: Vec<usize> = idx.iter().map(|&k| edges[k].0).collect();
+                let mut cm: Vec<usize> = idx.iter().map(|&k| edges[k].1).collect();
+                ct.sort_unstable();
+                ct.dedup();
+                cm.sort_unstable();
+                cm.dedup();
+                stats.largest_cluster = stats.largest_cluster.max(ct.len() * cm.len());
+                let mut cost = vec![FORBIDDEN; ct.len() * cm.len()];
+                for &k in &idx {
+                    let (key, j, inn) = &edges[k];
+                    let (Ok(a), Ok(b)) = (ct.binary_search(key), cm.binary_search(j)) else {
+                        continue;
+                    };
+                    cost[a * cm.len() + b] = inn.d2;
+                }
+                let miss = vec![cfg.gate_chi2; ct.len()];
+                for (a, b) in assoc.associate(ct.len(), cm.len(), &cost, &miss) {
+                    let (key, j) = (ct[a], cm[b]);
+                    if let Some(e) = idx
+                        .iter()
+                        .map(|&k| &edges[k])
+                        .find(|e| e.0 == key && e.1 == j)
+                    {
+                        pairs.push((key, j, e.2));
+                        assigned_meas[j] = true;
+                    }
+                }
+            }
+        }
+        // Update.
+        for (key, j, inn) in pairs {
+            let m = &meas[j];
+            let (x, p) = self.predicted(key, t, cfg, motion);
+            let (x1, p1) = kalman::update(&x, &p, &inn, &cov2(m.r));
+            let confirmed = self.apply(key, t, x1, p1, m, cfg);
+            if confirmed {
+                stats.confirmed += 1;
+            }
+            let status = self.tracks[key].status;
+            out.push(self.update_of(key, status, Some(m.sensor)));
+            self.maybe_leave(key);
+        }
+        // Initiate from what nobody took.
+        for (j, m) in meas.iter().enumerate() {
+            if assigned_meas[j] || m.r[0].max(m.r[2]).sqrt() > cfg.init_max_sd_m {
+                continue;
+            }
+            let v = cfg.init_speed_sd * cfg.init_speed_sd;
+            let mut p = Matrix4::from_diagonal(&Vector4::new(m.r[0], m.r[2], v, v));
+            p[(0, 1)] = m.r[1];
+            p[(1, 0)] = m.r[1];
+            let mut class = ClassBelief::default();
+            if let Some(c) = m.class {
+                class.sensor(c, &cfg.class);
+            }
+            if let Some(h) = m.heat {
+                class.heat(h, &cfg.class);
+            }
+            let tr = Track {
+                id: *next_id,
+                x: State::new(m.xy[0], m.xy[1], 0.0, 0.0),
+                p,
+                t,
+                status: TrackStatus::Tentative,
+                hits: 1,
+                first_seen: t,
+                class,
+                last_kinematics: t,
+                indexed_at: m.xy,
+                fast: false,
+            };
+            *next_id += 1;
+            stats.started += 1;
+            let key = self.tracks.insert(tr);
+            self.index(key);
+            out.push(self.update_of(key, TrackStatus::Tentative, Some(m.sensor)));
+        }
+        self.edges = edges;
+        stats
+    }
+
+    /// Writes an updated state into a track; returns true when this update confirmed it.
+    fn apply(
+        &mut self,
+        key: usize,
+        t: f64,
+        x: State,
+        p: Cov,
+        m: &Meas,
+        cfg: &TrackerConfig,
+    ) -> bool {
+        let company = {
+            let tr = &self.tracks[key];
+            if t - tr.last_kinematics >= cfg.class.kinematic_period_s && tr.hits >= 4 {
+                let r = cfg.class.company_radius_m;
+                let n = self
+                    .slow
+                    .locate_within_distance([x[0], x[1]], r * r)
+                    .count()
+                    .saturating_sub(1);
+                Some(n)
+            } else {
+                None
+            }
+        };
+        let tr = &mut self.tracks[key];
+        tr.x = x;
+        tr.p = p;
+        tr.t = t;
+        tr.hits += 1;
+        if let Some(c) = m.class {
+            tr.class.sensor(c, &cfg.class);
+        }
+        if let Some(h) = m.heat {
+            tr.class.heat(h, &cfg.class);
+        }
+        if let Some(n) = company {
+            let speed = x[2].hypot(x[3]);
+            let sd = ((p[(2, 2)] + p[(3, 3)]) / 2.0).sqrt();
+            if sd < 0.8 {
+                tr.class.kinematics(speed, sd, n, &cfg.class);
+                tr.last_kinematics = t;
+            }
+        }
+        let mut confirmed = false;
+        match tr.status {
+            TrackStatus::Tentative if tr.hits >= cfg.confirm_hits => {
+                tr.status = TrackStatus::Confirmed;
+                confirmed = true;
+            }
+            TrackStatus::Coasting => tr.status = TrackStatus::Confirmed,
+            _ => {}
+        }
+        let fast = x[2].hypot(x[3]) > cfg.fast_speed;
+        let pos = [x[0], x[1]];
+        if fast != tr.fast || dist(pos, tr.indexed_at) > REINDEX_M {
+            self.unindex(key);
+            let tr = &mut self.tracks[key];
+            tr.fast = fast;
+            tr.indexed_at = pos;
+            self.index(key);
+        }
+        confirmed
+    }
+
+    /// Moves a track whose position left this tile into the leavers list.
+    fn maybe_leave(&mut self, key: usize) {
+        let Some(frame) = self.frame else { return };
+        let tr = &self.tracks[key];
+        if tr.x[0].abs() < self.half_extent[0] && tr.x[1].abs() < self.half_extent[1] {
+            return;
+        }
+        let ll = frame.to_lonlat([tr.x[0], tr.x[1]]);
+        let dest = ll.tile();
+        if Partition::Tile(dest) == self.part {
+            return;
+        }
+        self.unindex(key);
+        let mut tr = self.tracks.remove(key);
+        let to = LocalFrame::new(dest.centre());
+        let pos = [tr.x[0], tr.x[1]];
+        let v = frame.transfer_velocity(&to, pos, [tr.x[2], tr.x[3]]);
+        let e = frame.transfer_velocity(&to, pos, [1.0, 0.0]);
+        let (s, c) = (e[1].atan2(e[0])).sin_cos();
+        let rot = Matrix2::new(c, -s, s, c);
+        let mut r4 = Matrix4::zeros();
+        r4.fixed_view_mut::<2, 2>(0, 0).copy_from(&rot);
+        r4.fixed_view_mut::<2, 2>(2, 2).copy_from(&rot);
+        let p = to.to_local(ll);
+        tr.x = State::new(p[0], p[1], v[0], v[1]);
+        tr.p = r4 * tr.p * r4.transpose();
+        tr.indexed_at = p;
+        self.leavers.push((Partition::Tile(dest), tr));
+    }
+
+    pub fn take_leavers(&mut self) -> Vec<(Partition, Track)> {
+        std::mem::take(&mut self.leavers)
+    }
+
+    /// Takes over a track handed from a neighbouring tile (already in this tile's frame).
+    pub fn adopt(&mut self, tr: Track, _cfg: &TrackerConfig) {
+        let key = self.tracks.insert(tr);
+        self.index(key);
+    }
+
+    /// Coasts and deletes tracks that have not been updated.
+    pub fn sweep(&mut self, t: f64, cfg: &TrackerConfig, out: &mut Vec<TrackUpdate>) {
+        let mut dead = Vec::new();
+        for (key, tr) in self.tracks.iter_mut() {
+            let age = t - tr.t;
+            match tr.status {
+                TrackStatus::Tentative if t - tr.first_seen > cfg.confirm_window_s => {
+                    dead.push((key, false))
+                }
+                TrackStatus::Confirmed | TrackStatus::Coasting if age > cfg.delete_after_s => {
+                    dead.push((key, true))
+                }
+                TrackStatus::Confirmed if age > cfg.coast_after_s => {
+                    tr.status = TrackStatus::Coasting;
+                    out.push(update_of(tr, self.part, TrackStatus::Coasting, None));
+                }
+                _ => {}
+            }
+        }
+        for (key, report) in dead {
+            if report {
+                out.push(self.update_of(key, TrackStatus::Deleted, None));
+            }
+            self.unindex(key);
+            self.tracks.remove(key);
+        }
+    }
+}
+
+fn update_of(tr: &Track, part: Partition, status: TrackStatus, sensor: Option<u32>) -> TrackUpdate {
+    TrackUpdate {
+        id: tr.id,
+        time: tr.t,
+        status,
+        part,
+        xy: [tr.x[0], tr.x[1]],
+        vel: [tr.x[2], tr.x[3]],
+        cov: [tr.p[(0, 0)], tr.p[(0, 1)], tr.p[(1, 1)]],
+        class: tr.class.probs(),
+        hits: tr.hits,
+        first_seen: tr.first_seen,
+        sensor,
+    }
+}
+
+struct UnionFind(Vec<usize>);
+
+impl UnionFind {
+    fn new(n: usize) -> Self {
+        Self((0..n).collect())
+    }
+    fn find(&mut self, mut a: usize) -> usize {
+        while self.0[a] != a {
+            self.0[a] = self.0[self.0[a]];
+            a = self.0[a];
+        }
+        a
+    }
+    fn union(&mut self, a: usize, b: usize) {
+        let (ra, rb) = (self.find(a), self.find(b));
+        if ra != rb {
+            self.0[ra] = rb;
+        }
+    }
+}

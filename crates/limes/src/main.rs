@@ -1,0 +1,381 @@
+//! `limes`: simulate, track, judge and score a frontier and its guarded facilities.
+
+mod bench;
+mod demo;
+mod progress;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
+
+use limes_core::eval::{EvalConfig, Evaluator, Report};
+use limes_core::pipeline::{Engine, Output};
+use limes_core::record::{
+    read_jsonl, AlertRecord, JsonlWriter, SensorRecord, TrackRecord, TrackStatus, TruthRecord,
+};
+use limes_core::site;
+use limes_core::track::{TrackUpdate, Tracker, TrackerConfig};
+
+#[derive(Parser)]
+#[command(
+    name = "limes",
+    version,
+    about = "Watch a frontier and the perimeters of guarded camps and prisons."
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Replay the seed's night (frontier + Ain Issa breakout): sim → track → rules → eval.
+    Demo {
+        /// Output folder.
+        #[arg(long, default_value = "limes-out/demo")]
+        out: PathBuf,
+        /// Random seed.
+        #[arg(long, default_value_t = 2019)]
+        seed: u64,
+        /// Folder with the site files.
+        #[arg(long, default_value = "sites")]
+        sites: PathBuf,
+        /// Do not write detections.jsonl and truth.jsonl (faster).
+        #[arg(long)]
+        no_inputs: bool,
+    },
+    /// Simulate a site's scenario: writes detections.jsonl and truth.jsonl.
+    Sim {
+        /// Site file.
+        #[arg(long)]
+        site: PathBuf,
+        /// Random seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Track detections (JSON Lines) into tracks; with --site also raise alerts.
+    Track {
+        /// Detections file (sensor records, JSON Lines).
+        #[arg(long)]
+        detections: PathBuf,
+        /// Tracks file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Site file: enables the alert rules and its [tracker] settings.
+        #[arg(long)]
+        site: Option<PathBuf>,
+        /// Alerts file to write (needs --site).
+        #[arg(long)]
+        alerts: Option<PathBuf>,
+        /// Also write tentative track states.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Score tracks (and alerts) against ground truth: writes report.md, report.json, SVGs.
+    Eval {
+        /// Truth file.
+        #[arg(long)]
+        truth: PathBuf,
+        /// Tracks file.
+        #[arg(long)]
+        tracks: PathBuf,
+        /// Alerts file.
+        #[arg(long)]
+        alerts: Option<PathBuf>,
+        /// Name for the report section.
+        #[arg(long, default_value = "run")]
+        name: String,
+        /// Frontier length for nuisance rates, km (omit for a facility).
+        #[arg(long)]
+        frontier_km: Option<f64>,
+        /// GOSPA cut-off c, metres.
+        #[arg(long, default_value_t = 100.0)]
+        gospa_c: f64,
+        /// GOSPA order p.
+        #[arg(long, default_value_t = 1.0)]
+        gospa_p: f64,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Check a site file and print what it expands to.
+    Site {
+        /// Site file.
+        file: PathBuf,
+    },
+    /// Measure tracker throughput and memory; writes a Markdown table.
+    Bench {
+        /// Simulated minutes of the frontier workload.
+        #[arg(long, default_value_t = 60.0)]
+        minutes: f64,
+        /// Append the table to this file.
+        #[arg(long)]
+        append: Option<PathBuf>,
+    },
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().cmd {
+        Cmd::Demo {
+            out,
+            seed,
+            sites,
+            no_inputs,
+        } => demo::run(&sites, &out, seed, !no_inputs),
+        Cmd::Sim { site, seed, out } => sim(&site, seed, &out),
+        Cmd::Track {
+            detections,
+            out,
+            site,
+            alerts,
+            all,
+        } => track(&detections, &out, site.as_deref(), alerts.as_deref(), all),
+        Cmd::Eval {
+            truth,
+            tracks,
+            alerts,
+            name,
+            frontier_km,
+            gospa_c,
+            gospa_p,
+            out,
+        } => {
+            let cfg = EvalConfig {
+                gospa_c,
+                gospa_p,
+                ..EvalConfig::default()
+            };
+            eval(
+                &truth,
+                &tracks,
+                alerts.as_deref(),
+                &name,
+                frontier_km,
+                cfg,
+                &out,
+            )
+        }
+        Cmd::Site { file } => show_site(&file),
+        Cmd::Bench { minutes, append } => bench::run(minutes, append.as_deref()),
+    }
+}
+
+fn sim(site_file: &Path, seed: u64, out: &Path) -> Result<()> {
+    let site = site::load(site_file)?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    struct Files {
+        det: JsonlWriter,
+        truth: JsonlWriter,
+        bar: indicatif::ProgressBar,
+        err: Option<std::io::Error>,
+    }
+    impl limes_core::sim::Sink for Files {
+        fn sensor(&mut self, r: SensorRecord) {
+            if let Err(e) = self.det.write(&r) {
+                self.err.get_or_insert(e);
+            }
+        }
+        fn truth(&mut self, r: TruthRecord) {
+            if let Err(e) = self.truth.write(&r) {
+                self.err.get_or_insert(e);
+            }
+        }
+        fn progress(&mut self, f: f64) {
+            self.bar.set_position((f * 1000.0) as u64);
+        }
+    }
+    let mut files = Files {
+        det: JsonlWriter::create(&out.join("detections.jsonl"))?,
+        truth: JsonlWriter::create(&out.join("truth.jsonl"))?,
+        bar: progress::bar(&format!("sim {}", site.name)),
+        err: None,
+    };
+    let summary = limes_core::sim::simulate(&site, None, seed, &mut files)?;
+    files.bar.finish_and_clear();
+    if let Some(e) = files.err {
+        return Err(e).context("writing simulator output");
+    }
+    let d = files.det.finish()?;
+    let t = files.truth.finish()?;
+    println!(
+        "{} actors, {} detections, {} heartbeats, {} truth states, {} incidents\n{}\n{}",
+        summary.actors,
+        summary.detections,
+        summary.heartbeats,
+        summary.truth_states,
+        summary.incidents.len(),
+        d.display(),
+        t.display()
+    );
+    Ok(())
+}
+
+struct TrackFiles {
+    tracks: JsonlWriter,
+    alerts: Option<JsonlWriter>,
+    all: bool,
+    written: u64,
+    alerts_written: u64,
+    err: Option<std::io::Error>,
+}
+
+impl Output for TrackFiles {
+    fn track(&mut self, u: &TrackUpdate, tracker: &Tracker) {
+        if self.all || u.status != TrackStatus::Tentative {
+            self.written += 1;
+            if let Err(e) = self.tracks.write(&tracker.to_record(u)) {
+                self.err.get_or_insert(e);
+            }
+        }
+    }
+    fn alert(&mut self, a: &AlertRecord) {
+        if let Some(w) = &mut self.alerts {
+            self.alerts_written += 1;
+            if let Err(e) = w.write(a) {
+                self.err.get_or_insert(e);
+            }
+        }
+    }
+}
+
+fn track(
+    detections: &Path,
+    out: &Path,
+    site_file: Option<&Path>,
+    alerts: Option<&Path>,
+    all: bool,
+) -> Result<()> {
+    if alerts.is_some() && site_file.is_none() {
+        bail!("--alerts needs --site: the alert rules come from the site file");
+    }
+    let site = site_file.map(site::load).transpose()?;
+    let cfg = site
+        .as_ref()
+        .map_or_else(TrackerConfig::default, |s| s.tracker.clone());
+    let records: Vec<SensorRecord> = read_jsonl(detections)?;
+    let mut engine = Engine::new(cfg, site.as_ref());
+    let mut files = TrackFiles {
+        tracks: JsonlWriter::create(out)?,
+        alerts: alerts.map(JsonlWriter::create).transpose()?,
+        all,
+        written: 0,
+        alerts_written: 0,
+        err: None,
+    };
+    let bar = progress::bar("track");
+    let n = records.len().max(1);
+    let mut last_t = f64::NEG_INFINITY;
+    for (i, r) in records.iter().enumerate() {
+        if let Err(e) = engine.feed(r, &mut files) {
+            eprintln!("{}: record {}: {e}", detections.display(), i + 1);
+        }
+        last_t = last_t.max(r.time().0);
+        if i % 10_000 == 0 {
+            bar.set_position((i * 1000 / n) as u64);
+        }
+    }
+    engine.finish(last_t, &mut files);
+    bar.finish_and_clear();
+    if let Some(e) = files.err.take() {
+        return Err(e).context("writing output");
+    }
+    files.tracks.finish()?;
+    if let Some(a) = files.alerts.take() {
+        a.finish()?;
+    }
+    let s = engine.tracker.stats();
+    println!(
+        "{} detections ({} refused, {} too late), {} tracks started, {} confirmed; {} track lines, {} alert lines",
+        s.detections, engine.invalid, s.late_dropped, s.tracks_started, s.tracks_confirmed, files.written, files.alerts_written
+    );
+    Ok(())
+}
+
+fn eval(
+    truth: &Path,
+    tracks: &Path,
+    alerts: Option<&Path>,
+    name: &str,
+    frontier_km: Option<f64>,
+    cfg: EvalConfig,
+    out: &Path,
+) -> Result<()> {
+    let truth: Vec<TruthRecord> = read_jsonl(truth)?;
+    let mut tracks: Vec<TrackRecord> = read_jsonl(tracks)?;
+    tracks.sort_by(|a, b| a.time.0.total_cmp(&b.time.0));
+    let mut ev = Evaluator::with_truth(cfg, truth);
+    for t in &tracks {
+        ev.on_record(t);
+    }
+    if let Some(a) = alerts {
+        for r in read_jsonl::<AlertRecord>(a)? {
+            ev.on_alert(&r);
+        }
+    }
+    let figures = ev.finish(name, frontier_km);
+    let report = Report {
+        title: format!("Limes evaluation: {name}"),
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        sites: vec![figures],
+        notes: vec![],
+    };
+    let path = report.write(out)?;
+    let s = &report.sites[0];
+    println!(
+        "GOSPA mean {:.1} (loc {:.1}, missed {:.1}, false {:.1}), OSPA {:.1}\nreport: {}",
+        s.gospa_mean,
+        s.gospa_localisation_mean,
+        s.gospa_missed_mean,
+        s.gospa_false_mean,
+        s.ospa_mean,
+        path.display()
+    );
+    Ok(())
+}
+
+fn show_site(file: &Path) -> Result<()> {
+    let s = site::load(file)?;
+    let count = |k: &str| s.sensors.iter().filter(|x| x.kind.name() == k).count();
+    let zones: usize = s
+        .sensors
+        .iter()
+        .map(|x| match &x.kind {
+            site::SensorKind::Fence(f) => f.zones.len(),
+            _ => 0,
+        })
+        .sum();
+    println!("site {}: {}", s.name, s.description);
+    if let Some(f) = &s.frontier {
+        let km: f64 = f
+            .line
+            .windows(2)
+            .map(|w| w[0].distance_m(&w[1]))
+            .sum::<f64>()
+            / 1000.0;
+        println!(
+            "  frontier {}: {:.1} km, {} vertices, outside on the {:?}",
+            f.name,
+            km,
+            f.line.len(),
+            f.outside
+        );
+    }
+    println!(
+        "  {} thermal cameras, {} observers, {} fence controllers with {} zones",
+        count("thermal_camera"),
+        count("observer"),
+        count("fence"),
+        zones
+    );
+    println!(
+        "  {} facilities, {} crossings, {} lines, {} response units",
+        s.facilities.len(),
+        s.crossings.len(),
+        s.lines.len(),
+        s.units.len()
+    );
+    Ok(())
+}
