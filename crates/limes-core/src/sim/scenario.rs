@@ -626,12 +626,12 @@ impl SimWorld {
         out
     }
 
-    /// Whether any working camera covers `p` with a fair chance of detection.
+    /// Whether any working camera covers `p` (in range, in its field, detection probability ≥ 0.1).
     pub fn visible(&self, p: Xy, t: f64) -> bool {
         self.sensors.iter().any(|s| {
             s.up(t)
                 && match (&s.model, s.covers(p)) {
-                    (SimModel::Camera(c), Some(r)) => c.pd(r) >= 0.5,
+                    (SimModel::Camera(c), Some(r)) => c.pd(r) >= 0.1,
                     _ => false,
                 }
         })

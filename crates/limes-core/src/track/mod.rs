@@ -57,6 +57,12 @@ pub struct TrackerConfig {
     pub fast_speed: f64,
     /// How long detections wait for late arrivals, seconds.
     pub reorder_window_s: f64,
+    /// A detection this close (squared Mahalanobis) to a confirmed track never starts a track.
+    pub init_suppress_chi2: f64,
+    /// Two tracks closer than this squared Mahalanobis distance (positions) are one object.
+    pub merge_chi2: f64,
+    /// ... if their velocities differ by less than this, m/s.
+    pub merge_max_dv: f64,
     /// Class fusion weights.
     pub class: ClassConfig,
 }
@@ -64,7 +70,7 @@ pub struct TrackerConfig {
 impl Default for TrackerConfig {
     fn default() -> Self {
         Self {
-            q_person: 0.05,
+            q_person: 0.3,
             q_vehicle: 2.0,
             gate_chi2: 13.8,
             init_speed_sd: 2.5,
@@ -77,6 +83,9 @@ impl Default for TrackerConfig {
             fast_radius_m: 1500.0,
             fast_speed: 4.0,
             reorder_window_s: 2.0,
+            init_suppress_chi2: 2.0,
+            merge_chi2: 0.0,
+            merge_max_dv: 0.8,
             class: ClassConfig::default(),
         }
     }

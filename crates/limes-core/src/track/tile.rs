@@ -188,8 +188,15 @@ impl Tile {
                 }
             }
         }
-        // Cluster tracks and measurements connected by gated pairs, then associate.
+        // A detection deep inside a confirmed track's gate never starts a track: if it lost the
+        // assignment it is most likely that track's object seen twice, not a new one.
         let mut assigned_meas = vec![false; meas.len()];
+        for e in &edges {
+            if e.2.d2 < cfg.init_suppress_chi2 && self.tracks[e.0].status != TrackStatus::Tentative {
+                assigned_meas[e.1] = true;
+            }
+        }
+        // Cluster tracks and measurements connected by gated pairs, then associate.
         let mut pairs: Vec<(usize, usize, Innovation)> = Vec::new();
         if !edges.is_empty() {
             let mut keys: Vec<usize> = edges.iter().map(|e| e.0).collect();
@@ -393,9 +400,9 @@ impl Tile {
         self.index(key);
     }
 
-    /// Coasts and deletes tracks that have not been updated.
+    /// Coasts and deletes tracks that have not been updated, and merges duplicates.
     pub fn sweep(&mut self, t: f64, cfg: &TrackerConfig, out: &mut Vec<TrackUpdate>) {
-        let mut dead = Vec::new();
+        let mut dead = self.duplicates(t, cfg);
         for (key, tr) in self.tracks.iter_mut() {
             let age = t - tr.t;
             match tr.status {
@@ -412,6 +419,8 @@ impl Tile {
                 _ => {}
             }
         }
+        dead.sort_unstable_by_key(|d| d.0);
+        dead.dedup_by_key(|d| d.0);
         for (key, report) in dead {
             if report {
                 out.push(self.update_of(key, TrackStatus::Deleted, None));
@@ -419,6 +428,49 @@ impl Tile {
             self.unindex(key);
             self.tracks.remove(key);
         }
+    }
+}
+
+impl Tile {
+    /// Finds pairs of tracks that follow one object (states statistically indistinguishable at
+    /// time `t`) and returns the weaker of each pair for deletion.
+    fn duplicates(&self, t: f64, cfg: &TrackerConfig) -> Vec<(usize, bool)> {
+        let mut dead: Vec<(usize, bool)> = Vec::new();
+        let at = |tr: &Track| -> (Xy, Xy) {
+            let dt = t - tr.t;
+            ([tr.x[0] + tr.x[2] * dt, tr.x[1] + tr.x[3] * dt], [tr.x[2], tr.x[3]])
+        };
+        for (key, tr) in self.tracks.iter() {
+            let (p, v) = at(tr);
+            let r = (3.0 * (tr.p[(0, 0)] + tr.p[(1, 1)]).sqrt()).clamp(5.0, 100.0) + REINDEX_M;
+            for e in self.slow.locate_within_distance(p, r * r).chain(self.fast.locate_within_distance(p, r * r)) {
+                let other = e.data;
+                if other <= key {
+                    continue;
+                }
+                let o = &self.tracks[other];
+                let (q, w) = at(o);
+                if (v[0] - w[0]).hypot(v[1] - w[1]) > cfg.merge_max_dv {
+                    continue;
+                }
+                let s = Matrix2::new(
+                    tr.p[(0, 0)] + o.p[(0, 0)],
+                    tr.p[(0, 1)] + o.p[(0, 1)],
+                    tr.p[(1, 0)] + o.p[(1, 0)],
+                    tr.p[(1, 1)] + o.p[(1, 1)],
+                );
+                let d = Vector2::new(p[0] - q[0], p[1] - q[1]);
+                let d2 = s.try_inverse().map_or(f64::INFINITY, |si| (d.transpose() * si * d)[0]);
+                if d2 < cfg.merge_chi2 {
+                    // Keep the established one: confirmed over tentative, then more hits.
+                    let rank = |x: &Track| (x.status != TrackStatus::Tentative, x.hits, std::cmp::Reverse(x.id));
+                    let loser = if rank(tr) >= rank(o) { other } else { key };
+                    let lt = &self.tracks[loser];
+                    dead.push((loser, lt.status != TrackStatus::Tentative));
+                }
+            }
+        }
+        dead
     }
 }
 

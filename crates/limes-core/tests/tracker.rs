@@ -1,0 +1,83 @@
+//! Tracker behaviour on small synthetic scenes in a flat local frame.
+
+use limes_core::record::{ClassProbs, Detection, Position, Time, TrackStatus};
+use limes_core::track::{TrackUpdate, Tracker, TrackerConfig};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Normal};
+use std::collections::BTreeSet;
+
+fn det(sensor: &str, t: f64, x: f64, y: f64, ce: f64) -> Detection {
+    Detection {
+        sensor: sensor.into(),
+        time: Time(t),
+        pos: Position::Local { x, y },
+        cov: None,
+        ce: Some(ce),
+        class: Some(ClassProbs { person: 0.7, vehicle: 0.15, animal: 0.15 }),
+        heat_m2: None,
+        count: None,
+    }
+}
+
+fn confirmed_ids(out: &[TrackUpdate]) -> BTreeSet<u64> {
+    out.iter().filter(|u| u.status == TrackStatus::Confirmed).map(|u| u.id).collect()
+}
+
+#[test]
+fn one_walker_seen_by_two_cameras_makes_one_track() {
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let n = Normal::new(0.0, 1.0).expect("valid");
+    let mut tr = Tracker::new(TrackerConfig::default());
+    let mut out = Vec::new();
+    // A walker at 1.3 m/s; camera A near (sigma 4 m) scans at t = 0, 5, 10...; camera B far
+    // (sigma 25 m) at t = 2, 7, 12...
+    for k in 0..120 {
+        for (sensor, phase, sigma) in [("near", 0.0, 4.0), ("far", 2.0, 25.0)] {
+            let t = 1000.0 + k as f64 * 5.0 + phase;
+            let (x, y) = (1.3 * (t - 1000.0), 0.0);
+            if rng.random::<f64>() < 0.9 {
+                let d = det(sensor, t, x + sigma * n.sample(&mut rng), y + sigma * n.sample(&mut rng), sigma);
+                tr.push(&d, &mut out).expect("valid detection");
+            }
+        }
+    }
+    tr.flush(&mut out);
+    let ids = confirmed_ids(&out);
+    assert_eq!(ids.len(), 1, "one object, one confirmed track: {ids:?}");
+}
+
+#[test]
+fn a_walker_who_pauses_and_turns_keeps_one_track_in_wgs84() {
+    use limes_core::geo::{LocalFrame, LonLat};
+    let frame = LocalFrame::new(LonLat::new(38.87, 36.38));
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let n = Normal::new(0.0, 1.0).expect("valid");
+    let mut tr = Tracker::new(TrackerConfig::default());
+    let mut out = Vec::new();
+    let pos = |s: f64| -> (f64, f64) {
+        // East for 300 s, stand for 60 s, then north.
+        if s < 300.0 {
+            (1.2 * s, 0.0)
+        } else if s < 360.0 {
+            (360.0, 0.0)
+        } else {
+            (360.0, 1.2 * (s - 360.0))
+        }
+    };
+    for k in 0..150 {
+        for (sensor, phase, sigma) in [("near", 0.0, 3.0), ("far", 1.0, 12.0), ("mid", 3.0, 6.0)] {
+            let s = k as f64 * 5.0 + phase;
+            let (x, y) = pos(s);
+            if rng.random::<f64>() < 0.9 {
+                let ll = frame.to_lonlat([x + sigma * n.sample(&mut rng), y + sigma * n.sample(&mut rng)]);
+                let mut d = det(sensor, 1000.0 + s, 0.0, 0.0, sigma);
+                d.pos = Position::LonLat { lon: ll.lon, lat: ll.lat };
+                tr.push(&d, &mut out).expect("valid detection");
+            }
+        }
+    }
+    tr.flush(&mut out);
+    let ids = confirmed_ids(&out);
+    assert_eq!(ids.len(), 1, "one object, one confirmed track: {ids:?}");
+}
