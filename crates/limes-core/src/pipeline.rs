@@ -110,6 +110,10 @@ pub struct SiteRun {
     pub sim: SimSummary,
     /// The tracker's counters.
     pub tracker: TrackerStats,
+    /// Final state of each facility.
+    pub facilities: Vec<crate::judge::FacilityState>,
+    /// Every alert's last revision.
+    pub final_alerts: Vec<AlertRecord>,
     /// Alert revisions written.
     pub alert_revisions: u64,
     /// Distinct alerts.
@@ -135,6 +139,25 @@ struct Live<'a> {
 struct Files {
     tracks: JsonlWriter,
     alerts: JsonlWriter,
+    /// Time of the last line written per track, to write one state per `track_every_s`.
+    last_line: std::collections::HashMap<u64, f64>,
+    track_every_s: f64,
+}
+
+impl Files {
+    fn due(&mut self, u: &TrackUpdate) -> bool {
+        if u.status == TrackStatus::Deleted {
+            self.last_line.remove(&u.id);
+            return true;
+        }
+        match self.last_line.get(&u.id) {
+            Some(&t) if u.time - t < self.track_every_s => false,
+            _ => {
+                self.last_line.insert(u.id, u.time);
+                true
+            }
+        }
+    }
 }
 
 impl Output
@@ -147,7 +170,7 @@ impl Output
 {
     fn track(&mut self, u: &TrackUpdate, tracker: &Tracker) {
         self.0.on_update(u);
-        if u.status != TrackStatus::Tentative {
+        if u.status != TrackStatus::Tentative && self.1.due(u) {
             if let Err(e) = self.1.tracks.write(&tracker.to_record(u)) {
                 self.3.get_or_insert(e);
             }
@@ -203,15 +226,36 @@ pub enum RunError {
     Io(#[from] std::io::Error),
 }
 
+/// What [`run_site`] writes besides `alerts.jsonl` and `tracks.jsonl`.
+#[derive(Clone, Copy, Debug)]
+pub struct RunFiles {
+    /// Write `detections.jsonl` (large: every sensor record).
+    pub detections: bool,
+    /// Write `truth.jsonl`.
+    pub truth: bool,
+    /// Write at most one state per confirmed track per this many seconds (0: every update).
+    pub track_every_s: f64,
+}
+
+impl Default for RunFiles {
+    fn default() -> Self {
+        Self {
+            detections: false,
+            truth: true,
+            track_every_s: 10.0,
+        }
+    }
+}
+
 /// Simulates a site's scenario and runs it through tracker, rules and evaluator, writing
-/// `detections.jsonl`, `truth.jsonl` (when `write_inputs`), `tracks.jsonl` (confirmed tracks)
-/// and `alerts.jsonl` into `dir`.
+/// `tracks.jsonl` (confirmed tracks), `alerts.jsonl` and, as `files` says, `truth.jsonl` and
+/// `detections.jsonl` into `dir`.
 pub fn run_site(
     site: &Site,
     scenario: Option<&ScenarioConfig>,
     seed: u64,
     dir: &Path,
-    write_inputs: bool,
+    files: RunFiles,
     progress: &mut dyn FnMut(f64),
 ) -> Result<SiteRun, RunError> {
     std::fs::create_dir_all(dir)?;
@@ -219,12 +263,12 @@ pub fn run_site(
     let mut live = Live {
         engine: Engine::new(site.tracker.clone(), Some(site)),
         eval: Evaluator::new(EvalConfig::default()),
-        det_out: if write_inputs {
+        det_out: if files.detections {
             Some(JsonlWriter::create(&dir.join("detections.jsonl"))?)
         } else {
             None
         },
-        truth_out: if write_inputs {
+        truth_out: if files.truth {
             Some(JsonlWriter::create(&dir.join("truth.jsonl"))?)
         } else {
             None
@@ -232,6 +276,8 @@ pub fn run_site(
         files: Files {
             tracks: JsonlWriter::create(&dir.join("tracks.jsonl"))?,
             alerts: JsonlWriter::create(&dir.join("alerts.jsonl"))?,
+            last_line: Default::default(),
+            track_every_s: files.track_every_s,
         },
         alert_revisions: 0,
         last_t: 0.0,
@@ -261,6 +307,18 @@ pub fn run_site(
     live.files.tracks.finish()?;
     live.files.alerts.finish()?;
     let alerts = live.engine.judge.as_ref().map_or(0, |j| j.alerts().len());
+    let final_alerts = live
+        .engine
+        .judge
+        .as_ref()
+        .map(|j| j.alerts().iter().map(|a| a.rec.clone()).collect())
+        .unwrap_or_default();
+    let facilities = live
+        .engine
+        .judge
+        .as_ref()
+        .map(|j| j.facilities().to_vec())
+        .unwrap_or_default();
     let stats = live.engine.tracker.stats();
     let frontier_km = site.frontier.as_ref().map(|f| {
         f.line
@@ -274,6 +332,8 @@ pub fn run_site(
         site: site.name.clone(),
         sim: summary,
         tracker: stats,
+        facilities,
+        final_alerts,
         alert_revisions: live.alert_revisions,
         alerts,
         timings: Timings {

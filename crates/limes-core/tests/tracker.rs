@@ -14,14 +14,21 @@ fn det(sensor: &str, t: f64, x: f64, y: f64, ce: f64) -> Detection {
         pos: Position::Local { x, y },
         cov: None,
         ce: Some(ce),
-        class: Some(ClassProbs { person: 0.7, vehicle: 0.15, animal: 0.15 }),
+        class: Some(ClassProbs {
+            person: 0.7,
+            vehicle: 0.15,
+            animal: 0.15,
+        }),
         heat_m2: None,
         count: None,
     }
 }
 
 fn confirmed_ids(out: &[TrackUpdate]) -> BTreeSet<u64> {
-    out.iter().filter(|u| u.status == TrackStatus::Confirmed).map(|u| u.id).collect()
+    out.iter()
+        .filter(|u| u.status == TrackStatus::Confirmed)
+        .map(|u| u.id)
+        .collect()
 }
 
 #[test]
@@ -37,7 +44,13 @@ fn one_walker_seen_by_two_cameras_makes_one_track() {
             let t = 1000.0 + k as f64 * 5.0 + phase;
             let (x, y) = (1.3 * (t - 1000.0), 0.0);
             if rng.random::<f64>() < 0.9 {
-                let d = det(sensor, t, x + sigma * n.sample(&mut rng), y + sigma * n.sample(&mut rng), sigma);
+                let d = det(
+                    sensor,
+                    t,
+                    x + sigma * n.sample(&mut rng),
+                    y + sigma * n.sample(&mut rng),
+                    sigma,
+                );
                 tr.push(&d, &mut out).expect("valid detection");
             }
         }
@@ -70,9 +83,15 @@ fn a_walker_who_pauses_and_turns_keeps_one_track_in_wgs84() {
             let s = k as f64 * 5.0 + phase;
             let (x, y) = pos(s);
             if rng.random::<f64>() < 0.9 {
-                let ll = frame.to_lonlat([x + sigma * n.sample(&mut rng), y + sigma * n.sample(&mut rng)]);
+                let ll = frame.to_lonlat([
+                    x + sigma * n.sample(&mut rng),
+                    y + sigma * n.sample(&mut rng),
+                ]);
                 let mut d = det(sensor, 1000.0 + s, 0.0, 0.0, sigma);
-                d.pos = Position::LonLat { lon: ll.lon, lat: ll.lat };
+                d.pos = Position::LonLat {
+                    lon: ll.lon,
+                    lat: ll.lat,
+                };
                 tr.push(&d, &mut out).expect("valid detection");
             }
         }

@@ -5,13 +5,13 @@ use std::path::Path;
 use std::time::Instant;
 
 use limes_core::eval::Report;
-use limes_core::pipeline::{run_site, SiteRun};
+use limes_core::pipeline::{run_site, RunFiles, SiteRun};
 use limes_core::site;
 
 use crate::progress;
 
 /// Runs the frontier and the Ain Issa breakout through sim → track → rules → eval.
-pub fn run(sites: &Path, out: &Path, seed: u64, write_inputs: bool) -> Result<()> {
+pub fn run(sites: &Path, out: &Path, seed: u64, write_detections: bool) -> Result<()> {
     let started = Instant::now();
     let mut runs: Vec<SiteRun> = Vec::new();
     for name in ["frontier", "ain-issa"] {
@@ -19,7 +19,11 @@ pub fn run(sites: &Path, out: &Path, seed: u64, write_inputs: bool) -> Result<()
         let site = site::load(&file).with_context(|| format!("loading site {}", file.display()))?;
         let bar = progress::bar(name);
         let mut tick = |f: f64| bar.set_position((f * 1000.0) as u64);
-        let run = run_site(&site, None, seed, &out.join(name), write_inputs, &mut tick)
+        let files = RunFiles {
+            detections: write_detections,
+            ..RunFiles::default()
+        };
+        let run = run_site(&site, None, seed, &out.join(name), files, &mut tick)
             .with_context(|| format!("running site {name}"))?;
         bar.finish_and_clear();
         runs.push(run);

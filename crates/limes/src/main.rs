@@ -40,9 +40,9 @@ enum Cmd {
         /// Folder with the site files.
         #[arg(long, default_value = "sites")]
         sites: PathBuf,
-        /// Do not write detections.jsonl and truth.jsonl (faster).
+        /// Also write every sensor record to detections.jsonl (about 600 MB for the frontier).
         #[arg(long)]
-        no_inputs: bool,
+        detections: bool,
     },
     /// Simulate a site's scenario: writes detections.jsonl and truth.jsonl.
     Sim {
@@ -123,8 +123,8 @@ fn main() -> Result<()> {
             out,
             seed,
             sites,
-            no_inputs,
-        } => demo::run(&sites, &out, seed, !no_inputs),
+            detections,
+        } => demo::run(&sites, &out, seed, detections),
         Cmd::Sim { site, seed, out } => sim(&site, seed, &out),
         Cmd::Track {
             detections,

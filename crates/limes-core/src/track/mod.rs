@@ -59,10 +59,9 @@ pub struct TrackerConfig {
     pub reorder_window_s: f64,
     /// A detection this close (squared Mahalanobis) to a confirmed track never starts a track.
     pub init_suppress_chi2: f64,
-    /// Two tracks closer than this squared Mahalanobis distance (positions) are one object.
-    pub merge_chi2: f64,
-    /// ... if their velocities differ by less than this, m/s.
-    pub merge_max_dv: f64,
+    /// Two tracks that compete for a single detection in this many consecutive scans (with no
+    /// scan offering them two) are one object seen twice: the weaker is deleted.
+    pub merge_shared_scans: u32,
     /// Class fusion weights.
     pub class: ClassConfig,
 }
@@ -84,8 +83,7 @@ impl Default for TrackerConfig {
             fast_speed: 4.0,
             reorder_window_s: 2.0,
             init_suppress_chi2: 2.0,
-            merge_chi2: 0.0,
-            merge_max_dv: 0.8,
+            merge_shared_scans: 4,
             class: ClassConfig::default(),
         }
     }

@@ -5,6 +5,7 @@ use nalgebra::{Matrix2, Matrix4, Vector2, Vector4};
 use rstar::primitives::GeomWithData;
 use rstar::RTree;
 use slab::Slab;
+use std::collections::HashMap;
 
 use super::assign::{Associator, FORBIDDEN};
 use super::classify::ClassBelief;
@@ -59,6 +60,9 @@ pub(super) struct Tile {
     stamp: u64,
     leavers: Vec<(Partition, Track)>,
     edges: Vec<(usize, usize, Innovation)>,
+    /// Per pair of tracks (slab keys, low first): consecutive scans in which they competed
+    /// for a single detection. Duplicates of one object do this scan after scan.
+    shared: HashMap<(usize, usize), u32>,
 }
 
 const REINDEX_M: f64 = 5.0;
@@ -88,6 +92,7 @@ impl Tile {
             stamp: 0,
             leavers: Vec::new(),
             edges: Vec::new(),
+            shared: HashMap::new(),
         }
     }
 
@@ -192,7 +197,8 @@ impl Tile {
         // assignment it is most likely that track's object seen twice, not a new one.
         let mut assigned_meas = vec![false; meas.len()];
         for e in &edges {
-            if e.2.d2 < cfg.init_suppress_chi2 && self.tracks[e.0].status != TrackStatus::Tentative {
+            if e.2.d2 < cfg.init_suppress_chi2 && self.tracks[e.0].status != TrackStatus::Tentative
+            {
                 assigned_meas[e.1] = true;
             }
         }
@@ -222,6 +228,15 @@ impl Tile {
                 cm.sort_unstable();
                 cm.dedup();
                 stats.largest_cluster = stats.largest_cluster.max(ct.len() * cm.len());
+                if ct.len() == 2 && cm.len() == 1 {
+                    *self.shared.entry((ct[0], ct[1])).or_default() += 1;
+                } else if cm.len() >= ct.len() {
+                    for (a, &x) in ct.iter().enumerate() {
+                        for &y in &ct[a + 1..] {
+                            self.shared.remove(&(x, y));
+                        }
+                    }
+                }
                 let mut cost = vec![FORBIDDEN; ct.len() * cm.len()];
                 for &k in &idx {
                     let (key, j, inn) = &edges[k];
@@ -293,7 +308,47 @@ impl Tile {
             out.push(self.update_of(key, TrackStatus::Tentative, Some(m.sensor)));
         }
         self.edges = edges;
+        self.merge_duplicates(cfg, out);
         stats
+    }
+
+    /// Deletes the weaker of each pair of tracks that kept competing for one detection.
+    fn merge_duplicates(&mut self, cfg: &TrackerConfig, out: &mut Vec<TrackUpdate>) {
+        if self.shared.is_empty() {
+            return;
+        }
+        let due: Vec<(usize, usize)> = self
+            .shared
+            .iter()
+            .filter(|(_, &n)| n >= cfg.merge_shared_scans)
+            .map(|(&k, _)| k)
+            .collect();
+        for (a, b) in due {
+            let (Some(ta), Some(tb)) = (self.tracks.get(a), self.tracks.get(b)) else {
+                self.shared.remove(&(a, b));
+                continue;
+            };
+            // Keep the established one: confirmed over tentative, then more hits.
+            let rank = |x: &Track| {
+                (
+                    x.status != TrackStatus::Tentative,
+                    x.hits,
+                    std::cmp::Reverse(x.id),
+                )
+            };
+            let loser = if rank(ta) >= rank(tb) { b } else { a };
+            self.remove(loser, out);
+        }
+    }
+
+    /// Removes a track (reporting its deletion if it was confirmed) and forgets its pairs.
+    fn remove(&mut self, key: usize, out: &mut Vec<TrackUpdate>) {
+        if self.tracks[key].status != TrackStatus::Tentative {
+            out.push(self.update_of(key, TrackStatus::Deleted, None));
+        }
+        self.unindex(key);
+        self.tracks.remove(key);
+        self.shared.retain(|&(x, y), _| x != key && y != key);
     }
 
     /// Writes an updated state into a track; returns true when this update confirmed it.
@@ -373,6 +428,7 @@ impl Tile {
             return;
         }
         self.unindex(key);
+        self.shared.retain(|&(x, y), _| x != key && y != key);
         let mut tr = self.tracks.remove(key);
         let to = LocalFrame::new(dest.centre());
         let pos = [tr.x[0], tr.x[1]];
@@ -400,17 +456,17 @@ impl Tile {
         self.index(key);
     }
 
-    /// Coasts and deletes tracks that have not been updated, and merges duplicates.
+    /// Coasts and deletes tracks that have not been updated.
     pub fn sweep(&mut self, t: f64, cfg: &TrackerConfig, out: &mut Vec<TrackUpdate>) {
-        let mut dead = self.duplicates(t, cfg);
+        let mut dead = Vec::new();
         for (key, tr) in self.tracks.iter_mut() {
             let age = t - tr.t;
             match tr.status {
                 TrackStatus::Tentative if t - tr.first_seen > cfg.confirm_window_s => {
-                    dead.push((key, false))
+                    dead.push(key)
                 }
                 TrackStatus::Confirmed | TrackStatus::Coasting if age > cfg.delete_after_s => {
-                    dead.push((key, true))
+                    dead.push(key)
                 }
                 TrackStatus::Confirmed if age > cfg.coast_after_s => {
                     tr.status = TrackStatus::Coasting;
@@ -419,58 +475,9 @@ impl Tile {
                 _ => {}
             }
         }
-        dead.sort_unstable_by_key(|d| d.0);
-        dead.dedup_by_key(|d| d.0);
-        for (key, report) in dead {
-            if report {
-                out.push(self.update_of(key, TrackStatus::Deleted, None));
-            }
-            self.unindex(key);
-            self.tracks.remove(key);
+        for key in dead {
+            self.remove(key, out);
         }
-    }
-}
-
-impl Tile {
-    /// Finds pairs of tracks that follow one object (states statistically indistinguishable at
-    /// time `t`) and returns the weaker of each pair for deletion.
-    fn duplicates(&self, t: f64, cfg: &TrackerConfig) -> Vec<(usize, bool)> {
-        let mut dead: Vec<(usize, bool)> = Vec::new();
-        let at = |tr: &Track| -> (Xy, Xy) {
-            let dt = t - tr.t;
-            ([tr.x[0] + tr.x[2] * dt, tr.x[1] + tr.x[3] * dt], [tr.x[2], tr.x[3]])
-        };
-        for (key, tr) in self.tracks.iter() {
-            let (p, v) = at(tr);
-            let r = (3.0 * (tr.p[(0, 0)] + tr.p[(1, 1)]).sqrt()).clamp(5.0, 100.0) + REINDEX_M;
-            for e in self.slow.locate_within_distance(p, r * r).chain(self.fast.locate_within_distance(p, r * r)) {
-                let other = e.data;
-                if other <= key {
-                    continue;
-                }
-                let o = &self.tracks[other];
-                let (q, w) = at(o);
-                if (v[0] - w[0]).hypot(v[1] - w[1]) > cfg.merge_max_dv {
-                    continue;
-                }
-                let s = Matrix2::new(
-                    tr.p[(0, 0)] + o.p[(0, 0)],
-                    tr.p[(0, 1)] + o.p[(0, 1)],
-                    tr.p[(1, 0)] + o.p[(1, 0)],
-                    tr.p[(1, 1)] + o.p[(1, 1)],
-                );
-                let d = Vector2::new(p[0] - q[0], p[1] - q[1]);
-                let d2 = s.try_inverse().map_or(f64::INFINITY, |si| (d.transpose() * si * d)[0]);
-                if d2 < cfg.merge_chi2 {
-                    // Keep the established one: confirmed over tentative, then more hits.
-                    let rank = |x: &Track| (x.status != TrackStatus::Tentative, x.hits, std::cmp::Reverse(x.id));
-                    let loser = if rank(tr) >= rank(o) { other } else { key };
-                    let lt = &self.tracks[loser];
-                    dead.push((loser, lt.status != TrackStatus::Tentative));
-                }
-            }
-        }
-        dead
     }
 }
 
