@@ -19,6 +19,9 @@ pub struct MapData {
     pub alerts: Vec<(Xy, AlertKind)>,
 }
 
+/// A named, coloured GOSPA component.
+type Series = (&'static str, RGBColor, fn(&GospaSample) -> f64);
+
 type PlotResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
 fn err<E: std::fmt::Display>(e: E) -> Box<dyn std::error::Error + Send + Sync> {
@@ -128,7 +131,7 @@ pub fn gospa(path: &Path, s: &[GospaSample]) -> PlotResult {
         .y_desc("GOSPA")
         .draw()
         .map_err(err)?;
-    let series: [(&str, RGBColor, fn(&GospaSample) -> f64); 4] = [
+    let series: [Series; 4] = [
         ("distance", BLACK, |x| x.g.distance),
         ("missed", RED, |x| x.g.missed),
         ("false", BLUE, |x| x.g.false_tracks),

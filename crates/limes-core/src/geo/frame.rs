@@ -125,3 +125,37 @@ impl LocalFrame {
         [p1[0] - p0[0], p1[1] - p0[1]]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn lonlat_local_round_trip(lon in 38.0f64..43.0, lat in 33.0f64..37.5, e in -50_000.0f64..50_000.0, n in -50_000.0f64..50_000.0) {
+            let f = LocalFrame::new(LonLat::new(lon, lat));
+            let back = f.to_local(f.to_lonlat([e, n]));
+            prop_assert!((back[0] - e).abs() < 1e-6 && (back[1] - n).abs() < 1e-6, "{back:?} vs {e},{n}");
+        }
+
+        #[test]
+        fn local_distances_match_geodesics_within_a_metre_over_fifty_km(lon in 38.0f64..43.0, lat in 33.0f64..37.5, a in 0.0f64..6.3, b in 0.0f64..6.3, r in 0.0f64..25_000.0) {
+            // Two points up to 25 km from the origin, so up to 50 km apart.
+            let f = LocalFrame::new(LonLat::new(lon, lat));
+            let p = [r * a.sin(), r * a.cos()];
+            let q = [25_000.0 * b.sin(), 25_000.0 * b.cos()];
+            let planar = crate::geo::dist(p, q);
+            let geodesic = f.to_lonlat(p).distance_m(&f.to_lonlat(q));
+            prop_assert!((planar - geodesic).abs() < 1.0, "planar {planar} geodesic {geodesic}");
+        }
+    }
+
+    #[test]
+    fn tiles_cover_their_centre() {
+        let p = LonLat::new(41.15, 36.38);
+        let c = p.tile().centre();
+        assert_eq!(c.tile(), p.tile());
+        assert!((c.lon - 41.25).abs() < 1e-12 && (c.lat - 36.25).abs() < 1e-12);
+    }
+}

@@ -11,5 +11,8 @@ pub type Xy = [f64; 2];
 
 /// Euclidean distance between two points of the same local frame, in metres.
 pub fn dist(a: Xy, b: Xy) -> f64 {
-    (a[0] - b[0]).hypot(a[1] - b[1])
+    // Plain sqrt: local frames never come near the overflow `hypot` guards against, and it
+    // is several times faster.
+    let (dx, dy) = (a[0] - b[0], a[1] - b[1]);
+    (dx * dx + dy * dy).sqrt()
 }

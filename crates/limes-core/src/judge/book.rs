@@ -90,23 +90,19 @@ impl AlertBook {
             .filter(|a| a.rec.state == AlertState::Open)
     }
 
-    /// Finds an open alert of the same family that this evidence belongs to.
-    pub fn find(
-        &self,
-        family_kind: AlertKind,
-        part: Partition,
-        xy: Xy,
-        t: f64,
-        merge_m: f64,
-        merge_s: f64,
-        facility: Option<&str>,
-    ) -> Option<usize> {
+    /// Finds the open alert this evidence belongs to: same family, and the same facility, or
+    /// (without one) the same partition within `merge_m` metres and `merge_s` seconds.
+    pub fn find(&self, e: &Evidence, merge_m: f64, merge_s: f64) -> Option<usize> {
         self.alerts.iter().position(|a| {
             a.rec.state == AlertState::Open
-                && family(a.rec.kind) == family(family_kind)
-                && match facility {
+                && family(a.rec.kind) == family(e.kind)
+                && match e.facility {
                     Some(f) => a.rec.facility.as_deref() == Some(f),
-                    None => a.part == part && dist(a.xy, xy) <= merge_m && t - a.touched <= merge_s,
+                    None => {
+                        a.part == e.part
+                            && dist(a.xy, e.xy) <= merge_m
+                            && e.time - a.touched <= merge_s
+                    }
                 }
         })
     }

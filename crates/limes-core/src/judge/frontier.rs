@@ -188,17 +188,6 @@ impl Judge {
         let open = memo
             .frontier_alert
             .filter(|&i| self.book.all()[i].rec.state == AlertState::Open);
-        let target = open.or_else(|| {
-            self.book.find(
-                kind,
-                u.part,
-                u.xy,
-                u.time,
-                self.cfg.merge_m,
-                self.cfg.merge_s,
-                None,
-            )
-        });
         let ll = self.geo.get(u.part, &self.site).lonlat(u.xy);
         let e = Evidence {
             kind,
@@ -212,6 +201,7 @@ impl Judge {
             facility: None,
             sector: Some(sector.clone()),
         };
+        let target = open.or_else(|| self.book.find(&e, self.cfg.merge_m, self.cfg.merge_s));
         let idx = self.book.add(target, &e, ll, String::new);
         memo.frontier_alert = Some(idx);
         let a = &self.book.all()[idx];
@@ -280,9 +270,6 @@ impl Judge {
                 (n.chainage / (fr.sector_km * 1000.0)) as u32 + 1
             ))
         });
-        let target = self
-            .book
-            .find(AlertKind::FenceCut, part, xy, t, c.merge_m, c.merge_s, None);
         let e = Evidence {
             kind: AlertKind::FenceCut,
             severity,
@@ -295,6 +282,7 @@ impl Judge {
             facility: None,
             sector,
         };
+        let target = self.book.find(&e, c.merge_m, c.merge_s);
         let what = match f.alarm {
             FenceAlarmKind::Cut => "cut",
             _ => "climb",

@@ -81,15 +81,6 @@ impl Judge {
             let tile = pos.tile();
             let part = Partition::Tile(tile);
             let xy = LocalFrame::new(tile.centre()).to_local(pos);
-            let target = self.book.find(
-                AlertKind::SensorOffline,
-                part,
-                xy,
-                now,
-                20_000.0,
-                600.0,
-                None,
-            );
             let e = Evidence {
                 kind: AlertKind::SensorOffline,
                 severity: Severity::Medium,
@@ -102,6 +93,8 @@ impl Judge {
                 facility: None,
                 sector: None,
             };
+            // Sensors silenced together nearby are one coverage gap: one alert.
+            let target = self.book.find(&e, 20_000.0, 600.0);
             let idx = self.book.add(target, &e, Some(pos), String::new);
             let a = self.book.get_mut(idx);
             let n = a.sensors.len() as u32;

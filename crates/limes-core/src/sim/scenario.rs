@@ -49,11 +49,11 @@ pub struct SimWorld {
     breakout_facility: Option<String>,
 }
 
+/// A person walking a route during `(from, to)`.
 fn walk(
     id: u64,
     role: TruthRole,
-    from: f64,
-    to: f64,
+    (from, to): (f64, f64),
     start: Xy,
     way: Vec<Xy>,
     speed: f64,
@@ -248,8 +248,7 @@ impl SimWorld {
                 self.actors.push(walk(
                     id,
                     TruthRole::Infiltrator,
-                    from,
-                    end,
+                    (from, end),
                     start,
                     way,
                     speed,
@@ -334,7 +333,7 @@ impl SimWorld {
                 let x = line.at(n.chainage).0;
                 let id = self.next_id();
                 let from = t0 + rng.random_range(0.0..dur * 0.7);
-                let mut act = walk(id, TruthRole::Legal, from, end, a, vec![x, b], 5.0, None);
+                let mut act = walk(id, TruthRole::Legal, (from, end), a, vec![x, b], 5.0, None);
                 act.class = ObjectClass::Vehicle;
                 act.heat_m2 = 6.0;
                 self.actors.push(act);
@@ -463,8 +462,7 @@ impl SimWorld {
             let mut a = walk(
                 id,
                 TruthRole::Guard,
-                leave + k as f64 * 40.0,
-                end,
+                (leave + k as f64 * 40.0, end),
                 toward(g, centre, 60.0),
                 vec![g, [g[0] + out[0] * 4000.0, g[1] + out[1] * 4000.0]],
                 8.0,
@@ -506,8 +504,7 @@ impl SimWorld {
                 self.actors.push(walk(
                     id,
                     TruthRole::Escapee,
-                    from,
-                    end,
+                    (from, end),
                     start,
                     vec![g, spread, dest],
                     speed,

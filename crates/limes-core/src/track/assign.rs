@@ -47,6 +47,9 @@ impl Associator for Gnn {
                 vec![]
             };
         }
+        if nt * nm <= 9 {
+            return exhaustive(nt, nm, cost, miss);
+        }
         // Columns: the measurements, then one "no measurement" column per track.
         let cols = nm + nt;
         let mut m = vec![FORBIDDEN; nt * cols];
@@ -59,6 +62,48 @@ impl Associator for Gnn {
             .filter(|&(i, j)| j < nm && cost[i * nm + j] < FORBIDDEN)
             .collect()
     }
+}
+
+/// Exact GNN by enumeration, for clusters small enough that the solver's set-up costs more.
+fn exhaustive(nt: usize, nm: usize, cost: &[f64], miss: &[f64]) -> Vec<(usize, usize)> {
+    struct Search<'a> {
+        nt: usize,
+        nm: usize,
+        cost: &'a [f64],
+        miss: &'a [f64],
+        cur: Vec<(usize, usize)>,
+        best: (f64, Vec<(usize, usize)>),
+    }
+    impl Search<'_> {
+        fn go(&mut self, i: usize, used: u32, acc: f64) {
+            if acc >= self.best.0 {
+                return;
+            }
+            if i == self.nt {
+                self.best = (acc, self.cur.clone());
+                return;
+            }
+            self.go(i + 1, used, acc + self.miss[i]);
+            for j in 0..self.nm {
+                let c = self.cost[i * self.nm + j];
+                if used & (1 << j) == 0 && c < FORBIDDEN {
+                    self.cur.push((i, j));
+                    self.go(i + 1, used | (1 << j), acc + c);
+                    self.cur.pop();
+                }
+            }
+        }
+    }
+    let mut s = Search {
+        nt,
+        nm,
+        cost,
+        miss,
+        cur: Vec::with_capacity(nt),
+        best: (f64::INFINITY, Vec::new()),
+    };
+    s.go(0, 0, 0.0);
+    s.best.1
 }
 
 /// Exhaustive minimum-cost assignment for small square matrices (tests and checks only).
@@ -112,6 +157,49 @@ mod tests {
             ms.sort_unstable();
             ms.dedup();
             prop_assert_eq!(ms.len(), pairs.len());
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn gnn_fast_paths_match_the_solver(n in 1usize..6, one_track in any::<bool>(), seed in proptest::collection::vec(0.0f64..30.0, 6), miss in 5.0f64..25.0) {
+            let (nt, nm) = if one_track { (1, n) } else { (n, 1) };
+            let cost: Vec<f64> = seed[..n].to_vec();
+            let misses = vec![miss; nt];
+            let fast = Gnn.associate(nt, nm, &cost, &misses);
+            // The general formulation, solved by lsap.
+            let cols = nm + nt;
+            let mut m = vec![FORBIDDEN; nt * cols];
+            for i in 0..nt {
+                m[i * cols..i * cols + nm].copy_from_slice(&cost[i * nm..(i + 1) * nm]);
+                m[i * cols + nm + i] = misses[i];
+            }
+            let slow: Vec<(usize, usize)> = solve(nt, cols, &m).into_iter().filter(|&(_, j)| j < nm).collect();
+            let total = |p: &[(usize, usize)]| -> f64 {
+                let assigned: f64 = p.iter().map(|&(i, j)| cost[i * nm + j]).sum();
+                assigned + (nt - p.len()) as f64 * miss
+            };
+            prop_assert!((total(&fast) - total(&slow)).abs() < 1e-9, "{fast:?} vs {slow:?}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn small_cluster_enumeration_matches_the_solver(nt in 2usize..4, nm in 2usize..4, seed in proptest::collection::vec(0.0f64..30.0, 9), miss in 5.0f64..25.0) {
+            let cost: Vec<f64> = (0..nt * nm).map(|k| if seed[k] > 26.0 { FORBIDDEN } else { seed[k] }).collect();
+            let misses = vec![miss; nt];
+            let fast = exhaustive(nt, nm, &cost, &misses);
+            let cols = nm + nt;
+            let mut m = vec![FORBIDDEN; nt * cols];
+            for i in 0..nt {
+                m[i * cols..i * cols + nm].copy_from_slice(&cost[i * nm..(i + 1) * nm]);
+                m[i * cols + nm + i] = misses[i];
+            }
+            let slow: Vec<(usize, usize)> = solve(nt, cols, &m).into_iter().filter(|&(i, j)| j < nm && cost[i * nm + j] < FORBIDDEN).collect();
+            let total = |p: &[(usize, usize)]| -> f64 {
+                p.iter().map(|&(i, j)| cost[i * nm + j]).sum::<f64>() + (nt - p.len()) as f64 * miss
+            };
+            prop_assert!((total(&fast) - total(&slow)).abs() < 1e-9, "{fast:?} vs {slow:?}");
         }
     }
 

@@ -60,8 +60,8 @@ impl ClassBelief {
     }
 
     fn add(&mut self, ll: [f64; 3], w: f64) {
-        for k in 0..3 {
-            self.log[k] += w * ll[k];
+        for (l, x) in self.log.iter_mut().zip(ll) {
+            *l += w * x;
         }
         let m = self.log.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let lse = m + self.log.iter().map(|l| (l - m).exp()).sum::<f64>().ln();
@@ -77,7 +77,7 @@ impl ClassBelief {
 
     /// Fuses an apparent heat-signature area in m² (log-normal per class).
     pub fn heat(&mut self, m2: f64, cfg: &ClassConfig) {
-        if !(m2 > 0.0) {
+        if m2.is_nan() || m2 <= 0.0 {
             return;
         }
         let l = m2.ln();

@@ -59,7 +59,7 @@ pub struct Innovation {
 pub fn innovation(x: &State, p: &Cov, z: &Vector2<f64>, r: &Matrix2<f64>) -> Option<Innovation> {
     let s = Matrix2::new(p[(0, 0)], p[(0, 1)], p[(1, 0)], p[(1, 1)]) + r;
     let det = s[(0, 0)] * s[(1, 1)] - s[(0, 1)] * s[(1, 0)];
-    if !(det > 0.0) || !det.is_finite() {
+    if det.is_nan() || det <= 0.0 || det.is_infinite() {
         return None;
     }
     let y = z - Vector2::new(x[0], x[1]);

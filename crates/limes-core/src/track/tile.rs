@@ -65,7 +65,7 @@ pub(super) struct Tile {
     shared: HashMap<(usize, usize), u32>,
 }
 
-const REINDEX_M: f64 = 5.0;
+const REINDEX_M: f64 = 15.0;
 
 impl Tile {
     pub fn new(part: Partition) -> Self {
@@ -387,7 +387,7 @@ impl Tile {
             tr.class.heat(h, &cfg.class);
         }
         if let Some(n) = company {
-            let speed = x[2].hypot(x[3]);
+            let speed = (x[2] * x[2] + x[3] * x[3]).sqrt();
             let sd = ((p[(2, 2)] + p[(3, 3)]) / 2.0).sqrt();
             if sd < 0.8 {
                 tr.class.kinematics(speed, sd, n, &cfg.class);
@@ -403,7 +403,7 @@ impl Tile {
             TrackStatus::Coasting => tr.status = TrackStatus::Confirmed,
             _ => {}
         }
-        let fast = x[2].hypot(x[3]) > cfg.fast_speed;
+        let fast = x[2] * x[2] + x[3] * x[3] > cfg.fast_speed * cfg.fast_speed;
         let pos = [x[0], x[1]];
         if fast != tr.fast || dist(pos, tr.indexed_at) > REINDEX_M {
             self.unindex(key);
