@@ -100,3 +100,49 @@ fn a_walker_who_pauses_and_turns_keeps_one_track_in_wgs84() {
     let ids = confirmed_ids(&out);
     assert_eq!(ids.len(), 1, "one object, one confirmed track: {ids:?}");
 }
+
+#[test]
+fn bad_detections_are_refused_by_field_and_the_tracker_carries_on() {
+    let mut tr = Tracker::new(TrackerConfig::default());
+    let mut out = Vec::new();
+    let mut bad_lat = det("s", 1.0, 0.0, 0.0, 3.0);
+    bad_lat.pos = Position::LonLat {
+        lon: 41.0,
+        lat: 95.0,
+    };
+    let mut no_error = det("s", 1.0, 0.0, 0.0, 3.0);
+    no_error.ce = None;
+    let mut bad_cov = det("s", 1.0, 0.0, 0.0, 3.0);
+    bad_cov.cov = Some([1.0, 5.0, 1.0]);
+    let mut bad_class = det("s", 1.0, 0.0, 0.0, 3.0);
+    bad_class.class = Some(ClassProbs {
+        person: 1.5,
+        vehicle: 0.0,
+        animal: 0.0,
+    });
+    let mut nan_x = det("s", 1.0, 0.0, 0.0, 3.0);
+    nan_x.pos = Position::Local {
+        x: f64::NAN,
+        y: 0.0,
+    };
+    for (d, field) in [
+        (bad_lat, "lon"),
+        (no_error, "ce"),
+        (bad_cov, "cov"),
+        (bad_class, "class"),
+        (nan_x, "x"),
+    ] {
+        let e = tr.push(&d, &mut out).expect_err("refused");
+        assert_eq!(e.field, field, "{e}");
+    }
+    for k in 0..10 {
+        tr.push(&det("s", 2.0 + k as f64, k as f64, 0.0, 3.0), &mut out)
+            .expect("valid");
+    }
+    tr.flush(&mut out);
+    assert_eq!(
+        confirmed_ids(&out).len(),
+        1,
+        "the good detections still make a track"
+    );
+}

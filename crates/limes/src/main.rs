@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use limes_core::eval::{EvalConfig, Evaluator, Report};
 use limes_core::pipeline::{Engine, Output};
 use limes_core::record::{
-    read_jsonl, AlertRecord, JsonlWriter, SensorRecord, TrackRecord, TrackStatus, TruthRecord,
+    for_each_jsonl, read_jsonl, AlertRecord, JsonlWriter, SensorRecord, TrackRecord, TrackStatus,
+    TruthRecord,
 };
 use limes_core::site;
 use limes_core::track::{TrackUpdate, Tracker, TrackerConfig};
@@ -255,7 +256,6 @@ fn track(
     let cfg = site
         .as_ref()
         .map_or_else(TrackerConfig::default, |s| s.tracker.clone());
-    let records: Vec<SensorRecord> = read_jsonl(detections)?;
     let mut engine = Engine::new(cfg, site.as_ref());
     let mut files = TrackFiles {
         tracks: JsonlWriter::create(out)?,
@@ -265,18 +265,30 @@ fn track(
         alerts_written: 0,
         err: None,
     };
+    let size = std::fs::metadata(detections)
+        .map(|m| m.len())
+        .unwrap_or(1)
+        .max(1);
     let bar = progress::bar("track");
-    let n = records.len().max(1);
     let mut last_t = f64::NEG_INFINITY;
-    for (i, r) in records.iter().enumerate() {
-        if let Err(e) = engine.feed(r, &mut files) {
-            eprintln!("{}: record {}: {e}", detections.display(), i + 1);
+    let (mut refused, mut bytes) = (0u64, 0u64);
+    // Bad records are reported and skipped; everything else is tracked.
+    for_each_jsonl::<SensorRecord>(detections, |line, rec| {
+        bytes += 120;
+        let res = rec.and_then(|r| {
+            last_t = last_t.max(r.time().0);
+            engine.feed(&r, &mut files).map_err(|e| e.to_string())
+        });
+        if let Err(e) = res {
+            refused += 1;
+            if refused <= 20 {
+                eprintln!("{}:{line}: {e}", detections.display());
+            }
         }
-        last_t = last_t.max(r.time().0);
-        if i % 10_000 == 0 {
-            bar.set_position((i * 1000 / n) as u64);
+        if line % 10_000 == 0 {
+            bar.set_position((bytes * 1000 / size).min(1000));
         }
-    }
+    })?;
     engine.finish(last_t, &mut files);
     bar.finish_and_clear();
     if let Some(e) = files.err.take() {
@@ -288,9 +300,15 @@ fn track(
     }
     let s = engine.tracker.stats();
     println!(
-        "{} detections ({} refused, {} too late), {} tracks started, {} confirmed; {} track lines, {} alert lines",
-        s.detections, engine.invalid, s.late_dropped, s.tracks_started, s.tracks_confirmed, files.written, files.alerts_written
+        "{} detections ({} too late), {} tracks started, {} confirmed; {} track lines, {} alert lines",
+        s.detections, s.late_dropped, s.tracks_started, s.tracks_confirmed, files.written, files.alerts_written
     );
+    if refused > 0 {
+        bail!(
+            "{refused} record(s) of {} refused (first ones listed above); the rest were tracked",
+            detections.display()
+        );
+    }
     Ok(())
 }
 

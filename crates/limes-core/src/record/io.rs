@@ -51,6 +51,31 @@ pub fn read_jsonl<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>, ReadError>
     Ok(out)
 }
 
+/// Streams a JSON Lines file: calls `f` with the 1-based line number and each record, or the
+/// error for a line that is not one (naming the field where serde knows it). Only I/O errors
+/// stop the read.
+pub fn for_each_jsonl<T: DeserializeOwned>(
+    path: &Path,
+    mut f: impl FnMut(usize, Result<T, String>),
+) -> Result<(), ReadError> {
+    let io = |source| ReadError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let reader = BufReader::with_capacity(1 << 20, File::open(path).map_err(io)?);
+    for (i, line) in reader.lines().enumerate() {
+        let line = line.map_err(io)?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        f(
+            i + 1,
+            serde_json::from_str(&line).map_err(|e| e.to_string()),
+        );
+    }
+    Ok(())
+}
+
 /// A buffered JSON Lines writer.
 pub struct JsonlWriter {
     out: BufWriter<File>,

@@ -3,7 +3,7 @@
 mod io;
 mod time;
 
-pub use io::{read_jsonl, JsonlWriter, ReadError};
+pub use io::{for_each_jsonl, read_jsonl, JsonlWriter, ReadError};
 pub use time::Time;
 
 use serde::{Deserialize, Serialize};

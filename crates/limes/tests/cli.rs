@@ -1,0 +1,204 @@
+//! Every stage runs on its own, on files: sim → track → eval through the `limes` binary.
+
+use std::path::Path;
+use std::process::Command;
+
+fn limes(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_limes"))
+        .args(args)
+        .output()
+        .expect("limes runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = limes(args);
+    assert!(
+        out.status.success(),
+        "limes {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+const CAMP: &str = r#"
+name = "small-camp"
+[[facilities]]
+id = "camp"
+name = "Small camp"
+perimeter = [[38.8675, 36.3793], [38.8765, 36.3793], [38.8765, 36.3847], [38.8675, 36.3847], [38.8675, 36.3793]]
+gates = [[38.8720, 36.3847], [38.8700, 36.3793]]
+population = { women = 40, children = 60 }
+[[lines]]
+id = "road"
+name = "road"
+coords = [[38.80, 36.40], [38.95, 36.40]]
+[[sensors]]
+id = "cam-n"
+kind = "thermal_camera"
+lon = 38.8720
+lat = 36.3851
+camera = { range_m = 3000, range_half_m = 2500, sigma0_m = 1.0, sigma_per_km = 1.5, scan_s = 3.0 }
+[[sensors]]
+id = "cam-s"
+kind = "thermal_camera"
+lon = 38.8720
+lat = 36.3789
+camera = { range_m = 3000, range_half_m = 2500, sigma0_m = 1.0, sigma_per_km = 1.5, scan_s = 3.0 }
+[[units]]
+id = "qrf"
+name = "QRF"
+lon = 38.85
+lat = 36.40
+speed_kmh = 40
+[scenario]
+duration_h = 1.0
+infiltrator_groups = 0
+flocks = 0
+strays = 0
+vehicles = 0
+legal_crossings = 0
+sensor_outages = 0
+[scenario.breakout]
+facility = "camp"
+shelling_at_min = 5
+shelling_point = [38.90, 36.42]
+shelling_radius_m = 100
+gates_forced_after_min = 5
+escapees = 60
+waves = 2
+wave_spacing_min = 5
+wave_duration_min = 4
+"#;
+
+#[test]
+fn sim_track_and_eval_run_on_their_own_files() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path();
+    let site = d.join("camp.toml");
+    std::fs::write(&site, CAMP).expect("write site");
+    let s = |p: &Path| p.to_str().expect("utf-8 path").to_string();
+    ok(&["sim", "--site", &s(&site), "--seed", "4", "--out", &s(d)]);
+    let tracks = d.join("tracks.jsonl");
+    let alerts = d.join("alerts.jsonl");
+    let printed = ok(&[
+        "track",
+        "--detections",
+        &s(&d.join("detections.jsonl")),
+        "--out",
+        &s(&tracks),
+        "--site",
+        &s(&site),
+        "--alerts",
+        &s(&alerts),
+    ]);
+    assert!(printed.contains("tracks started"), "{printed}");
+    let alert_text = std::fs::read_to_string(&alerts).expect("alerts written");
+    assert!(
+        alert_text.contains("\"mass_breakout\""),
+        "the breakout is alerted from files too:\n{alert_text}"
+    );
+    ok(&[
+        "eval",
+        "--truth",
+        &s(&d.join("truth.jsonl")),
+        "--tracks",
+        &s(&tracks),
+        "--alerts",
+        &s(&alerts),
+        "--out",
+        &s(&d.join("report")),
+    ]);
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(d.join("report/report.json")).expect("report.json"),
+    )
+    .expect("json");
+    let site0 = &report["sites"][0];
+    assert_eq!(site0["detection"]["breakout"]["detected"], 1, "{site0:#}");
+    assert!(site0["gospa_mean"].as_f64().expect("number") > 0.0);
+    assert!(d.join("report/map-run.svg").exists() && d.join("report/report.md").exists());
+}
+
+#[test]
+fn a_flat_local_frame_is_tracked_and_scored_in_metres() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path();
+    let mut det = String::new();
+    let mut truth = String::new();
+    // Two walkers 500 m apart, walking east at 1.2 m/s; one sensor every 2 s, small noise.
+    for k in 0..150 {
+        let t = 1_000_000.0 + 2.0 * k as f64;
+        for (id, y) in [(1, 0.0), (2, 500.0)] {
+            let x = 1.2 * 2.0 * k as f64;
+            let jitter = ((k * 7 + id * 3) % 5) as f64 - 2.0;
+            det += &format!("{{\"type\":\"detection\",\"sensor\":\"s1\",\"time\":{t},\"x\":{},\"y\":{},\"ce\":3.0}}\n", x + jitter, y - jitter);
+            if k % 5 == 0 {
+                truth += &format!("{{\"type\":\"state\",\"id\":{id},\"time\":{t},\"x\":{x},\"y\":{y},\"class\":\"person\",\"role\":\"infiltrator\",\"visible\":true}}\n");
+            }
+        }
+    }
+    std::fs::write(d.join("det.jsonl"), det).expect("write");
+    std::fs::write(d.join("truth.jsonl"), truth).expect("write");
+    let s = |n: &str| d.join(n).to_str().expect("utf-8").to_string();
+    ok(&[
+        "track",
+        "--detections",
+        &s("det.jsonl"),
+        "--out",
+        &s("tracks.jsonl"),
+    ]);
+    let first = std::fs::read_to_string(d.join("tracks.jsonl")).expect("tracks");
+    let line: serde_json::Value =
+        serde_json::from_str(first.lines().next().expect("a track line")).expect("json");
+    assert!(
+        line.get("x").is_some() && line.get("lon").is_none(),
+        "flat in, flat out: {line}"
+    );
+    ok(&[
+        "eval",
+        "--truth",
+        &s("truth.jsonl"),
+        "--tracks",
+        &s("tracks.jsonl"),
+        "--gospa-c",
+        "20",
+        "--out",
+        &s("report"),
+    ]);
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(d.join("report/report.json")).expect("report"),
+    )
+    .expect("json");
+    let g = report["sites"][0]["gospa_mean"].as_f64().expect("number");
+    // Two confirmed tracks within a few metres once initiated: far below one miss (c/2 = 10).
+    assert!(g < 10.0, "mean GOSPA {g}");
+}
+
+#[test]
+fn a_bad_site_file_fails_naming_the_field_and_a_bad_record_names_the_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let site = dir.path().join("bad.toml");
+    std::fs::write(&site, CAMP.replace("lat = 36.3851", "lat = 136.3851")).expect("write");
+    let out = limes(&["site", site.to_str().expect("utf-8")]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("sensors[0] \"cam-n\"") && err.contains("`lat`"),
+        "{err}"
+    );
+
+    let det = dir.path().join("det.jsonl");
+    std::fs::write(&det, "{\"type\":\"detection\",\"sensor\":\"s\",\"time\":1,\"x\":1,\"y\":2,\"ce\":3}\n{\"type\":\"detection\",\"sensor\":\"s\",\"time\":\"yesterday\",\"x\":1,\"y\":2,\"ce\":3}\n").expect("write");
+    let out = limes(&[
+        "track",
+        "--detections",
+        det.to_str().expect("utf-8"),
+        "--out",
+        dir.path().join("t.jsonl").to_str().expect("utf-8"),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("det.jsonl:2") && err.contains("yesterday"),
+        "{err}"
+    );
+}
