@@ -260,9 +260,15 @@ pub fn run_site(
 ) -> Result<SiteRun, RunError> {
     std::fs::create_dir_all(dir)?;
     let started = Instant::now();
+    let mut eval = Evaluator::new(EvalConfig::default());
+    let mut backdrop: Vec<Vec<crate::geo::LonLat>> =
+        site.frontier.iter().map(|f| f.line.clone()).collect();
+    backdrop.extend(site.facilities.iter().map(|f| f.ring()));
+    backdrop.extend(site.lines.iter().map(|l| l.line.clone()));
+    eval.set_backdrop(backdrop);
     let mut live = Live {
         engine: Engine::new(site.tracker.clone(), Some(site)),
-        eval: Evaluator::new(EvalConfig::default()),
+        eval,
         det_out: if files.detections {
             Some(JsonlWriter::create(&dir.join("detections.jsonl"))?)
         } else {

@@ -75,18 +75,9 @@ fn table(runs: &[SiteRun]) -> String {
             .iter()
             .find(|i| matches!(i.kind, limes_core::record::IncidentKind::Breakout))
             .map_or("–".into(), |i| {
-                format!(
-                    "{}/{} ({:+.1} %)",
-                    i.count_estimate.unwrap_or(0),
-                    i.count,
-                    f.breakout_count_error.unwrap_or(1.0)
-                        * 100.0
-                        * if i.count_estimate.unwrap_or(0) < i.count {
-                            -1.0
-                        } else {
-                            1.0
-                        }
-                )
+                let est = i.count_estimate.unwrap_or(0);
+                let err = (est as f64 - i.count as f64) / i.count.max(1) as f64 * 100.0;
+                format!("{est}/{} ({err:+.1} %)", i.count)
             });
         s += &format!(
             "{:<11} {:>10}  {:>6}  {:>6}  {:>16.1}  {:>6.1}  {:>5.1}   {:>10}  {:>7}  {:>15}  {:.2} {}\n",

@@ -89,6 +89,7 @@ pub struct Evaluator {
     alerts: Vec<AlertRecord>,
     track_paths: BTreeMap<u64, Vec<Xy>>,
     truth_paths: BTreeMap<u64, (crate::record::TruthRole, Vec<Xy>)>,
+    backdrop: Vec<Vec<LonLat>>,
 }
 
 impl Evaluator {
@@ -105,7 +106,13 @@ impl Evaluator {
             alerts: Vec::new(),
             track_paths: BTreeMap::new(),
             truth_paths: BTreeMap::new(),
+            backdrop: Vec::new(),
         }
+    }
+
+    /// Lines drawn under the map: the frontier, facility perimeters, roads.
+    pub fn set_backdrop(&mut self, lines: Vec<Vec<LonLat>>) {
+        self.backdrop = lines;
     }
 
     /// An evaluator over a whole truth file (sorted here by time).
@@ -266,6 +273,23 @@ impl Evaluator {
                 truth: std::mem::take(&mut self.truth_paths),
                 tracks: std::mem::take(&mut self.track_paths),
                 alerts: alerts::final_positions(self.frame, &self.alerts),
+                backdrop: self
+                    .backdrop
+                    .iter()
+                    .map(|l| {
+                        l.iter()
+                            .map(|p| {
+                                to_xy(
+                                    self.frame,
+                                    Position::LonLat {
+                                        lon: p.lon,
+                                        lat: p.lat,
+                                    },
+                                )
+                            })
+                            .collect()
+                    })
+                    .collect(),
             },
         )
     }

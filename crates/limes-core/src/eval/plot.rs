@@ -17,6 +17,8 @@ pub struct MapData {
     pub tracks: BTreeMap<u64, Vec<Xy>>,
     /// Last alert positions.
     pub alerts: Vec<(Xy, AlertKind)>,
+    /// Frontier, perimeters and roads.
+    pub backdrop: Vec<Vec<Xy>>,
 }
 
 /// A named, coloured GOSPA component.
@@ -55,7 +57,7 @@ pub fn map(path: &Path, m: &MapData) -> PlotResult {
     root.fill(&WHITE).map_err(err)?;
     let mut chart = ChartBuilder::on(&root)
         .caption(
-            "Truth (grey), confirmed tracks (blue), alerts (red)",
+            "Truth (grey; threats dark), confirmed tracks (blue), alerts (red), lines (brown)",
             ("sans-serif", 20),
         )
         .margin(10)
@@ -69,6 +71,19 @@ pub fn map(path: &Path, m: &MapData) -> PlotResult {
         .y_desc("km north")
         .draw()
         .map_err(err)?;
+    let inside =
+        |q: &Xy| q[0] >= x0 - pad && q[0] <= x1 + pad && q[1] >= y0 - pad && q[1] <= y1 + pad;
+    for line in &m.backdrop {
+        // Clip to the view: the frontier is far longer than a camp's surroundings.
+        for run in line.split(|q| !inside(q)).filter(|r| r.len() > 1) {
+            chart
+                .draw_series(LineSeries::new(
+                    run.iter().map(|q| (km(q[0]), km(q[1]))),
+                    RGBColor(150, 110, 40).stroke_width(2),
+                ))
+                .map_err(err)?;
+        }
+    }
     for (role, p) in m.truth.values() {
         let color = if role.is_threat() {
             RGBColor(90, 90, 90)
