@@ -146,3 +146,67 @@ fn bad_detections_are_refused_by_field_and_the_tracker_carries_on() {
         "the good detections still make a track"
     );
 }
+
+/// A walker heading east across the tile edge at 41.0° E (a vehicle would do it faster).
+fn crossing_tile_edge(speed: f64, seed: u64) -> Vec<Detection> {
+    use limes_core::geo::{LocalFrame, LonLat};
+    let frame = LocalFrame::new(LonLat::new(41.0, 34.6));
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let n = Normal::new(0.0, 1.0).expect("valid");
+    let mut out = Vec::new();
+    for k in 0..200 {
+        for (sensor, phase, sigma) in [("a", 0.0, 5.0), ("b", 2.0, 8.0)] {
+            let s = k as f64 * 5.0 + phase;
+            let x = -speed * 500.0 + speed * s;
+            let ll = frame.to_lonlat([x + sigma * n.sample(&mut rng), 30.0 + sigma * n.sample(&mut rng)]);
+            let mut d = det(sensor, 5000.0 + s, 0.0, 0.0, sigma);
+            d.pos = Position::LonLat { lon: ll.lon, lat: ll.lat };
+            out.push(d);
+        }
+    }
+    out
+}
+
+#[test]
+fn a_track_keeps_its_identity_across_a_tile_edge() {
+    for speed in [1.3, 12.0] {
+        let mut tr = Tracker::new(TrackerConfig::default());
+        let mut out = Vec::new();
+        for d in crossing_tile_edge(speed, 9) {
+            tr.push(&d, &mut out).expect("valid");
+        }
+        tr.flush(&mut out);
+        assert!(tr.stats().partitions >= 2, "the walk spans two tiles");
+        let ids = confirmed_ids(&out);
+        assert_eq!(ids.len(), 1, "speed {speed}: one object, one track across the edge: {ids:?}");
+    }
+}
+
+#[test]
+fn detections_late_within_the_window_give_the_same_tracks_as_in_order() {
+    let dets = crossing_tile_edge(1.3, 4);
+    let run = |ds: &[Detection]| -> Vec<(u64, i64, i64)> {
+        let mut tr = Tracker::new(TrackerConfig::default());
+        let mut out = Vec::new();
+        for d in ds {
+            tr.push(d, &mut out).expect("valid");
+        }
+        tr.flush(&mut out);
+        assert_eq!(tr.stats().late_dropped, 0);
+        out.iter().map(|u| (u.id, (u.time * 1000.0) as i64, (u.xy[0] * 1000.0) as i64)).collect()
+    };
+    // Deliver in pairs swapped: each detection arrives after the next one, up to 2 s late.
+    let mut shuffled = dets.clone();
+    for pair in shuffled.chunks_mut(2) {
+        pair.reverse();
+    }
+    assert_eq!(run(&dets), run(&shuffled));
+    // Older than a detection already processed: dropped and counted, never processed out of
+    // order. (t = 110 is released once t = 112 has been seen, with the 2 s window.)
+    let mut tr = Tracker::new(TrackerConfig::default());
+    let mut out = Vec::new();
+    for t in [100.0, 110.0, 112.0, 101.0] {
+        tr.push(&det("a", t, 0.0, 0.0, 5.0), &mut out).expect("valid");
+    }
+    assert_eq!(tr.stats().late_dropped, 1);
+}

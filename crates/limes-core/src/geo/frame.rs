@@ -59,6 +59,31 @@ pub struct TileId {
 }
 
 impl TileId {
+    /// Tiles across an edge (or corner) of this one that lie within `m` metres of `p`.
+    pub fn neighbours_within(&self, p: LonLat, m: f64) -> Vec<TileId> {
+        let dlat = m / 110_500.0;
+        let dlon = m / (111_300.0 * p.lat.to_radians().cos().abs().max(0.01));
+        let (x0, y0) = (self.i as f64 * TILE_DEG, self.j as f64 * TILE_DEG);
+        let side = |v: f64, lo: f64, d: f64| -> i32 {
+            if v - lo < d {
+                -1
+            } else if lo + TILE_DEG - v < d {
+                1
+            } else {
+                0
+            }
+        };
+        let (di, dj) = (side(p.lon, x0, dlon), side(p.lat, y0, dlat));
+        let mut out: Vec<TileId> = [(di, 0), (0, dj), (di, dj)]
+            .into_iter()
+            .filter(|&d| d != (0, 0))
+            .map(|(a, b)| TileId { i: self.i + a, j: self.j + b })
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// The centre of the tile, used as the origin of its local frame.
     pub fn centre(&self) -> LonLat {
         LonLat::new(

@@ -22,7 +22,7 @@ pub use tile::Partition;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
-use crate::geo::{LocalFrame, LonLat, Xy};
+use crate::geo::{LocalFrame, LonLat, TileId, Xy};
 use crate::record::{ClassProbs, Detection, Position, Time, TrackRecord, TrackStatus};
 use reorder::ReorderBuffer;
 use tile::Tile;
@@ -62,6 +62,8 @@ pub struct TrackerConfig {
     /// Two tracks that compete for a single detection in this many consecutive scans (with no
     /// scan offering them two) are one object seen twice: the weaker is deleted.
     pub merge_shared_scans: u32,
+    /// Detections this close to a tile edge may update a track of the neighbouring tile, m.
+    pub edge_halo_m: f64,
     /// Class fusion weights.
     pub class: ClassConfig,
 }
@@ -84,6 +86,7 @@ impl Default for TrackerConfig {
             reorder_window_s: 2.0,
             init_suppress_chi2: 2.0,
             merge_shared_scans: 4,
+            edge_halo_m: 1500.0,
             class: ClassConfig::default(),
         }
     }
@@ -121,6 +124,8 @@ pub struct Meas {
     pub class: Option<[f64; 3]>,
     /// Heat-signature area, m².
     pub heat: Option<f64>,
+    /// The WGS84 position, when it came as one (for routing across tile edges).
+    pub ll: Option<LonLat>,
 }
 
 /// One track state after one update, in its partition's frame.
@@ -277,6 +282,7 @@ impl Tracker {
                 return Err(bad("heat_m2", "must be a non-negative number"));
             }
         }
+        let mut ll = None;
         let (part, xy) = match d.pos {
             Position::LonLat { lon, lat } => {
                 let p = LonLat::new(lon, lat);
@@ -287,6 +293,7 @@ impl Tracker {
                     ));
                 }
                 let tile = p.tile();
+                ll = Some(p);
                 (
                     Partition::Tile(tile),
                     LocalFrame::new(tile.centre()).to_local(p),
@@ -309,6 +316,7 @@ impl Tracker {
                 sensor,
                 class: d.class.map(|c| c.as_array()),
                 heat: d.heat_m2,
+                ll,
             },
         ))
     }
@@ -344,9 +352,10 @@ impl Tracker {
     }
 
     fn release(&mut self, upto: f64, out: &mut Vec<TrackUpdate>) {
-        while let Some((t, sensor, batch)) = self.buffer.pop_scan(upto) {
+        while let Some((t, sensor, mut batch)) = self.buffer.pop_scan(upto) {
             self.sweep(t, out);
             self.stats.scans += 1;
+            self.route_edges(t, &mut batch);
             for (part, meas) in batch {
                 let tile = self.tiles.entry(part).or_insert_with(|| Tile::new(part));
                 let s = tile.scan(
@@ -374,6 +383,57 @@ impl Tracker {
         if upto.is_finite() {
             self.sweep(upto, out);
         }
+    }
+
+    /// Moves detections near a tile edge into the neighbouring tile when a track there gates
+    /// them better than any at home, so an object crossing the edge keeps its track; the track
+    /// is handed over once its own position crosses.
+    fn route_edges(&mut self, t: f64, batch: &mut Vec<(Partition, Vec<Meas>)>) {
+        let mut moves: Vec<(Partition, Meas)> = Vec::new();
+        for (part, meas) in batch.iter_mut() {
+            let Partition::Tile(tile) = *part else { continue };
+            let mut k = 0;
+            while k < meas.len() {
+                let m = &meas[k];
+                let best = m.ll.and_then(|ll| self.better_neighbour(t, *part, tile, ll, m));
+                match best {
+                    Some((nb, xy)) => {
+                        let mut m = meas.swap_remove(k);
+                        m.xy = xy;
+                        moves.push((Partition::Tile(nb), m));
+                    }
+                    None => k += 1,
+                }
+            }
+        }
+        for (p, m) in moves {
+            match batch.iter_mut().find(|g| g.0 == p) {
+                Some(g) => g.1.push(m),
+                None => batch.push((p, vec![m])),
+            }
+        }
+        batch.retain(|g| !g.1.is_empty());
+    }
+
+    /// The neighbouring tile (and the measurement's position in its frame) whose tracks gate a
+    /// measurement near the edge better than the home tile's, if any.
+    fn better_neighbour(&self, t: f64, home: Partition, tile: TileId, ll: LonLat, m: &Meas) -> Option<(TileId, Xy)> {
+        let near = tile.neighbours_within(ll, self.cfg.edge_halo_m);
+        if near.is_empty() {
+            return None;
+        }
+        let gate = |tl: &Tile, xy: Xy| tl.best_gate(t, xy, m.r, &self.cfg, &*self.motion);
+        let mut best = self.tiles.get(&home).and_then(|tl| gate(tl, m.xy)).map(|d2| (None, d2));
+        for nb in near {
+            let Some(tl) = self.tiles.get(&Partition::Tile(nb)) else { continue };
+            let xy = LocalFrame::new(nb.centre()).to_local(ll);
+            if let Some(d2) = gate(tl, xy) {
+                if best.as_ref().is_none_or(|b| d2 < b.1) {
+                    best = Some((Some((nb, xy)), d2));
+                }
+            }
+        }
+        best.and_then(|b| b.0)
     }
 
     fn sweep(&mut self, t: f64, out: &mut Vec<TrackUpdate>) {

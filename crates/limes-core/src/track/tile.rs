@@ -100,6 +100,26 @@ impl Tile {
         self.tracks.len()
     }
 
+    /// The smallest gated squared Mahalanobis distance of a measurement at `xy` (this tile's
+    /// frame) to any track, if one gates it. Predictions here bypass the per-scan cache.
+    pub fn best_gate(&self, t: f64, xy: Xy, r: [f64; 3], cfg: &TrackerConfig, motion: &dyn MotionModel) -> Option<f64> {
+        let sd = r[0].max(r[2]).sqrt();
+        let z = Vector2::new(xy[0], xy[1]);
+        let rm = cov2(r);
+        let rs = cfg.slow_radius_m + 4.0 * sd + REINDEX_M;
+        let rf = cfg.fast_radius_m + 4.0 * sd + REINDEX_M;
+        self.slow
+            .locate_within_distance(xy, rs * rs)
+            .chain(self.fast.locate_within_distance(xy, rf * rf))
+            .filter_map(|e| {
+                let tr = &self.tracks[e.data];
+                let (x, p) = motion.predict(&tr.x, &tr.p, (t - tr.t).max(0.0), Self::q(cfg, tr));
+                kalman::innovation(&x, &p, &z, &rm).map(|i| i.d2)
+            })
+            .filter(|&d2| d2 < cfg.gate_chi2)
+            .min_by(f64::total_cmp)
+    }
+
     fn q(cfg: &TrackerConfig, t: &Track) -> f64 {
         let pv = t.class.probs()[1];
         cfg.q_person + pv * (cfg.q_vehicle - cfg.q_person)
