@@ -158,9 +158,15 @@ fn crossing_tile_edge(speed: f64, seed: u64) -> Vec<Detection> {
         for (sensor, phase, sigma) in [("a", 0.0, 5.0), ("b", 2.0, 8.0)] {
             let s = k as f64 * 5.0 + phase;
             let x = -speed * 500.0 + speed * s;
-            let ll = frame.to_lonlat([x + sigma * n.sample(&mut rng), 30.0 + sigma * n.sample(&mut rng)]);
+            let ll = frame.to_lonlat([
+                x + sigma * n.sample(&mut rng),
+                30.0 + sigma * n.sample(&mut rng),
+            ]);
             let mut d = det(sensor, 5000.0 + s, 0.0, 0.0, sigma);
-            d.pos = Position::LonLat { lon: ll.lon, lat: ll.lat };
+            d.pos = Position::LonLat {
+                lon: ll.lon,
+                lat: ll.lat,
+            };
             out.push(d);
         }
     }
@@ -178,7 +184,11 @@ fn a_track_keeps_its_identity_across_a_tile_edge() {
         tr.flush(&mut out);
         assert!(tr.stats().partitions >= 2, "the walk spans two tiles");
         let ids = confirmed_ids(&out);
-        assert_eq!(ids.len(), 1, "speed {speed}: one object, one track across the edge: {ids:?}");
+        assert_eq!(
+            ids.len(),
+            1,
+            "speed {speed}: one object, one track across the edge: {ids:?}"
+        );
     }
 }
 
@@ -193,7 +203,9 @@ fn detections_late_within_the_window_give_the_same_tracks_as_in_order() {
         }
         tr.flush(&mut out);
         assert_eq!(tr.stats().late_dropped, 0);
-        out.iter().map(|u| (u.id, (u.time * 1000.0) as i64, (u.xy[0] * 1000.0) as i64)).collect()
+        out.iter()
+            .map(|u| (u.id, (u.time * 1000.0) as i64, (u.xy[0] * 1000.0) as i64))
+            .collect()
     };
     // Deliver in pairs swapped: each detection arrives after the next one, up to 2 s late.
     let mut shuffled = dets.clone();
@@ -206,7 +218,8 @@ fn detections_late_within_the_window_give_the_same_tracks_as_in_order() {
     let mut tr = Tracker::new(TrackerConfig::default());
     let mut out = Vec::new();
     for t in [100.0, 110.0, 112.0, 101.0] {
-        tr.push(&det("a", t, 0.0, 0.0, 5.0), &mut out).expect("valid");
+        tr.push(&det("a", t, 0.0, 0.0, 5.0), &mut out)
+            .expect("valid");
     }
     assert_eq!(tr.stats().late_dropped, 1);
 }

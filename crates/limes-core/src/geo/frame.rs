@@ -77,7 +77,10 @@ impl TileId {
         let mut out: Vec<TileId> = [(di, 0), (0, dj), (di, dj)]
             .into_iter()
             .filter(|&d| d != (0, 0))
-            .map(|(a, b)| TileId { i: self.i + a, j: self.j + b })
+            .map(|(a, b)| TileId {
+                i: self.i + a,
+                j: self.j + b,
+            })
             .collect();
         out.sort();
         out.dedup();

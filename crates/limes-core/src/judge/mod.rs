@@ -231,11 +231,8 @@ impl Judge {
             first_seen: u.first_seen,
             ..Memo::default()
         });
-        // A track handed to another tile has coordinates in a new frame.
-        if memo.part.is_some_and(|p| p != u.part) {
-            memo.side = 0;
-            memo.inside_facility = None;
-        }
+        // A track handed to another tile keeps its side of the frontier and its facility:
+        // both are independent of the frame its coordinates are in.
         memo.part = Some(u.part);
         memo.xy = u.xy;
         memo.vel = u.vel;

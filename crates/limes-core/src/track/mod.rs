@@ -391,11 +391,14 @@ impl Tracker {
     fn route_edges(&mut self, t: f64, batch: &mut Vec<(Partition, Vec<Meas>)>) {
         let mut moves: Vec<(Partition, Meas)> = Vec::new();
         for (part, meas) in batch.iter_mut() {
-            let Partition::Tile(tile) = *part else { continue };
+            let Partition::Tile(tile) = *part else {
+                continue;
+            };
             let mut k = 0;
             while k < meas.len() {
                 let m = &meas[k];
-                let best = m.ll.and_then(|ll| self.better_neighbour(t, *part, tile, ll, m));
+                let best =
+                    m.ll.and_then(|ll| self.better_neighbour(t, *part, tile, ll, m));
                 match best {
                     Some((nb, xy)) => {
                         let mut m = meas.swap_remove(k);
@@ -417,15 +420,28 @@ impl Tracker {
 
     /// The neighbouring tile (and the measurement's position in its frame) whose tracks gate a
     /// measurement near the edge better than the home tile's, if any.
-    fn better_neighbour(&self, t: f64, home: Partition, tile: TileId, ll: LonLat, m: &Meas) -> Option<(TileId, Xy)> {
+    fn better_neighbour(
+        &self,
+        t: f64,
+        home: Partition,
+        tile: TileId,
+        ll: LonLat,
+        m: &Meas,
+    ) -> Option<(TileId, Xy)> {
         let near = tile.neighbours_within(ll, self.cfg.edge_halo_m);
         if near.is_empty() {
             return None;
         }
         let gate = |tl: &Tile, xy: Xy| tl.best_gate(t, xy, m.r, &self.cfg, &*self.motion);
-        let mut best = self.tiles.get(&home).and_then(|tl| gate(tl, m.xy)).map(|d2| (None, d2));
+        let mut best = self
+            .tiles
+            .get(&home)
+            .and_then(|tl| gate(tl, m.xy))
+            .map(|d2| (None, d2));
         for nb in near {
-            let Some(tl) = self.tiles.get(&Partition::Tile(nb)) else { continue };
+            let Some(tl) = self.tiles.get(&Partition::Tile(nb)) else {
+                continue;
+            };
             let xy = LocalFrame::new(nb.centre()).to_local(ll);
             if let Some(d2) = gate(tl, xy) {
                 if best.as_ref().is_none_or(|b| d2 < b.1) {

@@ -102,7 +102,14 @@ impl Tile {
 
     /// The smallest gated squared Mahalanobis distance of a measurement at `xy` (this tile's
     /// frame) to any track, if one gates it. Predictions here bypass the per-scan cache.
-    pub fn best_gate(&self, t: f64, xy: Xy, r: [f64; 3], cfg: &TrackerConfig, motion: &dyn MotionModel) -> Option<f64> {
+    pub fn best_gate(
+        &self,
+        t: f64,
+        xy: Xy,
+        r: [f64; 3],
+        cfg: &TrackerConfig,
+        motion: &dyn MotionModel,
+    ) -> Option<f64> {
         let sd = r[0].max(r[2]).sqrt();
         let z = Vector2::new(xy[0], xy[1]);
         let rm = cov2(r);

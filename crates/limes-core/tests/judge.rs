@@ -1,0 +1,109 @@
+//! The rules on hand-made evidence: fence alarms with and without a corroborating track.
+
+use limes_core::geo::{LocalFrame, LonLat};
+use limes_core::judge::Judge;
+use limes_core::record::{
+    AlertKind, AlertRecord, FenceAlarm, FenceAlarmKind, Severity, Time, TrackStatus,
+};
+use limes_core::site::{self, SensorKind};
+use limes_core::track::{Partition, TrackUpdate};
+use std::path::Path;
+
+fn frontier() -> site::Site {
+    site::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sites/frontier.toml"))
+        .expect("site")
+}
+
+/// A fence zone of the site, far from any crossing: (controller, zone, its two ends).
+fn zone(site: &site::Site, n: usize) -> (String, String, LonLat, LonLat) {
+    let (id, f) = site
+        .sensors
+        .iter()
+        .filter_map(|s| match &s.kind {
+            SensorKind::Fence(f) => Some((s.id.clone(), f)),
+            _ => None,
+        })
+        .nth(n)
+        .expect("fence controllers");
+    let z = &f.zones[3];
+    (id, z.id.clone(), z.a, z.b)
+}
+
+fn alarm(c: &str, z: &str, a: LonLat, b: LonLat, t: f64, kind: FenceAlarmKind) -> FenceAlarm {
+    FenceAlarm {
+        sensor: c.into(),
+        zone: z.into(),
+        time: Time(t),
+        alarm: kind,
+        line: [[a.lon, a.lat], [b.lon, b.lat]],
+    }
+}
+
+fn person_at(id: u64, p: LonLat, t: f64) -> TrackUpdate {
+    let tile = p.tile();
+    TrackUpdate {
+        id,
+        time: t,
+        status: TrackStatus::Confirmed,
+        part: Partition::Tile(tile),
+        xy: LocalFrame::new(tile.centre()).to_local(p),
+        vel: [0.5, 0.5],
+        cov: [25.0, 0.0, 25.0],
+        class: [0.9, 0.05, 0.05],
+        hits: 12,
+        first_seen: t - 600.0,
+        sensor: None,
+    }
+}
+
+fn last(alerts: &[AlertRecord], kind: AlertKind) -> Vec<&AlertRecord> {
+    let mut by_id = std::collections::BTreeMap::new();
+    for a in alerts.iter().filter(|a| a.kind == kind) {
+        by_id.insert(a.id, a);
+    }
+    by_id.into_values().collect()
+}
+
+#[test]
+fn a_cut_alone_is_medium_and_a_track_nearby_makes_it_high() {
+    let site = frontier();
+    let mut j = Judge::new(&site);
+    let mut out = Vec::new();
+    let (c, z, a, b) = zone(&site, 40);
+    let t = 1_570_000_000.0;
+    j.on_fence(&alarm(&c, &z, a, b, t, FenceAlarmKind::Cut), &mut out);
+    let cut = last(&out, AlertKind::FenceCut);
+    assert_eq!(cut.len(), 1);
+    assert_eq!(cut[0].severity, Severity::Medium);
+    // A person-like track turns up 100 m away a minute later: same alert, now high.
+    let mid = LonLat::new((a.lon + b.lon) / 2.0, (a.lat + b.lat) / 2.0 + 0.0009);
+    j.on_track(&person_at(7, mid, t + 60.0), Some("t001-cam"), &mut out);
+    let cut = last(&out, AlertKind::FenceCut);
+    assert_eq!(cut.len(), 1, "one incident, one alert");
+    assert_eq!(cut[0].severity, Severity::High);
+    assert!(cut[0].tracks.contains(&7));
+}
+
+#[test]
+fn a_climb_alone_is_low_and_vibration_never_alerts() {
+    let site = frontier();
+    let mut j = Judge::new(&site);
+    let mut out = Vec::new();
+    let (c, z, a, b) = zone(&site, 60);
+    let t = 1_570_000_000.0;
+    for k in 0..20 {
+        j.on_fence(
+            &alarm(&c, &z, a, b, t + k as f64, FenceAlarmKind::Vibration),
+            &mut out,
+        );
+    }
+    assert!(out.is_empty(), "wind alone: {out:?}");
+    assert_eq!(j.stats().vibration_alarms.get(&c), Some(&20));
+    j.on_fence(
+        &alarm(&c, &z, a, b, t + 30.0, FenceAlarmKind::Climb),
+        &mut out,
+    );
+    let climb = last(&out, AlertKind::FenceCut);
+    assert_eq!(climb.len(), 1);
+    assert_eq!(climb[0].severity, Severity::Low);
+}
