@@ -42,6 +42,16 @@ pub struct Gospa {
 /// assert_eq!(g.distance, 8.0);
 /// ```
 pub fn gospa(tracks: &[Xy], truths: &[Xy], c: f64, p: f64) -> Gospa {
+    gospa_with_pairs(tracks, truths, c, p).0
+}
+
+/// [`gospa`], also returning the assigned `(track, truth)` index pairs closer than `c`.
+pub fn gospa_with_pairs(
+    tracks: &[Xy],
+    truths: &[Xy],
+    c: f64,
+    p: f64,
+) -> (Gospa, Vec<(usize, usize)>) {
     let (m, n) = (tracks.len(), truths.len());
     let cp = c.powf(p);
     let tree: RTree<GeomWithData<Xy, usize>> = RTree::bulk_load(
@@ -79,6 +89,7 @@ pub fn gospa(tracks: &[Xy], truths: &[Xy], c: f64, p: f64) -> Gospa {
         clusters.entry(r).or_default().push(k);
     }
     let (mut loc, mut assigned) = (0.0, 0usize);
+    let mut matched = Vec::new();
     for idx in clusters.values() {
         let mut ti: Vec<usize> = idx.iter().map(|&k| pairs[k].0).collect();
         let mut yi: Vec<usize> = idx.iter().map(|&k| pairs[k].1).collect();
@@ -101,6 +112,7 @@ pub fn gospa(tracks: &[Xy], truths: &[Xy], c: f64, p: f64) -> Gospa {
             if v < 0.0 {
                 loc += v + cp;
                 assigned += 1;
+                matched.push((ti[a], yi[b]));
             }
         }
     }
@@ -113,14 +125,15 @@ pub fn gospa(tracks: &[Xy], truths: &[Xy], c: f64, p: f64) -> Gospa {
         ((loc + cp * (m.min(n) - assigned) as f64 + cp * m.abs_diff(n) as f64) / big as f64)
             .powf(1.0 / p)
     };
-    Gospa {
+    let g = Gospa {
         distance: (loc + missed + false_tracks).powf(1.0 / p),
         localisation: loc,
         missed,
         false_tracks,
         assigned,
         ospa,
-    }
+    };
+    (g, matched)
 }
 
 #[cfg(test)]

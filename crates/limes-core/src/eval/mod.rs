@@ -75,6 +75,7 @@ struct Latest {
     vel: Xy,
     t: f64,
     confirmed: bool,
+    class: [f64; 3],
 }
 
 /// Scores one run; feed it tracks in time order, then alerts, then call [`Evaluator::finish`].
@@ -90,6 +91,9 @@ pub struct Evaluator {
     track_paths: BTreeMap<u64, Vec<Xy>>,
     truth_paths: BTreeMap<u64, (crate::record::TruthRole, Vec<Xy>)>,
     backdrop: Vec<Vec<LonLat>>,
+    /// Class confusion over assigned (track, truth) pairs: `[truth][estimate]`, in the order
+    /// person, vehicle, animal.
+    confusion: [[u64; 3]; 3],
 }
 
 impl Evaluator {
@@ -107,6 +111,7 @@ impl Evaluator {
             track_paths: BTreeMap::new(),
             truth_paths: BTreeMap::new(),
             backdrop: Vec::new(),
+            confusion: [[0; 3]; 3],
         }
     }
 
@@ -169,6 +174,7 @@ impl Evaluator {
                 vel: u.vel,
                 t: u.time,
                 confirmed: u.status != TrackStatus::Tentative,
+                class: u.class,
             },
         );
     }
@@ -215,13 +221,10 @@ impl Evaluator {
     fn score_sample(&mut self, k: usize) {
         let t = self.samples[k].0;
         let frame = self.frame;
-        let truths: Vec<Xy> = self.samples[k]
-            .1
-            .iter()
-            .filter(|s| s.visible)
-            .map(|s| to_xy(frame, s.pos))
-            .collect();
+        let visible: Vec<&TruthState> = self.samples[k].1.iter().filter(|s| s.visible).collect();
+        let truths: Vec<Xy> = visible.iter().map(|s| to_xy(frame, s.pos)).collect();
         let mut tracks = Vec::new();
+        let mut classes = Vec::new();
         for (id, l) in &self.latest {
             if !l.confirmed || t - l.t > self.cfg.max_track_age_s || l.t > t + 5.0 {
                 continue;
@@ -235,12 +238,18 @@ impl Evaluator {
                 _ => p,
             };
             tracks.push(xy);
+            classes.push(l.class);
             let path = self.track_paths.entry(*id).or_default();
             if path.len() < 400 {
                 path.push(xy);
             }
         }
-        let g = gospa::gospa(&tracks, &truths, self.cfg.gospa_c, self.cfg.gospa_p);
+        let (g, pairs) =
+            gospa::gospa_with_pairs(&tracks, &truths, self.cfg.gospa_c, self.cfg.gospa_p);
+        for (i, j) in pairs {
+            let est = crate::record::ClassProbs::from_array(classes[i]).best();
+            self.confusion[class_index(visible[j].class)][class_index(est)] += 1;
+        }
         self.gospa.push(GospaSample {
             t,
             g,
@@ -269,6 +278,8 @@ impl Evaluator {
             &self.cfg,
             &self.gospa,
             scores,
+            self.confusion,
+            alert_log(&self.alerts),
             plot::MapData {
                 truth: std::mem::take(&mut self.truth_paths),
                 tracks: std::mem::take(&mut self.track_paths),
@@ -292,6 +303,23 @@ impl Evaluator {
                     .collect(),
             },
         )
+    }
+}
+
+/// The last revision of every alert, in the order they were raised.
+fn alert_log(alerts: &[AlertRecord]) -> Vec<AlertRecord> {
+    let mut last: BTreeMap<u64, &AlertRecord> = BTreeMap::new();
+    for a in alerts {
+        last.insert(a.id, a);
+    }
+    last.into_values().cloned().collect()
+}
+
+fn class_index(c: crate::record::ObjectClass) -> usize {
+    match c {
+        crate::record::ObjectClass::Person => 0,
+        crate::record::ObjectClass::Vehicle => 1,
+        crate::record::ObjectClass::Animal => 2,
     }
 }
 

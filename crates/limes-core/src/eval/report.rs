@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use super::alerts::{AlertScore, IncidentScore, Outcome};
 use super::plot::{self, MapData};
 use super::{EvalConfig, GospaSample};
-use crate::record::IncidentKind;
+use crate::record::{AlertRecord, IncidentKind};
 
 /// Alert counts of one kind.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -79,6 +79,12 @@ pub struct SiteFigures {
     pub rate_unit: String,
     /// |estimate − truth| / truth for the breakout count.
     pub breakout_count_error: Option<f64>,
+    /// Class confusion over GOSPA-assigned pairs, `[truth][estimate]`, person/vehicle/animal.
+    pub class_confusion: [[u64; 3]; 3],
+    /// Share of assigned pairs whose most likely class is the true one.
+    pub class_accuracy: Option<f64>,
+    /// The last revision of every alert: what the operator saw.
+    pub alert_log: Vec<AlertRecord>,
     /// Incident scores.
     pub incidents: Vec<IncidentScore>,
     /// Alert scores.
@@ -102,6 +108,8 @@ pub(super) fn figures(
     cfg: &EvalConfig,
     series: &[GospaSample],
     (alerts, incidents): (Vec<AlertScore>, Vec<IncidentScore>),
+    confusion: [[u64; 3]; 3],
+    alert_log: Vec<AlertRecord>,
     map: MapData,
 ) -> SiteFigures {
     let n = series.len().max(1) as f64;
@@ -179,6 +187,12 @@ pub(super) fn figures(
         false_rate: count(Outcome::False) * scale / days,
         rate_unit: unit.to_string(),
         breakout_count_error,
+        class_confusion: confusion,
+        class_accuracy: {
+            let total: u64 = confusion.iter().flatten().sum();
+            (total > 0).then(|| (0..3).map(|k| confusion[k][k]).sum::<u64>() as f64 / total as f64)
+        },
+        alert_log,
         incidents,
         alerts,
         map,
@@ -228,6 +242,14 @@ impl Report {
                 s.gospa_c, s.gospa_p, s.gospa_series.len(), s.gospa_mean, s.gospa_localisation_mean,
                 s.gospa_missed_mean, s.gospa_false_mean, s.ospa_mean, s.truths_mean, s.tracks_mean, s.site
             );
+            if let Some(acc) = s.class_accuracy {
+                let c = &s.class_confusion;
+                let _ = writeln!(
+                    md,
+                    "Class (most likely) of tracks assigned to a truth: **{:.1} %** right.\n\n| truth \\ estimate | person | vehicle | animal |\n|---|---|---|---|\n| person | {} | {} | {} |\n| vehicle | {} | {} | {} |\n| animal | {} | {} | {} |\n",
+                    acc * 100.0, c[0][0], c[0][1], c[0][2], c[1][0], c[1][1], c[1][2], c[2][0], c[2][1], c[2][2]
+                );
+            }
             let _ = writeln!(md, "### Detection\n\n| incident | staged | detected | Pd | time to alert median | p95 |\n|---|---|---|---|---|---|");
             for (k, d) in &s.detection {
                 let _ = writeln!(
@@ -269,6 +291,24 @@ impl Report {
                     i.count_estimate.map_or("–".into(), |c| c.to_string())
                 );
                 tta_all.extend(i.time_to_alert_s);
+            }
+            let _ = writeln!(
+                md,
+                "\n#### Alert log (last revision of each)\n\n| id | kind | severity | state | raised | revisions | count | summary |\n|---|---|---|---|---|---|---|---|"
+            );
+            for a in &s.alert_log {
+                let _ = writeln!(
+                    md,
+                    "| {} | {} | {:?} | {:?} | {} | {} | {} | {} |",
+                    a.id,
+                    a.kind.name(),
+                    a.severity,
+                    a.state,
+                    a.raised,
+                    a.rev,
+                    a.count,
+                    a.summary
+                );
             }
             let _ = writeln!(
                 md,

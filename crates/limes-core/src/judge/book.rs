@@ -1,8 +1,8 @@
 //! The alert book: one alert per incident, revised as it evolves, rate-limited, closed when stale.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use crate::geo::{dist, LonLat, Xy};
+use crate::geo::{dist, LocalFrame, Xy};
 use crate::record::{
     AlertKind, AlertRecord, AlertState, Ddr, ObjectClass, Position, Severity, Time,
 };
@@ -23,18 +23,36 @@ pub struct Alert {
     pub sensors: BTreeSet<String>,
     /// Last time any evidence touched it.
     pub touched: f64,
+    /// Latest position of each contributing track or sensor (`t:<id>` / `s:<id>`).
+    members: BTreeMap<String, (Partition, Xy)>,
     /// Position at the last published revision.
     published_xy: Xy,
     /// Time of the last published revision.
     published_t: f64,
-    dirty: bool,
+    /// Count at the last published revision.
+    published_count: u32,
+    /// Kind, severity or state changed: publish now.
+    major: bool,
+    /// Something an operator may want to see changed (new track, interruptibility).
+    minor: bool,
+}
+
+/// How often an alert is revised.
+#[derive(Clone, Copy, Debug)]
+pub struct Cadence {
+    /// A move of the incident's centre by this much is worth a revision, metres.
+    pub move_m: f64,
+    /// Publish at least this often while evidence keeps coming, seconds.
+    pub every_s: f64,
+    /// Never publish minor changes more often than this, seconds.
+    pub min_gap_s: f64,
 }
 
 /// All alerts of a run.
-#[derive(Default)]
 pub struct AlertBook {
     alerts: Vec<Alert>,
     next_id: u64,
+    cadence: Cadence,
 }
 
 /// What a rule wants to say about an incident.
@@ -83,6 +101,15 @@ fn family(k: AlertKind) -> u8 {
 }
 
 impl AlertBook {
+    /// An empty book revising alerts at `cadence`.
+    pub fn new(cadence: Cadence) -> Self {
+        Self {
+            alerts: Vec::new(),
+            next_id: 0,
+            cadence,
+        }
+    }
+
     /// Open alerts.
     pub fn open(&self) -> impl Iterator<Item = &Alert> {
         self.alerts
@@ -117,14 +144,13 @@ impl AlertBook {
         &mut self,
         i: Option<usize>,
         e: &Evidence,
-        lonlat: Option<LonLat>,
         summary: impl FnOnce() -> String,
     ) -> usize {
         let i = match i {
             Some(i) => i,
             None => {
                 self.next_id += 1;
-                let pos = position(lonlat, e.xy);
+                let pos = position(e.part, e.xy);
                 self.alerts.push(Alert {
                     rec: AlertRecord {
                         id: self.next_id,
@@ -149,9 +175,12 @@ impl AlertBook {
                     tracks: BTreeSet::new(),
                     sensors: BTreeSet::new(),
                     touched: e.time,
+                    members: BTreeMap::new(),
                     published_xy: [f64::INFINITY, f64::INFINITY],
                     published_t: e.time,
-                    dirty: true,
+                    published_count: 0,
+                    major: true,
+                    minor: false,
                 });
                 self.alerts.len() - 1
             }
@@ -159,14 +188,14 @@ impl AlertBook {
         let a = &mut self.alerts[i];
         if rank(e.kind) > rank(a.rec.kind) {
             a.rec.kind = e.kind;
-            a.dirty = true;
+            a.major = true;
         }
         if e.severity > a.rec.severity {
             a.rec.severity = e.severity;
-            a.dirty = true;
+            a.major = true;
         }
         if let Some(t) = e.track {
-            a.dirty |= a.tracks.insert(t);
+            a.minor |= a.tracks.insert(t);
         }
         if let Some(s) = e.sensor {
             if !a.sensors.contains(s) {
@@ -179,34 +208,53 @@ impl AlertBook {
         if a.rec.sector.is_none() {
             a.rec.sector = e.sector.clone();
         }
+        let key = match (e.track, e.sensor) {
+            (Some(t), _) => format!("t:{t}"),
+            (None, Some(s)) => format!("s:{s}"),
+            (None, None) => "-".to_string(),
+        };
+        a.members.insert(key, (e.part, e.xy));
+        // The incident is where its members are: their centre, in the newest evidence's frame.
+        let (n, sx, sy) = a
+            .members
+            .values()
+            .filter(|m| m.0 == e.part)
+            .fold((0.0, 0.0, 0.0), |acc, m| {
+                (acc.0 + 1.0, acc.1 + m.1[0], acc.2 + m.1[1])
+            });
         a.part = e.part;
-        a.xy = e.xy;
+        a.xy = [sx / n, sy / n];
         a.touched = a.touched.max(e.time);
         a.rec.time = Time(a.touched);
-        if lonlat.is_some() {
-            a.rec.pos = position(lonlat, e.xy);
-        }
         a.rec.summary = summary();
         i
     }
 
-    /// Publishes the revisions that matter: new alerts, changes of kind, severity or count, a
-    /// move of more than `move_m`, or `every_s` since the last revision.
-    pub fn publish(&mut self, i: usize, move_m: f64, every_s: f64, out: &mut Vec<AlertRecord>) {
+    /// Publishes a revision when it matters: at once for a new alert, a change of kind,
+    /// severity or state, or a count change of 10 % (at least one); for a new track, a change of
+    /// interruptibility or a move of the centre by `move_m`, at most every `min_gap_s`; and at
+    /// least every `every_s` while evidence keeps coming.
+    pub fn publish(&mut self, i: usize, out: &mut Vec<AlertRecord>) {
+        let c = self.cadence;
         let a = &mut self.alerts[i];
-        let moved = dist(a.published_xy, a.xy) > move_m;
-        if a.rec.rev == 0 || a.dirty || moved || a.touched - a.published_t >= every_s {
+        let since = a.touched - a.published_t;
+        let dc = a.rec.count.abs_diff(a.published_count);
+        let count_major =
+            dc >= 1 && (dc as f64 >= 0.1 * a.published_count as f64 || a.published_count < 10);
+        let minor = a.minor || dist(a.published_xy, a.xy) > c.move_m || dc > 0;
+        if a.rec.rev == 0
+            || a.major
+            || count_major
+            || (minor && since >= c.min_gap_s)
+            || since >= c.every_s
+        {
             emit(a, out);
         }
     }
 
-    /// Sets the count and marks the alert for publication when it changed.
+    /// Sets the count (published by the next [`AlertBook::publish`] that finds it worth it).
     pub fn set_count(&mut self, i: usize, count: u32) {
-        let a = &mut self.alerts[i];
-        if a.rec.count != count {
-            a.rec.count = count;
-            a.dirty = true;
-        }
+        self.alerts[i].rec.count = count;
     }
 
     /// Sets detect–delay–respond figures (published with the next revision).
@@ -214,7 +262,7 @@ impl AlertBook {
         let a = &mut self.alerts[i];
         if let Some(old) = &a.rec.ddr {
             if old.interruptible != ddr.interruptible {
-                a.dirty = true;
+                a.minor = true;
             }
         }
         a.rec.ddr = Some(ddr);
@@ -255,18 +303,25 @@ fn emit(a: &mut Alert, out: &mut Vec<AlertRecord>) {
     a.rec.rev += 1;
     a.rec.tracks = a.tracks.iter().copied().collect();
     a.rec.sensors = a.sensors.iter().cloned().collect();
+    a.rec.pos = position(a.part, a.xy);
     a.published_xy = a.xy;
     a.published_t = a.touched;
-    a.dirty = false;
+    a.published_count = a.rec.count;
+    a.major = false;
+    a.minor = false;
     out.push(a.rec.clone());
 }
 
-fn position(ll: Option<LonLat>, xy: Xy) -> Position {
-    match ll {
-        Some(p) => Position::LonLat {
-            lon: p.lon,
-            lat: p.lat,
-        },
-        None => Position::Local { x: xy[0], y: xy[1] },
+/// WGS84 for a tile's frame, local metres for flat input.
+fn position(part: Partition, xy: Xy) -> Position {
+    match part {
+        Partition::Tile(tile) => {
+            let p = LocalFrame::new(tile.centre()).to_lonlat(xy);
+            Position::LonLat {
+                lon: p.lon,
+                lat: p.lat,
+            }
+        }
+        Partition::Flat => Position::Local { x: xy[0], y: xy[1] },
     }
 }

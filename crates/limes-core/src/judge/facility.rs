@@ -67,8 +67,6 @@ impl Judge {
         } else {
             (AlertKind::PerimeterBreach, Severity::High)
         };
-        let geo = self.geo.get(u.part, &self.site);
-        let ll = geo.lonlat(u.xy);
         let e = Evidence {
             kind,
             severity,
@@ -83,7 +81,7 @@ impl Judge {
         };
         let target = self.facility_alerts[fi]
             .filter(|&i| self.book.all()[i].rec.state == crate::record::AlertState::Open);
-        let idx = self.book.add(target, &e, ll, String::new);
+        let idx = self.book.add(target, &e, String::new);
         self.facility_alerts[fi] = Some(idx);
         let centre = Some(fac.centre());
         let first = self.book.all()[idx]
@@ -113,7 +111,6 @@ impl Judge {
         self.book.set_count(idx, exits);
         self.book.set_ddr(idx, ddr);
         self.book.get_mut(idx).rec.summary = summary;
-        self.book
-            .publish(idx, self.cfg.revise_move_m, self.cfg.revise_every_s, out);
+        self.book.publish(idx, out);
     }
 }

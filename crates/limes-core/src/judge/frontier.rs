@@ -137,15 +137,13 @@ impl Judge {
                     facility: None,
                     sector: Some(sector.clone()),
                 };
-                let ll = self.geo.get(u.part, &self.site).lonlat(u.xy);
-                let idx = self.book.add(Some(alert), &e, ll, || {
+                let idx = self.book.add(Some(alert), &e, || {
                     format!(
                         "Fence alarm corroborated by track {} in sector {sector}",
                         u.id
                     )
                 });
-                self.book
-                    .publish(idx, self.cfg.revise_move_m, self.cfg.revise_every_s, out);
+                self.book.publish(idx, out);
                 memo.frontier_alert = Some(idx);
             }
         }
@@ -202,7 +200,7 @@ impl Judge {
             sector: Some(sector.clone()),
         };
         let target = open.or_else(|| self.book.find(&e, self.cfg.merge_m, self.cfg.merge_s));
-        let idx = self.book.add(target, &e, ll, String::new);
+        let idx = self.book.add(target, &e, String::new);
         memo.frontier_alert = Some(idx);
         let a = &self.book.all()[idx];
         let (akind, count) = (a.rec.kind, a.tracks.len().max(1) as u32);
@@ -220,8 +218,7 @@ impl Judge {
         self.book.set_count(idx, count);
         self.book.set_ddr(idx, ddr);
         self.book.get_mut(idx).rec.summary = summary;
-        self.book
-            .publish(idx, self.cfg.revise_move_m, self.cfg.revise_every_s, out);
+        self.book.publish(idx, out);
     }
 
     pub(super) fn fence_rule(&mut self, f: &FenceAlarm, out: &mut Vec<AlertRecord>) {
@@ -288,7 +285,7 @@ impl Judge {
             _ => "climb",
         };
         let zone = format!("{}/{}", f.sensor, f.zone);
-        let idx = self.book.add(target, &e, Some(mid), || {
+        let idx = self.book.add(target, &e, || {
             format!(
                 "Fence {what} at {zone}{}",
                 if corroborating.is_some() {
@@ -311,8 +308,7 @@ impl Judge {
                 corroborated: false,
             });
         }
-        self.book
-            .publish(idx, c.revise_move_m, c.revise_every_s, out);
+        self.book.publish(idx, out);
     }
 }
 

@@ -95,7 +95,7 @@ impl Judge {
             };
             // Sensors silenced together nearby are one coverage gap: one alert.
             let target = self.book.find(&e, 20_000.0, 600.0);
-            let idx = self.book.add(target, &e, Some(pos), String::new);
+            let idx = self.book.add(target, &e, String::new);
             let a = self.book.get_mut(idx);
             let n = a.sensors.len() as u32;
             a.rec.summary = format!(
@@ -106,7 +106,7 @@ impl Judge {
             if let Some(s) = self.health.sensors.get_mut(&id) {
                 s.alert = Some(idx);
             }
-            self.book.publish(idx, f64::INFINITY, f64::INFINITY, out);
+            self.book.publish(idx, out);
         }
         for (id, idx) in came_back {
             if let Some(s) = self.health.sensors.get_mut(&id) {
@@ -127,7 +127,7 @@ impl Judge {
             } else {
                 self.book.set_count(idx, still_down);
                 self.book.get_mut(idx).rec.summary = format!("{still_down} sensor(s) still silent");
-                self.book.publish(idx, f64::INFINITY, f64::INFINITY, out);
+                self.book.publish(idx, out);
             }
         }
     }

@@ -67,6 +67,9 @@ pub struct RulesConfig {
     pub revise_move_m: f64,
     /// ... or at least this often while evidence keeps coming, seconds.
     pub revise_every_s: f64,
+    /// Minor changes (new track, moved centre, interruptibility) are published at most this
+    /// often, seconds.
+    pub revise_min_gap_s: f64,
     /// Walking speed assumed when a track's own is lower, m/s (time-to-line).
     pub nominal_speed: f64,
 }
@@ -91,7 +94,8 @@ impl Default for RulesConfig {
             offline_missed_heartbeats: 3.0,
             close_after_s: 1800.0,
             revise_move_m: 250.0,
-            revise_every_s: 120.0,
+            revise_every_s: 300.0,
+            revise_min_gap_s: 30.0,
             nominal_speed: 1.2,
         }
     }
@@ -176,7 +180,11 @@ impl Judge {
             cfg: site.rules.clone(),
             geo: GeoCache::new(),
             memos: HashMap::new(),
-            book: AlertBook::default(),
+            book: AlertBook::new(book::Cadence {
+                move_m: site.rules.revise_move_m,
+                every_s: site.rules.revise_every_s,
+                min_gap_s: site.rules.revise_min_gap_s,
+            }),
             facility_alerts: vec![None; site.facilities.len()],
             exit_times: vec![Vec::new(); site.facilities.len()],
             facilities,

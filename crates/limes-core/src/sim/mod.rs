@@ -225,7 +225,8 @@ pub fn simulate(
             queue.push(Reverse(Delivery { at, seq, rec }));
         };
     let nuisance_rate: f64 = w.zones.len() as f64 * w.nuisance_per_zone_h / 3600.0;
-    for k in 0..=steps {
+    // The period is [start, end): an outage lasting "until the end" must not end with a beat.
+    for k in 0..steps {
         let t = t0 + k as f64 * dt;
         w.step(t, dt, &mut rng, &mut |rec| {
             deliver(&mut queue, SensorRecord::Fence(rec), 0.5)
