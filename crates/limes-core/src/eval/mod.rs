@@ -277,30 +277,33 @@ impl Evaluator {
             frontier_km,
             &self.cfg,
             &self.gospa,
-            scores,
-            self.confusion,
-            alert_log(&self.alerts),
-            plot::MapData {
-                truth: std::mem::take(&mut self.truth_paths),
-                tracks: std::mem::take(&mut self.track_paths),
-                alerts: alerts::final_positions(self.frame, &self.alerts),
-                backdrop: self
-                    .backdrop
-                    .iter()
-                    .map(|l| {
-                        l.iter()
-                            .map(|p| {
-                                to_xy(
-                                    self.frame,
-                                    Position::LonLat {
-                                        lon: p.lon,
-                                        lat: p.lat,
-                                    },
-                                )
-                            })
-                            .collect()
-                    })
-                    .collect(),
+            report::Scored {
+                alerts: scores.0,
+                incidents: scores.1,
+                confusion: self.confusion,
+                alert_log: alert_log(&self.alerts),
+                map: plot::MapData {
+                    truth: std::mem::take(&mut self.truth_paths),
+                    tracks: std::mem::take(&mut self.track_paths),
+                    alerts: alerts::final_positions(self.frame, &self.alerts),
+                    backdrop: self
+                        .backdrop
+                        .iter()
+                        .map(|l| {
+                            l.iter()
+                                .map(|p| {
+                                    to_xy(
+                                        self.frame,
+                                        Position::LonLat {
+                                            lon: p.lon,
+                                            lat: p.lat,
+                                        },
+                                    )
+                                })
+                                .collect()
+                        })
+                        .collect(),
+                },
             },
         )
     }

@@ -102,16 +102,29 @@ fn percentile(v: &mut [f64], q: f64) -> Option<f64> {
     Some(v[k])
 }
 
+/// What the evaluator scored, besides GOSPA, ready to be summarised.
+pub(super) struct Scored {
+    pub alerts: Vec<AlertScore>,
+    pub incidents: Vec<IncidentScore>,
+    pub confusion: [[u64; 3]; 3],
+    pub alert_log: Vec<AlertRecord>,
+    pub map: MapData,
+}
+
 pub(super) fn figures(
     site: &str,
     frontier_km: Option<f64>,
     cfg: &EvalConfig,
     series: &[GospaSample],
-    (alerts, incidents): (Vec<AlertScore>, Vec<IncidentScore>),
-    confusion: [[u64; 3]; 3],
-    alert_log: Vec<AlertRecord>,
-    map: MapData,
+    scored: Scored,
 ) -> SiteFigures {
+    let Scored {
+        alerts,
+        incidents,
+        confusion,
+        alert_log,
+        map,
+    } = scored;
     let n = series.len().max(1) as f64;
     let mean = |f: &dyn Fn(&GospaSample) -> f64| series.iter().map(f).sum::<f64>() / n;
     let hours = match (series.first(), series.last()) {
