@@ -91,9 +91,9 @@ pub struct Evaluator {
     track_paths: BTreeMap<u64, Vec<Xy>>,
     truth_paths: BTreeMap<u64, (crate::record::TruthRole, Vec<Xy>)>,
     backdrop: Vec<Vec<LonLat>>,
-    /// Class confusion over assigned (track, truth) pairs: `[truth][estimate]`, in the order
+    /// Class estimates over assigned (track, truth) pairs, by the truth's role: counts of
     /// person, vehicle, animal.
-    confusion: [[u64; 3]; 3],
+    confusion: BTreeMap<crate::record::TruthRole, [u64; 3]>,
 }
 
 impl Evaluator {
@@ -111,7 +111,7 @@ impl Evaluator {
             track_paths: BTreeMap::new(),
             truth_paths: BTreeMap::new(),
             backdrop: Vec::new(),
-            confusion: [[0; 3]; 3],
+            confusion: BTreeMap::new(),
         }
     }
 
@@ -248,7 +248,7 @@ impl Evaluator {
             gospa::gospa_with_pairs(&tracks, &truths, self.cfg.gospa_c, self.cfg.gospa_p);
         for (i, j) in pairs {
             let est = crate::record::ClassProbs::from_array(classes[i]).best();
-            self.confusion[class_index(visible[j].class)][class_index(est)] += 1;
+            self.confusion.entry(visible[j].role).or_default()[class_index(est)] += 1;
         }
         self.gospa.push(GospaSample {
             t,
@@ -280,7 +280,7 @@ impl Evaluator {
             report::Scored {
                 alerts: scores.0,
                 incidents: scores.1,
-                confusion: self.confusion,
+                confusion: std::mem::take(&mut self.confusion),
                 alert_log: alert_log(&self.alerts),
                 map: plot::MapData {
                     truth: std::mem::take(&mut self.truth_paths),

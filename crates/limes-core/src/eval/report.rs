@@ -79,8 +79,8 @@ pub struct SiteFigures {
     pub rate_unit: String,
     /// |estimate − truth| / truth for the breakout count.
     pub breakout_count_error: Option<f64>,
-    /// Class confusion over GOSPA-assigned pairs, `[truth][estimate]`, person/vehicle/animal.
-    pub class_confusion: [[u64; 3]; 3],
+    /// Class estimates over GOSPA-assigned pairs by truth role: person, vehicle, animal.
+    pub class_confusion: BTreeMap<String, [u64; 3]>,
     /// Share of assigned pairs whose most likely class is the true one.
     pub class_accuracy: Option<f64>,
     /// The last revision of every alert: what the operator saw.
@@ -106,7 +106,7 @@ fn percentile(v: &mut [f64], q: f64) -> Option<f64> {
 pub(super) struct Scored {
     pub alerts: Vec<AlertScore>,
     pub incidents: Vec<IncidentScore>,
-    pub confusion: [[u64; 3]; 3],
+    pub confusion: BTreeMap<crate::record::TruthRole, [u64; 3]>,
     pub alert_log: Vec<AlertRecord>,
     pub map: MapData,
 }
@@ -200,11 +200,22 @@ pub(super) fn figures(
         false_rate: count(Outcome::False) * scale / days,
         rate_unit: unit.to_string(),
         breakout_count_error,
-        class_confusion: confusion,
         class_accuracy: {
-            let total: u64 = confusion.iter().flatten().sum();
-            (total > 0).then(|| (0..3).map(|k| confusion[k][k]).sum::<u64>() as f64 / total as f64)
+            let total: u64 = confusion.values().flatten().sum();
+            let right: u64 = confusion
+                .iter()
+                .map(|(role, c)| match role.class() {
+                    crate::record::ObjectClass::Person => c[0],
+                    crate::record::ObjectClass::Vehicle => c[1],
+                    crate::record::ObjectClass::Animal => c[2],
+                })
+                .sum();
+            (total > 0).then(|| right as f64 / total as f64)
         },
+        class_confusion: confusion
+            .into_iter()
+            .map(|(r, c)| (r.name().to_string(), c))
+            .collect(),
         alert_log,
         incidents,
         alerts,
@@ -256,12 +267,15 @@ impl Report {
                 s.gospa_missed_mean, s.gospa_false_mean, s.ospa_mean, s.truths_mean, s.tracks_mean, s.site
             );
             if let Some(acc) = s.class_accuracy {
-                let c = &s.class_confusion;
                 let _ = writeln!(
                     md,
-                    "Class (most likely) of tracks assigned to a truth: **{:.1} %** right.\n\n| truth \\ estimate | person | vehicle | animal |\n|---|---|---|---|\n| person | {} | {} | {} |\n| vehicle | {} | {} | {} |\n| animal | {} | {} | {} |\n",
-                    acc * 100.0, c[0][0], c[0][1], c[0][2], c[1][0], c[1][1], c[1][2], c[2][0], c[2][1], c[2][2]
+                    "Most likely class of the tracks assigned to a truth: **{:.1} %** right.\n\n| truth role | → person | → vehicle | → animal |\n|---|---|---|---|",
+                    acc * 100.0
                 );
+                for (role, c) in &s.class_confusion {
+                    let _ = writeln!(md, "| {role} | {} | {} | {} |", c[0], c[1], c[2]);
+                }
+                md.push('\n');
             }
             let _ = writeln!(md, "### Detection\n\n| incident | staged | detected | Pd | time to alert median | p95 |\n|---|---|---|---|---|---|");
             for (k, d) in &s.detection {

@@ -354,7 +354,7 @@ pub struct AlertRecord {
 }
 
 /// What a ground-truth object is, as the simulator knows it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TruthRole {
     /// Member of a group crossing the frontier illegally.
@@ -376,6 +376,29 @@ pub enum TruthRole {
 }
 
 impl TruthRole {
+    /// The class of object that plays this role.
+    pub fn class(self) -> ObjectClass {
+        match self {
+            TruthRole::Flock | TruthRole::Stray => ObjectClass::Animal,
+            TruthRole::Vehicle | TruthRole::Legal => ObjectClass::Vehicle,
+            _ => ObjectClass::Person,
+        }
+    }
+
+    /// The snake_case name used in files and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            TruthRole::Infiltrator => "infiltrator",
+            TruthRole::Herder => "herder",
+            TruthRole::Flock => "flock",
+            TruthRole::Stray => "stray",
+            TruthRole::Vehicle => "vehicle",
+            TruthRole::Legal => "legal",
+            TruthRole::Escapee => "escapee",
+            TruthRole::Guard => "guard",
+        }
+    }
+
     /// True for roles whose alerts are real incidents rather than nuisances.
     pub fn is_threat(self) -> bool {
         matches!(self, TruthRole::Infiltrator | TruthRole::Escapee)

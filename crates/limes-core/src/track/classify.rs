@@ -24,8 +24,12 @@ pub struct ClassConfig {
     pub heat_weight: f64,
     /// Exponent applied to speed likelihoods.
     pub speed_weight: f64,
-    /// Minimum seconds between two speed or company updates of one track.
+    /// Baseline of the sustained-speed estimate, and time between two speed or company
+    /// updates of one track, seconds.
     pub kinematic_period_s: f64,
+    /// Share of the accumulated evidence forgotten at each detection, so the belief reflects
+    /// roughly the last 1/forget observations and can change its mind.
+    pub forget: f64,
     /// Tracks within this radius count as company.
     pub company_radius_m: f64,
     /// Slow company of at least this size is a flock.
@@ -38,7 +42,8 @@ impl Default for ClassConfig {
             sensor_weight: 0.35,
             heat_weight: 0.3,
             speed_weight: 0.8,
-            kinematic_period_s: 20.0,
+            kinematic_period_s: 60.0,
+            forget: 0.03,
             company_radius_m: 120.0,
             flock_size: 8,
         }
@@ -70,8 +75,12 @@ impl ClassBelief {
         }
     }
 
-    /// Fuses a sensor's class guess.
+    /// Fuses a sensor's class guess (after fading old evidence by `cfg.forget`).
     pub fn sensor(&mut self, probs: [f64; 3], cfg: &ClassConfig) {
+        // Log-probabilities are ≤ 0 and normalised; scaling them towards 0 fades towards uniform.
+        for l in &mut self.log {
+            *l *= 1.0 - cfg.forget;
+        }
         self.add(probs.map(|p| p.clamp(0.02, 1.0).ln()), cfg.sensor_weight);
     }
 
@@ -92,6 +101,10 @@ impl ClassBelief {
     }
 
     /// Fuses a speed estimate (m/s, with its 1-sigma) and the number of slow neighbours.
+    ///
+    /// Standing still says nothing about person versus animal (people pause, animals graze);
+    /// a walking pace favours people, a trot animals, a driving speed vehicles. A slow track in
+    /// slow company of `flock_size` or more is likely part of a flock.
     pub fn kinematics(
         &mut self,
         speed: f64,
@@ -99,19 +112,22 @@ impl ClassBelief {
         slow_company: usize,
         cfg: &ClassConfig,
     ) {
-        let sd = speed_sd.max(0.15);
-        // Walking people: ~1.0–1.6 m/s with pauses; animals graze below ~0.5 m/s;
-        // vehicles drive at several m/s. Each is a mixture with a "standing" component.
-        let person = (0.75 * (-0.5 * ((speed - 1.25) / (0.3 + sd)).powi(2)).exp() / (0.3 + sd)
-            + 0.25 * (-speed / (0.3 + sd)).exp() / (0.3 + sd))
-            .max(1e-6);
-        let animal = ((-speed / (0.35 + sd)).exp() / (0.35 + sd)).max(1e-6);
-        let vehicle = if speed > 3.0 {
-            1.0 / 25.0
+        if speed_sd > 0.5 {
+            return;
+        }
+        // Likelihoods per band, person / vehicle / animal.
+        let l = if speed < 0.5 {
+            [1.0, 0.3, 1.0]
+        } else if speed < 0.9 {
+            [0.7, 0.1, 1.0]
+        } else if speed < 2.2 {
+            [1.0, 0.15, 0.35]
+        } else if speed < 4.0 {
+            [0.3, 0.5, 0.4]
         } else {
-            0.3 * (-speed / (0.5 + sd)).exp() / (0.5 + sd) + 0.01
+            [0.02, 1.0, 0.05]
         };
-        self.add([person.ln(), vehicle.ln(), animal.ln()], cfg.speed_weight);
+        self.add(l.map(f64::ln), cfg.speed_weight);
         if slow_company >= cfg.flock_size && speed < 0.7 {
             self.add([-1.0, -1.0, 0.0], 1.0);
         }
@@ -131,8 +147,26 @@ mod tests {
             sheep.kinematics(0.25, 0.1, 30, &cfg);
             walker.kinematics(1.3, 0.1, 0, &cfg);
         }
+        // A walker who stops for a long while is still a walker.
+        for _ in 0..20 {
+            walker.kinematics(0.05, 0.1, 3, &cfg);
+        }
         assert!(sheep.probs()[2] > 0.9, "{:?}", sheep.probs());
         assert!(walker.probs()[0] > 0.8, "{:?}", walker.probs());
+    }
+
+    #[test]
+    fn a_belief_can_change_its_mind() {
+        let cfg = ClassConfig::default();
+        let mut b = ClassBelief::default();
+        for _ in 0..2000 {
+            b.sensor([0.1, 0.1, 0.8], &cfg);
+        }
+        assert!(b.probs()[2] > 0.9);
+        for _ in 0..200 {
+            b.sensor([0.8, 0.1, 0.1], &cfg);
+        }
+        assert!(b.probs()[0] > 0.9, "{:?}", b.probs());
     }
 
     #[test]

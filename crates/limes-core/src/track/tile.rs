@@ -36,7 +36,8 @@ pub(super) struct Track {
     hits: u32,
     first_seen: f64,
     class: ClassBelief,
-    last_kinematics: f64,
+    /// Start of the current speed baseline: filtered position, its variance, and time.
+    anchor: (Xy, f64, f64),
     indexed_at: Xy,
     fast: bool,
 }
@@ -324,7 +325,7 @@ impl Tile {
                 hits: 1,
                 first_seen: t,
                 class,
-                last_kinematics: t,
+                anchor: (m.xy, m.r[0].max(m.r[2]), t),
                 indexed_at: m.xy,
                 fast: false,
             };
@@ -390,13 +391,17 @@ impl Tile {
     ) -> bool {
         let company = {
             let tr = &self.tracks[key];
-            if t - tr.last_kinematics >= cfg.class.kinematic_period_s && tr.hits >= 4 {
+            if t - tr.anchor.2 >= cfg.class.kinematic_period_s && tr.hits >= 4 {
                 let r = cfg.class.company_radius_m;
                 let n = self
                     .slow
                     .locate_within_distance([x[0], x[1]], r * r)
-                    .count()
-                    .saturating_sub(1);
+                    .filter(|e| e.data != key)
+                    .filter(|e| {
+                        let o = &self.tracks[e.data];
+                        o.x[2] * o.x[2] + o.x[3] * o.x[3] < 0.49
+                    })
+                    .count();
                 Some(n)
             } else {
                 None
@@ -414,12 +419,15 @@ impl Tile {
             tr.class.heat(h, &cfg.class);
         }
         if let Some(n) = company {
-            let speed = (x[2] * x[2] + x[3] * x[3]).sqrt();
-            let sd = ((p[(2, 2)] + p[(3, 3)]) / 2.0).sqrt();
-            if sd < 0.8 {
-                tr.class.kinematics(speed, sd, n, &cfg.class);
-                tr.last_kinematics = t;
-            }
+            // Sustained speed over the baseline, from filtered positions: far steadier than the
+            // filter's instantaneous velocity.
+            let (a, var_a, ta) = tr.anchor;
+            let dt = t - ta;
+            let var_now = p[(0, 0)].max(p[(1, 1)]);
+            let speed = dist([x[0], x[1]], a) / dt;
+            let sd = (var_a + var_now).sqrt() / dt;
+            tr.class.kinematics(speed, sd, n, &cfg.class);
+            tr.anchor = ([x[0], x[1]], var_now, t);
         }
         let mut confirmed = false;
         match tr.status {
