@@ -433,23 +433,26 @@ impl Tracker {
             return None;
         }
         let gate = |tl: &Tile, xy: Xy| tl.best_gate(t, xy, m.r, &self.cfg, &*self.motion);
-        let mut best = self
-            .tiles
-            .get(&home)
-            .and_then(|tl| gate(tl, m.xy))
-            .map(|d2| (None, d2));
+        let mut best: Option<(TileId, Xy, f64)> = None;
         for nb in near {
-            let Some(tl) = self.tiles.get(&Partition::Tile(nb)) else {
+            let Some(tl) = self
+                .tiles
+                .get(&Partition::Tile(nb))
+                .filter(|tl| tl.len() > 0)
+            else {
                 continue;
             };
             let xy = LocalFrame::new(nb.centre()).to_local(ll);
             if let Some(d2) = gate(tl, xy) {
-                if best.as_ref().is_none_or(|b| d2 < b.1) {
-                    best = Some((Some((nb, xy)), d2));
+                if best.is_none_or(|b| d2 < b.2) {
+                    best = Some((nb, xy, d2));
                 }
             }
         }
-        best.and_then(|b| b.0)
+        // Only a neighbour that gates it can take a detection; then home must not gate it better.
+        let (nb, xy, d2) = best?;
+        let home = self.tiles.get(&home).and_then(|tl| gate(tl, m.xy));
+        home.is_none_or(|h| d2 < h).then_some((nb, xy))
     }
 
     fn sweep(&mut self, t: f64, out: &mut Vec<TrackUpdate>) {
