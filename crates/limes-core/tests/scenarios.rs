@@ -74,6 +74,17 @@ fn an_infiltration_raises_exactly_one_infiltration_alert_in_time() {
             tta < 300.0,
             "seed {seed}: alert {tta:.0} s after the crossing at {crossing}"
         );
+        // The same alert warned of the approach before the group reached the line.
+        let warned = inc.first_warning_s.expect("alerted");
+        assert!(
+            warned < 0.0,
+            "seed {seed}: first warning {warned:.0} s after the crossing"
+        );
+        assert_eq!(
+            inc.alerts.len(),
+            1,
+            "the approach escalated into the infiltration alert"
+        );
         assert!(alerts[0]
             .ddr
             .as_ref()

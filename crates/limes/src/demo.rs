@@ -35,6 +35,12 @@ pub fn run(sites: &Path, out: &Path, seed: u64, write_detections: bool) -> Resul
         ("wall time".to_string(), format!("{elapsed:.1} s")),
     ];
     for r in &runs {
+        for f in &r.facilities {
+            notes.push((
+                format!("{}: facility {}", r.site, f.id),
+                format!("{:?}; about {} of {} left", f.status, f.exits, f.population),
+            ));
+        }
         notes.push((
             format!("{}: detections tracked", r.site),
             format!(
@@ -56,7 +62,7 @@ pub fn run(sites: &Path, out: &Path, seed: u64, write_detections: bool) -> Resul
 
 fn table(runs: &[SiteRun]) -> String {
     let mut s = String::from(
-        "site        detections  tracks  alerts  GOSPA(c=100,p=1)  missed  false   Pd(infil.)  TTA med  breakout count   nuisance\n",
+        "site        detections  tracks  alerts  GOSPA(c=100,p=1)  per object  missed  false   Pd(infil.)  TTA med  breakout count   nuisance\n",
     );
     for r in runs {
         let f = &r.figures;
@@ -80,12 +86,13 @@ fn table(runs: &[SiteRun]) -> String {
                 format!("{est}/{} ({err:+.1} %)", i.count)
             });
         s += &format!(
-            "{:<11} {:>10}  {:>6}  {:>6}  {:>16.1}  {:>6.1}  {:>5.1}   {:>10}  {:>7}  {:>15}  {:.2} {}\n",
+            "{:<11} {:>10}  {:>6}  {:>6}  {:>16.1}  {:>8.1} m  {:>6.1}  {:>5.1}   {:>10}  {:>7}  {:>15}  {:.2} {}\n",
             r.site,
             r.tracker.detections,
             r.tracker.tracks_confirmed,
             r.alerts,
             f.gospa_mean,
+            f.gospa_per_truth_mean,
             f.gospa_missed_mean,
             f.gospa_false_mean,
             pd,

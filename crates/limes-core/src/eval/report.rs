@@ -61,6 +61,8 @@ pub struct SiteFigures {
     pub gospa_false_mean: f64,
     /// Mean OSPA distance.
     pub ospa_mean: f64,
+    /// Mean of GOSPA divided by the number of visible truths (samples with any), metres.
+    pub gospa_per_truth_mean: f64,
     /// Mean visible truths per sample.
     pub truths_mean: f64,
     /// Mean track estimates per sample.
@@ -191,6 +193,14 @@ pub(super) fn figures(
         gospa_missed_mean: mean(&|s| s.g.missed),
         gospa_false_mean: mean(&|s| s.g.false_tracks),
         ospa_mean: mean(&|s| s.g.ospa),
+        gospa_per_truth_mean: {
+            let v: Vec<f64> = series
+                .iter()
+                .filter(|s| s.truths > 0)
+                .map(|s| s.g.distance / s.truths as f64)
+                .collect();
+            v.iter().sum::<f64>() / v.len().max(1) as f64
+        },
         truths_mean: mean(&|s| s.truths as f64),
         tracks_mean: mean(&|s| s.tracks as f64),
         gospa_series: series.to_vec(),
@@ -261,10 +271,10 @@ impl Report {
             let _ = writeln!(
                 md,
                 "### Tracking\n\nGOSPA (c = {} m, p = {}, α = 2), mean over {} samples: **{:.1}** \
-                 (localisation {:.1}, missed {:.1}, false {:.1}); OSPA {:.1} m. \
+                 (localisation {:.1}, missed {:.1}, false {:.1}), i.e. {:.1} m per visible object; OSPA {:.1} m. \
                  Visible truths per sample {:.1}, track estimates {:.1}.\n\n![GOSPA over time](gospa-{}.svg)\n",
                 s.gospa_c, s.gospa_p, s.gospa_series.len(), s.gospa_mean, s.gospa_localisation_mean,
-                s.gospa_missed_mean, s.gospa_false_mean, s.ospa_mean, s.truths_mean, s.tracks_mean, s.site
+                s.gospa_missed_mean, s.gospa_false_mean, s.gospa_per_truth_mean, s.ospa_mean, s.truths_mean, s.tracks_mean, s.site
             );
             if let Some(acc) = s.class_accuracy {
                 let _ = writeln!(

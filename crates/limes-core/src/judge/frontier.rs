@@ -36,11 +36,12 @@ impl Judge {
         };
         let (outside, sector_m) = (frontier.outside, frontier.sector_km * 1000.0);
         let c = &self.cfg;
-        let (hyst, approach_m, min_speed, min_dur) = (
+        let (hyst, approach_m, min_speed, min_dur, min_closed) = (
             c.side_hysteresis_m,
             c.approach_distance_m,
             c.approach_min_speed,
             c.approach_min_duration_s,
+            c.approach_min_closing_m,
         );
         let credible = u.status != TrackStatus::Tentative
             && u.hits >= c.min_hits
@@ -51,6 +52,11 @@ impl Judge {
         let inward = outside.opposite().sign();
         let s = n.signed * inward;
         let at_crossing = geo.at_crossing(u.xy);
+        // Traffic heading for an authorised crossing is not an approach.
+        let near_crossing = geo
+            .crossings
+            .iter()
+            .any(|(c, r)| crate::geo::dist(*c, u.xy) <= 2.0 * r);
         let sector = format!("S{:03}", (n.chainage / sector_m) as u32 + 1);
         let prev = memo.side;
         if s > hyst {
@@ -61,10 +67,19 @@ impl Judge {
         if prev == -1 && memo.side == 1 && !at_crossing && memo.crossed_at.is_none() {
             memo.crossed_at = Some((u.time, u.xy));
         }
+        // Average closing speed since the track entered the approach zone (robust to the
+        // noise of the filter's instantaneous velocity and to pauses). The baseline slides
+        // forward when the track lingers without closing in (a herd grazing near the line).
         let closing = if memo.side == -1 && -s < approach_m {
-            let ahead = [u.xy[0] + u.vel[0], u.xy[1] + u.vel[1]];
-            line.nearest(ahead).map(|m| m.signed * inward - s)
+            let (t0, s0) = *memo.approach_since.get_or_insert((u.time, s));
+            let dt = u.time - t0;
+            let avg = if dt > 0.0 { (s - s0) / dt } else { 0.0 };
+            if dt > 4.0 * min_dur && avg < min_speed {
+                memo.approach_since = Some((u.time, s));
+            }
+            Some((avg, dt, s - s0))
         } else {
+            memo.approach_since = None;
             None
         };
         let corroborates: Vec<usize> = self
@@ -100,9 +115,8 @@ impl Judge {
         }
         // Approach: outside, close, closing in for long enough.
         match closing {
-            Some(v) if credible && !at_crossing && v >= min_speed => {
-                let since = *memo.approach_since.get_or_insert(u.time);
-                if u.time - since >= min_dur {
+            Some((v, dt, closed)) if credible && !near_crossing && v >= min_speed => {
+                if dt >= min_dur && closed >= min_closed {
                     let ttl = Some(("frontier".to_string(), (-s).max(0.0) / v));
                     self.frontier_evidence(
                         AlertKind::Approach,
@@ -117,7 +131,7 @@ impl Judge {
                     return;
                 }
             }
-            _ => memo.approach_since = None,
+            _ => {}
         }
         // Corroborate waiting fence alarms.
         if credible {
@@ -152,7 +166,7 @@ impl Judge {
             if self.book.all()[i].rec.state == AlertState::Open {
                 let kind = self.book.all()[i].rec.kind;
                 let next = if kind == AlertKind::Approach {
-                    let v = closing.unwrap_or(0.0).max(self.cfg.nominal_speed);
+                    let v = closing.map_or(0.0, |c| c.0).max(self.cfg.nominal_speed);
                     Some(("frontier".to_string(), (-s).max(0.0) / v))
                 } else {
                     self.next_line(u.part, u.xy, u.vel)

@@ -42,6 +42,8 @@ pub struct RulesConfig {
     pub approach_min_speed: f64,
     /// Approach: for at least this long, seconds.
     pub approach_min_duration_s: f64,
+    /// ... having closed at least this distance, metres.
+    pub approach_min_closing_m: f64,
     /// Evidence this close (metres) to an open alert of its family joins it.
     pub merge_m: f64,
     /// ... if that alert was touched within this many seconds.
@@ -83,6 +85,7 @@ impl Default for RulesConfig {
             approach_distance_m: 1500.0,
             approach_min_speed: 0.5,
             approach_min_duration_s: 90.0,
+            approach_min_closing_m: 150.0,
             merge_m: 2000.0,
             merge_s: 1200.0,
             exit_margin_m: 25.0,
@@ -114,7 +117,8 @@ struct Memo {
     /// +1 inside, -1 outside, 0 not yet known.
     side: i8,
     crossed_at: Option<(f64, Xy)>,
-    approach_since: Option<f64>,
+    /// When and at what signed distance the track entered the approach zone.
+    approach_since: Option<(f64, f64)>,
     frontier_alert: Option<usize>,
     inside_facility: Option<usize>,
     exited: bool,
