@@ -114,24 +114,22 @@ impl Judge {
             }
         }
         // Approach: outside, close, closing in for long enough.
-        match closing {
-            Some((v, dt, closed)) if credible && !near_crossing && v >= min_speed => {
-                if dt >= min_dur && closed >= min_closed {
-                    let ttl = Some(("frontier".to_string(), (-s).max(0.0) / v));
-                    self.frontier_evidence(
-                        AlertKind::Approach,
-                        Severity::High,
-                        u,
-                        memo,
-                        sensor,
-                        sector.clone(),
-                        ttl,
-                        out,
-                    );
-                    return;
-                }
+        if let Some((v, dt, closed)) = closing {
+            if credible && !near_crossing && v >= min_speed && dt >= min_dur && closed >= min_closed
+            {
+                let ttl = Some(("frontier".to_string(), (-s).max(0.0) / v));
+                self.frontier_evidence(
+                    AlertKind::Approach,
+                    Severity::High,
+                    u,
+                    memo,
+                    sensor,
+                    sector.clone(),
+                    ttl,
+                    out,
+                );
+                return;
             }
-            _ => {}
         }
         // Corroborate waiting fence alarms.
         if credible {
