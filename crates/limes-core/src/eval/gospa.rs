@@ -61,42 +61,20 @@ pub fn gospa_with_pairs(
             .map(|(i, t)| GeomWithData::new(*t, i))
             .collect(),
     );
-    // Union-find over tracks (0..m) and truths (m..m+n) joined by pairs closer than c.
-    let mut parent: Vec<usize> = (0..m + n).collect();
-    fn find(p: &mut [usize], mut a: usize) -> usize {
-        while p[a] != a {
-            p[a] = p[p[a]];
-            a = p[a];
-        }
-        a
-    }
     let mut pairs = Vec::new();
     for (j, y) in truths.iter().enumerate() {
         for e in tree.locate_within_distance(*y, c * c) {
             let d = dist(tracks[e.data], *y);
             if d < c {
                 pairs.push((e.data, j, d));
-                let (a, b) = (find(&mut parent, e.data), find(&mut parent, m + j));
-                if a != b {
-                    parent[a] = b;
-                }
             }
         }
     }
-    let mut clusters: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
-    for (k, pr) in pairs.iter().enumerate() {
-        let r = find(&mut parent, pr.0);
-        clusters.entry(r).or_default().push(k);
-    }
+    let links: Vec<(usize, usize)> = pairs.iter().map(|p| (p.0, p.1)).collect();
     let (mut loc, mut assigned) = (0.0, 0usize);
     let mut matched = Vec::new();
-    for idx in clusters.values() {
-        let mut ti: Vec<usize> = idx.iter().map(|&k| pairs[k].0).collect();
-        let mut yi: Vec<usize> = idx.iter().map(|&k| pairs[k].1).collect();
-        ti.sort_unstable();
-        ti.dedup();
-        yi.sort_unstable();
-        yi.dedup();
+    for comp in assign::components(&links) {
+        let (idx, ti, yi) = (&comp.edges, &comp.left, &comp.right);
         // Cost of a pair is d^p - c^p (< 0) when closer than c, 0 otherwise: the assignment
         // then picks the pairs that lower GOSPA most.
         let mut cost = vec![0.0; ti.len() * yi.len()];

@@ -3,6 +3,74 @@
 /// Cost marking a pair that must not be assigned (outside the gate).
 pub const FORBIDDEN: f64 = 1e12;
 
+/// A connected component of a bipartite graph: its edges, and its nodes on each side (sorted).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Component {
+    /// Indices of the component's edges in the input.
+    pub edges: Vec<usize>,
+    /// Left nodes (e.g. tracks), sorted.
+    pub left: Vec<usize>,
+    /// Right nodes (e.g. measurements or truths), sorted.
+    pub right: Vec<usize>,
+}
+
+/// Splits the edges `(left, right)` of a bipartite graph into connected components, in the
+/// order of their first edge. Node ids may be sparse (slab keys); they are only compared.
+///
+/// ```
+/// use limes_core::track::assign::components;
+/// let c = components(&[(7, 0), (9, 1), (7, 1), (4, 5)]);
+/// assert_eq!(c.len(), 2);
+/// assert_eq!((c[0].left.clone(), c[0].right.clone()), (vec![7, 9], vec![0, 1]));
+/// assert_eq!(c[1].edges, vec![3]);
+/// ```
+pub fn components(edges: &[(usize, usize)]) -> Vec<Component> {
+    let dense = |side: fn(&(usize, usize)) -> usize| {
+        let mut v: Vec<usize> = edges.iter().map(side).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    };
+    let (lefts, rights) = (dense(|e| e.0), dense(|e| e.1));
+    let at = |v: &[usize], x: usize| v.binary_search(&x).unwrap_or(0);
+    let mut parent: Vec<usize> = (0..lefts.len() + rights.len()).collect();
+    fn find(p: &mut [usize], mut a: usize) -> usize {
+        while p[a] != a {
+            p[a] = p[p[a]];
+            a = p[a];
+        }
+        a
+    }
+    for e in edges {
+        let (a, b) = (
+            find(&mut parent, at(&lefts, e.0)),
+            find(&mut parent, lefts.len() + at(&rights, e.1)),
+        );
+        if a != b {
+            parent[a] = b;
+        }
+    }
+    let mut slot: std::collections::HashMap<usize, usize> = Default::default();
+    let mut out: Vec<Component> = Vec::new();
+    for (k, e) in edges.iter().enumerate() {
+        let root = find(&mut parent, at(&lefts, e.0));
+        let c = *slot.entry(root).or_insert_with(|| {
+            out.push(Component::default());
+            out.len() - 1
+        });
+        out[c].edges.push(k);
+        out[c].left.push(e.0);
+        out[c].right.push(e.1);
+    }
+    for c in &mut out {
+        c.left.sort_unstable();
+        c.left.dedup();
+        c.right.sort_unstable();
+        c.right.dedup();
+    }
+    out
+}
+
 /// Solves a rectangular linear sum assignment (minimisation) with the Jonker–Volgenant
 /// algorithm of the `lsap` crate. Returns `(row, col)` pairs, one per row when `rows <= cols`.
 pub fn solve(rows: usize, cols: usize, cost: &[f64]) -> Vec<(usize, usize)> {

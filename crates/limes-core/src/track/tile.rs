@@ -7,7 +7,7 @@ use rstar::RTree;
 use slab::Slab;
 use std::collections::HashMap;
 
-use super::assign::{Associator, FORBIDDEN};
+use super::assign::{self, Associator, FORBIDDEN};
 use super::classify::ClassBelief;
 use super::kalman::{self, cov2, Cov, Innovation, MotionModel, State};
 use super::{Meas, TrackUpdate, TrackerConfig};
@@ -233,28 +233,9 @@ impl Tile {
         // Cluster tracks and measurements connected by gated pairs, then associate.
         let mut pairs: Vec<(usize, usize, Innovation)> = Vec::new();
         if !edges.is_empty() {
-            let mut keys: Vec<usize> = edges.iter().map(|e| e.0).collect();
-            keys.sort_unstable();
-            keys.dedup();
-            let nt = keys.len();
-            let local = |k: usize| keys.binary_search(&k).unwrap_or(0);
-            let mut uf = UnionFind::new(nt + meas.len());
-            for e in &edges {
-                uf.union(local(e.0), nt + e.1);
-            }
-            let mut clusters: std::collections::HashMap<usize, Vec<usize>> = Default::default();
-            for (k, e) in edges.iter().enumerate() {
-                clusters.entry(uf.find(local(e.0))).or_default().push(k);
-            }
-            let mut roots: Vec<_> = clusters.into_iter().collect();
-            roots.sort_unstable_by_key(|r| r.0);
-            for (_, idx) in roots {
-                let mut ct: Vec<usize> = idx.iter().map(|&k| edges[k].0).collect();
-                let mut cm: Vec<usize> = idx.iter().map(|&k| edges[k].1).collect();
-                ct.sort_unstable();
-                ct.dedup();
-                cm.sort_unstable();
-                cm.dedup();
+            let links: Vec<(usize, usize)> = edges.iter().map(|e| (e.0, e.1)).collect();
+            for comp in assign::components(&links) {
+                let (idx, ct, cm) = (comp.edges, comp.left, comp.right);
                 stats.largest_cluster = stats.largest_cluster.max(ct.len() * cm.len());
                 if ct.len() == 2 && cm.len() == 1 {
                     *self.shared.entry((ct[0], ct[1])).or_default() += 1;
@@ -529,26 +510,5 @@ fn update_of(tr: &Track, part: Partition, status: TrackStatus, sensor: Option<u3
         hits: tr.hits,
         first_seen: tr.first_seen,
         sensor,
-    }
-}
-
-struct UnionFind(Vec<usize>);
-
-impl UnionFind {
-    fn new(n: usize) -> Self {
-        Self((0..n).collect())
-    }
-    fn find(&mut self, mut a: usize) -> usize {
-        while self.0[a] != a {
-            self.0[a] = self.0[self.0[a]];
-            a = self.0[a];
-        }
-        a
-    }
-    fn union(&mut self, a: usize, b: usize) {
-        let (ra, rb) = (self.find(a), self.find(b));
-        if ra != rb {
-            self.0[ra] = rb;
-        }
     }
 }
