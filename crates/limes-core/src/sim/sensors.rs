@@ -2,7 +2,7 @@
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, Normal, Poisson};
+use rand_distr::{Distribution, Poisson, StandardNormal};
 
 use super::actors::Actor;
 use crate::geo::{LocalFrame, Xy};
@@ -55,6 +55,11 @@ impl SimSensor {
     }
 }
 
+/// A standard normal draw.
+fn n01(rng: &mut ChaCha8Rng) -> f64 {
+    rng.sample(StandardNormal)
+}
+
 fn class_index(c: ObjectClass) -> usize {
     match c {
         ObjectClass::Person => 0,
@@ -89,7 +94,6 @@ pub fn camera_scan(
     rng: &mut ChaCha8Rng,
     out: &mut Vec<Detection>,
 ) {
-    let n01 = Normal::new(0.0, 1.0).unwrap_or_else(|_| unreachable!());
     let make = |xy: Xy, sigma: f64, class: ClassProbs, heat: Option<f64>| {
         let ll = frame.to_lonlat(xy);
         Detection {
@@ -113,13 +117,10 @@ pub fn camera_scan(
             continue;
         }
         let sigma = c.sigma(r);
-        let xy = [
-            a.pos[0] + sigma * n01.sample(rng),
-            a.pos[1] + sigma * n01.sample(rng),
-        ];
+        let xy = [a.pos[0] + sigma * n01(rng), a.pos[1] + sigma * n01(rng)];
         let class = class_guess(a.class, c.class_accuracy, rng);
         let heat = (r < 6000.0).then(|| {
-            let h = a.heat_m2 * (0.25 * n01.sample(rng)).exp();
+            let h = a.heat_m2 * (0.25 * n01(rng)).exp();
             (h * 100.0).round() / 100.0
         });
         out.push(make(xy, sigma, class, heat));
@@ -157,16 +158,12 @@ pub fn observer_report(
     rng: &mut ChaCha8Rng,
     out: &mut Vec<Detection>,
 ) {
-    let n01 = Normal::new(0.0, 1.0).unwrap_or_else(|_| unreachable!());
     for &(c, n) in groups {
         let r = (c[0] - s.xy[0]).hypot(c[1] - s.xy[1]);
         if r > o.range_m || rng.random::<f64>() >= o.pd {
             continue;
         }
-        let xy = [
-            c[0] + o.ce_m * n01.sample(rng),
-            c[1] + o.ce_m * n01.sample(rng),
-        ];
+        let xy = [c[0] + o.ce_m * n01(rng), c[1] + o.ce_m * n01(rng)];
         let ll = frame.to_lonlat(xy);
         let count = (n as i64 + rng.random_range(-1..=1)).max(1) as u32;
         out.push(Detection {
