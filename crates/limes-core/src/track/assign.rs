@@ -25,6 +25,13 @@ pub struct Component {
 /// assert_eq!(c[1].edges, vec![3]);
 /// ```
 pub fn components(edges: &[(usize, usize)]) -> Vec<Component> {
+    if let [e] = edges {
+        return vec![Component {
+            edges: vec![0],
+            left: vec![e.0],
+            right: vec![e.1],
+        }];
+    }
     let dense = |side: fn(&(usize, usize)) -> usize| {
         let mut v: Vec<usize> = edges.iter().map(side).collect();
         v.sort_unstable();
@@ -41,26 +48,29 @@ pub fn components(edges: &[(usize, usize)]) -> Vec<Component> {
         }
         a
     }
-    for e in edges {
-        let (a, b) = (
-            find(&mut parent, at(&lefts, e.0)),
-            find(&mut parent, lefts.len() + at(&rights, e.1)),
-        );
+    let ends: Vec<(usize, usize)> = edges
+        .iter()
+        .map(|e| (at(&lefts, e.0), lefts.len() + at(&rights, e.1)))
+        .collect();
+    for &(l, r) in &ends {
+        let (a, b) = (find(&mut parent, l), find(&mut parent, r));
         if a != b {
             parent[a] = b;
         }
     }
-    let mut slot: std::collections::HashMap<usize, usize> = Default::default();
+    // Component of each root, in the order of first appearance.
+    let mut slot = vec![usize::MAX; parent.len()];
     let mut out: Vec<Component> = Vec::new();
-    for (k, e) in edges.iter().enumerate() {
-        let root = find(&mut parent, at(&lefts, e.0));
-        let c = *slot.entry(root).or_insert_with(|| {
+    for (k, (e, &(l, _))) in edges.iter().zip(&ends).enumerate() {
+        let root = find(&mut parent, l);
+        if slot[root] == usize::MAX {
+            slot[root] = out.len();
             out.push(Component::default());
-            out.len() - 1
-        });
-        out[c].edges.push(k);
-        out[c].left.push(e.0);
-        out[c].right.push(e.1);
+        }
+        let c = &mut out[slot[root]];
+        c.edges.push(k);
+        c.left.push(e.0);
+        c.right.push(e.1);
     }
     for c in &mut out {
         c.left.sort_unstable();
@@ -268,6 +278,22 @@ mod tests {
                 p.iter().map(|&(i, j)| cost[i * nm + j]).sum::<f64>() + (nt - p.len()) as f64 * miss
             };
             prop_assert!((total(&fast) - total(&slow)).abs() < 1e-9, "{fast:?} vs {slow:?}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn components_partition_the_edges_and_never_share_a_node(edges in proptest::collection::vec((0usize..12, 0usize..12), 0..30)) {
+            let comps = components(&edges);
+            let mut seen: Vec<usize> = comps.iter().flat_map(|c| c.edges.iter().copied()).collect();
+            seen.sort_unstable();
+            prop_assert_eq!(seen, (0..edges.len()).collect::<Vec<_>>());
+            for (a, ca) in comps.iter().enumerate() {
+                for cb in &comps[a + 1..] {
+                    prop_assert!(ca.left.iter().all(|x| !cb.left.contains(x)));
+                    prop_assert!(ca.right.iter().all(|x| !cb.right.contains(x)));
+                }
+            }
         }
     }
 
