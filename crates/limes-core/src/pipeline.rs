@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use crate::eval::{EvalConfig, Evaluator, SiteFigures};
 use crate::judge::Judge;
-use crate::record::{AlertRecord, JsonlWriter, SensorRecord, TrackStatus, TruthRecord};
+use crate::record::{AlertRecord, JsonlWriter, SensorRecord, Time, TrackStatus, TruthRecord};
 use crate::sim::{self, ScenarioConfig, SimSummary, Sink};
 use crate::site::Site;
 use crate::track::{InputError, TrackUpdate, Tracker, TrackerConfig, TrackerStats};
@@ -32,6 +32,8 @@ pub struct Engine {
     alerts: Vec<AlertRecord>,
     /// Records refused as invalid.
     pub invalid: u64,
+    /// Newest record time accepted.
+    newest: f64,
 }
 
 impl Engine {
@@ -43,13 +45,34 @@ impl Engine {
             updates: Vec::new(),
             alerts: Vec::new(),
             invalid: 0,
+            newest: f64::NEG_INFINITY,
         }
     }
 
     /// Feeds one sensor record; invalid detections are counted and returned as errors.
     pub fn feed(&mut self, rec: &SensorRecord, out: &mut dyn Output) -> Result<(), InputError> {
+        let t = rec.time().0;
+        let jump = self.tracker.config().max_time_jump_s;
+        if self.newest.is_finite() && t > self.newest + jump {
+            self.invalid += 1;
+            return Err(InputError {
+                field: "time",
+                message: format!(
+                    "{} is more than {jump} s ahead of the newest record ({}); is the sensor's clock wrong?",
+                    Time(t),
+                    Time(self.newest)
+                ),
+            });
+        }
+        self.newest = self.newest.max(t);
         let res = match rec {
-            SensorRecord::Detection(d) => self.tracker.push(d, &mut self.updates),
+            SensorRecord::Detection(d) => {
+                let res = self.tracker.push(d, &mut self.updates);
+                if let (Ok(()), Some(j), Some(_)) = (&res, &mut self.judge, d.count) {
+                    j.on_observer(d, &mut self.alerts);
+                }
+                res
+            }
             SensorRecord::Fence(f) => {
                 if let Some(j) = &mut self.judge {
                     j.on_fence(f, &mut self.alerts);

@@ -107,3 +107,61 @@ fn a_climb_alone_is_low_and_vibration_never_alerts() {
     assert_eq!(climb.len(), 1);
     assert_eq!(climb[0].severity, Severity::Low);
 }
+
+#[test]
+fn an_observer_count_raises_the_count_of_an_open_frontier_incident_but_never_opens_one() {
+    let site = frontier();
+    let mut j = Judge::new(&site);
+    let mut out = Vec::new();
+    let (c, z, a, b) = zone(&site, 20);
+    let t = 1_570_000_000.0;
+    let report = |lon: f64, lat: f64, n: u32, t: f64| limes_core::record::Detection {
+        sensor: "t010-obs".into(),
+        time: Time(t),
+        pos: limes_core::record::Position::LonLat { lon, lat },
+        cov: None,
+        ce: Some(250.0),
+        class: None,
+        heat_m2: None,
+        count: Some(n),
+    };
+    // Alone, a report is no alert.
+    j.on_observer(&report(a.lon, a.lat, 6, t), &mut out);
+    assert!(out.is_empty());
+    j.on_fence(
+        &alarm(&c, &z, a, b, t + 10.0, FenceAlarmKind::Cut),
+        &mut out,
+    );
+    j.on_observer(&report(a.lon + 0.002, a.lat, 6, t + 20.0), &mut out);
+    let cut = last(&out, AlertKind::FenceCut);
+    assert_eq!(cut.len(), 1);
+    assert_eq!(cut[0].count, 6, "{:?}", cut[0]);
+    assert!(cut[0].sensors.contains(&"t010-obs".to_string()));
+}
+
+#[test]
+fn a_record_far_ahead_of_the_stream_is_refused_and_the_stream_goes_on() {
+    use limes_core::pipeline::{Engine, Output};
+    use limes_core::record::{Heartbeat, SensorRecord};
+    struct Null;
+    impl Output for Null {
+        fn track(&mut self, _: &TrackUpdate, _: &limes_core::track::Tracker) {}
+        fn alert(&mut self, _: &AlertRecord) {}
+    }
+    let site = frontier();
+    let mut e = Engine::new(site.tracker.clone(), Some(&site));
+    let beat = |t: f64| {
+        SensorRecord::Heartbeat(Heartbeat {
+            sensor: "t001-cam".into(),
+            time: Time(t),
+        })
+    };
+    e.feed(&beat(1000.0), &mut Null).expect("first record");
+    let err = e
+        .feed(&beat(1000.0 + 7200.0), &mut Null)
+        .expect_err("two hours ahead");
+    assert_eq!(err.field, "time");
+    e.feed(&beat(1030.0), &mut Null)
+        .expect("the stream goes on");
+    assert_eq!(e.invalid, 1);
+}

@@ -202,3 +202,61 @@ fn a_bad_site_file_fails_naming_the_field_and_a_bad_record_names_the_line() {
         "{err}"
     );
 }
+
+#[test]
+fn the_demo_runs_and_reports_what_the_readme_promises() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sites = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sites");
+    let out = dir.path().join("demo");
+    let printed = ok(&[
+        "demo",
+        "--sites",
+        sites.to_str().expect("utf-8"),
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    assert!(
+        printed.contains("frontier") && printed.contains("ain-issa") && printed.contains("report:"),
+        "{printed}"
+    );
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("report.json")).expect("report.json"),
+    )
+    .expect("json");
+    let site = |name: &str| {
+        report["sites"]
+            .as_array()
+            .expect("sites")
+            .iter()
+            .find(|s| s["site"] == name)
+            .cloned()
+            .expect("site present")
+    };
+    let frontier = site("frontier");
+    assert!(
+        frontier["detection"]["infiltration"]["pd"]
+            .as_f64()
+            .expect("pd")
+            >= 0.8,
+        "{:#}",
+        frontier["detection"]
+    );
+    assert_eq!(
+        frontier["alerts_by_kind"]["infiltration"]["false_alerts"],
+        0
+    );
+    let camp = site("ain-issa");
+    assert!(camp["breakout_count_error"].as_f64().expect("count error") <= 0.10);
+    for f in [
+        "report.md",
+        "map-frontier.svg",
+        "map-ain-issa.svg",
+        "gospa-frontier.svg",
+        "time-to-alert.svg",
+        "frontier/alerts.jsonl",
+        "ain-issa/tracks.jsonl",
+        "ain-issa/truth.jsonl",
+    ] {
+        assert!(out.join(f).exists(), "{f} written");
+    }
+}

@@ -23,6 +23,8 @@ pub struct Alert {
     pub sensors: BTreeSet<String>,
     /// Last time any evidence touched it.
     pub touched: f64,
+    /// Largest head count a human observer reported for it.
+    pub observed: u32,
     /// Latest position of each contributing track or sensor (`t:<id>` / `s:<id>`).
     members: BTreeMap<String, (Partition, Xy)>,
     /// Position at the last published revision.
@@ -174,6 +176,7 @@ impl AlertBook {
                     xy: e.xy,
                     tracks: BTreeSet::new(),
                     sensors: BTreeSet::new(),
+                    observed: 0,
                     touched: e.time,
                     members: BTreeMap::new(),
                     published_xy: [f64::INFINITY, f64::INFINITY],

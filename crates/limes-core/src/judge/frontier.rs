@@ -215,7 +215,8 @@ impl Judge {
         let idx = self.book.add(target, &e, String::new);
         memo.frontier_alert = Some(idx);
         let a = &self.book.all()[idx];
-        let (akind, count) = (a.rec.kind, a.tracks.len().max(1) as u32);
+        // People: the tracks, or more if an observer counted more.
+        let (akind, count) = (a.rec.kind, (a.tracks.len().max(1) as u32).max(a.observed));
         let first = a
             .rec
             .ddr

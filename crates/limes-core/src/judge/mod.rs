@@ -20,8 +20,10 @@ pub use book::{Alert, AlertBook};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
-use crate::geo::{LonLat, Xy};
-use crate::record::{AlertRecord, Ddr, FenceAlarm, Heartbeat, Time};
+use crate::geo::{LocalFrame, LonLat, Xy};
+use crate::record::{
+    AlertKind, AlertRecord, Ddr, Detection, FenceAlarm, Heartbeat, Position, Severity, Time,
+};
 use crate::site::{FacilityStatus, Site};
 use crate::track::{Partition, TrackUpdate};
 use geometry::GeoCache;
@@ -273,6 +275,45 @@ impl Judge {
             self.stats.unknown_sensor_heartbeats += 1;
         }
         self.clock(h.time.0, out);
+    }
+
+    /// Feeds an observer's report (a detection with a head count): it never raises an alert
+    /// on its own, but an open frontier incident within `merge_m` takes its count if larger.
+    pub fn on_observer(&mut self, d: &Detection, out: &mut Vec<AlertRecord>) {
+        let (Some(n), Position::LonLat { lon, lat }) = (d.count, d.pos) else {
+            return;
+        };
+        let p = LonLat::new(lon, lat);
+        if !p.is_valid() {
+            return;
+        }
+        self.clock(d.time.0, out);
+        let tile = p.tile();
+        let e = book::Evidence {
+            kind: AlertKind::Approach,
+            severity: Severity::Low,
+            time: d.time.0,
+            part: Partition::Tile(tile),
+            xy: LocalFrame::new(tile.centre()).to_local(p),
+            track: None,
+            sensor: Some(&d.sensor),
+            class: None,
+            facility: None,
+            sector: None,
+        };
+        let Some(i) = self.book.find(&e, self.cfg.merge_m, self.cfg.merge_s) else {
+            return;
+        };
+        let a = self.book.get_mut(i);
+        a.sensors.insert(d.sensor.clone());
+        if n > a.observed {
+            a.observed = n;
+            if n > a.rec.count {
+                a.rec.summary = format!("{} (observer {} counts {n})", a.rec.summary, d.sensor);
+                self.book.set_count(i, n);
+                self.book.publish(i, out);
+            }
+        }
     }
 
     /// Advances the clock without input (end of a replay).

@@ -64,6 +64,9 @@ pub struct TrackerConfig {
     pub merge_shared_scans: u32,
     /// Detections this close to a tile edge may update a track of the neighbouring tile, m.
     pub edge_halo_m: f64,
+    /// A record more than this far ahead of the newest one seen is refused (a wrong clock would
+    /// otherwise make everything after it "late"), seconds.
+    pub max_time_jump_s: f64,
     /// Class fusion weights.
     pub class: ClassConfig,
 }
@@ -87,6 +90,7 @@ impl Default for TrackerConfig {
             init_suppress_chi2: 2.0,
             merge_shared_scans: 4,
             edge_halo_m: 1500.0,
+            max_time_jump_s: 3600.0,
             class: ClassConfig::default(),
         }
     }
@@ -237,6 +241,11 @@ impl Tracker {
         self.sensors.insert(name.to_string(), i);
         self.sensor_names.push(name.to_string());
         i
+    }
+
+    /// The tracker's settings.
+    pub fn config(&self) -> &TrackerConfig {
+        &self.cfg
     }
 
     /// Number of live tracks.
