@@ -139,6 +139,8 @@ pub struct SiteRun {
     pub final_alerts: Vec<AlertRecord>,
     /// Alert revisions written.
     pub alert_revisions: u64,
+    /// Records the engine refused (zero for simulated input unless something is wrong).
+    pub refused: u64,
     /// Distinct alerts.
     pub alerts: usize,
     /// Timings.
@@ -364,6 +366,7 @@ pub fn run_site(
         facilities,
         final_alerts,
         alert_revisions: live.alert_revisions,
+        refused: live.engine.invalid,
         alerts,
         timings: Timings {
             total_s: started.elapsed().as_secs_f64(),

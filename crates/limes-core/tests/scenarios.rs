@@ -118,6 +118,7 @@ fn the_breakout_raises_one_mass_breakout_alert_with_the_count_within_ten_percent
     let site = load("ain-issa");
     let cfg = site.scenario.clone();
     let r = run(&site, &cfg, 2019);
+    assert_eq!(r.refused, 0, "simulated records are all valid");
     let mass = of_kind(&r, AlertKind::MassBreakout);
     assert_eq!(mass.len(), 1, "{:#?}", r.final_alerts);
     assert!(

@@ -355,7 +355,7 @@ pub fn simulate(
         .iter()
         .filter(|a| a.role == TruthRole::Escapee)
         .count();
-    let mut incidents = w.finish(end);
+    let mut incidents = w.finish();
     incidents.sort_by(|a, b| a.time.0.total_cmp(&b.time.0));
     for (i, mut inc) in incidents.into_iter().enumerate() {
         inc.id = i as u64 + 1;

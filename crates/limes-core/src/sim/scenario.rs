@@ -26,6 +26,7 @@ pub struct SimZone {
 struct Facility {
     polygon: Polygon<f64>,
     ring: Polyline,
+    centre: Xy,
 }
 
 /// The simulated world.
@@ -431,6 +432,7 @@ impl SimWorld {
         self.facility = Some(Facility {
             polygon: Polygon::new(ls, vec![]),
             ring: Polyline::new(ring),
+            centre,
         });
         self.breakout_facility = Some(fac.id.clone());
         let shell_t = t0 + b.shelling_at_min * 60.0;
@@ -635,11 +637,10 @@ impl SimWorld {
     }
 
     /// The incidents, the breakout summarised as one.
-    pub fn finish(mut self, end: f64) -> Vec<Incident> {
+    pub fn finish(mut self) -> Vec<Incident> {
         if let (Some(id), Some(f)) = (&self.breakout_facility, &self.facility) {
             if let (Some(first), Some(last)) = (self.exits.first(), self.exits.last()) {
-                let c = f.ring.points()[0];
-                let ll = self.frame.to_lonlat(c);
+                let ll = self.frame.to_lonlat(f.centre);
                 self.incidents.push(Incident {
                     id: 0,
                     kind: IncidentKind::Breakout,
@@ -654,7 +655,6 @@ impl SimWorld {
                 });
             }
         }
-        let _ = end;
         self.incidents
     }
 }

@@ -361,7 +361,7 @@ impl Tracker {
     }
 
     fn release(&mut self, upto: f64, out: &mut Vec<TrackUpdate>) {
-        while let Some((t, sensor, mut batch)) = self.buffer.pop_scan(upto) {
+        while let Some((t, mut batch)) = self.buffer.pop_scan(upto) {
             self.sweep(t, out);
             self.stats.scans += 1;
             self.route_edges(t, &mut batch);
@@ -379,13 +379,12 @@ impl Tracker {
                 self.stats.tracks_started += s.started;
                 self.stats.tracks_confirmed += s.confirmed;
                 self.stats.largest_cluster = self.stats.largest_cluster.max(s.largest_cluster);
-                let _ = sensor;
                 for moved in tile.take_leavers() {
                     let dest = moved.0;
                     self.tiles
                         .entry(dest)
                         .or_insert_with(|| Tile::new(dest))
-                        .adopt(moved.1, &self.cfg);
+                        .adopt(moved.1);
                 }
             }
         }

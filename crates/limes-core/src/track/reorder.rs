@@ -28,6 +28,9 @@ impl Ord for Pending {
     }
 }
 
+/// One sensor's detections at one time, grouped by partition.
+pub(super) type Scan = Vec<(Partition, Vec<Meas>)>;
+
 /// Orders detections by (time in ms, sensor, arrival) and releases whole scans.
 pub(super) struct ReorderBuffer {
     window: f64,
@@ -69,8 +72,7 @@ impl ReorderBuffer {
 
     /// Pops the oldest scan (same time and sensor) if it is at or before `upto`, grouped by
     /// partition.
-    #[allow(clippy::type_complexity)]
-    pub fn pop_scan(&mut self, upto: f64) -> Option<(f64, u32, Vec<(Partition, Vec<Meas>)>)> {
+    pub fn pop_scan(&mut self, upto: f64) -> Option<(f64, Scan)> {
         let first = self.heap.peek()?;
         if first.0.meas.t > upto {
             return None;
@@ -91,6 +93,6 @@ impl ReorderBuffer {
             }
         }
         self.released = self.released.max(t);
-        Some((t, sensor, groups))
+        Some((t, groups))
     }
 }

@@ -467,7 +467,7 @@ impl Tile {
     }
 
     /// Takes over a track handed from a neighbouring tile (already in this tile's frame).
-    pub fn adopt(&mut self, tr: Track, _cfg: &TrackerConfig) {
+    pub fn adopt(&mut self, tr: Track) {
         let key = self.tracks.insert(tr);
         self.index(key);
     }
