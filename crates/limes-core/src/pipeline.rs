@@ -286,11 +286,7 @@ pub fn run_site(
     std::fs::create_dir_all(dir)?;
     let started = Instant::now();
     let mut eval = Evaluator::new(EvalConfig::default());
-    let mut backdrop: Vec<Vec<crate::geo::LonLat>> =
-        site.frontier.iter().map(|f| f.line.clone()).collect();
-    backdrop.extend(site.facilities.iter().map(|f| f.ring()));
-    backdrop.extend(site.lines.iter().map(|l| l.line.clone()));
-    eval.set_backdrop(backdrop);
+    eval.set_backdrop(site.backdrop());
     let mut live = Live {
         engine: Engine::new(site.tracker.clone(), Some(site)),
         eval,
@@ -351,13 +347,7 @@ pub fn run_site(
         .map(|j| j.facilities().to_vec())
         .unwrap_or_default();
     let stats = live.engine.tracker.stats();
-    let frontier_km = site.frontier.as_ref().map(|f| {
-        f.line
-            .windows(2)
-            .map(|w| w[0].distance_m(&w[1]))
-            .sum::<f64>()
-            / 1000.0
-    });
+    let frontier_km = site.frontier_km();
     let figures = live.eval.finish(&site.name, frontier_km);
     Ok(SiteRun {
         site: site.name.clone(),

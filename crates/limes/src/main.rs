@@ -89,9 +89,12 @@ enum Cmd {
         /// Name for the report section.
         #[arg(long, default_value = "run")]
         name: String,
-        /// Frontier length for nuisance rates, km (omit for a facility).
+        /// Frontier length for nuisance rates, km (omit for a facility; taken from --site).
         #[arg(long)]
         frontier_km: Option<f64>,
+        /// Site file: frontier length and the lines drawn on the map.
+        #[arg(long)]
+        site: Option<PathBuf>,
         /// GOSPA cut-off c, metres.
         #[arg(long, default_value_t = 100.0)]
         gospa_c: f64,
@@ -140,6 +143,7 @@ fn main() -> Result<()> {
             alerts,
             name,
             frontier_km,
+            site,
             gospa_c,
             gospa_p,
             out,
@@ -154,7 +158,7 @@ fn main() -> Result<()> {
                 &tracks,
                 alerts.as_deref(),
                 &name,
-                frontier_km,
+                (frontier_km, site.as_deref()),
                 cfg,
                 &out,
             )
@@ -317,14 +321,19 @@ fn eval(
     tracks: &Path,
     alerts: Option<&Path>,
     name: &str,
-    frontier_km: Option<f64>,
+    (frontier_km, site_file): (Option<f64>, Option<&Path>),
     cfg: EvalConfig,
     out: &Path,
 ) -> Result<()> {
+    let site = site_file.map(site::load).transpose()?;
+    let frontier_km = frontier_km.or_else(|| site.as_ref().and_then(|s| s.frontier_km()));
     let truth: Vec<TruthRecord> = read_jsonl(truth)?;
     let mut tracks: Vec<TrackRecord> = read_jsonl(tracks)?;
     tracks.sort_by(|a, b| a.time.0.total_cmp(&b.time.0));
     let mut ev = Evaluator::with_truth(cfg, truth);
+    if let Some(s) = &site {
+        ev.set_backdrop(s.backdrop());
+    }
     for t in &tracks {
         ev.on_record(t);
     }
@@ -367,12 +376,7 @@ fn show_site(file: &Path) -> Result<()> {
         .sum();
     println!("site {}: {}", s.name, s.description);
     if let Some(f) = &s.frontier {
-        let km: f64 = f
-            .line
-            .windows(2)
-            .map(|w| w[0].distance_m(&w[1]))
-            .sum::<f64>()
-            / 1000.0;
+        let km = s.frontier_km().unwrap_or(0.0);
         println!(
             "  frontier {}: {:.1} km, {} vertices, outside on the {:?}",
             f.name,

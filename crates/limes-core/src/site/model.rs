@@ -34,6 +34,27 @@ pub struct Site {
     pub scenario: ScenarioConfig,
 }
 
+impl Site {
+    /// Geodesic length of the frontier, km.
+    pub fn frontier_km(&self) -> Option<f64> {
+        self.frontier.as_ref().map(|f| {
+            f.line
+                .windows(2)
+                .map(|w| w[0].distance_m(&w[1]))
+                .sum::<f64>()
+                / 1000.0
+        })
+    }
+
+    /// The lines a map draws under the tracks: frontier, facility perimeters, named lines.
+    pub fn backdrop(&self) -> Vec<Vec<LonLat>> {
+        let mut lines: Vec<Vec<LonLat>> = self.frontier.iter().map(|f| f.line.clone()).collect();
+        lines.extend(self.facilities.iter().map(Facility::ring));
+        lines.extend(self.lines.iter().map(|l| l.line.clone()));
+        lines
+    }
+}
+
 /// The frontier line.
 #[derive(Clone, Debug)]
 pub struct Frontier {
