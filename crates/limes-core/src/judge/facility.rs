@@ -34,9 +34,10 @@ impl Judge {
             // During a breakout, a track born just outside and heading away is an exit we
             // did not see inside.
             let breakout_open = self.facility_alerts[f.index].is_some();
-            if breakout_open && memo.inside_facility.is_none() && u.first_seen == memo.first_seen {
-                let born_near = u.time - u.first_seen < 60.0 && d <= near;
-                if born_near {
+            let born_near = u.time - u.first_seen < 60.0 && d <= near;
+            if breakout_open && memo.inside_facility.is_none() && born_near {
+                let ahead = [u.xy[0] + u.vel[0], u.xy[1] + u.vel[1]];
+                if f.distance_to_perimeter(ahead) > d && !f.contains(ahead) {
                     memo.inside_facility = Some(f.index);
                 }
             }
