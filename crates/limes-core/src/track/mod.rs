@@ -19,8 +19,8 @@ pub use classify::{ClassBelief, ClassConfig};
 pub use kalman::{ConstantVelocity, MotionModel};
 pub use tile::Partition;
 
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 
 use crate::geo::{LocalFrame, LonLat, TileId, Xy};
 use crate::record::{ClassProbs, Detection, Position, Time, TrackRecord, TrackStatus};
@@ -183,9 +183,9 @@ pub struct Tracker {
     cfg: TrackerConfig,
     motion: Box<dyn MotionModel>,
     assoc: Box<dyn Associator>,
-    tiles: HashMap<Partition, Tile>,
+    tiles: FxHashMap<Partition, Tile>,
     buffer: ReorderBuffer,
-    sensors: HashMap<String, u32>,
+    sensors: FxHashMap<String, u32>,
     sensor_names: Vec<String>,
     next_id: u64,
     last_sweep: f64,
@@ -209,8 +209,8 @@ impl Tracker {
             cfg,
             motion,
             assoc,
-            tiles: HashMap::new(),
-            sensors: HashMap::new(),
+            tiles: FxHashMap::default(),
+            sensors: FxHashMap::default(),
             sensor_names: Vec::new(),
             next_id: 1,
             last_sweep: f64::NEG_INFINITY,

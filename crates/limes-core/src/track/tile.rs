@@ -4,8 +4,8 @@
 use nalgebra::{Matrix2, Matrix4, Vector2, Vector4};
 use rstar::primitives::GeomWithData;
 use rstar::RTree;
+use rustc_hash::FxHashMap;
 use slab::Slab;
-use std::collections::HashMap;
 
 use super::assign::{self, Associator, FORBIDDEN};
 use super::classify::ClassBelief;
@@ -63,7 +63,18 @@ pub(super) struct Tile {
     edges: Vec<(usize, usize, Innovation)>,
     /// Per pair of tracks (slab keys, low first): consecutive scans in which they competed
     /// for a single detection. Duplicates of one object do this scan after scan.
-    shared: HashMap<(usize, usize), u32>,
+    shared: FxHashMap<(usize, usize), u32>,
+    /// Per-scan scratch buffers, kept to avoid allocating on every scan.
+    scratch: Scratch,
+}
+
+/// Buffers one scan fills and the next reuses.
+#[derive(Default)]
+struct Scratch {
+    cand: Vec<usize>,
+    taken: Vec<bool>,
+    pairs: Vec<(usize, usize, Innovation)>,
+    links: Vec<(usize, usize)>,
 }
 
 const REINDEX_M: f64 = 15.0;
@@ -93,7 +104,8 @@ impl Tile {
             stamp: 0,
             leavers: Vec::new(),
             edges: Vec::new(),
-            shared: HashMap::new(),
+            shared: FxHashMap::default(),
+            scratch: Scratch::default(),
         }
     }
 
@@ -194,7 +206,8 @@ impl Tile {
         let mut edges = std::mem::take(&mut self.edges);
         edges.clear();
         // Hypothesise: candidates from the spatial index, then the Mahalanobis gate.
-        let mut cand: Vec<usize> = Vec::new();
+        let mut sc = std::mem::take(&mut self.scratch);
+        let cand = &mut sc.cand;
         for (j, m) in meas.iter().enumerate() {
             let sd = m.r[0].max(m.r[2]).sqrt();
             let z = Vector2::new(m.xy[0], m.xy[1]);
@@ -212,7 +225,7 @@ impl Tile {
                     .locate_within_distance(m.xy, rf * rf)
                     .map(|e| e.data),
             );
-            for &key in &cand {
+            for &key in cand.iter() {
                 let (x, p) = self.predicted(key, t, cfg, motion);
                 if let Some(inn) = kalman::innovation(&x, &p, &z, &r) {
                     if inn.d2 < cfg.gate_chi2 {
@@ -223,7 +236,9 @@ impl Tile {
         }
         // A detection deep inside a confirmed track's gate never starts a track: if it lost the
         // assignment it is most likely that track's object seen twice, not a new one.
-        let mut assigned_meas = vec![false; meas.len()];
+        let assigned_meas = &mut sc.taken;
+        assigned_meas.clear();
+        assigned_meas.resize(meas.len(), false);
         for e in &edges {
             if e.2.d2 < cfg.init_suppress_chi2 && self.tracks[e.0].status != TrackStatus::Tentative
             {
@@ -231,10 +246,13 @@ impl Tile {
             }
         }
         // Cluster tracks and measurements connected by gated pairs, then associate.
-        let mut pairs: Vec<(usize, usize, Innovation)> = Vec::new();
+        let pairs = &mut sc.pairs;
+        pairs.clear();
         if !edges.is_empty() {
-            let links: Vec<(usize, usize)> = edges.iter().map(|e| (e.0, e.1)).collect();
-            for comp in assign::components(&links) {
+            let links = &mut sc.links;
+            links.clear();
+            links.extend(edges.iter().map(|e| (e.0, e.1)));
+            for comp in assign::components(links) {
                 let (idx, ct, cm) = (comp.edges, comp.left, comp.right);
                 stats.largest_cluster = stats.largest_cluster.max(ct.len() * cm.len());
                 if ct.len() == 2 && cm.len() == 1 {
@@ -269,7 +287,7 @@ impl Tile {
             }
         }
         // Update.
-        for (key, j, inn) in pairs {
+        for &(key, j, inn) in pairs.iter() {
             let m = &meas[j];
             let (x, p) = self.predicted(key, t, cfg, motion);
             let (x1, p1) = kalman::update(&x, &p, &inn, &cov2(m.r));
@@ -317,6 +335,7 @@ impl Tile {
             out.push(self.update_of(key, TrackStatus::Tentative, Some(m.sensor)));
         }
         self.edges = edges;
+        self.scratch = sc;
         self.merge_duplicates(cfg, out);
         stats
     }
