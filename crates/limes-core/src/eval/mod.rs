@@ -182,13 +182,7 @@ impl Evaluator {
     /// Feeds one track record read from a file.
     pub fn on_record(&mut self, r: &TrackRecord) {
         let (part, xy) = match r.pos {
-            Position::LonLat { lon, lat } => {
-                let tile = LonLat::new(lon, lat).tile();
-                (
-                    Partition::Tile(tile),
-                    LocalFrame::new(tile.centre()).to_local(LonLat::new(lon, lat)),
-                )
-            }
+            Position::LonLat { lon, lat } => Partition::locate(LonLat::new(lon, lat)),
             Position::Local { x, y } => (Partition::Flat, [x, y]),
         };
         self.on_update(&TrackUpdate {
@@ -231,10 +225,8 @@ impl Evaluator {
             }
             let dt = t - l.t;
             let p = [l.xy[0] + l.vel[0] * dt, l.xy[1] + l.vel[1] * dt];
-            let xy = match (l.part, frame) {
-                (Partition::Tile(tile), Some(f)) => {
-                    f.to_local(LocalFrame::new(tile.centre()).to_lonlat(p))
-                }
+            let xy = match (l.part.lonlat(p), frame) {
+                (Some(ll), Some(f)) => f.to_local(ll),
                 _ => p,
             };
             tracks.push(xy);

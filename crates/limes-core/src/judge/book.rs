@@ -2,10 +2,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::geo::{dist, LocalFrame, Xy};
-use crate::record::{
-    AlertKind, AlertRecord, AlertState, Ddr, ObjectClass, Position, Severity, Time,
-};
+use crate::geo::{dist, Xy};
+use crate::record::{AlertKind, AlertRecord, AlertState, Ddr, ObjectClass, Severity, Time};
 use crate::track::Partition;
 
 /// A live alert and what the rules know about it.
@@ -152,7 +150,7 @@ impl AlertBook {
             Some(i) => i,
             None => {
                 self.next_id += 1;
-                let pos = position(e.part, e.xy);
+                let pos = e.part.position(e.xy);
                 self.alerts.push(Alert {
                     rec: AlertRecord {
                         id: self.next_id,
@@ -306,25 +304,11 @@ fn emit(a: &mut Alert, out: &mut Vec<AlertRecord>) {
     a.rec.rev += 1;
     a.rec.tracks = a.tracks.iter().copied().collect();
     a.rec.sensors = a.sensors.iter().cloned().collect();
-    a.rec.pos = position(a.part, a.xy);
+    a.rec.pos = a.part.position(a.xy);
     a.published_xy = a.xy;
     a.published_t = a.touched;
     a.published_count = a.rec.count;
     a.major = false;
     a.minor = false;
     out.push(a.rec.clone());
-}
-
-/// WGS84 for a tile's frame, local metres for flat input.
-fn position(part: Partition, xy: Xy) -> Position {
-    match part {
-        Partition::Tile(tile) => {
-            let p = LocalFrame::new(tile.centre()).to_lonlat(xy);
-            Position::LonLat {
-                lon: p.lon,
-                lat: p.lat,
-            }
-        }
-        Partition::Flat => Position::Local { x: xy[0], y: xy[1] },
-    }
 }

@@ -2,7 +2,7 @@
 
 use super::book::Evidence;
 use super::{Judge, Memo};
-use crate::geo::{dist, LocalFrame, LonLat, Xy};
+use crate::geo::{dist, LonLat, Xy};
 use crate::record::{
     AlertKind, AlertRecord, AlertState, FenceAlarm, FenceAlarmKind, ObjectClass, Severity,
     TrackStatus,
@@ -250,9 +250,7 @@ impl Judge {
         if !mid.is_valid() {
             return;
         }
-        let tile = mid.tile();
-        let part = Partition::Tile(tile);
-        let xy = LocalFrame::new(tile.centre()).to_local(mid);
+        let (part, xy) = Partition::locate(mid);
         let t = f.time.0;
         let c = &self.cfg;
         let corroborating = self

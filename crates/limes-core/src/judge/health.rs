@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use super::book::Evidence;
 use super::Judge;
-use crate::geo::{LocalFrame, LonLat};
+use crate::geo::LonLat;
 use crate::record::{AlertKind, AlertRecord, AlertState, Severity};
 use crate::site::Site;
 use crate::track::Partition;
@@ -78,9 +78,7 @@ impl Judge {
         }
         for (id, last) in went_down {
             let pos = self.health.sensors[&id].pos;
-            let tile = pos.tile();
-            let part = Partition::Tile(tile);
-            let xy = LocalFrame::new(tile.centre()).to_local(pos);
+            let (part, xy) = Partition::locate(pos);
             let e = Evidence {
                 kind: AlertKind::SensorOffline,
                 severity: Severity::Medium,

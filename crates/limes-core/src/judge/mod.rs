@@ -20,7 +20,7 @@ pub use book::{Alert, AlertBook};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
-use crate::geo::{LocalFrame, LonLat, Xy};
+use crate::geo::{LonLat, Xy};
 use crate::record::{
     AlertKind, AlertRecord, Ddr, Detection, FenceAlarm, Heartbeat, Position, Severity, Time,
 };
@@ -288,13 +288,13 @@ impl Judge {
             return;
         }
         self.clock(d.time.0, out);
-        let tile = p.tile();
+        let (part, xy) = Partition::locate(p);
         let e = book::Evidence {
             kind: AlertKind::Approach,
             severity: Severity::Low,
             time: d.time.0,
-            part: Partition::Tile(tile),
-            xy: LocalFrame::new(tile.centre()).to_local(p),
+            part,
+            xy,
             track: None,
             sensor: Some(&d.sensor),
             class: None,

@@ -301,12 +301,8 @@ impl Tracker {
                         format!("({lon}, {lat}) is not a WGS84 position"),
                     ));
                 }
-                let tile = p.tile();
                 ll = Some(p);
-                (
-                    Partition::Tile(tile),
-                    LocalFrame::new(tile.centre()).to_local(p),
-                )
+                Partition::locate(p)
             }
             Position::Local { x, y } => {
                 if !(x.is_finite() && y.is_finite()) {
@@ -481,35 +477,13 @@ impl Tracker {
 
 /// Converts an update into the file record, naming sensors with `name`.
 pub fn to_record(u: &TrackUpdate, name: impl Fn(u32) -> String) -> TrackRecord {
-    let (pos, vel, cov) = match u.part {
-        Partition::Tile(tile) => {
-            let frame = LocalFrame::new(tile.centre());
-            let p = frame.to_lonlat(u.xy);
-            (
-                Position::LonLat {
-                    lon: p.lon,
-                    lat: p.lat,
-                },
-                u.vel,
-                u.cov,
-            )
-        }
-        Partition::Flat => (
-            Position::Local {
-                x: u.xy[0],
-                y: u.xy[1],
-            },
-            u.vel,
-            u.cov,
-        ),
-    };
     TrackRecord {
         id: u.id,
         time: Time(u.time),
         status: u.status,
-        pos,
-        vel,
-        cov,
+        pos: u.part.position(u.xy),
+        vel: u.vel,
+        cov: u.cov,
         class: ClassProbs::from_array(u.class),
         hits: u.hits,
         first_seen: Time(u.first_seen),

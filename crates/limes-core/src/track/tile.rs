@@ -11,8 +11,8 @@ use super::assign::{self, Associator, FORBIDDEN};
 use super::classify::ClassBelief;
 use super::kalman::{self, cov2, Cov, Innovation, MotionModel, State};
 use super::{Meas, TrackUpdate, TrackerConfig};
-use crate::geo::{dist, LocalFrame, TileId, Xy, TILE_DEG};
-use crate::record::TrackStatus;
+use crate::geo::{dist, LocalFrame, LonLat, TileId, Xy, TILE_DEG};
+use crate::record::{Position, TrackStatus};
 
 /// Where a track's coordinates live: a WGS84 tile with its own frame, or one flat frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -21,6 +21,36 @@ pub enum Partition {
     Tile(TileId),
     /// A plain local metric frame shared by the whole input.
     Flat,
+}
+
+impl Partition {
+    /// The tile a WGS84 position falls in, and the position in that tile's frame.
+    pub fn locate(p: LonLat) -> (Partition, Xy) {
+        let tile = p.tile();
+        (
+            Partition::Tile(tile),
+            LocalFrame::new(tile.centre()).to_local(p),
+        )
+    }
+
+    /// WGS84 of a point of this partition's frame (`None` for flat input).
+    pub fn lonlat(&self, xy: Xy) -> Option<LonLat> {
+        match self {
+            Partition::Tile(tile) => Some(LocalFrame::new(tile.centre()).to_lonlat(xy)),
+            Partition::Flat => None,
+        }
+    }
+
+    /// A point of this partition's frame as written in files: WGS84 for a tile, metres when flat.
+    pub fn position(&self, xy: Xy) -> Position {
+        match self.lonlat(xy) {
+            Some(p) => Position::LonLat {
+                lon: p.lon,
+                lat: p.lat,
+            },
+            None => Position::Local { x: xy[0], y: xy[1] },
+        }
+    }
 }
 
 type Entry = GeomWithData<[f64; 2], usize>;
