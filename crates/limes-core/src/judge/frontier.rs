@@ -57,7 +57,7 @@ impl Judge {
             .crossings
             .iter()
             .any(|(c, r)| crate::geo::dist(*c, u.xy) <= 2.0 * r);
-        let sector = format!("S{:03}", (n.chainage / sector_m) as u32 + 1);
+        let sector = sector_name(n.chainage, sector_m);
         let prev = memo.side;
         if s > hyst {
             memo.side = 1;
@@ -273,10 +273,7 @@ impl Judge {
         let sector = self.site.frontier.as_ref().and_then(|fr| {
             let geo = self.geo.get(part, &self.site);
             let n = geo.frontier.as_ref()?.nearest(xy)?;
-            Some(format!(
-                "S{:03}",
-                (n.chainage / (fr.sector_km * 1000.0)) as u32 + 1
-            ))
+            Some(sector_name(n.chainage, fr.sector_km * 1000.0))
         });
         let e = Evidence {
             kind: AlertKind::FenceCut,
@@ -321,6 +318,11 @@ impl Judge {
         }
         self.book.publish(idx, out);
     }
+}
+
+/// Sector name (`S001`, …) of a chainage along the frontier, sectors `sector_m` long.
+fn sector_name(chainage: f64, sector_m: f64) -> String {
+    format!("S{:03}", (chainage / sector_m) as u32 + 1)
 }
 
 fn frontier_summary(kind: AlertKind, count: u32, sector: &str, d: &crate::record::Ddr) -> String {
