@@ -149,65 +149,118 @@ pub struct SiteRun {
     pub figures: SiteFigures,
 }
 
-struct Live<'a> {
-    engine: Engine,
-    eval: Evaluator,
-    det_out: Option<JsonlWriter>,
-    truth_out: Option<JsonlWriter>,
-    files: Files,
-    alert_revisions: u64,
-    last_t: f64,
-    progress: &'a mut dyn FnMut(f64),
+/// Writes track and alert lines to JSON Lines files; an I/O error is kept and returned by
+/// [`FileOutput::finish`], so the engine's path never fails halfway through a record.
+pub struct FileOutput {
+    tracks: JsonlWriter,
+    alerts: Option<JsonlWriter>,
+    tentative: bool,
+    every_s: f64,
+    /// Time of the last line written per track.
+    last_line: std::collections::HashMap<u64, f64>,
+    /// Track lines written.
+    pub track_lines: u64,
+    /// Alert lines written.
+    pub alert_lines: u64,
     error: Option<std::io::Error>,
 }
 
-struct Files {
-    tracks: JsonlWriter,
-    alerts: JsonlWriter,
-    /// Time of the last line written per track, to write one state per `track_every_s`.
-    last_line: std::collections::HashMap<u64, f64>,
-    track_every_s: f64,
-}
+impl FileOutput {
+    /// Creates the files. Tentative tracks are written only with `tentative`; a track gets at
+    /// most one line per `every_s` seconds (0: every update) plus every deletion.
+    pub fn create(
+        tracks: &Path,
+        alerts: Option<&Path>,
+        tentative: bool,
+        every_s: f64,
+    ) -> std::io::Result<Self> {
+        Ok(Self {
+            tracks: JsonlWriter::create(tracks)?,
+            alerts: alerts.map(JsonlWriter::create).transpose()?,
+            tentative,
+            every_s,
+            last_line: Default::default(),
+            track_lines: 0,
+            alert_lines: 0,
+            error: None,
+        })
+    }
 
-impl Files {
     fn due(&mut self, u: &TrackUpdate) -> bool {
+        if u.status == TrackStatus::Tentative && !self.tentative {
+            return false;
+        }
         if u.status == TrackStatus::Deleted {
             self.last_line.remove(&u.id);
             return true;
         }
         match self.last_line.get(&u.id) {
-            Some(&t) if u.time - t < self.track_every_s => false,
+            Some(&t) if u.time - t < self.every_s => false,
             _ => {
                 self.last_line.insert(u.id, u.time);
                 true
             }
         }
     }
+
+    /// Flushes both files, or returns the first error met while writing.
+    pub fn finish(self) -> std::io::Result<()> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        self.tracks.finish()?;
+        if let Some(a) = self.alerts {
+            a.finish()?;
+        }
+        Ok(())
+    }
 }
 
-impl Output
-    for (
-        &mut Evaluator,
-        &mut Files,
-        &mut u64,
-        &mut Option<std::io::Error>,
-    )
-{
+impl Output for FileOutput {
     fn track(&mut self, u: &TrackUpdate, tracker: &Tracker) {
-        self.0.on_update(u);
-        if u.status != TrackStatus::Tentative && self.1.due(u) {
-            if let Err(e) = self.1.tracks.write(&tracker.to_record(u)) {
-                self.3.get_or_insert(e);
+        if self.due(u) {
+            self.track_lines += 1;
+            if let Err(e) = self.tracks.write(&tracker.to_record(u)) {
+                self.error.get_or_insert(e);
             }
         }
     }
     fn alert(&mut self, a: &AlertRecord) {
-        self.0.on_alert(a);
-        *self.2 += 1;
-        if let Err(e) = self.1.alerts.write(a) {
-            self.3.get_or_insert(e);
+        if let Some(w) = &mut self.alerts {
+            self.alert_lines += 1;
+            if let Err(e) = w.write(a) {
+                self.error.get_or_insert(e);
+            }
         }
     }
+}
+
+/// Scores everything on its way to the files (the demo's output).
+struct Scoring<'a> {
+    eval: &'a mut Evaluator,
+    files: &'a mut FileOutput,
+}
+
+impl Output for Scoring<'_> {
+    fn track(&mut self, u: &TrackUpdate, tracker: &Tracker) {
+        self.eval.on_update(u);
+        self.files.track(u, tracker);
+    }
+    fn alert(&mut self, a: &AlertRecord) {
+        self.eval.on_alert(a);
+        self.files.alert(a);
+    }
+}
+
+struct Live<'a> {
+    engine: Engine,
+    eval: Evaluator,
+    det_out: Option<JsonlWriter>,
+    truth_out: Option<JsonlWriter>,
+    files: FileOutput,
+    last_t: f64,
+    progress: &'a mut dyn FnMut(f64),
+    error: Option<std::io::Error>,
 }
 
 impl Sink for Live<'_> {
@@ -218,12 +271,10 @@ impl Sink for Live<'_> {
             }
         }
         self.last_t = self.last_t.max(rec.time().0);
-        let mut out = (
-            &mut self.eval,
-            &mut self.files,
-            &mut self.alert_revisions,
-            &mut self.error,
-        );
+        let mut out = Scoring {
+            eval: &mut self.eval,
+            files: &mut self.files,
+        };
         // Simulated records are valid by construction; a refusal would be a bug, counted.
         let _ = self.engine.feed(&rec, &mut out);
     }
@@ -300,13 +351,12 @@ pub fn run_site(
         } else {
             None
         },
-        files: Files {
-            tracks: JsonlWriter::create(&dir.join("tracks.jsonl"))?,
-            alerts: JsonlWriter::create(&dir.join("alerts.jsonl"))?,
-            last_line: Default::default(),
-            track_every_s: files.track_every_s,
-        },
-        alert_revisions: 0,
+        files: FileOutput::create(
+            &dir.join("tracks.jsonl"),
+            Some(&dir.join("alerts.jsonl")),
+            false,
+            files.track_every_s,
+        )?,
         last_t: 0.0,
         progress,
         error: None,
@@ -314,12 +364,10 @@ pub fn run_site(
     let summary = sim::simulate(site, scenario, seed, &mut live)?;
     let t = live.last_t;
     {
-        let mut out = (
-            &mut live.eval,
-            &mut live.files,
-            &mut live.alert_revisions,
-            &mut live.error,
-        );
+        let mut out = Scoring {
+            eval: &mut live.eval,
+            files: &mut live.files,
+        };
         live.engine.finish(t, &mut out);
     }
     if let Some(e) = live.error.take() {
@@ -331,8 +379,8 @@ pub fn run_site(
     if let Some(w) = live.truth_out.take() {
         w.finish()?;
     }
-    live.files.tracks.finish()?;
-    live.files.alerts.finish()?;
+    let alert_revisions = live.files.alert_lines;
+    live.files.finish()?;
     let alerts = live.engine.judge.as_ref().map_or(0, |j| j.alerts().len());
     let final_alerts = live
         .engine
@@ -355,7 +403,7 @@ pub fn run_site(
         tracker: stats,
         facilities,
         final_alerts,
-        alert_revisions: live.alert_revisions,
+        alert_revisions,
         refused: live.engine.invalid,
         alerts,
         timings: Timings {

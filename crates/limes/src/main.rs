@@ -9,13 +9,12 @@ use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 
 use limes_core::eval::{EvalConfig, Evaluator, Report};
-use limes_core::pipeline::{Engine, Output};
+use limes_core::pipeline::{Engine, FileOutput};
 use limes_core::record::{
-    for_each_jsonl, read_jsonl, AlertRecord, JsonlWriter, SensorRecord, TrackRecord, TrackStatus,
-    TruthRecord,
+    for_each_jsonl, read_jsonl, AlertRecord, JsonlWriter, SensorRecord, TrackRecord, TruthRecord,
 };
 use limes_core::site;
-use limes_core::track::{TrackUpdate, Tracker, TrackerConfig};
+use limes_core::track::TrackerConfig;
 
 #[derive(Parser)]
 #[command(
@@ -218,34 +217,6 @@ fn sim(site_file: &Path, seed: u64, out: &Path) -> Result<()> {
     Ok(())
 }
 
-struct TrackFiles {
-    tracks: JsonlWriter,
-    alerts: Option<JsonlWriter>,
-    all: bool,
-    written: u64,
-    alerts_written: u64,
-    err: Option<std::io::Error>,
-}
-
-impl Output for TrackFiles {
-    fn track(&mut self, u: &TrackUpdate, tracker: &Tracker) {
-        if self.all || u.status != TrackStatus::Tentative {
-            self.written += 1;
-            if let Err(e) = self.tracks.write(&tracker.to_record(u)) {
-                self.err.get_or_insert(e);
-            }
-        }
-    }
-    fn alert(&mut self, a: &AlertRecord) {
-        if let Some(w) = &mut self.alerts {
-            self.alerts_written += 1;
-            if let Err(e) = w.write(a) {
-                self.err.get_or_insert(e);
-            }
-        }
-    }
-}
-
 fn track(
     detections: &Path,
     out: &Path,
@@ -261,14 +232,8 @@ fn track(
         .as_ref()
         .map_or_else(TrackerConfig::default, |s| s.tracker.clone());
     let mut engine = Engine::new(cfg, site.as_ref());
-    let mut files = TrackFiles {
-        tracks: JsonlWriter::create(out)?,
-        alerts: alerts.map(JsonlWriter::create).transpose()?,
-        all,
-        written: 0,
-        alerts_written: 0,
-        err: None,
-    };
+    // Every update of a confirmed track (and of tentative ones with --all).
+    let mut files = FileOutput::create(out, alerts, all, 0.0)?;
     let size = std::fs::metadata(detections)
         .map(|m| m.len())
         .unwrap_or(1)
@@ -295,17 +260,12 @@ fn track(
     })?;
     engine.finish(last_t, &mut files);
     bar.finish_and_clear();
-    if let Some(e) = files.err.take() {
-        return Err(e).context("writing output");
-    }
-    files.tracks.finish()?;
-    if let Some(a) = files.alerts.take() {
-        a.finish()?;
-    }
+    let (track_lines, alert_lines) = (files.track_lines, files.alert_lines);
+    files.finish().context("writing output")?;
     let s = engine.tracker.stats();
     println!(
         "{} detections ({} too late), {} tracks started, {} confirmed; {} track lines, {} alert lines",
-        s.detections, s.late_dropped, s.tracks_started, s.tracks_confirmed, files.written, files.alerts_written
+        s.detections, s.late_dropped, s.tracks_started, s.tracks_confirmed, track_lines, alert_lines
     );
     if refused > 0 {
         bail!(
