@@ -253,6 +253,7 @@ impl Judge {
         let (part, xy) = Partition::locate(mid);
         let t = f.time.0;
         let c = &self.cfg;
+        // The nearest credible track (ties by id): deterministic whatever the map's order.
         let corroborating = self
             .memos
             .iter()
@@ -263,8 +264,12 @@ impl Judge {
                     && m.class[2] <= c.max_animal_prob
                     && m.hits >= 3
             })
-            .map(|(id, _)| *id)
-            .next();
+            .min_by(|a, b| {
+                dist(a.1.xy, xy)
+                    .total_cmp(&dist(b.1.xy, xy))
+                    .then(a.0.cmp(b.0))
+            })
+            .map(|(id, _)| *id);
         let severity = match (corroborating.is_some(), f.alarm) {
             (true, _) => Severity::High,
             (false, FenceAlarmKind::Cut) => Severity::Medium,
