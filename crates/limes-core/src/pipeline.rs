@@ -94,6 +94,16 @@ impl Engine {
         res
     }
 
+    /// A live clock tick: the time is now `t` even if no sensor spoke. Releases the reorder
+    /// buffer, ages tracks and runs the rules' periodic work (sensor health, stale alerts).
+    pub fn tick(&mut self, t: f64, out: &mut dyn Output) {
+        self.tracker.tick(t, &mut self.updates);
+        if let Some(j) = &mut self.judge {
+            j.advance(t, &mut self.alerts);
+        }
+        self.drain(out);
+    }
+
     /// Processes everything still buffered (end of input at time `t`).
     pub fn finish(&mut self, t: f64, out: &mut dyn Output) {
         self.tracker.flush(&mut self.updates);

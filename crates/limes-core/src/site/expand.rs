@@ -179,5 +179,6 @@ pub(super) fn expand(
         tracker: raw.tracker,
         rules: raw.rules,
         scenario: raw.scenario,
+        orgs: raw.orgs,
     })
 }

@@ -71,6 +71,8 @@ pub(super) struct RawSite {
     pub rules: RulesConfig,
     #[serde(default)]
     pub scenario: ScenarioConfig,
+    #[serde(default)]
+    pub orgs: Vec<super::Org>,
 }
 
 #[derive(Deserialize)]
@@ -417,6 +419,7 @@ impl Validator<'_> {
                 ));
             }
         }
+        self.check_orgs(site)?;
         let mut seen = std::collections::HashSet::new();
         for (i, f) in site.facilities.iter().enumerate() {
             if !seen.insert(f.id.as_str()) {
@@ -425,6 +428,45 @@ impl Validator<'_> {
                     "id",
                     format!("duplicate facility id {:?}", f.id),
                 ));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_orgs(&self, site: &Site) -> Result<(), SiteError> {
+        let mut seen = std::collections::HashSet::new();
+        for (i, o) in site.orgs.iter().enumerate() {
+            let item = format!("orgs[{i}] \"{}\"", o.id);
+            if o.id.is_empty() || !o.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                return Err(self.err(&item, "id", "use letters, digits, '-' and '_'"));
+            }
+            if !seen.insert(o.id.as_str()) {
+                return Err(self.err(&item, "id", "duplicate organisation id"));
+            }
+            self.positive(&item, "coarsen_m", o.coarsen_m)?;
+            if let Some(a) = &o.area {
+                match (a.frontier_km, &a.facility) {
+                    (Some(km), None) => {
+                        self.positive(&item, "area.frontier_km", km)?;
+                        if site.frontier.is_none() {
+                            return Err(self.err(&item, "area.frontier_km", "the site has no frontier"));
+                        }
+                    }
+                    (None, Some(f)) => {
+                        if !site.facilities.iter().any(|x| &x.id == f) {
+                            return Err(self.err(&item, "area.facility", format!("no facility with id {f:?}")));
+                        }
+                        self.positive(&item, "area.facility_km", a.facility_km.unwrap_or(f64::NAN))?;
+                    }
+                    _ => {
+                        return Err(self.err(&item, "area", "give either frontier_km (and side) or facility and facility_km"))
+                    }
+                }
+            }
+            if let Some(w) = &o.webhook {
+                if !(w.starts_with("http://") || w.starts_with("https://")) {
+                    return Err(self.err(&item, "webhook", "must be an http:// or https:// address"));
+                }
             }
         }
         Ok(())

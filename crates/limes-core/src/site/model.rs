@@ -32,6 +32,8 @@ pub struct Site {
     pub rules: RulesConfig,
     /// What the simulator stages on this site.
     pub scenario: ScenarioConfig,
+    /// Partner organisations and what is released to each.
+    pub orgs: Vec<super::Org>,
 }
 
 impl Site {

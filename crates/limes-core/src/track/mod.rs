@@ -351,6 +351,16 @@ impl Tracker {
         self.release(wm, out);
     }
 
+    /// A live clock tick at `t`: like [`Tracker::advance`], and also coasts and deletes tracks
+    /// that went quiet when no detection arrives at all (a batch replay never needs this).
+    pub fn tick(&mut self, t: f64, out: &mut Vec<TrackUpdate>) {
+        let wm = self.buffer.watermark(t);
+        self.release(wm, out);
+        if wm.is_finite() {
+            self.sweep(wm, out);
+        }
+    }
+
     /// Processes everything still buffered and deletes nothing else; call at end of input.
     pub fn flush(&mut self, out: &mut Vec<TrackUpdate>) {
         self.release(f64::INFINITY, out);
