@@ -437,7 +437,12 @@ impl Validator<'_> {
         let mut seen = std::collections::HashSet::new();
         for (i, o) in site.orgs.iter().enumerate() {
             let item = format!("orgs[{i}] \"{}\"", o.id);
-            if o.id.is_empty() || !o.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            if o.id.is_empty()
+                || !o
+                    .id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
                 return Err(self.err(&item, "id", "use letters, digits, '-' and '_'"));
             }
             if !seen.insert(o.id.as_str()) {
@@ -449,23 +454,43 @@ impl Validator<'_> {
                     (Some(km), None) => {
                         self.positive(&item, "area.frontier_km", km)?;
                         if site.frontier.is_none() {
-                            return Err(self.err(&item, "area.frontier_km", "the site has no frontier"));
+                            return Err(self.err(
+                                &item,
+                                "area.frontier_km",
+                                "the site has no frontier",
+                            ));
                         }
                     }
                     (None, Some(f)) => {
                         if !site.facilities.iter().any(|x| &x.id == f) {
-                            return Err(self.err(&item, "area.facility", format!("no facility with id {f:?}")));
+                            return Err(self.err(
+                                &item,
+                                "area.facility",
+                                format!("no facility with id {f:?}"),
+                            ));
                         }
-                        self.positive(&item, "area.facility_km", a.facility_km.unwrap_or(f64::NAN))?;
+                        self.positive(
+                            &item,
+                            "area.facility_km",
+                            a.facility_km.unwrap_or(f64::NAN),
+                        )?;
                     }
                     _ => {
-                        return Err(self.err(&item, "area", "give either frontier_km (and side) or facility and facility_km"))
+                        return Err(self.err(
+                            &item,
+                            "area",
+                            "give either frontier_km (and side) or facility and facility_km",
+                        ))
                     }
                 }
             }
             if let Some(w) = &o.webhook {
                 if !(w.starts_with("http://") || w.starts_with("https://")) {
-                    return Err(self.err(&item, "webhook", "must be an http:// or https:// address"));
+                    return Err(self.err(
+                        &item,
+                        "webhook",
+                        "must be an http:// or https:// address",
+                    ));
                 }
             }
         }

@@ -82,6 +82,7 @@ fn default_coarsen() -> f64 {
 impl Org {
     /// Whether alerts of `kind` are released at all.
     pub fn receives_kind(&self, kind: AlertKind) -> bool {
-        self.alerts != Detail::None && (self.alert_kinds.is_empty() || self.alert_kinds.contains(&kind))
+        self.alerts != Detail::None
+            && (self.alert_kinds.is_empty() || self.alert_kinds.contains(&kind))
     }
 }

@@ -1,0 +1,220 @@
+//! The HTTP API: routes, the caller extractor and the error type every handler returns.
+//! The OpenAPI document is `openapi.json` beside this file, served at `/api/v1/openapi.json`.
+
+mod alerts;
+mod ingest;
+mod meta;
+mod read;
+pub mod stream;
+
+pub use read::load_facility_ops;
+
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use limes_core::site::Site;
+use serde_json::json;
+use std::sync::Arc;
+
+use crate::audit::AuditDraft;
+use crate::auth::{Principal, Tokens};
+use crate::clock::Clock;
+use crate::hub::Hub;
+use crate::ingest::Checker;
+use crate::live::Shared;
+use crate::metrics::Metrics;
+use crate::release::Policy;
+use crate::store::{Store, StoreError};
+
+/// Largest request body accepted, bytes.
+pub const MAX_BODY: usize = 16 * 1024 * 1024;
+
+/// Everything a handler may need.
+#[derive(Clone)]
+pub struct AppState {
+    /// The site.
+    pub site: Arc<Site>,
+    /// The store.
+    pub store: Store,
+    /// The live picture.
+    pub hub: Hub,
+    /// The release policy.
+    pub policy: Arc<Policy>,
+    /// Known tokens.
+    pub tokens: Tokens,
+    /// Record checks.
+    pub checker: Arc<Checker>,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// State shared with the live thread.
+    pub shared: Shared,
+    /// The server's clock.
+    pub clock: Clock,
+}
+
+impl AppState {
+    /// Writes an audit entry and waits until it is durable.
+    pub async fn audit(
+        &self,
+        p: &Principal,
+        action: &str,
+        object: impl Into<String>,
+        detail: serde_json::Value,
+    ) -> Result<(), ApiError> {
+        self.store
+            .audit(AuditDraft::new(p.actor(), action, object, detail))
+            .await
+            .map_err(ApiError::from)
+    }
+}
+
+/// The API's routes.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/v1/ingest", post(ingest::ingest))
+        .route("/api/v1/alerts", get(alerts::list))
+        .route("/api/v1/alerts/{id}", get(alerts::one))
+        .route("/api/v1/alerts/{id}/cap", get(alerts::cap))
+        .route("/api/v1/alerts/{id}/ack", post(alerts::ack))
+        .route("/api/v1/alerts/{id}/assign", post(alerts::assign))
+        .route("/api/v1/alerts/{id}/resolve", post(alerts::resolve))
+        .route("/api/v1/nuisance", get(alerts::nuisance))
+        .route("/api/v1/tracks", get(read::tracks))
+        .route("/api/v1/facilities", get(read::facilities))
+        .route("/api/v1/facilities/{id}", post(read::update_facility))
+        .route("/api/v1/stream", get(stream::sse))
+        .route("/api/v1/audit", get(read::audit))
+        .route("/api/v1/tokens", post(read::create_token))
+        .route("/api/v1/stats", get(read::stats))
+        .route("/api/v1/clock", get(meta::clock))
+        .route("/api/v1/openapi.json", get(meta::openapi))
+        .route("/metrics", get(meta::metrics))
+        .route("/healthz", get(meta::healthz))
+        .route("/readyz", get(meta::readyz))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+/// Every path the router serves, for the OpenAPI test.
+pub const PATHS: &[&str] = &[
+    "/api/v1/ingest",
+    "/api/v1/alerts",
+    "/api/v1/alerts/{id}",
+    "/api/v1/alerts/{id}/cap",
+    "/api/v1/alerts/{id}/ack",
+    "/api/v1/alerts/{id}/assign",
+    "/api/v1/alerts/{id}/resolve",
+    "/api/v1/nuisance",
+    "/api/v1/tracks",
+    "/api/v1/facilities",
+    "/api/v1/facilities/{id}",
+    "/api/v1/stream",
+    "/api/v1/audit",
+    "/api/v1/tokens",
+    "/api/v1/stats",
+    "/api/v1/clock",
+    "/api/v1/openapi.json",
+    "/metrics",
+    "/healthz",
+    "/readyz",
+];
+
+/// An API error: a status and a JSON body `{"error": …, "details": …}`.
+#[derive(Debug)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// One sentence.
+    pub message: String,
+    /// Particulars (e.g. each refused record).
+    pub details: serde_json::Value,
+}
+
+impl ApiError {
+    /// An error with a status and message.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            details: serde_json::Value::Null,
+        }
+    }
+
+    /// 403 for a role that may not do this.
+    pub fn forbidden(what: &str) -> Self {
+        Self::new(StatusCode::FORBIDDEN, format!("your role may not {what}"))
+    }
+
+    /// 404.
+    pub fn not_found(what: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, what)
+    }
+
+    /// 400 naming a field.
+    pub fn bad_field(field: &str, message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+            details: json!({ "field": field }),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        let status = match &e {
+            StoreError::Busy => StatusCode::TOO_MANY_REQUESTS,
+            StoreError::Refused(_) => StatusCode::CONFLICT,
+            StoreError::NotFound(_) => StatusCode::NOT_FOUND,
+            _ => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        Self::new(status, e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut r = (
+            self.status,
+            Json(json!({ "error": self.message, "details": self.details })),
+        )
+            .into_response();
+        if self.status == StatusCode::TOO_MANY_REQUESTS
+            || self.status == StatusCode::SERVICE_UNAVAILABLE
+        {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        r
+    }
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let unauthorized = |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, m);
+        let h = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or_else(|| unauthorized("missing Authorization: Bearer <token>"))?;
+        let token = h
+            .to_str()
+            .ok()
+            .and_then(|s| s.strip_prefix("Bearer "))
+            .ok_or_else(|| unauthorized("Authorization must be `Bearer <token>`"))?;
+        state
+            .tokens
+            .lookup(token.trim())
+            .ok_or_else(|| unauthorized("unknown or revoked token"))
+    }
+}
+
+/// Handlers take the state by this alias.
+pub type St = State<AppState>;

@@ -1,0 +1,181 @@
+//! The append-only audit log: who received or changed what, each entry chained to the one
+//! before by SHA-256, so a changed, removed or reordered entry breaks the chain.
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+/// The `prev` of the first entry.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// An entry before it is numbered and chained.
+#[derive(Clone, Debug)]
+pub struct AuditDraft {
+    /// Who: `org/token-id`, `org/cert:CN`, or `system`.
+    pub actor: String,
+    /// What was done: `alert.ack`, `read.alerts`, `deliver.webhook`, …
+    pub action: String,
+    /// What it was done to: `alert/12`, `tracks`, `token/3`, …
+    pub object: String,
+    /// Particulars (counts, reasons, revisions), as JSON.
+    pub detail: serde_json::Value,
+}
+
+impl AuditDraft {
+    /// A draft with the given fields.
+    pub fn new(
+        actor: impl Into<String>,
+        action: &str,
+        object: impl Into<String>,
+        detail: serde_json::Value,
+    ) -> Self {
+        Self {
+            actor: actor.into(),
+            action: action.to_string(),
+            object: object.into(),
+            detail,
+        }
+    }
+}
+
+/// A stored entry.
+#[derive(Clone, Debug, Serialize)]
+pub struct AuditEntry {
+    /// Position in the chain, from 1.
+    pub seq: i64,
+    /// Wall-clock time written, RFC 3339.
+    pub time: String,
+    /// Who.
+    pub actor: String,
+    /// What was done.
+    pub action: String,
+    /// To what.
+    pub object: String,
+    /// Particulars, JSON text.
+    pub detail: String,
+    /// Hash of the previous entry.
+    pub prev: String,
+    /// This entry's hash.
+    pub hash: String,
+}
+
+/// The chain is broken.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// An entry's stored hash does not match its contents or its predecessor.
+    #[error("audit entry {seq}: {what}")]
+    Broken {
+        /// The first entry at fault.
+        seq: i64,
+        /// What does not match.
+        what: String,
+    },
+    /// The database could not be read.
+    #[error("reading the audit log: {0}")]
+    Db(#[from] rusqlite::Error),
+}
+
+/// The hash of an entry: SHA-256 over the previous hash and every field, newline-separated.
+pub fn entry_hash(
+    prev: &str,
+    seq: i64,
+    time: &str,
+    actor: &str,
+    action: &str,
+    object: &str,
+    detail: &str,
+) -> String {
+    let mut h = Sha256::new();
+    for part in [prev, &seq.to_string(), time, actor, action, object, detail] {
+        h.update(part.as_bytes());
+        h.update(b"\n");
+    }
+    hex::encode(h.finalize())
+}
+
+/// The hash of the last entry, or [`GENESIS`] for an empty log.
+pub fn last_hash(conn: &Connection) -> rusqlite::Result<String> {
+    Ok(conn
+        .query_row(
+            "SELECT hash FROM audit ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or_else(|| GENESIS.to_string()))
+}
+
+/// Appends one entry after `last` (updated to the new hash) and returns its sequence number.
+pub fn append(conn: &Connection, last: &mut String, d: &AuditDraft) -> rusqlite::Result<i64> {
+    let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let detail = d.detail.to_string();
+    let seq: i64 = conn.query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM audit", [], |r| {
+        r.get(0)
+    })?;
+    let hash = entry_hash(last, seq, &time, &d.actor, &d.action, &d.object, &detail);
+    conn.execute(
+        "INSERT INTO audit (seq, time, actor, action, object, detail, prev, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![seq, time, d.actor, d.action, d.object, detail, last.as_str(), hash],
+    )?;
+    *last = hash;
+    Ok(seq)
+}
+
+/// Checks the whole chain; returns the number of entries when it is intact.
+pub fn verify(conn: &Connection) -> Result<i64, AuditError> {
+    let mut stmt = conn.prepare(
+        "SELECT seq, time, actor, action, object, detail, prev, hash FROM audit ORDER BY seq",
+    )?;
+    let mut rows = stmt.query([])?;
+    let mut prev = GENESIS.to_string();
+    let mut expect = 1;
+    while let Some(r) = rows.next()? {
+        let e = row_entry(r)?;
+        if e.seq != expect {
+            return Err(AuditError::Broken {
+                seq: expect,
+                what: format!("missing (next entry is {})", e.seq),
+            });
+        }
+        if e.prev != prev {
+            return Err(AuditError::Broken {
+                seq: e.seq,
+                what: "its `prev` does not match the hash of the entry before".into(),
+            });
+        }
+        let h = entry_hash(
+            &e.prev, e.seq, &e.time, &e.actor, &e.action, &e.object, &e.detail,
+        );
+        if h != e.hash {
+            return Err(AuditError::Broken {
+                seq: e.seq,
+                what: "its contents do not match its hash (changed after it was written)".into(),
+            });
+        }
+        prev = e.hash;
+        expect += 1;
+    }
+    Ok(expect - 1)
+}
+
+/// Entries after `after`, oldest first, at most `limit`.
+pub fn list(conn: &Connection, after: i64, limit: i64) -> rusqlite::Result<Vec<AuditEntry>> {
+    let mut stmt = conn.prepare(
+        "SELECT seq, time, actor, action, object, detail, prev, hash FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![after, limit], row_entry)?;
+    rows.collect()
+}
+
+fn row_entry(r: &rusqlite::Row) -> rusqlite::Result<AuditEntry> {
+    Ok(AuditEntry {
+        seq: r.get(0)?,
+        time: r.get(1)?,
+        actor: r.get(2)?,
+        action: r.get(3)?,
+        object: r.get(4)?,
+        detail: r.get(5)?,
+        prev: r.get(6)?,
+        hash: r.get(7)?,
+    })
+}

@@ -1,0 +1,9 @@
+//! Cursor on Target over TCP: sensors and TAK clients in, tracks and alerts out.
+
+pub mod frame;
+pub mod parse;
+pub mod server;
+pub mod write;
+
+pub use frame::Framer;
+pub use parse::{parse, CotError, CotEvent};

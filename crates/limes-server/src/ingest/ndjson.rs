@@ -1,0 +1,127 @@
+//! Parses an HTTP ingest body: one JSON record, a JSON array of records, or NDJSON (one record
+//! per line). Each record is parsed and checked on its own, so one bad record names itself and
+//! the rest of the batch is unaffected.
+
+use limes_core::record::SensorRecord;
+
+use super::check::{Checker, RecordError};
+
+/// Most records one request may carry.
+pub const MAX_RECORDS: usize = 100_000;
+
+/// The good records of a batch, their log text, and the refusals.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// Records that passed every check, in batch order.
+    pub records: Vec<SensorRecord>,
+    /// The same records as NDJSON, as they are written to the durable log.
+    pub body: Vec<u8>,
+    /// One entry per refused record.
+    pub errors: Vec<RecordError>,
+}
+
+/// Parses and checks a body. Never panics, whatever the bytes.
+pub fn parse(body: &[u8], checker: &Checker) -> Batch {
+    let mut batch = Batch::default();
+    let trimmed = body.trim_ascii();
+    if trimmed.first() == Some(&b'[') {
+        match serde_json::from_slice::<Vec<&serde_json::value::RawValue>>(trimmed) {
+            Ok(items) => {
+                for (i, raw) in items.iter().enumerate() {
+                    one(&mut batch, i, raw.get().as_bytes(), checker);
+                }
+            }
+            Err(e) => batch.errors.push(RecordError {
+                index: 0,
+                field: String::new(),
+                message: format!("the body starts with '[' but is not a JSON array: {e}"),
+            }),
+        }
+        return batch;
+    }
+    let lines: Vec<&[u8]> = body
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.trim_ascii().is_empty())
+        .collect();
+    // One record spread over several lines (pretty-printed) is taken whole.
+    if lines.len() > 1 {
+        if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(lines[0]) {
+            if e.classify() == serde_json::error::Category::Eof {
+                one(&mut batch, 0, trimmed, checker);
+                return batch;
+            }
+        }
+    }
+    for (i, line) in lines.iter().enumerate() {
+        if i >= MAX_RECORDS {
+            batch.errors.push(RecordError {
+                index: i,
+                field: String::new(),
+                message: format!(
+                    "more than {MAX_RECORDS} records in one request; the rest were not read"
+                ),
+            });
+            break;
+        }
+        one(&mut batch, i, line, checker);
+    }
+    batch
+}
+
+fn one(batch: &mut Batch, index: usize, text: &[u8], checker: &Checker) {
+    let mut de = serde_json::Deserializer::from_slice(text);
+    let rec: SensorRecord = match serde_path_to_error::deserialize(&mut de) {
+        Ok(r) => r,
+        Err(e) => {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            batch.errors.push(RecordError {
+                index,
+                field: field_of(&path, &inner.to_string()),
+                message: inner.to_string(),
+            });
+            return;
+        }
+    };
+    if let Err(e) = de.end() {
+        batch.errors.push(RecordError {
+            index,
+            field: String::new(),
+            message: format!("text after the record: {e}"),
+        });
+        return;
+    }
+    if let Err((field, message)) = checker.check(&rec) {
+        batch.errors.push(RecordError {
+            index,
+            field: field.to_string(),
+            message,
+        });
+        return;
+    }
+    // Serialising a record that was just deserialised cannot fail.
+    if serde_json::to_writer(&mut batch.body, &rec).is_ok() {
+        batch.body.push(b'\n');
+        batch.records.push(rec);
+    }
+}
+
+/// The field a serde error is about: the path when known, else the name in "missing field `x`".
+fn field_of(path: &str, message: &str) -> String {
+    if !path.is_empty() && path != "." {
+        return path.to_string();
+    }
+    for pat in ["missing field `", "unknown field `", "unknown variant `"] {
+        if let Some(i) = message.find(pat) {
+            let rest = &message[i + pat.len()..];
+            if let Some(j) = rest.find('`') {
+                return if pat == "unknown variant `" {
+                    "type".to_string()
+                } else {
+                    rest[..j].to_string()
+                };
+            }
+        }
+    }
+    String::new()
+}

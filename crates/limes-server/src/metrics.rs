@@ -1,0 +1,138 @@
+//! Prometheus metrics, served at `/metrics`.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use std::sync::Arc;
+
+/// The server's counters, gauges and histograms; cheap to clone.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Arc<Registry>,
+    /// Records accepted and made durable.
+    pub ingest_records: Counter,
+    /// Records refused as invalid.
+    pub ingest_rejected: Counter,
+    /// Requests refused because the ingest queue was full.
+    pub ingest_throttled: Counter,
+    /// Records the engine has processed.
+    pub engine_records: Counter,
+    /// Records the engine refused (should stay 0: the log holds checked records).
+    pub engine_refused: Counter,
+    /// Alert revisions produced.
+    pub alert_revisions: Counter,
+    /// Live tracks.
+    pub live_tracks: Gauge,
+    /// Open stream and CoT connections.
+    pub connections: Gauge,
+    /// Items dropped for slow subscribers.
+    pub lagged: Counter,
+    /// Seconds from a batch's arrival to the engine having processed it (durable commit included).
+    pub pipeline_seconds: Histogram,
+    /// Webhook deliveries made.
+    pub webhook_delivered: Counter,
+    /// Webhook attempts that failed.
+    pub webhook_failed: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric.
+    pub fn new() -> Self {
+        let mut r = Registry::with_prefix("limes");
+        let m = Self {
+            registry: Arc::new(Registry::default()),
+            ingest_records: Counter::default(),
+            ingest_rejected: Counter::default(),
+            ingest_throttled: Counter::default(),
+            engine_records: Counter::default(),
+            engine_refused: Counter::default(),
+            alert_revisions: Counter::default(),
+            live_tracks: Gauge::default(),
+            connections: Gauge::default(),
+            lagged: Counter::default(),
+            pipeline_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
+            webhook_delivered: Counter::default(),
+            webhook_failed: Counter::default(),
+        };
+        r.register(
+            "ingest_records",
+            "Sensor records accepted and durable",
+            m.ingest_records.clone(),
+        );
+        r.register(
+            "ingest_rejected",
+            "Sensor records refused as invalid",
+            m.ingest_rejected.clone(),
+        );
+        r.register(
+            "ingest_throttled",
+            "Ingest requests refused with 429 (queue full)",
+            m.ingest_throttled.clone(),
+        );
+        r.register(
+            "engine_records",
+            "Records processed by the tracker and rules",
+            m.engine_records.clone(),
+        );
+        r.register(
+            "engine_refused",
+            "Records the engine refused",
+            m.engine_refused.clone(),
+        );
+        r.register(
+            "alert_revisions",
+            "Alert revisions produced",
+            m.alert_revisions.clone(),
+        );
+        r.register(
+            "live_tracks",
+            "Tracks held by the tracker",
+            m.live_tracks.clone(),
+        );
+        r.register(
+            "connections",
+            "Open stream and CoT connections",
+            m.connections.clone(),
+        );
+        r.register(
+            "lagged",
+            "Items skipped for subscribers that fell behind",
+            m.lagged.clone(),
+        );
+        r.register(
+            "pipeline_seconds",
+            "Seconds from a batch's arrival to the engine having processed it",
+            m.pipeline_seconds.clone(),
+        );
+        r.register(
+            "webhook_delivered",
+            "Webhook deliveries acknowledged by the receiver",
+            m.webhook_delivered.clone(),
+        );
+        r.register(
+            "webhook_failed",
+            "Webhook attempts that failed",
+            m.webhook_failed.clone(),
+        );
+        Self {
+            registry: Arc::new(r),
+            ..m
+        }
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        // Writing to a String cannot fail.
+        let _ = encode(&mut s, &self.registry);
+        s
+    }
+}

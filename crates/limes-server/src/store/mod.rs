@@ -1,0 +1,301 @@
+//! The embedded store: one SQLite database in the data directory, written by one thread that
+//! commits whatever is queued in one transaction (group commit) and acknowledges only after the
+//! commit is on disk. Reads use their own connections.
+
+mod schema;
+mod writer;
+
+pub use writer::{AlertWrite, Fed, Feed, OutboxRow};
+
+use crossbeam_channel::{bounded, unbounded, Sender, TrySendError};
+use limes_core::record::SensorRecord;
+use rusqlite::{Connection, OpenFlags};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use tokio::sync::oneshot;
+
+use crate::audit::AuditDraft;
+use writer::Op;
+
+/// A store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite failed.
+    #[error("database: {0}")]
+    Db(#[from] rusqlite::Error),
+    /// The ingest queue is full; retry later.
+    #[error("the ingest queue is full")]
+    Busy,
+    /// The writer has stopped.
+    #[error("the store is shut down")]
+    Closed,
+    /// Another process holds the data directory.
+    #[error("{0}: another limes process holds this data directory (stop it, or use the API)")]
+    Locked(PathBuf),
+    /// The data directory could not be created or locked.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// Underlying error.
+        source: std::io::Error,
+    },
+    /// A change was refused (not found, wrong state); the message is for the caller.
+    #[error("{0}")]
+    Refused(String),
+    /// A change named something that does not exist.
+    #[error("{0}")]
+    NotFound(String),
+}
+
+/// A change run inside the writer's transaction; returns a JSON result for the caller.
+pub type ChangeFn = Box<dyn FnOnce(&Connection) -> Result<serde_json::Value, StoreError> + Send>;
+
+/// Handle to the store; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    ingest: Sender<Op>,
+    control: Sender<Op>,
+    alerts: Sender<AlertWrite>,
+    db: PathBuf,
+    readers: Arc<Mutex<Vec<Connection>>>,
+    _lock: Arc<File>,
+}
+
+/// What a store holds, for `/api/v1/stats` and the tests.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct Stats {
+    /// Sensor records in the durable log.
+    pub records: i64,
+    /// Batches in the durable log.
+    pub batches: i64,
+    /// Distinct alerts.
+    pub alerts: i64,
+    /// Alert revisions.
+    pub alert_revisions: i64,
+    /// Audit entries.
+    pub audit_entries: i64,
+    /// Webhook deliveries not yet made.
+    pub outbox_pending: i64,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `dir`, takes the directory's lock and starts the
+    /// writer, which sends what it commits to `feed`. `queue` bounds the ingest batches waiting.
+    pub fn open(dir: &Path, queue: usize, feed: Sender<Fed>) -> Result<Self, StoreError> {
+        let io = |source| StoreError::Io {
+            path: dir.to_path_buf(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let lock = File::create(dir.join("limes.lock")).map_err(io)?;
+        if lock.try_lock().is_err() {
+            return Err(StoreError::Locked(dir.to_path_buf()));
+        }
+        let db = dir.join("limes.sqlite");
+        let conn = Connection::open(&db)?;
+        conn.execute_batch(schema::SCHEMA)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        let (ingest, ingest_rx) = bounded(queue.max(1));
+        let (control, control_rx) = bounded(1024);
+        let (alerts, alerts_rx) = unbounded();
+        writer::spawn(conn, ingest_rx, control_rx, alerts_rx, feed)?;
+        Ok(Self {
+            ingest,
+            control,
+            alerts,
+            db,
+            readers: Arc::new(Mutex::new(Vec::new())),
+            _lock: Arc::new(lock),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.db
+    }
+
+    /// Queues validated records (and their NDJSON text) for the log, or [`StoreError::Busy`]
+    /// when the queue is full. The receiver resolves to the batch's sequence number once durable.
+    pub fn try_log(
+        &self,
+        source: String,
+        body: Vec<u8>,
+        records: Vec<SensorRecord>,
+    ) -> Result<oneshot::Receiver<Result<i64, StoreError>>, StoreError> {
+        let (ack, rx) = oneshot::channel();
+        match self.ingest.try_send(Op::Records {
+            source,
+            body,
+            records,
+            received: std::time::Instant::now(),
+            ack,
+        }) {
+            Ok(()) => Ok(rx),
+            Err(TrySendError::Full(_)) => Err(StoreError::Busy),
+            Err(TrySendError::Disconnected(_)) => Err(StoreError::Closed),
+        }
+    }
+
+    /// Like [`Store::try_log`], but waits for room instead of failing (CoT ingest: TCP flow
+    /// control is the backpressure there).
+    pub async fn log(
+        &self,
+        source: String,
+        body: Vec<u8>,
+        records: Vec<SensorRecord>,
+    ) -> Result<i64, StoreError> {
+        let (ack, rx) = oneshot::channel();
+        let tx = self.ingest.clone();
+        let op = Op::Records {
+            source,
+            body,
+            records,
+            received: std::time::Instant::now(),
+            ack,
+        };
+        tokio::task::spawn_blocking(move || tx.send(op).map_err(|_| StoreError::Closed))
+            .await
+            .map_err(|_| StoreError::Closed)??;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Logs a clock tick (not acknowledged; durable with the next commit).
+    pub fn tick(&self, t: f64) {
+        let _ = self.control.try_send(Op::Tick(t));
+    }
+
+    /// Persists an alert revision and its webhook deliveries (from the live engine).
+    pub fn alert(&self, w: AlertWrite) {
+        let _ = self.alerts.send(w);
+    }
+
+    /// Runs `change` in the writer's transaction with its audit entry (if any); resolves once durable.
+    pub async fn change(
+        &self,
+        change: ChangeFn,
+        audit: impl Into<Option<AuditDraft>>,
+    ) -> Result<serde_json::Value, StoreError> {
+        let (ack, rx) = oneshot::channel();
+        self.control_send(Op::Change {
+            change,
+            audit: audit.into(),
+            ack,
+        })
+        .await?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Appends an audit entry; resolves once durable.
+    pub async fn audit(&self, audit: AuditDraft) -> Result<(), StoreError> {
+        let (ack, rx) = oneshot::channel();
+        self.control_send(Op::Change {
+            change: Box::new(|_| Ok(serde_json::Value::Null)),
+            audit: Some(audit),
+            ack,
+        })
+        .await?;
+        rx.await.map_err(|_| StoreError::Closed)?.map(|_| ())
+    }
+
+    /// Runs a change from a blocking context (CLI commands, tests), waiting for durability.
+    pub fn change_blocking(
+        &self,
+        change: ChangeFn,
+        audit: AuditDraft,
+    ) -> Result<serde_json::Value, StoreError> {
+        let (ack, rx) = oneshot::channel();
+        self.control
+            .send(Op::Change {
+                change,
+                audit: Some(audit),
+                ack,
+            })
+            .map_err(|_| StoreError::Closed)?;
+        rx.blocking_recv().map_err(|_| StoreError::Closed)?
+    }
+
+    async fn control_send(&self, op: Op) -> Result<(), StoreError> {
+        let tx = self.control.clone();
+        match tx.try_send(op) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Disconnected(_)) => Err(StoreError::Closed),
+            Err(TrySendError::Full(op)) => {
+                tokio::task::spawn_blocking(move || tx.send(op).map_err(|_| StoreError::Closed))
+                    .await
+                    .map_err(|_| StoreError::Closed)?
+            }
+        }
+    }
+
+    /// Runs a read on a pooled read connection, off the async threads.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || me.read_blocking(f))
+            .await
+            .map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs a read on a pooled read connection in the calling thread.
+    pub fn read_blocking<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let conn = self.readers.lock().ok().and_then(|mut v| v.pop());
+        let conn = match conn {
+            Some(c) => c,
+            None => {
+                let c = Connection::open_with_flags(
+                    &self.db,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                c.busy_timeout(std::time::Duration::from_secs(10))?;
+                c
+            }
+        };
+        let out = f(&conn);
+        if let Ok(mut v) = self.readers.lock() {
+            if v.len() < 4 {
+                v.push(conn);
+            }
+        }
+        out
+    }
+
+    /// Counts of what the store holds.
+    pub fn stats_blocking(&self) -> Result<Stats, StoreError> {
+        self.read_blocking(|c| {
+            let one = |sql: &str| c.query_row(sql, [], |r| r.get::<_, i64>(0));
+            Ok(Stats {
+                records: one("SELECT COALESCE(SUM(n), 0) FROM log WHERE kind = 0")?,
+                batches: one("SELECT COUNT(*) FROM log WHERE kind = 0")?,
+                alerts: one("SELECT COUNT(*) FROM alerts")?,
+                alert_revisions: one("SELECT COUNT(*) FROM alert_revs")?,
+                audit_entries: one("SELECT COUNT(*) FROM audit")?,
+                outbox_pending: one("SELECT COUNT(*) FROM outbox WHERE delivered IS NULL")?,
+            })
+        })
+    }
+}
+
+/// Reads the durable log in order, calling `f` with each batch's records or tick; used at
+/// start-up to bring the tracker back to where it was. Returns the last sequence number.
+pub fn replay_log(db: &Path, mut f: impl FnMut(Feed)) -> Result<i64, StoreError> {
+    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let mut stmt = conn.prepare("SELECT seq, kind, body FROM log ORDER BY seq")?;
+    let mut rows = stmt.query([])?;
+    let mut last = 0;
+    while let Some(r) = rows.next()? {
+        let seq: i64 = r.get(0)?;
+        let kind: i64 = r.get(1)?;
+        let body: Vec<u8> = r.get(2)?;
+        last = seq;
+        f(writer::decode(seq, kind, &body));
+    }
+    Ok(last)
+}
