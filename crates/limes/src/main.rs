@@ -3,6 +3,8 @@
 mod bench;
 mod demo;
 mod progress;
+mod replay;
+mod serve;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -109,6 +111,66 @@ enum Cmd {
         /// Site file.
         file: PathBuf,
     },
+    /// Run the live system: HTTP and CoT ingest, live tracking and alerts, release to partners.
+    Serve {
+        /// Site file.
+        #[arg(long)]
+        site: PathBuf,
+        /// Data directory (SQLite store; created if missing).
+        #[arg(long, default_value = "limes-data")]
+        data: PathBuf,
+        /// HTTP address.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        http: std::net::SocketAddr,
+        /// CoT TCP address.
+        #[arg(long, default_value = "127.0.0.1:8087")]
+        cot: std::net::SocketAddr,
+        /// Drill clock speed (clock seconds per wall second); 1 is the wall clock.
+        #[arg(long, default_value_t = 1.0)]
+        clock_speed: f64,
+        /// Drill clock start time (RFC 3339); the wall clock when omitted.
+        #[arg(long)]
+        clock_start: Option<String>,
+        /// Refuse records further ahead of the clock than this, seconds.
+        #[arg(long, default_value_t = 120.0)]
+        max_future_s: f64,
+        /// Refuse records further behind the clock than this, seconds.
+        #[arg(long, default_value_t = 3600.0)]
+        max_past_s: f64,
+    },
+    /// Administer API tokens.
+    Token {
+        #[command(subcommand)]
+        cmd: TokenCmd,
+    },
+    /// Check the audit log's hash chain.
+    Audit {
+        #[command(subcommand)]
+        cmd: AuditCmd,
+    },
+    /// Feed a running server from a detections file, in real or accelerated time.
+    Replay {
+        /// Detections file (JSON Lines, e.g. from `limes sim`).
+        file: PathBuf,
+        /// Server address.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        to: String,
+        /// Token with the sensor role (or the LIMES_TOKEN environment variable).
+        #[arg(long, env = "LIMES_TOKEN")]
+        token: String,
+        /// Speed: 1x (real time), 10x, … or max.
+        #[arg(long, default_value = "1x")]
+        speed: replay::Speed,
+        /// Start this many minutes into the file.
+        #[arg(long, default_value_t = 0.0)]
+        from_min: f64,
+        /// Replay this many minutes of records.
+        #[arg(long)]
+        for_min: Option<f64>,
+        /// Records per request at most.
+        #[arg(long, default_value_t = 5000)]
+        batch: usize,
+    },
     /// Measure tracker throughput and memory; writes a Markdown table.
     Bench {
         /// Simulated minutes of the frontier workload.
@@ -117,6 +179,38 @@ enum Cmd {
         /// Append the table to this file.
         #[arg(long)]
         append: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCmd {
+    /// Create an API token (the server must not be running on the data directory).
+    Create {
+        /// Site file (names the organisations).
+        #[arg(long)]
+        site: PathBuf,
+        /// Data directory.
+        #[arg(long, default_value = "limes-data")]
+        data: PathBuf,
+        /// Organisation id.
+        #[arg(long)]
+        org: String,
+        /// sensor, viewer, operator or admin.
+        #[arg(long)]
+        role: String,
+        /// A label for people.
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCmd {
+    /// Recompute every entry's hash; fails naming the first entry that does not match.
+    Verify {
+        /// Data directory.
+        #[arg(long, default_value = "limes-data")]
+        data: PathBuf,
     },
 }
 
@@ -164,6 +258,69 @@ fn main() -> Result<()> {
         }
         Cmd::Site { file } => show_site(&file),
         Cmd::Bench { minutes, append } => bench::run(minutes, append.as_deref()),
+        Cmd::Serve {
+            site,
+            data,
+            http,
+            cot,
+            clock_speed,
+            clock_start,
+            max_future_s,
+            max_past_s,
+        } => {
+            let mut cfg = limes_server::ServeConfig::new(site, data);
+            cfg.http = http;
+            cfg.cot = Some(cot);
+            cfg.clock_speed = clock_speed;
+            cfg.clock_start = clock_start
+                .map(|s| {
+                    chrono::DateTime::parse_from_rfc3339(&s)
+                        .map(|t| t.timestamp_micros() as f64 / 1e6)
+                        .with_context(|| format!("--clock-start {s:?}"))
+                })
+                .transpose()?;
+            cfg.max_future_s = max_future_s;
+            cfg.max_past_s = max_past_s;
+            serve::serve(cfg)
+        }
+        Cmd::Token {
+            cmd:
+                TokenCmd::Create {
+                    site,
+                    data,
+                    org,
+                    role,
+                    label,
+                },
+        } => serve::token_create(&site, &data, &org, &role, &label),
+        Cmd::Audit {
+            cmd: AuditCmd::Verify { data },
+        } => serve::audit_verify(&data),
+        Cmd::Replay {
+            file,
+            to,
+            token,
+            speed,
+            from_min,
+            for_min,
+            batch,
+        } => {
+            let rt = tokio::runtime::Runtime::new()?;
+            let s = rt.block_on(replay::replay(replay::ReplayArgs {
+                file: &file,
+                to: &to,
+                token: &token,
+                speed,
+                from_min,
+                for_min,
+                batch: batch.max(1),
+            }))?;
+            println!(
+                "replayed {} records in {:.1} s: {} accepted, {} refused, {} requests throttled (429)",
+                s.sent, s.wall_s, s.accepted, s.refused, s.throttled
+            );
+            Ok(())
+        }
     }
 }
 

@@ -1,0 +1,88 @@
+//! `limes serve`, `limes token` and `limes audit`: running the live system and administering
+//! its store.
+
+use anyhow::{bail, Context, Result};
+use std::path::Path;
+
+use limes_server::auth::{self, Role};
+use limes_server::store::Store;
+use limes_server::{ServeConfig, Server};
+
+/// Runs the server until interrupted.
+pub fn serve(cfg: ServeConfig) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async move {
+        let server = Server::start(cfg.clone())
+            .await
+            .with_context(|| format!("starting on {}", cfg.data.display()))?;
+        println!(
+            "limes serve: site {}, data {}",
+            server.state.site.name,
+            cfg.data.display()
+        );
+        println!(
+            "  HTTP  http://{}/  (OpenAPI at /api/v1/openapi.json)",
+            server.http
+        );
+        if let Some(c) = server.cot {
+            println!("  CoT   tcp://{c}");
+        }
+        println!("ready");
+        tokio::signal::ctrl_c().await?;
+        println!("interrupted; every acknowledged record is already on disk");
+        anyhow::Ok(())
+    })
+}
+
+/// Creates a token in a data directory the server is not running on, and prints it.
+pub fn token_create(site: &Path, data: &Path, org: &str, role: &str, label: &str) -> Result<()> {
+    let site = limes_core::site::load(site)?;
+    if !site.orgs.iter().any(|o| o.id == org) {
+        let known: Vec<&str> = site.orgs.iter().map(|o| o.id.as_str()).collect();
+        bail!("no organisation {org:?} in {}; known: {known:?}", site.name);
+    }
+    let Some(role) = Role::parse(role) else {
+        bail!("role {role:?} is not one of sensor, viewer, operator, admin");
+    };
+    let (feed, _rx) = crossbeam_feed();
+    let store = Store::open(data, 1, feed)?;
+    let (token, id) = auth::create_blocking(&store, org, role, label, "local/limes-token")?;
+    eprintln!(
+        "token {id} for {org} ({}) stored hashed in {}; it is shown only now:",
+        limes_server::snake(&role),
+        data.display()
+    );
+    println!("{token}");
+    Ok(())
+}
+
+fn crossbeam_feed() -> (
+    crossbeam_channel::Sender<limes_server::store::Fed>,
+    crossbeam_channel::Receiver<limes_server::store::Fed>,
+) {
+    crossbeam_channel::unbounded()
+}
+
+/// Checks the audit chain of a data directory's store.
+pub fn audit_verify(data: &Path) -> Result<()> {
+    let db = data.join("limes.sqlite");
+    if !db.exists() {
+        bail!("{}: no store here", db.display());
+    }
+    let conn =
+        rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    match limes_server::audit::verify(&conn) {
+        Ok(n) => {
+            println!("audit chain intact: {n} entries");
+            Ok(())
+        }
+        Err(e) => bail!("audit chain BROKEN in {}: {e}", db.display()),
+    }
+}
