@@ -75,9 +75,13 @@ fn one(batch: &mut Batch, index: usize, text: &[u8], checker: &Checker) {
         Err(e) => {
             let path = e.path().to_string();
             let inner = e.into_inner();
+            let mut field = field_of(&path, &inner.to_string());
+            if field.is_empty() && inner.column() > 0 {
+                field = key_before(text, inner.column()).unwrap_or_default();
+            }
             batch.errors.push(RecordError {
                 index,
-                field: field_of(&path, &inner.to_string()),
+                field,
                 message: inner.to_string(),
             });
             return;
@@ -111,6 +115,12 @@ fn field_of(path: &str, message: &str) -> String {
     if !path.is_empty() && path != "." {
         return path.to_string();
     }
+    if message.contains("untagged enum Position") {
+        return "lon/lat".to_string();
+    }
+    if message.contains("RFC 3339 timestamp") {
+        return "time".to_string();
+    }
     for pat in ["missing field `", "unknown field `", "unknown variant `"] {
         if let Some(i) = message.find(pat) {
             let rest = &message[i + pat.len()..];
@@ -124,4 +134,28 @@ fn field_of(path: &str, message: &str) -> String {
         }
     }
     String::new()
+}
+
+/// The last `"key":` before a (1-based) column of a one-line record: where a syntax error such
+/// as `NaN` or a truncated value sits.
+fn key_before(text: &[u8], column: usize) -> Option<String> {
+    let upto = &text[..column.min(text.len())];
+    let s = String::from_utf8_lossy(upto);
+    let colon = s.rfind(':')?;
+    let before = s[..colon].trim_end().strip_suffix('"')?;
+    let start = before.rfind('"')?;
+    Some(before[start + 1..].to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_syntax_error_is_pinned_to_the_key_before_it() {
+        let t = br#"{"type":"detection","sensor":"a","lon":NaN,"lat":1}"#;
+        let col = t.iter().position(|&b| b == b'N').unwrap() + 1;
+        assert_eq!(key_before(t, col).as_deref(), Some("lon"));
+        assert_eq!(key_before(b"{", 1), None);
+    }
 }
