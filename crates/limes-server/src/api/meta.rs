@@ -50,3 +50,17 @@ pub async fn clock(State(s): State<AppState>) -> impl IntoResponse {
 pub async fn openapi() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_openapi_document_describes_every_route() {
+        let doc: serde_json::Value = serde_json::from_str(super::OPENAPI).expect("valid JSON");
+        assert_eq!(doc["openapi"], "3.1.0");
+        let paths = doc["paths"].as_object().expect("paths");
+        for p in crate::api::PATHS {
+            assert!(paths.contains_key(*p), "{p} is served but not documented");
+        }
+        assert_eq!(paths.len(), crate::api::PATHS.len(), "documented paths that are not served");
+    }
+}
