@@ -34,10 +34,38 @@ struct Spec {
 }
 
 const SPECS: [Spec; 6] = [
-    Spec { org: "ibf", tracks: D::Full, alerts: D::Full, kinds: &[], facilities: true, grid_m: 0.0 },
-    Spec { org: "sdf", tracks: D::Full, alerts: D::Full, kinds: &[], facilities: true, grid_m: 0.0 },
-    Spec { org: "coalition", tracks: D::Coarse, alerts: D::Full, kinds: &[], facilities: true, grid_m: 500.0 },
-    Spec { org: "turkey", tracks: D::None, alerts: D::Coarse, kinds: &["infiltration", "mass_breakout"], facilities: false, grid_m: 5000.0 },
+    Spec {
+        org: "ibf",
+        tracks: D::Full,
+        alerts: D::Full,
+        kinds: &[],
+        facilities: true,
+        grid_m: 0.0,
+    },
+    Spec {
+        org: "sdf",
+        tracks: D::Full,
+        alerts: D::Full,
+        kinds: &[],
+        facilities: true,
+        grid_m: 0.0,
+    },
+    Spec {
+        org: "coalition",
+        tracks: D::Coarse,
+        alerts: D::Full,
+        kinds: &[],
+        facilities: true,
+        grid_m: 500.0,
+    },
+    Spec {
+        org: "turkey",
+        tracks: D::None,
+        alerts: D::Coarse,
+        kinds: &["infiltration", "mass_breakout"],
+        facilities: false,
+        grid_m: 5000.0,
+    },
     Spec {
         org: "syria",
         tracks: D::Coarse,
@@ -77,38 +105,84 @@ fn on_grid(lat: f64, lon: f64, grid_m: f64) -> bool {
 }
 
 fn check_track(s: &Spec, path: &str, t: &Value) {
-    assert!(s.tracks >= D::Coarse, "{path}: {} received a track: {t}", s.org);
+    assert!(
+        s.tracks >= D::Coarse,
+        "{path}: {} received a track: {t}",
+        s.org
+    );
     if s.tracks == D::Coarse {
-        assert!(t.get("cov").is_none() && t.get("sensor").is_none(), "{path}: {} coarse track has detail: {t}", s.org);
-        let (lat, lon) = (t["lat"].as_f64().expect("lat"), t["lon"].as_f64().expect("lon"));
-        assert!(on_grid(lat, lon, s.grid_m), "{path}: {} track not coarsened to {} m: {t}", s.org, s.grid_m);
+        assert!(
+            t.get("cov").is_none() && t.get("sensor").is_none(),
+            "{path}: {} coarse track has detail: {t}",
+            s.org
+        );
+        let (lat, lon) = (
+            t["lat"].as_f64().expect("lat"),
+            t["lon"].as_f64().expect("lon"),
+        );
+        assert!(
+            on_grid(lat, lon, s.grid_m),
+            "{path}: {} track not coarsened to {} m: {t}",
+            s.org,
+            s.grid_m
+        );
     } else {
-        assert!(t.get("cov").is_some(), "{path}: {} full track lacks cov: {t}", s.org);
+        assert!(
+            t.get("cov").is_some(),
+            "{path}: {} full track lacks cov: {t}",
+            s.org
+        );
     }
 }
 
 fn check_alert(s: &Spec, path: &str, a: &Value) {
     let kind = a["kind"].as_str().expect("kind");
-    assert!(s.alert_kind_ok(kind), "{path}: {} received a {kind} alert", s.org);
+    assert!(
+        s.alert_kind_ok(kind),
+        "{path}: {} received a {kind} alert",
+        s.org
+    );
     match s.alerts {
         D::Summary => {
             for k in ["lon", "lat", "sensors", "tracks", "ddr"] {
-                assert!(a.get(k).is_none(), "{path}: {} summary alert has {k}: {a}", s.org);
+                assert!(
+                    a.get(k).is_none(),
+                    "{path}: {} summary alert has {k}: {a}",
+                    s.org
+                );
             }
         }
         D::Coarse => {
-            assert!(a.get("sensors").is_none() && a.get("tracks").is_none(), "{path}: {} coarse alert names sensors/tracks: {a}", s.org);
-            let (lat, lon) = (a["lat"].as_f64().expect("lat"), a["lon"].as_f64().expect("lon"));
-            assert!(on_grid(lat, lon, s.grid_m), "{path}: {} alert not coarsened: {a}", s.org);
+            assert!(
+                a.get("sensors").is_none() && a.get("tracks").is_none(),
+                "{path}: {} coarse alert names sensors/tracks: {a}",
+                s.org
+            );
+            let (lat, lon) = (
+                a["lat"].as_f64().expect("lat"),
+                a["lon"].as_f64().expect("lon"),
+            );
+            assert!(
+                on_grid(lat, lon, s.grid_m),
+                "{path}: {} alert not coarsened: {a}",
+                s.org
+            );
         }
-        D::Full => assert!(a.get("sensors").is_some(), "{path}: {} full alert lacks sensors: {a}", s.org),
+        D::Full => assert!(
+            a.get("sensors").is_some(),
+            "{path}: {} full alert lacks sensors: {a}",
+            s.org
+        ),
         D::None => unreachable!(),
     }
 }
 
 /// Reads a server-sent event stream until it times out; returns (event, data) pairs.
 fn sse(url: String, token: String, secs: u64) -> Vec<(String, Value)> {
-    let c = reqwest::blocking::Client::builder().timeout(std::time::Duration::from_secs(secs)).build().expect("client");
+    let c = reqwest::blocking::Client::builder()
+        .timeout(std::time::Duration::from_secs(secs))
+        .build()
+        .expect("client");
     let resp = c.get(url).bearer_auth(token).send().expect("stream");
     assert_eq!(resp.status().as_u16(), 200);
     let mut out = Vec::new();
@@ -123,7 +197,10 @@ fn sse(url: String, token: String, secs: u64) -> Vec<(String, Value)> {
         if let Some(e) = line.strip_prefix("event: ").or(line.strip_prefix("event:")) {
             event = e.trim().to_string();
         } else if let Some(d) = line.strip_prefix("data: ").or(line.strip_prefix("data:")) {
-            out.push((event.clone(), serde_json::from_str(d.trim()).expect("data is JSON")));
+            out.push((
+                event.clone(),
+                serde_json::from_str(d.trim()).expect("data is JSON"),
+            ));
         }
     }
     out
@@ -142,17 +219,27 @@ fn receiver() -> (String, Hooks) {
             use axum::routing::post;
             let app = axum::Router::new().route(
                 "/hook/{org}",
-                post(move |axum::extract::Path(org): axum::extract::Path<String>, headers: axum::http::HeaderMap, body: String| {
-                    let h = h.clone();
-                    async move {
-                        let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-                        let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-                        h.lock().expect("lock").push((org, key, v));
-                        "ok"
-                    }
-                }),
+                post(
+                    move |axum::extract::Path(org): axum::extract::Path<String>,
+                          headers: axum::http::HeaderMap,
+                          body: String| {
+                        let h = h.clone();
+                        async move {
+                            let key = headers
+                                .get("idempotency-key")
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or("")
+                                .to_string();
+                            let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+                            h.lock().expect("lock").push((org, key, v));
+                            "ok"
+                        }
+                    },
+                ),
             );
-            let l = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind");
+            let l = tokio::net::TcpListener::bind(("127.0.0.1", port))
+                .await
+                .expect("bind");
             axum::serve(l, app).await.expect("serve");
         });
     });
@@ -166,7 +253,10 @@ fn every_partner_receives_only_what_is_released_on_every_path() {
     let (hook_base, hooks) = receiver();
     let site = camp_site(dir.path(), Some(&hook_base));
     let data = dir.path().join("data");
-    let viewers: BTreeMap<&str, String> = SPECS.iter().map(|s| (s.org, token(&site, &data, s.org, "viewer"))).collect();
+    let viewers: BTreeMap<&str, String> = SPECS
+        .iter()
+        .map(|s| (s.org, token(&site, &data, s.org, "viewer")))
+        .collect();
     let admin = token(&site, &data, "ibf", "admin");
     let operator = token(&site, &data, "ibf", "operator");
     let sensor = token(&site, &data, "ibf", "sensor");
@@ -177,7 +267,10 @@ fn every_partner_receives_only_what_is_released_on_every_path() {
     let script = root().join("crates/limes/tests/tak_client.py");
     let cot_url = format!("tcp://{}", srv.cot);
     let mut clients: Vec<(String, String, std::process::Child)> = Vec::new();
-    let mut names: Vec<(&str, String)> = SPECS.iter().map(|s| (s.org, format!("{}-tak", s.org))).collect();
+    let mut names: Vec<(&str, String)> = SPECS
+        .iter()
+        .map(|s| (s.org, format!("{}-tak", s.org)))
+        .collect();
     names.push(("ibf", "ibf-tak-2".into()));
     for (org, uid) in &names {
         let child = Command::new("python3")
@@ -193,8 +286,14 @@ fn every_partner_receives_only_what_is_released_on_every_path() {
     let streams: Vec<_> = SPECS
         .iter()
         .map(|s| {
-            let (url, tok) = (format!("{}/api/v1/stream", srv.http), viewers[s.org].clone());
-            (s.org, std::thread::spawn(move || sse(url, tok, secs as u64)))
+            let (url, tok) = (
+                format!("{}/api/v1/stream", srv.http),
+                viewers[s.org].clone(),
+            );
+            (
+                s.org,
+                std::thread::spawn(move || sse(url, tok, secs as u64)),
+            )
         })
         .collect();
     std::thread::sleep(std::time::Duration::from_secs(2));
@@ -203,12 +302,22 @@ fn every_partner_receives_only_what_is_released_on_every_path() {
     let recs = Arc::new(breakout());
     let feeder = {
         let (url, tok, recs) = (srv.http.clone(), sensor.clone(), recs.clone());
-        std::thread::spawn(move || feed(&url, &tok, &recs, &AtomicBool::new(false), &AtomicU64::new(0)))
+        std::thread::spawn(move || {
+            feed(
+                &url,
+                &tok,
+                &recs,
+                &AtomicBool::new(false),
+                &AtomicU64::new(0),
+            )
+        })
     };
     wait_for(120.0, || {
         let (_, v) = srv.get(&admin, "/api/v1/alerts?kind=mass_breakout");
         let (_, t) = srv.get(&admin, "/api/v1/tracks");
-        (v["alerts"].as_array().is_some_and(|a| !a.is_empty()) && t["tracks"].as_array().is_some_and(|t| t.len() > 5)).then_some(())
+        (v["alerts"].as_array().is_some_and(|a| !a.is_empty())
+            && t["tracks"].as_array().is_some_and(|t| t.len() > 5))
+        .then_some(())
     })
     .expect("a breakout with live tracks");
     let mut rest_tracks = BTreeMap::new();
@@ -222,14 +331,22 @@ fn every_partner_receives_only_what_is_released_on_every_path() {
     // REST: tracks, alerts (list and one), facilities.
     let (_, all) = srv.get(&admin, "/api/v1/alerts?limit=5000");
     let all: Vec<Value> = all["alerts"].as_array().expect("alerts").clone();
-    let all_kinds: BTreeSet<&str> = all.iter().map(|a| a["kind"].as_str().expect("kind")).collect();
-    assert!(all_kinds.contains("mass_breakout") && all_kinds.contains("sensor_offline"), "the night raises both: {all_kinds:?}");
+    let all_kinds: BTreeSet<&str> = all
+        .iter()
+        .map(|a| a["kind"].as_str().expect("kind"))
+        .collect();
+    assert!(
+        all_kinds.contains("mass_breakout") && all_kinds.contains("sensor_offline"),
+        "the night raises both: {all_kinds:?}"
+    );
     for s in &SPECS {
         let tracks = &rest_tracks[s.org];
         if s.tracks >= D::Coarse {
             assert!(!tracks.is_empty(), "REST: {} should see tracks", s.org);
         }
-        tracks.iter().for_each(|t| check_track(s, "REST /tracks", t));
+        tracks
+            .iter()
+            .for_each(|t| check_track(s, "REST /tracks", t));
         let (_, v) = srv.get(&viewers[s.org], "/api/v1/alerts?limit=5000");
         let mine: Vec<Value> = v["alerts"].as_array().expect("alerts").clone();
         let expect: BTreeSet<u64> = all
@@ -251,14 +368,23 @@ fn every_partner_receives_only_what_is_released_on_every_path() {
             }
         }
         let (_, f) = srv.get(&viewers[s.org], "/api/v1/facilities");
-        assert_eq!(f["facilities"].as_array().expect("facilities").is_empty(), !s.facilities, "REST /facilities for {}", s.org);
+        assert_eq!(
+            f["facilities"].as_array().expect("facilities").is_empty(),
+            !s.facilities,
+            "REST /facilities for {}",
+            s.org
+        );
     }
 
     // CAP: per organisation, per alert; then a resolved alert is a Cancel. All validate.
     let cap_dir = dir.path().join("cap");
     std::fs::create_dir_all(&cap_dir).expect("cap dir");
     let mut cap_files: Vec<PathBuf> = Vec::new();
-    let breakout_id = all.iter().find(|a| a["kind"] == "mass_breakout").and_then(|a| a["id"].as_u64()).expect("breakout");
+    let breakout_id = all
+        .iter()
+        .find(|a| a["kind"] == "mass_breakout")
+        .and_then(|a| a["id"].as_u64())
+        .expect("breakout");
     for s in &SPECS {
         for a in &all {
             let id = a["id"].as_u64().expect("id");
@@ -269,23 +395,57 @@ fn every_partner_receives_only_what_is_released_on_every_path() {
             }
             assert_eq!(st, 200, "CAP {id} for {}: {xml}", s.org);
             match s.alerts {
-                D::Full => assert!(xml.contains("<scope>Restricted</scope>") && xml.contains("<restriction>"), "{xml}"),
-                _ => assert!(xml.contains("<scope>Private</scope>") && xml.contains(&format!("<addresses>{}</addresses>", s.org)), "{xml}"),
+                D::Full => assert!(
+                    xml.contains("<scope>Restricted</scope>") && xml.contains("<restriction>"),
+                    "{xml}"
+                ),
+                _ => assert!(
+                    xml.contains("<scope>Private</scope>")
+                        && xml.contains(&format!("<addresses>{}</addresses>", s.org)),
+                    "{xml}"
+                ),
             }
-            assert_eq!(xml.contains("<circle>"), s.alerts >= D::Coarse, "CAP area for {}: {xml}", s.org);
+            assert_eq!(
+                xml.contains("<circle>"),
+                s.alerts >= D::Coarse,
+                "CAP area for {}: {xml}",
+                s.org
+            );
             let rev = a["rev"].as_u64().expect("rev");
-            assert!(xml.contains(if rev > 1 { "<msgType>Update</msgType>" } else { "<msgType>Alert</msgType>" }) || xml.contains("<msgType>Cancel</msgType>"));
+            assert!(
+                xml.contains(if rev > 1 {
+                    "<msgType>Update</msgType>"
+                } else {
+                    "<msgType>Alert</msgType>"
+                }) || xml.contains("<msgType>Cancel</msgType>")
+            );
             let f = cap_dir.join(format!("{}-{id}.xml", s.org));
             std::fs::write(&f, &xml).expect("write");
             cap_files.push(f);
         }
     }
-    let (st, v) = srv.post(&operator, &format!("/api/v1/alerts/{breakout_id}/resolve"), r#"{"reason":"confirmed","note":"QRF on scene"}"#);
+    let (st, v) = srv.post(
+        &operator,
+        &format!("/api/v1/alerts/{breakout_id}/resolve"),
+        r#"{"reason":"confirmed","note":"QRF on scene"}"#,
+    );
     assert_eq!(st, 200, "{v}");
-    let (_, xml) = srv.get_text(&viewers["ibf"], &format!("/api/v1/alerts/{breakout_id}/cap"));
-    assert!(xml.contains("<msgType>Cancel</msgType>") && xml.contains("<references>"), "{xml}");
-    let (_, xml1) = srv.get_text(&viewers["ibf"], &format!("/api/v1/alerts/{breakout_id}/cap?rev=1"));
-    assert!(xml1.contains("<msgType>Alert</msgType>") && !xml1.contains("<references>"), "{xml1}");
+    let (_, xml) = srv.get_text(
+        &viewers["ibf"],
+        &format!("/api/v1/alerts/{breakout_id}/cap"),
+    );
+    assert!(
+        xml.contains("<msgType>Cancel</msgType>") && xml.contains("<references>"),
+        "{xml}"
+    );
+    let (_, xml1) = srv.get_text(
+        &viewers["ibf"],
+        &format!("/api/v1/alerts/{breakout_id}/cap?rev=1"),
+    );
+    assert!(
+        xml1.contains("<msgType>Alert</msgType>") && !xml1.contains("<references>"),
+        "{xml1}"
+    );
     for (name, x) in [("cancel.xml", &xml), ("first.xml", &xml1)] {
         let f = cap_dir.join(name);
         std::fs::write(&f, x).expect("write");
@@ -293,7 +453,10 @@ fn every_partner_receives_only_what_is_released_on_every_path() {
     }
     assert!(cap_files.len() > 10);
     let invalid = validate_cap(&cap_files);
-    assert!(invalid.is_empty(), "CAP messages failing the OASIS CAP 1.2 schema: {invalid:#?}");
+    assert!(
+        invalid.is_empty(),
+        "CAP messages failing the OASIS CAP 1.2 schema: {invalid:#?}"
+    );
 
     // Server-sent events.
     for (org, h) in streams {
@@ -325,39 +488,80 @@ fn every_partner_receives_only_what_is_released_on_every_path() {
         let v: Vec<Value> = serde_json::from_slice(&out.stdout).expect("tak client JSON");
         got.insert(uid.clone(), v.clone());
         let s = SPECS.iter().find(|s| s.org == org).expect("spec");
-        assert!(v.iter().any(|e| e["type"] == "t-x-c-t-r"), "CoT: {uid} got no pong");
-        assert!(v.iter().all(|e| e["closed"] == true), "CoT: every event ends with </event>");
-        assert!(!v.iter().any(|e| e["uid"] == uid.as_str()), "CoT: {uid} got its own event back");
-        let tracks: Vec<&Value> = v.iter().filter(|e| e["uid"].as_str().is_some_and(|u| u.contains(".track."))).collect();
-        let alerts: Vec<&Value> = v.iter().filter(|e| e["uid"].as_str().is_some_and(|u| u.contains(".alert."))).collect();
+        assert!(
+            v.iter().any(|e| e["type"] == "t-x-c-t-r"),
+            "CoT: {uid} got no pong"
+        );
+        assert!(
+            v.iter().all(|e| e["closed"] == true),
+            "CoT: every event ends with </event>"
+        );
+        assert!(
+            !v.iter().any(|e| e["uid"] == uid.as_str()),
+            "CoT: {uid} got its own event back"
+        );
+        let tracks: Vec<&Value> = v
+            .iter()
+            .filter(|e| e["uid"].as_str().is_some_and(|u| u.contains(".track.")))
+            .collect();
+        let alerts: Vec<&Value> = v
+            .iter()
+            .filter(|e| e["uid"].as_str().is_some_and(|u| u.contains(".alert.")))
+            .collect();
         let facilities = v.iter().filter(|e| e["type"] == "a-n-G-I").count();
-        assert_eq!(tracks.is_empty(), s.tracks == D::None, "CoT tracks for {uid}");
+        assert_eq!(
+            tracks.is_empty(),
+            s.tracks == D::None,
+            "CoT tracks for {uid}"
+        );
         for t in &tracks {
             assert!(t["type"] == "a-u-G" || t["type"] == "a-h-G", "{t}");
             assert_eq!(t["how"], "m-f");
             assert!(t["stale"].as_str() > t["time"].as_str(), "{t}");
             if s.tracks == D::Coarse {
                 // CoT carries six decimals (0.1 m), a few thousandths of a cell.
-                let (lat, lon) = (t["lat"].as_f64().expect("lat"), t["lon"].as_f64().expect("lon"));
-                assert!(on_grid_within(lat, lon, s.grid_m, 1e-2), "CoT coarse track for {uid}: {t}");
+                let (lat, lon) = (
+                    t["lat"].as_f64().expect("lat"),
+                    t["lon"].as_f64().expect("lon"),
+                );
+                assert!(
+                    on_grid_within(lat, lon, s.grid_m, 1e-2),
+                    "CoT coarse track for {uid}: {t}"
+                );
             }
         }
         // Summaries carry no position, so they never go out as CoT.
-        assert_eq!(alerts.is_empty(), s.alerts < D::Coarse, "CoT alerts for {uid}");
+        assert_eq!(
+            alerts.is_empty(),
+            s.alerts < D::Coarse,
+            "CoT alerts for {uid}"
+        );
         for a in &alerts {
             let ty = a["type"].as_str().expect("type");
             assert!(["b-a-g", "b-a-o-c", "b-a-o-can"].contains(&ty), "{a}");
             assert_eq!(a["emergency"], true, "{a}");
             if !s.kinds.is_empty() {
-                assert_ne!(ty, "b-a-o-c", "CoT: {uid} got a sensor alert it is not released");
+                assert_ne!(
+                    ty, "b-a-o-c",
+                    "CoT: {uid} got a sensor alert it is not released"
+                );
             }
         }
         assert_eq!(facilities > 0, s.facilities, "CoT facilities for {uid}");
     }
     // Relay: each ibf client sees the other's position, never its own.
-    assert!(got["ibf-tak"].iter().any(|e| e["uid"] == "ibf-tak-2"), "relay to ibf-tak");
-    assert!(got["ibf-tak-2"].iter().any(|e| e["uid"] == "ibf-tak"), "relay to ibf-tak-2");
-    assert!(!got["sdf-tak"].iter().any(|e| e["uid"] == "ibf-tak"), "no relay across organisations");
+    assert!(
+        got["ibf-tak"].iter().any(|e| e["uid"] == "ibf-tak-2"),
+        "relay to ibf-tak"
+    );
+    assert!(
+        got["ibf-tak-2"].iter().any(|e| e["uid"] == "ibf-tak"),
+        "relay to ibf-tak-2"
+    );
+    assert!(
+        !got["sdf-tak"].iter().any(|e| e["uid"] == "ibf-tak"),
+        "no relay across organisations"
+    );
 
     // Webhooks: same rule, with idempotency keys.
     let delivered = wait_for(30.0, || {
@@ -367,10 +571,19 @@ fn every_partner_receives_only_what_is_released_on_every_path() {
     assert!(delivered.is_some(), "the outbox drains");
     let hooks = hooks.lock().expect("hooks").clone();
     for s in &SPECS {
-        let mine: Vec<&(String, String, Value)> = hooks.iter().filter(|(o, _, _)| o == s.org).collect();
-        assert_eq!(mine.is_empty(), s.alerts == D::None, "webhooks for {}", s.org);
+        let mine: Vec<&(String, String, Value)> =
+            hooks.iter().filter(|(o, _, _)| o == s.org).collect();
+        assert_eq!(
+            mine.is_empty(),
+            s.alerts == D::None,
+            "webhooks for {}",
+            s.org
+        );
         for (_, key, body) in mine {
-            assert!(key.starts_with(&format!("{}:alert:", s.org)), "idempotency key {key}");
+            assert!(
+                key.starts_with(&format!("{}:alert:", s.org)),
+                "idempotency key {key}"
+            );
             check_alert(s, "webhook", body);
         }
     }

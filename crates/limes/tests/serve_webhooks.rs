@@ -24,14 +24,20 @@ fn webhooks_retry_with_backoff_and_survive_a_restart() {
                     post(move |headers: axum::http::HeaderMap| {
                         let (up, seen) = (up.clone(), seen.clone());
                         async move {
-                            let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+                            let key = headers
+                                .get("idempotency-key")
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or("")
+                                .to_string();
                             let code = if up.load(Ordering::SeqCst) { 200 } else { 503 };
                             seen.lock().expect("lock").push((key, code));
                             axum::http::StatusCode::from_u16(code).expect("status")
                         }
                     }),
                 );
-                let l = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind");
+                let l = tokio::net::TcpListener::bind(("127.0.0.1", port))
+                    .await
+                    .expect("bind");
                 axum::serve(l, app).await.expect("serve");
             });
         });
@@ -45,7 +51,13 @@ fn webhooks_retry_with_backoff_and_survive_a_restart() {
     let srv = Srv::start_on(&site, &data, 30.0, http, cot);
     let recs = breakout();
     let half = recs.len() / 2;
-    feed(&srv.http, &sensor, &recs[..half], &AtomicBool::new(false), &AtomicU64::new(0));
+    feed(
+        &srv.http,
+        &sensor,
+        &recs[..half],
+        &AtomicBool::new(false),
+        &AtomicU64::new(0),
+    );
     // The receiver is down: deliveries queue up and are retried.
     wait_for(60.0, || {
         let (_, st) = srv.get(&admin, "/api/v1/stats");
@@ -71,15 +83,34 @@ fn webhooks_retry_with_backoff_and_survive_a_restart() {
     })
     .expect("the outbox drains after the restart");
     let seen = seen.lock().expect("lock").clone();
-    let delivered: BTreeSet<String> = seen.iter().filter(|(_, c)| *c == 200).map(|(k, _)| k.clone()).collect();
+    let delivered: BTreeSet<String> = seen
+        .iter()
+        .filter(|(_, c)| *c == 200)
+        .map(|(k, _)| k.clone())
+        .collect();
     for k in &queued {
         assert!(delivered.contains(k), "queued delivery {k} was lost");
     }
-    assert!(seen.iter().all(|(k, _)| !k.is_empty()), "every delivery carries an Idempotency-Key");
-    let retried = queued.iter().filter(|k| seen.iter().filter(|(x, _)| x == *k).count() > 1).count();
+    assert!(
+        seen.iter().all(|(k, _)| !k.is_empty()),
+        "every delivery carries an Idempotency-Key"
+    );
+    let retried = queued
+        .iter()
+        .filter(|k| seen.iter().filter(|(x, _)| x == *k).count() > 1)
+        .count();
     assert!(retried > 0, "failed deliveries were retried");
     // Deliveries are audited.
     let (_, audit) = srv.get(&admin, "/api/v1/audit?limit=10000");
-    let n = audit["entries"].as_array().expect("entries").iter().filter(|e| e["action"] == "deliver.webhook").count();
-    assert!(n >= queued.len(), "{n} audited deliveries for {} queued", queued.len());
+    let n = audit["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["action"] == "deliver.webhook")
+        .count();
+    assert!(
+        n >= queued.len(),
+        "{n} audited deliveries for {} queued",
+        queued.len()
+    );
 }

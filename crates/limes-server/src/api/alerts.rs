@@ -354,3 +354,10 @@ pub async fn nuisance(State(s): State<AppState>, p: Principal) -> Result<Json<Va
         .collect();
     Ok(Json(json!({ "nuisance": rows })))
 }
+
+/// Parses `data` as each operator body (fuzzing).
+pub(super) fn fuzz_bodies(data: &[u8]) {
+    let _ = json_body::<AckBody>(data);
+    let _ = parse_body::<AssignBody>(data);
+    let _ = parse_body::<ResolveBody>(data);
+}

