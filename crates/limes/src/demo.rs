@@ -56,7 +56,9 @@ pub fn run(sites: &Path, out: &Path, seed: u64, write_detections: bool) -> Resul
         notes,
     };
     let path = report.write(out)?;
-    println!("report: {}\nwall time {elapsed:.1} s", path.display());
+    println!("report: {}", path.display());
+    crate::live_demo::run(sites, out, seed)?;
+    println!("wall time {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 
 mod bench;
 mod demo;
+mod live_demo;
 mod progress;
 mod replay;
 mod serve;
