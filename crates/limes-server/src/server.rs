@@ -59,7 +59,7 @@ impl ServeConfig {
             max_future_s: 120.0,
             max_past_s: 3600.0,
             queue: 64,
-            tick_s: 0.5,
+            tick_s: 0.1,
         }
     }
 }
@@ -186,6 +186,11 @@ impl Server {
             source,
         })?;
         let app = api::router(state.clone());
+        // Small replies must not wait for Nagle's algorithm (a 40 ms stall per request).
+        let listener =
+            axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+                let _ = tcp.set_nodelay(true);
+            });
         tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
                 tracing::error!("HTTP server stopped: {e}");

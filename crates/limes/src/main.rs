@@ -1,6 +1,7 @@
 //! `limes`: simulate, track, judge and score a frontier and its guarded facilities.
 
 mod bench;
+mod bench_serve;
 mod demo;
 mod live_demo;
 mod progress;
@@ -172,6 +173,18 @@ enum Cmd {
         #[arg(long, default_value_t = 5000)]
         batch: usize,
     },
+    /// Measure the live system: durable ingest over HTTP and CoT, latency, server memory.
+    BenchServe {
+        /// Simulated minutes of the frontier night for the throughput runs.
+        #[arg(long, default_value_t = 360.0)]
+        minutes: f64,
+        /// Seconds of each latency run.
+        #[arg(long, default_value_t = 60.0)]
+        latency_s: f64,
+        /// Append the tables to this file.
+        #[arg(long)]
+        append: Option<PathBuf>,
+    },
     /// Measure tracker throughput and memory; writes a Markdown table.
     Bench {
         /// Simulated minutes of the frontier workload.
@@ -259,6 +272,15 @@ fn main() -> Result<()> {
         }
         Cmd::Site { file } => show_site(&file),
         Cmd::Bench { minutes, append } => bench::run(minutes, append.as_deref()),
+        Cmd::BenchServe {
+            minutes,
+            latency_s,
+            append,
+        } => bench_serve::run(bench_serve::Args {
+            minutes,
+            latency_s,
+            append,
+        }),
         Cmd::Serve {
             site,
             data,

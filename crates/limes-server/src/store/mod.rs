@@ -78,6 +78,8 @@ pub struct Stats {
     pub audit_entries: i64,
     /// Webhook deliveries not yet made.
     pub outbox_pending: i64,
+    /// Sequence number of the last batch of records in the log.
+    pub last_batch_seq: i64,
 }
 
 impl Store {
@@ -278,6 +280,7 @@ impl Store {
                 alert_revisions: one("SELECT COUNT(*) FROM alert_revs")?,
                 audit_entries: one("SELECT COUNT(*) FROM audit")?,
                 outbox_pending: one("SELECT COUNT(*) FROM outbox WHERE delivered IS NULL")?,
+                last_batch_seq: one("SELECT COALESCE(MAX(seq), 0) FROM log WHERE kind = 0")?,
             })
         })
     }

@@ -1,0 +1,612 @@
+//! `limes bench-serve`: the live system measured as a separate `limes serve` process on
+//! loopback: sustained durable ingest over HTTP and over CoT, ingest-to-alert latency at a
+//! paced rate, and the server's memory while it holds the 600 km frontier live.
+
+use anyhow::{bail, Context, Result};
+use limes_core::record::{SensorRecord, Time};
+use limes_core::sim::{simulate, VecSink};
+use limes_core::site;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tokio::io::AsyncWriteExt;
+
+/// What to measure.
+pub struct Args {
+    /// Simulated minutes of the frontier night for the throughput runs.
+    pub minutes: f64,
+    /// Seconds of the latency run.
+    pub latency_s: f64,
+    /// Append the Markdown to this file.
+    pub append: Option<PathBuf>,
+}
+
+struct Proc {
+    child: Child,
+    http: String,
+    cot: String,
+    pid: u32,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn status_kib(pid: u32, key: &str) -> Option<f64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = s.lines().find(|l| l.starts_with(key))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn limes() -> Result<PathBuf> {
+    std::env::current_exe().context("locating the limes binary")
+}
+
+fn token(site: &Path, data: &Path, role: &str) -> Result<String> {
+    let out = Command::new(limes()?)
+        .args(["token", "create", "--site"])
+        .arg(site)
+        .arg("--data")
+        .arg(data)
+        .args(["--org", "ibf", "--role", role])
+        .stderr(Stdio::null())
+        .output()?;
+    if !out.status.success() {
+        bail!("limes token create failed");
+    }
+    Ok(String::from_utf8(out.stdout)?.trim().to_string())
+}
+
+fn serve(site: &Path, data: &Path, extra: &[&str]) -> Result<Proc> {
+    let (h, c) = (port()?, port()?);
+    let mut child = Command::new(limes()?)
+        .arg("serve")
+        .arg("--site")
+        .arg(site)
+        .arg("--data")
+        .arg(data)
+        .args([
+            "--http",
+            &format!("127.0.0.1:{h}"),
+            "--cot",
+            &format!("127.0.0.1:{c}"),
+        ])
+        .args(extra)
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let out = child.stdout.take().context("stdout")?;
+    use std::io::BufRead;
+    let mut lines = std::io::BufReader::new(out).lines();
+    for l in lines.by_ref() {
+        if l? == "ready" {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    let pid = child.id();
+    Ok(Proc {
+        child,
+        http: format!("http://127.0.0.1:{h}"),
+        cot: format!("127.0.0.1:{c}"),
+        pid,
+    })
+}
+
+async fn stats(http: &str, token: &str) -> Result<serde_json::Value> {
+    Ok(reqwest::Client::new()
+        .get(format!("{http}/api/v1/stats"))
+        .bearer_auth(token)
+        .send()
+        .await?
+        .json()
+        .await?)
+}
+
+/// Waits until the engine has processed everything logged; returns when it did.
+async fn drained(http: &str, token: &str, records: u64) -> Result<Instant> {
+    loop {
+        let s = stats(http, token).await?;
+        if s["store"]["records"].as_u64() >= Some(records)
+            && s["processed_seq"].as_i64() >= s["store"]["last_batch_seq"].as_i64()
+        {
+            return Ok(Instant::now());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn frontier_night(
+    minutes: f64,
+    flocks: u32,
+    groups: u32,
+    seed: u64,
+) -> Result<(site::Site, Vec<SensorRecord>)> {
+    let site = site::load(Path::new("sites/frontier.toml"))?;
+    let mut cfg = site.scenario.clone();
+    cfg.duration_h = minutes / 60.0;
+    cfg.flocks = flocks;
+    cfg.infiltrator_groups = groups;
+    let mut sink = VecSink::default();
+    simulate(&site, Some(&cfg), seed, &mut sink)?;
+    let mut v = sink.sensor;
+    v.sort_by(|a, b| a.time().0.total_cmp(&b.time().0));
+    Ok((site, v))
+}
+
+/// Minutes 45 onwards of a night with 800 groups heading for the line (their approach and
+/// infiltration alerts are timed), over herds that make the load about 10 000 det/s.
+fn latency_load(seconds: f64) -> Result<Vec<SensorRecord>> {
+    let lead = 45.0;
+    let (_, groups) = frontier_night(lead + seconds / 60.0 + 1.0, 0, 800, 11)?;
+    let g0 = groups.first().map(|r| r.time().0).unwrap_or(0.0) + lead * 60.0;
+    let (_, herds) = frontier_night(seconds / 60.0 + 1.0, 780, 0, 12)?;
+    let shift = g0 - herds.first().map(|r| r.time().0).unwrap_or(0.0);
+    let mut v: Vec<SensorRecord> = groups.into_iter().filter(|r| r.time().0 >= g0).collect();
+    v.extend(herds.into_iter().map(|mut r| {
+        let t = r.time().0 + shift;
+        match &mut r {
+            SensorRecord::Detection(d) => d.time = Time(t),
+            SensorRecord::Fence(f) => f.time = Time(t),
+            SensorRecord::Heartbeat(h) => h.time = Time(t),
+        }
+        r
+    }));
+    // The simulator stamps a whole time step with one time; real sensors do not scan in step.
+    // Spread each record over its second (at most 0.75 m of walking), so requests are small.
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+    for r in &mut v {
+        let t = r.time().0 + rng.random_range(0.0..1.0);
+        match r {
+            SensorRecord::Detection(d) => d.time = Time(t),
+            SensorRecord::Fence(f) => f.time = Time(t),
+            SensorRecord::Heartbeat(h) => h.time = Time(t),
+        }
+    }
+    v.sort_by(|a, b| a.time().0.total_cmp(&b.time().0));
+    Ok(v)
+}
+
+fn iso(t: f64) -> String {
+    Time(t).to_string()
+}
+
+fn cot_event(r: &SensorRecord) -> Option<(String, String)> {
+    match r {
+        SensorRecord::Detection(d) => {
+            let (lon, lat) = match d.pos {
+                limes_core::record::Position::LonLat { lon, lat } => (lon, lat),
+                _ => return None,
+            };
+            let class = d
+                .class
+                .map(|c| format!(r#" class="{}""#, limes_server::snake(&c.best())))
+                .unwrap_or_default();
+            let count = d
+                .count
+                .map(|n| format!(r#" count="{n}""#))
+                .unwrap_or_default();
+            Some((
+                d.sensor.clone(),
+                format!(
+                    r#"<event version="2.0" uid="det" type="a-u-G" how="m-r" time="{t}" start="{t}" stale="{t}"><point lat="{lat:.7}" lon="{lon:.7}" hae="0" ce="{ce:.1}" le="9999999"/><detail><limes{class}{count}/></detail></event>"#,
+                    t = iso(d.time.0),
+                    ce = d.ce.unwrap_or(5.0)
+                ),
+            ))
+        }
+        SensorRecord::Heartbeat(h) => Some((
+            h.sensor.clone(),
+            format!(
+                r#"<event version="2.0" uid="{s}" type="a-f-G-E-S" how="h-e" time="{t}" start="{t}" stale="{t}"><point lat="0" lon="0" hae="0" ce="9999999" le="9999999"/><detail/></event>"#,
+                s = h.sensor,
+                t = iso(h.time.0)
+            ),
+        )),
+        SensorRecord::Fence(_) => None,
+    }
+}
+
+struct Throughput {
+    records: u64,
+    durable_s: f64,
+    processed_s: f64,
+    rss_mib: f64,
+    tracks: u64,
+}
+
+async fn http_run(
+    site_file: &Path,
+    recs: &[SensorRecord],
+    start: f64,
+    dir: &Path,
+) -> Result<Throughput> {
+    let data = dir.join("http");
+    let sensor = token(site_file, &data, "sensor")?;
+    let admin = token(site_file, &data, "admin")?;
+    let p = serve(
+        site_file,
+        &data,
+        &[
+            "--clock-speed",
+            "0",
+            "--clock-start",
+            &iso(start),
+            "--max-past-s",
+            "90000",
+            "--max-future-s",
+            "90000",
+        ],
+    )?;
+    let batches: Vec<Vec<u8>> = recs
+        .chunks(10_000)
+        .map(|c| {
+            let mut b = Vec::with_capacity(c.len() * 200);
+            for r in c {
+                let _ = serde_json::to_writer(&mut b, r);
+                b.push(b'\n');
+            }
+            b
+        })
+        .collect();
+    let client = reqwest::Client::new();
+    let t0 = Instant::now();
+    for b in batches {
+        loop {
+            let r = client
+                .post(format!("{}/api/v1/ingest", p.http))
+                .bearer_auth(&sensor)
+                .body(b.clone())
+                .send()
+                .await?;
+            match r.status().as_u16() {
+                200 => break,
+                429 => tokio::time::sleep(Duration::from_millis(5)).await,
+                s => bail!("ingest answered {s}: {}", r.text().await?),
+            }
+        }
+    }
+    let durable_s = t0.elapsed().as_secs_f64();
+    let done = drained(&p.http, &admin, recs.len() as u64).await?;
+    let s = stats(&p.http, &admin).await?;
+    Ok(Throughput {
+        records: s["store"]["records"].as_u64().unwrap_or(0),
+        durable_s,
+        processed_s: (done - t0).as_secs_f64(),
+        rss_mib: status_kib(p.pid, "VmHWM:").unwrap_or(f64::NAN) / 1024.0,
+        tracks: s["live_tracks"].as_u64().unwrap_or(0),
+    })
+}
+
+async fn cot_run(
+    site_file: &Path,
+    recs: &[SensorRecord],
+    start: f64,
+    dir: &Path,
+) -> Result<Throughput> {
+    let data = dir.join("cot");
+    let sensor = token(site_file, &data, "sensor")?;
+    let admin = token(site_file, &data, "admin")?;
+    let p = serve(
+        site_file,
+        &data,
+        &[
+            "--clock-speed",
+            "0",
+            "--clock-start",
+            &iso(start),
+            "--max-past-s",
+            "90000",
+            "--max-future-s",
+            "90000",
+        ],
+    )?;
+    // One connection per sensor, opened with its own heartbeat carrying the token.
+    let events: Vec<(String, String)> = recs.iter().filter_map(cot_event).collect();
+    let n = events.len() as u64;
+    let mut conns: std::collections::HashMap<String, tokio::io::BufWriter<tokio::net::TcpStream>> =
+        Default::default();
+    for (s, _) in &events {
+        if !conns.contains_key(s) {
+            let mut c = tokio::io::BufWriter::with_capacity(
+                256 * 1024,
+                tokio::net::TcpStream::connect(&p.cot).await?,
+            );
+            let hello = format!(
+                r#"<event version="2.0" uid="{s}" type="a-f-G-E-S" how="h-e" time="{t}" start="{t}" stale="{t}"><point lat="0" lon="0" hae="0" ce="9999999" le="9999999"/><detail><limes token="{sensor}"/></detail></event>"#,
+                t = iso(start)
+            );
+            c.write_all(hello.as_bytes()).await?;
+            conns.insert(s.clone(), c);
+        }
+    }
+    let hellos = conns.len() as u64;
+    let t0 = Instant::now();
+    for (i, (s, e)) in events.iter().enumerate() {
+        if let Some(c) = conns.get_mut(s) {
+            c.write_all(e.as_bytes()).await?;
+        }
+        if i % 20_000 == 19_999 {
+            for c in conns.values_mut() {
+                c.flush().await?;
+            }
+        }
+    }
+    for c in conns.values_mut() {
+        c.flush().await?;
+    }
+    // CoT has no acknowledgement: durable means in the store's log.
+    loop {
+        let s = stats(&p.http, &admin).await?;
+        if s["store"]["records"].as_u64().unwrap_or(0) >= n + hellos {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let durable_s = t0.elapsed().as_secs_f64();
+    let done = drained(&p.http, &admin, n).await?;
+    let s = stats(&p.http, &admin).await?;
+    Ok(Throughput {
+        records: n,
+        durable_s,
+        processed_s: (done - t0).as_secs_f64(),
+        rss_mib: status_kib(p.pid, "VmHWM:").unwrap_or(f64::NAN) / 1024.0,
+        tracks: s["live_tracks"].as_u64().unwrap_or(0),
+    })
+}
+
+struct Latency {
+    rate: f64,
+    seconds: f64,
+    ack_p50_ms: f64,
+    ack_p99_ms: f64,
+    alerts: usize,
+    alert_p50_ms: f64,
+    alert_p99_ms: f64,
+    tracks: usize,
+    track_p50_ms: f64,
+    track_p99_ms: f64,
+    window_s: f64,
+}
+
+fn pct(v: &mut [f64], p: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+async fn latency_run(
+    recs: &[SensorRecord],
+    seconds: f64,
+    window_s: f64,
+    dir: &Path,
+) -> Result<Latency> {
+    let data = dir.join(format!("latency-{window_s}"));
+    std::fs::create_dir_all(&data)?;
+    // The frontier with the reorder window under test.
+    let text = std::fs::read_to_string("sites/frontier.toml")?.replace(
+        "reorder_window_s = 2.0",
+        &format!("reorder_window_s = {window_s}"),
+    );
+    let site_file =
+        std::fs::canonicalize("sites")?.join(format!(".bench-frontier-{window_s}.toml"));
+    std::fs::write(&site_file, text)?;
+    let sensor = token(&site_file, &data, "sensor")?;
+    let viewer = token(&site_file, &data, "admin")?;
+    let p = serve(&site_file, &data, &[])?;
+    let _ = std::fs::remove_file(&site_file);
+    let client = reqwest::Client::new();
+    let clock: serde_json::Value = client
+        .get(format!("{}/api/v1/clock", p.http))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let now = clock["unix"].as_f64().context("clock")?;
+    let first = recs.first().map(|r| r.time().0).unwrap_or(0.0);
+    let offset = now - first;
+    // Alerts as they arrive on the event stream, with their (wall-clock) record time.
+    let arrivals = std::sync::Arc::new(std::sync::Mutex::new(Vec::<f64>::new()));
+    let track_arrivals = std::sync::Arc::new(std::sync::Mutex::new(Vec::<f64>::new()));
+    {
+        let (http, viewer, arrivals, track_arrivals) = (
+            p.http.clone(),
+            viewer.clone(),
+            arrivals.clone(),
+            track_arrivals.clone(),
+        );
+        tokio::spawn(async move {
+            use futures_util::StreamExt;
+            let Ok(r) = reqwest::Client::new()
+                .get(format!("{http}/api/v1/stream?kinds=alert,track"))
+                .bearer_auth(viewer)
+                .send()
+                .await
+            else {
+                return;
+            };
+            let mut body = r.bytes_stream();
+            let mut buf = String::new();
+            while let Some(Ok(chunk)) = body.next().await {
+                let at = limes_server::clock::wall_now();
+                buf.push_str(&String::from_utf8_lossy(&chunk));
+                while let Some(i) = buf.find("\n\n") {
+                    let ev: String = buf.drain(..i + 2).collect();
+                    let is_track = ev.lines().any(|l| l == "event: track");
+                    if let Some(d) = ev.lines().find_map(|l| l.strip_prefix("data: ")) {
+                        let v: serde_json::Value = serde_json::from_str(d).unwrap_or_default();
+                        let t = v["time"]
+                            .as_str()
+                            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok());
+                        if let Some(t) = t {
+                            let t = t.timestamp_micros() as f64 / 1e6;
+                            // Only revisions made during the run (not the opening snapshot).
+                            if t > now {
+                                let into = if is_track { &track_arrivals } else { &arrivals };
+                                if let Ok(mut a) = into.lock() {
+                                    a.push(at - t);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        });
+    }
+    let t0 = Instant::now();
+    let mut acks = Vec::new();
+    let mut i = 0;
+    let mut sent = 0usize;
+    while i < recs.len() && t0.elapsed().as_secs_f64() < seconds {
+        let due_t = first + t0.elapsed().as_secs_f64();
+        let end = recs[i..].partition_point(|r| r.time().0 <= due_t) + i;
+        if end == i {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            continue;
+        }
+        let mut b = Vec::new();
+        for r in &recs[i..end] {
+            let mut r = r.clone();
+            let t = r.time().0 + offset;
+            match &mut r {
+                SensorRecord::Detection(d) => d.time = Time(t),
+                SensorRecord::Fence(f) => f.time = Time(t),
+                SensorRecord::Heartbeat(h) => h.time = Time(t),
+            }
+            serde_json::to_writer(&mut b, &r)?;
+            b.push(b'\n');
+        }
+        let s = Instant::now();
+        let resp = client
+            .post(format!("{}/api/v1/ingest", p.http))
+            .bearer_auth(&sensor)
+            .body(b)
+            .send()
+            .await?;
+        if !resp.status().is_success() {
+            bail!("ingest answered {}: {}", resp.status(), resp.text().await?);
+        }
+        acks.push(s.elapsed().as_secs_f64() * 1000.0);
+        sent += end - i;
+        i = end;
+    }
+    let run_s = t0.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_secs_f64(window_s + 2.0)).await;
+    let st = stats(&p.http, &viewer).await?;
+    if std::env::var_os("LIMES_BENCH_DEBUG").is_some() {
+        let m = client
+            .get(format!("{}/metrics", p.http))
+            .send()
+            .await?
+            .text()
+            .await?;
+        eprintln!(
+            "{}",
+            m.lines()
+                .filter(|l| l.contains("pipeline"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+    eprintln!(
+        "latency run (window {window_s} s): {} alerts, {} revisions in the store",
+        st["store"]["alerts"], st["store"]["alert_revisions"]
+    );
+    let mut al: Vec<f64> = arrivals
+        .lock()
+        .map(|a| a.iter().map(|x| x * 1000.0).collect())
+        .unwrap_or_default();
+    let mut tl: Vec<f64> = track_arrivals
+        .lock()
+        .map(|a| a.iter().map(|x| x * 1000.0).collect())
+        .unwrap_or_default();
+    Ok(Latency {
+        tracks: tl.len(),
+        track_p50_ms: pct(&mut tl, 0.5),
+        track_p99_ms: pct(&mut tl, 0.99),
+        rate: sent as f64 / run_s,
+        seconds: run_s,
+        ack_p50_ms: pct(&mut acks, 0.5),
+        ack_p99_ms: pct(&mut acks, 0.99),
+        alerts: al.len(),
+        alert_p50_ms: pct(&mut al, 0.5),
+        alert_p99_ms: pct(&mut al, 0.99),
+        window_s,
+    })
+}
+
+/// Runs the three measurements and prints (and optionally appends) Markdown.
+pub fn run(a: Args) -> Result<()> {
+    let rt = tokio::runtime::Runtime::new()?;
+    let dir = tempfile_dir()?;
+    rt.block_on(async move {
+        let (_, recs) = frontier_night(a.minutes, 8, 6, 7)?;
+        let start = recs.first().map(|r| r.time().0).unwrap_or(0.0) - 1.0;
+        let dets = recs.iter().filter(|r| matches!(r, SensorRecord::Detection(_))).count();
+        eprintln!("frontier night: {} minutes, {} records ({dets} detections)", a.minutes, recs.len());
+        let h = http_run(Path::new("sites/frontier.toml"), &recs, start, &dir).await?;
+        eprintln!("HTTP done");
+        let c = cot_run(Path::new("sites/frontier.toml"), &recs, start, &dir).await?;
+        eprintln!("CoT done");
+        drop(recs);
+        // The latency load: the frontier with enough herds in view to make about 10 000 det/s,
+        // and many groups heading for the line, whose approach alerts are timed.
+        let dense = latency_load(a.latency_s)?;
+        let span = dense.last().map(|r| r.time().0).unwrap_or(0.0) - dense.first().map(|r| r.time().0).unwrap_or(0.0);
+        eprintln!("latency load: {:.0} records/s of record time", dense.len() as f64 / span.max(1.0));
+        let l2 = latency_run(&dense, a.latency_s, 2.0, &dir).await?;
+        let l0 = latency_run(&dense, a.latency_s, 0.25, &dir).await?;
+        let cpu = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())).unwrap_or_default();
+        let mut md = format!(
+            "Machine: {cpu}, {} cores. `limes serve` is a separate process on loopback; the load generator shares the machine.\n\n",
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+        );
+        md += "| transport | records | durable (records/s) | through tracker and rules (records/s) | live tracks at end | server peak RSS |\n|---|---|---|---|---|---|\n";
+        for (name, t) in [("HTTP NDJSON, 10 000-record batches, one connection", &h), ("CoT over TCP, one connection per sensor", &c)] {
+            md += &format!(
+                "| {name} | {} | {:.0} | {:.0} | {} | {:.0} MiB |\n",
+                t.records,
+                t.records as f64 / t.durable_s,
+                t.records as f64 / t.processed_s,
+                t.tracks,
+                t.rss_mib
+            );
+        }
+        md += "\n| reorder window | paced rate (det/s) | run | HTTP ack p50 / p99 (durable) | track updates | record → track on the stream p50 / p99 | alert revisions | record → alert on the stream p50 / p99 |\n|---|---|---|---|---|---|---|---|\n";
+        for l in [&l2, &l0] {
+            md += &format!(
+                "| {:.2} s | {:.0} | {:.0} s | {:.1} / {:.1} ms | {} | {:.0} / {:.0} ms | {} | {:.0} / {:.0} ms |\n",
+                l.window_s, l.rate, l.seconds, l.ack_p50_ms, l.ack_p99_ms, l.tracks, l.track_p50_ms, l.track_p99_ms, l.alerts, l.alert_p50_ms, l.alert_p99_ms
+            );
+        }
+        println!("{md}");
+        if let Some(p) = &a.append {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new().create(true).append(true).open(p)?;
+            writeln!(f, "{md}")?;
+        }
+        anyhow::Ok(())
+    })?;
+    Ok(())
+}
+
+fn tempfile_dir() -> Result<PathBuf> {
+    let d = std::env::temp_dir().join(format!("limes-bench-serve-{}", std::process::id()));
+    if d.exists() {
+        std::fs::remove_dir_all(&d)?;
+    }
+    std::fs::create_dir_all(&d)?;
+    Ok(d)
+}
