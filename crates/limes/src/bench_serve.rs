@@ -143,15 +143,86 @@ fn frontier_night(
     Ok((site, v))
 }
 
-/// Minutes 45 onwards of a night with 800 groups heading for the line (their approach and
-/// infiltration alerts are timed), over herds that make the load about 10 000 det/s.
+/// Probe intruders: one person every 3 s, each at another stretch of the frontier, walking
+/// across it from 100 m outside at 1.5 m/s, seen by the nearest camera every second. Their
+/// infiltration alerts are the ones timed.
+fn probes(site: &site::Site, t0: f64, seconds: f64) -> Vec<SensorRecord> {
+    use limes_core::geo::{LocalFrame, LonLat};
+    use limes_core::record::{ClassProbs, Detection, Position};
+    let Some(f) = &site.frontier else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let n = ((seconds - 100.0) / 3.0).max(1.0) as usize;
+    let mut placed = 0;
+    let mut i = 2;
+    while placed < n && i + 1 < f.line.len() {
+        let (a, b) = (f.line[i], f.line[i + 1]);
+        i += 1;
+        let mid = LonLat {
+            lon: (a.lon + b.lon) / 2.0,
+            lat: (a.lat + b.lat) / 2.0,
+        };
+        if site.crossings.iter().any(|c| {
+            LonLat {
+                lon: c.lon,
+                lat: c.lat,
+            }
+            .distance_m(&mid)
+                < 5000.0
+        }) {
+            continue;
+        }
+        let Some(cam) = site
+            .sensors
+            .iter()
+            .filter(|s| s.kind.name() == "thermal_camera")
+            .min_by(|x, y| x.pos.distance_m(&mid).total_cmp(&y.pos.distance_m(&mid)))
+        else {
+            continue;
+        };
+        let frame = LocalFrame::new(mid);
+        let (pa, pb) = (frame.to_local(a), frame.to_local(b));
+        let len = (pb[0] - pa[0]).hypot(pb[1] - pa[1]).max(1e-9);
+        let dir = [(pb[0] - pa[0]) / len, (pb[1] - pa[1]) / len];
+        let s = f.outside.sign();
+        let outward = [-dir[1] * s, dir[0] * s];
+        let start = t0 + 5.0 + 3.0 * placed as f64;
+        for j in 0..95 {
+            let d = 100.0 - 1.5 * j as f64;
+            let p = frame.to_lonlat([outward[0] * d, outward[1] * d]);
+            out.push(SensorRecord::Detection(Detection {
+                sensor: cam.id.clone(),
+                time: Time(start + j as f64),
+                pos: Position::LonLat {
+                    lon: p.lon,
+                    lat: p.lat,
+                },
+                cov: Some([4.0, 0.0, 4.0]),
+                ce: None,
+                class: Some(ClassProbs {
+                    person: 0.9,
+                    vehicle: 0.05,
+                    animal: 0.05,
+                }),
+                heat_m2: Some(0.6),
+                count: None,
+            }));
+        }
+        placed += 1;
+    }
+    out
+}
+
+/// Herds that make the load about 10 000 det/s along the frontier, with probe intruders.
 fn latency_load(seconds: f64) -> Result<Vec<SensorRecord>> {
-    let lead = 45.0;
-    let (_, groups) = frontier_night(lead + seconds / 60.0 + 1.0, 0, 800, 11)?;
+    let lead = 0.0;
+    let (site, groups) = frontier_night(lead + seconds / 60.0 + 1.0, 0, 0, 11)?;
     let g0 = groups.first().map(|r| r.time().0).unwrap_or(0.0) + lead * 60.0;
     let (_, herds) = frontier_night(seconds / 60.0 + 1.0, 780, 0, 12)?;
     let shift = g0 - herds.first().map(|r| r.time().0).unwrap_or(0.0);
     let mut v: Vec<SensorRecord> = groups.into_iter().filter(|r| r.time().0 >= g0).collect();
+    v.extend(probes(&site, g0, seconds));
     v.extend(herds.into_iter().map(|mut r| {
         let t = r.time().0 + shift;
         match &mut r {
@@ -336,7 +407,8 @@ async fn cot_run(
         if let Some(c) = conns.get_mut(s) {
             c.write_all(e.as_bytes()).await?;
         }
-        if i % 20_000 == 19_999 {
+        // Flush often enough that the connections stay within the reorder window of each other.
+        if i % 200 == 199 {
             for c in conns.values_mut() {
                 c.flush().await?;
             }
@@ -562,8 +634,16 @@ pub fn run(a: Args) -> Result<()> {
         eprintln!("CoT done");
         drop(recs);
         // The latency load: the frontier with enough herds in view to make about 10 000 det/s,
-        // and many groups heading for the line, whose approach alerts are timed.
+        // and probe intruders crossing the line, whose infiltration alerts are timed.
         let dense = latency_load(a.latency_s)?;
+        if let Some(p) = std::env::var_os("LIMES_BENCH_DUMP") {
+            let mut w = limes_core::record::JsonlWriter::create(Path::new(&p))?;
+            for r in dense.iter().filter(|r| matches!(r, SensorRecord::Detection(d) if d.cov.is_some())) {
+                w.write(r)?;
+            }
+            w.finish()?;
+            return Ok(());
+        }
         let span = dense.last().map(|r| r.time().0).unwrap_or(0.0) - dense.first().map(|r| r.time().0).unwrap_or(0.0);
         eprintln!("latency load: {:.0} records/s of record time", dense.len() as f64 / span.max(1.0));
         let l2 = latency_run(&dense, a.latency_s, 2.0, &dir).await?;

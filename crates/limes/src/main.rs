@@ -179,7 +179,7 @@ enum Cmd {
         #[arg(long, default_value_t = 360.0)]
         minutes: f64,
         /// Seconds of each latency run.
-        #[arg(long, default_value_t = 60.0)]
+        #[arg(long, default_value_t = 180.0)]
         latency_s: f64,
         /// Append the tables to this file.
         #[arg(long)]
