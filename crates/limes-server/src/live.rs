@@ -184,6 +184,8 @@ impl LiveOut<'_> {
             }
         }
         m.live_tracks.set(engine.tracker.live_tracks() as i64);
+        m.late_dropped
+            .set(engine.tracker.stats().late_dropped as i64);
         if facility_alert {
             self.publish_facilities(engine);
         }

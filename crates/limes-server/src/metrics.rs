@@ -23,6 +23,8 @@ pub struct Metrics {
     pub engine_refused: Counter,
     /// Alert revisions produced.
     pub alert_revisions: Counter,
+    /// Detections the tracker dropped for arriving later than its reorder window.
+    pub late_dropped: Gauge,
     /// Live tracks.
     pub live_tracks: Gauge,
     /// Open stream and CoT connections.
@@ -55,6 +57,7 @@ impl Metrics {
             engine_records: Counter::default(),
             engine_refused: Counter::default(),
             alert_revisions: Counter::default(),
+            late_dropped: Gauge::default(),
             live_tracks: Gauge::default(),
             connections: Gauge::default(),
             lagged: Counter::default(),

@@ -19,6 +19,10 @@ pub struct Args {
     pub latency_s: f64,
     /// Append the Markdown to this file.
     pub append: Option<PathBuf>,
+    /// Reorder windows to measure latency with, seconds.
+    pub windows: Vec<f64>,
+    /// Also measure throughput.
+    pub throughput: bool,
 }
 
 struct Proc {
@@ -294,6 +298,7 @@ struct Throughput {
     processed_s: f64,
     rss_mib: f64,
     tracks: u64,
+    late: u64,
 }
 
 async fn http_run(
@@ -356,6 +361,7 @@ async fn http_run(
         processed_s: (done - t0).as_secs_f64(),
         rss_mib: status_kib(p.pid, "VmHWM:").unwrap_or(f64::NAN) / 1024.0,
         tracks: s["live_tracks"].as_u64().unwrap_or(0),
+        late: s["late_dropped"].as_u64().unwrap_or(0),
     })
 }
 
@@ -434,6 +440,7 @@ async fn cot_run(
         processed_s: (done - t0).as_secs_f64(),
         rss_mib: status_kib(p.pid, "VmHWM:").unwrap_or(f64::NAN) / 1024.0,
         tracks: s["live_tracks"].as_u64().unwrap_or(0),
+        late: s["late_dropped"].as_u64().unwrap_or(0),
     })
 }
 
@@ -624,15 +631,15 @@ pub fn run(a: Args) -> Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     let dir = tempfile_dir()?;
     rt.block_on(async move {
-        let (_, recs) = frontier_night(a.minutes, 8, 6, 7)?;
-        let start = recs.first().map(|r| r.time().0).unwrap_or(0.0) - 1.0;
-        let dets = recs.iter().filter(|r| matches!(r, SensorRecord::Detection(_))).count();
-        eprintln!("frontier night: {} minutes, {} records ({dets} detections)", a.minutes, recs.len());
-        let h = http_run(Path::new("sites/frontier.toml"), &recs, start, &dir).await?;
-        eprintln!("HTTP done");
-        let c = cot_run(Path::new("sites/frontier.toml"), &recs, start, &dir).await?;
-        eprintln!("CoT done");
-        drop(recs);
+        let mut through = Vec::new();
+        if a.throughput {
+            let (_, recs) = frontier_night(a.minutes, 8, 6, 7)?;
+            let start = recs.first().map(|r| r.time().0).unwrap_or(0.0) - 1.0;
+            let dets = recs.iter().filter(|r| matches!(r, SensorRecord::Detection(_))).count();
+            eprintln!("frontier night: {} minutes, {} records ({dets} detections)", a.minutes, recs.len());
+            through.push(("HTTP NDJSON, 10 000-record batches, one connection", http_run(Path::new("sites/frontier.toml"), &recs, start, &dir).await?));
+            through.push(("CoT over TCP, one connection per sensor", cot_run(Path::new("sites/frontier.toml"), &recs, start, &dir).await?));
+        }
         // The latency load: the frontier with enough herds in view to make about 10 000 det/s,
         // and probe intruders crossing the line, whose infiltration alerts are timed.
         let dense = latency_load(a.latency_s)?;
@@ -646,26 +653,31 @@ pub fn run(a: Args) -> Result<()> {
         }
         let span = dense.last().map(|r| r.time().0).unwrap_or(0.0) - dense.first().map(|r| r.time().0).unwrap_or(0.0);
         eprintln!("latency load: {:.0} records/s of record time", dense.len() as f64 / span.max(1.0));
-        let l2 = latency_run(&dense, a.latency_s, 2.0, &dir).await?;
-        let l0 = latency_run(&dense, a.latency_s, 0.25, &dir).await?;
+        let mut lat = Vec::new();
+        for w in &a.windows {
+            lat.push(latency_run(&dense, a.latency_s, *w, &dir).await?);
+        }
         let cpu = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())).unwrap_or_default();
         let mut md = format!(
             "Machine: {cpu}, {} cores. `limes serve` is a separate process on loopback; the load generator shares the machine.\n\n",
             std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
         );
-        md += "| transport | records | durable (records/s) | through tracker and rules (records/s) | live tracks at end | server peak RSS |\n|---|---|---|---|---|---|\n";
-        for (name, t) in [("HTTP NDJSON, 10 000-record batches, one connection", &h), ("CoT over TCP, one connection per sensor", &c)] {
+        if !through.is_empty() {
+            md += "| transport | records | durable (records/s) | through tracker and rules (records/s) | live tracks at end | late (dropped by the reorder window) | server peak RSS |\n|---|---|---|---|---|---|---|\n";
+        }
+        for (name, t) in &through {
             md += &format!(
-                "| {name} | {} | {:.0} | {:.0} | {} | {:.0} MiB |\n",
+                "| {name} | {} | {:.0} | {:.0} | {} | {} | {:.0} MiB |\n",
                 t.records,
                 t.records as f64 / t.durable_s,
                 t.records as f64 / t.processed_s,
                 t.tracks,
+                t.late,
                 t.rss_mib
             );
         }
         md += "\n| reorder window | paced rate (det/s) | run | HTTP ack p50 / p99 (durable) | track updates | record → track on the stream p50 / p99 | alert revisions | record → alert on the stream p50 / p99 |\n|---|---|---|---|---|---|---|---|\n";
-        for l in [&l2, &l0] {
+        for l in &lat {
             md += &format!(
                 "| {:.2} s | {:.0} | {:.0} s | {:.1} / {:.1} ms | {} | {:.0} / {:.0} ms | {} | {:.0} / {:.0} ms |\n",
                 l.window_s, l.rate, l.seconds, l.ack_p50_ms, l.ack_p99_ms, l.tracks, l.track_p50_ms, l.track_p99_ms, l.alerts, l.alert_p50_ms, l.alert_p99_ms

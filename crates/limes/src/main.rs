@@ -184,6 +184,12 @@ enum Cmd {
         /// Append the tables to this file.
         #[arg(long)]
         append: Option<PathBuf>,
+        /// Reorder windows to measure latency with, seconds.
+        #[arg(long, value_delimiter = ',', default_value = "2,0.25,0.02")]
+        windows: Vec<f64>,
+        /// Skip the throughput runs.
+        #[arg(long)]
+        no_throughput: bool,
     },
     /// Measure tracker throughput and memory; writes a Markdown table.
     Bench {
@@ -276,10 +282,14 @@ fn main() -> Result<()> {
             minutes,
             latency_s,
             append,
+            windows,
+            no_throughput,
         } => bench_serve::run(bench_serve::Args {
             minutes,
             latency_s,
             append,
+            windows,
+            throughput: !no_throughput,
         }),
         Cmd::Serve {
             site,

@@ -188,7 +188,9 @@ impl CotHub {
     }
 
     fn finish(&self, role: Option<Role>, r: Result<(), String>) -> Result<(), String> {
-        if let Some(Role::Client { uid, .. }) = role {
+        if let Some(Role::Client { uid, feed, .. }) = role {
+            // The client is gone: stop feeding it, so its writer and queue are freed now.
+            feed.abort();
             if let Ok(mut u) = self.uids.lock() {
                 u.remove(&uid);
             }
@@ -238,15 +240,21 @@ impl CotHub {
                 ));
             }
         }
-        self.spawn_feed(principal.clone(), id, tx.clone());
+        let feed = self.spawn_feed(principal.clone(), id, tx.clone());
         Ok(Role::Client {
             uid: ev.uid.clone(),
             principal,
+            feed,
         })
     }
 
     /// Sends the client its released picture, then every released change and relayed event.
-    fn spawn_feed(&self, p: Principal, id: u64, tx: mpsc::Sender<Arc<String>>) {
+    fn spawn_feed(
+        &self,
+        p: Principal,
+        id: u64,
+        tx: mpsc::Sender<Arc<String>>,
+    ) -> tokio::task::JoinHandle<()> {
         let st = self.state.clone();
         let mut changes = st.hub.subscribe();
         let mut relays = self.relay.subscribe();
@@ -288,7 +296,7 @@ impl CotHub {
                     _ = tx.closed() => return,
                 }
             }
-        });
+        })
     }
 }
 
@@ -314,6 +322,7 @@ enum Role {
     Client {
         uid: String,
         principal: Principal,
+        feed: tokio::task::JoinHandle<()>,
     },
 }
 
