@@ -32,6 +32,8 @@ pub struct ServeConfig {
     pub http: SocketAddr,
     /// CoT TCP address, if CoT is served.
     pub cot: Option<SocketAddr>,
+    /// CoT over TLS with client certificates: address and files.
+    pub cot_tls: Option<(SocketAddr, crate::cot::tls::TlsFiles)>,
     /// Drill clock: clock seconds per wall second (1: the wall clock).
     pub clock_speed: f64,
     /// Drill clock: its time at start, seconds since the epoch (resumes later if the log is newer).
@@ -54,6 +56,7 @@ impl ServeConfig {
             data,
             http: SocketAddr::from(([127, 0, 0, 1], 8080)),
             cot: Some(SocketAddr::from(([127, 0, 0, 1], 8087))),
+            cot_tls: None,
             clock_speed: 1.0,
             clock_start: None,
             max_future_s: 120.0,
@@ -81,6 +84,9 @@ pub enum ServerError {
         /// Underlying error.
         source: std::io::Error,
     },
+    /// TLS could not be set up.
+    #[error(transparent)]
+    Tls(#[from] crate::cot::tls::TlsError),
     /// A thread could not be started.
     #[error("starting a thread: {0}")]
     Thread(std::io::Error),
@@ -92,6 +98,8 @@ pub struct Server {
     pub http: SocketAddr,
     /// Bound CoT address.
     pub cot: Option<SocketAddr>,
+    /// Bound CoT TLS address.
+    pub cot_tls: Option<SocketAddr>,
     /// Shared state (for in-process tests and benchmarks).
     pub state: AppState,
 }
@@ -196,6 +204,7 @@ impl Server {
                 tracing::error!("HTTP server stopped: {e}");
             }
         });
+        let cot_hub = CotHub::new(state.clone());
         let cot = match cfg.cot {
             Some(addr) => {
                 let l = TcpListener::bind(addr)
@@ -204,7 +213,25 @@ impl Server {
                 let bound = l
                     .local_addr()
                     .map_err(|source| ServerError::Bind { addr, source })?;
-                tokio::spawn(CotHub::new(state.clone()).serve(l));
+                tokio::spawn(cot_hub.clone().serve(l));
+                Some(bound)
+            }
+            None => None,
+        };
+        let cot_tls = match &cfg.cot_tls {
+            Some((addr, files)) => {
+                let acceptor = crate::cot::tls::acceptor(files)?;
+                let l = TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| ServerError::Bind {
+                        addr: *addr,
+                        source,
+                    })?;
+                let bound = l.local_addr().map_err(|source| ServerError::Bind {
+                    addr: *addr,
+                    source,
+                })?;
+                tokio::spawn(cot_hub.clone().serve_tls(l, acceptor));
                 Some(bound)
             }
             None => None,
@@ -219,6 +246,11 @@ impl Server {
             }
         });
         tokio::spawn(crate::webhook::run(store, metrics));
-        Ok(Server { http, cot, state })
+        Ok(Server {
+            http,
+            cot,
+            cot_tls,
+            state,
+        })
     }
 }

@@ -127,6 +127,18 @@ enum Cmd {
         /// CoT TCP address.
         #[arg(long, default_value = "127.0.0.1:8087")]
         cot: std::net::SocketAddr,
+        /// CoT over TLS with client certificates on this address (needs the three files below).
+        #[arg(long, requires_all = ["tls_cert", "tls_key", "tls_client_ca"])]
+        cot_tls: Option<std::net::SocketAddr>,
+        /// Server certificate chain (PEM).
+        #[arg(long)]
+        tls_cert: Option<PathBuf>,
+        /// Server private key (PEM).
+        #[arg(long)]
+        tls_key: Option<PathBuf>,
+        /// CA that signs client certificates (PEM).
+        #[arg(long)]
+        tls_client_ca: Option<PathBuf>,
         /// Drill clock speed (clock seconds per wall second); 1 is the wall clock.
         #[arg(long, default_value_t = 1.0)]
         clock_speed: f64,
@@ -296,6 +308,10 @@ fn main() -> Result<()> {
             data,
             http,
             cot,
+            cot_tls,
+            tls_cert,
+            tls_key,
+            tls_client_ca,
             clock_speed,
             clock_start,
             max_future_s,
@@ -304,6 +320,18 @@ fn main() -> Result<()> {
             let mut cfg = limes_server::ServeConfig::new(site, data);
             cfg.http = http;
             cfg.cot = Some(cot);
+            if let (Some(addr), Some(cert), Some(key), Some(client_ca)) =
+                (cot_tls, tls_cert, tls_key, tls_client_ca)
+            {
+                cfg.cot_tls = Some((
+                    addr,
+                    limes_server::cot::tls::TlsFiles {
+                        cert,
+                        key,
+                        client_ca,
+                    },
+                ));
+            }
             cfg.clock_speed = clock_speed;
             cfg.clock_start = clock_start
                 .map(|s| {

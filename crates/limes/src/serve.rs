@@ -34,6 +34,9 @@ pub fn serve(cfg: ServeConfig) -> Result<()> {
         if let Some(c) = server.cot {
             println!("  CoT   tcp://{c}");
         }
+        if let Some(c) = server.cot_tls {
+            println!("  CoT   tls://{c}  (client certificates required)");
+        }
         println!("ready");
         tokio::signal::ctrl_c().await?;
         println!("interrupted; every acknowledged record is already on disk");

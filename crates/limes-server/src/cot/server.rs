@@ -74,6 +74,51 @@ impl CotHub {
         }
     }
 
+    /// Accepts TLS connections (client certificates required) until the listener fails.
+    pub async fn serve_tls(self, listener: TcpListener, acceptor: tokio_rustls::TlsAcceptor) {
+        loop {
+            let (sock, peer) = match listener.accept().await {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!("CoT TLS accept: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let _ = sock.set_nodelay(true);
+            let (me, acceptor) = (self.clone(), acceptor.clone());
+            tokio::spawn(async move {
+                let tls = match tokio::time::timeout(
+                    std::time::Duration::from_secs(10),
+                    acceptor.accept(sock),
+                )
+                .await
+                {
+                    Ok(Ok(t)) => t,
+                    Ok(Err(e)) => return tracing::info!("CoT TLS {peer}: handshake: {e}"),
+                    Err(_) => return tracing::info!("CoT TLS {peer}: handshake timed out"),
+                };
+                let cn = tls
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(|c| c.first())
+                    .and_then(|c| super::tls::common_name(c));
+                let Some(p) = cn
+                    .as_deref()
+                    .and_then(|cn| super::tls::principal(&me.state.site, cn))
+                else {
+                    return tracing::info!(
+                        "CoT TLS {peer}: certificate CN {cn:?} names no organisation or sensor"
+                    );
+                };
+                if let Err(e) = me.connection(tls, Some(p)).await {
+                    tracing::info!("CoT TLS {peer}: {e}");
+                }
+            });
+        }
+    }
+
     /// Serves one connection; `cert` is the principal of a verified TLS client certificate.
     pub async fn connection<S>(&self, sock: S, cert: Option<Principal>) -> Result<(), String>
     where
