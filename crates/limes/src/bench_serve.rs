@@ -229,11 +229,7 @@ fn latency_load(seconds: f64) -> Result<Vec<SensorRecord>> {
     v.extend(probes(&site, g0, seconds));
     v.extend(herds.into_iter().map(|mut r| {
         let t = r.time().0 + shift;
-        match &mut r {
-            SensorRecord::Detection(d) => d.time = Time(t),
-            SensorRecord::Fence(f) => f.time = Time(t),
-            SensorRecord::Heartbeat(h) => h.time = Time(t),
-        }
+        r.set_time(Time(t));
         r
     }));
     // The simulator stamps a whole time step with one time; real sensors do not scan in step.
@@ -242,11 +238,7 @@ fn latency_load(seconds: f64) -> Result<Vec<SensorRecord>> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
     for r in &mut v {
         let t = r.time().0 + rng.random_range(0.0..1.0);
-        match r {
-            SensorRecord::Detection(d) => d.time = Time(t),
-            SensorRecord::Fence(f) => f.time = Time(t),
-            SensorRecord::Heartbeat(h) => h.time = Time(t),
-        }
+        r.set_time(Time(t));
     }
     v.sort_by(|a, b| a.time().0.total_cmp(&b.time().0));
     Ok(v)
@@ -301,29 +293,31 @@ struct Throughput {
     late: u64,
 }
 
+/// A server whose clock stands still at `start`, taking a whole recorded night; with a sensor
+/// and an admin token.
+fn frozen(site_file: &Path, data: &Path, start: f64) -> Result<(Proc, String, String)> {
+    let sensor = token(site_file, data, "sensor")?;
+    let admin = token(site_file, data, "admin")?;
+    let window = ["--max-past-s", "90000", "--max-future-s", "90000"];
+    let p = serve(
+        site_file,
+        data,
+        &[
+            &["--clock-speed", "0", "--clock-start", &iso(start)][..],
+            &window[..],
+        ]
+        .concat(),
+    )?;
+    Ok((p, sensor, admin))
+}
+
 async fn http_run(
     site_file: &Path,
     recs: &[SensorRecord],
     start: f64,
     dir: &Path,
 ) -> Result<Throughput> {
-    let data = dir.join("http");
-    let sensor = token(site_file, &data, "sensor")?;
-    let admin = token(site_file, &data, "admin")?;
-    let p = serve(
-        site_file,
-        &data,
-        &[
-            "--clock-speed",
-            "0",
-            "--clock-start",
-            &iso(start),
-            "--max-past-s",
-            "90000",
-            "--max-future-s",
-            "90000",
-        ],
-    )?;
+    let (p, sensor, admin) = frozen(site_file, &dir.join("http"), start)?;
     let batches: Vec<Vec<u8>> = recs
         .chunks(10_000)
         .map(|c| {
@@ -371,23 +365,7 @@ async fn cot_run(
     start: f64,
     dir: &Path,
 ) -> Result<Throughput> {
-    let data = dir.join("cot");
-    let sensor = token(site_file, &data, "sensor")?;
-    let admin = token(site_file, &data, "admin")?;
-    let p = serve(
-        site_file,
-        &data,
-        &[
-            "--clock-speed",
-            "0",
-            "--clock-start",
-            &iso(start),
-            "--max-past-s",
-            "90000",
-            "--max-future-s",
-            "90000",
-        ],
-    )?;
+    let (p, sensor, admin) = frozen(site_file, &dir.join("cot"), start)?;
     // One connection per sensor, opened with its own heartbeat carrying the token.
     let events: Vec<(String, String)> = recs.iter().filter_map(cot_event).collect();
     let n = events.len() as u64;
@@ -559,11 +537,7 @@ async fn latency_run(
         for r in &recs[i..end] {
             let mut r = r.clone();
             let t = r.time().0 + offset;
-            match &mut r {
-                SensorRecord::Detection(d) => d.time = Time(t),
-                SensorRecord::Fence(f) => f.time = Time(t),
-                SensorRecord::Heartbeat(h) => h.time = Time(t),
-            }
+            r.set_time(Time(t));
             serde_json::to_writer(&mut b, &r)?;
             b.push(b'\n');
         }

@@ -92,14 +92,6 @@ fn load(file: &Path, from_min: f64, for_min: Option<f64>) -> Result<Vec<SensorRe
     Ok(recs)
 }
 
-fn set_time(r: &mut SensorRecord, t: f64) {
-    match r {
-        SensorRecord::Detection(d) => d.time = Time(t),
-        SensorRecord::Fence(f) => f.time = Time(t),
-        SensorRecord::Heartbeat(h) => h.time = Time(t),
-    }
-}
-
 /// Replays a file into a server; prints progress to stderr.
 pub async fn replay(a: ReplayArgs<'_>) -> Result<ReplaySummary> {
     let mut recs = load(a.file, a.from_min, a.for_min)?;
@@ -134,7 +126,7 @@ pub async fn replay(a: ReplayArgs<'_>) -> Result<ReplaySummary> {
     };
     for r in &mut recs {
         let t = r.time().0 + offset;
-        set_time(r, t);
+        r.set_time(Time(t));
     }
     let start = Instant::now();
     let mut s = ReplaySummary::default();

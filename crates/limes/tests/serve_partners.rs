@@ -13,7 +13,7 @@ use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum D {
@@ -206,51 +206,11 @@ fn sse(url: String, token: String, secs: u64) -> Vec<(String, Value)> {
     out
 }
 
-type Hooks = Arc<Mutex<Vec<(String, String, Value)>>>;
-
-/// A webhook receiver on loopback: records (org, idempotency key, body).
-fn receiver() -> (String, Hooks) {
-    let hooks: Hooks = Default::default();
-    let port = free_port();
-    let h = hooks.clone();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Runtime::new().expect("runtime");
-        rt.block_on(async move {
-            use axum::routing::post;
-            let app = axum::Router::new().route(
-                "/hook/{org}",
-                post(
-                    move |axum::extract::Path(org): axum::extract::Path<String>,
-                          headers: axum::http::HeaderMap,
-                          body: String| {
-                        let h = h.clone();
-                        async move {
-                            let key = headers
-                                .get("idempotency-key")
-                                .and_then(|v| v.to_str().ok())
-                                .unwrap_or("")
-                                .to_string();
-                            let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-                            h.lock().expect("lock").push((org, key, v));
-                            "ok"
-                        }
-                    },
-                ),
-            );
-            let l = tokio::net::TcpListener::bind(("127.0.0.1", port))
-                .await
-                .expect("bind");
-            axum::serve(l, app).await.expect("serve");
-        });
-    });
-    (format!("http://127.0.0.1:{port}/hook"), hooks)
-}
-
 #[test]
 fn every_partner_receives_only_what_is_released_on_every_path() {
     let py = python_packages();
     let dir = tempfile::tempdir().expect("tempdir");
-    let (hook_base, hooks) = receiver();
+    let (hook_base, hooks) = hook_receiver(Arc::new(AtomicBool::new(true)));
     let site = camp_site(dir.path(), Some(&hook_base));
     let data = dir.path().join("data");
     let viewers: BTreeMap<&str, String> = SPECS
@@ -278,6 +238,7 @@ fn every_partner_receives_only_what_is_released_on_every_path() {
             .arg(&script)
             .args([&cot_url, &viewers[org], uid, &secs.to_string()])
             .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("python3 runs");
         clients.push((org.to_string(), uid.clone(), child));
@@ -484,7 +445,11 @@ fn every_partner_receives_only_what_is_released_on_every_path() {
     let mut got: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     for (org, uid, child) in clients {
         let out = child.wait_with_output().expect("tak client");
-        assert!(out.status.success(), "tak client {uid} failed");
+        assert!(
+            out.status.success(),
+            "tak client {uid} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let v: Vec<Value> = serde_json::from_slice(&out.stdout).expect("tak client JSON");
         got.insert(uid.clone(), v.clone());
         let s = SPECS.iter().find(|s| s.org == org).expect("spec");
@@ -571,20 +536,20 @@ fn every_partner_receives_only_what_is_released_on_every_path() {
     assert!(delivered.is_some(), "the outbox drains");
     let hooks = hooks.lock().expect("hooks").clone();
     for s in &SPECS {
-        let mine: Vec<&(String, String, Value)> =
-            hooks.iter().filter(|(o, _, _)| o == s.org).collect();
+        let mine: Vec<&Hook> = hooks.iter().filter(|h| h.org == s.org).collect();
         assert_eq!(
             mine.is_empty(),
             s.alerts == D::None,
             "webhooks for {}",
             s.org
         );
-        for (_, key, body) in mine {
+        for h in mine {
             assert!(
-                key.starts_with(&format!("{}:alert:", s.org)),
-                "idempotency key {key}"
+                h.key.starts_with(&format!("{}:alert:", s.org)),
+                "idempotency key {}",
+                h.key
             );
-            check_alert(s, "webhook", body);
+            check_alert(s, "webhook", &h.body);
         }
     }
 }

@@ -6,44 +6,14 @@ mod common;
 use common::*;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 #[test]
 fn webhooks_retry_with_backoff_and_survive_a_restart() {
     let up = Arc::new(AtomicBool::new(false));
-    let seen: Arc<Mutex<Vec<(String, u16)>>> = Default::default();
-    let port = free_port();
-    {
-        let (up, seen) = (up.clone(), seen.clone());
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Runtime::new().expect("runtime");
-            rt.block_on(async move {
-                use axum::routing::post;
-                let app = axum::Router::new().route(
-                    "/hook/{org}",
-                    post(move |headers: axum::http::HeaderMap| {
-                        let (up, seen) = (up.clone(), seen.clone());
-                        async move {
-                            let key = headers
-                                .get("idempotency-key")
-                                .and_then(|v| v.to_str().ok())
-                                .unwrap_or("")
-                                .to_string();
-                            let code = if up.load(Ordering::SeqCst) { 200 } else { 503 };
-                            seen.lock().expect("lock").push((key, code));
-                            axum::http::StatusCode::from_u16(code).expect("status")
-                        }
-                    }),
-                );
-                let l = tokio::net::TcpListener::bind(("127.0.0.1", port))
-                    .await
-                    .expect("bind");
-                axum::serve(l, app).await.expect("serve");
-            });
-        });
-    }
+    let (base, seen) = hook_receiver(up.clone());
     let dir = tempfile::tempdir().expect("tempdir");
-    let site = camp_site(dir.path(), Some(&format!("http://127.0.0.1:{port}/hook")));
+    let site = camp_site(dir.path(), Some(&base));
     let data = dir.path().join("data");
     let admin = token(&site, &data, "ibf", "admin");
     let sensor = token(&site, &data, "ibf", "sensor");
@@ -82,7 +52,12 @@ fn webhooks_retry_with_backoff_and_survive_a_restart() {
         (st["store"]["outbox_pending"] == 0).then_some(())
     })
     .expect("the outbox drains after the restart");
-    let seen = seen.lock().expect("lock").clone();
+    let seen: Vec<(String, u16)> = seen
+        .lock()
+        .expect("lock")
+        .iter()
+        .map(|h| (h.key.clone(), h.status))
+        .collect();
     let delivered: BTreeSet<String> = seen
         .iter()
         .filter(|(_, c)| *c == 200)

@@ -178,6 +178,15 @@ impl SensorRecord {
             SensorRecord::Heartbeat(h) => h.time,
         }
     }
+
+    /// Moves the record to time `t` (replays rebase recorded nights onto a live clock).
+    pub fn set_time(&mut self, t: Time) {
+        match self {
+            SensorRecord::Detection(d) => d.time = t,
+            SensorRecord::Fence(f) => f.time = t,
+            SensorRecord::Heartbeat(h) => h.time = t,
+        }
+    }
 }
 
 /// Life-cycle state of a track as written by `limes track`.

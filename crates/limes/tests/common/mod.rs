@@ -205,14 +205,6 @@ pub fn breakout() -> Vec<SensorRecord> {
     v
 }
 
-fn set_time(r: &mut SensorRecord, t: f64) {
-    match r {
-        SensorRecord::Detection(d) => d.time = Time(t),
-        SensorRecord::Fence(f) => f.time = Time(t),
-        SensorRecord::Heartbeat(h) => h.time = Time(t),
-    }
-}
-
 /// Feeds `recs` to the server at its drill-clock pace (times moved onto its clock), counting
 /// records acknowledged; returns when done, when `stop` is set, or when the server is gone.
 pub fn feed(http: &str, token: &str, recs: &[SensorRecord], stop: &AtomicBool, acked: &AtomicU64) {
@@ -239,7 +231,7 @@ pub fn feed(http: &str, token: &str, recs: &[SensorRecord], stop: &AtomicBool, a
         for r in &recs[i..due] {
             let mut r = r.clone();
             let t = r.time().0 - first + now;
-            set_time(&mut r, t);
+            r.set_time(Time(t));
             serde_json::to_writer(&mut body, &r).expect("json");
             body.push(b'\n');
         }
@@ -347,4 +339,65 @@ pub fn wait_for<T>(secs: f64, mut f: impl FnMut() -> Option<T>) -> Option<T> {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// One webhook request as the receiver saw it.
+#[derive(Clone, Debug)]
+pub struct Hook {
+    /// Organisation (the last path segment).
+    pub org: String,
+    /// The `Idempotency-Key` header.
+    pub key: String,
+    /// The status the receiver answered.
+    pub status: u16,
+    /// The JSON body.
+    pub body: serde_json::Value,
+}
+
+/// A webhook receiver on loopback at `<base>/<org>`: answers 200 while `up` is set, 503 otherwise,
+/// and records every request.
+pub fn hook_receiver(
+    up: std::sync::Arc<AtomicBool>,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<Hook>>>) {
+    let seen: std::sync::Arc<std::sync::Mutex<Vec<Hook>>> = Default::default();
+    let port = free_port();
+    let s2 = seen.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        rt.block_on(async move {
+            use axum::routing::post;
+            let app = axum::Router::new().route(
+                "/hook/{org}",
+                post(
+                    move |axum::extract::Path(org): axum::extract::Path<String>,
+                          headers: axum::http::HeaderMap,
+                          body: String| {
+                        let (up, seen) = (up.clone(), s2.clone());
+                        async move {
+                            let key = headers
+                                .get("idempotency-key")
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or("")
+                                .to_string();
+                            let status = if up.load(Ordering::SeqCst) { 200 } else { 503 };
+                            let body =
+                                serde_json::from_str(&body).unwrap_or(serde_json::Value::Null);
+                            seen.lock().expect("lock").push(Hook {
+                                org,
+                                key,
+                                status,
+                                body,
+                            });
+                            axum::http::StatusCode::from_u16(status).expect("status")
+                        }
+                    },
+                ),
+            );
+            let l = tokio::net::TcpListener::bind(("127.0.0.1", port))
+                .await
+                .expect("bind");
+            axum::serve(l, app).await.expect("serve");
+        });
+    });
+    (format!("http://127.0.0.1:{port}/hook"), seen)
 }
