@@ -26,6 +26,14 @@ pub fn parse(body: &[u8], checker: &Checker) -> Batch {
     let trimmed = body.trim_ascii();
     if trimmed.first() == Some(&b'[') {
         match serde_json::from_slice::<Vec<&serde_json::value::RawValue>>(trimmed) {
+            Ok(items) if items.len() > MAX_RECORDS => batch.errors.push(RecordError {
+                index: MAX_RECORDS,
+                field: String::new(),
+                message: format!(
+                    "{} records in one request; send at most {MAX_RECORDS}",
+                    items.len()
+                ),
+            }),
             Ok(items) => {
                 for (i, raw) in items.iter().enumerate() {
                     one(&mut batch, i, raw.get().as_bytes(), checker);
