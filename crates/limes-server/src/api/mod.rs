@@ -9,7 +9,7 @@ pub mod stream;
 
 pub use read::load_facility_ops;
 
-use axum::extract::{FromRequestParts, State};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -221,6 +221,3 @@ pub fn fuzz_bodies(data: &[u8]) {
     alerts::fuzz_bodies(data);
     read::fuzz_bodies(data);
 }
-
-/// Handlers take the state by this alias.
-pub type St = State<AppState>;

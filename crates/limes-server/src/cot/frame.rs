@@ -63,11 +63,6 @@ impl Framer {
             }
         }
     }
-
-    /// Bytes buffered and not yet part of a whole event.
-    pub fn pending(&self) -> usize {
-        self.buf.len()
-    }
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {

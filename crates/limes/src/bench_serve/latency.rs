@@ -1,0 +1,296 @@
+//! The latency half of `limes bench-serve`: a paced load with probe intruders, and the time
+//! from a record to the track update and the alert on the event stream.
+
+use anyhow::{bail, Context, Result};
+use limes_core::record::{SensorRecord, Time};
+use limes_core::site;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use super::{frontier_night, serve, stats, token};
+
+/// Probe intruders: one person every 3 s, each at another stretch of the frontier, walking
+/// across it from 100 m outside at 1.5 m/s, seen by the nearest camera every second. Their
+/// infiltration alerts are the ones timed.
+fn probes(site: &site::Site, t0: f64, seconds: f64) -> Vec<SensorRecord> {
+    use limes_core::geo::{LocalFrame, LonLat};
+    use limes_core::record::{ClassProbs, Detection, Position};
+    let Some(f) = &site.frontier else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let n = ((seconds - 100.0) / 3.0).max(1.0) as usize;
+    let mut placed = 0;
+    let mut i = 2;
+    while placed < n && i + 1 < f.line.len() {
+        let (a, b) = (f.line[i], f.line[i + 1]);
+        i += 1;
+        let mid = LonLat {
+            lon: (a.lon + b.lon) / 2.0,
+            lat: (a.lat + b.lat) / 2.0,
+        };
+        if site.crossings.iter().any(|c| {
+            LonLat {
+                lon: c.lon,
+                lat: c.lat,
+            }
+            .distance_m(&mid)
+                < 5000.0
+        }) {
+            continue;
+        }
+        let Some(cam) = site
+            .sensors
+            .iter()
+            .filter(|s| s.kind.name() == "thermal_camera")
+            .min_by(|x, y| x.pos.distance_m(&mid).total_cmp(&y.pos.distance_m(&mid)))
+        else {
+            continue;
+        };
+        let frame = LocalFrame::new(mid);
+        let (pa, pb) = (frame.to_local(a), frame.to_local(b));
+        let len = (pb[0] - pa[0]).hypot(pb[1] - pa[1]).max(1e-9);
+        let dir = [(pb[0] - pa[0]) / len, (pb[1] - pa[1]) / len];
+        let s = f.outside.sign();
+        let outward = [-dir[1] * s, dir[0] * s];
+        let start = t0 + 5.0 + 3.0 * placed as f64;
+        for j in 0..95 {
+            let d = 100.0 - 1.5 * j as f64;
+            let p = frame.to_lonlat([outward[0] * d, outward[1] * d]);
+            out.push(SensorRecord::Detection(Detection {
+                sensor: cam.id.clone(),
+                time: Time(start + j as f64),
+                pos: Position::LonLat {
+                    lon: p.lon,
+                    lat: p.lat,
+                },
+                cov: Some([4.0, 0.0, 4.0]),
+                ce: None,
+                class: Some(ClassProbs {
+                    person: 0.9,
+                    vehicle: 0.05,
+                    animal: 0.05,
+                }),
+                heat_m2: Some(0.6),
+                count: None,
+            }));
+        }
+        placed += 1;
+    }
+    out
+}
+
+/// Herds that make the load about 10 000 det/s along the frontier, with probe intruders.
+pub(super) fn latency_load(seconds: f64) -> Result<Vec<SensorRecord>> {
+    let lead = 0.0;
+    let (site, groups) = frontier_night(lead + seconds / 60.0 + 1.0, 0, 0, 11)?;
+    let g0 = groups.first().map(|r| r.time().0).unwrap_or(0.0) + lead * 60.0;
+    let (_, herds) = frontier_night(seconds / 60.0 + 1.0, 780, 0, 12)?;
+    let shift = g0 - herds.first().map(|r| r.time().0).unwrap_or(0.0);
+    let mut v: Vec<SensorRecord> = groups.into_iter().filter(|r| r.time().0 >= g0).collect();
+    v.extend(probes(&site, g0, seconds));
+    v.extend(herds.into_iter().map(|mut r| {
+        let t = r.time().0 + shift;
+        r.set_time(Time(t));
+        r
+    }));
+    // The simulator stamps a whole time step with one time; real sensors do not scan in step.
+    // Spread each record over its second (at most 0.75 m of walking), so requests are small.
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+    for r in &mut v {
+        let t = r.time().0 + rng.random_range(0.0..1.0);
+        r.set_time(Time(t));
+    }
+    v.sort_by(|a, b| a.time().0.total_cmp(&b.time().0));
+    Ok(v)
+}
+
+pub(super) struct Latency {
+    rate: f64,
+    seconds: f64,
+    ack_p50_ms: f64,
+    ack_p99_ms: f64,
+    alerts: usize,
+    alert_p50_ms: f64,
+    alert_p99_ms: f64,
+    tracks: usize,
+    track_p50_ms: f64,
+    track_p99_ms: f64,
+    window_s: f64,
+}
+
+impl Latency {
+    /// One Markdown table row.
+    pub(super) fn row(&self) -> String {
+        let l = self;
+        format!(
+            "| {:.2} s | {:.0} | {:.0} s | {:.1} / {:.1} ms | {} | {:.0} / {:.0} ms | {} | {:.0} / {:.0} ms |\n",
+            l.window_s, l.rate, l.seconds, l.ack_p50_ms, l.ack_p99_ms, l.tracks, l.track_p50_ms, l.track_p99_ms, l.alerts, l.alert_p50_ms, l.alert_p99_ms
+        )
+    }
+}
+
+fn pct(v: &mut [f64], p: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+pub(super) async fn latency_run(
+    recs: &[SensorRecord],
+    seconds: f64,
+    window_s: f64,
+    dir: &Path,
+) -> Result<Latency> {
+    let data = dir.join(format!("latency-{window_s}"));
+    std::fs::create_dir_all(&data)?;
+    // The frontier with the reorder window under test.
+    let text = std::fs::read_to_string("sites/frontier.toml")?.replace(
+        "reorder_window_s = 2.0",
+        &format!("reorder_window_s = {window_s}"),
+    );
+    let site_file =
+        std::fs::canonicalize("sites")?.join(format!(".bench-frontier-{window_s}.toml"));
+    std::fs::write(&site_file, text)?;
+    let sensor = token(&site_file, &data, "sensor")?;
+    let viewer = token(&site_file, &data, "admin")?;
+    let p = serve(&site_file, &data, &[])?;
+    let _ = std::fs::remove_file(&site_file);
+    let client = reqwest::Client::new();
+    let clock: serde_json::Value = client
+        .get(format!("{}/api/v1/clock", p.http))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let now = clock["unix"].as_f64().context("clock")?;
+    let first = recs.first().map(|r| r.time().0).unwrap_or(0.0);
+    let offset = now - first;
+    // Alerts as they arrive on the event stream, with their (wall-clock) record time.
+    let arrivals = std::sync::Arc::new(std::sync::Mutex::new(Vec::<f64>::new()));
+    let track_arrivals = std::sync::Arc::new(std::sync::Mutex::new(Vec::<f64>::new()));
+    {
+        let (http, viewer, arrivals, track_arrivals) = (
+            p.http.clone(),
+            viewer.clone(),
+            arrivals.clone(),
+            track_arrivals.clone(),
+        );
+        tokio::spawn(async move {
+            use futures_util::StreamExt;
+            let Ok(r) = reqwest::Client::new()
+                .get(format!("{http}/api/v1/stream?kinds=alert,track"))
+                .bearer_auth(viewer)
+                .send()
+                .await
+            else {
+                return;
+            };
+            let mut body = r.bytes_stream();
+            let mut buf = String::new();
+            while let Some(Ok(chunk)) = body.next().await {
+                let at = limes_server::clock::wall_now();
+                buf.push_str(&String::from_utf8_lossy(&chunk));
+                while let Some(i) = buf.find("\n\n") {
+                    let ev: String = buf.drain(..i + 2).collect();
+                    let is_track = ev.lines().any(|l| l == "event: track");
+                    if let Some(d) = ev.lines().find_map(|l| l.strip_prefix("data: ")) {
+                        let v: serde_json::Value = serde_json::from_str(d).unwrap_or_default();
+                        let t = v["time"]
+                            .as_str()
+                            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok());
+                        if let Some(t) = t {
+                            let t = t.timestamp_micros() as f64 / 1e6;
+                            // Only revisions made during the run (not the opening snapshot).
+                            if t > now {
+                                let into = if is_track { &track_arrivals } else { &arrivals };
+                                if let Ok(mut a) = into.lock() {
+                                    a.push(at - t);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        });
+    }
+    let t0 = Instant::now();
+    let mut acks = Vec::new();
+    let mut i = 0;
+    let mut sent = 0usize;
+    while i < recs.len() && t0.elapsed().as_secs_f64() < seconds {
+        let due_t = first + t0.elapsed().as_secs_f64();
+        let end = recs[i..].partition_point(|r| r.time().0 <= due_t) + i;
+        if end == i {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            continue;
+        }
+        let mut b = Vec::new();
+        for r in &recs[i..end] {
+            let mut r = r.clone();
+            let t = r.time().0 + offset;
+            r.set_time(Time(t));
+            serde_json::to_writer(&mut b, &r)?;
+            b.push(b'\n');
+        }
+        let s = Instant::now();
+        let resp = client
+            .post(format!("{}/api/v1/ingest", p.http))
+            .bearer_auth(&sensor)
+            .body(b)
+            .send()
+            .await?;
+        if !resp.status().is_success() {
+            bail!("ingest answered {}: {}", resp.status(), resp.text().await?);
+        }
+        acks.push(s.elapsed().as_secs_f64() * 1000.0);
+        sent += end - i;
+        i = end;
+    }
+    let run_s = t0.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_secs_f64(window_s + 2.0)).await;
+    let st = stats(&p.http, &viewer).await?;
+    if std::env::var_os("LIMES_BENCH_DEBUG").is_some() {
+        let m = client
+            .get(format!("{}/metrics", p.http))
+            .send()
+            .await?
+            .text()
+            .await?;
+        eprintln!(
+            "{}",
+            m.lines()
+                .filter(|l| l.contains("pipeline"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+    eprintln!(
+        "latency run (window {window_s} s): {} alerts, {} revisions in the store",
+        st["store"]["alerts"], st["store"]["alert_revisions"]
+    );
+    let mut al: Vec<f64> = arrivals
+        .lock()
+        .map(|a| a.iter().map(|x| x * 1000.0).collect())
+        .unwrap_or_default();
+    let mut tl: Vec<f64> = track_arrivals
+        .lock()
+        .map(|a| a.iter().map(|x| x * 1000.0).collect())
+        .unwrap_or_default();
+    Ok(Latency {
+        tracks: tl.len(),
+        track_p50_ms: pct(&mut tl, 0.5),
+        track_p99_ms: pct(&mut tl, 0.99),
+        rate: sent as f64 / run_s,
+        seconds: run_s,
+        ack_p50_ms: pct(&mut acks, 0.5),
+        ack_p99_ms: pct(&mut acks, 0.99),
+        alerts: al.len(),
+        alert_p50_ms: pct(&mut al, 0.5),
+        alert_p99_ms: pct(&mut al, 0.99),
+        window_s,
+    })
+}
