@@ -385,12 +385,120 @@ fn every_partner_receives_only_what_is_released_on_every_path() {
             cap_files.push(f);
         }
     }
+    // The life cycle: viewers may not act; ack → assign → resolve, in that order only.
+    let alert = |id: u64, action: &str| format!("/api/v1/alerts/{id}/{action}");
+    let (st, _) = srv.post(&viewers["ibf"], &alert(breakout_id, "ack"), "");
+    assert_eq!(st, 403, "a viewer may not acknowledge");
+    let (st, v) = srv.post(&operator, &alert(breakout_id, "ack"), r#"{"note":"seen"}"#);
+    assert_eq!(
+        (st, v["status"].clone()),
+        (200, serde_json::json!("acknowledged")),
+        "{v}"
+    );
+    let (st, _) = srv.post(&operator, &alert(breakout_id, "ack"), "");
+    assert_eq!(st, 409, "acknowledged twice");
     let (st, v) = srv.post(
         &operator,
-        &format!("/api/v1/alerts/{breakout_id}/resolve"),
+        &alert(breakout_id, "assign"),
+        r#"{"unit":"no-such-unit"}"#,
+    );
+    assert_eq!(
+        (st, v["details"]["field"].clone()),
+        (400, serde_json::json!("unit")),
+        "{v}"
+    );
+    let (st, v) = srv.post(
+        &operator,
+        &alert(breakout_id, "assign"),
+        r#"{"unit":"sdf-ain-issa"}"#,
+    );
+    assert_eq!(
+        (st, v["unit"].clone()),
+        (200, serde_json::json!("sdf-ain-issa")),
+        "{v}"
+    );
+    let (st, v) = srv.post(
+        &operator,
+        &alert(breakout_id, "resolve"),
         r#"{"reason":"confirmed","note":"QRF on scene"}"#,
     );
     assert_eq!(st, 200, "{v}");
+    let (st, _) = srv.post(
+        &operator,
+        &alert(breakout_id, "assign"),
+        r#"{"unit":"sdf-ain-issa"}"#,
+    );
+    assert_eq!(st, 409, "nothing after resolved");
+    // A nuisance resolution is counted per sensor and per zone.
+    let offline = all
+        .iter()
+        .find(|a| a["kind"] == "sensor_offline")
+        .and_then(|a| a["id"].as_u64())
+        .expect("offline");
+    let (st, v) = srv.post(
+        &operator,
+        &alert(offline, "resolve"),
+        r#"{"reason":"sensor_fault"}"#,
+    );
+    assert_eq!(st, 200, "{v}");
+    let (_, n) = srv.get(&operator, "/api/v1/nuisance");
+    let rows = n["nuisance"].as_array().expect("rows");
+    assert!(
+        rows.iter()
+            .any(|r| r["scope"] == "sensor" && r["reason"] == "sensor_fault"),
+        "{n}"
+    );
+    assert!(
+        rows.iter().any(|r| r["scope"] == "zone" && r["n"] == 1),
+        "{n}"
+    );
+    // Facilities: an operator's head count sets the population the estimate counts down from.
+    let (st, _) = srv.post(
+        &viewers["humanitarian"],
+        "/api/v1/facilities/ain-issa-annex",
+        r#"{"guards":0}"#,
+    );
+    assert_eq!(st, 403, "a viewer may not update a facility");
+    let (st, v) = srv.post(
+        &operator,
+        "/api/v1/facilities/ain-issa-annex",
+        r#"{"head_count":800,"guards":0,"note":"guard force withdrawn"}"#,
+    );
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(
+        (
+            v["population"].clone(),
+            v["exits"].clone(),
+            v["estimate"].clone(),
+            v["guards"].clone()
+        ),
+        (
+            serde_json::json!(800),
+            serde_json::json!(0),
+            serde_json::json!(800),
+            serde_json::json!(0)
+        ),
+        "{v}"
+    );
+    let (_, f) = srv.get(&viewers["humanitarian"], "/api/v1/facilities");
+    assert_eq!(f["facilities"][0]["estimate"], 800, "{f}");
+    let (_, audit) = srv.get(&admin, "/api/v1/audit?limit=10000");
+    let actions: Vec<&str> = audit["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    for a in [
+        "alert.ack",
+        "alert.assign",
+        "alert.resolve",
+        "facility.update",
+        "read.alerts",
+        "deliver.alert",
+    ] {
+        assert!(actions.contains(&a), "{a} is audited");
+    }
     let (_, xml) = srv.get_text(
         &viewers["ibf"],
         &format!("/api/v1/alerts/{breakout_id}/cap"),
