@@ -104,6 +104,27 @@ fn on_grid(lat: f64, lon: f64, grid_m: f64) -> bool {
     on_grid_within(lat, lon, grid_m, 1e-6)
 }
 
+/// A coarse item: none of the `absent` fields, and a position at a grid cell centre.
+fn check_coarse(s: &Spec, path: &str, what: &str, v: &Value, absent: &[&str]) {
+    for k in absent {
+        assert!(
+            v.get(*k).is_none(),
+            "{path}: {} coarse {what} has {k}: {v}",
+            s.org
+        );
+    }
+    let (lat, lon) = (
+        v["lat"].as_f64().expect("lat"),
+        v["lon"].as_f64().expect("lon"),
+    );
+    assert!(
+        on_grid(lat, lon, s.grid_m),
+        "{path}: {} {what} not coarsened to {} m: {v}",
+        s.org,
+        s.grid_m
+    );
+}
+
 fn check_track(s: &Spec, path: &str, t: &Value) {
     assert!(
         s.tracks >= D::Coarse,
@@ -111,21 +132,7 @@ fn check_track(s: &Spec, path: &str, t: &Value) {
         s.org
     );
     if s.tracks == D::Coarse {
-        assert!(
-            t.get("cov").is_none() && t.get("sensor").is_none(),
-            "{path}: {} coarse track has detail: {t}",
-            s.org
-        );
-        let (lat, lon) = (
-            t["lat"].as_f64().expect("lat"),
-            t["lon"].as_f64().expect("lon"),
-        );
-        assert!(
-            on_grid(lat, lon, s.grid_m),
-            "{path}: {} track not coarsened to {} m: {t}",
-            s.org,
-            s.grid_m
-        );
+        check_coarse(s, path, "track", t, &["cov", "sensor"]);
     } else {
         assert!(
             t.get("cov").is_some(),
@@ -152,22 +159,7 @@ fn check_alert(s: &Spec, path: &str, a: &Value) {
                 );
             }
         }
-        D::Coarse => {
-            assert!(
-                a.get("sensors").is_none() && a.get("tracks").is_none(),
-                "{path}: {} coarse alert names sensors/tracks: {a}",
-                s.org
-            );
-            let (lat, lon) = (
-                a["lat"].as_f64().expect("lat"),
-                a["lon"].as_f64().expect("lon"),
-            );
-            assert!(
-                on_grid(lat, lon, s.grid_m),
-                "{path}: {} alert not coarsened: {a}",
-                s.org
-            );
-        }
+        D::Coarse => check_coarse(s, path, "alert", a, &["sensors", "tracks"]),
         D::Full => assert!(
             a.get("sensors").is_some(),
             "{path}: {} full alert lacks sensors: {a}",
