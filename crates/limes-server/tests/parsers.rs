@@ -14,6 +14,10 @@ proptest! {
     fn ndjson_never_panics(data in proptest::collection::vec(any::<u8>(), 0..600)) {
         let b = ndjson::parse(&data, &testing_checker());
         prop_assert_eq!(b.records.len() + b.errors.len() > 0, data.iter().any(|c| !c.is_ascii_whitespace()));
+        // The log text holds exactly the accepted records, one per line.
+        let logged: Vec<limes_core::record::SensorRecord> = b.body.split(|&c| c == b'\n').filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_slice(l).expect("logged line parses")).collect();
+        prop_assert_eq!(logged, b.records);
     }
 
     #[test]
@@ -64,4 +68,33 @@ fn entity_declarations_are_refused() {
     let bomb = r#"<?xml version="1.0"?><!DOCTYPE e [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;">]><event uid="u" type="a-u-G" time="2026-01-01T00:00:00Z"><point lat="1" lon="1"/><detail>&b;</detail></event>"#;
     let e = parse(bomb.as_bytes()).expect_err("refused");
     assert!(e.to_string().contains("DOCTYPE"), "{e}");
+}
+
+#[test]
+fn the_log_holds_each_accepted_record_on_one_line() {
+    let t = chrono::Utc::now().to_rfc3339();
+    let rec =
+        format!(r#"{{"type":"detection","sensor":"cam","time":"{t}","lon":38.87,"lat":36.38}}"#);
+    let pretty =
+        format!("{{\n  \"type\": \"heartbeat\",\n  \"sensor\": \"cam\",\n  \"time\": \"{t}\"\n}}");
+    for body in [
+        format!("{rec}\r\n{rec}\n"),
+        format!("[{rec},\n{pretty}]"),
+        pretty.clone(),
+    ] {
+        let b = ndjson::parse(body.as_bytes(), &testing_checker());
+        assert!(b.errors.is_empty(), "{:?}", b.errors);
+        let lines: Vec<&[u8]> = b
+            .body
+            .split(|&c| c == b'\n')
+            .filter(|l| !l.is_empty())
+            .collect();
+        assert_eq!(lines.len(), b.records.len(), "{body}");
+        for (l, r) in lines.iter().zip(&b.records) {
+            assert_eq!(
+                &serde_json::from_slice::<limes_core::record::SensorRecord>(l).expect("parses"),
+                r
+            );
+        }
+    }
 }

@@ -202,6 +202,9 @@ enum Cmd {
         /// Skip the throughput runs.
         #[arg(long)]
         no_throughput: bool,
+        /// Skip the latency runs.
+        #[arg(long)]
+        no_latency: bool,
     },
     /// Measure tracker throughput and memory; writes a Markdown table.
     Bench {
@@ -296,11 +299,12 @@ fn main() -> Result<()> {
             append,
             windows,
             no_throughput,
+            no_latency,
         } => bench_serve::run(bench_serve::Args {
             minutes,
             latency_s,
             append,
-            windows,
+            windows: if no_latency { Vec::new() } else { windows },
             throughput: !no_throughput,
         }),
         Cmd::Serve {

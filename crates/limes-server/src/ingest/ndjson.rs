@@ -111,11 +111,17 @@ fn one(batch: &mut Batch, index: usize, text: &[u8], checker: &Checker) {
         });
         return;
     }
-    // Serialising a record that was just deserialised cannot fail.
-    if serde_json::to_writer(&mut batch.body, &rec).is_ok() {
-        batch.body.push(b'\n');
-        batch.records.push(rec);
+    // The log keeps the record as received when it is one line (it parsed to exactly this
+    // record); a record spread over lines is written again on one.
+    let text = text.trim_ascii();
+    if !text.contains(&b'\n') && !text.contains(&b'\r') {
+        batch.body.extend_from_slice(text);
+    } else if serde_json::to_writer(&mut batch.body, &rec).is_err() {
+        // Serialising a record that was just deserialised cannot fail; never log half a line.
+        return;
     }
+    batch.body.push(b'\n');
+    batch.records.push(rec);
 }
 
 /// The field a serde error is about: the path when known, else the name in "missing field `x`".

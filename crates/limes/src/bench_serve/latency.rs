@@ -253,21 +253,6 @@ pub(super) async fn latency_run(
     let run_s = t0.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs_f64(window_s + 2.0)).await;
     let st = stats(&p.http, &viewer).await?;
-    if std::env::var_os("LIMES_BENCH_DEBUG").is_some() {
-        let m = client
-            .get(format!("{}/metrics", p.http))
-            .send()
-            .await?
-            .text()
-            .await?;
-        eprintln!(
-            "{}",
-            m.lines()
-                .filter(|l| l.contains("pipeline"))
-                .collect::<Vec<_>>()
-                .join("\n")
-        );
-    }
     eprintln!(
         "latency run (window {window_s} s): {} alerts, {} revisions in the store",
         st["store"]["alerts"], st["store"]["alert_revisions"]
