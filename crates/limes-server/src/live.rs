@@ -152,7 +152,7 @@ impl LiveOut<'_> {
         let mut facility_alert = false;
         match f {
             Feed::Records { seq, records } => {
-                let mut alerts = AlertCounter {
+                let mut alerts = EngineOutput {
                     inner: self,
                     facility: false,
                 };
@@ -170,7 +170,7 @@ impl LiveOut<'_> {
                 }
             }
             Feed::Tick(t) => {
-                let mut alerts = AlertCounter {
+                let mut alerts = EngineOutput {
                     inner: self,
                     facility: false,
                 };
@@ -231,12 +231,12 @@ impl LiveOut<'_> {
 }
 
 /// The engine's output: tracks (at most one per track per second, plus status changes) and alerts.
-struct AlertCounter<'a, 'b> {
+struct EngineOutput<'a, 'b> {
     inner: &'a mut LiveOut<'b>,
     facility: bool,
 }
 
-impl Output for AlertCounter<'_, '_> {
+impl Output for EngineOutput<'_, '_> {
     fn track(&mut self, u: &TrackUpdate, tracker: &Tracker) {
         if u.status == TrackStatus::Tentative {
             return;

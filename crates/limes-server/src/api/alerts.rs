@@ -9,7 +9,7 @@ use rusqlite::params_from_iter;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{ApiError, AppState};
+use super::{json_body, parse_body, ApiError, AppState};
 use crate::audit::AuditDraft;
 use crate::auth::Principal;
 use crate::lifecycle::{self, Action, Resolution};
@@ -229,21 +229,6 @@ pub struct ResolveBody {
 #[serde(deny_unknown_fields)]
 pub struct AckBody {
     note: Option<String>,
-}
-
-fn json_body<T: serde::de::DeserializeOwned + Default>(b: &[u8]) -> Result<T, ApiError> {
-    if b.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
-    }
-    parse_body(b)
-}
-
-fn parse_body<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, ApiError> {
-    let de = &mut serde_json::Deserializer::from_slice(b);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let field = e.path().to_string();
-        ApiError::bad_field(&field, format!("body: {}", e.into_inner()))
-    })
 }
 
 async fn act(

@@ -216,6 +216,23 @@ impl FromRequestParts<AppState> for Principal {
     }
 }
 
+/// Parses a JSON request body; a fault is a 400 naming the field (`details.field`).
+fn parse_body<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(b);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let field = e.path().to_string();
+        ApiError::bad_field(&field, format!("body: {}", e.into_inner()))
+    })
+}
+
+/// Like [`parse_body`], but an empty body is the type's default (optional bodies).
+fn json_body<T: serde::de::DeserializeOwned + Default>(b: &[u8]) -> Result<T, ApiError> {
+    if b.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    parse_body(b)
+}
+
 /// Runs every JSON body parser of the API on `data` (for the fuzz target); never panics.
 pub fn fuzz_bodies(data: &[u8]) {
     alerts::fuzz_bodies(data);

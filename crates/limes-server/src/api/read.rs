@@ -6,7 +6,7 @@ use rusqlite::params;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{ApiError, AppState};
+use super::{parse_body, ApiError, AppState};
 use crate::audit::{self, AuditDraft};
 use crate::auth::{self, Principal, Role};
 use crate::live::{facility_view, FacilityOps};
@@ -71,9 +71,7 @@ pub async fn update_facility(
     if !p.role.can_operate() {
         return Err(ApiError::forbidden("update facilities"));
     }
-    let de = &mut serde_json::Deserializer::from_slice(&body);
-    let u: FacilityUpdate = serde_path_to_error::deserialize(de)
-        .map_err(|e| ApiError::bad_field(&e.path().to_string(), format!("body: {}", e.inner())))?;
+    let u: FacilityUpdate = parse_body(&body)?;
     let org = s.policy.org(&p.org).cloned();
     if !s.site.facilities.iter().any(|f| f.id == id)
         || org.is_none_or(|o| o.facilities < limes_core::site::Detail::Full)
@@ -222,9 +220,7 @@ pub async fn create_token(
     if p.role != Role::Admin {
         return Err(ApiError::forbidden("create tokens"));
     }
-    let de = &mut serde_json::Deserializer::from_slice(&body);
-    let t: TokenRequest = serde_path_to_error::deserialize(de)
-        .map_err(|e| ApiError::bad_field(&e.path().to_string(), format!("body: {}", e.inner())))?;
+    let t: TokenRequest = parse_body(&body)?;
     if s.policy.org(&t.org).is_none() {
         return Err(ApiError::bad_field(
             "org",
@@ -284,6 +280,6 @@ pub async fn stats(State(s): State<AppState>, p: Principal) -> Result<Json<Value
 
 /// Parses `data` as each admin and facility body (fuzzing).
 pub(super) fn fuzz_bodies(data: &[u8]) {
-    let _ = serde_json::from_slice::<FacilityUpdate>(data);
-    let _ = serde_json::from_slice::<TokenRequest>(data);
+    let _ = parse_body::<FacilityUpdate>(data);
+    let _ = parse_body::<TokenRequest>(data);
 }
