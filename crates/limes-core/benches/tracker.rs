@@ -5,6 +5,7 @@
 //! (785 people leaving within half an hour). Detections are converted into their tile frames
 //! before timing ("core"), and timed with the conversion ("end to end").
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 use divan::counter::ItemsCount;
 use divan::Bencher;
 use limes_core::record::{Detection, SensorRecord};

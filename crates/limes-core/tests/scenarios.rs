@@ -1,9 +1,10 @@
 //! Scenario tests: the shipped sites, small staged scenarios, end to end through the pipeline.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 use std::path::Path;
 
-use limes_core::pipeline::{run_site, RunFiles, SiteRun};
 use limes_core::record::{AlertKind, AlertRecord, IncidentKind, TruthRecord};
+use limes_core::run::{run_site, RunFiles, SiteRun};
 use limes_core::sim::{simulate, ScenarioConfig, VecSink};
 use limes_core::site::{self, Site};
 
@@ -137,10 +138,7 @@ fn the_breakout_raises_one_mass_breakout_alert_with_the_count_within_ten_percent
         (est - truth).abs() / truth <= 0.10,
         "estimated {est} for {truth} who left"
     );
-    assert_eq!(
-        r.facilities[0].status,
-        limes_core::site::FacilityStatus::Breached
-    );
+    assert_eq!(r.facilities[0].status, site::FacilityStatus::Breached);
 }
 
 #[test]

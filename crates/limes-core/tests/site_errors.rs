@@ -1,5 +1,6 @@
 //! Bad site files fail with a message that names the file, the item and the field.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 use limes_core::site::{parse, SiteError};
 use std::path::Path;
 

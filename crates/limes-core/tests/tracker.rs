@@ -1,5 +1,6 @@
 //! Tracker behaviour on small synthetic scenes in a flat local frame.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 use limes_core::record::{ClassProbs, Detection, Position, Time, TrackStatus};
 use limes_core::track::{TrackUpdate, Tracker, TrackerConfig};
 use rand::{Rng, SeedableRng};

@@ -5,8 +5,8 @@
 //! event stream, CoT, CAP 1.2 and webhooks; every read and change is written to a hash-chained
 //! audit log.
 //!
-//! The path is ingest → durable log → fuse → judge → share, as in the batch tools, with the same
-//! [`limes_core::pipeline::Engine`].
+//! The path is ingest → durable log → fuse → rules → deliver, as in the batch tools, with the same
+//! [`limes_core::engine::Engine`].
 
 pub mod api;
 pub mod audit;

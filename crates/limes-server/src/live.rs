@@ -3,7 +3,7 @@
 //! publishing tracks, alerts and facility status to the hub and persisting alert revisions.
 
 use crossbeam_channel::Receiver;
-use limes_core::pipeline::{Engine, Output};
+use limes_core::engine::{Engine, Output};
 use limes_core::record::{AlertRecord, TrackStatus};
 use limes_core::site::Site;
 use limes_core::track::{TrackUpdate, Tracker};
@@ -62,7 +62,7 @@ impl Default for Shared {
 pub fn facility_view(
     site: &Site,
     id: &str,
-    judge_status: Option<&str>,
+    rules_status: Option<&str>,
     exits: u32,
     ops: Option<&FacilityOps>,
 ) -> Option<FacilityView> {
@@ -77,7 +77,7 @@ pub fn facility_view(
         status: ops
             .status
             .clone()
-            .or(judge_status.map(str::to_string))
+            .or(rules_status.map(str::to_string))
             .unwrap_or_else(|| crate::snake(&f.status)),
         population,
         exits: since,
@@ -119,7 +119,7 @@ impl Live {
         let mut out = LiveOut {
             live: &self,
             last_pub: HashMap::new(),
-            judge_status: HashMap::new(),
+            rules_status: HashMap::new(),
         };
         let started = Instant::now();
         let db = self.store.path().to_path_buf();
@@ -143,7 +143,7 @@ impl Live {
 struct LiveOut<'a> {
     live: &'a Live,
     last_pub: HashMap<u64, (f64, TrackStatus)>,
-    judge_status: HashMap<String, String>,
+    rules_status: HashMap<String, String>,
 }
 
 impl LiveOut<'_> {
@@ -192,12 +192,12 @@ impl LiveOut<'_> {
     }
 
     fn publish_facilities(&mut self, engine: &Engine) {
-        let Some(j) = &engine.judge else { return };
+        let Some(j) = &engine.rules else { return };
         for st in j.facilities() {
             let status = crate::snake(&st.status);
-            let changed = self.judge_status.get(&st.id) != Some(&status);
+            let changed = self.rules_status.get(&st.id) != Some(&status);
             if changed {
-                self.judge_status.insert(st.id.clone(), status.clone());
+                self.rules_status.insert(st.id.clone(), status.clone());
             }
             let ops = {
                 let mut ops = self

@@ -1,6 +1,7 @@
 //! Every parser that takes input from the network survives arbitrary bytes (the fuzz targets
 //! in `fuzz/` explore further; these run in every test run).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 use limes_server::cot::{parse, Framer};
 use limes_server::ingest::{ndjson, testing_checker};
 use proptest::prelude::*;

@@ -2,6 +2,7 @@
 //! the organisation whose `cert_cn` it carries (it gets a pong and its released picture) or a
 //! sensor named by its CN (its events are stored); a certificate from another CA is refused.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, SanType};
 use std::path::Path;
 use std::sync::Arc;

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use limes_core::eval::Report;
-use limes_core::pipeline::{run_site, RunFiles, SiteRun};
+use limes_core::run::{run_site, RunFiles, SiteRun};
 use limes_core::site;
 
 use crate::progress;

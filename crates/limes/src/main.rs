@@ -1,4 +1,4 @@
-//! `limes`: simulate, track, judge and score a frontier and its guarded facilities.
+//! `limes`: simulate, track, apply the rules to and score a frontier and its guarded facilities.
 
 mod bench;
 mod bench_serve;
@@ -12,8 +12,8 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 
+use limes_core::engine::{Engine, FileOutput};
 use limes_core::eval::{EvalConfig, Evaluator, Report};
-use limes_core::pipeline::{Engine, FileOutput};
 use limes_core::record::{
     for_each_jsonl, read_jsonl, AlertRecord, JsonlWriter, SensorRecord, TrackRecord, TruthRecord,
 };
@@ -68,7 +68,7 @@ enum Cmd {
         /// Tracks file to write.
         #[arg(long)]
         out: PathBuf,
-        /// Site file: enables the alert rules and its [tracker] settings.
+        /// Site file: enables the alert rules and its `[tracker]` settings.
         #[arg(long)]
         site: Option<PathBuf>,
         /// Alerts file to write (needs --site).

@@ -2,6 +2,7 @@
 //! alert and every audit entry is still there after a restart, and the tracker carries on
 //! with the same alert; `limes audit verify` then detects a tampered audit entry.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod common;
 
 use common::*;

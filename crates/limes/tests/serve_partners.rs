@@ -4,6 +4,7 @@
 //! releases to it, at the stated detail, and every CAP message must validate against the OASIS
 //! CAP 1.2 schema.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod common;
 
 use common::*;

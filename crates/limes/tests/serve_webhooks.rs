@@ -1,6 +1,7 @@
 //! Webhooks are delivered at least once with an idempotency key, retried with backoff while
 //! the receiver fails, and nothing queued is lost when the server is killed and restarted.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod common;
 
 use common::*;

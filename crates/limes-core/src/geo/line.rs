@@ -123,7 +123,7 @@ impl Polyline {
 }
 
 impl Side {
-    /// +1 for left, -1 for right: the sign [`Nearest::signed`] has on this side.
+    /// +1 for left, -1 for right: the sign `Nearest::signed` has on this side.
     pub fn sign(self) -> f64 {
         match self {
             Side::Left => 1.0,

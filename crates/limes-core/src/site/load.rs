@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use super::expand;
 use super::model::*;
 use crate::geo::{LonLat, Side};
-use crate::judge::RulesConfig;
-use crate::sim::ScenarioConfig;
+use crate::rules::RulesConfig;
+use crate::site::ScenarioConfig;
 use crate::track::TrackerConfig;
 
 /// A site file could not be loaded; every variant names the file, and where it can, the item

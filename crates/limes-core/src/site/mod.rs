@@ -10,7 +10,9 @@ mod expand;
 mod load;
 mod model;
 mod org;
+mod scenario;
 
 pub use load::{load, parse, SiteError};
 pub use model::*;
 pub use org::{Detail, FrontierSide, Org, ReleaseArea};
+pub use scenario::{BreakoutConfig, ScenarioConfig};

@@ -3,8 +3,8 @@
 use serde::Deserialize;
 
 use crate::geo::{LonLat, Side};
-use crate::judge::RulesConfig;
-use crate::sim::ScenarioConfig;
+use crate::rules::RulesConfig;
+use crate::site::ScenarioConfig;
 use crate::track::TrackerConfig;
 
 /// A loaded, expanded and validated site.

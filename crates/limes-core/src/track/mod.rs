@@ -1,7 +1,7 @@
 //! The multi-sensor, multi-target tracker: detections in, track updates out.
 //!
 //! Built like Stone Soup from small parts: a [`MotionModel`] predicts, [`kalman::update`]
-//! corrects, the gating in [`tile`] hypothesises, an [`Associator`] (GNN) picks pairs on each
+//! corrects, the gating in `tile` hypothesises, an [`Associator`] (GNN) picks pairs on each
 //! gated cluster, and the life-cycle rules in [`TrackerConfig`] initiate (M-of-N), coast and
 //! delete. The world is cut into [`TILE_DEG`](crate::geo::TILE_DEG) tiles, each with its own
 //! local frame and spatial index, so cost follows the number of targets, not the line's length.

@@ -8,6 +8,7 @@ pub use check::{Checker, RecordError};
 
 /// A checker for a one-camera site (`cam` at 38.87 E, 36.38 N) on the wall clock, accepting
 /// records ±1 h; for fuzz targets and tests.
+#[allow(clippy::expect_used)] // A constant that the tests show parses.
 pub fn testing_checker() -> Checker {
     const SITE: &str = r#"
 name = "fuzz"

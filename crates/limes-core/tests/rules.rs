@@ -1,10 +1,11 @@
 //! The rules on hand-made evidence: fence alarms with and without a corroborating track.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 use limes_core::geo::{LocalFrame, LonLat};
-use limes_core::judge::Judge;
 use limes_core::record::{
     AlertKind, AlertRecord, FenceAlarm, FenceAlarmKind, Severity, Time, TrackStatus,
 };
+use limes_core::rules::Rules;
 use limes_core::site::{self, SensorKind};
 use limes_core::track::{Partition, TrackUpdate};
 use std::path::Path;
@@ -67,7 +68,7 @@ fn last(alerts: &[AlertRecord], kind: AlertKind) -> Vec<&AlertRecord> {
 #[test]
 fn a_cut_alone_is_medium_and_a_track_nearby_makes_it_high() {
     let site = frontier();
-    let mut j = Judge::new(&site);
+    let mut j = Rules::new(&site);
     let mut out = Vec::new();
     let (c, z, a, b) = zone(&site, 40);
     let t = 1_570_000_000.0;
@@ -87,7 +88,7 @@ fn a_cut_alone_is_medium_and_a_track_nearby_makes_it_high() {
 #[test]
 fn a_climb_alone_is_low_and_vibration_never_alerts() {
     let site = frontier();
-    let mut j = Judge::new(&site);
+    let mut j = Rules::new(&site);
     let mut out = Vec::new();
     let (c, z, a, b) = zone(&site, 60);
     let t = 1_570_000_000.0;
@@ -111,7 +112,7 @@ fn a_climb_alone_is_low_and_vibration_never_alerts() {
 #[test]
 fn an_observer_count_raises_the_count_of_an_open_frontier_incident_but_never_opens_one() {
     let site = frontier();
-    let mut j = Judge::new(&site);
+    let mut j = Rules::new(&site);
     let mut out = Vec::new();
     let (c, z, a, b) = zone(&site, 20);
     let t = 1_570_000_000.0;
@@ -141,7 +142,7 @@ fn an_observer_count_raises_the_count_of_an_open_frontier_incident_but_never_ope
 
 #[test]
 fn a_record_far_ahead_of_the_stream_is_refused_and_the_stream_goes_on() {
-    use limes_core::pipeline::{Engine, Output};
+    use limes_core::engine::{Engine, Output};
     use limes_core::record::{Heartbeat, SensorRecord};
     struct Null;
     impl Output for Null {

@@ -141,7 +141,7 @@ pub struct FacilityState {
 
 /// Counters for the report.
 #[derive(Clone, Debug, Default, Serialize)]
-pub struct JudgeStats {
+pub struct RulesStats {
     /// Fence vibration alarms per fence controller (nuisance, never alerted alone).
     pub vibration_alarms: crate::record::Counts,
     /// Fence alarms seen.
@@ -153,7 +153,7 @@ pub struct JudgeStats {
 }
 
 /// The rules engine.
-pub struct Judge {
+pub struct Rules {
     site: Site,
     cfg: RulesConfig,
     geo: GeoCache,
@@ -166,11 +166,11 @@ pub struct Judge {
     fences: Vec<frontier::PendingFence>,
     now: f64,
     last_tick: f64,
-    stats: JudgeStats,
+    stats: RulesStats,
 }
 
-impl Judge {
-    /// A judge for a site, with its `[rules]` thresholds.
+impl Rules {
+    /// The rules for a site, with its `[rules]` thresholds.
     pub fn new(site: &Site) -> Self {
         let facilities = site
             .facilities
@@ -198,7 +198,7 @@ impl Judge {
             fences: Vec::new(),
             now: f64::NEG_INFINITY,
             last_tick: f64::NEG_INFINITY,
-            stats: JudgeStats::default(),
+            stats: RulesStats::default(),
             site: site.clone(),
         }
     }
@@ -214,7 +214,7 @@ impl Judge {
     }
 
     /// Counters.
-    pub fn stats(&self) -> &JudgeStats {
+    pub fn stats(&self) -> &RulesStats {
         &self.stats
     }
 

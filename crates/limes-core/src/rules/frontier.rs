@@ -1,7 +1,7 @@
 //! Frontier rules: approach, fence cut/climb, infiltration — one incident alert that escalates.
 
 use super::book::Evidence;
-use super::{Judge, Memo};
+use super::{Memo, Rules};
 use crate::geo::{dist, LonLat, Xy};
 use crate::record::{
     AlertKind, AlertRecord, AlertState, FenceAlarm, FenceAlarmKind, ObjectClass, Severity,
@@ -23,7 +23,7 @@ fn class_of(p: [f64; 3]) -> ObjectClass {
     crate::record::ClassProbs::from_array(p).best()
 }
 
-impl Judge {
+impl Rules {
     pub(super) fn frontier_rules(
         &mut self,
         u: &TrackUpdate,
@@ -53,10 +53,7 @@ impl Judge {
         let s = n.signed * inward;
         let at_crossing = geo.at_crossing(u.xy);
         // Traffic heading for an authorised crossing is not an approach.
-        let near_crossing = geo
-            .crossings
-            .iter()
-            .any(|(c, r)| crate::geo::dist(*c, u.xy) <= 2.0 * r);
+        let near_crossing = geo.crossings.iter().any(|(c, r)| dist(*c, u.xy) <= 2.0 * r);
         let sector = sector_name(n.chainage, sector_m);
         let prev = memo.side;
         if s > hyst {

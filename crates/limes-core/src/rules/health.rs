@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use super::book::Evidence;
-use super::Judge;
+use super::Rules;
 use crate::geo::LonLat;
 use crate::record::{AlertKind, AlertRecord, AlertState, Severity};
 use crate::site::Site;
@@ -56,7 +56,7 @@ impl Health {
     }
 }
 
-impl Judge {
+impl Rules {
     pub(super) fn check_health(&mut self, now: f64, out: &mut Vec<AlertRecord>) {
         let Some(start) = self.health.start else {
             return;

@@ -1,12 +1,12 @@
 //! Facility rules: perimeter breach, escalating to mass breakout with a climbing count.
 
 use super::book::Evidence;
-use super::{Judge, Memo};
+use super::{Memo, Rules};
 use crate::record::{AlertKind, AlertRecord, ObjectClass, Severity, TrackStatus};
 use crate::site::FacilityStatus;
 use crate::track::TrackUpdate;
 
-impl Judge {
+impl Rules {
     pub(super) fn facility_rules(
         &mut self,
         u: &TrackUpdate,
