@@ -464,7 +464,7 @@ mod tests {
         for cut in 0..OK.len() {
             let _ = SensorRecord::from_json_checked(&OK.as_bytes()[..cut]);
         }
-        assert!(SensorRecord::from_json(OK[..20].as_bytes())
+        assert!(SensorRecord::from_json(&OK.as_bytes()[..20])
             .unwrap_err()
             .message
             .starts_with("truncated"));
