@@ -43,6 +43,8 @@ pub struct Metrics {
     pub cot_refused: Counter,
     /// Connections refused because a listener's cap was reached.
     pub connections_refused: Counter,
+    /// TAK enrolment attempts refused (credentials, lockout, a code used meanwhile).
+    pub enroll_refused: Counter,
     /// Sensors the tracker reports as flooding.
     pub flooding_sensors: Gauge,
 }
@@ -75,6 +77,7 @@ impl Metrics {
             engine_late: Counter::default(),
             cot_refused: Counter::default(),
             connections_refused: Counter::default(),
+            enroll_refused: Counter::default(),
             flooding_sensors: Gauge::default(),
         };
         r.register(
@@ -151,6 +154,11 @@ impl Metrics {
             "connections_refused",
             "Connections refused because a listener's cap was reached",
             m.connections_refused.clone(),
+        );
+        r.register(
+            "enroll_refused",
+            "TAK enrolment attempts refused (credentials, lockout)",
+            m.enroll_refused.clone(),
         );
         r.register(
             "flooding_sensors",

@@ -44,24 +44,36 @@ pub struct ServeConfig {
     /// Operations address: /metrics, and /readyz with its reasons (keep it on loopback).
     #[arg(long, default_value = "127.0.0.1:9464")]
     pub ops: SocketAddr,
-    /// CoT over plain TCP (sensors with a token in their first event).
+    /// CoT over plain TCP, for sensors on a trusted network segment (a token in their first
+    /// event); TAK clients are refused there unless --cot-clients.
     #[arg(long, default_value = "127.0.0.1:8087")]
     pub cot: Option<SocketAddr>,
     /// Serve no plain-TCP CoT.
     #[arg(long, conflicts_with = "cot")]
     pub no_cot: bool,
-    /// CoT over TLS with client certificates (needs --tls-cert, --tls-key, --tls-client-ca).
-    #[arg(long, requires_all = ["tls_cert", "tls_key", "tls_client_ca"])]
+    /// Also serve TAK clients with a token over plain TCP (off: they are told to use TLS).
+    #[arg(long)]
+    pub cot_clients: bool,
+    /// CoT over TLS with per-device client certificates (`limes cert`; the server's
+    /// certificate from `limes cert server`).
+    #[arg(long)]
     pub cot_tls: Option<SocketAddr>,
-    /// Server certificate chain, PEM.
+    /// TAK certificate enrolment over HTTPS (ATAK/WinTAK/iTAK enrol here with a one-time code
+    /// from `limes cert enroll-code`; TAK clients expect port 8446).
+    #[arg(long)]
+    pub enroll: Option<SocketAddr>,
+    /// Server certificate chain, PEM [default: DATA/pki/server.pem].
     #[arg(long)]
     pub tls_cert: Option<PathBuf>,
-    /// Server private key, PEM.
+    /// Server private key, PEM [default: DATA/pki/server.key].
     #[arg(long)]
     pub tls_key: Option<PathBuf>,
-    /// CA certificate(s) that sign client certificates, PEM.
+    /// The deployment's CA certificate, PEM [default: DATA/pki/ca.pem].
     #[arg(long)]
-    pub tls_client_ca: Option<PathBuf>,
+    pub ca_cert: Option<PathBuf>,
+    /// The deployment's CA key, PEM, for --enroll [default: DATA/pki/ca.key].
+    #[arg(long)]
+    pub ca_key: Option<PathBuf>,
     /// Drill clock: clock seconds per wall second (1: the wall clock; 0: frozen).
     #[arg(long, default_value_t = 1.0)]
     pub clock_speed: f64,
@@ -117,7 +129,24 @@ impl ServeConfig {
         if self.cot.is_some() {
             self.cot = Some(any);
         }
+        if self.cot_tls.is_some() {
+            self.cot_tls = Some(any);
+        }
+        if self.enroll.is_some() {
+            self.enroll = Some(any);
+        }
         self
+    }
+
+    /// Where the CA and the server's certificate are.
+    pub fn pki_paths(&self) -> crate::pki::Paths {
+        crate::pki::Paths::with(
+            &self.data,
+            self.ca_cert.as_deref(),
+            self.ca_key.as_deref(),
+            self.tls_cert.as_deref(),
+            self.tls_key.as_deref(),
+        )
     }
 }
 
@@ -141,6 +170,9 @@ pub enum ServerError {
     /// TLS could not be set up.
     #[error(transparent)]
     Tls(#[from] crate::cot::tls::TlsError),
+    /// The CA or the server's certificate is missing or unreadable.
+    #[error("{0} (make them with: limes cert server --data DIR --host NAME)")]
+    Pki(#[from] crate::pki::PkiError),
     /// A thread could not be started.
     #[error("starting a thread: {0}")]
     Thread(std::io::Error),
@@ -170,6 +202,8 @@ pub struct Server {
     pub cot: Option<SocketAddr>,
     /// Bound CoT TLS address.
     pub cot_tls: Option<SocketAddr>,
+    /// Bound enrolment (HTTPS) address.
+    pub enroll: Option<SocketAddr>,
     /// Shared state (for in-process tests and benchmarks).
     pub state: AppState,
     tasks: Vec<JoinHandle<()>>,
@@ -189,6 +223,18 @@ fn last_logged_time(store: &Store) -> Result<Option<f64>, StoreError> {
             .and_then(|b| String::from_utf8(b).ok())
             .and_then(|s| s.parse().ok()))
     })
+}
+
+/// `path` if it exists; otherwise the error naming it.
+fn existing(path: &std::path::Path) -> Result<PathBuf, crate::pki::PkiError> {
+    if path.exists() {
+        Ok(path.to_path_buf())
+    } else {
+        Err(crate::pki::PkiError::File {
+            path: path.to_path_buf(),
+            message: "missing".into(),
+        })
+    }
 }
 
 async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), ServerError> {
@@ -324,7 +370,7 @@ impl Server {
             shutdown.clone(),
             grace,
         )));
-        let cot_server = CotServer::new(state.clone(), limits.cot_connections);
+        let cot_server = CotServer::new(state.clone(), limits.cot_connections, cfg.cot_clients);
         let cot = match cfg.cot.filter(|_| !cfg.no_cot) {
             Some(addr) => {
                 let (l, bound) = bind(addr).await?;
@@ -333,23 +379,52 @@ impl Server {
             }
             None => None,
         };
-        let cot_tls = match (
-            &cfg.cot_tls,
-            &cfg.tls_cert,
-            &cfg.tls_key,
-            &cfg.tls_client_ca,
-        ) {
-            (Some(addr), Some(cert), Some(key), Some(ca)) => {
+        let pki = cfg.pki_paths();
+        let cot_tls = match cfg.cot_tls {
+            Some(addr) => {
                 let acceptor = crate::cot::tls::acceptor(&crate::cot::tls::TlsFiles {
-                    cert: cert.clone(),
-                    key: key.clone(),
-                    client_ca: ca.clone(),
+                    cert: existing(&pki.server_cert)?,
+                    key: existing(&pki.server_key)?,
+                    client_ca: existing(&pki.ca_cert)?,
                 })?;
-                let (l, bound) = bind(*addr).await?;
+                let (l, bound) = bind(addr).await?;
                 tasks.push(tokio::spawn(cot_server.clone().serve_tls(l, acceptor)));
                 Some(bound)
             }
-            _ => None,
+            None => None,
+        };
+        tasks.push(tokio::spawn(crate::pki::revoke::watch(
+            store.clone(),
+            cot_server.sessions(),
+            shutdown.clone(),
+        )));
+        let enroll = match cfg.enroll {
+            Some(addr) => {
+                let ca = crate::pki::ca::Ca::load(&pki)?;
+                let router = crate::pki::enroll::router(crate::pki::enroll::Enrollment {
+                    store: store.clone(),
+                    site: site.clone(),
+                    ca: Arc::new(ca),
+                    limiter: Arc::default(),
+                    metrics: metrics.clone(),
+                });
+                let (l, bound) = bind(addr).await?;
+                tasks.push(tokio::spawn(http::serve_tls(
+                    l,
+                    crate::cot::tls::server_only(&existing(&pki.server_cert)?, &existing(&pki.server_key)?)?,
+                    router,
+                    HttpLimits {
+                        connections: 64,
+                        per_address: 8,
+                        header_timeout: Duration::from_secs(cfg.header_timeout_s.max(1)),
+                    },
+                    metrics.clone(),
+                    shutdown.clone(),
+                    grace,
+                )));
+                Some(bound)
+            }
+            None => None,
         };
         let (tick_store, tick_clock, tick_stop) = (store.clone(), clock, shutdown.clone());
         let tick = Duration::from_secs_f64(cfg.tick_s.max(0.05));
@@ -372,6 +447,7 @@ impl Server {
             ops,
             cot,
             cot_tls,
+            enroll,
             state,
             tasks,
         })
