@@ -84,7 +84,16 @@ pub async fn serve_tls(
     shutdown: CancellationToken,
     grace: Duration,
 ) {
-    serve_with(listener, Some(tls), router, limits, metrics, shutdown, grace).await;
+    serve_with(
+        listener,
+        Some(tls),
+        router,
+        limits,
+        metrics,
+        shutdown,
+        grace,
+    )
+    .await;
 }
 
 async fn serve_with(

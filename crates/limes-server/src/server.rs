@@ -411,7 +411,10 @@ impl Server {
                 let (l, bound) = bind(addr).await?;
                 tasks.push(tokio::spawn(http::serve_tls(
                     l,
-                    crate::cot::tls::server_only(&existing(&pki.server_cert)?, &existing(&pki.server_key)?)?,
+                    crate::cot::tls::server_only(
+                        &existing(&pki.server_cert)?,
+                        &existing(&pki.server_key)?,
+                    )?,
                     router,
                     HttpLimits {
                         connections: 64,

@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_serve;
+mod cert;
 mod demo;
 mod live_demo;
 mod progress;
@@ -119,6 +120,11 @@ enum Cmd {
     Token {
         #[command(subcommand)]
         cmd: TokenCmd,
+    },
+    /// Device certificates for TAK clients and sensors, the server's certificate, TAK enrolment codes.
+    Cert {
+        #[command(subcommand)]
+        cmd: cert::CertCmd,
     },
     /// Check the audit log's hash chain.
     Audit {
@@ -284,6 +290,7 @@ fn main() -> Result<()> {
         Cmd::Audit {
             cmd: AuditCmd::Verify { data },
         } => serve::audit_verify(&data),
+        Cmd::Cert { cmd } => cert::run(cmd),
         Cmd::Replay {
             file,
             to,

@@ -37,7 +37,10 @@ pub fn serve(cfg: ServeConfig) -> Result<()> {
             println!("  CoT   tcp://{c}");
         }
         if let Some(c) = server.cot_tls {
-            println!("  CoT   tls://{c}  (client certificates required)");
+            println!("  CoT   tls://{c}  (device certificates: limes cert)");
+        }
+        if let Some(e) = server.enroll {
+            println!("  enrol https://{e}/Marti/api/tls/  (TAK certificate enrolment)");
         }
         println!("ready");
         let failed = tokio::select! {

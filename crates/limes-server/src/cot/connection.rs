@@ -46,7 +46,6 @@ enum Role {
         principal: Principal,
     },
     Client {
-        uid: String,
         principal: Principal,
     },
 }
@@ -141,14 +140,12 @@ where
         Ok(Some(Err(e))) => return Err(format!("first event: {e}")),
         Ok(Some(Ok(f))) => parse(&f).map_err(|e| format!("first event refused: {e}"))?,
     };
-    match identify(st, relays, &ev, cred, conn)? {
+    match identify(st, &ev, cred)? {
         Role::Sensor { sensor, principal } => {
             sensor_loop(st, frames, &sensor, &principal, conn, ev, revoked).await
         }
-        Role::Client { uid, principal } => {
-            let end = client_loop(st, relays, frames, &uid, &principal, conn, tx, revoked).await;
-            relays.leave(&principal.org, &uid, st.clock.now());
-            end
+        Role::Client { principal } => {
+            client_loop(st, relays, frames, &principal, conn, tx, revoked, ev).await
         }
     }
 }
@@ -172,13 +169,7 @@ where
 /// What a TAK client on plain TCP is told when the server serves clients only over TLS.
 const USE_TLS: &str = "TAK clients connect over TLS with their own client certificate (limes cert issue, or enrolment); this plain-TCP port takes sensors only";
 
-fn identify(
-    st: &AppState,
-    relays: &Relays,
-    ev: &CotEvent,
-    cred: &Credential,
-    conn: u64,
-) -> Result<Role, String> {
+fn identify(st: &AppState, ev: &CotEvent, cred: &Credential) -> Result<Role, String> {
     let principal = match (cred, &ev.token) {
         (Credential::Cert { principal, .. }, _) => principal.clone(),
         (Credential::Refused(reason), _) => return Err(reason.clone()),
@@ -197,6 +188,15 @@ fn identify(
             )
         }
     };
+    if let Some(sensor) = principal.sensor.clone() {
+        // A sensor's own certificate speaks for that sensor, whatever its first event's uid.
+        if st.policy.may_send(&principal, &sensor) {
+            return Ok(Role::Sensor { sensor, principal });
+        }
+        return Err(format!(
+            "sensor {sensor:?} is not one this credential may send for"
+        ));
+    }
     if st.policy.may_send(&principal, &ev.uid) {
         return Ok(Role::Sensor {
             sensor: ev.uid.clone(),
@@ -212,11 +212,7 @@ fn identify(
     if let Credential::Plain { clients: false } = cred {
         return Err(USE_TLS.into());
     }
-    relays.join(&principal.org, &ev.uid, conn)?;
-    Ok(Role::Client {
-        uid: ev.uid.clone(),
-        principal,
-    })
+    Ok(Role::Client { principal })
 }
 
 /// A sensor's connection until it ends (`Ok`) or its certificate is revoked (`Err`).
@@ -321,17 +317,19 @@ fn note_refusal(st: &AppState, n: &mut u64, conn: u64, who: &str, index: u64, wh
     }
 }
 
-/// A TAK client's connection until it ends (`Ok`) or its certificate is revoked (`Err`).
+/// A TAK client's connection until it ends (`Ok`), or is refused or its certificate revoked
+/// (`Err`). The client's uid is that of its first position report (`a-…`), which registers it
+/// with its organisation's relay; a ping's uid (`takPing`) is not the client's.
 #[allow(clippy::too_many_arguments)]
 async fn client_loop<R>(
     st: &AppState,
     relays: &Relays,
     frames: &mut FramedRead<R, CotCodec>,
-    uid: &str,
     principal: &Principal,
     conn: u64,
     tx: &mpsc::Sender<Arc<str>>,
     revoked: &CancellationToken,
+    first: CotEvent,
 ) -> Result<(), String>
 where
     R: AsyncRead + Unpin,
@@ -346,31 +344,39 @@ where
     let mut feed = std::pin::pin!(feed);
     let mut refused = 0u64;
     let mut index = 1u64;
+    let mut uid: Option<String> = None;
+    let mut pending = Some(first);
     let end = loop {
-        let next = tokio::select! {
-            n = frames.next() => n,
-            end = &mut feed => {
-                if let Ok(FeedEnd::TooSlow) = end {
-                    tracing::warn!("CoT client {uid} (connection {conn}): too slow to read its feed; closing");
+        let who = uid.as_deref().unwrap_or("(no position yet)");
+        let ev = match pending.take() {
+            Some(ev) => ev,
+            None => {
+                let next = tokio::select! {
+                    n = frames.next() => n,
+                    end = &mut feed => {
+                        if let Ok(FeedEnd::TooSlow) = end {
+                            tracing::warn!("CoT client {who} (connection {conn}): too slow to read its feed; closing");
+                        }
+                        break Ok(());
+                    }
+                    () = revoked.cancelled() => break Err(REVOKED.to_string()),
+                };
+                let f = match next {
+                    None => break Ok(()),
+                    Some(Err(e)) => {
+                        tracing::warn!("CoT client {who} (connection {conn}): {e}; closing");
+                        break Ok(());
+                    }
+                    Some(Ok(f)) => f,
+                };
+                index += 1;
+                match parse(&f) {
+                    Ok(ev) => ev,
+                    Err(e) => {
+                        note_refusal(st, &mut refused, conn, who, index, &e.to_string());
+                        continue;
+                    }
                 }
-                return Ok(());
-            }
-            () = revoked.cancelled() => break Err(REVOKED.to_string()),
-        };
-        let f = match next {
-            None => break Ok(()),
-            Some(Err(e)) => {
-                tracing::warn!("CoT client {uid} (connection {conn}): {e}; closing");
-                break Ok(());
-            }
-            Some(Ok(f)) => f,
-        };
-        index += 1;
-        let ev = match parse(&f) {
-            Ok(ev) => ev,
-            Err(e) => {
-                note_refusal(st, &mut refused, conn, uid, index, &e.to_string());
-                continue;
             }
         };
         if ev.kind == "t-x-c-t" {
@@ -378,10 +384,23 @@ where
                 break Ok(());
             }
         } else if ev.kind.starts_with("a-") {
-            relays.relay(&principal.org, uid, conn, &ev);
+            let own = match &uid {
+                Some(u) => u.clone(),
+                None => {
+                    if let Err(e) = relays.join(&principal.org, &ev.uid, conn) {
+                        break Err(e);
+                    }
+                    uid = Some(ev.uid.clone());
+                    ev.uid.clone()
+                }
+            };
+            relays.relay(&principal.org, &own, conn, &ev);
         }
     };
     feed.abort();
+    if let Some(u) = &uid {
+        relays.leave(&principal.org, u, st.clock.now());
+    }
     end
 }
 

@@ -50,7 +50,10 @@ fn pem_err(file: &Path, e: impl std::fmt::Display) -> TlsError {
     }
 }
 
-fn server_key(cert: &Path, key: &Path) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
+fn server_key(
+    cert: &Path,
+    key: &Path,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .map_err(|e| pem_err(cert, e))?
         .collect::<Result<_, _>>()
@@ -112,7 +115,10 @@ pub async fn identify(st: &AppState, der: &[u8]) -> Result<(Principal, String), 
         ));
     };
     if let Some(when) = &row.revoked {
-        return Err(format!("the certificate of {} ({serial}) was revoked at {when}", row.name));
+        return Err(format!(
+            "the certificate of {} ({serial}) was revoked at {when}",
+            row.name
+        ));
     }
     if row.subject() != subject {
         return Err(format!(

@@ -4,9 +4,8 @@
 //! (ATAK, WinTAK, iTAK) and TAK Server use.
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
-    IsCa, Issuer, KeyPair, KeyUsagePurpose, PublicKeyData, SanType, SerialNumber,
-    PKCS_RSA_SHA256,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, PublicKeyData, SanType, SerialNumber, PKCS_RSA_SHA256,
 };
 use rsa::pkcs8::EncodePrivateKey;
 use std::io::Write;
@@ -150,7 +149,8 @@ impl Ca {
         ];
         match profile {
             Profile::Device(s) => {
-                p.distinguished_name.push(DnType::CommonName, s.name.as_str());
+                p.distinguished_name
+                    .push(DnType::CommonName, s.name.as_str());
                 p.distinguished_name
                     .push(DnType::OrganizationName, s.org.as_str());
                 p.distinguished_name
@@ -162,10 +162,11 @@ impl Ca {
                 p.distinguished_name.push(DnType::CommonName, first);
                 p.distinguished_name.push(DnType::OrganizationName, "Limes");
                 for h in hosts {
-                    p.subject_alt_names.push(match h.parse::<std::net::IpAddr>() {
-                        Ok(ip) => SanType::IpAddress(ip),
-                        Err(_) => SanType::DnsName(h.clone().try_into().map_err(cert_err)?),
-                    });
+                    p.subject_alt_names
+                        .push(match h.parse::<std::net::IpAddr>() {
+                            Ok(ip) => SanType::IpAddress(ip),
+                            Err(_) => SanType::DnsName(h.clone().try_into().map_err(cert_err)?),
+                        });
                 }
                 p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
             }

@@ -153,7 +153,10 @@ impl Limiter {
         if m.len() + who.len() > TRACKED {
             m.retain(|_, f| f.since.elapsed() < LOCKOUT);
             while m.len() + who.len() > TRACKED {
-                let Some(oldest) = m.iter().min_by_key(|(_, f)| f.since).map(|(k, _)| k.clone())
+                let Some(oldest) = m
+                    .iter()
+                    .min_by_key(|(_, f)| f.since)
+                    .map(|(k, _)| k.clone())
                 else {
                     break;
                 };
@@ -382,10 +385,9 @@ async fn sign_client(
         name: code.name.clone(),
     };
     check_subject(&e.site, &subject).map_err(|err| Refusal::Bad(err.to_string()))?;
-    let signed = e
-        .ca
-        .sign(&key, Profile::Device(&subject), DEVICE_DAYS)
-        .map_err(|err| Refusal::Internal(err.to_string()))?;
+    let signed =
+        e.ca.sign(&key, Profile::Device(&subject), DEVICE_DAYS)
+            .map_err(|err| Refusal::Internal(err.to_string()))?;
     let row = CertRow {
         serial: signed.serial.clone(),
         name: subject.name.clone(),
@@ -446,7 +448,10 @@ async fn sign_client(
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if ["json", "text/plain", "*/*"].iter().any(|a| accept.contains(a)) {
+    if ["json", "text/plain", "*/*"]
+        .iter()
+        .any(|a| accept.contains(a))
+    {
         let body = serde_json::json!({ "signedCert": cert, "ca0": ca });
         return Ok(axum::Json(body).into_response());
     }

@@ -74,7 +74,12 @@ pub fn device(ca: &Ca, subject: &Subject, days: u32) -> Result<Issued, PkiError>
 /// PKCS#12 with one key and its chain (leaf first), in the legacy encryption (3DES, SHA-1
 /// MAC) that every TAK client's platform imports: Apple's keychain reads nothing newer. The
 /// random password is what protects it.
-pub fn pkcs12(alias: &str, pkcs8: &[u8], chain: &[&[u8]], password: &str) -> Result<Vec<u8>, PkiError> {
+pub fn pkcs12(
+    alias: &str,
+    pkcs8: &[u8],
+    chain: &[&[u8]],
+    password: &str,
+) -> Result<Vec<u8>, PkiError> {
     let certs = chain
         .iter()
         .map(|c| Certificate::from_der(c))

@@ -110,7 +110,8 @@ impl Paths {
         server_key: Option<&Path>,
     ) -> Self {
         let d = Self::in_data(data);
-        let pick = |given: Option<&Path>, default: PathBuf| given.map_or(default, Path::to_path_buf);
+        let pick =
+            |given: Option<&Path>, default: PathBuf| given.map_or(default, Path::to_path_buf);
         Self {
             ca_cert: pick(ca_cert, d.ca_cert),
             ca_key: pick(ca_key, d.ca_key),
@@ -204,4 +205,28 @@ pub fn check_subject(site: &limes_core::site::Site, s: &Subject) -> Result<(), P
         }
         _ => Ok(()),
     }
+}
+
+/// The first host name or address of the server's certificate: where TAK clients connect,
+/// unless told otherwise.
+pub fn server_host(paths: &Paths) -> Option<String> {
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use x509_parser::extensions::GeneralName;
+    let der =
+        tokio_rustls::rustls::pki_types::CertificateDer::from_pem_file(&paths.server_cert).ok()?;
+    let (_, cert) = x509_parser::parse_x509_certificate(&der).ok()?;
+    let san = cert.subject_alternative_name().ok()??;
+    san.value.general_names.iter().find_map(|n| match n {
+        GeneralName::DNSName(d) => Some((*d).to_string()),
+        GeneralName::IPAddress(b) => match b.len() {
+            4 => <[u8; 4]>::try_from(*b)
+                .ok()
+                .map(|a| std::net::IpAddr::from(a).to_string()),
+            16 => <[u8; 16]>::try_from(*b)
+                .ok()
+                .map(|a| std::net::IpAddr::from(a).to_string()),
+            _ => None,
+        },
+        _ => None,
+    })
 }

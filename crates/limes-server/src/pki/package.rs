@@ -38,9 +38,17 @@ pub fn preferences(p: &Package<'_>) -> String {
     let ca = format!("cert/{TRUSTSTORE}");
     let mut streams = String::new();
     streams.push_str(&entry("count", "Integer", "1"));
-    streams.push_str(&entry("description0", "String", &format!("Limes ({})", p.name)));
+    streams.push_str(&entry(
+        "description0",
+        "String",
+        &format!("Limes ({})", p.name),
+    ));
     streams.push_str(&entry("enabled0", "Boolean", "true"));
-    streams.push_str(&entry("connectString0", "String", &format!("{}:ssl", p.server)));
+    streams.push_str(&entry(
+        "connectString0",
+        "String",
+        &format!("{}:ssl", p.server),
+    ));
     streams.push_str(&entry("caLocation0", "String", &ca));
     streams.push_str(&entry("caPassword0", "String", TRUSTSTORE_PASSWORD));
     if p.enroll {

@@ -263,7 +263,9 @@ pub async fn audit_pending(store: &Store) -> Result<usize, StoreError> {
     let ids: Vec<i64> = rows.iter().map(|(id, _)| *id).collect();
     let n = ids.len();
     let drafts = rows.into_iter().map(|(_, d)| d).collect();
-    store.audit_change(Box::new(move |c| drain(c, &ids)), drafts).await?;
+    store
+        .audit_change(Box::new(move |c| drain(c, &ids)), drafts)
+        .await?;
     Ok(n)
 }
 

@@ -146,7 +146,10 @@ pub async fn watch(store: Store, sessions: Sessions, shutdown: CancellationToken
         }
         let open = sessions.serials();
         if !open.is_empty() {
-            match store.read(move |c| Ok(registry::revoked_among(c, &open)?)).await {
+            match store
+                .read(move |c| Ok(registry::revoked_among(c, &open)?))
+                .await
+            {
                 Ok(revoked) => {
                     let n = sessions.cut(&revoked);
                     if n > 0 {
