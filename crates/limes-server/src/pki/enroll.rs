@@ -87,7 +87,7 @@ pub fn create_code(
     }
     let code = super::issue::secret(CODE_CHARS);
     let until = chrono::Utc::now() + chrono::Duration::hours(i64::from(hours));
-    let tx = c.transaction()?;
+    let tx = registry::write(c)?;
     registry::check_unused(&tx, &subject.name)?;
     registry::put_code(
         &tx,

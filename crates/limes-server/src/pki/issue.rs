@@ -116,7 +116,7 @@ fn write_store(ks: &KeyStore, password: &str) -> Result<Vec<u8>, PkiError> {
 /// Records an issued certificate in the registry with its audit entry (queued for the
 /// store's writer), in one transaction; refuses a name an unrevoked certificate carries.
 pub fn record(c: &mut Connection, row: &CertRow, actor: &str) -> Result<(), PkiError> {
-    let tx = c.transaction()?;
+    let tx = registry::write(c)?;
     registry::check_unused(&tx, &row.name)?;
     registry::insert_cert(&tx, row)?;
     registry::queue_audit(&tx, &issue_audit(row, actor))?;

@@ -292,3 +292,9 @@ fn drain(c: &Connection, ids: &[i64]) -> Result<serde_json::Value, StoreError> {
     }
     Ok(serde_json::Value::Null)
 }
+
+/// A write transaction on a connection beside the server's writer: IMMEDIATE, so it waits
+/// (the busy timeout) for the writer's lock instead of failing when it cannot upgrade a read.
+pub fn write(c: &mut Connection) -> rusqlite::Result<rusqlite::Transaction<'_>> {
+    c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+}

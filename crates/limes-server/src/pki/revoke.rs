@@ -22,7 +22,7 @@ pub const POLL: Duration = Duration::from_secs(1);
 /// Revokes the certificate with serial `which`, or every unrevoked certificate named `which`;
 /// queues an audit entry for each. Refuses when nothing matches.
 pub fn revoke(c: &mut Connection, which: &str, actor: &str) -> Result<Vec<CertRow>, PkiError> {
-    let tx = c.transaction()?;
+    let tx = registry::write(c)?;
     let serial = which.to_ascii_lowercase();
     let rows = match registry::cert(&tx, &serial)? {
         Some(r) if r.revoked.is_some() => {
