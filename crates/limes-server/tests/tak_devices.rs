@@ -478,3 +478,46 @@ async fn plain_tcp_tells_tak_clients_to_use_tls_unless_allowed() {
         server.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sensor_certificate_speaks_for_its_sensor_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (site, _paths, ca) = deployment(dir.path());
+    let loaded = limes_core::site::load(&site).expect("site");
+    let sensor = loaded
+        .sensors
+        .iter()
+        .find(|s| s.org.as_deref() == Some("sdf"))
+        .expect("a sensor of sdf");
+    // Only the organisation that owns the sensor gets a certificate for it.
+    let wrong =
+        limes_server::pki::check_subject(&loaded, &subject("ibf", Role::Sensor, &sensor.id));
+    assert!(wrong.is_err(), "{wrong:?}");
+    let owner = subject("sdf", Role::Sensor, &sensor.id);
+    limes_server::pki::check_subject(&loaded, &owner).expect("the owner may");
+    let data = dir.path().join("data");
+    let mut db = limes_server::store::open_beside(&data).expect("db");
+    let cert = issue::device(&ca, &owner, 30).expect("issue");
+    issue::record(&mut db, &cert.row, "test").expect("record");
+    let server = start(&site, &data, false, false).await;
+    let mut s = connect(server.cot_tls.expect("TLS bound"), from_p12(&ca, &cert))
+        .await
+        .expect("handshake");
+    // A ping first (its uid is not the sensor's; it stores nothing), then its heartbeat.
+    s.write_all(event("takPing", "t-x-c-t", "").as_bytes())
+        .await
+        .expect("write");
+    s.write_all(event(&sensor.id, "a-f-G-E-S", "").as_bytes())
+        .await
+        .expect("write");
+    let stored = async {
+        while server.state.metrics.ingest_records.get() < 1 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), stored)
+        .await
+        .expect("the sensor's events are stored");
+    drop(s);
+    server.stop().await;
+}

@@ -460,3 +460,25 @@ async fn sign_client(
     );
     Ok(([(header::CONTENT_TYPE, "application/xml")], xml).into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn failures_of_a_flood_of_names_stay_bounded_and_lock_the_address() {
+        let l = Limiter::default();
+        let ip = IpAddr::from([127, 0, 0, 1]);
+        for i in 0..(TRACKED + 500) {
+            l.failed(&[Who::Name(format!("user-{i}"))]);
+        }
+        assert!(l.seen.lock().unwrap().len() <= TRACKED);
+        for i in 0..ADDRESS_FAILURES {
+            assert!(!l.locked(&[Who::Address(ip)]), "locked after {i}");
+            l.failed(&[Who::Address(ip), Who::Name(format!("x-{i}"))]);
+        }
+        assert!(l.locked(&[Who::Address(ip), Who::Name("fresh".into())]));
+        assert!(l.seen.lock().unwrap().len() <= TRACKED);
+    }
+}

@@ -256,7 +256,7 @@ fn pending(c: &Connection) -> Result<Vec<(i64, AuditDraft)>, StoreError> {
 /// Writes the queued audit entries to the audit log (each with its original time as `at`)
 /// and removes them from the queue, in one transaction; returns how many.
 pub async fn audit_pending(store: &Store) -> Result<usize, StoreError> {
-    let rows = store.read(|c| pending(c)).await?;
+    let rows = store.read(pending).await?;
     if rows.is_empty() {
         return Ok(0);
     }
