@@ -41,7 +41,7 @@ struct Serve {
 }
 
 impl Serve {
-    fn start(site: &Path, data: &Path, log: &Path) -> Serve {
+    fn start(site: &Path, data: &Path, log: &Path, listen: &[&str]) -> Option<Serve> {
         let mut child = Command::new(BIN)
             .arg("serve")
             .arg("--site")
@@ -49,7 +49,8 @@ impl Serve {
             .arg("--data")
             .arg(data)
             .args(["--http", "127.0.0.1:0", "--ops", "127.0.0.1:0", "--no-cot"])
-            .args(["--cot-tls", "127.0.0.1:0", "--clock-speed", "30"])
+            .args(listen)
+            .args(["--clock-speed", "30"])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(log).expect("log file"))
@@ -69,15 +70,18 @@ impl Serve {
                         tls = a.split_whitespace().next().map(str::to_string);
                     }
                 }
-                _ => panic!("limes serve exited before it was ready: {:?}", child.wait()),
+                _ => {
+                    let _ = child.wait();
+                    return None;
+                }
             }
         }
         std::thread::spawn(move || for _ in lines {});
-        Serve {
+        Some(Serve {
             child,
             http: http.expect("HTTP address printed"),
             tls: tls.expect("CoT TLS address printed"),
-        }
+        })
     }
 }
 
@@ -98,14 +102,25 @@ struct Pytak {
 impl Pytak {
     /// Starts the stock CLI with a device's `.p12`, and sends the device's own position.
     fn start(url: &str, p12: &Path, password: &str, ca: &Path, uid: &str) -> Pytak {
+        Self::run(
+            &format!("tls://{url}"),
+            &[
+                ("PYTAK_TLS_CLIENT_CERT", p12.as_os_str()),
+                ("PYTAK_TLS_CLIENT_PASSWORD", password.as_ref()),
+                ("PYTAK_TLS_CLIENT_CAFILE", ca.as_os_str()),
+            ],
+            uid,
+        )
+    }
+
+    /// Starts the stock CLI on `url` with `env`, and sends the device's own position.
+    fn run(url: &str, env: &[(&str, &std::ffi::OsStr)], uid: &str) -> Pytak {
         let deps = pydeps();
         let mut child = Command::new("python3")
             .arg(deps.join("bin/pytak"))
-            .arg(format!("tls://{url}"))
+            .arg(url)
             .env("PYTHONPATH", &deps)
-            .env("PYTAK_TLS_CLIENT_CERT", p12)
-            .env("PYTAK_TLS_CLIENT_PASSWORD", password)
-            .env("PYTAK_TLS_CLIENT_CAFILE", ca)
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -204,7 +219,8 @@ fn stock_pytak_joins_over_tls_with_an_issued_certificate_and_is_cut_off_when_rev
     let ca = out.join("limes-ca.pem");
     let sensors = token(&site, &data, "sdf", "sensor");
     let log = dir.path().join("serve.log");
-    let srv = Serve::start(&site, &data, &log);
+    let srv = Serve::start(&site, &data, &log, &["--cot-tls", "127.0.0.1:0"])
+        .expect("limes serve starts");
 
     let (stop, acked) = (
         Arc::new(AtomicBool::new(false)),
@@ -244,4 +260,69 @@ fn stock_pytak_joins_over_tls_with_an_issued_certificate_and_is_cut_off_when_rev
             .any(|l| l.contains("WARN") && l.contains("refused") && l.contains("revoked")),
         "the server logs the refusals at WARN:\n{log}"
     );
+}
+
+/// Enrolment as a stock client does it: pytak's `tak://` link (the one `limes cert
+/// enroll-code` prints) enrols over HTTPS on port 8446 — fixed in the client, so the server
+/// listens on a random loopback address — and connects over TLS on 8089 with the certificate.
+#[test]
+fn stock_pytak_enrolls_with_a_one_time_code_and_joins() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let site = camp_site(dir.path(), None);
+    let data = dir.path().join("data");
+    let d = data.display().to_string();
+    let log = dir.path().join("serve.log");
+    let mut tries = 0;
+    let (srv, ip) = loop {
+        let ip = format!(
+            "127.{}.{}.{}",
+            rand::random_range(1..=254u8),
+            rand::random_range(1..=254u8),
+            rand::random_range(2..=254u8)
+        );
+        let (tls, enroll) = (format!("{ip}:8089"), format!("{ip}:8446"));
+        if !data.join("pki").exists() {
+            limes(&["cert", "server", "--data", &d, "--host", "127.0.0.1"]);
+        }
+        let listen = ["--cot-tls", tls.as_str(), "--enroll", enroll.as_str()];
+        if let Some(s) = Serve::start(&site, &data, &log, &listen) {
+            break (s, ip);
+        }
+        tries += 1;
+        assert!(
+            tries < 5,
+            "no free loopback address for ports 8089 and 8446"
+        );
+    };
+    let printed = limes(&[
+        "cert",
+        "enroll-code",
+        "--data",
+        &d,
+        "--site",
+        &site.display().to_string(),
+        "--org",
+        "sdf",
+        "--role",
+        "viewer",
+        "--server",
+        &format!("{ip}:8089"),
+        "sdf-tablet",
+    ]);
+    let link = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("link: "))
+        .unwrap_or_else(|| panic!("a tak:// link in {printed}"));
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).expect("home");
+    let p = Pytak::run(link, &[("HOME", home.as_os_str())], "ANDROID-sdf-tablet");
+    p.wait_for(&["type=\"a-n-G-I\""]);
+    let list = limes(&["cert", "list", "--data", &d]);
+    assert!(
+        list.lines()
+            .any(|l| l.contains("sdf-tablet") && l.contains(" sdf ") && l.contains("enroll")),
+        "{list}"
+    );
+    drop(p);
+    drop(srv);
 }

