@@ -271,7 +271,9 @@ impl Enrollment {
         let creds = basic(headers);
         let mut who = vec![Who::Address(peer)];
         if let Some((u, _)) = &creds {
-            who.push(Who::Name(u.clone()));
+            // Valid names are at most 64 characters; longer ones are tracked by their start,
+            // so the memory of failures stays bounded whatever the header holds.
+            who.push(Who::Name(u.chars().take(64).collect()));
         }
         if self.limiter.locked(&who) {
             self.metrics.enroll_refused.inc();
