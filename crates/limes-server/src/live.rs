@@ -40,12 +40,14 @@ pub struct Live {
 
 /// Watches a thread the server cannot run without: when it ends (a panic, or a return), the
 /// server's health fails with the reason and the log says why.
+/// Returns a receiver that resolves once the thread has ended.
 pub fn supervise(
     name: &'static str,
     handle: std::thread::JoinHandle<Result<(), String>>,
     health: Health,
     shutdown: tokio_util::sync::CancellationToken,
-) -> std::io::Result<()> {
+) -> std::io::Result<tokio::sync::oneshot::Receiver<()>> {
+    let (ended, rx) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
         .name(format!("limes-watch-{name}"))
         .spawn(move || {
@@ -63,26 +65,29 @@ pub fn supervise(
             };
             if shutdown.is_cancelled() {
                 tracing::info!("{reason} (shutting down)");
-                return;
+            } else {
+                tracing::error!("{reason}; the server cannot go on");
+                health.fail(reason);
             }
-            tracing::error!("{reason}; the server cannot go on");
-            health.fail(reason);
+            let _ = ended.send(());
         })
-        .map(|_| ())
+        .map(|_| rx)
 }
 
 impl Live {
-    /// Starts the thread: replays the log, marks the server ready, then follows `feed`.
+    /// Starts the thread: replays the log, marks the server ready, then follows `feed` until
+    /// `stop` is dropped (shutdown).
     pub fn spawn(
         self,
         feed: Receiver<Fed>,
+        stop: Receiver<()>,
     ) -> std::io::Result<std::thread::JoinHandle<Result<(), String>>> {
         std::thread::Builder::new()
             .name("limes-live".into())
-            .spawn(move || self.run(feed))
+            .spawn(move || self.run(feed, stop))
     }
 
-    fn run(self, feed: Receiver<Fed>) -> Result<(), String> {
+    fn run(self, feed: Receiver<Fed>, stop: Receiver<()>) -> Result<(), String> {
         let mut engine = Engine::new(self.site.tracker.clone(), Some(&self.site));
         let mut out = LiveOut {
             live: &self,
@@ -102,10 +107,15 @@ impl Live {
             .ready(engine.admission().clone())
             .map_err(|e| e.to_string())?;
         self.health.set_ready();
-        while let Ok((f, received)) = feed.recv() {
-            out.handle(&mut engine, f, received);
+        loop {
+            crossbeam_channel::select! {
+                recv(feed) -> f => match f {
+                    Ok((f, received)) => out.handle(&mut engine, f, received),
+                    Err(_) => return Err("the log writer stopped feeding it".into()),
+                },
+                recv(stop) -> _ => return Ok(()),
+            }
         }
-        Err("the log writer stopped feeding it".into())
     }
 }
 

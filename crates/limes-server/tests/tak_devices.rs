@@ -487,8 +487,9 @@ async fn a_sensor_certificate_speaks_for_its_sensor_only() {
     let sensor = loaded
         .sensors
         .iter()
-        .find(|s| s.org.as_deref() == Some("sdf"))
-        .expect("a sensor of sdf");
+        .find(|s| s.id == "ai-ne-cam")
+        .expect("the annex's north-east camera");
+    assert_eq!(sensor.org.as_deref(), Some("sdf"));
     // Only the organisation that owns the sensor gets a certificate for it.
     let wrong =
         limes_server::pki::check_subject(&loaded, &subject("ibf", Role::Sensor, &sensor.id));
@@ -503,15 +504,19 @@ async fn a_sensor_certificate_speaks_for_its_sensor_only() {
     let mut s = connect(server.cot_tls.expect("TLS bound"), from_p12(&ca, &cert))
         .await
         .expect("handshake");
-    // A ping first (its uid is not the sensor's; it stores nothing), then its heartbeat.
+    // A ping first (its uid is not the sensor's; it stores nothing), then its heartbeat and a
+    // detection (any other uid's `a-…` event is a detection of this sensor).
     s.write_all(event("takPing", "t-x-c-t", "").as_bytes())
         .await
         .expect("write");
     s.write_all(event(&sensor.id, "a-f-G-E-S", "").as_bytes())
         .await
         .expect("write");
+    s.write_all(event("someone", "a-u-G", r#"<limes class="person"/>"#).as_bytes())
+        .await
+        .expect("write");
     let stored = async {
-        while server.state.metrics.ingest_records.get() < 1 {
+        while server.state.metrics.ingest_records.get() < 2 {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     };

@@ -16,7 +16,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex};
 
-/// The folder with pytak (LIMES_PYDEPS when the harness installed it, else installed now).
+/// The folder with pytak (installed by `cargo xtask test`; LIMES_PYDEPS when set).
 fn pydeps() -> PathBuf {
     std::env::var_os("LIMES_PYDEPS")
         .map(PathBuf::from)

@@ -1,6 +1,7 @@
 //! One CoT connection. Its first event identifies and authenticates it (a token in
 //! `<detail><limes token="…"/>` over plain TCP, or the TLS client certificate the deployment
-//! issued) and must arrive within [`FIRST_EVENT_S`]. A connection whose uid is a site sensor and whose credential may ingest
+//! issued) and must arrive within the configured time (`--cot-first-event-s`). A connection
+//! whose uid is a site sensor and whose credential may ingest
 //! is a *sensor*: its events become records, made durable before more is read, so TCP flow
 //! control is the backpressure. Any other is a *TAK client*: it receives what its
 //! organisation is released, gets `t-x-c-t-r` for each ping, and its own position reports
@@ -26,9 +27,6 @@ use crate::api::AppState;
 use crate::auth::Principal;
 use crate::deliver::cot::{client_feed, encode, FeedEnd};
 use crate::ingest::Batch;
-
-/// Seconds a new connection has to send its first (authenticating) event.
-pub const FIRST_EVENT_S: u64 = 10;
 
 /// Events queued for one client before it is judged too slow and disconnected.
 pub const CLIENT_QUEUE: usize = 4096;
@@ -130,12 +128,18 @@ async fn first_event<R>(
 where
     R: AsyncRead + Unpin,
 {
+    let wait = st.limits.cot_first_event;
     let first = tokio::select! {
-        f = tokio::time::timeout(Duration::from_secs(FIRST_EVENT_S), frames.next()) => f,
+        f = tokio::time::timeout(wait, frames.next()) => f,
         () = revoked.cancelled() => return Err(REVOKED.into()),
     };
     let ev = match first {
-        Err(_) => return Err(format!("no event within {FIRST_EVENT_S} s of connecting")),
+        Err(_) => {
+            return Err(format!(
+                "no event within {} s of connecting",
+                wait.as_secs()
+            ))
+        }
         Ok(None) => return Ok(()),
         Ok(Some(Err(e))) => return Err(format!("first event: {e}")),
         Ok(Some(Ok(f))) => parse(&f).map_err(|e| format!("first event refused: {e}"))?,

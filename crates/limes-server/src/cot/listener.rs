@@ -23,20 +23,17 @@ pub struct CotServer {
     relays: Relays,
     next_id: Arc<AtomicU64>,
     limit: Arc<Semaphore>,
-    plain_clients: bool,
     sessions: Sessions,
 }
 
 impl CotServer {
-    /// A CoT server over the API's state, with at most `max_connections` open at once;
-    /// `plain_clients`: whether TAK clients are served over plain TCP (not only sensors).
-    pub fn new(st: AppState, max_connections: usize, plain_clients: bool) -> Self {
+    /// A CoT server over the API's state, with at most `max_connections` open at once.
+    pub fn new(st: AppState, max_connections: usize) -> Self {
         Self {
             st,
             relays: Relays::default(),
             next_id: Arc::new(AtomicU64::new(1)),
             limit: Arc::new(Semaphore::new(max_connections.max(1))),
-            plain_clients,
             sessions: Sessions::default(),
         }
     }
@@ -62,8 +59,8 @@ impl CotServer {
         }
     }
 
-    /// Accepts plain TCP connections until shutdown.
-    pub async fn serve(self, listener: TcpListener) {
+    /// Accepts plain TCP connections until shutdown; TAK clients only when `clients` is set.
+    pub async fn serve(self, listener: TcpListener, clients: bool) {
         while let Some((sock, peer)) = self.accept(&listener).await {
             let Ok(permit) = self.limit.clone().try_acquire_owned() else {
                 self.st.metrics.connections_refused.inc();
@@ -74,9 +71,7 @@ impl CotServer {
             let me = self.clone();
             let id = self.next_id.fetch_add(1, Ordering::Relaxed);
             self.st.tasks.spawn(async move {
-                let cred = Credential::Plain {
-                    clients: me.plain_clients,
-                };
+                let cred = Credential::Plain { clients };
                 super::connection::serve(me.st.clone(), me.relays.clone(), id, sock, peer, cred)
                     .await;
                 drop(permit);
