@@ -73,7 +73,10 @@ struct Latest {
     part: Partition,
     xy: Xy,
     vel: Xy,
+    /// Time of the state.
     t: f64,
+    /// Time of the last detection behind it.
+    updated: f64,
     confirmed: bool,
     class: [f64; 3],
 }
@@ -177,6 +180,7 @@ impl Evaluator {
                 xy: u.xy,
                 vel: u.vel,
                 t: u.time,
+                updated: u.updated,
                 confirmed: u.status != TrackStatus::Tentative,
                 class: u.class,
             },
@@ -192,6 +196,7 @@ impl Evaluator {
         self.on_update(&TrackUpdate {
             id: r.id,
             time: r.time.0,
+            updated: r.updated.map_or(r.time.0, |t| t.0),
             status: r.status,
             part,
             xy,
@@ -225,7 +230,7 @@ impl Evaluator {
         let mut tracks = Vec::new();
         let mut classes = Vec::new();
         for (id, l) in &self.latest {
-            if !l.confirmed || t - l.t > self.cfg.max_track_age_s || l.t > t + 5.0 {
+            if !l.confirmed || t - l.updated > self.cfg.max_track_age_s || l.t > t + 5.0 {
                 continue;
             }
             let dt = t - l.t;

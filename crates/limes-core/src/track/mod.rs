@@ -150,8 +150,11 @@ pub struct Meas {
 pub struct TrackUpdate {
     /// Track identifier.
     pub id: u64,
-    /// Time of the state.
+    /// Time of the state: of the detection for an update, of the change for a status line
+    /// (`coasting`, `deleted`; the state is then predicted to it).
     pub time: f64,
+    /// Time of the last detection that updated the track.
+    pub updated: f64,
     /// Life-cycle state.
     pub status: TrackStatus,
     /// The partition whose frame `xy` is in.
@@ -559,7 +562,7 @@ impl Tracker {
             ledger: &mut self.ledger,
         };
         for tile in self.tiles.values_mut() {
-            tile.sweep(t, &self.cfg, &mut books, out);
+            tile.sweep(t, &self.cfg, &*self.motion, &mut books, out);
         }
         // Empty tiles go: memory follows the live tracks, not every place ever reported.
         self.tiles.retain(|_, tile| tile.len() > 0);
@@ -584,5 +587,6 @@ pub fn to_record(u: &TrackUpdate, name: impl Fn(u32) -> String) -> TrackRecord {
         hits: u.hits,
         first_seen: Time(u.first_seen),
         sensor: u.sensor.map(name),
+        updated: (u.updated < u.time).then_some(Time(u.updated)),
     }
 }

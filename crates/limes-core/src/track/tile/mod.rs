@@ -231,6 +231,28 @@ impl Tile {
         update_of(tr, self.part, status, sensor)
     }
 
+    /// A status change (coasting, deleted) at time `t`: the state predicted to `t`, so the
+    /// line says when the status changed and where the track was believed to be then.
+    fn status_update(
+        &self,
+        key: usize,
+        status: TrackStatus,
+        t: f64,
+        cfg: &TrackerConfig,
+        motion: &dyn MotionModel,
+    ) -> TrackUpdate {
+        let tr = &self.tracks[key];
+        let mut u = update_of(tr, self.part, status, None);
+        if t > tr.t {
+            let (x, p) = motion.predict(&tr.x, &tr.p, t - tr.t, Self::q(cfg, tr));
+            u.time = t;
+            u.xy = [x[0], x[1]];
+            u.vel = [x[2], x[3]];
+            u.cov = [p[(0, 0)], p[(0, 1)], p[(1, 1)]];
+        }
+        u
+    }
+
     /// Processes one scan of one sensor inside this tile.
     #[allow(clippy::too_many_arguments)]
     pub fn scan(
@@ -389,7 +411,7 @@ impl Tile {
             // A new track is as likely as new objects are against this sensor's clutter.
             let score = (cfg.birth_density / books.clutter_density(m.sensor)).ln();
             if self.n_tentative >= cfg.limits.tentative_per_tile
-                && !self.shed_tentative(score, cfg, books, out)
+                && !self.shed_tentative(score, t, cfg, motion, books, out)
             {
                 books.ledger.tentative_shed += 1;
                 continue;
@@ -430,12 +452,12 @@ impl Tile {
         }
         self.edges = edges;
         self.scratch = sc;
-        self.merge_duplicates(cfg, books, out);
+        self.merge_duplicates(t, cfg, motion, books, out);
         let confirmed = self.tracks.len() - self.n_tentative;
         if confirmed > cfg.limits.tracks_per_tile
             || books.ledger.confirmed > cfg.limits.tracks_total
         {
-            self.shed_confirmed(cfg, books, out);
+            self.shed_confirmed(t, cfg, motion, books, out);
         }
         stats
     }
@@ -563,6 +585,7 @@ fn update_of(tr: &Track, part: Partition, status: TrackStatus, sensor: Option<u3
     TrackUpdate {
         id: tr.id,
         time: tr.t,
+        updated: tr.t,
         status,
         part,
         xy: [tr.x[0], tr.x[1]],
