@@ -316,8 +316,7 @@ fn status_lines_carry_the_time_the_status_changed() {
     }
     let last = out
         .iter()
-        .filter(|u| u.status == TrackStatus::Confirmed)
-        .last()
+        .rfind(|u| u.status == TrackStatus::Confirmed)
         .expect("confirmed")
         .clone();
     let line = |s: TrackStatus| out.iter().find(|u| u.status == s).expect("status line");
