@@ -104,6 +104,9 @@ enum Cmd {
         /// GOSPA order p.
         #[arg(long, default_value_t = 1.0)]
         gospa_p: f64,
+        /// Stone Soup's GOSPA switching penalty, metres per identity switch.
+        #[arg(long, default_value_t = 100.0)]
+        switching_penalty: f64,
         /// Output folder.
         #[arg(long)]
         out: PathBuf,
@@ -274,11 +277,13 @@ fn main() -> Result<()> {
             site,
             gospa_c,
             gospa_p,
+            switching_penalty,
             out,
         } => {
             let cfg = EvalConfig {
                 gospa_c,
                 gospa_p,
+                switching_penalty,
                 ..EvalConfig::default()
             };
             eval(
@@ -534,12 +539,15 @@ fn eval(
     let path = report.write(out)?;
     let s = &report.sites[0];
     println!(
-        "GOSPA mean {:.1} (loc {:.1}, missed {:.1}, false {:.1}), OSPA {:.1}\nreport: {}",
+        "GOSPA mean {:.1} (loc {:.1}, missed {:.1}, false {:.1}), OSPA {:.1}; identity switches {} (half {}, switching term {:.1})\nreport: {}",
         s.gospa_mean,
         s.gospa_localisation_mean,
         s.gospa_missed_mean,
         s.gospa_false_mean,
         s.ospa_mean,
+        s.id_switches,
+        s.half_switches,
+        s.switching_mean,
         path.display()
     );
     Ok(())
