@@ -348,8 +348,19 @@ impl Tile {
                     if ct.len() * (cm.len() + ct.len()) <= cfg.limits.cluster_cells {
                         let mut cost = vec![FORBIDDEN; ct.len() * cm.len()];
                         let mut at = vec![usize::MAX; ct.len() * cm.len()];
+                        // Where tracks compete, a detection's class guess and heat say which it fits.
+                        let features = ct.len() > 1;
                         for &(a, b, k) in &local {
-                            cost[a * cm.len() + b] = edges[k].2.d2;
+                            let (key, j, inn) = &edges[k];
+                            cost[a * cm.len() + b] = if features {
+                                let m = &meas[*j];
+                                let f = self.tracks[*key]
+                                    .class
+                                    .feature_cost(m.class, m.heat, &cfg.class);
+                                (inn.d2 + f).clamp(0.0, cfg.gate_chi2 * 0.999)
+                            } else {
+                                inn.d2
+                            };
                             at[a * cm.len() + b] = k;
                         }
                         let miss = vec![cfg.gate_chi2; ct.len()];
