@@ -109,6 +109,26 @@ impl Default for TrackerConfig {
     }
 }
 
+impl TrackerConfig {
+    /// Settings for an unknown point-detection sensor scanning at about 1 Hz (what
+    /// `limes track` uses without a site): walkers and vehicles up to ~15 m/s, 3 detections
+    /// within 4 s to confirm, coasting after 1.5 s and deletion after 5 s without one.
+    pub fn unknown_sensor() -> Self {
+        Self {
+            q_person: 0.25,
+            q_vehicle: 0.25,
+            init_speed_sd: 10.0,
+            confirm_hits: 3,
+            confirm_window_s: 4.0,
+            coast_after_s: 1.5,
+            delete_after_s: 5.0,
+            reorder_window_s: 0.5,
+            merge_shared_scans: 4,
+            ..Self::default()
+        }
+    }
+}
+
 /// A detection the tracker cannot use; names the field at fault.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("field `{field}`: {message}")]
@@ -298,6 +318,17 @@ impl Tracker {
     /// The tracker's settings.
     pub fn config(&self) -> &TrackerConfig {
         &self.cfg
+    }
+
+    /// The confirmed and coasting tracks as the tracker believes them at `t` (means predicted
+    /// with constant velocity; what a picture or a benchmark shows at one time).
+    pub fn snapshot(&self, t: f64) -> Vec<TrackUpdate> {
+        let mut out = Vec::new();
+        for tile in self.tiles.values() {
+            tile.snapshot(t, &mut out);
+        }
+        out.sort_by_key(|u| u.id);
+        out
     }
 
     /// Number of live tracks.

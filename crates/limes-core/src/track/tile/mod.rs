@@ -578,6 +578,20 @@ impl Tile {
         self.leavers.push((Partition::Tile(dest), tr));
     }
 
+    /// Every confirmed or coasting track, its state's mean predicted to `t` (constant velocity).
+    pub fn snapshot(&self, t: f64, out: &mut Vec<TrackUpdate>) {
+        for (_, tr) in &self.tracks {
+            if tr.status == TrackStatus::Tentative {
+                continue;
+            }
+            let mut u = update_of(tr, self.part, tr.status, None);
+            let dt = t - tr.t;
+            u.time = t;
+            u.xy = [tr.x[0] + tr.x[2] * dt, tr.x[1] + tr.x[3] * dt];
+            out.push(u);
+        }
+    }
+
     pub fn take_leavers(&mut self) -> Vec<(Partition, Track)> {
         std::mem::take(&mut self.leavers)
     }
