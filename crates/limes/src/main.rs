@@ -252,6 +252,9 @@ enum BenchCmd {
         /// The scenario folder.
         #[arg(long)]
         dir: PathBuf,
+        /// The sensor's detection probability.
+        #[arg(long, default_value_t = 0.9)]
+        pd: f64,
     },
 }
 
@@ -350,9 +353,9 @@ fn main() -> Result<()> {
             reuse_stonesoup,
         }),
         Cmd::Bench {
-            what: Some(BenchCmd::AccuracyRun { dir }),
+            what: Some(BenchCmd::AccuracyRun { dir, pd }),
             ..
-        } => bench_accuracy::run_limes(&dir),
+        } => bench_accuracy::run_limes(&dir, pd),
         Cmd::Bench {
             minutes,
             append,

@@ -90,6 +90,7 @@ pub fn run(a: &Args) -> Result<()> {
         let st = std::process::Command::new(exe)
             .args(["bench", "accuracy-run", "--dir"])
             .arg(&dir)
+            .args(["--pd", &spec.pd.to_string()])
             .status()?;
         if !st.success() {
             bail!("limes bench accuracy-run failed on {}", dir.display());
@@ -99,9 +100,11 @@ pub fn run(a: &Args) -> Result<()> {
             for tracker in ["gnn", "jpda"] {
                 let t = Instant::now();
                 let done = dir.join(format!("ss-{tracker}.stats.json"));
-                if a.reuse_stonesoup && done.exists() {
-                    let sc = score(&dir, &format!("ss-{tracker}"), truth)?;
-                    rows.push((format!("Stone Soup {}", tracker.to_uppercase()), sc));
+                if a.reuse_stonesoup {
+                    if done.exists() {
+                        let sc = score(&dir, &format!("ss-{tracker}"), truth)?;
+                        rows.push((format!("Stone Soup {}", tracker.to_uppercase()), sc));
+                    }
                     continue;
                 }
                 let st = std::process::Command::new(py)
@@ -205,7 +208,7 @@ fn write_scenario(dir: &Path, spec: &scenario::Spec, sc: &scenario::Scenario) ->
 
 /// `limes bench accuracy-run --dir D`: tracks `D/detections.jsonl` with the parameters for an
 /// unknown 1 Hz point sensor; writes `D/limes.tracks.jsonl` and `D/limes.stats.json`.
-pub fn run_limes(dir: &Path) -> Result<()> {
+pub fn run_limes(dir: &Path, pd: f64) -> Result<()> {
     let f = std::io::BufReader::new(std::fs::File::open(dir.join("detections.jsonl"))?);
     let mut dets: Vec<Detection> = Vec::new();
     for (n, line) in f.lines().enumerate() {
@@ -217,7 +220,10 @@ pub fn run_limes(dir: &Path) -> Result<()> {
             _ => continue,
         }
     }
-    let cfg = TrackerConfig::unknown_sensor();
+    let cfg = TrackerConfig {
+        detection_probability: pd,
+        ..TrackerConfig::unknown_sensor()
+    };
     let mut tr = Tracker::new(cfg);
     let mut out = Vec::with_capacity(4096);
     let mut scans: Vec<(f64, Vec<Estimate>)> = Vec::new();

@@ -17,6 +17,13 @@ impl Tile {
         let mut coasting = Vec::new();
         for (key, tr) in self.tracks.iter_mut() {
             let age = t - tr.t;
+            // The sequential test: a track whose score fell too far below its best goes.
+            if cfg.confirm_score > 0.0
+                && tr.score_best - tr.score_at(t, cfg.detection_probability) > cfg.delete_score_drop
+            {
+                dead.push(key);
+                continue;
+            }
             match tr.status {
                 TrackStatus::Tentative if t - tr.first_seen > cfg.confirm_window_s => {
                     dead.push(key)

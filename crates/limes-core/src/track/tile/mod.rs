@@ -75,8 +75,26 @@ pub(super) struct Track {
     fast: bool,
     /// Sensor whose detection started it.
     origin: u32,
-    /// Log-likelihood ratio of "an object" against "clutter" so far (higher: more likely).
+    /// Log-likelihood ratio of "an object" against "clutter" as of its last update (higher:
+    /// more likely); misses since are charged by [`Track::score_at`].
     score: f64,
+    /// Its score at start and its best so far.
+    score_start: f64,
+    score_best: f64,
+    /// Its last sensor's scan period at its last update, seconds.
+    period: f64,
+}
+
+impl Track {
+    /// Scans of its last sensor it should have been seen in since its last update.
+    fn missed_scans(&self, t: f64) -> f64 {
+        ((t - self.t) / self.period - 0.5).floor().max(0.0)
+    }
+
+    /// Its score at `t`, each scan missed since its last update costing ln(1 − Pd).
+    pub(super) fn score_at(&self, t: f64, pd: f64) -> f64 {
+        self.score + self.missed_scans(t) * (1.0 - pd).max(1e-6).ln()
+    }
 }
 
 /// What one scan did, for the tracker's counters.
@@ -363,7 +381,22 @@ impl Tile {
                             };
                             at[a * cm.len() + b] = k;
                         }
-                        let miss = vec![cfg.gate_chi2; ct.len()];
+                        // Established tracks first: a confirmed track left without a detection
+                        // costs a whole gate more, so a tentative track (whose wide gate makes
+                        // every distance small) takes only what no confirmed one can, and a
+                        // track born of clutter beside an object never steals its detections.
+                        let miss: Vec<f64> = ct
+                            .iter()
+                            .map(|&key| {
+                                if !cfg.confirmed_first
+                                    || self.tracks[key].status == TrackStatus::Tentative
+                                {
+                                    cfg.gate_chi2
+                                } else {
+                                    2.0 * cfg.gate_chi2
+                                }
+                            })
+                            .collect();
                         assoc
                             .associate(ct.len(), cm.len(), &cost, &miss)
                             .into_iter()
@@ -395,11 +428,14 @@ impl Tile {
             let m = &meas[j];
             let (x, p) = self.predicted(key, t, cfg, motion);
             let (x1, p1) = kalman::update(&x, &p, &inn, &cov2(m.r));
-            self.tracks[key].score += hit_score(
-                &inn,
-                cfg.detection_probability,
-                books.clutter_density(m.sensor),
-            );
+            {
+                let pd = cfg.detection_probability;
+                let tr = &mut self.tracks[key];
+                let missed = tr.missed_scans(t) * (1.0 - pd).max(1e-6).ln();
+                tr.score += missed + hit_score(&inn, pd, books.clutter_density(m.sensor));
+                tr.score_best = tr.score_best.max(tr.score);
+                tr.period = books.period(m.sensor);
+            }
             let confirmed = self.apply(key, t, x1, p1, m, cfg);
             if confirmed {
                 stats.confirmed += 1;
@@ -452,6 +488,9 @@ impl Tile {
                 fast: false,
                 origin: m.sensor,
                 score,
+                score_start: score,
+                score_best: score,
+                period: books.period(m.sensor),
             };
             *next_id += 1;
             stats.started += 1;
@@ -525,7 +564,11 @@ impl Tile {
         }
         let mut confirmed = false;
         match tr.status {
-            TrackStatus::Tentative if tr.hits >= cfg.confirm_hits => {
+            TrackStatus::Tentative
+                if tr.hits >= cfg.confirm_hits
+                    && (cfg.confirm_score <= 0.0
+                        || tr.score - tr.score_start >= cfg.confirm_score) =>
+            {
                 tr.status = TrackStatus::Confirmed;
                 confirmed = true;
             }
