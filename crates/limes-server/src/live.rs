@@ -119,6 +119,12 @@ impl Live {
     }
 }
 
+/// Which kind of log entry was handled.
+enum FeedKind {
+    Tick,
+    Other,
+}
+
 struct LiveOut<'a> {
     live: &'a Live,
     last_pub: HashMap<u64, (f64, TrackStatus)>,
@@ -126,7 +132,32 @@ struct LiveOut<'a> {
 }
 
 impl LiveOut<'_> {
+    /// Compares the tracker's flooding sensors with the last flagged set: the metric, a WARN
+    /// line when a sensor starts or stops flooding, and the list `/readyz` shows.
+    fn flag_floods(&self, engine: &Engine) {
+        let now: std::collections::BTreeSet<String> = engine
+            .tracker
+            .flooding_sensors()
+            .map(str::to_string)
+            .collect();
+        self.live.metrics.flooding_sensors.set(now.len() as i64);
+        let (new, gone) = self.live.health.set_flooding(now);
+        for s in new {
+            let rate = engine.tracker.sensor_rate_hz(&s).unwrap_or(0.0);
+            tracing::warn!(
+                "sensor {s} floods ({rate:.0} detections/s of record time): its detections no longer start tracks"
+            );
+        }
+        for s in gone {
+            tracing::warn!("sensor {s} no longer floods");
+        }
+    }
+
     fn handle(&mut self, engine: &mut Engine, f: Feed, received: Option<Instant>) {
+        let f_kind = match &f {
+            Feed::Tick(_) => FeedKind::Tick,
+            _ => FeedKind::Other,
+        };
         let m = &self.live.metrics;
         let mut facility_alert = false;
         match f {
@@ -170,8 +201,14 @@ impl LiveOut<'_> {
             }
         }
         m.live_tracks.set(engine.tracker.live_tracks() as i64);
-        m.late_dropped
-            .set(engine.tracker.stats().late_dropped as i64);
+        let stats = engine.tracker.stats();
+        m.late_dropped.set(stats.late_dropped as i64);
+        m.tracks_shed
+            .set((stats.tentative_shed + stats.confirmed_shed) as i64);
+        m.flood_refused.set(stats.flood_refused as i64);
+        if matches!(f_kind, FeedKind::Tick) {
+            self.flag_floods(engine);
+        }
         if facility_alert {
             self.publish_facilities(engine);
         }
