@@ -45,6 +45,11 @@ pub struct Metrics {
     pub connections_refused: Counter,
     /// Sensors the tracker reports as flooding.
     pub flooding_sensors: Gauge,
+    /// Entries covered by the last audit checkpoint signed.
+    pub audit_checkpoint_size: Gauge,
+    /// Audit checkpoints that could not be signed (the log does not extend the last one, or
+    /// the store failed).
+    pub audit_checkpoint_failed: Counter,
 }
 
 impl Default for Metrics {
@@ -76,6 +81,8 @@ impl Metrics {
             cot_refused: Counter::default(),
             connections_refused: Counter::default(),
             flooding_sensors: Gauge::default(),
+            audit_checkpoint_size: Gauge::default(),
+            audit_checkpoint_failed: Counter::default(),
         };
         r.register(
             "ingest_records",
@@ -156,6 +163,16 @@ impl Metrics {
             "flooding_sensors",
             "Sensors the tracker reports as flooding",
             m.flooding_sensors.clone(),
+        );
+        r.register(
+            "audit_checkpoint_size",
+            "Audit entries covered by the last signed checkpoint",
+            m.audit_checkpoint_size.clone(),
+        );
+        r.register(
+            "audit_checkpoint_failed",
+            "Audit checkpoints not signed (the log does not extend the last one, or the store failed)",
+            m.audit_checkpoint_failed.clone(),
         );
         r.register(
             "late_dropped",
