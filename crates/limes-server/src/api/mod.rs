@@ -6,6 +6,7 @@ mod ingest;
 mod meta;
 pub mod openapi;
 mod read;
+mod witness;
 
 pub use read::load_facility_ops;
 
@@ -22,6 +23,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::audit::publish::Checkpoints;
 use crate::audit::{AuditDraft, AuditSink};
 use crate::auth::{Principal, Tokens};
 use crate::clock::Clock;
@@ -76,6 +78,8 @@ pub struct AppState {
     pub tasks: TaskTracker,
     /// Connection caps.
     pub limits: Limits,
+    /// The audit log's signed checkpoints.
+    pub checkpoints: Checkpoints,
 }
 
 impl AppState {
@@ -110,6 +114,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/facilities/{id}", post(read::update_facility))
         .route("/api/v1/stream", get(crate::deliver::sse::stream))
         .route("/api/v1/audit", get(read::audit))
+        .route("/api/v1/audit/checkpoint", get(witness::checkpoint))
+        .route("/api/v1/audit/key", get(witness::key))
+        .route("/api/v1/audit/consistency", get(witness::consistency))
+        .route("/api/v1/audit/inclusion", get(witness::inclusion))
         .route("/api/v1/tokens", post(read::create_token))
         .route("/api/v1/stats", get(read::stats))
         .route("/api/v1/clock", get(meta::clock))
