@@ -287,7 +287,9 @@ impl Server {
         ));
         let limits = limits(&cfg);
         let key = LogKey::load_or_create(
-            &cfg.audit_key.clone().unwrap_or_else(|| cfg.data.join("audit.key")),
+            &cfg.audit_key
+                .clone()
+                .unwrap_or_else(|| cfg.data.join("audit.key")),
             cfg.audit_origin.as_deref(),
             &origin_name(&format!("limes/{}", site.name)),
         )?;

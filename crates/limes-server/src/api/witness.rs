@@ -29,16 +29,10 @@ fn latest(s: &AppState) -> Result<Arc<SignedCheckpoint>, ApiError> {
 }
 
 fn text(body: String) -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        body,
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
 }
 
-fn query<T>(
-    q: Result<Query<T>, axum::extract::rejection::QueryRejection>,
-) -> Result<T, ApiError> {
+fn query<T>(q: Result<Query<T>, axum::extract::rejection::QueryRejection>) -> Result<T, ApiError> {
     q.map(|Query(q)| q)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))
 }
@@ -142,8 +136,8 @@ pub async fn inclusion(
             if seq > size {
                 return Ok(Some((e, None)));
             }
-            let proof = merkle::inclusion(c, seq - 1, size)
-                .map_err(crate::store::StoreError::Audit)?;
+            let proof =
+                merkle::inclusion(c, seq - 1, size).map_err(crate::store::StoreError::Audit)?;
             Ok(Some((e, Some(proof))))
         })
         .await?;

@@ -4,6 +4,7 @@
 //! stored tree must prove the current log extends it (the proof partners are served).
 
 use rusqlite::Connection;
+use std::collections::HashMap;
 use tlog_tiles::check_tree;
 
 use super::checkpoint::SignedCheckpoint;
@@ -27,18 +28,21 @@ impl Findings {
     }
 }
 
-/// Checks the log in `conn` (and against `held`, a checkpoint already opened with the pinned
-/// key). Reads every entry once, in O(log n) memory besides one row.
-pub fn check_log(conn: &Connection, held: Option<&SignedCheckpoint>) -> Result<Findings, TreeError> {
+/// Checks the log in `conn`, and against each of `held` (checkpoints already opened with the
+/// pinned key). Reads every entry once, in O(log n) memory besides one row per checkpoint.
+pub fn check_log(conn: &Connection, held: &[SignedCheckpoint]) -> Result<Findings, TreeError> {
     let mut problems = Vec::new();
     if let Err(e) = super::verify(conn) {
         problems.push(format!("hash chain: {e}"));
     }
     let mut tree = Frontier::new();
-    let mut root_at_held = None;
-    if held.is_some_and(|h| h.size == 0) {
-        root_at_held = Some(tlog_tiles::EMPTY_HASH);
-    }
+    // The root recomputed at each held checkpoint's size.
+    let mut roots: HashMap<u64, Hash> = held
+        .iter()
+        .map(|h| h.size)
+        .filter(|&n| n == 0)
+        .map(|n| (n, tlog_tiles::EMPTY_HASH))
+        .collect();
     {
         let mut stmt = conn.prepare(
             "SELECT seq, time, actor, action, object, detail, prev, hash FROM audit ORDER BY seq",
@@ -47,8 +51,8 @@ pub fn check_log(conn: &Connection, held: Option<&SignedCheckpoint>) -> Result<F
         while let Some(r) = rows.next()? {
             let e = super::row_entry(r)?;
             tree.push(merkle::leaf_hash(&e))?;
-            if held.is_some_and(|h| h.size == tree.size()) {
-                root_at_held = Some(tree.root()?);
+            if held.iter().any(|h| h.size == tree.size()) {
+                roots.insert(tree.size(), tree.root()?);
             }
         }
     }
@@ -72,14 +76,14 @@ pub fn check_log(conn: &Connection, held: Option<&SignedCheckpoint>) -> Result<F
         Err(e) => problems.push(format!("the stored Merkle tree is damaged: {e}")),
     }
 
-    if let Some(h) = held {
+    for h in held {
         if h.size > entries {
             problems.push(format!(
                 "truncated: the checkpoint of {} covers {} entries but the log holds only \
                  {entries}",
                 h.time, h.size
             ));
-        } else if root_at_held != Some(h.root) {
+        } else if roots.get(&h.size) != Some(&h.root) {
             problems.push(format!(
                 "the first {} entries do not hash to the root signed in the checkpoint of {}: \
                  entries it covers were changed, removed, replaced or re-hashed",

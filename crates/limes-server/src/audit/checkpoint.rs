@@ -128,7 +128,13 @@ impl std::fmt::Debug for LogKey {
 /// Makes a valid key name of free text (spaces and `+` become `-`).
 pub fn origin_name(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_whitespace() || c == '+' { '-' } else { c })
+        .map(|c| {
+            if c.is_whitespace() || c == '+' {
+                '-'
+            } else {
+                c
+            }
+        })
         .collect()
 }
 
@@ -358,7 +364,14 @@ impl SignedCheckpoint {
         let ok = if self.size == 0 {
             true
         } else {
-            check_tree(&proof.to_vec(), newer.size, newer.root, self.size, self.root).is_ok()
+            check_tree(
+                &proof.to_vec(),
+                newer.size,
+                newer.root,
+                self.size,
+                self.root,
+            )
+            .is_ok()
         };
         if ok {
             Ok(())
@@ -414,7 +427,15 @@ mod tests {
         let root = record_hash(b"x");
         let cp = k.sign(1, root, at(1_800_000_000)).unwrap();
         let lines: Vec<&str> = cp.note.lines().collect();
-        assert_eq!(lines[..4], ["limes/test", "1", &root.to_string(), "time 2027-01-15T08:00:00Z"]);
+        assert_eq!(
+            lines[..4],
+            [
+                "limes/test",
+                "1",
+                &root.to_string(),
+                "time 2027-01-15T08:00:00Z"
+            ]
+        );
         assert_eq!(lines[4], "");
         assert!(lines[5].starts_with("— limes/test "));
         let opened = SignedCheckpoint::open(cp.note.as_bytes(), k.verifier_key()).unwrap();
@@ -425,7 +446,9 @@ mod tests {
         assert!(SignedCheckpoint::open(cp.note.as_bytes(), other.verifier_key()).is_err());
         let bigger = cp.note.replacen("\n1\n", "\n2\n", 1);
         assert!(SignedCheckpoint::open(bigger.as_bytes(), k.verifier_key()).is_err());
-        let forged = cp.note.replacen(&root.to_string(), &record_hash(b"y").to_string(), 1);
+        let forged = cp
+            .note
+            .replacen(&root.to_string(), &record_hash(b"y").to_string(), 1);
         assert!(SignedCheckpoint::open(forged.as_bytes(), k.verifier_key()).is_err());
     }
 

@@ -149,10 +149,11 @@ pub fn log_size(conn: &Connection) -> rusqlite::Result<u64> {
 
 /// Leaves in the stored tree, from the number of hashes stored (each leaf adds a fixed number).
 pub fn tree_size(conn: &Connection) -> Result<u64, TreeError> {
-    let stored: i64 =
-        conn.query_row("SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_tree", [], |r| {
-            r.get(0)
-        })?;
+    let stored: i64 = conn.query_row(
+        "SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_tree",
+        [],
+        |r| r.get(0),
+    )?;
     let stored = u64::try_from(stored).unwrap_or(0);
     // stored_hash_count is increasing in the number of leaves: find the one that fits.
     let (mut lo, mut hi) = (0u64, stored);
@@ -392,7 +393,12 @@ mod tests {
         assert_eq!(root(&c, 0).unwrap(), tlog_tiles::EMPTY_HASH);
         let mut f = Frontier::new();
         for (n, want) in ROOTS.iter().enumerate() {
-            assert_eq!(root(&c, n as u64 + 1).unwrap(), h(want), "root of {}", n + 1);
+            assert_eq!(
+                root(&c, n as u64 + 1).unwrap(),
+                h(want),
+                "root of {}",
+                n + 1
+            );
             f.push(record_hash(&hex::decode(LEAVES[n]).unwrap()))
                 .unwrap();
             assert_eq!(f.root().unwrap(), h(want), "frontier root of {}", n + 1);

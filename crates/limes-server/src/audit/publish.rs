@@ -129,8 +129,8 @@ impl Checkpoints {
                 Ok((size, root, proof))
             })
             .await?;
-        let time = chrono::DateTime::from_timestamp(chrono::Utc::now().timestamp(), 0)
-            .unwrap_or_default();
+        let time =
+            chrono::DateTime::from_timestamp(chrono::Utc::now().timestamp(), 0).unwrap_or_default();
         let cp = self.key.sign(size, root, time)?;
         if let Some(p) = &last.0 {
             p.check_extended_by(&cp, &proof)?;
