@@ -332,9 +332,8 @@ fn main() -> Result<()> {
                 token,
                 key,
                 held,
-            } => tokio::runtime::Runtime::new()?.block_on(witness::witness(
-                &server, &token, &key, &held,
-            )),
+            } => tokio::runtime::Runtime::new()?
+                .block_on(witness::witness(&server, &token, &key, &held)),
         },
         Cmd::Replay {
             file,

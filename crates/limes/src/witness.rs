@@ -98,6 +98,12 @@ pub fn verify(
     Ok(())
 }
 
+/// A consistency proof as the server answers it.
+#[derive(serde::Deserialize)]
+struct Proof {
+    proof: Vec<String>,
+}
+
 /// What a partner runs against a server: fetch the latest checkpoint and the proof that it
 /// extends the one kept in `held` (the first time: keep the latest), check both with the pinned
 /// key, and keep the newer one.
@@ -128,32 +134,24 @@ pub async fn witness(server: &str, token: &str, key: &str, held_file: &Path) -> 
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(e).with_context(|| format!("reading {}", held_file.display())),
     };
-    let newer = match &held {
-        Some(h) if h.size > 0 => {
-            let body = get(format!("{base}/api/v1/audit/consistency?from={}", h.size)).await?;
-            #[derive(serde::Deserialize)]
-            struct Answer {
-                proof: Vec<String>,
-                checkpoint: Note,
-            }
-            #[derive(serde::Deserialize)]
-            struct Note {
-                note: String,
-            }
-            let a: Answer = serde_json::from_str(&body).context("the consistency answer")?;
-            let newer = SignedCheckpoint::open(a.checkpoint.note.as_bytes(), &vkey)
-                .context("the server's latest checkpoint")?;
-            let proof = parse_hashes(&a.proof).context("the proof's hashes")?;
-            h.check_extended_by(&newer, &proof)
-                .with_context(|| format!("WITNESS FAILED against {}", held_file.display()))?;
-            newer
-        }
-        _ => {
-            let body = get(format!("{base}/api/v1/audit/checkpoint")).await?;
-            SignedCheckpoint::open(body.as_bytes(), &vkey)
-                .context("the server's latest checkpoint")?
-        }
-    };
+    let body = get(format!("{base}/api/v1/audit/checkpoint")).await?;
+    let newer =
+        SignedCheckpoint::open(body.as_bytes(), &vkey).context("the server's latest checkpoint")?;
+    if let Some(h) = held.as_ref().filter(|h| h.size > 0) {
+        let proof = if newer.size >= h.size {
+            let body = get(format!(
+                "{base}/api/v1/audit/consistency?from={}&to={}",
+                h.size, newer.size
+            ))
+            .await?;
+            let a: Proof = serde_json::from_str(&body).context("the consistency answer")?;
+            parse_hashes(&a.proof).context("the proof's hashes")?
+        } else {
+            Vec::new()
+        };
+        h.check_extended_by(&newer, &proof)
+            .with_context(|| format!("WITNESS FAILED against {}", held_file.display()))?;
+    }
     let tmp = held_file.with_extension("tmp");
     std::fs::write(&tmp, newer.note.as_bytes())?;
     std::fs::rename(&tmp, held_file)?;
