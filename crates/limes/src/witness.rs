@@ -74,13 +74,10 @@ pub fn verify(
         rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     let found = check_log(&conn, &held)?;
     if !found.ok() {
-        for p in &found.problems {
-            println!("BROKEN: {p}");
-        }
         bail!(
-            "audit log of {} failed verification ({} problem(s))",
+            "audit log of {} BROKEN:\n  {}",
             db.display(),
-            found.problems.len()
+            found.problems.join("\n  ")
         );
     }
     println!(
