@@ -391,6 +391,13 @@ impl Server {
                 }
             }
         }));
+        let (cp, cp_store, cp_stop) = (checkpoints.clone(), store.clone(), shutdown.clone());
+        tasks.push(tokio::spawn(async move {
+            tokio::select! {
+                () = cp.check_entries(&cp_store) => {}
+                () = cp_stop.cancelled() => {}
+            }
+        }));
         tasks.push(tokio::spawn(checkpoints.clone().run(
             store.clone(),
             Duration::from_secs(cfg.checkpoint_interval_s.max(1)),

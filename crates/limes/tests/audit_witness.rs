@@ -109,6 +109,12 @@ fn forge(c: &Connection, from: u64) {
 
 /// Changes entry `seq`'s actor and re-hashes the chain after it, then the tree.
 fn rewrite(c: &Connection, seq: u64) {
+    rewrite_entries(c, seq);
+    rebuild_tree(c);
+}
+
+/// Changes entry `seq`'s actor and re-hashes the chain after it (the tree left as it was).
+fn rewrite_entries(c: &Connection, seq: u64) {
     c.execute(
         "UPDATE audit SET actor = 'sdf/token:99' WHERE seq = ?1",
         params![seq as i64],
@@ -127,7 +133,6 @@ fn rewrite(c: &Connection, seq: u64) {
         .unwrap();
         prev = h;
     }
-    rebuild_tree(c);
 }
 
 struct Partner {
@@ -355,6 +360,10 @@ async fn tampering_is_caught_against_a_checkpoint_a_partner_holds() {
         ("truncated", "truncated: the checkpoint"),
         ("forged", "do not hash to the root signed"),
         ("rewritten", "do not hash to the root signed"),
+        (
+            "edited",
+            "the stored Merkle tree does not match the entries",
+        ),
     ] {
         let d = dir.path().join(case);
         copy_store(&data, &d);
@@ -363,7 +372,8 @@ async fn tampering_is_caught_against_a_checkpoint_a_partner_holds() {
             match case {
                 "truncated" => truncate(&c, held.size - 3),
                 "forged" => forge(&c, held.size - 1),
-                _ => rewrite(&c, 3),
+                "rewritten" => rewrite(&c, 3),
+                _ => rewrite_entries(&c, 3),
             }
             // The hash chain alone sees nothing wrong.
             audit::verify(&c).unwrap();
@@ -372,6 +382,21 @@ async fn tampering_is_caught_against_a_checkpoint_a_partner_holds() {
         assert!(!o.status.success(), "{case}: {}", out(&o));
         assert!(out(&o).contains(expect), "{case}: {}", out(&o));
 
+        if case == "edited" {
+            // The stored tree still proves every checkpoint, but the server finds the entries
+            // do not match it and signs no more.
+            let s = Server::start(config(&d, &key_file)).await.unwrap();
+            s.state.checkpoints.check_entries(&s.state.store).await;
+            let e = s
+                .state
+                .checkpoints
+                .publish(&s.state.store)
+                .await
+                .unwrap_err();
+            assert!(e.to_string().contains("not signing"), "{e}");
+            s.stop().await;
+            continue;
+        }
         // The server will not sign over it either...
         let e = Server::start(config(&d, &key_file)).await.err();
         let e = e.map(|e| e.to_string()).unwrap_or_default();

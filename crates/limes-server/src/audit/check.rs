@@ -29,8 +29,13 @@ impl Findings {
 }
 
 /// Checks the log in `conn`, and against each of `held` (checkpoints already opened with the
-/// pinned key). Reads every entry once, in O(log n) memory besides one row per checkpoint.
+/// pinned key). Reads every entry once, in O(log n) memory besides one row per checkpoint, in
+/// one read transaction (a running server's store can be checked).
 pub fn check_log(conn: &Connection, held: &[SignedCheckpoint]) -> Result<Findings, TreeError> {
+    // One read transaction: a server may be appending meanwhile, and every read below must see
+    // the same log.
+    let tx = conn.unchecked_transaction()?;
+    let conn: &Connection = &tx;
     let mut problems = Vec::new();
     if let Err(e) = super::verify(conn) {
         problems.push(format!("hash chain: {e}"));
@@ -102,6 +107,7 @@ pub fn check_log(conn: &Connection, held: &[SignedCheckpoint]) -> Result<Finding
             }
         }
     }
+    drop(tx);
     Ok(Findings {
         entries,
         root,

@@ -5,7 +5,9 @@
 //! The server is its own first witness: it signs a checkpoint only if the stored tree proves
 //! that the log extends the previous one it signed, which it keeps in the data directory
 //! (`audit-checkpoint`) across restarts. A log truncated or rewritten while the server was
-//! stopped therefore stops it at start-up instead of being signed over.
+//! stopped therefore stops it at start-up instead of being signed over. After start-up it also
+//! checks every entry against the stored tree once, in the background, and stops signing if
+//! they differ (entries edited in place, the tree left as it was).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,6 +15,7 @@ use std::time::Duration;
 use tokio::sync::{watch, Mutex};
 use tokio_util::sync::CancellationToken;
 
+use super::check;
 use super::checkpoint::{CheckpointError, LogKey, SignedCheckpoint};
 use super::merkle::{self, TreeError};
 use crate::metrics::Metrics;
@@ -33,6 +36,9 @@ pub enum PublishError {
     /// The log does not extend the last checkpoint signed, or signing failed.
     #[error("{0}")]
     Checkpoint(#[from] CheckpointError),
+    /// The entries do not match the tree checkpoints are signed over: nothing more is signed.
+    #[error("not signing: {0}")]
+    Distrusted(String),
     /// The last checkpoint file could not be read or written.
     #[error("{path}: {message}")]
     File {
@@ -51,6 +57,8 @@ pub struct Checkpoints {
     /// The last checkpoint signed (also across restarts) and the file it is kept in; held
     /// while signing so that checkpoints are made one at a time, in order.
     last: Arc<Mutex<(Option<SignedCheckpoint>, PathBuf)>>,
+    /// Why the stored tree is not trusted any more (set by [`Checkpoints::check_entries`]).
+    distrust: Arc<std::sync::Mutex<Option<String>>>,
     metrics: Metrics,
 }
 
@@ -79,6 +87,7 @@ impl Checkpoints {
             key: Arc::new(key),
             tx: Arc::new(watch::channel(None).0),
             last: Arc::new(Mutex::new((last, path))),
+            distrust: Arc::default(),
             metrics,
         })
     }
@@ -116,6 +125,9 @@ impl Checkpoints {
 
     async fn publish_inner(&self, store: &Store) -> Result<Arc<SignedCheckpoint>, PublishError> {
         let mut last = self.last.lock().await;
+        if let Some(why) = self.distrust.lock().ok().and_then(|d| d.clone()) {
+            return Err(PublishError::Distrusted(why));
+        }
         let prev = last.0.as_ref().map(|p| (p.size, p.root));
         let (size, root, proof) = store
             .read(move |c| {
@@ -143,6 +155,29 @@ impl Checkpoints {
         let cp = Arc::new(cp);
         self.tx.send_replace(Some(cp.clone()));
         Ok(cp)
+    }
+
+    /// Checks the whole log once (the hash chain, and the tree rebuilt from the entries against
+    /// the stored one, which proofs and checkpoints come from), off the async threads. On a
+    /// mismatch, no checkpoint is signed any more (partners see checkpoints stop) and the
+    /// problem is logged and counted; `limes audit verify` names it.
+    pub async fn check_entries(&self, store: &Store) {
+        let r = store
+            .read(|c| check::check_log(c, &[]).map_err(StoreError::Audit))
+            .await;
+        let problem = match r {
+            Ok(f) if f.ok() => {
+                tracing::info!("audit log checked: {} entries", f.entries);
+                return;
+            }
+            Ok(f) => f.problems.join("; "),
+            Err(e) => format!("the audit log could not be checked: {e}"),
+        };
+        tracing::error!("audit log: {problem}; no more checkpoints will be signed");
+        self.metrics.audit_checkpoint_failed.inc();
+        if let Ok(mut d) = self.distrust.lock() {
+            *d = Some(problem);
+        }
     }
 
     /// Publishes a checkpoint at every whole multiple of `interval` on the wall clock until
