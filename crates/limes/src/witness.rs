@@ -95,6 +95,9 @@ pub fn verify(
     Ok(())
 }
 
+/// Longest answer the witness reads from a server, bytes.
+const MAX_ANSWER: usize = 1 << 20;
+
 /// A consistency proof as the server answers it.
 #[derive(serde::Deserialize)]
 struct Proof {
@@ -114,9 +117,17 @@ pub async fn witness(server: &str, token: &str, key: &str, held_file: &Path) -> 
         let http = http.clone();
         let token = token.to_string();
         async move {
-            let r = http.get(&url).bearer_auth(token).send().await?;
+            let mut r = http.get(&url).bearer_auth(token).send().await?;
             let status = r.status();
-            let body = r.text().await?;
+            // A checkpoint or a proof is a few hundred bytes; a server sending more is refused.
+            let mut body = Vec::new();
+            while let Some(c) = r.chunk().await? {
+                if body.len() + c.len() > MAX_ANSWER {
+                    bail!("{url}: the answer is longer than {MAX_ANSWER} bytes");
+                }
+                body.extend_from_slice(&c);
+            }
+            let body = String::from_utf8_lossy(&body).into_owned();
             if !status.is_success() {
                 bail!("{url}: HTTP {status}: {body}");
             }
