@@ -167,7 +167,7 @@ pub enum ServerError {
     AuditKey(#[from] crate::audit::checkpoint::KeyError),
     /// The audit log does not extend the last checkpoint signed (or could not be read).
     #[error("audit log: {0}")]
-    Checkpoint(#[from] crate::audit::publish::PublishError),
+    Checkpoint(crate::audit::publish::PublishError),
     /// A setting is wrong.
     #[error("--{flag}: {message}")]
     Config {
@@ -293,9 +293,13 @@ impl Server {
             cfg.audit_origin.as_deref(),
             &origin_name(&format!("limes/{}", site.name)),
         )?;
-        let checkpoints = Checkpoints::new(key, &cfg.data, metrics.clone())?;
+        let checkpoints =
+            Checkpoints::new(key, &cfg.data, metrics.clone()).map_err(ServerError::Checkpoint)?;
         // Refuses to start on a log that does not extend the last checkpoint signed.
-        checkpoints.publish(&store).await?;
+        if let Err(e) = checkpoints.publish(&store).await {
+            shutdown.cancel();
+            return Err(ServerError::Checkpoint(e));
+        }
         let state = AppState {
             site: site.clone(),
             store: store.clone(),

@@ -36,6 +36,18 @@ pub enum PublishError {
     /// The log does not extend the last checkpoint signed, or signing failed.
     #[error("{0}")]
     Checkpoint(#[from] CheckpointError),
+    /// The log does not extend the last checkpoint this server signed.
+    #[error(
+        "{problem}. This server signed that checkpoint (kept in {path}): restore the log; or, if \
+         this is a deliberate restore from a backup, tell the partners (their checkpoints show \
+         the break too) and move that file aside"
+    )]
+    NotExtended {
+        /// What does not match.
+        problem: CheckpointError,
+        /// The file with the last checkpoint.
+        path: PathBuf,
+    },
     /// The entries do not match the tree checkpoints are signed over: nothing more is signed.
     #[error("not signing: {0}")]
     Distrusted(String),
@@ -145,7 +157,11 @@ impl Checkpoints {
             chrono::DateTime::from_timestamp(chrono::Utc::now().timestamp(), 0).unwrap_or_default();
         let cp = self.key.sign(size, root, time)?;
         if let Some(p) = &last.0 {
-            p.check_extended_by(&cp, &proof)?;
+            p.check_extended_by(&cp, &proof)
+                .map_err(|problem| PublishError::NotExtended {
+                    problem,
+                    path: last.1.clone(),
+                })?;
         }
         write_atomically(&last.1, cp.note.as_bytes()).map_err(|e| PublishError::File {
             path: last.1.clone(),
