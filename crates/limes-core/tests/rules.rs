@@ -54,6 +54,7 @@ fn person_at(id: u64, p: LonLat, t: f64) -> TrackUpdate {
         hits: 12,
         first_seen: t - 600.0,
         sensor: None,
+        was_confirmed: true,
     }
 }
 

@@ -166,6 +166,10 @@ impl Evaluator {
             self.latest.remove(&u.id);
             return;
         }
+        // Only confirmed tracks are scored; tentative ones are not even remembered.
+        if u.status == TrackStatus::Tentative {
+            return;
+        }
         self.latest.insert(
             u.id,
             Latest {
@@ -197,6 +201,7 @@ impl Evaluator {
             hits: r.hits,
             first_seen: r.first_seen.0,
             sensor: None,
+            was_confirmed: r.status != TrackStatus::Tentative,
         });
     }
 

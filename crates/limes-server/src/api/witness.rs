@@ -10,14 +10,47 @@ use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 use std::sync::Arc;
 
+use super::openapi::ErrorBody;
 use super::{ApiError, AppState};
-use crate::audit::checkpoint::SignedCheckpoint;
-use crate::audit::{self, merkle};
+use crate::audit::checkpoint::{CheckpointJson, SignedCheckpoint};
+use crate::audit::{self, merkle, AuditEntry};
 use crate::auth::{Principal, Role};
+
+/// `GET /api/v1/audit/consistency`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ConsistencyAnswer {
+    /// Size of the checkpoint held.
+    pub from: u64,
+    /// Size of the newer checkpoint.
+    pub to: u64,
+    /// The RFC 6962 consistency proof, base64 SHA-256 hashes.
+    pub proof: Vec<String>,
+    /// The latest checkpoint, when `to` is its size.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<CheckpointJson>,
+}
+
+/// `GET /api/v1/audit/inclusion`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct InclusionAnswer {
+    /// The entry's sequence number.
+    pub seq: u64,
+    /// Size of the checkpoint it is proven in.
+    pub size: u64,
+    /// Base64 SHA-256(0x00 ‖ the entry's leaf encoding), see docs/serve.md.
+    pub leaf_hash: String,
+    /// The entry.
+    pub entry: AuditEntry,
+    /// The RFC 6962 inclusion proof, base64 SHA-256 hashes.
+    pub proof: Vec<String>,
+    /// The latest checkpoint, when `size` is its size.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<CheckpointJson>,
+}
 
 fn latest(s: &AppState) -> Result<Arc<SignedCheckpoint>, ApiError> {
     s.checkpoints.latest().ok_or_else(|| {
@@ -37,19 +70,27 @@ fn query<T>(q: Result<Query<T>, axum::extract::rejection::QueryRejection>) -> Re
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))
 }
 
+#[utoipa::path(get, path = "/api/v1/audit/checkpoint", tag = "audit",
+    responses((status = 200, description = "The latest checkpoint: the audit log's size and RFC 6962 root signed with the log's ed25519 key, as a C2SP signed note (tlog-checkpoint). Any role; it tells only the log's size at its time", content_type = "text/plain", body = String),
+        (status = 503, description = "No checkpoint signed yet", body = ErrorBody)),
+    security(("bearer" = [])))]
 /// The latest signed checkpoint, as the signed note a partner keeps (`text/plain`).
 pub async fn checkpoint(State(s): State<AppState>, _p: Principal) -> Result<Response, ApiError> {
     Ok(text(latest(&s)?.note.clone()))
 }
 
+#[utoipa::path(get, path = "/api/v1/audit/key", tag = "audit",
+    responses((status = 200, description = "The verifier key `<name>+<id>+<key>`: pin it out of band, compare it here", content_type = "text/plain", body = String)),
+    security(("bearer" = [])))]
 /// The verifier key of the checkpoints (`<name>+<id>+<key>`), to compare with the one pinned.
 pub async fn key(State(s): State<AppState>, _p: Principal) -> Response {
     text(format!("{}\n", s.checkpoints.key().verifier_key()))
 }
 
 /// Query of the consistency endpoint.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ConsistencyQuery {
     /// Size of the checkpoint the caller holds.
     from: u64,
@@ -57,13 +98,18 @@ pub struct ConsistencyQuery {
     to: Option<u64>,
 }
 
+#[utoipa::path(get, path = "/api/v1/audit/consistency", tag = "audit", params(ConsistencyQuery),
+    responses((status = 200, description = "The proof that the log of `to` entries extends the checkpoint of `from` entries (any role; not audited: hashes only)", body = ConsistencyAnswer),
+        (status = 400, description = "A size out of range", body = ErrorBody),
+        (status = 503, description = "No checkpoint signed yet", body = ErrorBody)),
+    security(("bearer" = [])))]
 /// The RFC 6962 consistency proof from a checkpoint of `from` entries to one of `to` (the
 /// latest by default, returned with it).
 pub async fn consistency(
     State(s): State<AppState>,
     _p: Principal,
     q: Result<Query<ConsistencyQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ConsistencyAnswer>, ApiError> {
     let q = query(q)?;
     let cp = latest(&s)?;
     let to = q.to.unwrap_or(cp.size);
@@ -84,17 +130,18 @@ pub async fn consistency(
         .store
         .read(move |c| merkle::consistency(c, from, to).map_err(crate::store::StoreError::Audit))
         .await?;
-    let proof: Vec<String> = proof.iter().map(ToString::to_string).collect();
-    let mut body = json!({ "from": from, "to": to, "proof": proof });
-    if to == cp.size {
-        body["checkpoint"] = serde_json::to_value(cp.json()).unwrap_or_default();
-    }
-    Ok(Json(body))
+    Ok(Json(ConsistencyAnswer {
+        from,
+        to,
+        proof: proof.iter().map(ToString::to_string).collect(),
+        checkpoint: (to == cp.size).then(|| cp.json()),
+    }))
 }
 
 /// Query of the inclusion endpoint.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct InclusionQuery {
     /// The entry's sequence number.
     seq: u64,
@@ -102,13 +149,20 @@ pub struct InclusionQuery {
     size: Option<u64>,
 }
 
+#[utoipa::path(get, path = "/api/v1/audit/inclusion", tag = "audit", params(InclusionQuery),
+    responses((status = 200, description = "One entry the caller may read (admins: their organisation's actors; the owner: all), its leaf hash and its inclusion proof (audited)", body = InclusionAnswer),
+        (status = 400, description = "A size out of range", body = ErrorBody),
+        (status = 403, description = "The role may not read the audit log", body = ErrorBody),
+        (status = 404, description = "No such entry, or not one the caller may read (the same answer)", body = ErrorBody),
+        (status = 409, description = "The entry is not yet in a checkpoint", body = ErrorBody)),
+    security(("bearer" = [])))]
 /// One audit entry the caller may read, its leaf hash and the RFC 6962 inclusion proof of it
 /// in the checkpoint of `size` entries (the latest by default, returned with it).
 pub async fn inclusion(
     State(s): State<AppState>,
     p: Principal,
     q: Result<Query<InclusionQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<InclusionAnswer>, ApiError> {
     if !p.role.can_administer() {
         return Err(ApiError::forbidden("read the audit log"));
     }
@@ -162,16 +216,12 @@ pub async fn inclusion(
         json!({ "size": size }),
     )
     .await?;
-    let proof: Vec<String> = proof.iter().map(ToString::to_string).collect();
-    let mut body = json!({
-        "seq": seq,
-        "size": size,
-        "leaf_hash": merkle::leaf_hash(&entry).to_string(),
-        "entry": entry,
-        "proof": proof,
-    });
-    if size == cp.size {
-        body["checkpoint"] = serde_json::to_value(cp.json()).unwrap_or_default();
-    }
-    Ok(Json(body))
+    Ok(Json(InclusionAnswer {
+        seq,
+        size,
+        leaf_hash: merkle::leaf_hash(&entry).to_string(),
+        entry,
+        proof: proof.iter().map(ToString::to_string).collect(),
+        checkpoint: (size == cp.size).then(|| cp.json()),
+    }))
 }

@@ -286,29 +286,29 @@ pub struct SignedCheckpoint {
 }
 
 /// A checkpoint as JSON (SSE events, API answers); `note` is what a partner keeps.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct CheckpointJson<'a> {
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct CheckpointJson {
     /// The log's name.
-    pub origin: &'a str,
+    pub origin: String,
     /// Entries covered.
     pub size: u64,
-    /// Base64 root.
+    /// Base64 RFC 6962 root.
     pub root: String,
-    /// When it was signed.
-    pub time: &'a str,
-    /// The signed note.
-    pub note: &'a str,
+    /// When it was signed, RFC 3339 UTC.
+    pub time: String,
+    /// The C2SP signed note.
+    pub note: String,
 }
 
 impl SignedCheckpoint {
     /// The JSON form.
-    pub fn json(&self) -> CheckpointJson<'_> {
+    pub fn json(&self) -> CheckpointJson {
         CheckpointJson {
-            origin: &self.origin,
+            origin: self.origin.clone(),
             size: self.size,
             root: self.root.to_string(),
-            time: &self.time,
-            note: &self.note,
+            time: self.time.clone(),
+            note: self.note.clone(),
         }
     }
 

@@ -7,9 +7,12 @@ use rstar::RTree;
 use rustc_hash::FxHashMap;
 use slab::Slab;
 
+mod life;
+
 use super::assign::{self, Associator, FORBIDDEN};
 use super::classify::ClassBelief;
 use super::kalman::{self, cov2, Cov, Innovation, MotionModel, State};
+use super::limits::Books;
 use super::{Meas, TrackUpdate, TrackerConfig};
 use crate::geo::{dist, LocalFrame, LonLat, TileId, Xy, TILE_DEG};
 use crate::record::{Position, TrackStatus};
@@ -70,6 +73,10 @@ pub(super) struct Track {
     anchor: (Xy, f64, f64),
     indexed_at: Xy,
     fast: bool,
+    /// Sensor whose detection started it.
+    origin: u32,
+    /// Log-likelihood ratio of "an object" against "clutter" so far (higher: more likely).
+    score: f64,
 }
 
 /// What one scan did, for the tracker's counters.
@@ -78,6 +85,8 @@ pub(super) struct ScanStats {
     pub started: u64,
     pub confirmed: u64,
     pub largest_cluster: usize,
+    /// Detections no track took.
+    pub unexplained: usize,
 }
 
 pub(super) struct Tile {
@@ -85,6 +94,8 @@ pub(super) struct Tile {
     frame: Option<LocalFrame>,
     half_extent: Xy,
     tracks: Slab<Track>,
+    /// Live tentative tracks (the rest are confirmed or coasting).
+    n_tentative: usize,
     slow: RTree<Entry>,
     fast: RTree<Entry>,
     pred: Vec<(u64, State, Cov)>,
@@ -128,6 +139,7 @@ impl Tile {
             frame,
             half_extent,
             tracks: Slab::new(),
+            n_tentative: 0,
             slow: RTree::new(),
             fast: RTree::new(),
             pred: Vec::new(),
@@ -229,6 +241,7 @@ impl Tile {
         motion: &dyn MotionModel,
         assoc: &dyn Associator,
         next_id: &mut u64,
+        books: &mut Books,
         out: &mut Vec<TrackUpdate>,
     ) -> ScanStats {
         let mut stats = ScanStats::default();
@@ -238,6 +251,8 @@ impl Tile {
         // Hypothesise: candidates from the spatial index, then the Mahalanobis gate.
         let mut sc = std::mem::take(&mut self.scratch);
         let cand = &mut sc.cand;
+        // However dense the tracks, a detection is gated against a bounded number of them.
+        let most = cfg.limits.gate_candidates.max(1);
         for (j, m) in meas.iter().enumerate() {
             let sd = m.r[0].max(m.r[2]).sqrt();
             let z = Vector2::new(m.xy[0], m.xy[1]);
@@ -247,12 +262,15 @@ impl Tile {
             cand.extend(
                 self.slow
                     .locate_within_distance(m.xy, rs * rs)
+                    .take(most)
                     .map(|e| e.data),
             );
             let rf = cfg.fast_radius_m + 4.0 * sd + REINDEX_M;
+            let room = most - cand.len();
             cand.extend(
                 self.fast
                     .locate_within_distance(m.xy, rf * rf)
+                    .take(room)
                     .map(|e| e.data),
             );
             for &key in cand.iter() {
@@ -294,25 +312,48 @@ impl Tile {
                         }
                     }
                 }
-                let mut cost = vec![FORBIDDEN; ct.len() * cm.len()];
-                for &k in &idx {
-                    let (key, j, inn) = &edges[k];
-                    let (Ok(a), Ok(b)) = (ct.binary_search(key), cm.binary_search(j)) else {
-                        continue;
+                // Local indices of each edge's track and measurement.
+                let local: Vec<(usize, usize, usize)> = idx
+                    .iter()
+                    .filter_map(|&k| {
+                        let (key, j, _) = &edges[k];
+                        let a = ct.binary_search(key).ok()?;
+                        let b = cm.binary_search(j).ok()?;
+                        Some((a, b, k))
+                    })
+                    .collect();
+                let chosen: Vec<usize> =
+                    if ct.len() * (cm.len() + ct.len()) <= cfg.limits.cluster_cells {
+                        let mut cost = vec![FORBIDDEN; ct.len() * cm.len()];
+                        let mut at = vec![usize::MAX; ct.len() * cm.len()];
+                        for &(a, b, k) in &local {
+                            cost[a * cm.len() + b] = edges[k].2.d2;
+                            at[a * cm.len() + b] = k;
+                        }
+                        let miss = vec![cfg.gate_chi2; ct.len()];
+                        assoc
+                            .associate(ct.len(), cm.len(), &cost, &miss)
+                            .into_iter()
+                            .map(|(a, b)| at[a * cm.len() + b])
+                            .filter(|&k| k != usize::MAX)
+                            .collect()
+                    } else {
+                        // Too large to solve exactly in bounded time and memory: greedy by cost.
+                        let costs: Vec<(usize, usize, f64)> = local
+                            .iter()
+                            .map(|&(a, b, k)| (a, b, edges[k].2.d2))
+                            .collect();
+                        let mut at: FxHashMap<(usize, usize), usize> =
+                            local.iter().map(|&(a, b, k)| ((a, b), k)).collect();
+                        assign::greedy(ct.len(), cm.len(), &costs, cfg.gate_chi2)
+                            .into_iter()
+                            .filter_map(|ab| at.remove(&ab))
+                            .collect()
                     };
-                    cost[a * cm.len() + b] = inn.d2;
-                }
-                let miss = vec![cfg.gate_chi2; ct.len()];
-                for (a, b) in assoc.associate(ct.len(), cm.len(), &cost, &miss) {
-                    let (key, j) = (ct[a], cm[b]);
-                    if let Some(e) = idx
-                        .iter()
-                        .map(|&k| &edges[k])
-                        .find(|e| e.0 == key && e.1 == j)
-                    {
-                        pairs.push((key, j, e.2));
-                        assigned_meas[j] = true;
-                    }
+                for k in chosen {
+                    let (key, j, inn) = edges[k];
+                    pairs.push((key, j, inn));
+                    assigned_meas[j] = true;
                 }
             }
         }
@@ -321,9 +362,16 @@ impl Tile {
             let m = &meas[j];
             let (x, p) = self.predicted(key, t, cfg, motion);
             let (x1, p1) = kalman::update(&x, &p, &inn, &cov2(m.r));
+            self.tracks[key].score += hit_score(
+                &inn,
+                cfg.detection_probability,
+                books.clutter_density(m.sensor),
+            );
             let confirmed = self.apply(key, t, x1, p1, m, cfg);
             if confirmed {
                 stats.confirmed += 1;
+                self.n_tentative -= 1;
+                books.confirmed(self.tracks[key].origin);
             }
             let status = self.tracks[key].status;
             out.push(self.update_of(key, status, Some(m.sensor)));
@@ -331,7 +379,19 @@ impl Tile {
         }
         // Initiate from what nobody took.
         for (j, m) in meas.iter().enumerate() {
-            if assigned_meas[j] || m.r[0].max(m.r[2]).sqrt() > cfg.init_max_sd_m {
+            if assigned_meas[j] {
+                continue;
+            }
+            stats.unexplained += 1;
+            if m.r[0].max(m.r[2]).sqrt() > cfg.init_max_sd_m || !books.may_start(m.sensor) {
+                continue;
+            }
+            // A new track is as likely as new objects are against this sensor's clutter.
+            let score = (cfg.birth_density / books.clutter_density(m.sensor)).ln();
+            if self.n_tentative >= cfg.limits.tentative_per_tile
+                && !self.shed_tentative(score, cfg, books, out)
+            {
+                books.ledger.tentative_shed += 1;
                 continue;
             }
             let v = cfg.init_speed_sd * cfg.init_speed_sd;
@@ -357,56 +417,27 @@ impl Tile {
                 anchor: (m.xy, m.r[0].max(m.r[2]), t),
                 indexed_at: m.xy,
                 fast: false,
+                origin: m.sensor,
+                score,
             };
             *next_id += 1;
             stats.started += 1;
+            self.n_tentative += 1;
+            books.started(m.sensor);
             let key = self.tracks.insert(tr);
             self.index(key);
             out.push(self.update_of(key, TrackStatus::Tentative, Some(m.sensor)));
         }
         self.edges = edges;
         self.scratch = sc;
-        self.merge_duplicates(cfg, out);
+        self.merge_duplicates(cfg, books, out);
+        let confirmed = self.tracks.len() - self.n_tentative;
+        if confirmed > cfg.limits.tracks_per_tile
+            || books.ledger.confirmed > cfg.limits.tracks_total
+        {
+            self.shed_confirmed(cfg, books, out);
+        }
         stats
-    }
-
-    /// Deletes the weaker of each pair of tracks that kept competing for one detection.
-    fn merge_duplicates(&mut self, cfg: &TrackerConfig, out: &mut Vec<TrackUpdate>) {
-        if self.shared.is_empty() {
-            return;
-        }
-        let due: Vec<(usize, usize)> = self
-            .shared
-            .iter()
-            .filter(|(_, &n)| n >= cfg.merge_shared_scans)
-            .map(|(&k, _)| k)
-            .collect();
-        for (a, b) in due {
-            let (Some(ta), Some(tb)) = (self.tracks.get(a), self.tracks.get(b)) else {
-                self.shared.remove(&(a, b));
-                continue;
-            };
-            // Keep the established one: confirmed over tentative, then more hits.
-            let rank = |x: &Track| {
-                (
-                    x.status != TrackStatus::Tentative,
-                    x.hits,
-                    std::cmp::Reverse(x.id),
-                )
-            };
-            let loser = if rank(ta) >= rank(tb) { b } else { a };
-            self.remove(loser, out);
-        }
-    }
-
-    /// Removes a track (reporting its deletion if it was confirmed) and forgets its pairs.
-    fn remove(&mut self, key: usize, out: &mut Vec<TrackUpdate>) {
-        if self.tracks[key].status != TrackStatus::Tentative {
-            out.push(self.update_of(key, TrackStatus::Deleted, None));
-        }
-        self.unindex(key);
-        self.tracks.remove(key);
-        self.shared.retain(|&(x, y), _| x != key && y != key);
     }
 
     /// Writes an updated state into a track; returns true when this update confirmed it.
@@ -495,6 +526,9 @@ impl Tile {
         self.unindex(key);
         self.shared.retain(|&(x, y), _| x != key && y != key);
         let mut tr = self.tracks.remove(key);
+        if tr.status == TrackStatus::Tentative {
+            self.n_tentative -= 1;
+        }
         let to = LocalFrame::new(dest.centre());
         let pos = [tr.x[0], tr.x[1]];
         let v = frame.transfer_velocity(&to, pos, [tr.x[2], tr.x[3]]);
@@ -517,32 +551,11 @@ impl Tile {
 
     /// Takes over a track handed from a neighbouring tile (already in this tile's frame).
     pub fn adopt(&mut self, tr: Track) {
+        if tr.status == TrackStatus::Tentative {
+            self.n_tentative += 1;
+        }
         let key = self.tracks.insert(tr);
         self.index(key);
-    }
-
-    /// Coasts and deletes tracks that have not been updated.
-    pub fn sweep(&mut self, t: f64, cfg: &TrackerConfig, out: &mut Vec<TrackUpdate>) {
-        let mut dead = Vec::new();
-        for (key, tr) in self.tracks.iter_mut() {
-            let age = t - tr.t;
-            match tr.status {
-                TrackStatus::Tentative if t - tr.first_seen > cfg.confirm_window_s => {
-                    dead.push(key)
-                }
-                TrackStatus::Confirmed | TrackStatus::Coasting if age > cfg.delete_after_s => {
-                    dead.push(key)
-                }
-                TrackStatus::Confirmed if age > cfg.coast_after_s => {
-                    tr.status = TrackStatus::Coasting;
-                    out.push(update_of(tr, self.part, TrackStatus::Coasting, None));
-                }
-                _ => {}
-            }
-        }
-        for key in dead {
-            self.remove(key, out);
-        }
     }
 }
 
@@ -559,5 +572,12 @@ fn update_of(tr: &Track, part: Partition, status: TrackStatus, sensor: Option<u3
         hits: tr.hits,
         first_seen: tr.first_seen,
         sensor,
+        was_confirmed: tr.status != TrackStatus::Tentative,
     }
+}
+
+/// The score a detection adds to a track: ln of its likelihood under "this object, detected"
+/// against "clutter of density `clutter`" (per m² per scan).
+fn hit_score(inn: &Innovation, pd: f64, clutter: f64) -> f64 {
+    pd.ln() - 0.5 * inn.d2 - (2.0 * std::f64::consts::PI).ln() - 0.5 * inn.ln_det_s - clutter.ln()
 }
