@@ -45,6 +45,7 @@ fn person_at(id: u64, p: LonLat, t: f64) -> TrackUpdate {
     TrackUpdate {
         id,
         time: t,
+        updated: t,
         status: TrackStatus::Confirmed,
         part: Partition::Tile(tile),
         xy: LocalFrame::new(tile.centre()).to_local(p),

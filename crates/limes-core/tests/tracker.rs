@@ -295,3 +295,46 @@ fn a_flooding_sensor_is_flagged_and_the_tracker_stays_bounded() {
     }
     assert_eq!(tr.flooding_sensors().count(), 0);
 }
+
+/// A walker tracked for two minutes who then vanishes: the `coasting` and `deleted` lines say
+/// when the status changed (not when the track was last updated), with the state predicted to
+/// that time.
+#[test]
+fn status_lines_carry_the_time_the_status_changed() {
+    let cfg = TrackerConfig::default();
+    let (coast, delete) = (cfg.coast_after_s, cfg.delete_after_s);
+    let mut tr = Tracker::new(cfg);
+    let mut out = Vec::new();
+    for k in 0..60 {
+        let t = 100.0 + 2.0 * k as f64;
+        tr.push(&det("cam", t, 1.3 * (t - 100.0), 0.0, 2.0), &mut out)
+            .expect("valid");
+    }
+    // The live clock goes on without detections.
+    for k in 0..200 {
+        tr.tick(220.0 + 0.5 * k as f64, &mut out);
+    }
+    let last = out
+        .iter()
+        .rfind(|u| u.status == TrackStatus::Confirmed)
+        .expect("confirmed")
+        .clone();
+    let line = |s: TrackStatus| out.iter().find(|u| u.status == s).expect("status line");
+    for (s, after) in [
+        (TrackStatus::Coasting, coast),
+        (TrackStatus::Deleted, delete),
+    ] {
+        let u = line(s);
+        assert_eq!(u.updated, last.time, "{s:?}: last detection");
+        let dt = u.time - last.time;
+        assert!(
+            dt > after && dt < after + 1.5,
+            "{s:?} line {dt} s after the last update"
+        );
+        // Predicted: the walker is believed to have walked on at 1.3 m/s.
+        assert!(
+            (u.xy[0] - last.xy[0] - last.vel[0] * dt).abs() < 1e-6 && u.xy[0] > last.xy[0] + 10.0,
+            "{s:?}: {u:?} vs {last:?}"
+        );
+    }
+}

@@ -139,6 +139,7 @@ pub async fn replay(a: ReplayArgs<'_>) -> Result<ReplaySummary> {
         r.set_time(Time(t));
     }
     let start = Instant::now();
+    let run: u64 = rand::random();
     let mut s = ReplaySummary::default();
     let mut i = 0;
     while i < recs.len() {
@@ -159,14 +160,28 @@ pub async fn replay(a: ReplayArgs<'_>) -> Result<ReplaySummary> {
             serde_json::to_writer(&mut body, r)?;
             body.push(b'\n');
         }
+        // One key per batch: a retry after a lost reply is answered, not stored twice.
+        let key = format!("replay-{run}-{i}");
+        let mut tries = 0;
         loop {
-            let resp = client
+            let sent = client
                 .post(format!("{base}/api/v1/ingest"))
                 .bearer_auth(a.token)
                 .header("Content-Type", "application/x-ndjson")
+                .header("Idempotency-Key", &key)
                 .body(body.clone())
                 .send()
-                .await?;
+                .await;
+            let resp = match sent {
+                Ok(r) => r,
+                Err(e) if tries < 5 => {
+                    tries += 1;
+                    eprintln!("warning: {e}; retrying batch {i} with the same key");
+                    tokio::time::sleep(Duration::from_millis(200 * tries)).await;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
             let status = resp.status();
             if status.as_u16() == 429 || status.as_u16() == 503 {
                 s.throttled += 1;

@@ -271,6 +271,10 @@ pub struct TrackRecord {
     /// The sensor whose detection produced this update, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sensor: Option<String>,
+    /// Time of the last detection, on a status line written later than it (`coasting`,
+    /// `deleted`: their `time` is when the status changed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated: Option<Time>,
 }
 
 /// Alert kinds raised by the rules.

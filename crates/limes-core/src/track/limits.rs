@@ -93,6 +93,9 @@ pub(super) struct SensorState {
     /// Average unexplained detections per scan.
     unexplained: f64,
     scans: u64,
+    /// Time of its last scan, and the mean time between its scans.
+    last_scan: f64,
+    pub period: f64,
     /// Bounding box of its detections `[min_x, min_y, max_x, max_y]`, approximate metres.
     bbox: Option<[f64; 4]>,
 }
@@ -107,6 +110,8 @@ impl SensorState {
             tentative: 0,
             unexplained: 0.0,
             scans: 0,
+            last_scan: f64::NAN,
+            period: 1.0,
             bbox: None,
         }
     }
@@ -139,7 +144,19 @@ impl SensorState {
     }
 
     /// Learns from one of its scans: where its detections lie and how many nobody explained.
-    pub fn observe_scan<'m>(&mut self, meas: impl Iterator<Item = &'m Meas>, unexplained: usize) {
+    pub fn observe_scan<'m>(
+        &mut self,
+        t: f64,
+        meas: impl Iterator<Item = &'m Meas>,
+        unexplained: usize,
+    ) {
+        if t > self.last_scan {
+            let gap = t - self.last_scan;
+            self.period += if self.scans < 3 { 0.5 } else { 0.05 } * (gap - self.period);
+        }
+        if self.last_scan.is_nan() || t > self.last_scan {
+            self.last_scan = t;
+        }
         for m in meas {
             let p = approx_metres(m);
             let b = self.bbox.get_or_insert([p[0], p[1], p[0], p[1]]);
@@ -251,6 +268,13 @@ impl Books<'_> {
             return false;
         }
         true
+    }
+
+    /// Mean time between the scans of sensor `s`, seconds.
+    pub fn period(&self, s: u32) -> f64 {
+        self.sensors
+            .get(s as usize)
+            .map_or(1.0, |x| x.period.max(0.05))
     }
 
     /// Clutter density of sensor `s`.

@@ -1,7 +1,7 @@
 //! A tile's track life cycle beyond the scan: coasting and deletion, duplicates, and shedding
 //! when a cap of `[tracker.limits]` is reached.
 
-use super::{update_of, Books, Tile, Track, TrackStatus, TrackUpdate, TrackerConfig};
+use super::{Books, MotionModel, Tile, Track, TrackStatus, TrackUpdate, TrackerConfig};
 
 impl Tile {
     /// Coasts and deletes tracks that have not been updated.
@@ -9,12 +9,21 @@ impl Tile {
         &mut self,
         t: f64,
         cfg: &TrackerConfig,
+        motion: &dyn MotionModel,
         books: &mut Books,
         out: &mut Vec<TrackUpdate>,
     ) {
         let mut dead = Vec::new();
+        let mut coasting = Vec::new();
         for (key, tr) in self.tracks.iter_mut() {
             let age = t - tr.t;
+            // The sequential test: a track whose score fell too far below its best goes.
+            if cfg.confirm_score > 0.0
+                && tr.score_best - tr.score_at(t, cfg.detection_probability) > cfg.delete_score_drop
+            {
+                dead.push(key);
+                continue;
+            }
             match tr.status {
                 TrackStatus::Tentative if t - tr.first_seen > cfg.confirm_window_s => {
                     dead.push(key)
@@ -24,13 +33,16 @@ impl Tile {
                 }
                 TrackStatus::Confirmed if age > cfg.coast_after_s => {
                     tr.status = TrackStatus::Coasting;
-                    out.push(update_of(tr, self.part, TrackStatus::Coasting, None));
+                    coasting.push(key);
                 }
                 _ => {}
             }
         }
+        for key in coasting {
+            out.push(self.status_update(key, TrackStatus::Coasting, t, cfg, motion));
+        }
         for key in dead {
-            self.remove(key, books, out);
+            self.remove(key, t, cfg, motion, books, out);
         }
     }
 
@@ -40,7 +52,9 @@ impl Tile {
     pub(super) fn shed_tentative(
         &mut self,
         score: f64,
+        t: f64,
         cfg: &TrackerConfig,
+        motion: &dyn MotionModel,
         books: &mut Books,
         out: &mut Vec<TrackUpdate>,
     ) -> bool {
@@ -58,7 +72,7 @@ impl Tile {
             weak.select_nth_unstable_by(n, |a, b| a.0.total_cmp(&b.0));
         }
         for &(_, key) in &weak[..n] {
-            self.remove(key, books, out);
+            self.remove(key, t, cfg, motion, books, out);
             books.ledger.tentative_shed += 1;
         }
         true
@@ -68,7 +82,9 @@ impl Tile {
     /// until the tile is a twentieth under its cap and the tracker under its total.
     pub(super) fn shed_confirmed(
         &mut self,
+        t: f64,
         cfg: &TrackerConfig,
+        motion: &dyn MotionModel,
         books: &mut Books,
         out: &mut Vec<TrackUpdate>,
     ) {
@@ -93,7 +109,7 @@ impl Tile {
             old.select_nth_unstable_by(n, |a, b| a.0.total_cmp(&b.0));
         }
         for &(_, key) in &old[..n] {
-            self.remove(key, books, out);
+            self.remove(key, t, cfg, motion, books, out);
             books.ledger.confirmed_shed += 1;
         }
     }
@@ -101,7 +117,9 @@ impl Tile {
     /// Deletes the weaker of each pair of tracks that kept competing for one detection.
     pub(super) fn merge_duplicates(
         &mut self,
+        t: f64,
         cfg: &TrackerConfig,
+        motion: &dyn MotionModel,
         books: &mut Books,
         out: &mut Vec<TrackUpdate>,
     ) {
@@ -128,13 +146,21 @@ impl Tile {
                 )
             };
             let loser = if rank(ta) >= rank(tb) { b } else { a };
-            self.remove(loser, books, out);
+            self.remove(loser, t, cfg, motion, books, out);
         }
     }
 
     /// Removes a track, reports its deletion and forgets its pairs.
-    pub(super) fn remove(&mut self, key: usize, books: &mut Books, out: &mut Vec<TrackUpdate>) {
-        out.push(self.update_of(key, TrackStatus::Deleted, None));
+    pub(super) fn remove(
+        &mut self,
+        key: usize,
+        t: f64,
+        cfg: &TrackerConfig,
+        motion: &dyn MotionModel,
+        books: &mut Books,
+        out: &mut Vec<TrackUpdate>,
+    ) {
+        out.push(self.status_update(key, TrackStatus::Deleted, t, cfg, motion));
         self.unindex(key);
         let tr = self.tracks.remove(key);
         let tentative = tr.status == TrackStatus::Tentative;

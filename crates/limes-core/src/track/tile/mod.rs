@@ -75,8 +75,26 @@ pub(super) struct Track {
     fast: bool,
     /// Sensor whose detection started it.
     origin: u32,
-    /// Log-likelihood ratio of "an object" against "clutter" so far (higher: more likely).
+    /// Log-likelihood ratio of "an object" against "clutter" as of its last update (higher:
+    /// more likely); misses since are charged by [`Track::score_at`].
     score: f64,
+    /// Its score at start and its best so far.
+    score_start: f64,
+    score_best: f64,
+    /// Its last sensor's scan period at its last update, seconds.
+    period: f64,
+}
+
+impl Track {
+    /// Scans of its last sensor it should have been seen in since its last update.
+    fn missed_scans(&self, t: f64) -> f64 {
+        ((t - self.t) / self.period - 0.5).floor().max(0.0)
+    }
+
+    /// Its score at `t`, each scan missed since its last update costing ln(1 − Pd).
+    pub(super) fn score_at(&self, t: f64, pd: f64) -> f64 {
+        self.score + self.missed_scans(t) * (1.0 - pd).max(1e-6).ln()
+    }
 }
 
 /// What one scan did, for the tracker's counters.
@@ -231,6 +249,28 @@ impl Tile {
         update_of(tr, self.part, status, sensor)
     }
 
+    /// A status change (coasting, deleted) at time `t`: the state predicted to `t`, so the
+    /// line says when the status changed and where the track was believed to be then.
+    fn status_update(
+        &self,
+        key: usize,
+        status: TrackStatus,
+        t: f64,
+        cfg: &TrackerConfig,
+        motion: &dyn MotionModel,
+    ) -> TrackUpdate {
+        let tr = &self.tracks[key];
+        let mut u = update_of(tr, self.part, status, None);
+        if t > tr.t {
+            let (x, p) = motion.predict(&tr.x, &tr.p, t - tr.t, Self::q(cfg, tr));
+            u.time = t;
+            u.xy = [x[0], x[1]];
+            u.vel = [x[2], x[3]];
+            u.cov = [p[(0, 0)], p[(0, 1)], p[(1, 1)]];
+        }
+        u
+    }
+
     /// Processes one scan of one sensor inside this tile.
     #[allow(clippy::too_many_arguments)]
     pub fn scan(
@@ -326,11 +366,37 @@ impl Tile {
                     if ct.len() * (cm.len() + ct.len()) <= cfg.limits.cluster_cells {
                         let mut cost = vec![FORBIDDEN; ct.len() * cm.len()];
                         let mut at = vec![usize::MAX; ct.len() * cm.len()];
+                        // Where tracks compete, a detection's class guess and heat say which it fits.
+                        let features = ct.len() > 1;
                         for &(a, b, k) in &local {
-                            cost[a * cm.len() + b] = edges[k].2.d2;
+                            let (key, j, inn) = &edges[k];
+                            cost[a * cm.len() + b] = if features {
+                                let m = &meas[*j];
+                                let f = self.tracks[*key]
+                                    .class
+                                    .feature_cost(m.class, m.heat, &cfg.class);
+                                (inn.d2 + f).clamp(0.0, cfg.gate_chi2 * 0.999)
+                            } else {
+                                inn.d2
+                            };
                             at[a * cm.len() + b] = k;
                         }
-                        let miss = vec![cfg.gate_chi2; ct.len()];
+                        // Established tracks first: a confirmed track left without a detection
+                        // costs a whole gate more, so a tentative track (whose wide gate makes
+                        // every distance small) takes only what no confirmed one can, and a
+                        // track born of clutter beside an object never steals its detections.
+                        let miss: Vec<f64> = ct
+                            .iter()
+                            .map(|&key| {
+                                if !cfg.confirmed_first
+                                    || self.tracks[key].status == TrackStatus::Tentative
+                                {
+                                    cfg.gate_chi2
+                                } else {
+                                    2.0 * cfg.gate_chi2
+                                }
+                            })
+                            .collect();
                         assoc
                             .associate(ct.len(), cm.len(), &cost, &miss)
                             .into_iter()
@@ -362,11 +428,14 @@ impl Tile {
             let m = &meas[j];
             let (x, p) = self.predicted(key, t, cfg, motion);
             let (x1, p1) = kalman::update(&x, &p, &inn, &cov2(m.r));
-            self.tracks[key].score += hit_score(
-                &inn,
-                cfg.detection_probability,
-                books.clutter_density(m.sensor),
-            );
+            {
+                let pd = cfg.detection_probability;
+                let tr = &mut self.tracks[key];
+                let missed = tr.missed_scans(t) * (1.0 - pd).max(1e-6).ln();
+                tr.score += missed + hit_score(&inn, pd, books.clutter_density(m.sensor));
+                tr.score_best = tr.score_best.max(tr.score);
+                tr.period = books.period(m.sensor);
+            }
             let confirmed = self.apply(key, t, x1, p1, m, cfg);
             if confirmed {
                 stats.confirmed += 1;
@@ -389,7 +458,7 @@ impl Tile {
             // A new track is as likely as new objects are against this sensor's clutter.
             let score = (cfg.birth_density / books.clutter_density(m.sensor)).ln();
             if self.n_tentative >= cfg.limits.tentative_per_tile
-                && !self.shed_tentative(score, cfg, books, out)
+                && !self.shed_tentative(score, t, cfg, motion, books, out)
             {
                 books.ledger.tentative_shed += 1;
                 continue;
@@ -419,6 +488,9 @@ impl Tile {
                 fast: false,
                 origin: m.sensor,
                 score,
+                score_start: score,
+                score_best: score,
+                period: books.period(m.sensor),
             };
             *next_id += 1;
             stats.started += 1;
@@ -430,12 +502,12 @@ impl Tile {
         }
         self.edges = edges;
         self.scratch = sc;
-        self.merge_duplicates(cfg, books, out);
+        self.merge_duplicates(t, cfg, motion, books, out);
         let confirmed = self.tracks.len() - self.n_tentative;
         if confirmed > cfg.limits.tracks_per_tile
             || books.ledger.confirmed > cfg.limits.tracks_total
         {
-            self.shed_confirmed(cfg, books, out);
+            self.shed_confirmed(t, cfg, motion, books, out);
         }
         stats
     }
@@ -492,7 +564,11 @@ impl Tile {
         }
         let mut confirmed = false;
         match tr.status {
-            TrackStatus::Tentative if tr.hits >= cfg.confirm_hits => {
+            TrackStatus::Tentative
+                if tr.hits >= cfg.confirm_hits
+                    && (cfg.confirm_score <= 0.0
+                        || tr.score - tr.score_start >= cfg.confirm_score) =>
+            {
                 tr.status = TrackStatus::Confirmed;
                 confirmed = true;
             }
@@ -545,6 +621,20 @@ impl Tile {
         self.leavers.push((Partition::Tile(dest), tr));
     }
 
+    /// Every confirmed or coasting track, its state's mean predicted to `t` (constant velocity).
+    pub fn snapshot(&self, t: f64, out: &mut Vec<TrackUpdate>) {
+        for (_, tr) in &self.tracks {
+            if tr.status == TrackStatus::Tentative {
+                continue;
+            }
+            let mut u = update_of(tr, self.part, tr.status, None);
+            let dt = t - tr.t;
+            u.time = t;
+            u.xy = [tr.x[0] + tr.x[2] * dt, tr.x[1] + tr.x[3] * dt];
+            out.push(u);
+        }
+    }
+
     pub fn take_leavers(&mut self) -> Vec<(Partition, Track)> {
         std::mem::take(&mut self.leavers)
     }
@@ -563,6 +653,7 @@ fn update_of(tr: &Track, part: Partition, status: TrackStatus, sensor: Option<u3
     TrackUpdate {
         id: tr.id,
         time: tr.t,
+        updated: tr.t,
         status,
         part,
         xy: [tr.x[0], tr.x[1]],
