@@ -51,6 +51,11 @@ pub struct Metrics {
     pub tracks_shed: Gauge,
     /// Detections of flooding sensors that were not allowed to start tracks.
     pub flood_refused: Gauge,
+    /// Entries covered by the last audit checkpoint signed.
+    pub audit_checkpoint_size: Gauge,
+    /// Audit checkpoints that could not be signed (the log does not extend the last one, or
+    /// the store failed).
+    pub audit_checkpoint_failed: Counter,
 }
 
 impl Default for Metrics {
@@ -85,6 +90,8 @@ impl Metrics {
             flooding_sensors: Gauge::default(),
             tracks_shed: Gauge::default(),
             flood_refused: Gauge::default(),
+            audit_checkpoint_size: Gauge::default(),
+            audit_checkpoint_failed: Counter::default(),
         };
         r.register(
             "ingest_records",
@@ -180,6 +187,16 @@ impl Metrics {
             "flood_refused",
             "Detections of flooding sensors not allowed to start tracks",
             m.flood_refused.clone(),
+        );
+        r.register(
+            "audit_checkpoint_size",
+            "Audit entries covered by the last signed checkpoint",
+            m.audit_checkpoint_size.clone(),
+        );
+        r.register(
+            "audit_checkpoint_failed",
+            "Audit checkpoints not signed (the log does not extend the last one, or the store failed)",
+            m.audit_checkpoint_failed.clone(),
         );
         r.register(
             "late_dropped",

@@ -16,6 +16,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::api::{self, AppState, Limits};
+use crate::audit::checkpoint::{origin_name, LogKey};
+use crate::audit::publish::Checkpoints;
 use crate::audit::AuditSink;
 use crate::auth::Tokens;
 use crate::clock::{wall_now, Clock};
@@ -111,6 +113,16 @@ pub struct ServeConfig {
     /// Seconds a CoT connection has to send its first (authenticating) event.
     #[arg(long, default_value_t = 10)]
     pub cot_first_event_s: u64,
+    /// Key that signs the audit log's checkpoints (made, mode 0600, when missing). Keep it
+    /// apart from the data directory and its backups [default: DATA/audit.key].
+    #[arg(long)]
+    pub audit_key: Option<PathBuf>,
+    /// Name of the audit log in its checkpoints and key [default: limes/SITE].
+    #[arg(long)]
+    pub audit_origin: Option<String>,
+    /// Seconds between audit checkpoints (signed at whole multiples on the wall clock).
+    #[arg(long, default_value_t = 60)]
+    pub checkpoint_interval_s: u64,
 }
 
 impl ServeConfig {
@@ -189,6 +201,12 @@ pub enum ServerError {
     /// The engine failed while replaying the log.
     #[error("the engine failed at start-up: {0}")]
     Engine(String),
+    /// The audit signing key could not be read or made.
+    #[error(transparent)]
+    AuditKey(#[from] crate::audit::checkpoint::KeyError),
+    /// The audit log does not extend the last checkpoint signed (or could not be read).
+    #[error("audit log: {0}")]
+    Checkpoint(crate::audit::publish::PublishError),
     /// A setting is wrong.
     #[error("--{flag}: {message}")]
     Config {
@@ -327,6 +345,20 @@ impl Server {
         let mut limits = limits(&cfg);
         limits.body_timeout = Duration::from_secs(cfg.body_timeout_s.max(1));
         limits.cot_first_event = Duration::from_secs(cfg.cot_first_event_s.max(1));
+        let key = LogKey::load_or_create(
+            &cfg.audit_key
+                .clone()
+                .unwrap_or_else(|| cfg.data.join("audit.key")),
+            cfg.audit_origin.as_deref(),
+            &origin_name(&format!("limes/{}", site.name)),
+        )?;
+        let checkpoints =
+            Checkpoints::new(key, &cfg.data, metrics.clone()).map_err(ServerError::Checkpoint)?;
+        // Refuses to start on a log that does not extend the last checkpoint signed.
+        if let Err(e) = checkpoints.publish(&store).await {
+            shutdown.cancel();
+            return Err(ServerError::Checkpoint(e));
+        }
         let state = AppState {
             site: site.clone(),
             store: store.clone(),
@@ -341,6 +373,7 @@ impl Server {
             shutdown: shutdown.clone(),
             tasks: TaskTracker::new(),
             limits: limits.clone(),
+            checkpoints: checkpoints.clone(),
         };
         let (stop_live, stop_rx) = bounded::<()>(0);
         let live = Live {
@@ -461,9 +494,22 @@ impl Server {
                 }
             }
         }));
+        let (cp, cp_store, cp_stop) = (checkpoints.clone(), store.clone(), shutdown.clone());
+        tasks.push(tokio::spawn(async move {
+            tokio::select! {
+                () = cp.check_entries(&cp_store) => {}
+                () = cp_stop.cancelled() => {}
+            }
+        }));
+        tasks.push(tokio::spawn(checkpoints.clone().run(
+            store.clone(),
+            Duration::from_secs(cfg.checkpoint_interval_s.max(1)),
+            shutdown.clone(),
+        )));
         tasks.push(tokio::spawn(crate::deliver::webhook::run(
             store,
             metrics,
+            checkpoints,
             shutdown.clone(),
         )));
         Ok(Server {

@@ -2,7 +2,7 @@
 //! commits whatever is queued in one transaction (group commit) and acknowledges only after the
 //! commit is on disk. Reads use their own connections.
 
-mod schema;
+pub(crate) mod schema;
 mod writer;
 
 pub use writer::{AlertWrite, Fed, Feed, OutboxRow};
@@ -57,6 +57,9 @@ pub enum StoreError {
     /// The engine has not finished replaying the log; nothing is taken yet.
     #[error("replaying the log; not ready")]
     NotReady,
+    /// The audit log's Merkle tree does not fit the log.
+    #[error(transparent)]
+    Audit(crate::audit::merkle::TreeError),
 }
 
 /// A change run inside the writer's transaction; returns a JSON result for the caller.
@@ -113,6 +116,10 @@ impl Store {
         let db = dir.join("limes.sqlite");
         let conn = Connection::open(&db)?;
         schema::migrate(&conn)?;
+        let added = crate::audit::merkle::catch_up(&conn).map_err(StoreError::Audit)?;
+        if added > 0 {
+            tracing::warn!("{added} audit entries had no Merkle tree hashes (written before the tree, by an older limes, or by hand); added");
+        }
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         let (ingest, ingest_rx) = bounded(queue.max(1));
         let (control, control_rx) = bounded(1024);

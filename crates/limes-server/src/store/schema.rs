@@ -61,6 +61,17 @@ CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
 CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 
+-- The Merkle tree over the audit entries (RFC 6962 hashing): its hashes by Go tlog's stored
+-- hash index, written with their entry (audit/merkle.rs). Signed checkpoints commit to it.
+CREATE TABLE IF NOT EXISTS audit_tree (
+    idx  INTEGER PRIMARY KEY,
+    hash BLOB NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS audit_tree_no_update BEFORE UPDATE ON audit_tree
+    BEGIN SELECT RAISE(ABORT, 'the audit tree is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_tree_no_delete BEFORE DELETE ON audit_tree
+    BEGIN SELECT RAISE(ABORT, 'the audit tree is append-only'); END;
+
 -- API tokens, stored as SHA-256 of the token.
 CREATE TABLE IF NOT EXISTS tokens (
     id      INTEGER PRIMARY KEY,
