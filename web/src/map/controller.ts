@@ -1,0 +1,487 @@
+// The map: MapLibre GL JS with an offline style (no tiles, glyphs or sprites: the basemap is built
+// into the bundle, symbols are drawn on a canvas, labels are HTML set with textContent). Once per
+// frame it hands changed layers to MapLibre; track updates are timed from arrival to the frame
+// that draws them (perf.ts).
+
+import * as maplibregl from "maplibre-gl";
+import type { GeoJSONSource, Map as MlMap, StyleSpecification } from "maplibre-gl";
+import workerUrl from "maplibre-gl/dist/maplibre-gl-worker.mjs?url";
+import { countries, countryLabels, places } from "virtual:basemap";
+import { bounds } from "../geo";
+import { t, tKey, type MessageKey } from "../i18n";
+import { BASE, CLASS_COLOUR, FACILITY_COLOUR, OKABE_ITO, SEVERITY_COLOUR } from "../palette";
+import * as perf from "../perf";
+import type { Picture } from "../picture";
+import type { LayerId } from "../state";
+import type { Alert, LonLat, SiteGeometry } from "../types";
+import * as F from "./features";
+import { hatch, trackIcons } from "./icons";
+
+maplibregl.setWorkerUrl(workerUrl);
+
+/** Zoom from which uncertainty ellipses are drawn. */
+export const ELLIPSE_ZOOM = 12;
+
+const LAYER_GROUPS: Record<LayerId, string[]> = {
+  frontier: ["frontier-line", "roads-line", "crossings-circle"],
+  fence: ["fence-line"],
+  facilities: ["facilities-fill", "facilities-line", "gates-circle"],
+  sensors: ["sensors-circle", "sensors-hl"],
+  fov: ["fov-fill", "fov-line"],
+  gaps: ["gaps-fill", "gaps-line"],
+  units: ["units-circle"],
+  tracks: ["trails-line", "ellipses-fill", "ellipses-line", "tracks-symbol", "tracks-hl"],
+  alerts: ["alerts-circle", "alerts-hl"],
+};
+
+const EMPTY = { type: "FeatureCollection", features: [] } as const;
+
+function colourMatch(prop: string, table: Record<string, string>, fallback: string): unknown {
+  return ["match", ["get", prop], ...Object.entries(table).flat(), fallback];
+}
+
+function style(): StyleSpecification {
+  const src = (data: unknown = EMPTY) => ({ type: "geojson", data }) as never;
+  return {
+    version: 8,
+    sources: {
+      countries: src(countries),
+      frontier: src(),
+      roads: src(),
+      crossings: src(),
+      facilities: src(),
+      gates: src(),
+      fence: src(),
+      fov: src(),
+      gaps: src(),
+      sensors: src(),
+      units: src(),
+      trails: src(),
+      ellipses: src(),
+      tracks: src(),
+      alerts: src(),
+    },
+    layers: [
+      { id: "bg", type: "background", paint: { "background-color": BASE.background } },
+      { id: "countries-fill", type: "fill", source: "countries", paint: { "fill-color": BASE.land } },
+      { id: "countries-line", type: "line", source: "countries", paint: { "line-color": BASE.border, "line-width": 1 } },
+      { id: "roads-line", type: "line", source: "roads", paint: { "line-color": BASE.road, "line-width": 2, "line-dasharray": [3, 2] } },
+      { id: "frontier-line", type: "line", source: "frontier", paint: { "line-color": BASE.frontier, "line-width": 2.5 } },
+      {
+        id: "crossings-circle",
+        type: "circle",
+        source: "crossings",
+        paint: { "circle-radius": 6, "circle-color": BASE.background, "circle-stroke-color": BASE.frontier, "circle-stroke-width": 2 },
+      },
+      { id: "gaps-fill", type: "fill", source: "gaps", paint: { "fill-pattern": "hatch", "fill-opacity": 0.7 } },
+      { id: "gaps-line", type: "line", source: "gaps", paint: { "line-color": OKABE_ITO.vermillion, "line-width": 1.5, "line-dasharray": [2, 2] } },
+      { id: "fov-fill", type: "fill", source: "fov", paint: { "fill-color": OKABE_ITO.sky, "fill-opacity": 0.06 } },
+      { id: "fov-line", type: "line", source: "fov", paint: { "line-color": OKABE_ITO.sky, "line-opacity": 0.35, "line-width": 1 } },
+      {
+        id: "facilities-fill",
+        type: "fill",
+        source: "facilities",
+        paint: { "fill-color": colourMatch("status", FACILITY_COLOUR, OKABE_ITO.grey) as never, "fill-opacity": 0.25 },
+      },
+      {
+        id: "facilities-line",
+        type: "line",
+        source: "facilities",
+        paint: { "line-color": colourMatch("status", FACILITY_COLOUR, OKABE_ITO.grey) as never, "line-width": 2.5 },
+      },
+      { id: "gates-circle", type: "circle", source: "gates", paint: { "circle-radius": 4, "circle-color": "#ffffff" } },
+      {
+        id: "fence-line",
+        type: "line",
+        source: "fence",
+        paint: {
+          "line-color": ["case", ["get", "alarm"], OKABE_ITO.vermillion, "#8fa3b5"] as never,
+          "line-width": ["case", ["get", "alarm"], 6, 2] as never,
+        },
+      },
+      {
+        id: "sensors-circle",
+        type: "circle",
+        source: "sensors",
+        paint: {
+          "circle-radius": 5,
+          "circle-color": ["case", ["get", "silent"], BASE.sensorSilent, BASE.sensorOk] as never,
+          "circle-stroke-color": "#000000",
+          "circle-stroke-width": ["case", ["get", "silent"], 3, 1] as never,
+        },
+      },
+      {
+        id: "sensors-hl",
+        type: "circle",
+        source: "sensors",
+        filter: ["in", ["get", "id"], ["literal", []]],
+        paint: { "circle-radius": 11, "circle-color": "rgba(0,0,0,0)", "circle-stroke-color": BASE.highlight, "circle-stroke-width": 2 },
+      },
+      {
+        id: "units-circle",
+        type: "circle",
+        source: "units",
+        paint: { "circle-radius": 7, "circle-color": BASE.unit, "circle-stroke-color": "#000000", "circle-stroke-width": 2 },
+      },
+      { id: "trails-line", type: "line", source: "trails", paint: { "line-color": "#c8d3dd", "line-opacity": 0.45, "line-width": 1.5 } },
+      { id: "ellipses-fill", type: "fill", source: "ellipses", minzoom: ELLIPSE_ZOOM, paint: { "fill-color": "#ffffff", "fill-opacity": 0.06 } },
+      { id: "ellipses-line", type: "line", source: "ellipses", minzoom: ELLIPSE_ZOOM, paint: { "line-color": "#ffffff", "line-opacity": 0.5, "line-width": 1 } },
+      {
+        id: "tracks-symbol",
+        type: "symbol",
+        source: "tracks",
+        layout: { "icon-image": ["get", "icon"] as never, "icon-allow-overlap": true, "icon-ignore-placement": true, "icon-size": 0.8 },
+        paint: { "icon-opacity": ["case", ["get", "coasting"], 0.55, 1] as never },
+      },
+      {
+        id: "tracks-hl",
+        type: "circle",
+        source: "tracks",
+        filter: ["in", ["get", "id"], ["literal", []]],
+        paint: { "circle-radius": 12, "circle-color": "rgba(0,0,0,0)", "circle-stroke-color": BASE.highlight, "circle-stroke-width": 2 },
+      },
+      {
+        id: "alerts-circle",
+        type: "circle",
+        source: "alerts",
+        paint: {
+          "circle-radius": ["match", ["get", "severity"], "critical", 16, "high", 13, "medium", 11, 9] as never,
+          "circle-color": colourMatch("severity", SEVERITY_COLOUR, OKABE_ITO.grey) as never,
+          "circle-opacity": ["case", ["get", "open"], 0.35, 0.12] as never,
+          "circle-stroke-color": colourMatch("severity", SEVERITY_COLOUR, OKABE_ITO.grey) as never,
+          "circle-stroke-width": ["match", ["get", "severity"], "critical", 4, "high", 3, 2] as never,
+        },
+      },
+      {
+        id: "alerts-hl",
+        type: "circle",
+        source: "alerts",
+        filter: ["==", ["get", "id"], -1],
+        paint: { "circle-radius": 24, "circle-color": "rgba(0,0,0,0)", "circle-stroke-color": BASE.highlight, "circle-stroke-width": 3 },
+      },
+    ],
+  };
+}
+
+/** An HTML label on the map (text only). */
+function label(text: string, group: string, cls = ""): HTMLDivElement {
+  const el = document.createElement("div");
+  el.className = `map-label ${cls}`;
+  el.dataset.group = group;
+  el.textContent = text;
+  return el;
+}
+
+export interface MapCallbacks {
+  selectAlert(id: number): void;
+  selectFacility(id: string): void;
+}
+
+/** The map of one signed-in page. */
+export class MapController {
+  readonly map: MlMap;
+  private site: SiteGeometry;
+  private picture: () => Picture;
+  private seen = { tracks: -1, alerts: -1, facilities: -1, pic: null as Picture | null };
+  private loaded = false;
+  private tracksInFlight = false;
+  private tracksDirty = false;
+  private awaiting: number[] | null = null;
+  private awaitingLoaded = false;
+  private awaitingSince = 0;
+  private pulses = new Map<number, maplibregl.Marker>();
+  private labels: maplibregl.Marker[] = [];
+  private raf = 0;
+  private selected: Alert | null = null;
+  private lastIdleCheck = 0;
+
+  constructor(
+    private container: HTMLElement,
+    site: SiteGeometry,
+    picture: () => Picture,
+    private cb: MapCallbacks,
+  ) {
+    this.site = site;
+    this.picture = picture;
+    const pts: LonLat[] = [
+      ...(site.frontier?.line ?? []),
+      ...site.facilities.flatMap((f) => f.perimeter),
+      ...(site.sensors ?? []).map((s) => [s.lon, s.lat] as LonLat),
+    ];
+    const b = bounds(pts, 3000) ?? [
+      [38, 33],
+      [43, 37.5],
+    ];
+    this.map = new maplibregl.Map({
+      container,
+      style: style(),
+      bounds: b as [LonLat, LonLat],
+      fitBoundsOptions: { padding: 40 },
+      attributionControl: { compact: true, customAttribution: "Natural Earth" },
+      renderWorldCopies: false,
+      fadeDuration: 0,
+      maxZoom: 18,
+      // Nothing may be fetched from another origin.
+      transformRequest: (url: string) => {
+        if (new URL(url, location.href).origin !== location.origin) throw new Error(`blocked request to ${url}`);
+        return { url };
+      },
+    });
+    this.map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-left");
+    this.map.addControl(new maplibregl.ScaleControl({ unit: "metric" }), "bottom-left");
+    this.map.on("load", () => this.onLoad());
+    this.map.on("render", () => this.onRender());
+    this.map.on("sourcedata", (e) => {
+      if (e.sourceId === "tracks" && e.isSourceLoaded && this.awaiting) {
+        this.awaitingLoaded = true;
+        this.map.triggerRepaint();
+      }
+    });
+    this.map.on("idle", () => this.onIdle());
+    this.map.on("zoomend", () => this.onZoom());
+    this.map.on("moveend", () => this.refreshEllipses());
+  }
+
+  private onLoad(): void {
+    for (const [id, img] of trackIcons()) this.map.addImage(id, img);
+    const h = hatch();
+    if (h) this.map.addImage("hatch", h);
+    this.loaded = true;
+    this.setSite(this.site);
+    this.addLabels();
+    this.map.on("click", "alerts-circle", (e) => {
+      const id = e.features?.[0]?.properties?.id;
+      if (typeof id === "number") this.cb.selectAlert(id);
+    });
+    this.map.on("click", "facilities-fill", (e) => {
+      const id = e.features?.[0]?.properties?.id;
+      if (typeof id === "string") this.cb.selectFacility(id);
+    });
+    for (const l of ["alerts-circle", "facilities-fill"]) {
+      this.map.on("mouseenter", l, () => (this.map.getCanvas().style.cursor = "pointer"));
+      this.map.on("mouseleave", l, () => (this.map.getCanvas().style.cursor = ""));
+    }
+    this.onZoom();
+    const loop = () => {
+      this.frame();
+      this.raf = requestAnimationFrame(loop);
+    };
+    this.raf = requestAnimationFrame(loop);
+  }
+
+  private source(id: string): GeoJSONSource | undefined {
+    return this.map.getSource(id) as GeoJSONSource | undefined;
+  }
+
+  /** New site geometry (sensor health changes): redraws the static layers. */
+  setSite(site: SiteGeometry): void {
+    this.site = site;
+    if (!this.loaded) return;
+    const fr = F.frontier(site);
+    this.source("frontier")?.setData(fr.line);
+    this.source("crossings")?.setData(fr.crossings);
+    this.source("roads")?.setData(fr.roads);
+    const s = F.sensors(site);
+    this.source("sensors")?.setData(s.points);
+    this.source("fov")?.setData(s.fov);
+    this.source("gaps")?.setData(s.gaps);
+    this.source("units")?.setData(F.units(site));
+    this.seen.facilities = -1;
+    this.seen.alerts = -1;
+  }
+
+  private addLabels(): void {
+    const add = (at: LonLat, el: HTMLElement) => {
+      this.labels.push(new maplibregl.Marker({ element: el, anchor: "center" }).setLngLat(at).addTo(this.map));
+    };
+    for (const f of countryLabels.features) {
+      const key = `country.${f.properties.id}` as MessageKey;
+      add(f.geometry.coordinates as LonLat, label(t(key) !== key ? t(key) : f.properties.name, "country", "country"));
+    }
+    for (const p of places) add(p.at as LonLat, label(p.name, "place", "place"));
+    for (const f of this.site.facilities) {
+      const c = F.alertPosition({ facility: f.id } as Alert, this.site);
+      if (c) add(c, label(f.name, "facilities", "facility"));
+    }
+    for (const c of this.site.crossings) add([c.lon, c.lat], label(c.name, "frontier", "crossing"));
+    for (const s of this.site.frontier?.sectors ?? []) add(s.at, label(s.name, "frontier", "sector"));
+    for (const u of this.site.units ?? []) add([u.lon, u.lat], label(u.name, "units", "unit"));
+  }
+
+  private onZoom(): void {
+    const z = this.map.getZoom();
+    this.container.dataset.zoomBand = z < 7 ? "far" : z < 10 ? "mid" : "near";
+    this.refreshEllipses();
+  }
+
+  /** Shows or hides a layer group (labels follow through a class on the container). */
+  setLayer(id: LayerId, on: boolean): void {
+    this.container.classList.toggle(`hide-${id}`, !on);
+    if (!this.loaded) return;
+    for (const l of LAYER_GROUPS[id]) {
+      if (this.map.getLayer(l)) this.map.setLayoutProperty(l, "visibility", on ? "visible" : "none");
+    }
+  }
+
+  /** Highlights an alert with its tracks and contributing sensors. */
+  select(a: Alert | null): void {
+    this.selected = a;
+    if (!this.loaded) return;
+    this.map.setFilter("alerts-hl", ["==", ["get", "id"], a ? a.id : -1]);
+    this.map.setFilter("tracks-hl", ["in", ["get", "id"], ["literal", a?.tracks ?? []]]);
+    this.map.setFilter("sensors-hl", ["in", ["get", "id"], ["literal", a?.sensors ?? []]]);
+  }
+
+  /** Flies to an alert: its tracks and position when released, else its facility. */
+  flyTo(a: Alert): void {
+    const p = this.picture();
+    const pts: LonLat[] = [];
+    const at = F.alertPosition(a, this.site);
+    if (at) pts.push(at);
+    for (const id of a.tracks ?? []) {
+      const tr = p.tracks.get(id);
+      if (tr) pts.push([tr.lon, tr.lat]);
+    }
+    const b = bounds(pts, 800);
+    if (!b) return;
+    this.map.fitBounds(b, { padding: 80, maxZoom: 15, duration: 1200 });
+  }
+
+  /** Once per frame: hand what changed to MapLibre. */
+  private frame(): void {
+    const p = this.picture();
+    if (p !== this.seen.pic) {
+      this.seen = { tracks: -1, alerts: -1, facilities: -1, pic: p };
+    }
+    if (p.versions.facilities !== this.seen.facilities || p.versions.alerts !== this.seen.alerts) {
+      const fa = F.facilities(this.site, p);
+      this.source("facilities")?.setData(fa.areas);
+      this.source("gates")?.setData(fa.gates);
+      this.seen.facilities = p.versions.facilities;
+    }
+    if (p.versions.alerts !== this.seen.alerts) {
+      this.source("alerts")?.setData(F.alerts(p, this.site));
+      this.source("fence")?.setData(F.fenceZones(this.site, p));
+      this.updatePulses(p);
+      this.seen.alerts = p.versions.alerts;
+      if (this.selected) this.select(p.alerts.get(this.selected.id) ?? this.selected);
+    }
+    if (p.versions.tracks !== this.seen.tracks) {
+      this.tracksDirty = true;
+    }
+    if (this.tracksDirty && !this.tracksInFlight) {
+      this.pushTracks(p);
+    }
+    // Should a tile event be missed, do not stall the tracks: a loaded source after 1 s counts.
+    if (this.awaiting && !this.awaitingLoaded && performance.now() - this.awaitingSince > 1000 && this.map.isSourceLoaded("tracks")) {
+      this.awaitingLoaded = true;
+      this.map.triggerRepaint();
+    }
+    if (performance.now() - this.lastIdleCheck > 2000) this.noteDrawn();
+  }
+
+  private pushTracks(p: Picture): void {
+    this.tracksDirty = false;
+    this.tracksInFlight = true;
+    this.seen.tracks = p.versions.tracks;
+    const batch = perf.takePending();
+    const tr = F.tracks(p);
+    const src = this.source("tracks");
+    this.source("trails")?.setData(tr.trails);
+    if (this.map.getZoom() >= ELLIPSE_ZOOM) this.refreshEllipses();
+    if (!src) {
+      this.tracksInFlight = false;
+      return;
+    }
+    src.setData(tr.points).then(
+      () => {
+        this.awaiting = batch;
+        this.awaitingSince = performance.now();
+        this.awaitingLoaded = false;
+        this.map.triggerRepaint();
+      },
+      () => {
+        this.tracksInFlight = false;
+      },
+    );
+  }
+
+  private onRender(): void {
+    // The frame after the tracks' tiles were rebuilt from the new data is the one that shows it.
+    if (this.awaiting && this.awaitingLoaded) {
+      perf.drawn(this.awaiting);
+      this.awaiting = null;
+      this.awaitingLoaded = false;
+      this.tracksInFlight = false;
+    }
+  }
+
+  private refreshEllipses(): void {
+    if (!this.loaded) return;
+    const src = this.source("ellipses");
+    if (!src) return;
+    if (this.map.getZoom() < ELLIPSE_ZOOM) {
+      src.setData(EMPTY as never);
+      return;
+    }
+    const b = this.map.getBounds();
+    src.setData(F.ellipses(this.picture(), [
+      [b.getWest(), b.getSouth()],
+      [b.getEast(), b.getNorth()],
+    ]));
+  }
+
+  private updatePulses(p: Picture): void {
+    const want = new Map<number, LonLat>();
+    for (const a of p.alerts.values()) {
+      if (a.status !== "new" || a.state !== "open") continue;
+      const at = F.alertPosition(a, this.site);
+      if (at && want.size < 50) want.set(a.id, at);
+    }
+    for (const [id, m] of this.pulses) {
+      if (!want.has(id)) {
+        m.remove();
+        this.pulses.delete(id);
+      }
+    }
+    for (const [id, at] of want) {
+      const a = p.alerts.get(id);
+      let m = this.pulses.get(id);
+      if (!m) {
+        const el = document.createElement("div");
+        el.className = "pulse";
+        el.dataset.alertId = String(id);
+        el.title = a ? `${tKey("kind", a.kind)} (${tKey("severity", a.severity)})` : "";
+        el.addEventListener("click", () => this.cb.selectAlert(id));
+        m = new maplibregl.Marker({ element: el }).setLngLat(at).addTo(this.map);
+        this.pulses.set(id, m);
+      } else {
+        m.setLngLat(at);
+      }
+      m.getElement().dataset.severity = a?.severity ?? "";
+    }
+  }
+
+  /** After the map settles: note what is drawn (the end-to-end test reads these). */
+  private onIdle(): void {
+    if (performance.now() - this.lastIdleCheck > 500) this.noteDrawn();
+  }
+
+  private noteDrawn(): void {
+    this.lastIdleCheck = performance.now();
+    const ids = (layer: string) =>
+      this.map.getLayer(layer)
+        ? [...new Set(this.map.queryRenderedFeatures({ layers: [layer] }).map((f) => f.properties?.id))].sort()
+        : [];
+    this.container.dataset.alertsDrawn = ids("alerts-circle").join(",");
+    this.container.dataset.tracksDrawn = String(ids("tracks-symbol").length);
+    this.container.dataset.sensorsDrawn = String(ids("sensors-circle").length);
+  }
+
+  destroy(): void {
+    cancelAnimationFrame(this.raf);
+    this.map.remove();
+  }
+}
+
+export { CLASS_COLOUR };

@@ -1,0 +1,148 @@
+// The picture the page draws: the latest state of every track, alert and facility released to
+// the signed-in organisation, kept from the event stream (live) or from history (the slider).
+// Pure data, no DOM: unit-tested on its own.
+
+import type { Alert, Facility, Item, LonLat, Track } from "./types";
+import { secs } from "./types";
+
+/** Positions kept per track for its trail. */
+export const TRAIL_POINTS = 8;
+/** Minimum seconds between two trail points. */
+export const TRAIL_STEP_S = 5;
+/** Tracks not updated for this long leave the picture (as on the server). */
+export const TRACK_STALE_S = 120;
+
+/** A track with its short trail (oldest first, the current position last). */
+export interface TrackState extends Track {
+  trail: LonLat[];
+  trailTimes: number[];
+}
+
+/** An alert with the local time it was first seen (for the "new" pulse and the alarm). */
+export interface AlertState extends Alert {
+  firstSeenMs: number;
+  /** Counts of the revisions seen, oldest first (the breakout's climbing count). */
+  counts: { t: number; n: number }[];
+}
+
+/** What changed since the last look, by kind. */
+export interface Versions {
+  tracks: number;
+  alerts: number;
+  facilities: number;
+}
+
+/** The picture: latest states, bounded (tracks leave when stale or deleted). */
+export class Picture {
+  readonly tracks = new Map<number, TrackState>();
+  readonly alerts = new Map<number, AlertState>();
+  readonly facilities = new Map<string, Facility>();
+  readonly versions: Versions = { tracks: 0, alerts: 0, facilities: 0 };
+  /** Newest item time seen, seconds since the epoch. */
+  latest = 0;
+
+  /** Applies one released item; returns the alert when it is one not seen before. */
+  apply(item: Item, nowMs: number = Date.now()): AlertState | null {
+    switch (item.kind) {
+      case "track":
+        this.applyTrack(item.body);
+        return null;
+      case "alert":
+        return this.applyAlert(item.body, nowMs);
+      case "facility":
+        this.facilities.set(item.body.id, item.body);
+        this.versions.facilities++;
+        return null;
+    }
+  }
+
+  private applyTrack(t: Track): void {
+    const time = secs(t.time);
+    if (Number.isFinite(time)) this.latest = Math.max(this.latest, time);
+    if (t.status === "deleted") {
+      if (this.tracks.delete(t.id)) this.versions.tracks++;
+      return;
+    }
+    const old = this.tracks.get(t.id);
+    let trail: LonLat[] = old ? old.trail : [];
+    let trailTimes: number[] = old ? old.trailTimes : [];
+    const lastT = trailTimes.length ? trailTimes[trailTimes.length - 1] : -Infinity;
+    if (!old || time - lastT >= TRAIL_STEP_S) {
+      trail = trail.concat([[t.lon, t.lat]]);
+      trailTimes = trailTimes.concat([time]);
+    } else {
+      // Within the step: move the newest point instead of adding one.
+      trail = trail.slice(0, -1).concat([[t.lon, t.lat]]);
+      trailTimes = trailTimes.slice(0, -1).concat([time]);
+    }
+    if (trail.length > TRAIL_POINTS) {
+      trail = trail.slice(-TRAIL_POINTS);
+      trailTimes = trailTimes.slice(-TRAIL_POINTS);
+    }
+    this.tracks.set(t.id, { ...t, trail, trailTimes });
+    this.versions.tracks++;
+  }
+
+  private applyAlert(a: Alert, nowMs: number): AlertState | null {
+    const old = this.alerts.get(a.id);
+    const t = secs(a.time);
+    if (Number.isFinite(t)) this.latest = Math.max(this.latest, t);
+    // A late copy of an older revision never replaces a newer one.
+    if (old && old.rev > a.rev) return null;
+    let counts = old ? old.counts : [];
+    if (!counts.length || counts[counts.length - 1].n !== a.count) {
+      counts = counts.concat([{ t, n: a.count }]).slice(-64);
+    }
+    const s: AlertState = { ...a, firstSeenMs: old ? old.firstSeenMs : nowMs, counts };
+    this.alerts.set(a.id, s);
+    this.versions.alerts++;
+    return old ? null : s;
+  }
+
+  /** Drops tracks not updated for `staleS` (default [`TRACK_STALE_S`]) before `now` (seconds). */
+  pruneTracks(now: number, staleS: number = TRACK_STALE_S): void {
+    let n = 0;
+    for (const [id, t] of this.tracks) {
+      if (now - secs(t.time) >= staleS) {
+        this.tracks.delete(id);
+        n++;
+      }
+    }
+    if (n) this.versions.tracks++;
+  }
+
+  /** Empties the picture (sign-out, or a new history window). */
+  clear(): void {
+    this.tracks.clear();
+    this.alerts.clear();
+    this.facilities.clear();
+    this.versions.tracks++;
+    this.versions.alerts++;
+    this.versions.facilities++;
+    this.latest = 0;
+  }
+}
+
+/** The best class of a track, whatever its detail. */
+export function trackClass(t: Track): "person" | "vehicle" | "animal" | "unknown" {
+  const c = t.class;
+  if (!c) return "unknown";
+  if (typeof c === "string") return c;
+  const best = Math.max(c.person, c.vehicle, c.animal);
+  // A class under 50 % is not worth a symbol that claims it.
+  if (best < 0.5) return "unknown";
+  return best === c.person ? "person" : best === c.vehicle ? "vehicle" : "animal";
+}
+
+/** Parses one event of the stream into an item (null for anything else, e.g. `lagged`). */
+export function parseEvent(name: string, data: string): Item | null {
+  if (name !== "track" && name !== "alert" && name !== "facility") return null;
+  let body: unknown;
+  try {
+    body = JSON.parse(data);
+  } catch {
+    return null;
+  }
+  if (!body || typeof body !== "object") return null;
+  return { kind: name, body } as Item;
+}
