@@ -114,7 +114,10 @@ fn main() {
         }
         if !bundle.join("index.html").is_file() {
             let installed = web.join("node_modules/.package-lock.json");
-            let stale = match (modified(&installed), modified(&web.join("package-lock.json"))) {
+            let stale = match (
+                modified(&installed),
+                modified(&web.join("package-lock.json")),
+            ) {
                 (Some(i), Some(l)) => i < l,
                 _ => true,
             };

@@ -13,6 +13,7 @@ pub mod audit;
 pub mod auth;
 pub mod cap;
 pub mod clock;
+pub mod console;
 pub mod cot;
 pub mod hub;
 pub mod ingest;

@@ -46,6 +46,8 @@ pub struct ServeConfig {
     pub queue: usize,
     /// Wall-clock seconds between clock ticks.
     pub tick_s: f64,
+    /// The operator's console: sessions, history retention.
+    pub console: crate::console::ConsoleConfig,
 }
 
 impl ServeConfig {
@@ -63,6 +65,7 @@ impl ServeConfig {
             max_past_s: 3600.0,
             queue: 64,
             tick_s: 0.1,
+            console: crate::console::ConsoleConfig::default(),
         }
     }
 }
@@ -123,6 +126,11 @@ fn last_logged_time(store: &Store) -> Result<Option<f64>, StoreError> {
 impl Server {
     /// Starts everything; returns once the log is replayed and the listeners are bound.
     pub async fn start(cfg: ServeConfig) -> Result<Server, ServerError> {
+        Self::start_with(cfg, axum::Router::new()).await
+    }
+
+    /// As [`Server::start`], also serving `web` (the console's page and assets) on the HTTP port.
+    pub async fn start_with(cfg: ServeConfig, web: axum::Router) -> Result<Server, ServerError> {
         let site: Site = site::load(&cfg.site)?;
         let (feed_tx, feed_rx) = bounded(64);
         let store = Store::open(&cfg.data, cfg.queue, feed_tx)?;
@@ -159,6 +167,7 @@ impl Server {
             cfg.max_past_s,
         ));
         let site = Arc::new(site);
+        let console = crate::console::Console::open(&store, &cfg.data, cfg.console.clone())?;
         let state = AppState {
             site: site.clone(),
             store: store.clone(),
@@ -169,6 +178,7 @@ impl Server {
             metrics: metrics.clone(),
             shared: shared.clone(),
             clock: clock.clone(),
+            console,
         };
         Live {
             site: (*site).clone(),
@@ -193,7 +203,11 @@ impl Server {
             addr: cfg.http,
             source,
         })?;
-        let app = api::router(state.clone());
+        state.console.start(&state);
+        let app = api::router(state.clone())
+            .merge(crate::console::router(state.clone()))
+            .merge(web)
+            .layer(axum::middleware::from_fn(crate::console::api_headers));
         // Small replies must not wait for Nagle's algorithm (a 40 ms stall per request).
         let listener =
             axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {

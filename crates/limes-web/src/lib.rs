@@ -15,7 +15,8 @@ struct Bundle;
 
 /// The Content-Security-Policy of the page: its own origin only, no inline script or style
 /// elements, no plugins, no framing; the map's worker is a file of this origin.
-pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \
+pub const CSP: &str =
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \
      connect-src 'self'; worker-src 'self'; font-src 'self'; manifest-src 'self'; base-uri 'none'; \
      form-action 'self'; frame-ancestors 'none'; object-src 'none'";
 
@@ -184,6 +185,9 @@ mod tests {
             get("/assets/nothing-here.js").await.status(),
             StatusCode::NOT_FOUND
         );
-        assert_eq!(get("/assets/../Cargo.toml").await.status(), StatusCode::NOT_FOUND);
+        assert_eq!(
+            get("/assets/../Cargo.toml").await.status(),
+            StatusCode::NOT_FOUND
+        );
     }
 }

@@ -11,7 +11,7 @@ use limes_core::site;
 use crate::progress;
 
 /// Runs the frontier and the Ain Issa breakout through sim → track → rules → eval.
-pub fn run(sites: &Path, out: &Path, seed: u64, write_detections: bool) -> Result<()> {
+pub fn run(sites: &Path, out: &Path, seed: u64, write_detections: bool, wait: bool) -> Result<()> {
     let started = Instant::now();
     let mut runs: Vec<SiteRun> = Vec::new();
     for name in ["frontier", "ain-issa"] {
@@ -57,8 +57,8 @@ pub fn run(sites: &Path, out: &Path, seed: u64, write_detections: bool) -> Resul
     };
     let path = report.write(out)?;
     println!("report: {}", path.display());
-    crate::live_demo::run(sites, out, seed)?;
     println!("wall time {:.1} s", started.elapsed().as_secs_f64());
+    crate::live_demo::run(sites, out, seed, wait)?;
     Ok(())
 }
 

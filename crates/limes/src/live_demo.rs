@@ -44,8 +44,23 @@ async fn token(server: &Server, org: &str, role: Role) -> Result<String> {
     Ok(t)
 }
 
-/// Runs the live part and prints what happened.
-pub fn run(sites: &Path, out: &Path, seed: u64) -> Result<()> {
+/// People who sign in to the demo's console: (name, organisation, role).
+const DEMO_USERS: [(&str, &str, Role); 3] = [
+    ("ibf-operator", "ibf", Role::Operator),
+    ("sdf-operator", "sdf", Role::Operator),
+    ("humanitarian", "humanitarian", Role::Viewer),
+];
+
+/// A password for a demo account, random each run.
+fn demo_password() -> String {
+    use rand::Rng;
+    let b: [u8; 8] = rand::rng().random();
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Runs the live part and prints what happened; with `wait`, keeps the server up for the
+/// console until Ctrl-C.
+pub fn run(sites: &Path, out: &Path, seed: u64, wait: bool) -> Result<()> {
     let site_file = sites.join("ain-issa.toml");
     let site = site::load(&site_file)?;
     let dir = out.join("live");
@@ -71,10 +86,12 @@ pub fn run(sites: &Path, out: &Path, seed: u64) -> Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
         let mut cfg = ServeConfig::new(site_file, dir.join("data"));
-        cfg.http = "127.0.0.1:0".parse()?;
+        // The console on the usual port when it is free (a person opens it), else any port.
+        let free_8080 = std::net::TcpListener::bind("127.0.0.1:8080").is_ok();
+        cfg.http = if wait && free_8080 { "127.0.0.1:8080" } else { "127.0.0.1:0" }.parse()?;
         cfg.cot = Some("127.0.0.1:0".parse()?);
         cfg.clock_speed = SPEED;
-        let server = Server::start(cfg).await?;
+        let server = Server::start_with(cfg, limes_web::router()).await?;
         let base = format!("http://{}", server.http);
         let sensor = token(&server, "ibf", Role::Sensor).await?;
         let s = replay::replay(ReplayArgs {
@@ -116,6 +133,18 @@ pub fn run(sites: &Path, out: &Path, seed: u64) -> Result<()> {
         let conn = rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
         let n = limes_server::audit::verify(&conn)?;
         println!("  audit chain intact: {n} entries (`limes audit verify --data {}`)", dir.join("data").display());
+        if !wait {
+            return anyhow::Ok(());
+        }
+        println!("\nthe operator's console: {base}/  (open it in a browser; sign in as)");
+        for (name, org, role) in DEMO_USERS {
+            let pw = demo_password();
+            limes_server::console::users::add(&server.state.store, name, org, role, &pw, "local/limes-demo").await?;
+            println!("  {name:<13} password {pw}   ({org}, {})", limes_server::snake(&role));
+        }
+        println!("the live server keeps running (drill clock at {SPEED:.0}×; scrub back with the time slider); Ctrl-C stops it (`limes demo --no-wait` exits instead)");
+        tokio::signal::ctrl_c().await?;
+        println!("stopped");
         anyhow::Ok(())
     })
 }

@@ -7,6 +7,7 @@ mod live_demo;
 mod progress;
 mod replay;
 mod serve;
+mod user;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -47,6 +48,9 @@ enum Cmd {
         /// Also write every sensor record to detections.jsonl (about 600 MB for the frontier).
         #[arg(long)]
         detections: bool,
+        /// Exit when done instead of keeping the live server up for the console (until Ctrl-C).
+        #[arg(long)]
+        no_wait: bool,
     },
     /// Simulate a site's scenario: writes detections.jsonl and truth.jsonl.
     Sim {
@@ -151,6 +155,20 @@ enum Cmd {
         /// Refuse records further behind the clock than this, seconds.
         #[arg(long, default_value_t = 3600.0)]
         max_past_s: f64,
+        /// Console history kept for the time slider, hours of the server's clock.
+        #[arg(long, default_value_t = 24.0)]
+        history_hours: f64,
+        /// Console sessions last this long after sign-in, hours.
+        #[arg(long, default_value_t = 12.0)]
+        session_hours: f64,
+        /// Mark the console's session cookie Secure (the page is served over TLS by a proxy).
+        #[arg(long)]
+        secure_cookies: bool,
+    },
+    /// Administer people's accounts for the console.
+    User {
+        #[command(subcommand)]
+        cmd: UserCmd,
     },
     /// Administer API tokens.
     Token {
@@ -240,6 +258,33 @@ enum TokenCmd {
 }
 
 #[derive(Subcommand)]
+enum UserCmd {
+    /// Add a person's account (the server must not be running on the data directory).
+    Add {
+        /// Site file (names the organisations).
+        #[arg(long)]
+        site: PathBuf,
+        /// Data directory.
+        #[arg(long, default_value = "limes-data")]
+        data: PathBuf,
+        /// Organisation id.
+        #[arg(long)]
+        org: String,
+        /// viewer, operator or admin.
+        #[arg(long)]
+        role: String,
+        /// Read the password from the first line of standard input instead of asking for it.
+        #[arg(long)]
+        password_stdin: bool,
+        /// Replace an existing account of that name (new password; its sessions end).
+        #[arg(long)]
+        replace: bool,
+        /// Sign-in name (letters, digits, '.', '-', '_').
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum AuditCmd {
     /// Recompute every entry's hash; fails naming the first entry that does not match.
     Verify {
@@ -256,7 +301,8 @@ fn main() -> Result<()> {
             seed,
             sites,
             detections,
-        } => demo::run(&sites, &out, seed, detections),
+            no_wait,
+        } => demo::run(&sites, &out, seed, detections, !no_wait),
         Cmd::Sim { site, seed, out } => sim(&site, seed, &out),
         Cmd::Track {
             detections,
@@ -320,6 +366,9 @@ fn main() -> Result<()> {
             clock_start,
             max_future_s,
             max_past_s,
+            history_hours,
+            session_hours,
+            secure_cookies,
         } => {
             let mut cfg = limes_server::ServeConfig::new(site, data);
             cfg.http = http;
@@ -346,6 +395,9 @@ fn main() -> Result<()> {
                 .transpose()?;
             cfg.max_future_s = max_future_s;
             cfg.max_past_s = max_past_s;
+            cfg.console.history_hours = history_hours;
+            cfg.console.session_ttl_s = session_hours * 3600.0;
+            cfg.console.secure_cookies = secure_cookies;
             serve::serve(cfg)
         }
         Cmd::Token {
@@ -361,6 +413,18 @@ fn main() -> Result<()> {
         Cmd::Audit {
             cmd: AuditCmd::Verify { data },
         } => serve::audit_verify(&data),
+        Cmd::User {
+            cmd:
+                UserCmd::Add {
+                    site,
+                    data,
+                    org,
+                    role,
+                    password_stdin,
+                    replace,
+                    name,
+                },
+        } => user::add(&site, &data, &org, &role, &name, password_stdin, replace),
         Cmd::Replay {
             file,
             to,

@@ -19,7 +19,7 @@ pub fn serve(cfg: ServeConfig) -> Result<()> {
         .init();
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
-        let server = Server::start(cfg.clone())
+        let server = Server::start_with(cfg.clone(), limes_web::router())
             .await
             .with_context(|| format!("starting on {}", cfg.data.display()))?;
         println!(
@@ -28,7 +28,7 @@ pub fn serve(cfg: ServeConfig) -> Result<()> {
             cfg.data.display()
         );
         println!(
-            "  HTTP  http://{}/  (OpenAPI at /api/v1/openapi.json)",
+            "  HTTP  http://{}/  (the console; OpenAPI at /api/v1/openapi.json)",
             server.http
         );
         if let Some(c) = server.cot {

@@ -211,6 +211,7 @@ fn the_demo_runs_and_reports_what_the_readme_promises() {
     let out = dir.path().join("demo");
     let printed = ok(&[
         "demo",
+        "--no-wait",
         "--sites",
         sites.to_str().expect("utf-8"),
         "--out",

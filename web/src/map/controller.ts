@@ -7,7 +7,7 @@ import * as maplibregl from "maplibre-gl";
 import type { GeoJSONSource, Map as MlMap, StyleSpecification } from "maplibre-gl";
 import workerUrl from "maplibre-gl/dist/maplibre-gl-worker.mjs?url";
 import { countries, countryLabels, places } from "virtual:basemap";
-import { bounds } from "../geo";
+import { bounds, distanceM } from "../geo";
 import { t, tKey, type MessageKey } from "../i18n";
 import { BASE, CLASS_COLOUR, FACILITY_COLOUR, OKABE_ITO, SEVERITY_COLOUR } from "../palette";
 import * as perf from "../perf";
@@ -194,6 +194,7 @@ export class MapController {
   private raf = 0;
   private selected: Alert | null = null;
   private lastIdleCheck = 0;
+  private home: [LonLat, LonLat];
 
   constructor(
     private container: HTMLElement,
@@ -208,10 +209,11 @@ export class MapController {
       ...site.facilities.flatMap((f) => f.perimeter),
       ...(site.sensors ?? []).map((s) => [s.lon, s.lat] as LonLat),
     ];
-    const b = bounds(pts, 3000) ?? [
+    const b = bounds(pts, 1500) ?? [
       [38, 33],
       [43, 37.5],
     ];
+    this.home = b;
     this.map = new maplibregl.Map({
       container,
       style: style(),
@@ -243,6 +245,9 @@ export class MapController {
   }
 
   private onLoad(): void {
+    // The container got its final size from the page's grid after the map was made.
+    this.map.resize();
+    this.map.fitBounds(this.home, { padding: 40, duration: 0 });
     for (const [id, img] of trackIcons()) this.map.addImage(id, img);
     const h = hatch();
     if (h) this.map.addImage("hatch", h);
@@ -298,10 +303,17 @@ export class MapController {
       const key = `country.${f.properties.id}` as MessageKey;
       add(f.geometry.coordinates as LonLat, label(t(key) !== key ? t(key) : f.properties.name, "country", "country"));
     }
-    for (const p of places) add(p.at as LonLat, label(p.name, "place", "place"));
+    const facilityAt: LonLat[] = [];
     for (const f of this.site.facilities) {
       const c = F.alertPosition({ facility: f.id } as Alert, this.site);
-      if (c) add(c, label(f.name, "facilities", "facility"));
+      if (c) {
+        facilityAt.push(c);
+        add(c, label(f.name, "facilities", "facility"));
+      }
+    }
+    // Places of the basemap, unless the site names a facility there already.
+    for (const p of places) {
+      if (!facilityAt.some((c) => distanceM(c, p.at as LonLat) < 5000)) add(p.at as LonLat, label(p.name, "place", "place"));
     }
     for (const c of this.site.crossings) add([c.lon, c.lat], label(c.name, "frontier", "crossing"));
     for (const s of this.site.frontier?.sectors ?? []) add(s.at, label(s.name, "frontier", "sector"));

@@ -14,5 +14,5 @@ mod scenario;
 
 pub use load::{load, parse, SiteError};
 pub use model::*;
-pub use org::{Detail, FrontierSide, Org, ReleaseArea};
+pub use org::{Detail, FrontierSide, Geometry, Org, ReleaseArea};
 pub use scenario::{BreakoutConfig, ScenarioConfig};

@@ -53,6 +53,8 @@ pub struct AppState {
     pub shared: Shared,
     /// The server's clock.
     pub clock: Clock,
+    /// The operator's console: sessions, history.
+    pub console: crate::console::Console,
 }
 
 impl AppState {
@@ -200,10 +202,10 @@ impl FromRequestParts<AppState> for Principal {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let unauthorized = |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, m);
-        let h = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or_else(|| unauthorized("missing Authorization: Bearer <token>"))?;
+        let Some(h) = parts.headers.get(header::AUTHORIZATION) else {
+            // People signed in to the console: the session cookie (CSRF-checked on changes).
+            return crate::console::session::principal(parts, state);
+        };
         let token = h
             .to_str()
             .ok()
@@ -217,7 +219,7 @@ impl FromRequestParts<AppState> for Principal {
 }
 
 /// Parses a JSON request body; a fault is a 400 naming the field (`details.field`).
-fn parse_body<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, ApiError> {
+pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(b);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let field = e.path().to_string();

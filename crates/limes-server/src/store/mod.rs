@@ -98,6 +98,7 @@ impl Store {
         let db = dir.join("limes.sqlite");
         let conn = Connection::open(&db)?;
         conn.execute_batch(schema::SCHEMA)?;
+        conn.execute_batch(crate::console::schema::SCHEMA)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         let (ingest, ingest_rx) = bounded(queue.max(1));
         let (control, control_rx) = bounded(1024);
