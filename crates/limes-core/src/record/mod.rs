@@ -1,8 +1,10 @@
 //! The JSON Lines records every stage reads and writes (schema documented in `docs/schema.md`).
 
+mod check;
 mod io;
 mod time;
 
+pub use check::{FieldError, MAX_CE_M, MAX_COUNT, MAX_HEAT_M2, MAX_ID_LEN};
 pub use io::{for_each_jsonl, read_jsonl, JsonlWriter, ReadError};
 pub use time::Time;
 

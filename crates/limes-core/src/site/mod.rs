@@ -6,12 +6,14 @@
 //! `[[fence_lines]]`). `[[orgs]]` states the release policy per partner organisation. `[tracker]`, `[rules]` and `[scenario]` tune the stages. See
 //! `docs/site.md` for the full reference.
 
+mod check;
 mod expand;
 mod load;
 mod model;
 mod org;
 mod scenario;
 
+pub use check::SiteCheck;
 pub use load::{load, parse, SiteError};
 pub use model::*;
 pub use org::{Detail, FrontierSide, Geometry, Org, ReleaseArea};
