@@ -12,17 +12,15 @@ let n = 0;
 let bytes = 0;
 let messages = 0;
 
-/** Notes a track update that arrived (its payload size in bytes). */
-export function arrived(size: number, at: number = performance.now()): void {
-  bytes += size;
-  messages++;
-  if (pending.length < MAX) pending.push(at);
+/** Notes track updates that arrived (their times on this page's performance clock). */
+export function arrivedBatch(at: Float64Array, n: number): void {
+  messages += n;
+  for (let i = 0; i < n && pending.length < MAX; i++) pending.push(at[i]);
 }
 
-/** Notes a message that is not a track (counted in bytes only). */
-export function received(size: number): void {
+/** Notes event data received (bytes). */
+export function receivedBytes(size: number): void {
   bytes += size;
-  messages++;
 }
 
 /** Takes the pending arrivals: they are in the data handed to the map now. */
@@ -40,6 +38,32 @@ export function drawn(batch: number[], at: number = performance.now()): void {
   }
 }
 
+/** Phases of the latest draw cycles (ms): packing the tracks for the GPU, and from handing them
+ * to the map to the end of the frame that drew them. */
+export interface Cycle {
+  build: number;
+  frame: number;
+}
+const cycles: Cycle[] = [];
+
+/** Notes one draw cycle's phases. */
+export function cycle(c: Cycle): void {
+  cycles.push(c);
+  if (cycles.length > 500) cycles.shift();
+}
+
+function median(v: number[]): number {
+  if (!v.length) return NaN;
+  const s = [...v].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+/** Median of each phase over the latest cycles, and their count. */
+export function phases(): Cycle & { cycles: number } {
+  const m = (k: keyof Cycle) => +median(cycles.map((c) => c[k])).toFixed(1);
+  return { build: m("build"), frame: m("frame"), cycles: cycles.length };
+}
+
 /** Latency percentiles (ms) over the latest updates, and totals. */
 export function summary(): { n: number; p50: number; p95: number; p99: number; max: number; bytes: number; messages: number } {
   const k = Math.min(n, MAX);
@@ -51,14 +75,15 @@ export function summary(): { n: number; p50: number; p95: number; p99: number; m
 /** Forgets the latencies so far (the benchmark's warm-up). */
 export function reset(): void {
   n = 0;
+  cycles.length = 0;
   bytes = 0;
   messages = 0;
 }
 
 declare global {
   interface Window {
-    limesPerf?: { summary: typeof summary; reset: typeof reset };
+    limesPerf?: { summary: typeof summary; reset: typeof reset; phases: typeof phases };
   }
 }
 
-window.limesPerf = { summary, reset };
+window.limesPerf = { summary, reset, phases };

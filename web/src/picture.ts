@@ -4,6 +4,7 @@
 
 import type { Alert, Facility, Item, LonLat, Track } from "./types";
 import { secs } from "./types";
+import { TRACK_FIELDS, unpackTrack } from "./wire";
 
 /** Positions kept per track for its trail. */
 export const TRAIL_POINTS = 8;
@@ -12,8 +13,9 @@ export const TRAIL_STEP_S = 5;
 /** Tracks not updated for this long leave the picture (as on the server). */
 export const TRACK_STALE_S = 120;
 
-/** A track with its short trail (oldest first, the current position last). */
+/** A track with its time in seconds and its short trail (oldest first, the current position last). */
 export interface TrackState extends Track {
+  t: number;
   trail: LonLat[];
   trailTimes: number[];
 }
@@ -57,29 +59,43 @@ export class Picture {
   }
 
   private applyTrack(t: Track): void {
-    const time = secs(t.time);
-    if (Number.isFinite(time)) this.latest = Math.max(this.latest, time);
+    this.applyTrackAt(t, secs(t.time));
+  }
+
+  /** Applies packed track updates from the stream worker (wire.ts). */
+  applyPacked(a: Float64Array, n: number): void {
+    for (let i = 0; i < n; i++) this.applyTrackAt(unpackTrack(a, i * TRACK_FIELDS), a[i * TRACK_FIELDS + 1]);
+  }
+
+  private applyTrackAt(t: Track, time: number): void {
+    if (Number.isFinite(time) && time > this.latest) this.latest = time;
     if (t.status === "deleted") {
       if (this.tracks.delete(t.id)) this.versions.tracks++;
       return;
     }
     const old = this.tracks.get(t.id);
-    let trail: LonLat[] = old ? old.trail : [];
-    let trailTimes: number[] = old ? old.trailTimes : [];
-    const lastT = trailTimes.length ? trailTimes[trailTimes.length - 1] : -Infinity;
-    if (!old || time - lastT >= TRAIL_STEP_S) {
-      trail = trail.concat([[t.lon, t.lat]]);
-      trailTimes = trailTimes.concat([time]);
+    if (!old) {
+      this.tracks.set(t.id, { ...t, t: time, trail: [[t.lon, t.lat]], trailTimes: [time] });
+      this.versions.tracks++;
+      return;
+    }
+    // In place: thousands of updates a second should not each allocate a new track.
+    const { trail, trailTimes } = old;
+    const last = trailTimes.length - 1;
+    if (time - trailTimes[last] >= TRAIL_STEP_S) {
+      trail.push([t.lon, t.lat]);
+      trailTimes.push(time);
+      if (trail.length > TRAIL_POINTS) {
+        trail.shift();
+        trailTimes.shift();
+      }
     } else {
       // Within the step: move the newest point instead of adding one.
-      trail = trail.slice(0, -1).concat([[t.lon, t.lat]]);
-      trailTimes = trailTimes.slice(0, -1).concat([time]);
+      trail[last] = [t.lon, t.lat];
+      trailTimes[last] = time;
     }
-    if (trail.length > TRAIL_POINTS) {
-      trail = trail.slice(-TRAIL_POINTS);
-      trailTimes = trailTimes.slice(-TRAIL_POINTS);
-    }
-    this.tracks.set(t.id, { ...t, trail, trailTimes });
+    Object.assign(old, t);
+    old.t = time;
     this.versions.tracks++;
   }
 
@@ -103,7 +119,7 @@ export class Picture {
   pruneTracks(now: number, staleS: number = TRACK_STALE_S): void {
     let n = 0;
     for (const [id, t] of this.tracks) {
-      if (now - secs(t.time) >= staleS) {
+      if (now - t.t >= staleS) {
         this.tracks.delete(id);
         n++;
       }

@@ -42,9 +42,15 @@ fn ensure_chromium() {
             .status()
             .map(|s| s.success())
             .unwrap_or(false);
-        assert!(updated && install(), "could not install chromium with apt-get");
+        assert!(
+            updated && install(),
+            "could not install chromium with apt-get"
+        );
     }
-    assert!(Path::new(CHROMIUM).exists(), "apt-get installed no {CHROMIUM}");
+    assert!(
+        Path::new(CHROMIUM).exists(),
+        "apt-get installed no {CHROMIUM}"
+    );
 }
 
 /// The web folder, with its npm packages (the build script ran `npm ci` unless a bundle was

@@ -106,7 +106,12 @@ function Detail(props: { a: AlertState; form: Form; setForm: (f: Form) => void; 
         {row(t("detail.updated"), clockTime(secs(a.time)))}
         {row(t("detail.class"), a.class ? tKey("class", a.class) : undefined)}
         {row(t("detail.sensors"), a.sensors?.join(", "))}
-        {row(t("detail.tracks"), a.tracks?.length ? a.tracks.map((x) => num(x)).join(", ") : undefined)}
+        {row(
+          t("detail.tracks"),
+          a.tracks?.length
+            ? `${num(a.tracks.length)}: ${a.tracks.slice(0, 12).map((x) => num(x)).join(", ")}${a.tracks.length > 12 ? ", …" : ""}`
+            : undefined,
+        )}
         {row(t("detail.unit"), a.unit)}
         {row(t("detail.resolution"), a.resolution ? tKey("reason", a.resolution) : undefined)}
         {row(t("detail.note"), a.note)}

@@ -19,7 +19,7 @@ export function LayerPanel() {
   const on = layers.value;
   const rel = released.value;
   return (
-    <details class="layers" open>
+    <details class="layers" open={window.innerWidth > 1100}>
       <summary>{t("layers.title")}</summary>
       {LAYER_IDS.map((id) => (
         <label class={rel[id] ? "" : "disabled"} title={rel[id] ? "" : t("layer.notReleased")}>

@@ -16,11 +16,18 @@ import type { LayerId } from "../state";
 import type { Alert, LonLat, SiteGeometry } from "../types";
 import * as F from "./features";
 import { hatch, trackIcons } from "./icons";
+import { mercator, pack, packTrails, TrackLayer } from "./trackLayer";
 
 maplibregl.setWorkerUrl(workerUrl);
 
 /** Zoom from which uncertainty ellipses are drawn. */
 export const ELLIPSE_ZOOM = 12;
+/** Trails (and ellipses) are redrawn at most this often (ms); they are not what an operator
+ * waits for. */
+export const TRAIL_EVERY_MS = 1000;
+/** Track positions go to the GPU at most this often (ms): a bound on redraws, which cost a
+ * software renderer tens of milliseconds each. */
+export const TRACKS_EVERY_MS = 100;
 
 const LAYER_GROUPS: Record<LayerId, string[]> = {
   frontier: ["frontier-line", "roads-line", "crossings-circle"],
@@ -30,7 +37,7 @@ const LAYER_GROUPS: Record<LayerId, string[]> = {
   fov: ["fov-fill", "fov-line"],
   gaps: ["gaps-fill", "gaps-line"],
   units: ["units-circle"],
-  tracks: ["trails-line", "ellipses-fill", "ellipses-line", "tracks-symbol", "tracks-hl"],
+  tracks: ["ellipses-fill", "ellipses-line", "tracks-gl", "tracks-hl"],
   alerts: ["alerts-circle", "alerts-hl"],
 };
 
@@ -56,9 +63,8 @@ function style(): StyleSpecification {
       gaps: src(),
       sensors: src(),
       units: src(),
-      trails: src(),
       ellipses: src(),
-      tracks: src(),
+      selected: src(),
       alerts: src(),
     },
     layers: [
@@ -73,7 +79,7 @@ function style(): StyleSpecification {
         source: "crossings",
         paint: { "circle-radius": 6, "circle-color": BASE.background, "circle-stroke-color": BASE.frontier, "circle-stroke-width": 2 },
       },
-      { id: "gaps-fill", type: "fill", source: "gaps", paint: { "fill-pattern": "hatch", "fill-opacity": 0.7 } },
+      { id: "gaps-fill", type: "fill", source: "gaps", paint: { "fill-pattern": "hatch", "fill-opacity": 0.35 } },
       { id: "gaps-line", type: "line", source: "gaps", paint: { "line-color": OKABE_ITO.vermillion, "line-width": 1.5, "line-dasharray": [2, 2] } },
       { id: "fov-fill", type: "fill", source: "fov", paint: { "fill-color": OKABE_ITO.sky, "fill-opacity": 0.06 } },
       { id: "fov-line", type: "line", source: "fov", paint: { "line-color": OKABE_ITO.sky, "line-opacity": 0.35, "line-width": 1 } },
@@ -123,21 +129,12 @@ function style(): StyleSpecification {
         source: "units",
         paint: { "circle-radius": 7, "circle-color": BASE.unit, "circle-stroke-color": "#000000", "circle-stroke-width": 2 },
       },
-      { id: "trails-line", type: "line", source: "trails", paint: { "line-color": "#c8d3dd", "line-opacity": 0.45, "line-width": 1.5 } },
       { id: "ellipses-fill", type: "fill", source: "ellipses", minzoom: ELLIPSE_ZOOM, paint: { "fill-color": "#ffffff", "fill-opacity": 0.06 } },
       { id: "ellipses-line", type: "line", source: "ellipses", minzoom: ELLIPSE_ZOOM, paint: { "line-color": "#ffffff", "line-opacity": 0.5, "line-width": 1 } },
       {
-        id: "tracks-symbol",
-        type: "symbol",
-        source: "tracks",
-        layout: { "icon-image": ["get", "icon"] as never, "icon-allow-overlap": true, "icon-ignore-placement": true, "icon-size": 0.8 },
-        paint: { "icon-opacity": ["case", ["get", "coasting"], 0.55, 1] as never },
-      },
-      {
         id: "tracks-hl",
         type: "circle",
-        source: "tracks",
-        filter: ["in", ["get", "id"], ["literal", []]],
+        source: "selected",
         paint: { "circle-radius": 12, "circle-color": "rgba(0,0,0,0)", "circle-stroke-color": BASE.highlight, "circle-stroke-width": 2 },
       },
       {
@@ -184,11 +181,16 @@ export class MapController {
   private picture: () => Picture;
   private seen = { tracks: -1, alerts: -1, facilities: -1, pic: null as Picture | null };
   private loaded = false;
-  private tracksInFlight = false;
-  private tracksDirty = false;
-  private awaiting: number[] | null = null;
-  private awaitingLoaded = false;
-  private awaitingSince = 0;
+  private trailsAt = 0;
+  private tracksAt = 0;
+  private packed: Float32Array | null = null;
+  private packedTrails: Float32Array | null = null;
+  private layer: TrackLayer;
+  /** Arrival times of updates handed to the layer and not drawn yet; and when that was. */
+  private handed: number[] = [];
+  private handedAt = 0;
+  private handedBuild = 0;
+  private drewNew = false;
   private pulses = new Map<number, maplibregl.Marker>();
   private labels: maplibregl.Marker[] = [];
   private raf = 0;
@@ -214,6 +216,9 @@ export class MapController {
       [43, 37.5],
     ];
     this.home = b;
+    const c = bounds(pts, 0) ?? b;
+    this.layer = new TrackLayer(mercator((c[0][0] + c[1][0]) / 2, (c[0][1] + c[1][1]) / 2));
+    this.layer.onDrawn = () => (this.drewNew = true);
     this.map = new maplibregl.Map({
       container,
       style: style(),
@@ -233,12 +238,6 @@ export class MapController {
     this.map.addControl(new maplibregl.ScaleControl({ unit: "metric" }), "bottom-left");
     this.map.on("load", () => this.onLoad());
     this.map.on("render", () => this.onRender());
-    this.map.on("sourcedata", (e) => {
-      if (e.sourceId === "tracks" && e.isSourceLoaded && this.awaiting) {
-        this.awaitingLoaded = true;
-        this.map.triggerRepaint();
-      }
-    });
     this.map.on("idle", () => this.onIdle());
     this.map.on("zoomend", () => this.onZoom());
     this.map.on("moveend", () => this.refreshEllipses());
@@ -249,6 +248,7 @@ export class MapController {
     this.map.resize();
     this.map.fitBounds(this.home, { padding: 40, duration: 0 });
     for (const [id, img] of trackIcons()) this.map.addImage(id, img);
+    this.map.addLayer(this.layer, "tracks-hl");
     const h = hatch();
     if (h) this.map.addImage("hatch", h);
     this.loaded = true;
@@ -340,7 +340,7 @@ export class MapController {
     this.selected = a;
     if (!this.loaded) return;
     this.map.setFilter("alerts-hl", ["==", ["get", "id"], a ? a.id : -1]);
-    this.map.setFilter("tracks-hl", ["in", ["get", "id"], ["literal", a?.tracks ?? []]]);
+    this.refreshSelected();
     this.map.setFilter("sensors-hl", ["in", ["get", "id"], ["literal", a?.sensors ?? []]]);
   }
 
@@ -378,54 +378,46 @@ export class MapController {
       this.seen.alerts = p.versions.alerts;
       if (this.selected) this.select(p.alerts.get(this.selected.id) ?? this.selected);
     }
-    if (p.versions.tracks !== this.seen.tracks) {
-      this.tracksDirty = true;
-    }
-    if (this.tracksDirty && !this.tracksInFlight) {
-      this.pushTracks(p);
-    }
-    // Should a tile event be missed, do not stall the tracks: a loaded source after 1 s counts.
-    if (this.awaiting && !this.awaitingLoaded && performance.now() - this.awaitingSince > 1000 && this.map.isSourceLoaded("tracks")) {
-      this.awaitingLoaded = true;
-      this.map.triggerRepaint();
+    const now = performance.now();
+    if (p.versions.tracks !== this.seen.tracks && now - this.tracksAt >= TRACKS_EVERY_MS) {
+      this.pushTracks(p, now);
     }
     if (performance.now() - this.lastIdleCheck > 2000) this.noteDrawn();
   }
 
-  private pushTracks(p: Picture): void {
-    this.tracksDirty = false;
-    this.tracksInFlight = true;
+  private pushTracks(p: Picture, now: number): void {
     this.seen.tracks = p.versions.tracks;
-    const batch = perf.takePending();
-    const tr = F.tracks(p);
-    const src = this.source("tracks");
-    this.source("trails")?.setData(tr.trails);
-    if (this.map.getZoom() >= ELLIPSE_ZOOM) this.refreshEllipses();
-    if (!src) {
-      this.tracksInFlight = false;
-      return;
+    this.tracksAt = now;
+    this.handed.push(...perf.takePending());
+    const { data, n } = pack(p, this.layer.origin, this.packed);
+    this.packed = data;
+    this.handedBuild = performance.now() - now;
+    this.handedAt = now;
+    this.layer.set(data, n);
+    if (now - this.trailsAt > TRAIL_EVERY_MS) {
+      this.trailsAt = now;
+      const tr = packTrails(p, this.layer.origin, this.packedTrails);
+      this.packedTrails = tr.data;
+      this.layer.setTrails(tr.data, tr.n);
+      if (this.map.getZoom() >= ELLIPSE_ZOOM) this.refreshEllipses();
     }
-    src.setData(tr.points).then(
-      () => {
-        this.awaiting = batch;
-        this.awaitingSince = performance.now();
-        this.awaitingLoaded = false;
-        this.map.triggerRepaint();
-      },
-      () => {
-        this.tracksInFlight = false;
-      },
-    );
+    if (this.selected?.tracks?.length) this.refreshSelected();
   }
 
+  /** The highlight rings of the selected alert's tracks. */
+  private refreshSelected(): void {
+    const ids = new Set(this.selected?.tracks ?? []);
+    this.source("selected")?.setData(F.selectedTracks(this.picture(), ids));
+  }
+
+  /** End of a frame: the updates the layer drew in it are on screen now. */
   private onRender(): void {
-    // The frame after the tracks' tiles were rebuilt from the new data is the one that shows it.
-    if (this.awaiting && this.awaitingLoaded) {
-      perf.drawn(this.awaiting);
-      this.awaiting = null;
-      this.awaitingLoaded = false;
-      this.tracksInFlight = false;
-    }
+    if (!this.drewNew) return;
+    this.drewNew = false;
+    const now = performance.now();
+    perf.cycle({ build: this.handedBuild, frame: now - this.handedAt });
+    perf.drawn(this.handed, now);
+    this.handed = [];
   }
 
   private refreshEllipses(): void {
@@ -486,7 +478,13 @@ export class MapController {
         ? [...new Set(this.map.queryRenderedFeatures({ layers: [layer] }).map((f) => f.properties?.id))].sort()
         : [];
     this.container.dataset.alertsDrawn = ids("alerts-circle").join(",");
-    this.container.dataset.tracksDrawn = String(ids("tracks-symbol").length);
+    // Tracks are drawn by the custom layer: count those it was given that lie in view.
+    const b = this.map.getBounds();
+    let inView = 0;
+    if (this.map.getLayoutProperty("tracks-gl", "visibility") !== "none") {
+      for (const t of this.picture().tracks.values()) if (b.contains([t.lon, t.lat])) inView++;
+    }
+    this.container.dataset.tracksDrawn = String(inView);
     this.container.dataset.sensorsDrawn = String(ids("sensors-circle").length);
   }
 

@@ -101,17 +101,14 @@ export function units(site: SiteGeometry): FC {
   return fc((site.units ?? []).map((u) => point([u.lon, u.lat], { id: u.id, name: u.name })));
 }
 
-/** Track symbols (one per track, by class) and their trails. */
-export function tracks(p: Picture): { points: FC; trails: FC } {
-  const points: Feature<Geometry, Record<string, unknown>>[] = [];
-  const trails: Feature<Geometry, Record<string, unknown>>[] = [];
-  for (const t of p.tracks.values()) {
-    points.push(point([t.lon, t.lat], { id: t.id, icon: `trk-${trackClass(t)}`, coasting: t.status === "coasting" }, t.id));
-    if (t.trail.length > 1) {
-      trails.push({ type: "Feature", properties: { id: t.id }, geometry: { type: "LineString", coordinates: t.trail } });
-    }
+/** Points of the tracks with these ids (the selected alert's), for their highlight rings. */
+export function selectedTracks(p: Picture, ids: Set<number>): FC {
+  const out: Feature<Geometry, Record<string, unknown>>[] = [];
+  for (const id of ids) {
+    const t = p.tracks.get(id);
+    if (t) out.push(point([t.lon, t.lat], { id, cls: trackClass(t) }, id));
   }
-  return { points: fc(points), trails: fc(trails) };
+  return fc(out);
 }
 
 /** Uncertainty ellipses (95 %) of tracks inside `view`, at most `max` (drawn when zoomed in). */
