@@ -54,6 +54,10 @@ await page.fill("input[name=password]", process.env.LIMES_PASSWORD);
 await page.click("button[type=submit]");
 await page.waitForSelector(".map canvas", { timeout: 60_000 });
 await page.waitForFunction(() => Number(document.querySelector("[data-testid=map]")?.dataset.tracksDrawn ?? 0) > 0, null, { timeout: 120_000 });
+// LIMES_HIDE=fov,fence,… turns layers off first (to see what a layer costs).
+for (const l of (process.env.LIMES_HIDE ?? "").split(",").filter(Boolean)) {
+  await page.locator(`input[data-layer=${l}]`).uncheck();
+}
 await page.waitForTimeout(WARMUP * 1000);
 
 const heap = async () => {
@@ -61,6 +65,8 @@ const heap = async () => {
   const m = Object.fromEntries(metrics.map((x) => [x.name, x.value]));
   return { js_heap_used_mb: +(m.JSHeapUsedSize / 1048576).toFixed(1), js_heap_total_mb: +(m.JSHeapTotalSize / 1048576).toFixed(1), nodes: m.Nodes };
 };
+const metrics = async () => Object.fromEntries((await cdp.send("Performance.getMetrics")).metrics.map((x) => [x.name, x.value]));
+const m0 = await metrics();
 await page.evaluate(() => window.limesPerf.reset());
 const lagged0 = lagged;
 await page.exposeFunction("__benchLagged", () => lagged++);
@@ -77,6 +83,11 @@ while (Date.now() - t0 < SECONDS * 1000) {
   samples.push({ t_s: Math.round((Date.now() - t0) / 1000), ...(await heap()), browser_rss_mb: +(browserRssKb() / 1024).toFixed(0) });
 }
 const elapsed = (Date.now() - t0) / 1000;
+const m1 = await metrics();
+// Share of the page's main thread spent in tasks, scripts, style and layout over the window.
+const busy = Object.fromEntries(
+  ["TaskDuration", "ScriptDuration", "RecalcStyleDuration", "LayoutDuration"].map((k) => [k, +((m1[k] - m0[k]) / elapsed).toFixed(3)]),
+);
 const perf = await page.evaluate(() => window.limesPerf.summary());
 const phases = await page.evaluate(() => window.limesPerf.phases());
 const drawn = await page.evaluate(() => Number(document.querySelector("[data-testid=map]")?.dataset.tracksDrawn ?? 0));
@@ -92,9 +103,11 @@ console.log(
     lagged_events: lagged - lagged0,
     tracks_drawn: drawn,
     phases_ms: phases,
+    main_thread_busy: busy,
     memory: samples,
     errors,
   }),
 );
+if (process.env.LIMES_BENCH_SHOT) await page.screenshot({ path: process.env.LIMES_BENCH_SHOT });
 await ctx.close();
 rmSync(profile, { recursive: true, force: true });

@@ -110,10 +110,10 @@ try {
   // 2. The mass-breakout alert appears in the queue and on the map.
   const breakout = row(a.page, "[data-kind=mass_breakout]");
   await breakout.waitFor({ timeout: WAIT });
-  const id = Number(await breakout.getAttribute("data-alert-id"));
-  check(id > 0, `the mass-breakout alert ${id} is in the queue`);
+  const id = await breakout.getAttribute("data-alert-id");
+  check(!!id, `the mass-breakout alert ${id} is in the queue`);
   await a.page.waitForFunction(
-    (id) => (document.querySelector("[data-testid=map]")?.dataset.alertsDrawn ?? "").split(",").includes(String(id)),
+    (id) => (document.querySelector("[data-testid=map]")?.dataset.alertsDrawn ?? "").split(",").includes(id),
     id,
     { timeout: WAIT },
   );
@@ -144,7 +144,7 @@ try {
   check(true, "acknowledged from the page (key a)");
 
   // 5. Through the API: the state changed and the audit names the user.
-  const v = await api(`/api/v1/alerts/${id}`);
+  const v = await api(`/api/v1/alerts/${encodeURIComponent(id)}`);
   check(v.status === "acknowledged", `the API says alert ${id} is ${v.status}`);
   check(v.changed_by === "ibf/user:op1", `the alert was last changed by ${v.changed_by}`);
   const audit = await api("/api/v1/audit?limit=10000");
@@ -164,7 +164,7 @@ try {
   await a.page.locator("body").press("u");
   await a.page.locator(".act-form button[type=submit]").click();
   await row(a.page, `[data-alert-id="${id}"][data-status=assigned]`).waitFor({ timeout: WAIT });
-  const assigned = await api(`/api/v1/alerts/${id}`);
+  const assigned = await api(`/api/v1/alerts/${encodeURIComponent(id)}`);
   check(assigned.status === "assigned" && assigned.unit, `assigned from the page to ${assigned.unit}`);
 
   await a.page.locator(`[data-testid=map]`).evaluate(() => new Promise((r) => setTimeout(r, 1500)));

@@ -84,11 +84,11 @@ export const api = {
   clock: () => call<ClockInfo>("GET", "/api/v1/clock"),
   alerts: () => call<{ alerts: Alert[] }>("GET", "/api/v1/alerts?limit=500"),
   facilities: () => call<{ facilities: Facility[] }>("GET", "/api/v1/facilities"),
-  ack: (id: number, note?: string) => call<Alert>("POST", `/api/v1/alerts/${id}/ack`, note ? { note } : {}),
-  assign: (id: number, unit: string, note?: string) =>
-    call<Alert>("POST", `/api/v1/alerts/${id}/assign`, note ? { unit, note } : { unit }),
-  resolve: (id: number, reason: Resolution, note?: string) =>
-    call<Alert>("POST", `/api/v1/alerts/${id}/resolve`, note ? { reason, note } : { reason }),
+  ack: (id: string, note?: string) => call<Alert>("POST", `/api/v1/alerts/${encodeURIComponent(id)}/ack`, note ? { note } : {}),
+  assign: (id: string, unit: string, note?: string) =>
+    call<Alert>("POST", `/api/v1/alerts/${encodeURIComponent(id)}/assign`, note ? { unit, note } : { unit }),
+  resolve: (id: string, reason: Resolution, note?: string) =>
+    call<Alert>("POST", `/api/v1/alerts/${encodeURIComponent(id)}/resolve`, note ? { reason, note } : { reason }),
   updateFacility: (
     id: string,
     u: { status?: string; head_count?: number; guards?: number; note?: string },

@@ -23,7 +23,7 @@ export function compareAlerts(a: Alert, b: Alert): number {
   if (s !== 0) return s;
   const r = secs(b.raised) - secs(a.raised);
   if (r !== 0 && Number.isFinite(r)) return r;
-  return b.id - a.id;
+  return b.id < a.id ? -1 : b.id > a.id ? 1 : 0;
 }
 
 /** Whether an alert passes the filter. */
@@ -90,7 +90,7 @@ export function where(a: Alert): string {
 }
 
 /** The next or previous alert id in the queue from `current` (wraps at neither end). */
-export function step(q: Alert[], current: number | null, by: 1 | -1): number | null {
+export function step(q: Alert[], current: string | null, by: 1 | -1): string | null {
   if (!q.length) return null;
   const i = current === null ? -1 : q.findIndex((a) => a.id === current);
   if (i < 0) return by === 1 ? q[0].id : q[q.length - 1].id;

@@ -46,6 +46,27 @@ export interface Cycle {
 }
 const cycles: Cycle[] = [];
 
+/** Map sources handed new data, by name (what the map's worker had to redo). */
+export const sourceUpdates: Record<string, number> = {};
+
+let frames = 0;
+let framesSince = performance.now();
+
+/** Counts an animation frame of the page. */
+export function frameTick(): void {
+  frames++;
+}
+
+/** Animation frames per second since the last reset. */
+export function fps(): number {
+  return frames / ((performance.now() - framesSince) / 1000);
+}
+
+/** Notes that a map source was given new data. */
+export function sourceUpdated(name: string): void {
+  sourceUpdates[name] = (sourceUpdates[name] ?? 0) + 1;
+}
+
 /** Notes one draw cycle's phases. */
 export function cycle(c: Cycle): void {
   cycles.push(c);
@@ -61,7 +82,7 @@ function median(v: number[]): number {
 /** Median of each phase over the latest cycles, and their count. */
 export function phases(): Cycle & { cycles: number } {
   const m = (k: keyof Cycle) => +median(cycles.map((c) => c[k])).toFixed(1);
-  return { build: m("build"), frame: m("frame"), cycles: cycles.length };
+  return { build: m("build"), frame: m("frame"), cycles: cycles.length, fps: +fps().toFixed(1), sources: { ...sourceUpdates } } as Cycle & { cycles: number };
 }
 
 /** Latency percentiles (ms) over the latest updates, and totals. */
@@ -76,6 +97,9 @@ export function summary(): { n: number; p50: number; p95: number; p99: number; m
 export function reset(): void {
   n = 0;
   cycles.length = 0;
+  frames = 0;
+  framesSince = performance.now();
+  for (const k of Object.keys(sourceUpdates)) delete sourceUpdates[k];
   bytes = 0;
   messages = 0;
 }

@@ -36,8 +36,8 @@ export interface Versions {
 
 /** The picture: latest states, bounded (tracks leave when stale or deleted). */
 export class Picture {
-  readonly tracks = new Map<number, TrackState>();
-  readonly alerts = new Map<number, AlertState>();
+  readonly tracks = new Map<string, TrackState>();
+  readonly alerts = new Map<string, AlertState>();
   readonly facilities = new Map<string, Facility>();
   readonly versions: Versions = { tracks: 0, alerts: 0, facilities: 0 };
   /** Newest item time seen, seconds since the epoch. */
@@ -63,8 +63,8 @@ export class Picture {
   }
 
   /** Applies packed track updates from the stream worker (wire.ts). */
-  applyPacked(a: Float64Array, n: number): void {
-    for (let i = 0; i < n; i++) this.applyTrackAt(unpackTrack(a, i * TRACK_FIELDS), a[i * TRACK_FIELDS + 1]);
+  applyPacked(a: Float64Array, ids: string[], n: number): void {
+    for (let i = 0; i < n; i++) this.applyTrackAt(unpackTrack(a, i * TRACK_FIELDS, ids[i]), a[i * TRACK_FIELDS]);
   }
 
   private applyTrackAt(t: Track, time: number): void {

@@ -32,10 +32,10 @@ export function shown(): Picture {
 export const alertsTick = signal(0);
 export const facilitiesTick = signal(0);
 
-export const selectedAlert = signal<number | null>(null);
+export const selectedAlert = signal<string | null>(null);
 export const selectedFacility = signal<string | null>(null);
 /** A request to the map to fly to an alert (the counter makes repeats distinct). */
-export const flyRequest = signal<{ alert: number; n: number } | null>(null);
+export const flyRequest = signal<{ alert: string; n: number } | null>(null);
 export const filter = signal<DeskFilter>(NO_FILTER);
 export const conn = signal<"connecting" | "live" | "lost" | "lagged">("connecting");
 export const panel = signal<"desk" | "facility" | "health">("desk");
@@ -66,7 +66,7 @@ export const released = computed<Record<LayerId, boolean>>(() => {
 export const muted = signal(false);
 /** The critical alert the banner shows, if any. */
 export const banner = signal<AlertState | null>(null);
-const dismissed = new Set<number>();
+const dismissed = new Set<string>();
 
 export function setMute(m: boolean): void {
   muted.value = m;
@@ -79,7 +79,7 @@ export function updateAlarm(): void {
   setSounding(sounding.length > 0);
   const newest = sounding
     .filter((a) => !dismissed.has(a.id))
-    .sort((a, b) => b.firstSeenMs - a.firstSeenMs || b.id - a.id)[0];
+    .sort((a, b) => b.firstSeenMs - a.firstSeenMs || (b.id < a.id ? -1 : 1))[0];
   const cur = banner.value;
   if (newest?.id !== cur?.id || newest?.rev !== cur?.rev || newest?.count !== cur?.count) banner.value = newest ?? null;
 }

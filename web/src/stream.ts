@@ -25,7 +25,7 @@ function onBatch(m: Extract<FromWorker, { type: "batch" }>): void {
     const shift = performance.timeOrigin;
     for (let i = 0; i < m.n; i++) m.arrivals[i] -= shift;
     perf.arrivedBatch(m.arrivals, m.n);
-    live.applyPacked(m.tracks, m.n);
+    live.applyPacked(m.tracks, m.ids, m.n);
   }
   perf.receivedBytes(m.bytes);
   let alerts = false;

@@ -17,6 +17,7 @@ const FLUSH_MS = 16;
 let streams: EventSource[] = [];
 let tracks = new Float64Array(1024 * TRACK_FIELDS);
 let arrivals = new Float64Array(1024);
+let ids: string[] = [];
 let n = 0;
 let items: { kind: "alert" | "facility"; body: unknown }[] = [];
 let bytes = 0;
@@ -33,7 +34,8 @@ function flush(): void {
   if (n === 0 && items.length === 0) return;
   const t = tracks.slice(0, n * TRACK_FIELDS);
   const a = arrivals.slice(0, n);
-  post({ type: "batch", tracks: t, n, arrivals: a, items, bytes }, [t.buffer, a.buffer]);
+  post({ type: "batch", tracks: t, ids, n, arrivals: a, items, bytes }, [t.buffer, a.buffer]);
+  ids = [];
   n = 0;
   items = [];
   bytes = 0;
@@ -57,7 +59,7 @@ function onTrack(data: string): void {
   } catch {
     return;
   }
-  if (typeof t?.id !== "number" || typeof t.lon !== "number" || typeof t.lat !== "number") return;
+  if (typeof t?.id !== "string" || typeof t.lon !== "number" || typeof t.lat !== "number") return;
   if ((n + 1) * TRACK_FIELDS > tracks.length) {
     const bigger = new Float64Array(tracks.length * 2);
     bigger.set(tracks);
@@ -67,6 +69,7 @@ function onTrack(data: string): void {
     arrivals = a;
   }
   packTrack(t, tracks, n * TRACK_FIELDS);
+  ids.push(t.id);
   // On the page's performance clock: this worker's now, shifted by the two origins' difference
   // (the page adds its own origin back).
   arrivals[n] = performance.now() + toPage;
@@ -122,6 +125,7 @@ function close(): void {
   if (timer) clearTimeout(timer);
   timer = null;
   n = 0;
+  ids = [];
   items = [];
 }
 

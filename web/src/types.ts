@@ -42,7 +42,8 @@ export type FacilityStatus = (typeof FACILITY_STATUSES)[number];
 
 /** A track as released: full (everything) or coarse (snapped position, speed, best class). */
 export interface Track {
-  id: number;
+  /** Opaque, per organisation. */
+  id: string;
   time: string;
   status: "tentative" | "confirmed" | "coasting" | "deleted";
   lon: number;
@@ -58,6 +59,8 @@ export interface Track {
   hits?: number;
   first_seen?: string;
   sensor?: string;
+  /** Part of an open alert released to the organisation that marks its tracks hostile. */
+  hostile?: boolean;
 }
 
 /** Detect–delay–respond figures. */
@@ -72,7 +75,8 @@ export interface Ddr {
 
 /** An alert as released: full (with life cycle and sources), coarse or summary. */
 export interface Alert {
-  id: number;
+  /** Opaque, per organisation. */
+  id: string;
   rev: number;
   kind: AlertKind;
   severity: Severity;
@@ -88,7 +92,8 @@ export interface Alert {
   lat?: number;
   class?: ObjectClass;
   sensors?: string[];
-  tracks?: number[];
+  /** The contributing tracks' opaque ids (as the tracks carry them). */
+  tracks?: string[];
   ddr?: Partial<Ddr>;
   unit?: string;
   resolution?: string;

@@ -5,7 +5,7 @@
 import type { ObjectClass, Track } from "./types";
 import { secs } from "./types";
 
-/** Numbers per packed track. */
+/** Numbers per packed track (the opaque id travels beside them, as a string). */
 export const TRACK_FIELDS = 10;
 
 export const STATUS = ["confirmed", "coasting", "deleted", "tentative"] as const;
@@ -21,11 +21,11 @@ export function classOf(t: Track): (typeof CLASSES)[number] {
   return best === c.person ? "person" : best === c.vehicle ? "vehicle" : "animal";
 }
 
-/** Writes a track at `out[o..o+TRACK_FIELDS]`: id, time (s), lon, lat, status, class, cov ×3,
- * speed (coarse releases; NaN otherwise). */
+/** Writes a track at `out[o..o+TRACK_FIELDS]`: time (s), lon, lat, status, class, cov ×3,
+ * speed (coarse releases; NaN otherwise), hostile (1/0). */
 export function packTrack(t: Track, out: Float64Array, o: number): void {
-  out[o] = t.id;
-  out[o + 1] = secs(t.time);
+  out[o] = secs(t.time);
+  out[o + 1] = t.hostile ? 1 : 0;
   out[o + 2] = t.lon;
   out[o + 3] = t.lat;
   out[o + 4] = Math.max(0, STATUS.indexOf(t.status));
@@ -37,12 +37,13 @@ export function packTrack(t: Track, out: Float64Array, o: number): void {
 }
 
 /** Reads a packed track back (what the page keeps of it). */
-export function unpackTrack(a: Float64Array, o: number): Track & { t: number } {
+export function unpackTrack(a: Float64Array, o: number, id: string): Track & { t: number } {
   const cov: [number, number, number] | undefined = Number.isNaN(a[o + 6]) ? undefined : [a[o + 6], a[o + 7], a[o + 8]];
   const cls = CLASSES[a[o + 5]] ?? "unknown";
   return {
-    id: a[o],
-    t: a[o + 1],
+    id,
+    t: a[o],
+    hostile: a[o + 1] === 1,
     time: "",
     lon: a[o + 2],
     lat: a[o + 3],
@@ -62,6 +63,8 @@ export type FromWorker =
       type: "batch";
       /** Packed tracks, TRACK_FIELDS numbers each. */
       tracks: Float64Array;
+      /** Their opaque ids. */
+      ids: string[];
       n: number;
       /** Arrival times of those tracks, ms on the page's performance clock. */
       arrivals: Float64Array;

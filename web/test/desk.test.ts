@@ -4,7 +4,7 @@ import type { Alert } from "../src/types";
 
 function alert(p: Partial<Alert>): Alert {
   return {
-    id: 1,
+    id: "a1",
     rev: 1,
     kind: "infiltration",
     severity: "medium",
@@ -21,27 +21,27 @@ describe("the queue", () => {
   it("puts the most severe first, then the newest raised", () => {
     const q = queue(
       [
-        alert({ id: 1, severity: "high", raised: "2019-10-12T21:00:00Z" }),
-        alert({ id: 2, severity: "critical", raised: "2019-10-12T20:00:00Z" }),
-        alert({ id: 3, severity: "high", raised: "2019-10-12T22:00:00Z" }),
-        alert({ id: 4, severity: "low", raised: "2019-10-12T23:00:00Z" }),
+        alert({ id: "a1", severity: "high", raised: "2019-10-12T21:00:00Z" }),
+        alert({ id: "a2", severity: "critical", raised: "2019-10-12T20:00:00Z" }),
+        alert({ id: "a3", severity: "high", raised: "2019-10-12T22:00:00Z" }),
+        alert({ id: "a4", severity: "low", raised: "2019-10-12T23:00:00Z" }),
       ],
       { ...NO_FILTER, status: "" },
     );
-    expect(q.map((a) => a.id)).toEqual([2, 3, 1, 4]);
+    expect(q.map((a) => a.id)).toEqual(["a2", "a3", "a1", "a4"]);
   });
 
   it("ties on severity and time go to the higher id", () => {
-    expect(compareAlerts(alert({ id: 5 }), alert({ id: 9 }))).toBeGreaterThan(0);
+    expect(compareAlerts(alert({ id: "a5" }), alert({ id: "a9" }))).toBeGreaterThan(0);
   });
 
   it("hides resolved alerts by default and filters by each field", () => {
     const all = [
-      alert({ id: 1, status: "resolved" }),
-      alert({ id: 2, kind: "mass_breakout", facility: "camp" }),
-      alert({ id: 3, sector: "S004", state: "closed" }),
+      alert({ id: "a1", status: "resolved" }),
+      alert({ id: "a2", kind: "mass_breakout", facility: "camp" }),
+      alert({ id: "a3", sector: "S004", state: "closed" }),
     ];
-    expect(queue(all, NO_FILTER).map((a) => a.id).sort()).toEqual([2, 3]);
+    expect(queue(all, NO_FILTER).map((a) => a.id).sort()).toEqual(["a2", "a3"]);
     expect(matches(all[1], { ...NO_FILTER, kind: "mass_breakout" })).toBe(true);
     expect(matches(all[2], { ...NO_FILTER, kind: "mass_breakout" })).toBe(false);
     expect(matches(all[2], { ...NO_FILTER, sector: "S004" })).toBe(true);
@@ -63,12 +63,12 @@ describe("a row", () => {
   });
 
   it("steps through the queue without wrapping", () => {
-    const q = [alert({ id: 7 }), alert({ id: 8 }), alert({ id: 9 })];
-    expect(step(q, null, 1)).toBe(7);
-    expect(step(q, 7, 1)).toBe(8);
-    expect(step(q, 9, 1)).toBe(9);
-    expect(step(q, 7, -1)).toBe(7);
-    expect(step([], 7, 1)).toBeNull();
+    const q = [alert({ id: "a7" }), alert({ id: "a8" }), alert({ id: "a9" })];
+    expect(step(q, null, 1)).toBe("a7");
+    expect(step(q, "a7", 1)).toBe("a8");
+    expect(step(q, "a9", 1)).toBe("a9");
+    expect(step(q, "a7", -1)).toBe("a7");
+    expect(step([], "a7", 1)).toBeNull();
   });
 
   it("sounds the alarm only for new, open, critical alerts", () => {

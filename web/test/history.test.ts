@@ -10,9 +10,9 @@ const win: HistoryWindow = {
   truncated: false,
   start: { tracks: [], alerts: [], facilities: [camp("secure")] },
   changes: [
-    { t: 1100, kind: "track", body: { id: 1, time: new Date(1100_000).toISOString(), status: "confirmed", lon: 38.87, lat: 36.38 } },
+    { t: 1100, kind: "track", body: { id: "t1", time: new Date(1100_000).toISOString(), status: "confirmed", lon: 38.87, lat: 36.38 } },
     { t: 1200, kind: "facility", body: camp("breached") },
-    { t: 1300, kind: "track", body: { id: 1, time: new Date(1300_000).toISOString(), status: "deleted", lon: 38.87, lat: 36.38 } },
+    { t: 1300, kind: "track", body: { id: "t1", time: new Date(1300_000).toISOString(), status: "deleted", lon: 38.87, lat: 36.38 } },
   ],
 };
 
@@ -22,14 +22,14 @@ describe("playback", () => {
     p.load(win);
     expect(p.picture.facilities.get("camp")!.status).toBe("secure");
     p.seek(1120);
-    expect(p.picture.tracks.has(1)).toBe(true);
+    expect(p.picture.tracks.has("t1")).toBe(true);
     p.seek(1250);
     expect(p.picture.facilities.get("camp")!.status).toBe("breached");
     p.seek(1350);
-    expect(p.picture.tracks.has(1)).toBe(false);
+    expect(p.picture.tracks.has("t1")).toBe(false);
     p.seek(1050);
     expect(p.picture.facilities.get("camp")!.status).toBe("secure");
-    expect(p.picture.tracks.has(1)).toBe(false);
+    expect(p.picture.tracks.has("t1")).toBe(false);
     expect(p.covers(1599)).toBe(true);
     expect(p.covers(1601)).toBe(false);
   });
@@ -38,8 +38,8 @@ describe("playback", () => {
     const p = new Playback();
     p.load(win);
     p.seek(1120);
-    expect(p.picture.tracks.has(1)).toBe(true);
+    expect(p.picture.tracks.has("t1")).toBe(true);
     p.seek(1199);
-    expect(p.picture.tracks.has(1)).toBe(false);
+    expect(p.picture.tracks.has("t1")).toBe(false);
   });
 });

@@ -24,14 +24,14 @@ describe("strings from the server are text, never markup", () => {
     live.apply({
       kind: "alert",
       body: {
-        id: 9, rev: 1, kind: "mass_breakout", severity: "critical", state: "open",
+        id: "a9", rev: 1, kind: "mass_breakout", severity: "critical", state: "open",
         time: "2019-10-12T21:00:00Z", raised: "2019-10-12T21:00:00Z", count: 40, status: "new",
         facility: EVIL, sector: EVIL, summary: EVIL, note: EVIL, changed_by: EVIL, sensors: [EVIL],
         ddr: { first_detected: "2019-10-12T21:00:00Z", next_line: EVIL, time_to_line_s: 100, unit: EVIL, unit_eta_s: 50, interruptible: true },
       },
     });
     live.apply({ kind: "facility", body: { id: "camp", name: EVIL, status: "breached", population: 949, exits: 40, estimate: 909, note: EVIL, changed_by: EVIL } });
-    selectedAlert.value = 9;
+    selectedAlert.value = "a9";
     selectedFacility.value = "camp";
     const root = document.createElement("div");
     document.body.appendChild(root);

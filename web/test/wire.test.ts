@@ -6,23 +6,23 @@ import { packTrack, TRACK_FIELDS, unpackTrack } from "../src/wire";
 describe("packed track updates", () => {
   it("carry what the page draws, full and coarse", () => {
     const full: Track = {
-      id: 42, time: "2019-10-12T21:00:05.250Z", status: "coasting", lon: 38.8712345, lat: 36.3812345,
+      id: "t42", time: "2019-10-12T21:00:05.250Z", status: "coasting", lon: 38.8712345, lat: 36.3812345,
       vel: [1, 2], cov: [400, 50, 300], class: { person: 0.1, vehicle: 0.8, animal: 0.1 }, hits: 3,
     };
-    const coarse: Track = { id: 7, time: "2019-10-12T21:00:06Z", status: "confirmed", lon: 38.9, lat: 36.4, class: "animal", speed: 1.5 };
+    const coarse: Track = { id: "t7", time: "2019-10-12T21:00:06Z", status: "confirmed", lon: 38.9, lat: 36.4, class: "animal", speed: 1.5 };
     const a = new Float64Array(2 * TRACK_FIELDS);
     packTrack(full, a, 0);
     packTrack(coarse, a, TRACK_FIELDS);
-    const f = unpackTrack(a, 0);
-    expect([f.id, f.lon, f.lat, f.status, f.class, f.cov, f.t]).toEqual([42, 38.8712345, 36.3812345, "coasting", "vehicle", [400, 50, 300], Date.parse(full.time) / 1000]);
-    const c = unpackTrack(a, TRACK_FIELDS);
+    const f = unpackTrack(a, 0, "t42");
+    expect([f.id, f.lon, f.lat, f.status, f.class, f.cov, f.t]).toEqual(["t42", 38.8712345, 36.3812345, "coasting", "vehicle", [400, 50, 300], Date.parse(full.time) / 1000]);
+    const c = unpackTrack(a, TRACK_FIELDS, "t7");
     expect([c.class, c.cov, c.speed]).toEqual(["animal", undefined, 1.5]);
     const p = new Picture();
-    p.applyPacked(a, 2);
+    p.applyPacked(a, ["t42", "t7"], 2);
     expect(p.tracks.size).toBe(2);
-    expect(p.tracks.get(42)!.trail.length).toBe(1);
+    expect(p.tracks.get("t42")!.trail.length).toBe(1);
     packTrack({ ...coarse, status: "deleted" }, a, 0);
-    p.applyPacked(a, 1);
-    expect(p.tracks.has(7)).toBe(false);
+    p.applyPacked(a, ["t7"], 1);
+    expect(p.tracks.has("t7")).toBe(false);
   });
 });

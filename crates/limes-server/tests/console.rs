@@ -28,10 +28,11 @@ async fn start(ttl_s: f64) -> T {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let site = dir.path().join("ain-issa.toml");
     std::fs::copy(root.join("sites/ain-issa.toml"), &site).expect("site");
-    let mut cfg = ServeConfig::new(site, dir.path().join("data"));
-    cfg.http = "127.0.0.1:0".parse().unwrap();
+    let mut cfg =
+        ServeConfig::new(site.display().to_string(), dir.path().join("data")).on_free_ports();
+    cfg.no_cot = true;
     cfg.cot = None;
-    cfg.console.session_ttl_s = ttl_s;
+    cfg.console.session_hours = ttl_s / 3600.0;
     let server = Server::start(cfg).await.expect("server starts");
     let st = &server.state.store;
     for (name, org, role) in [
@@ -130,7 +131,7 @@ impl T {
         let db = self.server.state.store.path().to_path_buf();
         tokio::task::spawn_blocking(move || {
             let c = rusqlite::Connection::open(db).unwrap();
-            limes_server::audit::list(&c, 0, 100_000)
+            limes_server::audit::list(&c, 0, 100_000, None)
                 .unwrap()
                 .into_iter()
                 .map(|e| serde_json::to_value(e).unwrap())

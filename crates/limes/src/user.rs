@@ -27,7 +27,7 @@ fn read_password(from_stdin: bool) -> Result<String> {
 
 /// Adds an account to a data directory the server is not running on.
 pub fn add(
-    site: &Path,
+    site: &str,
     data: &Path,
     org: &str,
     role: &str,
@@ -35,20 +35,20 @@ pub fn add(
     password_stdin: bool,
     replace: bool,
 ) -> Result<()> {
-    let site = limes_core::site::load(site)?;
+    let site = limes_core::site::open(site)?;
     if !site.orgs.iter().any(|o| o.id == org) {
         let known: Vec<&str> = site.orgs.iter().map(|o| o.id.as_str()).collect();
         bail!("no organisation {org:?} in {}; known: {known:?}", site.name);
     }
     let Some(role) = Role::parse(role) else {
-        bail!("role {role:?} is not one of viewer, operator, admin");
+        bail!("role {role:?} is not one of viewer, operator, admin, owner");
     };
     if !users::valid_name(name) {
         bail!("user name {name:?}: use 1 to 64 letters, digits, '.', '-' and '_'");
     }
     let password = read_password(password_stdin)?;
     let (feed, _rx) = crossbeam_channel::unbounded();
-    let store = Store::open(data, 1, feed)?;
+    let (store, _writer) = Store::open(data, 1, feed)?;
     let id = users::add_blocking(
         &store,
         name,
@@ -60,7 +60,7 @@ pub fn add(
     )?;
     eprintln!(
         "user {name} ({}, {org}) stored as #{id} in {}; the password is kept only as an argon2id hash",
-        limes_server::snake(&role),
+        role.name(),
         data.display()
     );
     Ok(())

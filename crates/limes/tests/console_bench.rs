@@ -15,11 +15,12 @@
 use limes_core::geo::LonLat;
 use limes_core::record::{ClassProbs, Position, Time, TrackRecord, TrackStatus};
 use limes_server::auth::Role;
-use limes_server::release::Item;
 use limes_server::{ServeConfig, Server};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
+
+static ALERT_EVENTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 fn env(k: &str, d: f64) -> f64 {
     std::env::var(k)
@@ -77,8 +78,8 @@ async fn console_draws_live_tracks() {
     let seconds = env("LIMES_SECONDS", 120.0);
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut cfg = ServeConfig::new(root.join("sites/frontier.toml"), dir.path().join("data"));
-    cfg.http = "127.0.0.1:0".parse().unwrap();
+    let mut cfg = ServeConfig::new("frontier", dir.path().join("data")).on_free_ports();
+    cfg.no_cot = true;
     cfg.cot = None;
     let server = Server::start_with(cfg, limes_web::router())
         .await
@@ -102,6 +103,58 @@ async fn console_draws_live_tracks() {
         .expect("frontier")
         .line
         .clone();
+    // Every sensor beats through the real ingest API, so the night is a normal one (no sensor
+    // offline, no coverage gaps drawn); LIMES_SILENT=1 leaves them silent instead.
+    let silent = std::env::var("LIMES_SILENT").is_ok_and(|v| v == "1");
+    let sensor_token = limes_server::auth::create(
+        &server.state.store,
+        Some(&server.state.tokens),
+        "ibf",
+        Role::Sensor,
+        "bench",
+        "bench",
+    )
+    .await
+    .expect("token")
+    .token;
+    let sensor_ids: Vec<String> = server
+        .state
+        .site
+        .sensors
+        .iter()
+        .map(|s| s.id.clone())
+        .collect();
+    let beats = {
+        let (clock, base) = (
+            server.state.clock.clone(),
+            format!("http://{}", server.http),
+        );
+        tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            let mut every = tokio::time::interval(Duration::from_secs(10));
+            loop {
+                every.tick().await;
+                if silent {
+                    continue;
+                }
+                let now = limes_core::record::Time(clock.now());
+                let mut body = String::new();
+                for id in &sensor_ids {
+                    body.push_str(
+                        &serde_json::json!({"type": "heartbeat", "sensor": id, "time": now})
+                            .to_string(),
+                    );
+                    body.push('\n');
+                }
+                let _ = http
+                    .post(format!("{base}/api/v1/ingest"))
+                    .bearer_auth(&sensor_token)
+                    .body(body)
+                    .send()
+                    .await;
+            }
+        })
+    };
     let (hub, clock) = (server.state.hub.clone(), server.state.clock.clone());
     // Every track once a second, spread over the second in 20 slices.
     let publisher = tokio::spawn(async move {
@@ -112,7 +165,7 @@ async fn console_draws_live_tracks() {
             tick.tick().await;
             let now = clock.now();
             for i in (slice % 20..n).step_by(20) {
-                hub.publish(Item::Track(track(i, n, &line, now, first)), None);
+                hub.track(track(i, n, &line, now, first));
             }
             slice += 1;
         }
@@ -149,6 +202,8 @@ async fn console_draws_live_tracks() {
             let mut last = 0.0;
             while let Some(Ok(chunk)) = s.next().await {
                 total += chunk.len() as u64;
+                let alerts = chunk.windows(12).filter(|w| w == b"event: alert").count();
+                ALERT_EVENTS.fetch_add(alerts as u64, std::sync::atomic::Ordering::Relaxed);
                 let now = limes_server::clock::wall_now();
                 if now - last >= 0.5 {
                     counted.lock().unwrap().push((now, total));
@@ -170,6 +225,7 @@ async fn console_draws_live_tracks() {
         .expect("node runs");
     publisher.abort();
     counter.abort();
+    beats.abort();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let result: serde_json::Value =
         serde_json::from_str(stdout.trim().lines().last().unwrap_or("{}")).unwrap_or_default();
@@ -197,5 +253,15 @@ async fn console_draws_live_tracks() {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).replace('\n', " "))
         .unwrap_or_default();
-    println!("{n} tracks, 1 update/s each; machine: {cpu}\n{stdout}");
+    let offline = server.state.hub.with(|p| {
+        p.alerts
+            .values()
+            .filter(|a| {
+                a.alert.kind == limes_core::record::AlertKind::SensorOffline
+                    && a.alert.state == limes_core::record::AlertState::Open
+            })
+            .map(|a| a.alert.count)
+            .sum::<u32>()
+    });
+    println!("{n} tracks, 1 update/s each; sensors offline at the end: {offline}; machine: {cpu}\n{stdout}");
 }

@@ -95,7 +95,7 @@ function Detail(props: { a: AlertState; form: Form; setForm: (f: Form) => void; 
   return (
     <section class="detail" data-testid="alert-detail" data-alert-id={a.id} data-status={a.status}>
       <h3>
-        {t("detail.title", { id: num(a.id) })} · {tKey("kind", a.kind)} · <span class={`sev sev-${a.severity}`}>{tKey("severity", a.severity)}</span> ·{" "}
+        {t("detail.title", { id: a.id })} · {tKey("kind", a.kind)} · <span class={`sev sev-${a.severity}`}>{tKey("severity", a.severity)}</span> ·{" "}
         <span class="status" data-testid="detail-status">
           {tKey("status", a.status)}
         </span>
@@ -109,7 +109,7 @@ function Detail(props: { a: AlertState; form: Form; setForm: (f: Form) => void; 
         {row(
           t("detail.tracks"),
           a.tracks?.length
-            ? `${num(a.tracks.length)}: ${a.tracks.slice(0, 12).map((x) => num(x)).join(", ")}${a.tracks.length > 12 ? ", …" : ""}`
+            ? `${num(a.tracks.length)}: ${a.tracks.slice(0, 6).join(", ")}${a.tracks.length > 6 ? ", …" : ""}`
             : undefined,
         )}
         {row(t("detail.unit"), a.unit)}
@@ -194,7 +194,7 @@ export function AlertDesk() {
     return () => clearInterval(i);
   }, []);
 
-  const select = (id: number | null, fly = false) => {
+  const select = (id: string | null, fly = false) => {
     selectedAlert.value = id;
     setForm(null);
     setMessage(null);

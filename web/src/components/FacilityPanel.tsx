@@ -7,7 +7,7 @@ import { num, t, tKey } from "../i18n";
 import { FACILITY_COLOUR } from "../palette";
 import type { AlertState } from "../picture";
 import { facilitiesTick, alertsTick, live, mode, selectedFacility, session, shown, site } from "../state";
-import { FACILITY_STATUSES } from "../types";
+import { FACILITY_STATUSES, secs } from "../types";
 
 /** A small line of the alert's count over its revisions. */
 export function Sparkline(props: { points: { t: number; n: number }[] }) {
@@ -41,7 +41,7 @@ export function FacilityPanel() {
   const [msg, setMsg] = useState<{ ok: boolean; text: string } | null>(null);
   const breakout = [...pic.alerts.values()]
     .filter((a): a is AlertState => a.facility === id && (a.kind === "mass_breakout" || a.kind === "perimeter_breach"))
-    .sort((a, b) => b.id - a.id)[0];
+    .sort((a, b) => secs(b.raised) - secs(a.raised))[0];
   if (!ids.length) return <p class="muted">{t("facility.none")}</p>;
   const submit = (e: Event) => {
     e.preventDefault();

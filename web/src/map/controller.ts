@@ -31,7 +31,7 @@ export const TRACKS_EVERY_MS = 100;
 
 const LAYER_GROUPS: Record<LayerId, string[]> = {
   frontier: ["frontier-line", "roads-line", "crossings-circle"],
-  fence: ["fence-line"],
+  fence: ["fence-line", "fence-alarm"],
   facilities: ["facilities-fill", "facilities-line", "gates-circle"],
   sensors: ["sensors-circle", "sensors-hl"],
   fov: ["fov-fill", "fov-line"],
@@ -79,7 +79,9 @@ function style(): StyleSpecification {
         source: "crossings",
         paint: { "circle-radius": 6, "circle-color": BASE.background, "circle-stroke-color": BASE.frontier, "circle-stroke-width": 2 },
       },
-      { id: "gaps-fill", type: "fill", source: "gaps", paint: { "fill-pattern": "hatch", "fill-opacity": 0.35 } },
+      // A solid tint, not a pattern: a software renderer pays per pixel for patterned fills,
+      // and when every camera is silent the gaps cover the whole frontier.
+      { id: "gaps-fill", type: "fill", source: "gaps", paint: { "fill-color": OKABE_ITO.vermillion, "fill-opacity": 0.12 } },
       { id: "gaps-line", type: "line", source: "gaps", paint: { "line-color": OKABE_ITO.vermillion, "line-width": 1.5, "line-dasharray": [2, 2] } },
       { id: "fov-fill", type: "fill", source: "fov", paint: { "fill-color": OKABE_ITO.sky, "fill-opacity": 0.06 } },
       { id: "fov-line", type: "line", source: "fov", paint: { "line-color": OKABE_ITO.sky, "line-opacity": 0.35, "line-width": 1 } },
@@ -96,14 +98,15 @@ function style(): StyleSpecification {
         paint: { "line-color": colourMatch("status", FACILITY_COLOUR, OKABE_ITO.grey) as never, "line-width": 2.5 },
       },
       { id: "gates-circle", type: "circle", source: "gates", paint: { "circle-radius": 4, "circle-color": "#ffffff" } },
+      // Every zone from zoom 9 (below it the fence runs on the frontier line, and thousands of
+      // zones cost a software renderer a third of a second a frame); zones in alarm always.
+      { id: "fence-line", type: "line", source: "fence", minzoom: 9, paint: { "line-color": "#8fa3b5", "line-width": 2 } },
       {
-        id: "fence-line",
+        id: "fence-alarm",
         type: "line",
         source: "fence",
-        paint: {
-          "line-color": ["case", ["get", "alarm"], OKABE_ITO.vermillion, "#8fa3b5"] as never,
-          "line-width": ["case", ["get", "alarm"], 6, 2] as never,
-        },
+        filter: ["==", ["get", "alarm"], true],
+        paint: { "line-color": OKABE_ITO.vermillion, "line-width": 6 },
       },
       {
         id: "sensors-circle",
@@ -153,7 +156,7 @@ function style(): StyleSpecification {
         id: "alerts-hl",
         type: "circle",
         source: "alerts",
-        filter: ["==", ["get", "id"], -1],
+        filter: ["==", ["get", "id"], ""],
         paint: { "circle-radius": 24, "circle-color": "rgba(0,0,0,0)", "circle-stroke-color": BASE.highlight, "circle-stroke-width": 3 },
       },
     ],
@@ -170,7 +173,7 @@ function label(text: string, group: string, cls = ""): HTMLDivElement {
 }
 
 export interface MapCallbacks {
-  selectAlert(id: number): void;
+  selectAlert(id: string): void;
   selectFacility(id: string): void;
 }
 
@@ -191,7 +194,7 @@ export class MapController {
   private handedAt = 0;
   private handedBuild = 0;
   private drewNew = false;
-  private pulses = new Map<number, maplibregl.Marker>();
+  private pulses = new Map<string, maplibregl.Marker>();
   private labels: maplibregl.Marker[] = [];
   private raf = 0;
   private selected: Alert | null = null;
@@ -256,7 +259,7 @@ export class MapController {
     this.addLabels();
     this.map.on("click", "alerts-circle", (e) => {
       const id = e.features?.[0]?.properties?.id;
-      if (typeof id === "number") this.cb.selectAlert(id);
+      if (typeof id === "string") this.cb.selectAlert(id);
     });
     this.map.on("click", "facilities-fill", (e) => {
       const id = e.features?.[0]?.properties?.id;
@@ -268,6 +271,7 @@ export class MapController {
     }
     this.onZoom();
     const loop = () => {
+      perf.frameTick();
       this.frame();
       this.raf = requestAnimationFrame(loop);
     };
@@ -275,6 +279,7 @@ export class MapController {
   }
 
   private source(id: string): GeoJSONSource | undefined {
+    perf.sourceUpdated(id);
     return this.map.getSource(id) as GeoJSONSource | undefined;
   }
 
@@ -339,7 +344,7 @@ export class MapController {
   select(a: Alert | null): void {
     this.selected = a;
     if (!this.loaded) return;
-    this.map.setFilter("alerts-hl", ["==", ["get", "id"], a ? a.id : -1]);
+    this.map.setFilter("alerts-hl", ["==", ["get", "id"], a ? a.id : ""]);
     this.refreshSelected();
     this.map.setFilter("sensors-hl", ["in", ["get", "id"], ["literal", a?.sensors ?? []]]);
   }
@@ -436,7 +441,7 @@ export class MapController {
   }
 
   private updatePulses(p: Picture): void {
-    const want = new Map<number, LonLat>();
+    const want = new Map<string, LonLat>();
     for (const a of p.alerts.values()) {
       if (a.status !== "new" || a.state !== "open") continue;
       const at = F.alertPosition(a, this.site);
@@ -454,7 +459,7 @@ export class MapController {
       if (!m) {
         const el = document.createElement("div");
         el.className = "pulse";
-        el.dataset.alertId = String(id);
+        el.dataset.alertId = id;
         el.title = a ? `${tKey("kind", a.kind)} (${tKey("severity", a.severity)})` : "";
         el.addEventListener("click", () => this.cb.selectAlert(id));
         m = new maplibregl.Marker({ element: el }).setLngLat(at).addTo(this.map);

@@ -13,8 +13,8 @@ function fc(features: Feature<Geometry, Record<string, unknown>>[]): FC {
   return { type: "FeatureCollection", features };
 }
 
-function point(at: LonLat, props: Record<string, unknown>, id?: number): Feature<Geometry, Record<string, unknown>> {
-  return { type: "Feature", id, properties: props, geometry: { type: "Point", coordinates: at } };
+function point(at: LonLat, props: Record<string, unknown>): Feature<Geometry, Record<string, unknown>> {
+  return { type: "Feature", properties: props, geometry: { type: "Point", coordinates: at } };
 }
 
 /** Frontier, crossings and the named lines (roads). */
@@ -102,11 +102,11 @@ export function units(site: SiteGeometry): FC {
 }
 
 /** Points of the tracks with these ids (the selected alert's), for their highlight rings. */
-export function selectedTracks(p: Picture, ids: Set<number>): FC {
+export function selectedTracks(p: Picture, ids: Set<string>): FC {
   const out: Feature<Geometry, Record<string, unknown>>[] = [];
   for (const id of ids) {
     const t = p.tracks.get(id);
-    if (t) out.push(point([t.lon, t.lat], { id, cls: trackClass(t) }, id));
+    if (t) out.push(point([t.lon, t.lat], { id, cls: trackClass(t) }));
   }
   return fc(out);
 }
@@ -130,7 +130,7 @@ export function alerts(p: Picture, site: SiteGeometry | null): FC {
     if (a.status === "resolved") continue;
     const at = alertPosition(a, site);
     if (!at) continue;
-    out.push(point(at, { id: a.id, severity: a.severity, status: a.status, open: a.state === "open" }, a.id));
+    out.push(point(at, { id: a.id, severity: a.severity, status: a.status, open: a.state === "open" }));
   }
   return fc(out);
 }

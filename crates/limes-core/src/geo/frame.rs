@@ -46,6 +46,15 @@ impl LonLat {
         Ok(())
     }
 
+    /// The centre of the `grid_m` square cell this position falls in (a coarsened position).
+    pub fn snap(&self, grid_m: f64) -> LonLat {
+        let dlat = grid_m / super::M_PER_DEG;
+        let lat = ((self.lat / dlat).floor() + 0.5) * dlat;
+        let dlon = grid_m / (super::M_PER_DEG * lat.to_radians().cos().max(0.01));
+        let lon = ((self.lon / dlon).floor() + 0.5) * dlon;
+        LonLat { lon, lat }
+    }
+
     /// Geodesic (WGS84) distance to another position, in metres.
     pub fn distance_m(&self, other: &LonLat) -> f64 {
         let s: f64 = WGS84.inverse(self.lat, self.lon, other.lat, other.lon);

@@ -8,13 +8,17 @@
 
 mod check;
 mod expand;
+mod frontier;
 mod load;
 mod model;
 mod org;
 mod scenario;
+mod shipped;
 
 pub use check::SiteCheck;
-pub use load::{load, parse, SiteError};
+pub use frontier::{FrontierIndex, FrontierPos};
+pub use load::{load, parse, parse_with, ReadFile, SiteError};
 pub use model::*;
-pub use org::{Detail, FrontierSide, Geometry, Org, ReleaseArea};
+pub use org::{Detail, FacilityField, FrontierSide, Geometry, Org, ReleaseArea};
 pub use scenario::{BreakoutConfig, ScenarioConfig};
+pub use shipped::{open, shipped, SITES};

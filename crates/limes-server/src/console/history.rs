@@ -23,7 +23,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::api::{ApiError, AppState};
 use crate::auth::Principal;
-use crate::release::{AlertView, FacilityView, Item};
+use crate::release::{AlertView, FacilityView, Item, TrackItem};
 use crate::store::StoreError;
 
 /// Longest window one request may ask for, seconds.
@@ -63,25 +63,33 @@ pub struct Row {
 
 fn row(t: f64, item: &Item) -> Option<Row> {
     let (kind, key, body) = match item {
-        Item::Track(tr) => (0, tr.id.to_string(), serde_json::to_string(tr).ok()?),
-        Item::Alert(a) => (1, a.alert.id.to_string(), serde_json::to_string(a).ok()?),
-        Item::Facility(f) => (2, f.id.clone(), serde_json::to_string(f).ok()?),
+        Item::Track(tr) => (
+            0,
+            tr.rec.id.to_string(),
+            serde_json::to_string(&tr.rec).ok()?,
+        ),
+        Item::Alert(a) => (1, a.alert.id.to_string(), serde_json::to_string(&**a).ok()?),
+        Item::Facility(f) => (2, f.id.clone(), serde_json::to_string(&**f).ok()?),
     };
     Some(Row { t, kind, key, body })
 }
 
-/// Back from a row to the item it was.
+/// Back from a row to the item it was. A track comes back without the alerts that made it
+/// hostile when it was published (history does not keep that), so it is released as not hostile.
 pub fn item(kind: u8, body: &str) -> Option<Item> {
     match kind {
-        0 => serde_json::from_str::<TrackRecord>(body)
-            .ok()
-            .map(Item::Track),
+        0 => serde_json::from_str::<TrackRecord>(body).ok().map(|rec| {
+            Item::Track(Arc::new(TrackItem {
+                rec,
+                hostile_in: Vec::new(),
+            }))
+        }),
         1 => serde_json::from_str::<AlertView>(body)
             .ok()
-            .map(|a| Item::Alert(Box::new(a))),
+            .map(|a| Item::Alert(Arc::new(a))),
         2 => serde_json::from_str::<FacilityView>(body)
             .ok()
-            .map(Item::Facility),
+            .map(|f| Item::Facility(Arc::new(f))),
         _ => None,
     }
 }
@@ -260,15 +268,15 @@ pub fn spawn_recorder(state: AppState) {
         loop {
             tokio::select! {
                 r = rx.recv() => match r {
-                    Ok(ev) => {
-                        let t = match &ev.item {
+                    Ok(item) => {
+                        let t = match &item {
                             Item::Track(tr) => {
-                                if !dec.keep(tr, step) { continue; }
-                                tr.time.0
+                                if !dec.keep(&tr.rec, step) { continue; }
+                                tr.rec.time.0
                             }
                             _ => state.clock.now(),
                         };
-                        if let Some(r) = row(t, &ev.item) { batch.push(r); }
+                        if let Some(r) = row(t, &item) { batch.push(r); }
                         if batch.len() >= 2000 { history.push(std::mem::take(&mut batch)); }
                     }
                     Err(RecvError::Lagged(n)) => {
@@ -396,7 +404,8 @@ pub async fn handler(
         end = last;
     }
     let release = |kind: u8, body: &str| -> Option<Value> {
-        s.policy.release(&p.org, &item(kind, body)?).map(|r| r.body)
+        let r = s.policy.release(&p.org, &item(kind, body)?)?;
+        serde_json::to_value(&r.out).ok()
     };
     let mut tracks = Vec::new();
     let mut alerts = Vec::new();
@@ -481,7 +490,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let h = History::open(dir.path(), 24.0, 10.0).unwrap();
         let body = |t: f64| serde_json::to_string(&tr(7, t, TrackStatus::Confirmed)).unwrap();
-        let fac = |st: &str| {
+        use limes_core::site::FacilityStatus;
+        let fac = |st: FacilityStatus| {
             serde_json::to_string(&FacilityView {
                 id: "camp".into(),
                 name: "Camp".into(),
@@ -499,10 +509,10 @@ mod tests {
         };
         let c = h.inner.reader.lock().unwrap();
         for (t, kind, key, b) in [
-            (900.0, 2u8, "camp", fac("secure")),
+            (900.0, 2u8, "camp", fac(FacilityStatus::Secure)),
             (990.0, 0, "7", body(990.0)),
             (1000.0, 0, "7", body(1000.0)),
-            (1100.0, 2, "camp", fac("breached")),
+            (1100.0, 2, "camp", fac(FacilityStatus::Breached)),
             (1200.0, 0, "7", body(1200.0)),
         ] {
             c.execute(
@@ -520,7 +530,10 @@ mod tests {
         // A track unseen for longer than the gap is not in the picture.
         let (start, _) = read_window(&c, 1000.0 + TRACK_GAP_S + 1.0, 1100.0).unwrap();
         assert!(start.iter().all(|r| r.1 != 0));
-        assert!(matches!(item(2, &fac("secure")), Some(Item::Facility(_))));
+        assert!(matches!(
+            item(2, &fac(FacilityStatus::Secure)),
+            Some(Item::Facility(_))
+        ));
         assert!(item(9, "{}").is_none());
     }
 }

@@ -20,28 +20,28 @@ use tokio::sync::Semaphore;
 use crate::api::AppState;
 use crate::store::{Store, StoreError};
 
-/// How the console's server side behaves.
-#[derive(Clone, Debug)]
+/// How the console's server side behaves (flags of `limes serve`).
+#[derive(Clone, Debug, clap::Args)]
 pub struct ConsoleConfig {
-    /// A session lasts this long after sign-in, seconds (wall clock); a shift and a half.
-    pub session_ttl_s: f64,
-    /// History is kept this long, hours of the server's clock.
+    /// Console sessions last this long after sign-in, hours (wall clock).
+    #[arg(long, default_value_t = 12.0)]
+    pub session_hours: f64,
+    /// Console history kept for the time slider, hours of the server's clock.
+    #[arg(long, default_value_t = 24.0)]
     pub history_hours: f64,
-    /// Track states are kept at most once per this many seconds per track.
+    /// Console history keeps a track's state at most once per this many seconds.
+    #[arg(long, default_value_t = 10.0)]
     pub history_step_s: f64,
-    /// Mark the session cookie `Secure` (set when the page is served over TLS, e.g. behind a
-    /// proxy that terminates it; a request with `X-Forwarded-Proto: https` also gets it).
+    /// Mark the console's session cookie Secure (the page is served over TLS by a proxy; a
+    /// request with `X-Forwarded-Proto: https` also gets it).
+    #[arg(long)]
     pub secure_cookies: bool,
 }
 
-impl Default for ConsoleConfig {
-    fn default() -> Self {
-        Self {
-            session_ttl_s: 12.0 * 3600.0,
-            history_hours: 24.0,
-            history_step_s: 10.0,
-            secure_cookies: false,
-        }
+impl ConsoleConfig {
+    /// Session lifetime, seconds.
+    pub fn session_ttl_s(&self) -> f64 {
+        self.session_hours.max(0.0) * 3600.0
     }
 }
 

@@ -5,7 +5,6 @@
 
 use axum::extract::{Query, State};
 use axum::Json;
-use limes_core::site::Detail;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -13,7 +12,7 @@ use std::collections::BTreeMap;
 use crate::api::{ApiError, AppState};
 use crate::auth::Principal;
 use crate::lifecycle;
-use crate::release::{AlertView, Item};
+use crate::release::AlertView;
 
 /// Query.
 #[derive(Debug, Deserialize)]
@@ -36,7 +35,7 @@ pub fn count(
         if *at < from || *at >= to {
             continue;
         }
-        let Some(reason) = v.resolution.clone() else {
+        let Some(reason) = v.life.resolution.clone() else {
             continue;
         };
         if reason == "confirmed" {
@@ -90,13 +89,15 @@ pub async fn recent(
     let rows = s
         .store
         .read(move |c| {
-            let mut stmt = c.prepare(
-                "SELECT body, status, unit, resolution, note, changed_by, changed_at FROM alerts
+            let mut stmt = c.prepare(&format!(
+                "SELECT {}, changed_at FROM alerts
                  WHERE status = 'resolved' AND resolution IS NOT NULL AND resolution != 'confirmed'
                    AND changed_at >= ?1",
-            )?;
+                lifecycle::ALERT_COLUMNS
+            ))?;
+            let n = lifecycle::ALERT_COLUMNS.split(',').count();
             let rows = stmt.query_map([from], |r| {
-                Ok((lifecycle::row_view(r)?, r.get::<_, f64>(6)?))
+                Ok((lifecycle::row_view(r)?, r.get::<_, f64>(n)?))
             })?;
             let mut out = Vec::new();
             for r in rows {
@@ -109,11 +110,7 @@ pub async fn recent(
         .await?;
     let released: Vec<(AlertView, f64)> = rows
         .into_iter()
-        .filter(|(v, _)| {
-            s.policy
-                .release(&p.org, &Item::Alert(Box::new(v.clone())))
-                .is_some_and(|r| r.detail == Detail::Full)
-        })
+        .filter(|(v, _)| s.policy.full_alert(&p.org, v))
         .collect();
     let (rows, buckets) = count(&released, from, to, bucket_s);
     s.audit(

@@ -57,6 +57,7 @@ impl Session {
             org: self.org.clone(),
             role: self.role,
             via: format!("user:{}", self.user),
+            sensor: None,
         }
     }
 }
@@ -385,7 +386,7 @@ pub async fn sign_in(
         org: user.org.clone(),
         role: user.role,
         csrf: random_hex(),
-        expires: now + console.config.session_ttl_s,
+        expires: now + console.config.session_ttl_s(),
         created: now,
     };
     let (h2, s2) = (hash.clone(), s.clone());
@@ -426,7 +427,7 @@ pub async fn sign_in(
         header::SET_COOKIE,
         set_cookie(
             token,
-            console.config.session_ttl_s as i64,
+            console.config.session_ttl_s() as i64,
             secure(&state, &headers),
         ),
     );

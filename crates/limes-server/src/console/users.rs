@@ -133,7 +133,7 @@ fn add_change(name: String, org: String, role: Role, hash: String, replace: bool
                 "INSERT INTO users (name, org, role, hash, created) VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT(name) DO UPDATE SET org = excluded.org, role = excluded.role,
                    hash = excluded.hash, disabled = 0",
-                params![name, org, crate::snake(&role), hash, now],
+                params![name, org, role.name(), hash, now],
             )?;
             // A new password ends the account's sessions.
             c.execute(
@@ -143,7 +143,7 @@ fn add_change(name: String, org: String, role: Role, hash: String, replace: bool
         } else {
             let n = c.execute(
                 "INSERT OR IGNORE INTO users (name, org, role, hash, created) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![name, org, crate::snake(&role), hash, now],
+                params![name, org, role.name(), hash, now],
             )?;
             if n == 0 {
                 return Err(StoreError::Refused(format!(
