@@ -108,6 +108,11 @@ console.log(
     errors,
   }),
 );
-if (process.env.LIMES_BENCH_SHOT) await page.screenshot({ path: process.env.LIMES_BENCH_SHOT });
+if (process.env.LIMES_BENCH_SHOT) {
+  await page.mouse.move(760, 590);
+  for (let i = 0; i < 6; i++) { await page.mouse.wheel(0, -400); await page.waitForTimeout(150); }
+  await page.waitForTimeout(3000);
+  await page.screenshot({ path: process.env.LIMES_BENCH_SHOT });
+}
 await ctx.close();
 rmSync(profile, { recursive: true, force: true });

@@ -120,6 +120,12 @@ try {
   check(true, `alert ${id} is drawn on the map`);
   check((await a.page.locator(".banner").count()) === 1, "a banner announces the critical alert");
   check((await a.page.evaluate(() => document.body.dataset.alarm)) === "sounding", "the alarm sounds");
+  // The breakout as the operator first sees it (the README's picture), with the alert selected.
+  await breakout.click();
+  await a.page.locator(`[data-testid=alert-detail][data-alert-id="${id}"]`).waitFor({ timeout: WAIT });
+  await a.page.waitForTimeout(1500); // the map's fly-to animation
+  await a.page.screenshot({ path: join(SHOTS, "breakout.png") });
+  if (DOCS_SHOT) copyFileSync(join(SHOTS, "breakout.png"), DOCS_SHOT);
 
   // 3. A second operator's page shows it as new.
   const b = await context("ibf op2");
@@ -167,9 +173,7 @@ try {
   const assigned = await api(`/api/v1/alerts/${encodeURIComponent(id)}`);
   check(assigned.status === "assigned" && assigned.unit, `assigned from the page to ${assigned.unit}`);
 
-  await a.page.locator(`[data-testid=map]`).evaluate(() => new Promise((r) => setTimeout(r, 1500)));
   await a.page.screenshot({ path: join(SHOTS, "operator.png") });
-  if (DOCS_SHOT) copyFileSync(join(SHOTS, "operator.png"), DOCS_SHOT);
 
   // 7. The facility is breached now; scrub the slider back to before the breakout: secure.
   await a.page.click("[data-panel=facility]");

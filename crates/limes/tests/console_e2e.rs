@@ -108,7 +108,8 @@ fn the_console_runs_a_breakout_night_in_headless_chromium() {
     let owner = token(&site, &data, "ibf", "owner");
     // The camp's sensors belong to the SDF (the site's sensor_org): only its credentials send as them.
     let sensor = token(&site, &data, "sdf", "sensor");
-    let srv = Srv::start(&site, &data, 60.0);
+    // 20×: the ten minutes of the breakout last 30 s, long enough to see its tracks.
+    let srv = Srv::start(&site, &data, 20.0);
 
     // The breakout, fed at the drill clock's pace while the browser works.
     let recs = breakout();

@@ -81,7 +81,7 @@ function style(): StyleSpecification {
       },
       // A solid tint, not a pattern: a software renderer pays per pixel for patterned fills,
       // and when every camera is silent the gaps cover the whole frontier.
-      { id: "gaps-fill", type: "fill", source: "gaps", paint: { "fill-color": OKABE_ITO.vermillion, "fill-opacity": 0.12 } },
+      { id: "gaps-fill", type: "fill", source: "gaps", paint: { "fill-color": OKABE_ITO.vermillion, "fill-opacity": 0.06 } },
       { id: "gaps-line", type: "line", source: "gaps", paint: { "line-color": OKABE_ITO.vermillion, "line-width": 1.5, "line-dasharray": [2, 2] } },
       { id: "fov-fill", type: "fill", source: "fov", paint: { "fill-color": OKABE_ITO.sky, "fill-opacity": 0.06 } },
       { id: "fov-line", type: "line", source: "fov", paint: { "line-color": OKABE_ITO.sky, "line-opacity": 0.35, "line-width": 1 } },
