@@ -118,7 +118,7 @@ enum Cmd {
         file: String,
     },
     /// Run the live system: HTTP and CoT ingest, live tracking and alerts, release to partners.
-    Serve(limes_server::ServeConfig),
+    Serve(Box<limes_server::ServeConfig>),
     /// Administer people's accounts for the console.
     User {
         #[command(subcommand)]
@@ -307,7 +307,7 @@ fn main() -> Result<()> {
             windows: if no_latency { Vec::new() } else { windows },
             throughput: !no_throughput,
         }),
-        Cmd::Serve(cfg) => serve::serve(cfg),
+        Cmd::Serve(cfg) => serve::serve(*cfg),
         Cmd::Token {
             cmd:
                 TokenCmd::Create {

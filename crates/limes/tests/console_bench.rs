@@ -137,7 +137,7 @@ async fn console_draws_live_tracks() {
                 if silent {
                     continue;
                 }
-                let now = limes_core::record::Time(clock.now());
+                let now = Time(clock.now());
                 let mut body = String::new();
                 for id in &sensor_ids {
                     body.push_str(

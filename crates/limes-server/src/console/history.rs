@@ -495,7 +495,7 @@ mod tests {
             serde_json::to_string(&FacilityView {
                 id: "camp".into(),
                 name: "Camp".into(),
-                status: st.into(),
+                status: st,
                 population: 949,
                 exits: 0,
                 estimate: 949,
@@ -504,6 +504,7 @@ mod tests {
                 changed_by: None,
                 lon: 38.87,
                 lat: 36.38,
+                radius_m: 500.0,
             })
             .unwrap()
         };
