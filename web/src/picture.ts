@@ -4,7 +4,7 @@
 
 import type { Alert, Facility, Item, LonLat, Track } from "./types";
 import { secs } from "./types";
-import { TRACK_FIELDS, unpackTrack } from "./wire";
+import { STATUS, TRACK_FIELDS, unpackTrack, updatePacked } from "./wire";
 
 /** Positions kept per track for its trail. */
 export const TRAIL_POINTS = 8;
@@ -62,9 +62,38 @@ export class Picture {
     this.applyTrackAt(t, secs(t.time));
   }
 
-  /** Applies packed track updates from the stream worker (wire.ts). */
+  /** Applies packed track updates from the stream worker (wire.ts); an update of a known
+   * track is written into it in place, without allocating. */
   applyPacked(a: Float64Array, ids: string[], n: number): void {
-    for (let i = 0; i < n; i++) this.applyTrackAt(unpackTrack(a, i * TRACK_FIELDS, ids[i]), a[i * TRACK_FIELDS]);
+    for (let i = 0; i < n; i++) {
+      const o = i * TRACK_FIELDS;
+      const old = this.tracks.get(ids[i]);
+      if (!old || STATUS[a[o + 4]] === "deleted") {
+        this.applyTrackAt(unpackTrack(a, o, ids[i]), a[o]);
+        continue;
+      }
+      updatePacked(old, a, o);
+      this.moved(old, old.t);
+    }
+  }
+
+  /** The trail of a track that moved to its current position at `time`. */
+  private moved(old: TrackState, time: number): void {
+    if (Number.isFinite(time) && time > this.latest) this.latest = time;
+    const { trail, trailTimes } = old;
+    const last = trailTimes.length - 1;
+    if (time - trailTimes[last] >= TRAIL_STEP_S) {
+      trail.push([old.lon, old.lat]);
+      trailTimes.push(time);
+      if (trail.length > TRAIL_POINTS) {
+        trail.shift();
+        trailTimes.shift();
+      }
+    } else {
+      trail[last] = [old.lon, old.lat];
+      trailTimes[last] = time;
+    }
+    this.versions.tracks++;
   }
 
   private applyTrackAt(t: Track, time: number): void {
@@ -79,24 +108,9 @@ export class Picture {
       this.versions.tracks++;
       return;
     }
-    // In place: thousands of updates a second should not each allocate a new track.
-    const { trail, trailTimes } = old;
-    const last = trailTimes.length - 1;
-    if (time - trailTimes[last] >= TRAIL_STEP_S) {
-      trail.push([t.lon, t.lat]);
-      trailTimes.push(time);
-      if (trail.length > TRAIL_POINTS) {
-        trail.shift();
-        trailTimes.shift();
-      }
-    } else {
-      // Within the step: move the newest point instead of adding one.
-      trail[last] = [t.lon, t.lat];
-      trailTimes[last] = time;
-    }
     Object.assign(old, t);
     old.t = time;
-    this.versions.tracks++;
+    this.moved(old, time);
   }
 
   private applyAlert(a: Alert, nowMs: number): AlertState | null {

@@ -54,6 +54,24 @@ export function unpackTrack(a: Float64Array, o: number, id: string): Track & { t
   };
 }
 
+/** Writes a packed update into a track the page holds (no allocation but a new `cov`). */
+export function updatePacked(t: Track & { t: number }, a: Float64Array, o: number): void {
+  t.t = a[o];
+  t.hostile = a[o + 1] === 1;
+  t.lon = a[o + 2];
+  t.lat = a[o + 3];
+  t.status = STATUS[a[o + 4]] ?? "confirmed";
+  const cls = CLASSES[a[o + 5]] ?? "unknown";
+  t.class = cls === "unknown" ? undefined : (cls as ObjectClass);
+  if (Number.isNaN(a[o + 6])) t.cov = undefined;
+  else if (t.cov) {
+    t.cov[0] = a[o + 6];
+    t.cov[1] = a[o + 7];
+    t.cov[2] = a[o + 8];
+  } else t.cov = [a[o + 6], a[o + 7], a[o + 8]];
+  t.speed = Number.isNaN(a[o + 9]) ? undefined : a[o + 9];
+}
+
 /** What the worker posts to the page. */
 export type FromWorker =
   | { type: "open" }

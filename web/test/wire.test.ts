@@ -25,4 +25,25 @@ describe("packed track updates", () => {
     p.applyPacked(a, ["t7"], 1);
     expect(p.tracks.has("t7")).toBe(false);
   });
+
+  it("update a known track in place and extend its trail", () => {
+    const t: Track = { id: "t1", time: "2019-10-12T21:00:00Z", status: "confirmed", lon: 38.8, lat: 36.3, cov: [100, 0, 100] };
+    const a = new Float64Array(TRACK_FIELDS);
+    const p = new Picture();
+    packTrack(t, a, 0);
+    p.applyPacked(a, ["t1"], 1);
+    const held = p.tracks.get("t1")!;
+    const cov = held.cov;
+    packTrack({ ...t, time: "2019-10-12T21:01:00Z", lon: 38.81, cov: [200, 0, 200], class: "person" }, a, 0);
+    p.applyPacked(a, ["t1"], 1);
+    const now = p.tracks.get("t1")!;
+    expect(now).toBe(held);
+    expect(now.cov).toBe(cov);
+    expect([now.lon, now.cov, now.class, now.t]).toEqual([38.81, [200, 0, 200], "person", Date.parse("2019-10-12T21:01:00Z") / 1000]);
+    expect(now.trail).toEqual([[38.8, 36.3], [38.81, 36.3]]);
+    packTrack({ ...t, time: "2019-10-12T21:01:01Z", lon: 38.82, cov: undefined }, a, 0);
+    p.applyPacked(a, ["t1"], 1);
+    expect(now.cov).toBeUndefined();
+    expect(now.trail).toEqual([[38.8, 36.3], [38.82, 36.3]]);
+  });
 });
