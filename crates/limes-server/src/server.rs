@@ -47,6 +47,10 @@ pub struct ServeConfig {
     /// CoT over plain TCP (sensors with a token in their first event).
     #[arg(long, default_value = "127.0.0.1:8087")]
     pub cot: Option<SocketAddr>,
+    /// Also take TAK clients (with a token in their first event) on plain-TCP CoT; by default
+    /// plain TCP is for sensors on a trusted segment and clients must use TLS.
+    #[arg(long)]
+    pub cot_clients: bool,
     /// Serve no plain-TCP CoT.
     #[arg(long, conflicts_with = "cot")]
     pub no_cot: bool,
@@ -95,6 +99,12 @@ pub struct ServeConfig {
     /// The operator's console: sessions, history.
     #[command(flatten)]
     pub console: crate::console::ConsoleConfig,
+    /// Seconds a client has to send a whole request body.
+    #[arg(long, default_value_t = 30)]
+    pub body_timeout_s: u64,
+    /// Seconds a CoT connection has to send its first (authenticating) event.
+    #[arg(long, default_value_t = 10)]
+    pub cot_first_event_s: u64,
 }
 
 impl ServeConfig {
@@ -176,6 +186,8 @@ pub struct Server {
     /// Shared state (for in-process tests and benchmarks).
     pub state: AppState,
     tasks: Vec<JoinHandle<()>>,
+    stop_live: crossbeam_channel::Sender<()>,
+    ended: Vec<tokio::sync::oneshot::Receiver<()>>,
 }
 
 fn last_logged_time(store: &Store) -> Result<Option<f64>, StoreError> {
@@ -212,6 +224,8 @@ fn limits(cfg: &ServeConfig) -> Limits {
     let limits = Limits {
         http_connections: cfg.max_http_connections.min(room / 2).max(8),
         cot_connections: cfg.max_cot_connections.min(room * 2 / 5).max(8),
+        body_timeout: Duration::from_secs(30),
+        cot_first_event: Duration::from_secs(10),
     };
     tracing::info!(
         "file-descriptor limit {nofile}: at most {} HTTP and {} CoT connections",
@@ -234,7 +248,7 @@ impl Server {
         let health = Health::new();
         let (feed_tx, feed_rx) = bounded(64);
         let (store, writer) = Store::open(&cfg.data, cfg.queue, feed_tx)?;
-        supervise("log writer", writer, health.clone(), shutdown.clone())
+        let writer_ended = supervise("log writer", writer, health.clone(), shutdown.clone())
             .map_err(ServerError::Thread)?;
         let tokens = store.read_blocking(Tokens::load)?;
         let hub = Hub::new(site.clone());
@@ -275,7 +289,9 @@ impl Server {
             cfg.max_future_s,
             cfg.max_past_s,
         ));
-        let limits = limits(&cfg);
+        let mut limits = limits(&cfg);
+        limits.body_timeout = Duration::from_secs(cfg.body_timeout_s.max(1));
+        limits.cot_first_event = Duration::from_secs(cfg.cot_first_event_s.max(1));
         let console = crate::console::Console::open(&store, &cfg.data, cfg.console.clone())?;
         let state = AppState {
             site: site.clone(),
@@ -293,6 +309,7 @@ impl Server {
             limits: limits.clone(),
             console,
         };
+        let (stop_live, stop_rx) = bounded::<()>(0);
         let live = Live {
             site: site.clone(),
             store: store.clone(),
@@ -301,10 +318,17 @@ impl Server {
             health: health.clone(),
             metrics: metrics.clone(),
         }
-        .spawn(feed_rx)
+        .spawn(feed_rx, stop_rx)
         .map_err(ServerError::Thread)?;
-        supervise("engine", live, health.clone(), shutdown.clone()).map_err(ServerError::Thread)?;
-        health.wait_started().await.map_err(ServerError::Engine)?;
+        let live_ended = supervise("engine", live, health.clone(), shutdown.clone())
+            .map_err(ServerError::Thread)?;
+        if let Err(e) = health.wait_started().await {
+            // Release the store (and the directory's lock) before reporting the failure.
+            shutdown.cancel();
+            drop((stop_live, state, store));
+            let _ = tokio::time::timeout(Duration::from_secs(10), writer_ended).await;
+            return Err(ServerError::Engine(e));
+        }
         state.console.start(&state);
 
         let mut tasks = Vec::new();
@@ -343,7 +367,7 @@ impl Server {
         let cot = match cfg.cot.filter(|_| !cfg.no_cot) {
             Some(addr) => {
                 let (l, bound) = bind(addr).await?;
-                tasks.push(tokio::spawn(cot_server.clone().serve(l)));
+                tasks.push(tokio::spawn(cot_server.clone().serve(l, cfg.cot_clients)));
                 Some(bound)
             }
             None => None,
@@ -389,6 +413,8 @@ impl Server {
             cot_tls,
             state,
             tasks,
+            stop_live,
+            ended: vec![live_ended, writer_ended],
         })
     }
 
@@ -419,6 +445,18 @@ impl Server {
             .is_err()
         {
             tracing::warn!("connections still open after 5 s; leaving them");
+        }
+        // The engine stops, then, with every handle on the store gone, the writer drains and
+        // ends, and the data directory's lock is released.
+        drop(self.stop_live);
+        drop(self.state);
+        for e in self.ended {
+            if tokio::time::timeout(Duration::from_secs(10), e)
+                .await
+                .is_err()
+            {
+                tracing::warn!("a server thread is still running after 10 s");
+            }
         }
     }
 }

@@ -68,6 +68,7 @@ fn track(i: u64, n: u64, line: &[LonLat], t: f64, first: f64) -> TrackRecord {
         hits: 12,
         first_seen: Time(first),
         sensor: Some(format!("cam-{}", i % 50)),
+        updated: None,
     }
 }
 

@@ -1,7 +1,7 @@
 //! The console end to end, in real headless Chromium: `limes serve` replays the Ain Issa breakout
-//! at 60×; `web/e2e/console.e2e.mjs` (playwright-core driving Debian's `chromium`) signs in as
+//! at 20×; `web/e2e/console.e2e.mjs` (playwright-core driving Debian's `chromium`) signs in as
 //! border-force operators and the humanitarian agency and checks what the issue's "Done when"
-//! asks. Chromium is installed with apt-get when missing. Screenshots: target/e2e-console/.
+//! asks. `cargo xtask test` installs Chromium with apt-get when missing. Screenshots: target/e2e-console/.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -17,39 +17,12 @@ use std::sync::Arc;
 const PASSWORD: &str = "night shift password";
 const CHROMIUM: &str = "/usr/bin/chromium";
 
-/// Installs Debian's chromium if it is not there (once per machine; serialised by a lock).
-fn ensure_chromium() {
-    if Path::new(CHROMIUM).exists() {
-        return;
-    }
-    std::fs::create_dir_all(root().join("target")).expect("target dir");
-    let lock = std::fs::File::create(root().join("target/chromium-install.lock")).expect("lock");
-    lock.lock().expect("lock");
-    if Path::new(CHROMIUM).exists() {
-        return;
-    }
-    let install = || {
-        Command::new("apt-get")
-            .args(["install", "-y", "--no-install-recommends", "chromium"])
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false)
-    };
-    if !install() {
-        let updated = Command::new("apt-get")
-            .arg("update")
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        assert!(
-            updated && install(),
-            "could not install chromium with apt-get"
-        );
-    }
+/// Debian's chromium, which `cargo xtask test` (the README's test command) installs when missing.
+fn chromium() {
     assert!(
         Path::new(CHROMIUM).exists(),
-        "apt-get installed no {CHROMIUM}"
+        "no {CHROMIUM}: run the suite with `cargo xtask test`, which installs Debian's chromium \
+         with apt-get, or install it yourself"
     );
 }
 
@@ -91,7 +64,7 @@ fn add_user(site: &Path, data: &Path, org: &str, role: &str, name: &str) {
 
 #[test]
 fn the_console_runs_a_breakout_night_in_headless_chromium() {
-    ensure_chromium();
+    chromium();
     let web = web();
     let dir = tempfile::tempdir().expect("temp dir");
     let site = camp_site(dir.path(), None);

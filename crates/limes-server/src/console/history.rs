@@ -465,6 +465,7 @@ mod tests {
             hits: 3,
             first_seen: Time(t),
             sensor: None,
+            updated: None,
         }
     }
 
