@@ -123,7 +123,8 @@ try {
   // The breakout as the operator first sees it (the README's picture), with the alert selected.
   await breakout.click();
   await a.page.locator(`[data-testid=alert-detail][data-alert-id="${id}"]`).waitFor({ timeout: WAIT });
-  await a.page.waitForTimeout(1500); // the map's fly-to animation
+  // The map's flight to it ends, and its tiles and layers are drawn.
+  await a.page.waitForFunction((id) => document.querySelector("[data-testid=map]")?.dataset.flownTo === id, id, { timeout: WAIT });
   await a.page.screenshot({ path: join(SHOTS, "breakout.png") });
   if (DOCS_SHOT) copyFileSync(join(SHOTS, "breakout.png"), DOCS_SHOT);
 

@@ -27,7 +27,7 @@ pub fn run(
     out: &Path,
     seed: u64,
     write_detections: bool,
-    wait: bool,
+    console: crate::live_demo::Console,
 ) -> Result<()> {
     let started = Instant::now();
     let mut runs: Vec<SiteRun> = Vec::new();
@@ -75,7 +75,7 @@ pub fn run(
     let path = report.write(out)?;
     println!("report: {}", path.display());
     println!("wall time {:.1} s", started.elapsed().as_secs_f64());
-    crate::live_demo::run(sites, out, seed, wait)?;
+    crate::live_demo::run(sites, out, seed, console)?;
     Ok(())
 }
 

@@ -44,9 +44,19 @@ fn demo_password() -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// Runs the live part and prints what happened; with `wait`, keeps the server up for the
-/// console until Ctrl-C.
-pub fn run(sites: Option<&Path>, out: &Path, seed: u64, wait: bool) -> Result<()> {
+/// What the demo does with its live server once the replay is done.
+#[derive(Debug, Clone, Copy)]
+pub struct Console {
+    /// Keep the server up for the console until Ctrl-C (else stop and exit).
+    pub wait: bool,
+    /// Where the server listens (default: 127.0.0.1:8080 when free and waiting, else any port).
+    pub addr: Option<std::net::SocketAddr>,
+}
+
+/// Runs the live part and prints what happened; with `console.wait`, keeps the server up for
+/// the console until Ctrl-C.
+pub fn run(sites: Option<&Path>, out: &Path, seed: u64, console: Console) -> Result<()> {
+    let wait = console.wait;
     let site = crate::demo::open(sites, "ain-issa")?;
     let site_arg = match sites {
         Some(d) => d.join("ain-issa.toml").display().to_string(),
@@ -76,7 +86,9 @@ pub fn run(sites: Option<&Path>, out: &Path, seed: u64, wait: bool) -> Result<()
     rt.block_on(async move {
         let mut cfg = ServeConfig::new(site_arg, dir.join("data")).on_free_ports();
         // The console on the usual port when it is free (a person opens it), else any port.
-        if wait && std::net::TcpListener::bind("127.0.0.1:8080").is_ok() {
+        if let Some(addr) = console.addr {
+            cfg.http = addr;
+        } else if wait && std::net::TcpListener::bind("127.0.0.1:8080").is_ok() {
             cfg.http = "127.0.0.1:8080".parse()?;
         }
         cfg.clock_speed = SPEED;
@@ -123,6 +135,7 @@ pub fn run(sites: Option<&Path>, out: &Path, seed: u64, wait: bool) -> Result<()
         let n = limes_server::audit::verify(&conn)?;
         println!("  audit chain intact: {n} entries (`limes audit verify --data {}`)", dir.join("data").display());
         if !wait {
+            server.stop().await;
             return anyhow::Ok(());
         }
         println!("\nthe operator's console: {base}/  (open it in a browser; sign in as)");
@@ -132,7 +145,14 @@ pub fn run(sites: Option<&Path>, out: &Path, seed: u64, wait: bool) -> Result<()
             println!("  {name:<13} password {pw}   ({org}, {})", role.name());
         }
         println!("the live server keeps running (drill clock at {SPEED:.0}×; scrub back with the time slider); Ctrl-C stops it (`limes demo --no-wait` exits instead)");
-        tokio::signal::ctrl_c().await?;
+        let failed = tokio::select! {
+            r = tokio::signal::ctrl_c() => { r?; None }
+            r = server.wait() => r.err(),
+        };
+        server.stop().await;
+        if let Some(why) = failed {
+            anyhow::bail!("the live server failed: {why}");
+        }
         println!("stopped");
         anyhow::Ok(())
     })

@@ -52,6 +52,9 @@ enum Cmd {
         /// Exit when done instead of keeping the live server up for the console (until Ctrl-C).
         #[arg(long)]
         no_wait: bool,
+        /// Address of the live server and its console (127.0.0.1:8080 when free, else any port).
+        #[arg(long)]
+        console: Option<std::net::SocketAddr>,
     },
     /// Simulate a site's scenario: writes detections.jsonl and truth.jsonl.
     Sim {
@@ -297,7 +300,17 @@ fn main() -> Result<()> {
             sites,
             detections,
             no_wait,
-        } => demo::run(sites.as_deref(), &out, seed, detections, !no_wait),
+            console,
+        } => demo::run(
+            sites.as_deref(),
+            &out,
+            seed,
+            detections,
+            crate::live_demo::Console {
+                wait: !no_wait,
+                addr: console,
+            },
+        ),
         Cmd::Sim { site, seed, out } => sim(&site, seed, &out),
         Cmd::Track {
             detections,

@@ -361,6 +361,9 @@ export class MapController {
     }
     const b = bounds(pts, 800);
     if (!b) return;
+    // The page says where it has flown to once the flight ends (tests wait on it).
+    delete this.container.dataset.flownTo;
+    this.map.once("moveend", () => (this.container.dataset.flownTo = a.id));
     this.map.fitBounds(b, { padding: 80, maxZoom: 15, duration: 1200 });
   }
 
