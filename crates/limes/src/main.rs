@@ -306,7 +306,7 @@ fn main() -> Result<()> {
             &out,
             seed,
             detections,
-            crate::live_demo::Console {
+            live_demo::Console {
                 wait: !no_wait,
                 addr: console,
             },
