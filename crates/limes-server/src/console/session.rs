@@ -193,7 +193,7 @@ fn set_cookie(value: String, max_age_s: i64, secure: bool) -> HeaderValue {
         .http_only(true)
         .same_site(SameSite::Strict)
         .secure(secure)
-        .max_age(cookie::time::Duration::seconds(max_age_s))
+        .max_age(time::Duration::seconds(max_age_s))
         .build();
     HeaderValue::from_str(&c.to_string()).unwrap_or(HeaderValue::from_static(""))
 }
