@@ -118,6 +118,11 @@ pub struct AuditEntry {
     pub prev: String,
     /// This entry's hash.
     pub hash: String,
+    /// 128 random bits (hex) hashed into the entry's chain hash and Merkle leaf, so that a hash
+    /// shown to someone who may not read the entry (a consistency or inclusion proof, the next
+    /// entry's `prev`) cannot be matched against guesses of its contents. Empty in entries
+    /// written before salts existed, which are hashed without it.
+    pub salt: String,
 }
 
 /// The chain is broken.
@@ -136,19 +141,19 @@ pub enum AuditError {
     Db(#[from] rusqlite::Error),
 }
 
-/// The hash of an entry: SHA-256 over the previous hash and every field, newline-separated.
-pub fn entry_hash(
-    prev: &str,
-    seq: i64,
-    time: &str,
-    actor: &str,
-    action: &str,
-    object: &str,
-    detail: &str,
-) -> String {
+/// The hash of an entry: SHA-256 over the previous hash and every field (its own `prev` and
+/// `hash` aside), newline-separated, then the salt when it has one.
+pub fn entry_hash(prev: &str, e: &AuditEntry) -> String {
     let mut h = Sha256::new();
-    for part in [prev, &seq.to_string(), time, actor, action, object, detail] {
+    let seq = e.seq.to_string();
+    for part in [
+        prev, &seq, &e.time, &e.actor, &e.action, &e.object, &e.detail,
+    ] {
         h.update(part.as_bytes());
+        h.update(b"\n");
+    }
+    if !e.salt.is_empty() {
+        h.update(e.salt.as_bytes());
         h.update(b"\n");
     }
     hex::encode(h.finalize())
@@ -173,14 +178,26 @@ pub fn append(conn: &Connection, last: &mut String, d: &AuditDraft) -> rusqlite:
     let seq: i64 = conn.query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM audit", [], |r| {
         r.get(0)
     })?;
-    let hash = entry_hash(last, seq, &time, &d.actor, &d.action, &d.object, &detail);
+    let salt: [u8; 16] = rand::random();
+    let mut e = AuditEntry {
+        seq,
+        time,
+        actor: d.actor.clone(),
+        action: d.action.clone(),
+        object: d.object.clone(),
+        detail,
+        prev: last.clone(),
+        hash: String::new(),
+        salt: hex::encode(salt),
+    };
+    e.hash = entry_hash(last, &e);
     conn.execute(
-        "INSERT INTO audit (seq, time, actor, action, object, detail, prev, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![seq, time, d.actor, d.action, d.object, detail, last.as_str(), hash],
+        "INSERT INTO audit (seq, time, actor, action, object, detail, prev, hash, salt) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![e.seq, e.time, e.actor, e.action, e.object, e.detail, e.prev, e.hash, e.salt],
     )?;
-    let leaf = merkle::leaf_data(seq, &time, &d.actor, &d.action, &d.object, &detail);
-    merkle::append_leaf(conn, (seq - 1) as u64, tlog_tiles::record_hash(&leaf))
+    merkle::append_leaf(conn, (seq - 1) as u64, merkle::leaf_hash(&e))
         .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    let hash = e.hash;
     *last = hash;
     Ok(seq)
 }
@@ -188,7 +205,7 @@ pub fn append(conn: &Connection, last: &mut String, d: &AuditDraft) -> rusqlite:
 /// Checks the whole chain; returns the number of entries when it is intact.
 pub fn verify(conn: &Connection) -> Result<i64, AuditError> {
     let mut stmt = conn.prepare(
-        "SELECT seq, time, actor, action, object, detail, prev, hash FROM audit ORDER BY seq",
+        "SELECT seq, time, actor, action, object, detail, prev, hash, salt FROM audit ORDER BY seq",
     )?;
     let mut rows = stmt.query([])?;
     let mut prev = GENESIS.to_string();
@@ -207,9 +224,7 @@ pub fn verify(conn: &Connection) -> Result<i64, AuditError> {
                 what: "its `prev` does not match the hash of the entry before".into(),
             });
         }
-        let h = entry_hash(
-            &e.prev, e.seq, &e.time, &e.actor, &e.action, &e.object, &e.detail,
-        );
+        let h = entry_hash(&e.prev, &e);
         if h != e.hash {
             return Err(AuditError::Broken {
                 seq: e.seq,
@@ -231,7 +246,7 @@ pub fn list(
     org: Option<&str>,
 ) -> rusqlite::Result<Vec<AuditEntry>> {
     let mut stmt = conn.prepare(
-        "SELECT seq, time, actor, action, object, detail, prev, hash FROM audit
+        "SELECT seq, time, actor, action, object, detail, prev, hash, salt FROM audit
          WHERE seq > ?1 AND (?3 IS NULL OR substr(actor, 1, length(?3) + 1) = ?3 || '/')
          ORDER BY seq LIMIT ?2",
     )?;
@@ -249,5 +264,6 @@ fn row_entry(r: &rusqlite::Row) -> rusqlite::Result<AuditEntry> {
         detail: r.get(5)?,
         prev: r.get(6)?,
         hash: r.get(7)?,
+        salt: r.get(8)?,
     })
 }

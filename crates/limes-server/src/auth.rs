@@ -6,7 +6,7 @@
 //! it is created with `limes token create --role owner` and is never implied by `admin`.
 
 use rand::Rng;
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -122,9 +122,21 @@ pub fn new_token() -> String {
 }
 
 /// The token table, cached in memory.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Tokens {
     by_hash: Arc<RwLock<HashMap<String, Principal>>>,
+    /// The `via` (`token:N`) of every token revoked while the server runs; open streams and
+    /// CoT connections watch it and close when theirs is in it.
+    revoked: Arc<tokio::sync::watch::Sender<std::collections::HashSet<String>>>,
+}
+
+impl Default for Tokens {
+    fn default() -> Self {
+        Self {
+            by_hash: Default::default(),
+            revoked: Arc::new(tokio::sync::watch::channel(Default::default()).0),
+        }
+    }
 }
 
 impl Tokens {
@@ -156,7 +168,32 @@ impl Tokens {
         }
         Ok(Self {
             by_hash: Arc::new(RwLock::new(map)),
+            ..Self::default()
         })
+    }
+
+    /// Forgets the tokens with these row ids (revoked in the table) and tells open
+    /// connections of theirs to close. Idempotent.
+    pub fn revoke(&self, ids: &[i64]) {
+        let vias: std::collections::HashSet<String> =
+            ids.iter().map(|id| format!("token:{id}")).collect();
+        if let Ok(mut m) = self.by_hash.write() {
+            m.retain(|_, p| !vias.contains(&p.via));
+        }
+        self.revoked.send_if_modified(|set| {
+            let before = set.len();
+            set.extend(vias);
+            set.len() != before
+        });
+    }
+
+    /// Resolves once `p`'s token is revoked (never for other credentials).
+    pub async fn revoked(&self, p: &Principal) {
+        if !p.via.starts_with("token:") {
+            return std::future::pending().await;
+        }
+        let mut rx = self.revoked.subscribe();
+        let _ = rx.wait_for(|set| set.contains(&p.via)).await;
     }
 
     /// The caller holding `token`, if any.
@@ -234,4 +271,43 @@ pub async fn create(
         role,
         token,
     })
+}
+
+/// Marks token `id` revoked in the table, audited as `actor`; `Ok(None)` when there is no such
+/// token (of `org`, when given). The caller tells a running server's [`Tokens`].
+pub async fn revoke(
+    store: &Store,
+    id: i64,
+    org: Option<&str>,
+    actor: &str,
+) -> Result<Option<String>, StoreError> {
+    let only = org.map(str::to_string);
+    let found = store
+        .read(move |c| {
+            Ok(
+                c.query_row("SELECT org FROM tokens WHERE id = ?1", params![id], |r| {
+                    r.get::<_, String>(0)
+                })
+                .optional()?,
+            )
+        })
+        .await?;
+    let Some(token_org) = found.filter(|o| only.as_ref().is_none_or(|w| w == o)) else {
+        return Ok(None);
+    };
+    store
+        .change(
+            Box::new(move |c: &Connection| {
+                c.execute("UPDATE tokens SET revoked = 1 WHERE id = ?1", params![id])?;
+                Ok(serde_json::Value::Null)
+            }),
+            AuditDraft::new(
+                actor,
+                "token.revoke",
+                format!("org/{token_org}"),
+                serde_json::json!({ "token": id }),
+            ),
+        )
+        .await?;
+    Ok(Some(token_org))
 }

@@ -31,6 +31,8 @@ pub struct Metrics {
     pub connections: Gauge,
     /// Items dropped for slow subscribers.
     pub lagged: Counter,
+    /// TAK client events not relayed: not the client's own position, or over its rate.
+    pub relay_refused: Counter,
     /// Seconds from a batch's arrival to the engine having processed it (durable commit included).
     pub pipeline_seconds: Histogram,
     /// Webhook deliveries made.
@@ -80,6 +82,7 @@ impl Metrics {
             live_tracks: Gauge::default(),
             connections: Gauge::default(),
             lagged: Counter::default(),
+            relay_refused: Counter::default(),
             pipeline_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
             webhook_delivered: Counter::default(),
             webhook_failed: Counter::default(),
@@ -137,6 +140,11 @@ impl Metrics {
             "lagged",
             "Items skipped for subscribers that fell behind",
             m.lagged.clone(),
+        );
+        r.register(
+            "cot_relay_refused",
+            "TAK client events not relayed (not the client's own position, or over its rate)",
+            m.relay_refused.clone(),
         );
         r.register(
             "pipeline_seconds",

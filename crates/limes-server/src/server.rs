@@ -521,7 +521,10 @@ impl Server {
             Duration::from_secs(cfg.checkpoint_interval_s.max(1)),
             shutdown.clone(),
         )));
+        // Every organisation gets its own delivery loop (its rows wait only on its receiver).
+        let hooked = site.orgs.iter().map(|o| o.id.clone()).collect();
         tasks.push(tokio::spawn(crate::deliver::webhook::run(
+            hooked,
             store,
             metrics,
             checkpoints,

@@ -260,6 +260,15 @@ enum TokenCmd {
         #[arg(long, default_value = "")]
         label: String,
     },
+    /// Revoke an API token by its number (`token:N`; the server must not be running: while it
+    /// runs, `DELETE /api/v1/tokens/N` with an admin's or the owner's token).
+    Revoke {
+        /// Data directory.
+        #[arg(long, default_value = "limes-data")]
+        data: PathBuf,
+        /// The token's number.
+        id: i64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -443,6 +452,9 @@ fn main() -> Result<()> {
                     label,
                 },
         } => serve::token_create(&site, &data, &org, &role, &label),
+        Cmd::Token {
+            cmd: TokenCmd::Revoke { data, id },
+        } => serve::token_revoke(&data, id),
         Cmd::Cert { cmd } => cert::run(cmd),
         Cmd::Audit { cmd } => match cmd {
             AuditCmd::Verify {

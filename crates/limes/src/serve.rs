@@ -109,6 +109,18 @@ pub fn token_create(site: &str, data: &Path, org: &str, role: &str, label: &str)
     Ok(())
 }
 
+/// `limes token revoke`: marks a token revoked (the server is not running).
+pub fn token_revoke(data: &Path, id: i64) -> Result<()> {
+    let (feed, _rx) = crossbeam_feed();
+    let (store, _writer) = Store::open(data, 1, feed)?;
+    let rt = tokio::runtime::Runtime::new()?;
+    match rt.block_on(auth::revoke(&store, id, None, "local/limes-token"))? {
+        Some(org) => eprintln!("token {id} of {org} revoked"),
+        None => bail!("no token {id} in {}", data.display()),
+    }
+    Ok(())
+}
+
 fn crossbeam_feed() -> (
     crossbeam_channel::Sender<limes_server::store::Fed>,
     crossbeam_channel::Receiver<limes_server::store::Fed>,

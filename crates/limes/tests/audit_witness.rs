@@ -123,9 +123,7 @@ fn rewrite_entries(c: &Connection, seq: u64) {
     let rows: Vec<audit::AuditEntry> = audit::list(c, 0, 1_000_000, None).unwrap();
     let mut prev = audit::GENESIS.to_string();
     for e in rows {
-        let h = audit::entry_hash(
-            &prev, e.seq, &e.time, &e.actor, &e.action, &e.object, &e.detail,
-        );
+        let h = audit::entry_hash(&prev, &e);
         c.execute(
             "UPDATE audit SET prev = ?2, hash = ?3 WHERE seq = ?1",
             params![e.seq, prev, h],
@@ -425,14 +423,17 @@ async fn tampering_is_caught_against_a_checkpoint_a_partner_holds() {
 /// The leaf hash of an entry as the API shows it (RFC 6962 leaf of the documented encoding).
 fn tlog_leaf(e: &Value) -> merkle::Hash {
     let s = |k: &str| e[k].as_str().unwrap().to_string();
-    let data = merkle::leaf_data(
-        e["seq"].as_i64().unwrap(),
-        &s("time"),
-        &s("actor"),
-        &s("action"),
-        &s("object"),
-        &s("detail"),
-    );
+    let data = merkle::leaf_data(&audit::AuditEntry {
+        seq: e["seq"].as_i64().unwrap(),
+        time: s("time"),
+        actor: s("actor"),
+        action: s("action"),
+        object: s("object"),
+        detail: s("detail"),
+        prev: s("prev"),
+        hash: s("hash"),
+        salt: s("salt"),
+    });
     let mut h = sha256(&[&[0u8][..], &data].concat());
     h.truncate(32);
     merkle::Hash(h.try_into().unwrap())

@@ -680,3 +680,134 @@ fn every_role_of_every_organisation_gets_exactly_its_rights_on_every_endpoint() 
         );
     }
 }
+
+#[test]
+fn a_tak_client_relays_only_its_own_position_never_a_forged_track_or_colleague() {
+    let c = camp();
+    let now = limes_core::record::Time(limes_server::clock::wall_now());
+    let event = |uid: &str, kind: &str, detail: &str| {
+        format!(
+            r#"<event version="2.0" uid="{uid}" type="{kind}" how="m-g" time="{now}" start="{now}" stale="{now}"><point lat="36.39" lon="38.9" hae="0" ce="10" le="9999999"/><detail>{detail}</detail></event>"#
+        )
+    };
+    let ping = |uid: &str| event(&format!("{uid}-ping"), "t-x-c-t", "");
+    let open = |uid: &str| {
+        let mut s = std::net::TcpStream::connect(c.srv.cot).expect("connect");
+        let token = c.srv.token("ibf", "viewer");
+        let hello = event(uid, "a-f-G-U-C", &format!(r#"<limes token="{token}"/>"#));
+        s.write_all(format!("{hello}{}", ping(uid)).as_bytes())
+            .expect("write");
+        s
+    };
+    let read_until = |s: &mut std::net::TcpStream, what: &str| {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&got).contains(what) {
+            let n = s.read(&mut buf).unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&got).into_owned()
+    };
+    let mut a = open("relay-a");
+    assert!(read_until(&mut a, "t-x-c-t-r").contains("t-x-c-t-r"));
+    let mut b = open("relay-b");
+    assert!(read_until(&mut b, "t-x-c-t-r").contains("t-x-c-t-r"));
+    // A forges a server track, a facility and its colleague, then reports its own position.
+    let forged = [
+        event("limes.ain-issa.track.FAKE", "a-h-G", ""),
+        event("limes.ain-issa.facility.ain-issa-annex", "a-n-G-I", ""),
+        event("relay-b", "a-f-G-U-C", r#"<contact callsign="SPOOFED"/>"#),
+        event("relay-a", "a-f-G-U-C", r#"<contact callsign="MARK-2"/>"#),
+    ];
+    a.write_all(forged.concat().as_bytes()).expect("write");
+    let got = read_until(&mut b, "MARK-2");
+    assert!(got.contains("MARK-2"), "A's own position reaches B: {got}");
+    assert!(!got.contains("FAKE"), "a forged track was relayed: {got}");
+    assert!(
+        !got.contains("SPOOFED"),
+        "a forged colleague was relayed: {got}"
+    );
+    assert!(
+        !got.contains(r#"uid="limes.ain-issa.facility.ain-issa-annex" type="a-n-G-I" how="m-g""#),
+        "a forged facility was relayed: {got}"
+    );
+}
+
+#[test]
+fn a_revoked_token_is_refused_and_its_open_stream_and_cot_connection_are_cut() {
+    let c = camp();
+    let admin = c.srv.token("ibf", "admin");
+    let (st, v) = c.srv.post(
+        &admin,
+        "/api/v1/tokens",
+        json!({"org": "ibf", "role": "viewer"}).to_string(),
+    );
+    assert_eq!(st, 200, "{v}");
+    let (id, token) = (
+        v["id"].as_i64().expect("id"),
+        v["token"].as_str().expect("token").to_string(),
+    );
+    assert_eq!(c.srv.get(&token, "/api/v1/alerts").0, 200);
+    // An event stream and a CoT connection of the token, both open.
+    let mut stream = client()
+        .get(format!("{}/api/v1/stream", c.srv.http))
+        .bearer_auth(&token)
+        .send()
+        .expect("stream");
+    assert_eq!(stream.status().as_u16(), 200);
+    let mut first = [0u8; 64];
+    assert!(stream.read(&mut first).expect("read") > 0);
+    let now = limes_core::record::Time(limes_server::clock::wall_now());
+    let mut cot = std::net::TcpStream::connect(c.srv.cot).expect("connect");
+    cot.write_all(format!(
+        r#"<event version="2.0" uid="revoked-device" type="a-f-G-U-C" how="m-g" time="{now}" start="{now}" stale="{now}"><point lat="36.39" lon="38.9" hae="0" ce="10" le="9999999"/><detail><limes token="{token}"/></detail></event><event version="2.0" uid="revoked-device-ping" type="t-x-c-t" how="m-g" time="{now}" start="{now}" stale="{now}"><point lat="0" lon="0" hae="0" ce="9999999" le="9999999"/><detail/></event>"#
+    ).as_bytes()).expect("write");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains("t-x-c-t-r") {
+        let n = cot.read(&mut buf).expect("read");
+        assert!(n > 0, "the CoT connection closed early");
+        got.extend_from_slice(&buf[..n]);
+    }
+    let delete = |who: &str, id: i64| {
+        let r = client()
+            .delete(format!("{}/api/v1/tokens/{id}", c.srv.http))
+            .bearer_auth(who)
+            .send()
+            .expect("delete");
+        (r.status().as_u16(), r.text().unwrap_or_default())
+    };
+    // Another organisation's admin cannot, and cannot tell the token exists; a viewer cannot.
+    let foreign = delete(&c.srv.token("turkey", "admin"), id);
+    assert_eq!(foreign, delete(&c.srv.token("turkey", "admin"), 999_999));
+    assert_eq!(foreign.0, 404);
+    assert_eq!(delete(&c.srv.token("ibf", "viewer"), id).0, 403);
+    assert_eq!(c.srv.get(&token, "/api/v1/alerts").0, 200, "still valid");
+    // Its own organisation's admin can.
+    assert_eq!(delete(&admin, id).0, 200);
+    assert_eq!(c.srv.get(&token, "/api/v1/alerts").0, 401);
+    let mut rest = Vec::new();
+    assert!(
+        stream.read_to_end(&mut rest).is_ok(),
+        "the event stream ends (not cut by the client's timeout)"
+    );
+    // A guard against hanging, not a timing: the server closes at once.
+    cot.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .expect("timeout");
+    let mut tail = String::new();
+    let _ = cot.read_to_string(&mut tail);
+    assert!(tail.contains("revoked"), "the CoT client is told: {tail}");
+    let (_, v) = c.srv.get(&c.owner, "/api/v1/audit?limit=100000");
+    assert!(
+        v["entries"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .any(|e| e["action"] == "token.revoke"
+                && e["detail"].to_string().contains(&id.to_string())),
+        "the revocation is audited"
+    );
+}

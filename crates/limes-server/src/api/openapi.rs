@@ -113,6 +113,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(witness::consistency))
         .routes(routes!(witness::inclusion))
         .routes(routes!(read::create_token))
+        .routes(routes!(read::revoke_token))
         .routes(routes!(read::stats))
         .routes(routes!(meta::clock))
         .routes(routes!(meta::openapi))

@@ -335,6 +335,31 @@ pub async fn create_token(
     Ok(Json(serde_json::to_value(n).unwrap_or_default()))
 }
 
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "admin",
+    params(("id" = i64, Path, description = "The token's row id (`token:N` in audit entries)")),
+    responses((status = 200, description = "Revoked (also when it already was)", body = Object),
+        (status = 403, description = "Your role may not", body = super::openapi::ErrorBody),
+        (status = 404, description = "No such token of your organisation", body = super::openapi::ErrorBody)),
+    security(("bearer" = [])))]
+/// Revokes a token: an admin its own organisation's, the owner any. Requests with it are
+/// refused from now on, and its open event streams and CoT connections are closed.
+pub async fn revoke_token(
+    State(s): State<AppState>,
+    p: Principal,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    if !p.role.can_administer() {
+        return Err(ApiError::forbidden("revoke tokens"));
+    }
+    let org = (p.role != Role::Owner).then_some(p.org.as_str());
+    // Another organisation's token and no token get the same answer.
+    if auth::revoke(&s.store, id, org, &p.actor()).await?.is_none() {
+        return Err(ApiError::not_found("no such token"));
+    }
+    s.tokens.revoke(&[id]);
+    Ok(Json(serde_json::json!({ "revoked": id })))
+}
+
 #[utoipa::path(get, path = "/api/v1/stats", tag = "admin",
     responses((status = 200, description = "Store counts (the deployment owner only)", body = Object),
         (status = 403, description = "Your role or organisation may not", body = super::openapi::ErrorBody)),

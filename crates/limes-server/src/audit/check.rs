@@ -50,7 +50,7 @@ pub fn check_log(conn: &Connection, held: &[SignedCheckpoint]) -> Result<Finding
         .collect();
     {
         let mut stmt = conn.prepare(
-            "SELECT seq, time, actor, action, object, detail, prev, hash FROM audit ORDER BY seq",
+            "SELECT seq, time, actor, action, object, detail, prev, hash, salt FROM audit ORDER BY seq",
         )?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {

@@ -44,20 +44,24 @@ pub enum TreeError {
 }
 
 /// The bytes a leaf hashes: each field as a 4-byte big-endian length and its UTF-8 bytes, in
-/// the order seq (decimal), time, actor, action, object, detail. Lengths make the encoding
-/// unambiguous whatever the fields contain; the chain's `prev` and `hash` are not part of it.
-pub fn leaf_data(
-    seq: i64,
-    time: &str,
-    actor: &str,
-    action: &str,
-    object: &str,
-    detail: &str,
-) -> Vec<u8> {
-    let seq = seq.to_string();
-    let fields = [seq.as_str(), time, actor, action, object, detail];
+/// the order salt (only when the entry has one), seq (decimal), time, actor, action, object,
+/// detail. Lengths make the encoding unambiguous whatever the fields contain (a salt is 32 hex
+/// digits, longer than any decimal `seq`); the chain's `prev` and `hash` are not part of it.
+/// The salt makes a leaf hash unguessable to whoever may not read the entry.
+pub fn leaf_data(e: &AuditEntry) -> Vec<u8> {
+    let seq = e.seq.to_string();
+    let fields = [
+        e.salt.as_str(),
+        seq.as_str(),
+        &e.time,
+        &e.actor,
+        &e.action,
+        &e.object,
+        &e.detail,
+    ];
+    let skip = usize::from(e.salt.is_empty());
     let mut out = Vec::with_capacity(fields.iter().map(|f| f.len() + 4).sum());
-    for f in fields {
+    for f in &fields[skip..] {
         // A field is far below 4 GiB (the API bounds every input); saturate rather than wrap.
         let n = u32::try_from(f.len()).unwrap_or(u32::MAX);
         out.extend_from_slice(&n.to_be_bytes());
@@ -68,9 +72,7 @@ pub fn leaf_data(
 
 /// The leaf hash of a stored entry: SHA-256(0x00 ‖ [`leaf_data`]).
 pub fn leaf_hash(e: &AuditEntry) -> Hash {
-    record_hash(&leaf_data(
-        e.seq, &e.time, &e.actor, &e.action, &e.object, &e.detail,
-    ))
+    record_hash(&leaf_data(e))
 }
 
 /// Hashes read from `audit_tree` (inside whatever transaction the connection is in).
@@ -212,7 +214,7 @@ pub fn catch_up(conn: &Connection) -> Result<u64, TreeError> {
     let tx = conn.unchecked_transaction()?;
     {
         let mut stmt = tx.prepare(
-            "SELECT seq, time, actor, action, object, detail, prev, hash FROM audit
+            "SELECT seq, time, actor, action, object, detail, prev, hash, salt FROM audit
              WHERE seq > ?1 ORDER BY seq",
         )?;
         let mut rows = stmt.query(params![tree as i64])?;
@@ -451,10 +453,28 @@ mod tests {
 
     #[test]
     fn leaf_encoding_is_unambiguous() {
+        let entry = |action: &str, object: &str, salt: &str| AuditEntry {
+            seq: 1,
+            time: "t".into(),
+            actor: "org/a".into(),
+            action: action.into(),
+            object: object.into(),
+            detail: "{}".into(),
+            prev: String::new(),
+            hash: String::new(),
+            salt: salt.into(),
+        };
         // Moving a separator between fields changes the leaf.
-        let a = leaf_data(1, "t", "org/a", "read", "x\ny", "{}");
-        let b = leaf_data(1, "t", "org/a", "read\nx", "y", "{}");
+        let a = leaf_data(&entry("read", "x\ny", ""));
+        let b = leaf_data(&entry("read\nx", "y", ""));
         assert_ne!(a, b);
         assert_eq!(&a[..5], &[0, 0, 0, 1, b'1']);
+        // A salted entry starts with its salt; its leaf differs from the unsalted one.
+        let salted = leaf_data(&entry("read", "x\ny", "00112233445566778899aabbccddeeff"));
+        assert_eq!(&salted[..4], &[0, 0, 0, 32]);
+        assert_ne!(
+            leaf_hash(&entry("read", "x", "a")),
+            leaf_hash(&entry("read", "x", "b"))
+        );
     }
 }

@@ -144,17 +144,31 @@ where
         Ok(Some(Err(e))) => return Err(format!("first event: {e}")),
         Ok(Some(Ok(f))) => parse(&f).map_err(|e| format!("first event refused: {e}"))?,
     };
-    match identify(st, &ev, cred)? {
+    let role = identify(st, &ev, cred)?;
+    // A token revoked while the connection is open cuts it as a revoked certificate does.
+    let watcher = {
+        let principal = match &role {
+            Role::Sensor { principal, .. } | Role::Client { principal } => principal.clone(),
+        };
+        let (tokens, revoked) = (st.tokens.clone(), revoked.clone());
+        tokio::spawn(async move {
+            tokens.revoked(&principal).await;
+            revoked.cancel();
+        })
+    };
+    let end = match role {
         Role::Sensor { sensor, principal } => {
             sensor_loop(st, frames, &sensor, &principal, conn, ev, revoked).await
         }
         Role::Client { principal } => {
             client_loop(st, relays, frames, &principal, conn, tx, revoked, ev).await
         }
-    }
+    };
+    watcher.abort();
+    end
 }
 
-/// What a connection whose certificate is revoked while it is open is told.
+/// What a connection whose certificate (or token) is revoked while it is open is told.
 const REVOKED: &str = "your certificate has been revoked";
 
 /// After a refusal: reads (and drops) what the client still sends, until it closes, for at
@@ -398,7 +412,9 @@ where
                     ev.uid.clone()
                 }
             };
-            relays.relay(&principal.org, &own, conn, &ev);
+            if !relays.relay(&principal.org, &own, conn, &ev, crate::clock::wall_now()) {
+                st.metrics.relay_refused.inc();
+            }
         }
     };
     feed.abort();

@@ -1,8 +1,10 @@
-//! What TAK clients of one organisation share with each other: their own position reports,
-//! re-encoded from the parsed fields (so nothing a client put in its event — a token, a
-//! detail meant for the server — is ever passed on), the latest non-stale position of each
-//! connected client for newcomers, and a `t-x-d-d` when a client leaves. Client uids are
-//! scoped per organisation: one organisation cannot take another's uid.
+//! What TAK clients of one organisation share with each other: their own position reports
+//! (events with the client's own uid only, so a client cannot forge a server track, a facility
+//! or a colleague), re-encoded from the parsed fields (so nothing a client put in its event — a
+//! token, a detail meant for the server — is ever passed on), at most [`MAX_PER_SECOND`] per
+//! client, the latest non-stale position of each connected client for newcomers, and a
+//! `t-x-d-d` when a client leaves. Each organisation has its own bus, so no other organisation's
+//! clients can crowd it; client uids are scoped per organisation.
 
 use quick_xml::escape::escape;
 use std::collections::HashMap;
@@ -23,31 +25,46 @@ pub struct Relay {
     pub xml: Arc<str>,
 }
 
+/// Position reports relayed per client and wall second, at most (TAK clients report every few
+/// seconds); the rest are dropped.
+pub const MAX_PER_SECOND: u32 = 5;
+
+/// Events an organisation's bus holds for a client that has not read them yet.
+const BUS: usize = 1024;
+
 struct Client {
     conn: u64,
     last: Option<(Arc<str>, f64)>,
+    /// The wall second being counted, and how many reports were relayed in it.
+    second: i64,
+    sent: u32,
 }
 
-/// The relay bus and the connected clients, per organisation.
-#[derive(Clone)]
+/// The relay buses and the connected clients, per organisation.
+#[derive(Clone, Default)]
 pub struct Relays {
-    tx: broadcast::Sender<Relay>,
+    buses: Arc<Mutex<HashMap<String, broadcast::Sender<Relay>>>>,
     clients: Arc<Mutex<HashMap<(String, String), Client>>>,
 }
 
-impl Default for Relays {
-    fn default() -> Self {
-        Self {
-            tx: broadcast::channel(1024).0,
-            clients: Default::default(),
+impl Relays {
+    /// Subscribes to the events relayed within `org`.
+    pub fn subscribe(&self, org: &str) -> broadcast::Receiver<Relay> {
+        match self.buses.lock() {
+            Ok(mut b) => b
+                .entry(org.to_string())
+                .or_insert_with(|| broadcast::channel(BUS).0)
+                .subscribe(),
+            Err(_) => broadcast::channel(1).1,
         }
     }
-}
 
-impl Relays {
-    /// Subscribes to relayed events.
-    pub fn subscribe(&self) -> broadcast::Receiver<Relay> {
-        self.tx.subscribe()
+    fn send(&self, r: Relay) {
+        if let Ok(b) = self.buses.lock() {
+            if let Some(tx) = b.get(&r.org) {
+                let _ = tx.send(r);
+            }
+        }
     }
 
     /// Registers a client's uid within its organisation; an error when another connection of
@@ -60,7 +77,15 @@ impl Relays {
                 "another client of your organisation is connected with uid {uid:?}; uids must be distinct"
             ));
         }
-        c.insert(key, Client { conn, last: None });
+        c.insert(
+            key,
+            Client {
+                conn,
+                last: None,
+                second: 0,
+                sent: 0,
+            },
+        );
         Ok(())
     }
 
@@ -78,21 +103,38 @@ impl Relays {
             .collect()
     }
 
-    /// Relays a client's own position report to the other clients of its organisation.
-    pub fn relay(&self, org: &str, uid: &str, conn: u64, ev: &CotEvent) {
-        let xml: Arc<str> = reencode(ev).into();
-        if let Ok(mut c) = self.clients.lock() {
-            if let Some(cl) = c.get_mut(&(org.to_string(), uid.to_string())) {
-                if ev.uid == uid {
-                    cl.last = Some((xml.clone(), ev.stale));
-                }
-            }
+    /// Relays a client's own position report (`ev.uid` is the client's `uid`) to the other
+    /// clients of its organisation, within the client's rate at wall time `now`. Returns
+    /// whether it was relayed: events with any other uid, and reports over the rate, are not.
+    pub fn relay(&self, org: &str, uid: &str, conn: u64, ev: &CotEvent, now: f64) -> bool {
+        if ev.uid != uid {
+            return false;
         }
-        let _ = self.tx.send(Relay {
+        let xml: Arc<str> = reencode(ev).into();
+        {
+            let Ok(mut c) = self.clients.lock() else {
+                return false;
+            };
+            let Some(cl) = c.get_mut(&(org.to_string(), uid.to_string())) else {
+                return false;
+            };
+            let second = now.floor() as i64;
+            if cl.second != second {
+                cl.second = second;
+                cl.sent = 0;
+            }
+            if cl.sent >= MAX_PER_SECOND {
+                return false;
+            }
+            cl.sent += 1;
+            cl.last = Some((xml.clone(), ev.stale));
+        }
+        self.send(Relay {
             origin: conn,
             org: org.to_string(),
             xml,
         });
+        true
     }
 
     /// A client left: forget its uid and tell the organisation's other clients.
@@ -101,7 +143,8 @@ impl Relays {
             let Some(cl) = c.remove(&(org.to_string(), uid.to_string())) else {
                 return;
             };
-            let _ = self.tx.send(Relay {
+            drop(c);
+            self.send(Relay {
                 origin: cl.conn,
                 org: org.to_string(),
                 xml: disconnect(uid, now).into(),

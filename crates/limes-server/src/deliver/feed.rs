@@ -1,6 +1,7 @@
 //! One subscriber's feed: the current picture, then every change, each released for one
-//! organisation (and filtered by kind); a subscriber that falls behind is told how much it
-//! missed. Every stream delivery (SSE, CoT) reads one of these.
+//! organisation (and filtered by kind); a subscriber that falls behind is told so (not how much:
+//! the count would include items of other organisations) and [`Feed::resync`] gives it the
+//! picture again. Every stream delivery (SSE, CoT) reads one of these.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -15,8 +16,8 @@ use crate::release::{DataKind, Item, Policy, Released};
 pub enum Delivery {
     /// An item released to the organisation.
     Item(Box<Released>),
-    /// The subscriber fell behind and missed this many changes.
-    Lagged(u64),
+    /// The subscriber fell behind and missed changes; resync it.
+    Lagged,
 }
 
 /// A released view of the hub for one organisation.
@@ -50,6 +51,13 @@ impl Feed {
         }
     }
 
+    /// After a lag: the picture at clock time `now` again, then the changes after it.
+    pub fn resync(&mut self, hub: &Hub, now: f64) {
+        let (snapshot, rx) = hub.subscribe_with_snapshot(now);
+        self.snapshot = snapshot.into();
+        self.rx = rx;
+    }
+
     fn release(&self, item: &Item) -> Option<Released> {
         if !self.kinds.contains(&item.kind()) {
             return None;
@@ -73,7 +81,7 @@ impl Feed {
                 }
                 Err(broadcast::error::RecvError::Lagged(n)) => {
                     self.metrics.lagged.inc_by(n);
-                    return Some(Delivery::Lagged(n));
+                    return Some(Delivery::Lagged);
                 }
                 Err(broadcast::error::RecvError::Closed) => return None,
             }

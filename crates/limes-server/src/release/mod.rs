@@ -235,7 +235,7 @@ impl Policy {
             time: a.time,
             raised: a.raised,
             count: a.count,
-            status: v.life.status,
+            status: partner_status(detail, v.life.status),
             facility: a.facility.clone(),
             sector: a.sector.clone(),
             summary: plain_summary(a),
@@ -284,7 +284,10 @@ impl Policy {
                     out: Out::Alert(AlertOut::Full(Box::new(FullAlert {
                         id,
                         tracks,
-                        view: v.clone(),
+                        view: AlertView {
+                            alert: v.alert.clone(),
+                            life: life_for(&o.id, &v.life),
+                        },
                     }))),
                     detail,
                     pos: lonlat(&a.pos),
@@ -366,4 +369,36 @@ pub fn track_item(rec: TrackRecord) -> Item {
         rec,
         hostile_in: Vec::new(),
     }))
+}
+
+/// The life-cycle state an organisation released an alert below full detail sees: whether it
+/// is resolved, not when another organisation acknowledged it or sent a unit.
+fn partner_status(detail: Detail, status: Lifecycle) -> Lifecycle {
+    match (detail, status) {
+        (Detail::Full, s) => s,
+        (_, Lifecycle::Resolved) => Lifecycle::Resolved,
+        _ => Lifecycle::New,
+    }
+}
+
+/// The life cycle as organisation `org` sees it in full: who changed it is named by
+/// organisation only when it was another organisation (never its token or user), and another
+/// organisation's operator's note is not passed on.
+fn life_for(org: &str, life: &AlertLife) -> AlertLife {
+    let own = life
+        .changed_by
+        .as_deref()
+        .is_some_and(|c| c.split('/').next() == Some(org));
+    if own {
+        return life.clone();
+    }
+    AlertLife {
+        changed_by: life
+            .changed_by
+            .as_deref()
+            .and_then(|c| c.split('/').next())
+            .map(str::to_string),
+        note: None,
+        ..life.clone()
+    }
 }

@@ -54,7 +54,8 @@ CREATE TABLE IF NOT EXISTS audit (
     object TEXT NOT NULL,
     detail TEXT NOT NULL,
     prev   TEXT NOT NULL,
-    hash   TEXT NOT NULL
+    hash   TEXT NOT NULL,
+    salt   TEXT NOT NULL DEFAULT ''
 );
 CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
@@ -165,6 +166,7 @@ const ADDED: &[(&str, &str, &str)] = &[
     ("alerts", "life_version", "INTEGER NOT NULL DEFAULT 0"),
     ("facilities", "status_at", "REAL"),
     ("facilities", "version", "INTEGER NOT NULL DEFAULT 0"),
+    ("audit", "salt", "TEXT NOT NULL DEFAULT ''"),
 ];
 
 /// Creates every table that is missing and adds columns that older files lack.

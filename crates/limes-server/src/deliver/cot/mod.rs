@@ -31,7 +31,7 @@ pub async fn client_feed(
     relays: Relays,
     tx: mpsc::Sender<Arc<str>>,
 ) -> FeedEnd {
-    let mut relayed = relays.subscribe();
+    let mut relayed = relays.subscribe(&p.org);
     let mut feed = Feed::new(
         &st.hub,
         st.policy.clone(),
@@ -51,7 +51,7 @@ pub async fn client_feed(
         tokio::select! {
             d = feed.next() => match d {
                 None => return FeedEnd::Closed,
-                Some(Delivery::Lagged(_)) => {}
+                Some(Delivery::Lagged) => feed.resync(&st.hub, st.clock.now()),
                 Some(Delivery::Item(r)) => {
                     let Some(xml) = encode::item(&site, &r, st.clock.now()) else { continue };
                     session.delivered(&r).await;
@@ -69,6 +69,7 @@ pub async fn client_feed(
                 Ok(_) => {}
                 Err(broadcast::error::RecvError::Lagged(n)) => {
                     st.metrics.lagged.inc_by(n);
+                    tracing::warn!("CoT client of {} (connection {conn}) missed {n} relayed positions", p.actor());
                 }
                 Err(broadcast::error::RecvError::Closed) => return FeedEnd::Closed,
             },

@@ -1,13 +1,13 @@
 //! `GET /api/v1/stream`: server-sent events of tracks, alerts and facility changes, released
 //! per organisation. The stream opens with the current picture, then follows changes; a
-//! `lagged` event says how many changes a slow reader missed. A `checkpoint` event carries the
+//! `lagged` event tells a slow reader it missed changes, and the picture released to it follows
+//! again. A `checkpoint` event carries the
 //! latest signed audit checkpoint when the stream opens and each new one as it is signed.
 
 use axum::extract::{Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
 use serde::Deserialize;
-use serde_json::json;
 use std::convert::Infallible;
 
 use super::feed::{Delivery, Feed};
@@ -38,11 +38,9 @@ pub fn checkpoint(cp: &SignedCheckpoint) -> Event {
     Event::default().event("checkpoint").data(data)
 }
 
-/// The `lagged` event.
-pub fn lagged(n: u64) -> Event {
-    Event::default()
-        .event("lagged")
-        .data(json!({ "missed": n }).to_string())
+/// The `lagged` event (without a count: it would include items not released to the reader).
+pub fn lagged() -> Event {
+    Event::default().event("lagged").data("{}")
 }
 
 fn kinds(q: &StreamQuery) -> Result<Vec<DataKind>, ApiError> {
@@ -89,28 +87,37 @@ pub async fn stream(
     let mut checkpoints = s.checkpoints.subscribe();
     // The latest checkpoint goes first.
     checkpoints.mark_changed();
+    let (hub, clock, tokens) = (s.hub.clone(), s.clock.clone(), s.tokens.clone());
     let stream = futures::stream::unfold(
         (feed, session, shutdown, checkpoints),
-        |(mut feed, session, shutdown, mut checkpoints)| async move {
-            let ev = tokio::select! {
-                biased;
-                () = shutdown.cancelled() => return None,
-                Ok(()) = checkpoints.changed() => {
-                    let cp = checkpoints.borrow_and_update().clone();
-                    match cp {
-                        Some(cp) => checkpoint(&cp),
-                        None => Event::default().comment("no checkpoint yet"),
+        move |(mut feed, session, shutdown, mut checkpoints)| {
+            let (hub, clock, tokens, p) = (hub.clone(), clock.clone(), tokens.clone(), p.clone());
+            async move {
+                let ev = tokio::select! {
+                    biased;
+                    () = shutdown.cancelled() => return None,
+                    // A revoked token's stream ends.
+                    () = tokens.revoked(&p) => return None,
+                    Ok(()) = checkpoints.changed() => {
+                        let cp = checkpoints.borrow_and_update().clone();
+                        match cp {
+                            Some(cp) => checkpoint(&cp),
+                            None => Event::default().comment("no checkpoint yet"),
+                        }
                     }
-                }
-                d = feed.next() => match d? {
-                    Delivery::Item(r) => {
-                        session.delivered(&r).await;
-                        encode(&r)
-                    }
-                    Delivery::Lagged(n) => lagged(n),
-                },
-            };
-            Some((Ok(ev), (feed, session, shutdown, checkpoints)))
+                    d = feed.next() => match d? {
+                        Delivery::Item(r) => {
+                            session.delivered(&r).await;
+                            encode(&r)
+                        }
+                        Delivery::Lagged => {
+                            feed.resync(&hub, clock.now());
+                            lagged()
+                        }
+                    },
+                };
+                Some((Ok(ev), (feed, session, shutdown, checkpoints)))
+            }
         },
     );
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))

@@ -2,7 +2,10 @@
 //! alert revision they carry, so nothing is lost across restarts; each is POSTed with an
 //! `Idempotency-Key` until the receiver answers 2xx (at-least-once), with exponential backoff.
 //! Each POST carries the latest signed audit checkpoint in [`CHECKPOINT_HEADER`] (the signed
-//! note, base64), which the receiver keeps to witness the audit log.
+//! note, base64), which the receiver keeps to witness the audit log. Each organisation's rows
+//! are delivered by their own loop, so one partner's slow or dead receiver never delays
+//! another's; redirects are not followed (a receiver cannot point the server at another
+//! address, such as its operations listener).
 
 use rusqlite::params;
 use serde_json::json;
@@ -38,8 +41,10 @@ struct Due {
     attempts: u32,
 }
 
-/// Delivers due outbox rows until shutdown.
+/// Delivers due outbox rows of the organisations `orgs`, one loop per organisation, until
+/// shutdown.
 pub async fn run(
+    orgs: Vec<String>,
     store: Store,
     metrics: Metrics,
     checkpoints: Checkpoints,
@@ -47,6 +52,7 @@ pub async fn run(
 ) {
     let client = match reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
         .build()
     {
         Ok(c) => c,
@@ -55,15 +61,38 @@ pub async fn run(
             return;
         }
     };
+    futures::future::join_all(orgs.into_iter().map(|org| {
+        deliver_org(
+            org,
+            client.clone(),
+            store.clone(),
+            metrics.clone(),
+            checkpoints.clone(),
+            shutdown.clone(),
+        )
+    }))
+    .await;
+}
+
+/// One organisation's delivery loop.
+async fn deliver_org(
+    org: String,
+    client: reqwest::Client,
+    store: Store,
+    metrics: Metrics,
+    checkpoints: Checkpoints,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
     while !shutdown.is_cancelled() {
         let now = wall_now();
+        let o = org.clone();
         let due = store
             .read(move |c| {
                 let mut stmt = c.prepare(
                     "SELECT id, org, url, key, body, attempts FROM outbox
-                     WHERE delivered IS NULL AND next_at <= ?1 ORDER BY id LIMIT 64",
+                     WHERE delivered IS NULL AND org = ?2 AND next_at <= ?1 ORDER BY id LIMIT 64",
                 )?;
-                let rows = stmt.query_map(params![now], |r| {
+                let rows = stmt.query_map(params![now, o], |r| {
                     Ok(Due {
                         id: r.get(0)?,
                         org: r.get(1)?,
