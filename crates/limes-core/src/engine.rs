@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use crate::record::{AlertRecord, JsonlWriter, SensorRecord, Time, TrackStatus};
+use crate::record::{AlertRecord, EventRecord, JsonlWriter, SensorRecord, Time, TrackStatus};
 use crate::rules::Rules;
 use crate::site::Site;
 use crate::track::{InputError, TrackUpdate, Tracker, TrackerConfig};
@@ -17,6 +17,8 @@ pub trait Output {
     fn track(&mut self, u: &TrackUpdate, tracker: &Tracker);
     /// An alert revision.
     fn alert(&mut self, a: &AlertRecord);
+    /// An assessed alarm kept from the operators (logged and counted, not alerted).
+    fn event(&mut self, _e: &EventRecord) {}
 }
 
 /// Tracker plus (optionally) rules, fed one sensor record at a time.
@@ -121,6 +123,11 @@ impl Engine {
         for a in self.alerts.drain(..) {
             out.alert(&a);
         }
+        if let Some(j) = &mut self.rules {
+            for e in j.take_events() {
+                out.event(&e);
+            }
+        }
     }
 }
 
@@ -129,6 +136,7 @@ impl Engine {
 pub struct FileOutput {
     tracks: JsonlWriter,
     alerts: Option<JsonlWriter>,
+    events: Option<JsonlWriter>,
     tentative: bool,
     every_s: f64,
     /// Time of the last line written per track.
@@ -137,6 +145,8 @@ pub struct FileOutput {
     pub track_lines: u64,
     /// Alert lines written.
     pub alert_lines: u64,
+    /// Event lines written.
+    pub event_lines: u64,
     error: Option<std::io::Error>,
 }
 
@@ -152,13 +162,21 @@ impl FileOutput {
         Ok(Self {
             tracks: JsonlWriter::create(tracks)?,
             alerts: alerts.map(JsonlWriter::create).transpose()?,
+            events: None,
             tentative,
             every_s,
             last_line: Default::default(),
             track_lines: 0,
             alert_lines: 0,
+            event_lines: 0,
             error: None,
         })
+    }
+
+    /// Also writes events (assessed alarms kept from the operators) to `path`.
+    pub fn with_events(mut self, path: &Path) -> std::io::Result<Self> {
+        self.events = Some(JsonlWriter::create(path)?);
+        Ok(self)
     }
 
     fn due(&mut self, u: &TrackUpdate) -> bool {
@@ -187,6 +205,9 @@ impl FileOutput {
         if let Some(a) = self.alerts {
             a.finish()?;
         }
+        if let Some(e) = self.events {
+            e.finish()?;
+        }
         Ok(())
     }
 }
@@ -205,6 +226,14 @@ impl Output for FileOutput {
             self.alert_lines += 1;
             if let Err(e) = w.write(a) {
                 self.error.get_or_insert(e);
+            }
+        }
+    }
+    fn event(&mut self, e: &EventRecord) {
+        if let Some(w) = &mut self.events {
+            self.event_lines += 1;
+            if let Err(err) = w.write(e) {
+                self.error.get_or_insert(err);
             }
         }
     }

@@ -1,6 +1,7 @@
 //! `limes`: simulate, track, apply the rules to and score a frontier and its guarded facilities.
 
 mod bench;
+mod bench_alarms;
 mod bench_serve;
 mod demo;
 mod live_demo;
@@ -206,12 +207,48 @@ enum Cmd {
         #[arg(long)]
         no_latency: bool,
     },
-    /// Measure tracker throughput and memory; writes a Markdown table.
+    /// Measure tracker throughput and memory (or, with `alarms`, alarm quality); writes a
+    /// Markdown table.
     Bench {
+        #[command(subcommand)]
+        what: Option<BenchWhat>,
         /// Simulated minutes of the frontier workload.
         #[arg(long, default_value_t = 60.0)]
         minutes: f64,
         /// Append the table to this file.
+        #[arg(long)]
+        append: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchWhat {
+    /// Alarm quality over many seeds of a frontier night built to fool the system: Pd per
+    /// scenario kind, time to alert, nuisance and false alert rates, operating points, and the
+    /// single-sensor baseline on the same nights.
+    Alarms {
+        /// Number of seeds.
+        #[arg(long, default_value_t = 20)]
+        seeds: u64,
+        /// First seed.
+        #[arg(long, default_value_t = 1)]
+        first_seed: u64,
+        /// Hours of frontier night per seed.
+        #[arg(long, default_value_t = 12.0)]
+        hours: f64,
+        /// Times each adversarial scenario is staged per night.
+        #[arg(long, default_value_t = 3)]
+        each: u32,
+        /// Folder with the site files.
+        #[arg(long, default_value = "sites")]
+        sites: PathBuf,
+        /// Output folder (alarms.md, alarms.json, roc.svg).
+        #[arg(long, default_value = "limes-out/bench-alarms")]
+        out: PathBuf,
+        /// Only the site's own thresholds (no operating-point sweep).
+        #[arg(long)]
+        no_variants: bool,
+        /// Append the report to this file.
         #[arg(long)]
         append: Option<PathBuf>,
     },
@@ -292,7 +329,34 @@ fn main() -> Result<()> {
             )
         }
         Cmd::Site { file } => show_site(&file),
-        Cmd::Bench { minutes, append } => bench::run(minutes, append.as_deref()),
+        Cmd::Bench {
+            what: None,
+            minutes,
+            append,
+        } => bench::run(minutes, append.as_deref()),
+        Cmd::Bench {
+            what:
+                Some(BenchWhat::Alarms {
+                    seeds,
+                    first_seed,
+                    hours,
+                    each,
+                    sites,
+                    out,
+                    no_variants,
+                    append,
+                }),
+            ..
+        } => bench_alarms::run(&bench_alarms::Args {
+            seeds,
+            first_seed,
+            hours,
+            each,
+            sites,
+            out,
+            variants: !no_variants,
+            append,
+        }),
         Cmd::BenchServe {
             minutes,
             latency_s,

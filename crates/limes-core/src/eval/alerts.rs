@@ -55,6 +55,9 @@ pub struct IncidentScore {
     pub count_estimate: Option<u32>,
     /// Alerts that matched it.
     pub alerts: Vec<u64>,
+    /// The adversarial scenario that staged it, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario: Option<String>,
 }
 
 fn family_frontier(k: AlertKind) -> bool {
@@ -95,7 +98,7 @@ pub fn score(
         for (id, revs) in &by_id {
             let last = revs[revs.len() - 1];
             let ok = match inc.kind {
-                IncidentKind::Infiltration => {
+                IncidentKind::Infiltration | IncidentKind::Probing => {
                     family_frontier(last.kind)
                         && revs.iter().any(|r| {
                             dist(to_xy(frame, r.pos), ip) <= cfg.match_m
@@ -123,14 +126,21 @@ pub fn score(
                 hits.push((*id, revs));
             }
         }
-        let want = match inc.kind {
-            IncidentKind::Infiltration => AlertKind::Infiltration,
-            IncidentKind::Breakout => AlertKind::MassBreakout,
-            _ => AlertKind::SensorOffline,
+        // The kinds that count as alerting it: a probe (a cut, nobody across) is alerted by a
+        // fence-cut alert or anything above it.
+        let wanted: &[AlertKind] = match inc.kind {
+            IncidentKind::Infiltration => &[AlertKind::Infiltration],
+            IncidentKind::Probing => &[AlertKind::FenceCut, AlertKind::Infiltration],
+            IncidentKind::Breakout => &[AlertKind::MassBreakout],
+            _ => &[AlertKind::SensorOffline],
         };
         let first_of_kind = hits
             .iter()
-            .filter_map(|(_, revs)| revs.iter().find(|r| r.kind == want).map(|r| r.time.0))
+            .filter_map(|(_, revs)| {
+                revs.iter()
+                    .find(|r| wanted.contains(&r.kind))
+                    .map(|r| r.time.0)
+            })
             .min_by(f64::total_cmp);
         let first_any = hits
             .iter()
@@ -138,7 +148,7 @@ pub fn score(
             .min_by(f64::total_cmp);
         let count_estimate = hits
             .iter()
-            .filter(|(_, revs)| revs[revs.len() - 1].kind == want)
+            .filter(|(_, revs)| wanted.contains(&revs[revs.len() - 1].kind))
             .map(|(_, revs)| revs[revs.len() - 1].count)
             .max();
         for (id, _) in &hits {
@@ -154,6 +164,7 @@ pub fn score(
             first_warning_s: first_any.map(|t| t - t0),
             count_estimate,
             alerts: hits.iter().map(|h| h.0).collect(),
+            scenario: inc.scenario.clone(),
         });
     }
     let nuisances: Vec<(Xy, f64)> = incidents
@@ -171,7 +182,9 @@ pub fn score(
             } else {
                 let p = to_xy(frame, first.pos);
                 let t = first.raised.0;
-                let fence_nuisance = last.kind == AlertKind::FenceCut
+                // Raised by a fence alarm (or, for the baselines, by no track at all) where
+                // wind or an animal shook the fence.
+                let fence_nuisance = (last.kind == AlertKind::FenceCut || first.tracks.is_empty())
                     && nuisances
                         .iter()
                         .any(|(q, tq)| dist(*q, p) < 400.0 && (t - tq).abs() < 120.0);

@@ -15,4 +15,4 @@ mod scenario;
 pub use load::{load, parse, SiteError};
 pub use model::*;
 pub use org::{Detail, FrontierSide, Org, ReleaseArea};
-pub use scenario::{BreakoutConfig, ScenarioConfig};
+pub use scenario::{AdversarialConfig, BreakoutConfig, ScenarioConfig};

@@ -1,0 +1,229 @@
+//! The alarm-quality night: one simulated night through one tracker and several sets of rule
+//! thresholds side by side (the operating points of a receiver-operating picture), plus the
+//! single-sensor baseline on the same sensor records, all scored against the same truth.
+//!
+//! The tracker runs once; every rules variant sees the same track updates, fence alarms,
+//! observer reports and heartbeats in the same order as [`Engine`] gives them to its own rules,
+//! so variant 0 (the site's own `[rules]`) is exactly what `limes track` and `limes demo` do.
+
+use serde::Serialize;
+
+use crate::engine::{Engine, Output};
+use crate::eval::{baseline::Baseline, AlertScore, EvalConfig, IncidentScore, Truth};
+use crate::record::{AlertRecord, EventRecord, SensorRecord, TruthRecord};
+use crate::rules::{Rules, RulesConfig};
+use crate::sim::{self, ScenarioConfig, Sink};
+use crate::site::Site;
+use crate::track::{TrackUpdate, Tracker};
+
+/// One set of rule thresholds to score.
+#[derive(Clone, Debug)]
+pub struct Variant {
+    /// Name in the report.
+    pub name: String,
+    /// The thresholds.
+    pub rules: RulesConfig,
+}
+
+/// What one rules variant (or baseline) produced on one night, scored.
+#[derive(Clone, Debug, Serialize)]
+pub struct Scored {
+    /// Variant or baseline name.
+    pub name: String,
+    /// Incident scores.
+    pub incidents: Vec<IncidentScore>,
+    /// Alert scores.
+    pub alerts: Vec<AlertScore>,
+    /// Assessed events (alarms that did not reach an operator).
+    pub events: u64,
+}
+
+/// One night, scored for every variant and baseline.
+#[derive(Clone, Debug, Serialize)]
+pub struct Night {
+    /// Seed.
+    pub seed: u64,
+    /// Hours of truth scored.
+    pub hours: f64,
+    /// Rules variants, the site's own first.
+    pub variants: Vec<Scored>,
+    /// Single-sensor baselines.
+    pub baselines: Vec<Scored>,
+}
+
+struct Variants {
+    rules: Vec<Rules>,
+    alerts: Vec<Vec<AlertRecord>>,
+    events: Vec<u64>,
+    buf: Vec<AlertRecord>,
+}
+
+/// Collects the engine's (variant 0's) output and passes track updates on to the others.
+struct Fan<'a> {
+    v: &'a mut Variants,
+}
+
+impl Output for Fan<'_> {
+    fn track(&mut self, u: &TrackUpdate, tracker: &Tracker) {
+        let name = u.sensor.map(|s| tracker.sensor_name(s));
+        for k in 1..self.v.rules.len() {
+            self.v.rules[k].on_track(u, name, &mut self.v.buf);
+            self.v.alerts[k].append(&mut self.v.buf);
+        }
+    }
+    fn alert(&mut self, a: &AlertRecord) {
+        self.v.alerts[0].push(a.clone());
+    }
+    fn event(&mut self, _: &EventRecord) {
+        self.v.events[0] += 1;
+    }
+}
+
+struct NightSink {
+    engine: Engine,
+    v: Variants,
+    truth: Truth,
+    baseline: Baseline,
+    last_t: f64,
+    progress: Box<dyn FnMut(f64)>,
+}
+
+impl Sink for NightSink {
+    fn sensor(&mut self, rec: SensorRecord) {
+        self.last_t = self.last_t.max(rec.time().0);
+        self.baseline.on_record(&rec);
+        // The other variants see non-track records before the engine's track updates that
+        // the same record releases, as the engine's own rules do.
+        let v = &mut self.v;
+        for k in 1..v.rules.len() {
+            match &rec {
+                SensorRecord::Detection(d) if d.count.is_some() => {
+                    v.rules[k].on_observer(d, &mut v.buf)
+                }
+                SensorRecord::Fence(f) => v.rules[k].on_fence(f, &mut v.buf),
+                SensorRecord::Heartbeat(h) => v.rules[k].on_heartbeat(h, &mut v.buf),
+                SensorRecord::Detection(_) => {}
+            }
+            v.alerts[k].append(&mut v.buf);
+        }
+        let _ = self.engine.feed(&rec, &mut Fan { v: &mut self.v });
+        for k in 1..self.v.rules.len() {
+            self.v.events[k] += self.v.rules[k].take_events().len() as u64;
+        }
+    }
+    fn truth(&mut self, rec: TruthRecord) {
+        self.truth.push(rec);
+    }
+    fn progress(&mut self, f: f64) {
+        (self.progress)(f);
+    }
+}
+
+/// Simulates `scenario` on `site` with `seed` and scores every variant and the baselines.
+pub fn run_night(
+    site: &Site,
+    scenario: &ScenarioConfig,
+    seed: u64,
+    variants: &[Variant],
+    progress: Box<dyn FnMut(f64)>,
+) -> Result<Night, sim::SimError> {
+    let mut main = site.clone();
+    if let Some(v) = variants.first() {
+        main.rules = v.rules.clone();
+    }
+    let rules = variants
+        .iter()
+        .map(|v| {
+            let mut s = site.clone();
+            s.rules = v.rules.clone();
+            Rules::new(&s)
+        })
+        .collect::<Vec<_>>();
+    let n = rules.len().max(1);
+    let mut sink = NightSink {
+        engine: Engine::new(site.tracker.clone(), Some(&main)),
+        v: Variants {
+            rules,
+            alerts: vec![Vec::new(); n],
+            events: vec![0; n],
+            buf: Vec::new(),
+        },
+        truth: Truth::default(),
+        baseline: Baseline::new(site),
+        last_t: 0.0,
+        progress,
+    };
+    sim::simulate(site, Some(scenario), seed, &mut sink)?;
+    let t = sink.last_t;
+    sink.engine.finish(t, &mut Fan { v: &mut sink.v });
+    for k in 1..sink.v.rules.len() {
+        sink.v.rules[k].advance(t, &mut sink.v.buf);
+        sink.v.alerts[k].append(&mut sink.v.buf);
+        sink.v.events[k] += sink.v.rules[k].take_events().len() as u64;
+    }
+    let cfg = EvalConfig::default();
+    let score = |name: &str, alerts: &[AlertRecord], events: u64| {
+        let (alerts, incidents) = sink.truth.score(&cfg, alerts);
+        Scored {
+            name: name.to_string(),
+            incidents,
+            alerts,
+            events,
+        }
+    };
+    let scored = variants
+        .iter()
+        .enumerate()
+        .map(|(k, v)| score(&v.name, &sink.v.alerts[k], sink.v.events[k]))
+        .collect();
+    let baselines = sink
+        .baseline
+        .finish(t)
+        .into_iter()
+        .map(|(name, alerts)| score(name, &alerts, 0))
+        .collect();
+    Ok(Night {
+        seed,
+        hours: sink.truth.hours(),
+        variants: scored,
+        baselines,
+    })
+}
+
+/// Operating points for the receiver-operating picture: the site's thresholds, the same
+/// without automatic assessment, and the thresholds moved together two steps towards
+/// sensitivity and two towards strictness (`k` from −2 to 2): P(animal) ceiling 0.5 + 0.1 k,
+/// detections before a track counts 6 − k, approach speed 0.5 − 0.1 k m/s, the coverage a
+/// camera must give to downgrade a climb 6 × 1.5^k detections, its window 60 + 15 k s.
+pub fn operating_points(site: &RulesConfig) -> Vec<Variant> {
+    let mut v = vec![Variant {
+        name: "site".into(),
+        rules: site.clone(),
+    }];
+    let mut off = site.clone();
+    off.assess = false;
+    v.push(Variant {
+        name: "no assessment".into(),
+        rules: off,
+    });
+    for k in [-2i32, -1, 1, 2] {
+        let f = k as f64;
+        let mut r = site.clone();
+        r.max_animal_prob = (site.max_animal_prob + 0.1 * f).clamp(0.05, 0.95);
+        r.min_hits = (site.min_hits as i32 - k).max(2) as u32;
+        r.approach_min_speed = (site.approach_min_speed - 0.1 * f).max(0.1);
+        r.assess_min_detections = site.assess_min_detections * 1.5f64.powi(k);
+        r.assess_window_s = (site.assess_window_s + 15.0 * f).max(15.0);
+        let name = match k {
+            -2 => "strict ×2",
+            -1 => "strict",
+            1 => "sensitive",
+            _ => "sensitive ×2",
+        };
+        v.push(Variant {
+            name: name.into(),
+            rules: r,
+        });
+    }
+    v
+}

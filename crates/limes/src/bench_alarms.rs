@@ -1,0 +1,144 @@
+//! `limes bench alarms`: alarm quality over many seeds of a frontier night built to fool the
+//! system (every adversarial scenario staged several times on top of the usual traffic), with
+//! the rules' operating points and the single-sensor baseline on the same nights, and the Ain
+//! Issa breakout on the same seeds.
+
+use anyhow::{Context, Result};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use limes_core::alarms::{operating_points, run_night, Night, Variant};
+use limes_core::eval::quality::{BreakoutRow, Quality};
+use limes_core::record::IncidentKind;
+use limes_core::site::{self, AdversarialConfig};
+
+use crate::progress;
+
+/// What to run.
+pub struct Args {
+    /// Number of seeds.
+    pub seeds: u64,
+    /// First seed.
+    pub first_seed: u64,
+    /// Hours of frontier night per seed.
+    pub hours: f64,
+    /// Times each adversarial scenario is staged per night.
+    pub each: u32,
+    /// Folder with the site files.
+    pub sites: PathBuf,
+    /// Output folder.
+    pub out: PathBuf,
+    /// Also score the other operating points.
+    pub variants: bool,
+    /// Append the report to this file.
+    pub append: Option<PathBuf>,
+}
+
+/// Runs the nights and writes `alarms.md`, `alarms.json` and `roc.svg` into `out`.
+pub fn run(a: &Args) -> Result<()> {
+    let started = Instant::now();
+    let frontier = site::load(&a.sites.join("frontier.toml"))?;
+    let camp = site::load(&a.sites.join("ain-issa.toml"))?;
+    let mut night = frontier.scenario.clone();
+    // The usual traffic, scaled from the site's night to this one's length; flocks and strays
+    // are there all night whatever its length.
+    let scale = a.hours / night.duration_h.max(0.1);
+    let times = |n: u32| (n as f64 * scale).round() as u32;
+    night.infiltrator_groups = times(night.infiltrator_groups);
+    night.vehicles = times(night.vehicles);
+    night.legal_crossings = times(night.legal_crossings);
+    night.sensor_outages = times(night.sensor_outages);
+    night.duration_h = a.hours;
+    night.adversarial = AdversarialConfig::each(a.each);
+    let variants: Vec<Variant> = if a.variants {
+        operating_points(&frontier.rules)
+    } else {
+        operating_points(&frontier.rules).into_iter().take(1).collect()
+    };
+    let site_only = &variants[..1];
+    let mut nights: Vec<Night> = Vec::new();
+    let mut breakouts = Vec::new();
+    for seed in a.first_seed..a.first_seed + a.seeds {
+        let bar = progress::bar(&format!("seed {seed}"));
+        let b = bar.clone();
+        let n = run_night(
+            &frontier,
+            &night,
+            seed,
+            &variants,
+            Box::new(move |f| b.set_position((f * 1000.0) as u64)),
+        )
+        .with_context(|| format!("frontier night, seed {seed}"))?;
+        bar.finish_and_clear();
+        let c = run_night(&camp, &camp.scenario, seed, site_only, Box::new(|_| {}))
+            .with_context(|| format!("Ain Issa night, seed {seed}"))?;
+        let br = c.variants[0]
+            .incidents
+            .iter()
+            .find(|i| i.kind == IncidentKind::Breakout);
+        breakouts.push(BreakoutRow {
+            seed,
+            tta_s: br.and_then(|i| i.time_to_alert_s),
+            count_error: br.and_then(|i| {
+                i.count_estimate
+                    .map(|e| (e as f64 - i.count as f64).abs() / i.count.max(1) as f64)
+            }),
+        });
+        let s = &n.variants[0];
+        let staged = s.incidents.len();
+        let missed: Vec<String> = s
+            .incidents
+            .iter()
+            .filter(|i| !i.detected && i.kind != IncidentKind::SensorOffline)
+            .map(|i| format!("{:?}/{}", i.kind, i.scenario.as_deref().unwrap_or("ordinary")))
+            .collect();
+        eprintln!(
+            "seed {seed}: {staged} incidents, missed {missed:?}; {} alerts, {} events ({:.0} s so far)",
+            s.alerts.len(),
+            s.events,
+            started.elapsed().as_secs_f64()
+        );
+        nights.push(n);
+    }
+    let km = frontier.frontier_km().unwrap_or(0.0);
+    let q = Quality::of(&nights, km, breakouts);
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    q.roc_svg(&a.out.join("roc.svg"))
+        .map_err(|e| anyhow::anyhow!("drawing roc.svg: {e}"))?;
+    let cmd = std::env::args().collect::<Vec<_>>().join(" ");
+    let md = format!(
+        "Command: `{cmd}` ({:.0} s wall). Frontier night: {} h, the site's usual traffic scaled to it ({} ordinary groups, {} flocks of {}, {} strays, {} vehicles, {} legal crossings, {} camera outages) and every adversarial scenario staged {} times (saturation: {} waves of five groups).\n\n{}",
+        started.elapsed().as_secs_f64(),
+        a.hours,
+        night.infiltrator_groups,
+        night.flocks,
+        night.flock_size,
+        night.strays,
+        night.vehicles,
+        night.legal_crossings,
+        night.sensor_outages,
+        a.each,
+        a.each,
+        q.markdown("roc.svg")
+    );
+    std::fs::write(a.out.join("alarms.md"), &md)?;
+    std::fs::write(
+        a.out.join("alarms.json"),
+        serde_json::to_string_pretty(&q)?,
+    )?;
+    println!("{md}\nreport: {}", a.out.join("alarms.md").display());
+    if let Some(p) = &a.append {
+        append(p, &md)?;
+    }
+    Ok(())
+}
+
+fn append(path: &Path, md: &str) -> Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    writeln!(f, "{md}")?;
+    Ok(())
+}
