@@ -12,7 +12,7 @@ mod plot;
 pub mod quality;
 mod report;
 
-pub use alerts::{AlertScore, IncidentScore};
+pub use alerts::{AlertScore, IncidentScore, Outcome};
 pub use report::{Report, SiteFigures};
 
 use serde::{Deserialize, Serialize};

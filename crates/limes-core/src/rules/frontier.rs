@@ -66,18 +66,24 @@ impl Rules {
         }
         if prev == -1 && memo.side == 1 && !at_crossing && memo.crossed_at.is_none() {
             memo.crossed_at = Some((u.time, u.xy));
-        } else if memo.side == -1
-            && s > fence_cross_m
-            && !at_crossing
-            && memo.crossed_at.is_none()
+        }
+        // Through where the fence alarmed (just before or just after), moving in, not one of a
+        // herd: a crossing whatever the track looks like (a crawler can look like an animal).
+        let crossing_fence = !at_crossing
+            && !memo.fence_crossed
+            && memo.side != 0
+            && match memo.crossed_at {
+                None => memo.side == -1 && s > fence_cross_m,
+                Some((tc, _)) => tc.is_finite(),
+            };
+        if crossing_fence
             && moving_in(memo, 0.1)
             && self.recent_alarms.iter().any(|a| {
                 a.1 == u.part && (u.time - a.0).abs() <= fence_s && dist(a.2, u.xy) <= fence_m
             })
             && !self.in_herd(u.id, u.part, u.xy, u.time)
         {
-            // Whatever it looks like, it came through where the fence just alarmed.
-            memo.crossed_at = Some((u.time, u.xy));
+            memo.crossed_at.get_or_insert((u.time, u.xy));
             memo.fence_crossed = true;
         }
         // Average closing speed since the track entered the approach zone (robust to the

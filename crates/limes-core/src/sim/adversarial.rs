@@ -6,7 +6,7 @@
 //!   crossing until 20–40 min after it; fence and neighbouring towers must carry it.
 //! * `decoy`: a herd is pushed against the line (fence alarms: vibration and the odd climb) while
 //!   a group crosses two sectors away within ten minutes of the herd's arrival.
-//! * `crawl`: people walk to 0.6–1 km of the line, then crawl (0.2–0.4 m/s, heat 0.25–0.4 m²,
+//! * `crawl`: people walk from 2–3 km out to 0.6–1 km of the line, then crawl (0.2–0.4 m/s, heat 0.25–0.4 m²,
 //!   cameras see them 40 % less often) until 350–500 m inside, then walk on.
 //! * `sprint`: people walk to 0.5–0.8 km of the line and run (3–4 m/s) to 1.5–2.5 km inside.
 //! * `vehicle_run`: one vehicle drives across the line at 12–20 m/s, ≥ 10 km from any crossing.
@@ -194,6 +194,7 @@ impl SimWorld {
             let mut plan = walker("crawl", c, t, rng);
             plan.size = rng.random_range(1..=3);
             plan.speed = walk_v;
+            plan.out_m = rng.random_range(2000.0..3000.0);
             // Walk to the band, crawl to the line: the crossing is at `t`.
             let lead = (plan.out_m - from_out) / walk_v + from_out / crawl_v;
             plan.t_cross = t.max(t0 + lead + 60.0);
