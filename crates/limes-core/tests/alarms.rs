@@ -166,12 +166,18 @@ fn a_fence_climb_the_cameras_cover_is_an_event_and_one_in_a_camera_gap_still_ale
         .iter()
         .filter(|a| a.kind == AlertKind::FenceCut)
         .collect();
-    assert_eq!(fence.len(), 1, "only the climb in the gap alerts: {fence:#?}");
+    assert_eq!(
+        fence.len(),
+        1,
+        "only the climb in the gap alerts: {fence:#?}"
+    );
     let why = fence[0].assessment.as_ref().expect("says why");
     assert_eq!(why.reason, AssessReason::CameraGap);
     assert!(fence[0].sensors.contains(&c2));
     assert!(
-        fence[0].summary.contains("no working camera covers it well"),
+        fence[0]
+            .summary
+            .contains("no working camera covers it well"),
         "{}",
         fence[0].summary
     );
@@ -182,7 +188,10 @@ fn a_fence_climb_the_cameras_cover_is_an_event_and_one_in_a_camera_gap_still_ale
         .filter(|e| e.source == EventSource::FenceClimb)
         .collect();
     assert_eq!(climbs.len(), 1, "{events:#?}");
-    assert_eq!(climbs[0].zone.as_deref(), Some(format!("{c1}/{z1}").as_str()));
+    assert_eq!(
+        climbs[0].zone.as_deref(),
+        Some(format!("{c1}/{z1}").as_str())
+    );
     let a = &climbs[0].assessment;
     assert_eq!(a.reason, AssessReason::NothingSeen);
     assert!(a.expected_detections >= 6.0, "{a:?}");
@@ -239,7 +248,10 @@ fn approach(herd: usize) -> (Vec<AlertRecord>, Vec<limes_core::record::EventReco
     let (part, _) = Partition::locate(p);
     let mut geo = GeoCache::new();
     let line = geo.get(part, &site).frontier.clone().expect("line");
-    let c = line.nearest(geo.get(part, &site).frame.expect("frame").to_local(p)).expect("near").chainage;
+    let c = line
+        .nearest(geo.get(part, &site).frame.expect("frame").to_local(p))
+        .expect("near")
+        .chainage;
     let t0 = 1_570_000_000.0;
     for k in 0..=72 {
         let t = t0 + 5.0 * k as f64;
@@ -247,12 +259,20 @@ fn approach(herd: usize) -> (Vec<AlertRecord>, Vec<limes_core::record::EventReco
         let xy = outside_point(&site, &line, c, d);
         let ahead = outside_point(&site, &line, c, d - 1.0);
         let vel = [(ahead[0] - xy[0]) * 0.8, (ahead[1] - xy[1]) * 0.8];
-        j.on_track(&update(1, part, xy, vel, t, [0.8, 0.1, 0.1]), None, &mut out);
+        j.on_track(
+            &update(1, part, xy, vel, t, [0.8, 0.1, 0.1]),
+            None,
+            &mut out,
+        );
         for h in 0..herd {
             let dx = 30.0 * (h as f64 - herd as f64 / 2.0);
             let q = outside_point(&site, &line, c + dx, d + 20.0);
             let id = 100 + h as u64;
-            j.on_track(&update(id, part, q, vel, t, [0.1, 0.05, 0.85]), None, &mut out);
+            j.on_track(
+                &update(id, part, q, vel, t, [0.1, 0.05, 0.85]),
+                None,
+                &mut out,
+            );
         }
     }
     j.advance(t0 + 400.0, &mut out);

@@ -53,7 +53,10 @@ pub fn run(a: &Args) -> Result<()> {
     let variants: Vec<Variant> = if a.variants {
         operating_points(&frontier.rules)
     } else {
-        operating_points(&frontier.rules).into_iter().take(1).collect()
+        operating_points(&frontier.rules)
+            .into_iter()
+            .take(1)
+            .collect()
     };
     let site_only = &variants[..1];
     let mut nights: Vec<Night> = Vec::new();
@@ -90,7 +93,13 @@ pub fn run(a: &Args) -> Result<()> {
             .incidents
             .iter()
             .filter(|i| !i.detected && i.kind != IncidentKind::SensorOffline)
-            .map(|i| format!("{:?}/{}", i.kind, i.scenario.as_deref().unwrap_or("ordinary")))
+            .map(|i| {
+                format!(
+                    "{:?}/{}",
+                    i.kind,
+                    i.scenario.as_deref().unwrap_or("ordinary")
+                )
+            })
             .collect();
         eprintln!(
             "seed {seed}: {staged} incidents, missed {missed:?}; {} alerts, {} events ({:.0} s so far)",
@@ -122,10 +131,7 @@ pub fn run(a: &Args) -> Result<()> {
         q.markdown("roc.svg")
     );
     std::fs::write(a.out.join("alarms.md"), &md)?;
-    std::fs::write(
-        a.out.join("alarms.json"),
-        serde_json::to_string_pretty(&q)?,
-    )?;
+    std::fs::write(a.out.join("alarms.json"), serde_json::to_string_pretty(&q)?)?;
     println!("{md}\nreport: {}", a.out.join("alarms.md").display());
     if let Some(p) = &a.append {
         append(p, &md)?;

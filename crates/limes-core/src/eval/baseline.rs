@@ -192,7 +192,10 @@ impl Baseline {
     /// Closes what is still open at `t`; every book's alert revisions, by name.
     pub fn finish(mut self, t: f64) -> Vec<(&'static str, Vec<AlertRecord>)> {
         for b in &mut self.books {
-            b.close_stale(t + self.site.rules.close_after_s + 1.0, self.site.rules.close_after_s);
+            b.close_stale(
+                t + self.site.rules.close_after_s + 1.0,
+                self.site.rules.close_after_s,
+            );
         }
         self.books.into_iter().map(|b| (b.name, b.out)).collect()
     }

@@ -212,11 +212,7 @@ pub fn roc(path: &Path, pts: &[(String, f64, f64, bool)]) -> PlotResult {
     let root = SVGBackend::new(path, (900, 560)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let floor = 0.01;
-    let xmax = pts
-        .iter()
-        .map(|p| p.1)
-        .fold(10.0, f64::max)
-        * 2.0;
+    let xmax = pts.iter().map(|p| p.1).fold(10.0, f64::max) * 2.0;
     let ymin = pts.iter().map(|p| p.2).fold(1.0, f64::min).min(0.9) - 0.02;
     let mut chart = ChartBuilder::on(&root)
         .caption(

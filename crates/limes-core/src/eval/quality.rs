@@ -226,7 +226,8 @@ impl Quality {
             let n = nights.first().map_or(0, |x| pick(x).len());
             (0..n)
                 .map(|k| {
-                    let scored: Vec<&Scored> = nights.iter().filter_map(|x| pick(x).get(k)).collect();
+                    let scored: Vec<&Scored> =
+                        nights.iter().filter_map(|x| pick(x).get(k)).collect();
                     let name = scored.first().map_or(String::new(), |s| s.name.clone());
                     system(&name, &scored, exposure)
                 })
@@ -302,7 +303,11 @@ impl Quality {
             );
         }
         if let Some(v) = self.variants.first() {
-            let names: Vec<&str> = self.baselines.iter().map(|b| b.rates.name.as_str()).collect();
+            let names: Vec<&str> = self
+                .baselines
+                .iter()
+                .map(|b| b.rates.name.as_str())
+                .collect();
             let _ = writeln!(
                 md,
                 "\nPd per scenario kind, Limes and the baselines:\n\n| scenario | Limes | {} |\n|---|---|{}",
@@ -340,7 +345,11 @@ impl Quality {
         let _ = writeln!(md, "\n![Pd against nuisance rate]({svg})\n");
         if !self.breakouts.is_empty() {
             let mut tta: Vec<f64> = self.breakouts.iter().filter_map(|b| b.tta_s).collect();
-            let errs: Vec<f64> = self.breakouts.iter().filter_map(|b| b.count_error).collect();
+            let errs: Vec<f64> = self
+                .breakouts
+                .iter()
+                .filter_map(|b| b.count_error)
+                .collect();
             let worst = errs.iter().copied().fold(0.0, f64::max);
             let alerted = self.breakouts.iter().filter(|b| b.tta_s.is_some()).count();
             let _ = writeln!(

@@ -87,7 +87,14 @@ impl Rules {
                     detail: "vibration alone never alerts".into(),
                 };
                 let summary = format!("Fence vibration at {}", place.zone);
-                self.fence_event(EventSource::FenceVibration, t, &place, &f.sensor, a, summary);
+                self.fence_event(
+                    EventSource::FenceVibration,
+                    t,
+                    &place,
+                    &f.sensor,
+                    a,
+                    summary,
+                );
             }
             return;
         }
@@ -209,7 +216,8 @@ impl Rules {
             }
             let p = self.pending.remove(k);
             let window = self.cfg.assess_window_s;
-            let (cameras, expected) = self.camera_view(p.part, p.xy, p.time, p.time + window, u.time);
+            let (cameras, expected) =
+                self.camera_view(p.part, p.xy, p.time, p.time + window, u.time);
             let a = Assessment {
                 reason: AssessReason::Corroborated,
                 window_s: window,
@@ -272,7 +280,15 @@ impl Rules {
                     cameras,
                     tracks,
                 };
-                self.fence_alert(FenceAlarmKind::Climb, &p.sensor, &place, now, None, Some(a), out);
+                self.fence_alert(
+                    FenceAlarmKind::Climb,
+                    &p.sensor,
+                    &place,
+                    now,
+                    None,
+                    Some(a),
+                    out,
+                );
                 continue;
             }
             let worst = p.seen.values().copied().max();
@@ -294,7 +310,14 @@ impl Rules {
                 tracks,
                 detail,
             };
-            self.fence_event(EventSource::FenceClimb, p.time, &place, &p.sensor, a, summary);
+            self.fence_event(
+                EventSource::FenceClimb,
+                p.time,
+                &place,
+                &p.sensor,
+                a,
+                summary,
+            );
         }
     }
 

@@ -42,8 +42,11 @@ impl Rules {
         );
         let established = u.status != TrackStatus::Tentative && u.hits >= c.min_hits;
         let credible = established && u.class[2] <= c.max_animal_prob;
-        let (fence_cross_m, fence_m, fence_s) =
-            (c.fence_cross_m, c.fence_corroborate_m, c.fence_corroborate_s);
+        let (fence_cross_m, fence_m, fence_s) = (
+            c.fence_cross_m,
+            c.fence_corroborate_m,
+            c.fence_corroborate_s,
+        );
         let geo = self.geo.get(u.part, &self.site);
         let Some(line) = &geo.frontier else { return };
         let Some(n) = line.nearest(u.xy) else { return };

@@ -24,8 +24,8 @@ use std::collections::HashMap;
 
 use crate::geo::{LonLat, Xy};
 use crate::record::{
-    AlertKind, AlertRecord, Ddr, Detection, EventRecord, FenceAlarm, Heartbeat, Position,
-    Severity, Time,
+    AlertKind, AlertRecord, Ddr, Detection, EventRecord, FenceAlarm, Heartbeat, Position, Severity,
+    Time,
 };
 use crate::site::{FacilityStatus, Site};
 use crate::track::{Partition, TrackUpdate};

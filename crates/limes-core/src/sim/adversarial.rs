@@ -122,7 +122,10 @@ impl SimWorld {
             .iter()
             .map(|c| (self.frame.to_local(LonLat::new(c.lon, c.lat)), c.radius_m))
             .collect();
-        let sector = site.frontier.as_ref().map_or(10_000.0, |f| f.sector_km * 1000.0);
+        let sector = site
+            .frontier
+            .as_ref()
+            .map_or(10_000.0, |f| f.sector_km * 1000.0);
         let outside = if out_sign > 0.0 {
             Side::Left
         } else {
@@ -289,13 +292,7 @@ impl SimWorld {
     }
 
     /// Stages a group that needs `lead` seconds from its start to the line.
-    fn stage_timed(
-        &mut self,
-        plan: &Plan,
-        t0: f64,
-        lead: f64,
-        rng: &mut ChaCha8Rng,
-    ) -> Vec<usize> {
+    fn stage_timed(&mut self, plan: &Plan, t0: f64, lead: f64, rng: &mut ChaCha8Rng) -> Vec<usize> {
         let Some((line, out_sign)) = self.frontier.clone() else {
             return Vec::new();
         };
@@ -474,8 +471,12 @@ impl SimWorld {
         } else {
             Side::Right
         };
-        let pushes: Vec<(usize, Push)> =
-            self.adv.pushes.iter().map(|(k, p)| (*k, p.clone())).collect();
+        let pushes: Vec<(usize, Push)> = self
+            .adv
+            .pushes
+            .iter()
+            .map(|(k, p)| (*k, p.clone()))
+            .collect();
         for (k, p) in pushes {
             let c = self.flocks[k].centre;
             let off = line.nearest(c).map_or(0.0, |n| n.signed * out_sign);
@@ -508,7 +509,9 @@ impl SimWorld {
             let inward = -out_sign;
             for b in &self.adv.bands {
                 let a = &mut self.actors[b.actor];
-                let s = line.nearest(a.pos).map_or(f64::NEG_INFINITY, |n| n.signed * inward);
+                let s = line
+                    .nearest(a.pos)
+                    .map_or(f64::NEG_INFINITY, |n| n.signed * inward);
                 let (v, heat, scale) = if s >= -b.from_out && s <= b.to_in {
                     b.inside
                 } else {
@@ -544,7 +547,9 @@ impl SimWorld {
                 subject: Some(format!("group-{}", p.group)),
                 scenario: Some("probing".into()),
             });
-            let pd = self.nearest_zone(p.place).map_or(0.0, |z| self.zones[z].pd_cut);
+            let pd = self
+                .nearest_zone(p.place)
+                .map_or(0.0, |z| self.zones[z].pd_cut);
             if rng.random::<f64>() < pd {
                 self.fence_alarm_near(p.place, t, FenceAlarmKind::Cut, None, fence);
             }
