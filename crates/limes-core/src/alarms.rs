@@ -9,7 +9,7 @@
 use serde::Serialize;
 
 use crate::engine::{Engine, Output};
-use crate::eval::{baseline::Baseline, AlertScore, EvalConfig, IncidentScore, Truth};
+use crate::eval::{baseline::Baseline, AlertScore, EvalConfig, IncidentScore, Outcome, Truth};
 use crate::record::{AlertRecord, EventRecord, SensorRecord, TruthRecord};
 use crate::rules::{Rules, RulesConfig};
 use crate::sim::{self, ScenarioConfig, Sink};
@@ -36,6 +36,8 @@ pub struct Scored {
     pub alerts: Vec<AlertScore>,
     /// Assessed events (alarms that did not reach an operator).
     pub events: u64,
+    /// Every alert that matched no incident: outcome, kind, raised, and its last summary.
+    pub unmatched: Vec<String>,
 }
 
 /// One night, scored for every variant and baseline.
@@ -162,25 +164,47 @@ pub fn run_night(
         sink.v.events[k] += sink.v.rules[k].take_events().len() as u64;
     }
     let cfg = EvalConfig::default();
-    let score = |name: &str, alerts: &[AlertRecord], events: u64| {
-        let (alerts, incidents) = sink.truth.score(&cfg, alerts);
+    let score = |name: &str, records: &[AlertRecord], events: u64, explain: bool| {
+        let (alerts, incidents) = sink.truth.score(&cfg, records);
+        let unmatched = if explain {
+            let last: std::collections::BTreeMap<u64, &AlertRecord> =
+                records.iter().map(|r| (r.id, r)).collect();
+            alerts
+                .iter()
+                .filter(|a| a.outcome != Outcome::True)
+                .filter_map(|a| {
+                    last.get(&a.id).map(|r| {
+                        format!(
+                            "{:?} {} raised {}: {}",
+                            a.outcome,
+                            r.kind.name(),
+                            r.raised,
+                            r.summary
+                        )
+                    })
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         Scored {
             name: name.to_string(),
             incidents,
             alerts,
             events,
+            unmatched,
         }
     };
     let scored = variants
         .iter()
         .enumerate()
-        .map(|(k, v)| score(&v.name, &sink.v.alerts[k], sink.v.events[k]))
+        .map(|(k, v)| score(&v.name, &sink.v.alerts[k], sink.v.events[k], k == 0))
         .collect();
     let baselines = sink
         .baseline
         .finish(t)
         .into_iter()
-        .map(|(name, alerts)| score(name, &alerts, 0))
+        .map(|(name, alerts)| score(name, &alerts, 0, false))
         .collect();
     Ok(Night {
         seed,

@@ -107,6 +107,9 @@ pub fn run(a: &Args) -> Result<()> {
             s.events,
             started.elapsed().as_secs_f64()
         );
+        for u in &s.unmatched {
+            eprintln!("  seed {seed}: {u}");
+        }
         nights.push(n);
     }
     let km = frontier.frontier_km().unwrap_or(0.0);

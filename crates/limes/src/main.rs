@@ -75,6 +75,10 @@ enum Cmd {
         /// Alerts file to write (needs --site).
         #[arg(long)]
         alerts: Option<PathBuf>,
+        /// Events file to write: alarms assessed and kept from the operators (needs --site;
+        /// default `events.jsonl` beside the alerts file).
+        #[arg(long)]
+        events: Option<PathBuf>,
         /// Also write tentative track states.
         #[arg(long)]
         all: bool,
@@ -300,8 +304,19 @@ fn main() -> Result<()> {
             out,
             site,
             alerts,
+            events,
             all,
-        } => track(&detections, &out, site.as_deref(), alerts.as_deref(), all),
+        } => {
+            let events =
+                events.or_else(|| alerts.as_ref().map(|a| a.with_file_name("events.jsonl")));
+            track(
+                &detections,
+                &out,
+                site.as_deref(),
+                (alerts.as_deref(), events.as_deref()),
+                all,
+            )
+        }
         Cmd::Eval {
             truth,
             tracks,
@@ -507,11 +522,14 @@ fn track(
     detections: &Path,
     out: &Path,
     site_file: Option<&Path>,
-    alerts: Option<&Path>,
+    (alerts, events): (Option<&Path>, Option<&Path>),
     all: bool,
 ) -> Result<()> {
     if alerts.is_some() && site_file.is_none() {
         bail!("--alerts needs --site: the alert rules come from the site file");
+    }
+    if events.is_some() && site_file.is_none() {
+        bail!("--events needs --site: the alert rules come from the site file");
     }
     let site = site_file.map(site::load).transpose()?;
     let cfg = site
@@ -520,6 +538,9 @@ fn track(
     let mut engine = Engine::new(cfg, site.as_ref());
     // Every update of a confirmed track (and of tentative ones with --all).
     let mut files = FileOutput::create(out, alerts, all, 0.0)?;
+    if let Some(e) = events {
+        files = files.with_events(e)?;
+    }
     let size = std::fs::metadata(detections)
         .map(|m| m.len())
         .unwrap_or(1)
@@ -546,12 +567,13 @@ fn track(
     })?;
     engine.finish(last_t, &mut files);
     bar.finish_and_clear();
-    let (track_lines, alert_lines) = (files.track_lines, files.alert_lines);
+    let (track_lines, alert_lines, event_lines) =
+        (files.track_lines, files.alert_lines, files.event_lines);
     files.finish().context("writing output")?;
     let s = engine.tracker.stats();
     println!(
-        "{} detections ({} too late), {} tracks started, {} confirmed; {} track lines, {} alert lines",
-        s.detections, s.late_dropped, s.tracks_started, s.tracks_confirmed, track_lines, alert_lines
+        "{} detections ({} too late), {} tracks started, {} confirmed; {} track lines, {} alert lines, {} event lines",
+        s.detections, s.late_dropped, s.tracks_started, s.tracks_confirmed, track_lines, alert_lines, event_lines
     );
     if refused > 0 {
         bail!(

@@ -93,6 +93,11 @@ fn sim_track_and_eval_run_on_their_own_files() {
         &s(&alerts),
     ]);
     assert!(printed.contains("tracks started"), "{printed}");
+    // Alarms assessed and kept from the operators go to events.jsonl beside the alerts.
+    let events = std::fs::read_to_string(d.join("events.jsonl")).expect("events written");
+    for line in events.lines() {
+        serde_json::from_str::<limes_core::record::EventRecord>(line).expect("an event line");
+    }
     let alert_text = std::fs::read_to_string(&alerts).expect("alerts written");
     assert!(
         alert_text.contains("\"mass_breakout\""),

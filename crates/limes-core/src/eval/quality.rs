@@ -155,6 +155,10 @@ pub struct Quality {
     pub baselines: Vec<SystemFigures>,
     /// Breakout nights.
     pub breakouts: Vec<BreakoutRow>,
+    /// The site thresholds' alerts that matched no incident (seed, outcome, kind, summary).
+    pub unmatched: Vec<String>,
+    /// The site thresholds' missed infiltrations and probes (seed, scenario, time).
+    pub missed: Vec<String>,
 }
 
 fn system(name: &str, scored: &[&Scored], exposure: f64) -> SystemFigures {
@@ -240,6 +244,43 @@ impl Quality {
             variants: pool(&|n: &Night| n.variants.as_slice()),
             baselines: pool(&|n: &Night| n.baselines.as_slice()),
             breakouts,
+            unmatched: nights
+                .iter()
+                .flat_map(|n| {
+                    n.variants.iter().take(1).flat_map(move |v| {
+                        v.unmatched
+                            .iter()
+                            .map(move |u| format!("seed {}: {u}", n.seed))
+                    })
+                })
+                .collect(),
+            missed: nights
+                .iter()
+                .flat_map(|n| {
+                    n.variants.iter().take(1).flat_map(move |v| {
+                        v.incidents
+                            .iter()
+                            .filter(|i| {
+                                !i.detected
+                                    && matches!(
+                                        i.kind,
+                                        IncidentKind::Infiltration | IncidentKind::Probing
+                                    )
+                            })
+                            .map(move |i| {
+                                format!(
+                                    "seed {}: {} ({} people) at {}, first warning {}",
+                                    n.seed,
+                                    scenario_name(i).unwrap_or_default(),
+                                    i.count,
+                                    crate::record::Time(i.time),
+                                    i.first_warning_s
+                                        .map_or("none".into(), |w| format!("{w:.0} s"))
+                                )
+                            })
+                    })
+                })
+                .collect(),
         }
     }
 
@@ -343,6 +384,24 @@ impl Quality {
             );
         }
         let _ = writeln!(md, "\n![Pd against nuisance rate]({svg})\n");
+        let _ = writeln!(
+            md,
+            "Missed by the site's thresholds: {}.\n",
+            if self.missed.is_empty() {
+                "none".to_string()
+            } else {
+                self.missed.join("; ")
+            }
+        );
+        let _ = writeln!(
+            md,
+            "Alerts of the site's thresholds that matched no staged incident: {}.\n",
+            if self.unmatched.is_empty() {
+                "none".to_string()
+            } else {
+                self.unmatched.join("; ")
+            }
+        );
         if !self.breakouts.is_empty() {
             let mut tta: Vec<f64> = self.breakouts.iter().filter_map(|b| b.tta_s).collect();
             let errs: Vec<f64> = self
