@@ -438,3 +438,22 @@ impl Quality {
         super::plot::roc(path, &pts)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals_match_published_values() {
+        // Wilson 95 % for 0/10 is [0, 0.2775]; for 48/48 the lower end is 0.926.
+        let (lo, hi) = wilson(0, 10);
+        assert!(lo == 0.0 && (hi - 0.2775).abs() < 1e-3, "{lo} {hi}");
+        let (lo, hi) = wilson(48, 48);
+        assert!((lo - 0.926).abs() < 1e-3 && hi == 1.0, "{lo} {hi}");
+        // Exact (Garwood) Poisson 95 %: 0 → [0, 3.689], 10 → [4.795, 18.390].
+        let (lo, hi) = poisson(0);
+        assert!(lo == 0.0 && (hi - 3.689).abs() < 0.05, "{hi}");
+        let (lo, hi) = poisson(10);
+        assert!((lo - 4.795).abs() < 0.05 && (hi - 18.39).abs() < 0.1, "{lo} {hi}");
+    }
+}

@@ -134,3 +134,53 @@ pub struct EventRecord {
     /// One line for people.
     pub summary: String,
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::super::{AlertRecord, Incident};
+    use super::*;
+
+    #[test]
+    fn records_written_before_assessment_still_read_and_events_round_trip() {
+        let alert = r#"{"id":1,"rev":1,"kind":"fence_cut","severity":"low","state":"open","time":"2019-10-12T19:47:25.000Z","raised":"2019-10-12T19:47:25.000Z","lon":41.49,"lat":36.53,"count":1,"sensors":["fc022"],"tracks":[],"summary":"Fence climb at fc022/z13, no track yet"}"#;
+        let a: AlertRecord = serde_json::from_str(alert).expect("an old alert line");
+        assert!(a.assessment.is_none());
+        assert!(!serde_json::to_string(&a).expect("json").contains("assessment"));
+        let inc = r#"{"id":3,"kind":"infiltration","time":1570000000,"end":1570000000,"lon":41.0,"lat":35.0,"count":4,"subject":"group-2"}"#;
+        let i: Incident = serde_json::from_str(inc).expect("an old incident line");
+        assert!(i.scenario.is_none());
+        let e = EventRecord {
+            id: 7,
+            source: EventSource::FenceClimb,
+            time: Time(1_570_000_000.0),
+            decided: Time(1_570_000_065.0),
+            pos: Position::LonLat {
+                lon: 41.49,
+                lat: 36.53,
+            },
+            sector: Some("S011".into()),
+            sensor: Some("fc022".into()),
+            zone: Some("fc022/z13".into()),
+            alert: None,
+            assessment: Assessment {
+                reason: AssessReason::NothingSeen,
+                window_s: 60.0,
+                expected_detections: 29.0,
+                cameras: vec![CameraView {
+                    sensor: "t020-cam".into(),
+                    range_m: 559.0,
+                    pd: 0.92,
+                    working_s: 60.0,
+                }],
+                tracks: vec![],
+                detail: "nothing there".into(),
+            },
+            summary: "Fence climb at fc022/z13 assessed: nothing there".into(),
+        };
+        let line = serde_json::to_string(&e).expect("json");
+        assert!(line.contains(r#""reason":"nothing_seen""#), "{line}");
+        let back: EventRecord = serde_json::from_str(&line).expect("reads back");
+        assert_eq!(back, e);
+    }
+}
