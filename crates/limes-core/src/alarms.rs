@@ -95,9 +95,10 @@ impl Sink for NightSink {
         self.last_t = self.last_t.max(rec.time().0);
         self.baseline.on_record(&rec);
         // The other variants see non-track records before the engine's track updates that
-        // the same record releases, as the engine's own rules do.
+        // the same record releases, as the engine's own rules do; and only what it admits.
+        let admitted = rec.validate().is_ok() && self.engine.admission().check(&rec).is_ok();
         let v = &mut self.v;
-        for k in 1..v.rules.len() {
+        for k in (1..v.rules.len()).filter(|_| admitted) {
             match &rec {
                 SensorRecord::Detection(d) if d.count.is_some() => {
                     v.rules[k].on_observer(d, &mut v.buf)

@@ -6,10 +6,12 @@
 
 use std::path::Path;
 
-use crate::record::{AlertRecord, EventRecord, JsonlWriter, SensorRecord, Time, TrackStatus};
+use crate::record::{
+    AlertRecord, EventRecord, FieldError, JsonlWriter, SensorRecord, Time, TrackStatus,
+};
 use crate::rules::Rules;
 use crate::site::Site;
-use crate::track::{InputError, TrackUpdate, Tracker, TrackerConfig};
+use crate::track::{TrackUpdate, Tracker, TrackerConfig};
 
 /// Receives what the engine produces.
 pub trait Output {
@@ -19,6 +21,86 @@ pub trait Output {
     fn alert(&mut self, a: &AlertRecord);
     /// An assessed alarm kept from the operators (logged and counted, not alerted).
     fn event(&mut self, _e: &EventRecord) {}
+}
+
+/// Which records the engine takes, given what it has already seen: the one rule in one place.
+///
+/// A record is refused when it is more than `max_time_jump_s` ahead of the newest record or
+/// clock tick (a wrong clock would make everything after it late), and a detection when it is
+/// older than the tracker's reorder window allows (the tracker could no longer use it). The
+/// server's log writer keeps a copy of this state and runs it over the same log order, so it
+/// never acknowledges a record the engine would refuse.
+#[derive(Clone, Debug)]
+pub struct Admission {
+    /// Newest time of any record or tick seen.
+    newest: f64,
+    /// Newest time the tracker's reorder buffer has seen (detections, heartbeats, ticks).
+    tracker_newest: f64,
+    window: f64,
+    jump: f64,
+}
+
+impl Admission {
+    /// The rule for a tracker's settings.
+    pub fn new(cfg: &TrackerConfig) -> Self {
+        Self {
+            newest: f64::NEG_INFINITY,
+            tracker_newest: f64::NEG_INFINITY,
+            window: cfg.reorder_window_s,
+            jump: cfg.max_time_jump_s,
+        }
+    }
+
+    /// Whether `rec` would be taken now; the error names the field (`time`).
+    pub fn check(&self, rec: &SensorRecord) -> Result<(), FieldError> {
+        let t = rec.time().0;
+        if self.newest.is_finite() && t > self.newest + self.jump {
+            return Err(FieldError::new(
+                "time",
+                format!(
+                    "{} is more than {} s ahead of the newest record or clock tick ({}); is the sensor's clock wrong?",
+                    Time(t),
+                    self.jump,
+                    Time(self.newest)
+                ),
+            ));
+        }
+        if matches!(rec, SensorRecord::Detection(_))
+            && self.tracker_newest.is_finite()
+            && t < self.tracker_newest - self.window
+        {
+            return Err(FieldError::new(
+                "time",
+                format!(
+                    "{} is {:.1} s behind the tracker's time ({}); detections later than its {} s reorder window cannot be tracked",
+                    Time(t),
+                    self.tracker_newest - t,
+                    Time(self.tracker_newest),
+                    self.window
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks `rec` and, when it is taken, notes its time.
+    pub fn admit(&mut self, rec: &SensorRecord) -> Result<(), FieldError> {
+        self.check(rec)?;
+        let t = rec.time().0;
+        self.newest = self.newest.max(t);
+        if !matches!(rec, SensorRecord::Fence(_)) {
+            self.tracker_newest = self.tracker_newest.max(t);
+        }
+        Ok(())
+    }
+
+    /// Notes a live clock tick at `t`.
+    pub fn tick(&mut self, t: f64) {
+        if t.is_finite() {
+            self.newest = self.newest.max(t);
+            self.tracker_newest = self.tracker_newest.max(t);
+        }
+    }
 }
 
 /// Tracker plus (optionally) rules, fed one sensor record at a time.
@@ -31,39 +113,34 @@ pub struct Engine {
     alerts: Vec<AlertRecord>,
     /// Records refused as invalid.
     pub invalid: u64,
-    /// Newest record time accepted.
-    newest: f64,
+    admission: Admission,
 }
 
 impl Engine {
     /// An engine with a tracker and, for a site, its rules.
     pub fn new(cfg: TrackerConfig, site: Option<&Site>) -> Self {
         Self {
+            admission: Admission::new(&cfg),
             tracker: Tracker::new(cfg),
             rules: site.map(Rules::new),
             updates: Vec::new(),
             alerts: Vec::new(),
             invalid: 0,
-            newest: f64::NEG_INFINITY,
         }
     }
 
-    /// Feeds one sensor record; invalid detections are counted and returned as errors.
-    pub fn feed(&mut self, rec: &SensorRecord, out: &mut dyn Output) -> Result<(), InputError> {
-        let t = rec.time().0;
-        let jump = self.tracker.config().max_time_jump_s;
-        if self.newest.is_finite() && t > self.newest + jump {
+    /// The admission rule's current state (the server's writer starts from a copy).
+    pub fn admission(&self) -> &Admission {
+        &self.admission
+    }
+
+    /// Feeds one sensor record. A record that fails [`SensorRecord::validate`] or the
+    /// [`Admission`] rule is counted and returned as an error naming the field.
+    pub fn feed(&mut self, rec: &SensorRecord, out: &mut dyn Output) -> Result<(), FieldError> {
+        if let Err(e) = rec.validate().and_then(|()| self.admission.admit(rec)) {
             self.invalid += 1;
-            return Err(InputError {
-                field: "time",
-                message: format!(
-                    "{} is more than {jump} s ahead of the newest record ({}); is the sensor's clock wrong?",
-                    Time(t),
-                    Time(self.newest)
-                ),
-            });
+            return Err(e);
         }
-        self.newest = self.newest.max(t);
         let res = match rec {
             SensorRecord::Detection(d) => {
                 let res = self.tracker.push(d, &mut self.updates);
@@ -96,6 +173,7 @@ impl Engine {
     /// A live clock tick: the time is now `t` even if no sensor spoke. Releases the reorder
     /// buffer, ages tracks and runs the rules' periodic work (sensor health, stale alerts).
     pub fn tick(&mut self, t: f64, out: &mut dyn Output) {
+        self.admission.tick(t);
         self.tracker.tick(t, &mut self.updates);
         if let Some(j) = &mut self.rules {
             j.advance(t, &mut self.alerts);

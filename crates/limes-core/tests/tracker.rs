@@ -127,10 +127,10 @@ fn bad_detections_are_refused_by_field_and_the_tracker_carries_on() {
         y: 0.0,
     };
     for (d, field) in [
-        (bad_lat, "lon"),
+        (bad_lat, "lat"),
         (no_error, "ce"),
         (bad_cov, "cov"),
-        (bad_class, "class"),
+        (bad_class, "class.person"),
         (nan_x, "x"),
     ] {
         let e = tr.push(&d, &mut out).expect_err("refused");

@@ -4,6 +4,60 @@
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+
+use crate::store::Store;
+
+/// Audit entries of deliveries that may wait to be written before deliveries wait for them.
+const SINK_QUEUE: usize = 16_384;
+
+/// Audit entries of deliveries (stream and CoT), written in groups by one task. The queue is
+/// bounded: when the store falls behind, deliveries wait rather than go unaudited.
+#[derive(Clone)]
+pub struct AuditSink {
+    tx: mpsc::Sender<AuditDraft>,
+}
+
+impl AuditSink {
+    /// Starts the writing task.
+    pub fn spawn(store: Store) -> Self {
+        let (tx, mut rx) = mpsc::channel::<AuditDraft>(SINK_QUEUE);
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut group = vec![first];
+                while group.len() < 512 {
+                    match rx.try_recv() {
+                        Ok(d) => group.push(d),
+                        Err(_) => break,
+                    }
+                }
+                if let Err(e) = store.audit_many(group).await {
+                    tracing::error!("audit entries not written: {e}");
+                }
+            }
+        });
+        Self { tx }
+    }
+
+    /// Queues an entry, waiting while the queue is full.
+    pub async fn send(&self, d: AuditDraft) {
+        if self.tx.send(d).await.is_err() {
+            tracing::error!("the audit writer has stopped; an entry is lost");
+        }
+    }
+
+    /// Queues an entry without waiting (from `Drop`); a full queue hands it to a task.
+    pub fn send_now(&self, d: AuditDraft) {
+        if let Err(mpsc::error::TrySendError::Full(d)) = self.tx.try_send(d) {
+            let tx = self.tx.clone();
+            if tokio::runtime::Handle::try_current().is_ok() {
+                tokio::spawn(async move {
+                    let _ = tx.send(d).await;
+                });
+            }
+        }
+    }
+}
 
 /// The `prev` of the first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -158,12 +212,20 @@ pub fn verify(conn: &Connection) -> Result<i64, AuditError> {
     Ok(expect - 1)
 }
 
-/// Entries after `after`, oldest first, at most `limit`.
-pub fn list(conn: &Connection, after: i64, limit: i64) -> rusqlite::Result<Vec<AuditEntry>> {
+/// Entries after `after`, oldest first, at most `limit`; with `org`, only the entries whose
+/// actor is of that organisation (`org/…`).
+pub fn list(
+    conn: &Connection,
+    after: i64,
+    limit: i64,
+    org: Option<&str>,
+) -> rusqlite::Result<Vec<AuditEntry>> {
     let mut stmt = conn.prepare(
-        "SELECT seq, time, actor, action, object, detail, prev, hash FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        "SELECT seq, time, actor, action, object, detail, prev, hash FROM audit
+         WHERE seq > ?1 AND (?3 IS NULL OR substr(actor, 1, length(?3) + 1) = ?3 || '/')
+         ORDER BY seq LIMIT ?2",
     )?;
-    let rows = stmt.query_map(params![after, limit], row_entry)?;
+    let rows = stmt.query_map(params![after, limit, org], row_entry)?;
     rows.collect()
 }
 

@@ -1,5 +1,9 @@
 //! Who is calling: bearer tokens (stored as SHA-256, never in clear) or TLS client certificates,
 //! each bound to one organisation and one role.
+//!
+//! Roles are ordered: each may do what the one before may. An `admin` administers only its own
+//! organisation (its tokens, its audit entries); the deployment-wide `owner` role is explicit:
+//! it is created with `limes token create --role owner` and is never implied by `admin`.
 
 use rand::Rng;
 use rusqlite::{params, Connection};
@@ -11,7 +15,7 @@ use std::sync::{Arc, RwLock};
 use crate::audit::AuditDraft;
 use crate::store::{Store, StoreError};
 
-/// What a caller may do. Roles are ordered: each reads what the one before reads.
+/// What a caller may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
@@ -21,19 +25,41 @@ pub enum Role {
     Viewer,
     /// Also acknowledges, assigns and resolves alerts and updates facilities.
     Operator,
-    /// Also creates tokens and reads the audit log.
+    /// Also creates its organisation's tokens and reads its organisation's audit entries.
     Admin,
+    /// The deployment's operator: every organisation's tokens, the whole audit log, statistics.
+    Owner,
 }
 
 impl Role {
-    /// Parses `sensor`, `viewer`, `operator` or `admin`.
-    pub fn parse(s: &str) -> Option<Role> {
-        serde_json::from_value(serde_json::Value::String(s.to_string())).ok()
+    /// Every role, lowest first.
+    pub const ALL: [Role; 5] = [
+        Role::Sensor,
+        Role::Viewer,
+        Role::Operator,
+        Role::Admin,
+        Role::Owner,
+    ];
+
+    /// The lowercase name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Sensor => "sensor",
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+            Role::Admin => "admin",
+            Role::Owner => "owner",
+        }
     }
 
-    /// May send sensor records.
+    /// Parses `sensor`, `viewer`, `operator`, `admin` or `owner`.
+    pub fn parse(s: &str) -> Option<Role> {
+        Self::ALL.into_iter().find(|r| r.name() == s)
+    }
+
+    /// May send sensor records (of its organisation's sensors).
     pub fn can_ingest(self) -> bool {
-        matches!(self, Role::Sensor | Role::Admin)
+        matches!(self, Role::Sensor | Role::Admin | Role::Owner)
     }
 
     /// May read released data.
@@ -45,6 +71,11 @@ impl Role {
     pub fn can_operate(self) -> bool {
         self >= Role::Operator
     }
+
+    /// May administer its organisation (tokens, audit entries).
+    pub fn can_administer(self) -> bool {
+        self >= Role::Admin
+    }
 }
 
 /// An authenticated caller.
@@ -54,8 +85,10 @@ pub struct Principal {
     pub org: String,
     /// Role.
     pub role: Role,
-    /// How it authenticated: `token:<id>` or `cert:<CN>`.
+    /// How it authenticated: `token:<id>`, `cert:<CN>` or `user:<name>`.
     pub via: String,
+    /// A sensor's own credential speaks for that sensor only.
+    pub sensor: Option<String>,
 }
 
 impl Principal {
@@ -104,6 +137,7 @@ impl Tokens {
                         org,
                         role,
                         via: format!("token:{id}"),
+                        sensor: None,
                     },
                 );
             }
@@ -127,46 +161,65 @@ impl Tokens {
     }
 }
 
-/// The change that stores a new token; returns `{id, org, role}`.
-pub fn create_change(
-    org: String,
-    role: Role,
-    label: String,
-    hash: String,
-) -> crate::store::ChangeFn {
-    Box::new(move |c: &Connection| {
-        c.execute(
-            "INSERT INTO tokens (org, role, hash, label, created) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![
-                org,
-                crate::snake(&role),
-                hash,
-                label,
-                chrono::Utc::now().to_rfc3339()
-            ],
-        )?;
-        Ok(serde_json::json!({ "id": c.last_insert_rowid(), "org": org, "role": role }))
-    })
+/// A token just created: the only time it is ever shown in clear.
+#[derive(Clone, Debug, Serialize)]
+pub struct NewToken {
+    /// Its row id (`token:N` in audit entries).
+    pub id: i64,
+    /// Organisation.
+    pub org: String,
+    /// Role.
+    pub role: Role,
+    /// The token.
+    pub token: String,
 }
 
-/// Creates a token from a blocking context (the `limes token` command); returns it in clear,
-/// the only time it is ever shown.
-pub fn create_blocking(
+/// Creates and stores a token (the one way tokens are made: the CLI and the API both call it),
+/// audited as `actor`; makes it known to `tokens` when given.
+pub async fn create(
     store: &Store,
+    tokens: Option<&Tokens>,
     org: &str,
     role: Role,
     label: &str,
     actor: &str,
-) -> Result<(String, i64), StoreError> {
+) -> Result<NewToken, StoreError> {
     let token = new_token();
-    let v = store.change_blocking(
-        create_change(org.into(), role, label.into(), hash_token(&token)),
-        AuditDraft::new(
-            actor,
-            "token.create",
-            format!("org/{org}"),
-            serde_json::json!({"role": role, "label": label}),
-        ),
-    )?;
-    Ok((token, v["id"].as_i64().unwrap_or(0)))
+    let hash = hash_token(&token);
+    let (o, h, l) = (org.to_string(), hash.clone(), label.to_string());
+    let v = store
+        .change(
+            Box::new(move |c: &Connection| {
+                c.execute(
+                    "INSERT INTO tokens (org, role, hash, label, created) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![o, role.name(), h, l, chrono::Utc::now().to_rfc3339()],
+                )?;
+                Ok(serde_json::json!(c.last_insert_rowid()))
+            }),
+            AuditDraft::new(
+                actor,
+                "token.create",
+                format!("org/{org}"),
+                serde_json::json!({ "role": role, "label": label }),
+            ),
+        )
+        .await?;
+    let id = v.as_i64().unwrap_or(0);
+    if let Some(t) = tokens {
+        t.insert(
+            hash,
+            Principal {
+                org: org.to_string(),
+                role,
+                via: format!("token:{id}"),
+                sensor: None,
+            },
+        );
+    }
+    Ok(NewToken {
+        id,
+        org: org.to_string(),
+        role,
+        token,
+    })
 }

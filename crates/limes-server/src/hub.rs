@@ -1,131 +1,339 @@
 //! The hub: the live picture (latest state of every track, alert and facility) and a broadcast
 //! of every change, which streams and CoT connections subscribe to and filter through the
 //! release policy.
+//!
+//! The hub owns every merge, under its lock: an alert revision from the rules keeps the
+//! operators' life cycle; a life-cycle change keeps the latest revision and only replaces an
+//! older change; a facility's view is rebuilt from the site, the rules' status and exits and
+//! the operators' updates. Changes are broadcast under the same lock, so subscribers see them
+//! in the order the picture took them.
 
-use limes_core::record::{TrackRecord, TrackStatus};
+use limes_core::record::{AlertRecord, AlertState, TrackRecord, TrackStatus};
+use limes_core::site::{FacilityStatus, Site};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::broadcast;
 
-use crate::release::{AlertView, FacilityView, Item};
+use crate::release::{AlertLife, AlertView, FacilityView, Item, Lifecycle, TrackItem};
 
 /// Changes a slow subscriber may fall behind by before it is told it missed some.
 const BACKLOG: usize = 8192;
 
-/// Tracks not updated for this long leave the picture.
-const TRACK_STALE_S: f64 = 120.0;
+/// Tracks not updated for this long leave the picture, seconds.
+pub const TRACK_STALE_S: f64 = 120.0;
 
-/// A published change, with the connection it came from (never echoed back to it).
-#[derive(Clone, Debug)]
-pub struct Event {
-    /// The item.
-    pub item: Item,
-    /// The CoT connection that sent it, if a client did.
-    pub origin: Option<u64>,
+/// Operator-set facility fields (head count, guards, status), kept beside the rules' estimate.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FacilityOps {
+    /// Status set by an operator, and when (server clock).
+    pub status: Option<(FacilityStatus, f64)>,
+    /// Last head count.
+    pub head_count: Option<u32>,
+    /// Exits the rules had counted when that head count was taken.
+    pub exits_at_count: u32,
+    /// Guards on duty.
+    pub guards: Option<u32>,
+    /// Note.
+    pub note: Option<String>,
+    /// Who changed it.
+    pub changed_by: Option<String>,
+    /// Number of changes so far; an update only replaces an older one.
+    pub version: u64,
 }
 
-/// The live picture and its change feed.
-#[derive(Clone)]
-pub struct Hub {
-    tx: broadcast::Sender<Arc<Event>>,
-    state: Arc<Mutex<Picture>>,
+/// The rules' view of a facility.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct RulesFacility {
+    status: Option<(FacilityStatus, f64)>,
+    exits: u32,
 }
 
 /// The latest state of everything.
 #[derive(Default)]
 pub struct Picture {
     /// Live tracks by id.
-    pub tracks: HashMap<u64, TrackRecord>,
+    pub tracks: HashMap<u64, Arc<TrackItem>>,
     /// Alerts by id.
-    pub alerts: BTreeMap<u64, AlertView>,
+    pub alerts: BTreeMap<u64, Arc<AlertView>>,
     /// Facilities by id.
-    pub facilities: BTreeMap<String, FacilityView>,
+    pub facilities: BTreeMap<String, Arc<FacilityView>>,
+    ops: HashMap<String, FacilityOps>,
+    rules: HashMap<String, RulesFacility>,
+    /// Open hostile-kind alerts by the tracks they contain.
+    hostile: HashMap<u64, Vec<u64>>,
 }
 
-impl Default for Hub {
-    fn default() -> Self {
-        Self::new()
+impl Picture {
+    /// Keeps the track → hostile alert index in step with an alert's new revision.
+    fn index_hostile(&mut self, old: Option<&AlertView>, new: &AlertView) {
+        let id = new.alert.id;
+        if let Some(o) = old {
+            for t in &o.alert.tracks {
+                if let Some(v) = self.hostile.get_mut(t) {
+                    v.retain(|a| *a != id);
+                    if v.is_empty() {
+                        self.hostile.remove(t);
+                    }
+                }
+            }
+        }
+        if new.alert.state == AlertState::Open && new.alert.kind.marks_tracks_hostile() {
+            for t in &new.alert.tracks {
+                self.hostile.entry(*t).or_default().push(id);
+            }
+        }
     }
+}
+
+/// The live picture and its change feed; cheap to clone.
+#[derive(Clone)]
+pub struct Hub {
+    tx: broadcast::Sender<Item>,
+    state: Arc<Mutex<Picture>>,
+    site: Arc<Site>,
 }
 
 impl Hub {
-    /// An empty hub.
-    pub fn new() -> Self {
+    /// A hub for a site, with every facility at its site values.
+    pub fn new(site: Arc<Site>) -> Self {
         let (tx, _) = broadcast::channel(BACKLOG);
-        Self {
+        let hub = Self {
             tx,
             state: Arc::new(Mutex::new(Picture::default())),
+            site,
+        };
+        {
+            let mut p = hub.lock();
+            for f in &hub.site.facilities {
+                hub.rebuild_facility(&mut p, &f.id);
+            }
         }
+        hub
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Picture> {
+        // A panic elsewhere while holding the lock leaves the picture as it was; keep serving.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn send(&self, item: Item) {
+        // No subscribers is not an error.
+        let _ = self.tx.send(item);
     }
 
     /// Subscribes to changes from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Item> {
         self.tx.subscribe()
+    }
+
+    /// Subscribes and takes the current picture (not stale at `now`) at the same instant, so
+    /// nothing falls between the snapshot and the changes.
+    pub fn subscribe_with_snapshot(&self, now: f64) -> (Vec<Item>, broadcast::Receiver<Item>) {
+        let p = self.lock();
+        let rx = self.tx.subscribe();
+        (snapshot(&p, now), rx)
     }
 
     /// Runs `f` on the current picture.
     pub fn with<T>(&self, f: impl FnOnce(&Picture) -> T) -> T {
-        match self.state.lock() {
-            Ok(p) => f(&p),
-            Err(poisoned) => f(&poisoned.into_inner()),
-        }
+        f(&self.lock())
     }
 
     /// Every item in the picture that is not stale at `now`, alerts first.
     pub fn snapshot(&self, now: f64) -> Vec<Item> {
-        self.with(|p| {
-            let mut v: Vec<Item> = p
-                .alerts
-                .values()
-                .cloned()
-                .map(|a| Item::Alert(Box::new(a)))
-                .collect();
-            v.extend(p.facilities.values().cloned().map(Item::Facility));
-            v.extend(
-                p.tracks
-                    .values()
-                    .filter(|t| now - t.time.0 < TRACK_STALE_S)
-                    .cloned()
-                    .map(Item::Track),
-            );
-            v
-        })
+        snapshot(&self.lock(), now)
     }
 
-    /// Records and publishes a change.
-    pub fn publish(&self, item: Item, origin: Option<u64>) {
-        if let Ok(mut p) = self.state.lock() {
-            match &item {
-                Item::Track(t) if t.status == TrackStatus::Deleted => {
-                    p.tracks.remove(&t.id);
-                }
-                Item::Track(t) => {
-                    p.tracks.insert(t.id, t.clone());
-                }
-                Item::Alert(a) => {
-                    p.alerts.insert(a.alert.id, (**a).clone());
-                }
-                Item::Facility(f) => {
-                    p.facilities.insert(f.id.clone(), f.clone());
-                }
-            }
+    /// Publishes a track state; a deleted track leaves the picture. Whether it is part of an
+    /// open hostile-kind alert is decided here, once.
+    pub fn track(&self, rec: TrackRecord) {
+        let mut p = self.lock();
+        let hostile_in = p
+            .hostile
+            .get(&rec.id)
+            .map(|ids| {
+                ids.iter()
+                    .filter_map(|a| p.alerts.get(a).cloned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let item = Arc::new(TrackItem { rec, hostile_in });
+        if item.rec.status == TrackStatus::Deleted {
+            p.tracks.remove(&item.rec.id);
+        } else {
+            p.tracks.insert(item.rec.id, item.clone());
         }
-        // No subscribers is not an error.
-        let _ = self.tx.send(Arc::new(Event { item, origin }));
+        self.send(Item::Track(item));
     }
 
-    /// Forgets tracks not updated since `now - 120 s` and closed, resolved alerts older than `keep_s`.
-    pub fn prune(&self, now: f64, keep_s: f64) {
-        if let Ok(mut p) = self.state.lock() {
-            p.tracks.retain(|_, t| now - t.time.0 < TRACK_STALE_S);
-            p.alerts.retain(|_, a| {
-                !(a.status == crate::release::Lifecycle::Resolved && now - a.alert.time.0 > keep_s)
-            });
+    /// Publishes an alert revision from the rules, keeping its life cycle; returns the view.
+    pub fn alert_revision(&self, rec: AlertRecord) -> Arc<AlertView> {
+        let mut p = self.lock();
+        let old = p.alerts.get(&rec.id).cloned();
+        let life = old.as_ref().map(|a| a.life.clone()).unwrap_or_default();
+        let v = Arc::new(AlertView { alert: rec, life });
+        p.index_hostile(old.as_deref(), &v);
+        p.alerts.insert(v.alert.id, v.clone());
+        self.send(Item::Alert(v.clone()));
+        v
+    }
+
+    /// Publishes a life-cycle change, keeping the latest revision; a change older than the
+    /// one the picture holds is ignored. Returns the view as published.
+    pub fn alert_life(&self, id: u64, life: AlertLife) -> Option<Arc<AlertView>> {
+        let mut p = self.lock();
+        let cur = p.alerts.get(&id)?;
+        if cur.life.version >= life.version {
+            return Some(cur.clone());
         }
+        let v = Arc::new(AlertView {
+            alert: cur.alert.clone(),
+            life,
+        });
+        p.alerts.insert(id, v.clone());
+        self.send(Item::Alert(v.clone()));
+        Some(v)
+    }
+
+    /// Loads a stored alert at start-up (not broadcast).
+    pub fn load_alert(&self, v: AlertView) {
+        let mut p = self.lock();
+        let old = p.alerts.get(&v.alert.id).cloned();
+        p.index_hostile(old.as_deref(), &v);
+        p.alerts.insert(v.alert.id, Arc::new(v));
     }
 
     /// The alert with this id, if in the picture.
-    pub fn alert(&self, id: u64) -> Option<AlertView> {
-        self.with(|p| p.alerts.get(&id).cloned())
+    pub fn alert(&self, id: u64) -> Option<Arc<AlertView>> {
+        self.lock().alerts.get(&id).cloned()
     }
+
+    /// The rules' status and exit count of a facility, at clock time `t`.
+    pub fn facility_rules(&self, id: &str, status: FacilityStatus, exits: u32, t: f64) {
+        let mut p = self.lock();
+        let r = p.rules.entry(id.to_string()).or_default();
+        let changed = r.status.map(|s| s.0) != Some(status);
+        if !changed && r.exits == exits {
+            return;
+        }
+        if changed {
+            r.status = Some((status, t));
+        }
+        r.exits = exits;
+        self.rebuild_facility(&mut p, id);
+    }
+
+    /// An operators' update to a facility; one older than the picture's is ignored.
+    pub fn facility_ops(&self, id: &str, ops: FacilityOps) -> Option<Arc<FacilityView>> {
+        let mut p = self.lock();
+        if p.ops.get(id).is_some_and(|o| o.version >= ops.version) {
+            return p.facilities.get(id).cloned();
+        }
+        p.ops.insert(id.to_string(), ops);
+        self.rebuild_facility(&mut p, id)
+    }
+
+    /// Loads stored operator updates at start-up (not broadcast).
+    pub fn load_facility_ops(&self, all: HashMap<String, FacilityOps>) {
+        let mut p = self.lock();
+        for (id, ops) in all {
+            p.ops.insert(id.clone(), ops);
+            if let Some(v) = facility_view(&self.site, &p, &id) {
+                p.facilities.insert(id, Arc::new(v));
+            }
+        }
+    }
+
+    /// The operators' fields and the rules' exit count of a facility.
+    pub fn facility_state(&self, id: &str) -> (FacilityOps, u32) {
+        let p = self.lock();
+        (
+            p.ops.get(id).cloned().unwrap_or_default(),
+            p.rules.get(id).map_or(0, |r| r.exits),
+        )
+    }
+
+    fn rebuild_facility(&self, p: &mut Picture, id: &str) -> Option<Arc<FacilityView>> {
+        let v = Arc::new(facility_view(&self.site, p, id)?);
+        if p.facilities.get(id).is_some_and(|old| **old == *v) {
+            return Some(v);
+        }
+        p.facilities.insert(id.to_string(), v.clone());
+        self.send(Item::Facility(v.clone()));
+        Some(v)
+    }
+
+    /// Forgets tracks not updated within [`TRACK_STALE_S`] of `now`, and alerts that are
+    /// resolved or closed and older than `keep_s`.
+    pub fn prune(&self, now: f64, keep_s: f64) {
+        let mut p = self.lock();
+        p.tracks.retain(|_, t| now - t.rec.time.0 < TRACK_STALE_S);
+        let gone: Vec<Arc<AlertView>> = p
+            .alerts
+            .values()
+            .filter(|a| {
+                let done =
+                    a.life.status == Lifecycle::Resolved || a.alert.state == AlertState::Closed;
+                done && now - a.alert.time.0 > keep_s
+            })
+            .cloned()
+            .collect();
+        for a in gone {
+            let closed = AlertView {
+                alert: AlertRecord {
+                    state: AlertState::Closed,
+                    ..a.alert.clone()
+                },
+                life: a.life.clone(),
+            };
+            p.index_hostile(Some(&a), &closed);
+            p.alerts.remove(&a.alert.id);
+        }
+    }
+}
+
+fn snapshot(p: &Picture, now: f64) -> Vec<Item> {
+    let mut v: Vec<Item> = p.alerts.values().cloned().map(Item::Alert).collect();
+    v.extend(p.facilities.values().cloned().map(Item::Facility));
+    v.extend(
+        p.tracks
+            .values()
+            .filter(|t| now - t.rec.time.0 < TRACK_STALE_S)
+            .cloned()
+            .map(Item::Track),
+    );
+    v
+}
+
+/// A facility's view from the site, the rules and operators' updates. An operator's status
+/// stands until the rules see a later change; the estimate is the last head count minus the
+/// exits counted since it was taken.
+fn facility_view(site: &Site, p: &Picture, id: &str) -> Option<FacilityView> {
+    let f = site.facilities.iter().find(|f| f.id == id)?;
+    let ops = p.ops.get(id).cloned().unwrap_or_default();
+    let rules = p.rules.get(id).copied().unwrap_or_default();
+    let population = ops.head_count.unwrap_or_else(|| f.population_total());
+    let since = rules.exits.saturating_sub(ops.exits_at_count);
+    let status = match (ops.status, rules.status) {
+        (Some(o), Some(r)) if o.1 >= r.1 => o.0,
+        (_, Some(r)) => r.0,
+        (Some(o), None) => o.0,
+        (None, None) => f.status,
+    };
+    let c = f.centre();
+    let radius_m = f.ring().iter().map(|p| c.distance_m(p)).fold(0.0, f64::max);
+    Some(FacilityView {
+        id: f.id.clone(),
+        name: f.name.clone(),
+        status,
+        population,
+        exits: since,
+        estimate: population.saturating_sub(since),
+        guards: ops.guards.unwrap_or(f.guards),
+        note: ops.note,
+        changed_by: ops.changed_by,
+        lon: c.lon,
+        lat: c.lat,
+        radius_m,
+    })
 }

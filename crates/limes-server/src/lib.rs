@@ -1,19 +1,22 @@
 //! `limes serve`: the live system. Sensors post records over HTTP or Cursor on Target; each
-//! batch is made durable in the SQLite log (group commit) before it is acknowledged; one live
-//! thread runs the core engine (tracker and rules) over the log; tracks, alerts and facility
-//! status go to partner organisations through one release policy, over REST, a server-sent
-//! event stream, CoT, CAP 1.2 and webhooks; every read and change is written to a hash-chained
-//! audit log.
+//! batch is checked and made durable in the SQLite log (group commit) before it is
+//! acknowledged; one supervised thread runs the core engine (tracker and rules) over the log;
+//! the hub holds the live picture; tracks, alerts and facility status are delivered to partner
+//! organisations through one release policy, over REST, a server-sent event stream, CoT, CAP
+//! 1.2 and webhooks; every read and change is written to a hash-chained audit log.
 //!
-//! The path is ingest → durable log → fuse → rules → deliver, as in the batch tools, with the same
-//! [`limes_core::engine::Engine`].
+//! The path, one folder or file per stage: [`ingest`] and [`cot`] (in) → [`store`] (the
+//! durable log) → [`live`] (the core [`limes_core::engine::Engine`]) → [`hub`] → [`release`]
+//! → [`deliver`] (SSE, CoT, CAP, webhooks) and [`api`] (REST).
 
 pub mod api;
 pub mod audit;
 pub mod auth;
-pub mod cap;
 pub mod clock;
 pub mod cot;
+pub mod deliver;
+pub mod health;
+pub mod http;
 pub mod hub;
 pub mod ingest;
 pub mod lifecycle;
@@ -22,14 +25,5 @@ pub mod metrics;
 pub mod release;
 pub mod server;
 pub mod store;
-pub mod webhook;
 
-pub use server::{ServeConfig, Server};
-
-/// The snake_case name a serde enum serialises to (`Severity::High` → `high`).
-pub fn snake<T: serde::Serialize>(v: &T) -> String {
-    match serde_json::to_value(v) {
-        Ok(serde_json::Value::String(s)) => s,
-        _ => String::new(),
-    }
-}
+pub use server::{ServeConfig, Server, ServerError};

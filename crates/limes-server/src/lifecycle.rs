@@ -1,10 +1,10 @@
-//! The alert life cycle: new → acknowledged → assigned → resolved, with a reason, and the
-//! nuisance counts that resolutions feed per sensor and per zone.
+//! The alert life cycle: new → acknowledged → assigned → resolved, with a reason (the nuisance
+//! reasons feed the counts per sensor and per zone that `GET /api/v1/nuisance` derives).
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
-use crate::release::{AlertView, Lifecycle};
+use crate::release::{AlertLife, AlertView, Lifecycle};
 use crate::store::StoreError;
 
 /// Why an alert was resolved.
@@ -24,6 +24,17 @@ pub enum Resolution {
 }
 
 impl Resolution {
+    /// The snake_case name stored and sent.
+    pub fn name(self) -> &'static str {
+        match self {
+            Resolution::Confirmed => "confirmed",
+            Resolution::NuisanceAnimal => "nuisance_animal",
+            Resolution::NuisanceHerder => "nuisance_herder",
+            Resolution::NuisanceWeather => "nuisance_weather",
+            Resolution::SensorFault => "sensor_fault",
+        }
+    }
+
     /// Whether this counts towards a sensor's and a zone's nuisance rate.
     pub fn is_nuisance(self) -> bool {
         !matches!(self, Resolution::Confirmed)
@@ -58,17 +69,20 @@ pub fn transition(from: Lifecycle, action: &Action) -> Result<Lifecycle, String>
     match (from, action) {
         (Resolved, _) => Err("the alert is already resolved".into()),
         (New, Action::Ack) => Ok(Acknowledged),
-        (_, Action::Ack) => Err(format!("the alert is already {}", crate::snake(&from))),
+        (_, Action::Ack) => Err(format!("the alert is already {}", from.name())),
         (_, Action::Assign(_)) => Ok(Assigned),
         (_, Action::Resolve(_)) => Ok(Resolved),
     }
 }
 
+/// The columns [`row_view`] reads, for every query of the `alerts` table.
+pub const ALERT_COLUMNS: &str = "body, status, unit, resolution, note, changed_by, life_version";
+
 /// Reads an alert with its life cycle.
 pub fn load(c: &Connection, id: u64) -> Result<Option<AlertView>, StoreError> {
     let row = c
         .query_row(
-            "SELECT body, status, unit, resolution, note, changed_by FROM alerts WHERE id = ?1",
+            &format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE id = ?1"),
             params![id as i64],
             row_view,
         )
@@ -76,26 +90,27 @@ pub fn load(c: &Connection, id: u64) -> Result<Option<AlertView>, StoreError> {
     Ok(row.flatten())
 }
 
-/// Maps an `alerts` row (body, status, unit, resolution, note, changed_by) to a view.
+/// Maps an `alerts` row ([`ALERT_COLUMNS`]) to a view; `None` for a body that no longer parses.
 pub fn row_view(r: &rusqlite::Row) -> rusqlite::Result<Option<AlertView>> {
     let body: String = r.get(0)?;
     let status: String = r.get(1)?;
     let Ok(alert) = serde_json::from_str(&body) else {
         return Ok(None);
     };
-    let status =
-        serde_json::from_value(serde_json::Value::String(status)).unwrap_or(Lifecycle::New);
     Ok(Some(AlertView {
         alert,
-        status,
-        unit: r.get(2)?,
-        resolution: r.get(3)?,
-        note: r.get(4)?,
-        changed_by: r.get(5)?,
+        life: AlertLife {
+            status: Lifecycle::parse(&status).unwrap_or(Lifecycle::New),
+            unit: r.get(2)?,
+            resolution: r.get(3)?,
+            note: r.get(4)?,
+            changed_by: r.get(5)?,
+            version: r.get::<_, i64>(6)? as u64,
+        },
     }))
 }
 
-/// Applies `action` to alert `id` inside the writer's transaction; returns the new view.
+/// Applies `action` to alert `id` inside the writer's transaction; returns the new life cycle.
 pub fn apply(
     c: &Connection,
     id: u64,
@@ -103,56 +118,37 @@ pub fn apply(
     note: Option<String>,
     actor: &str,
     now: f64,
-) -> Result<AlertView, StoreError> {
-    let mut v = load(c, id)?.ok_or_else(|| StoreError::NotFound(format!("no alert {id}")))?;
-    v.status = transition(v.status, action).map_err(StoreError::Refused)?;
+) -> Result<AlertLife, StoreError> {
+    let v = load(c, id)?.ok_or_else(|| StoreError::NotFound("no such alert".into()))?;
+    let mut life = v.life;
+    life.status = transition(life.status, action).map_err(StoreError::Refused)?;
     match action {
-        Action::Assign(u) => v.unit = Some(u.clone()),
+        Action::Assign(u) => life.unit = Some(u.clone()),
         Action::Resolve(r) => {
-            v.resolution = Some(crate::snake(r));
-            if r.is_nuisance() {
-                let zone = v
-                    .alert
-                    .sector
-                    .clone()
-                    .or(v.alert.facility.clone())
-                    .unwrap_or_else(|| "unzoned".into());
-                let reason = crate::snake(r);
-                let mut keys: Vec<(&str, String)> = v
-                    .alert
-                    .sensors
-                    .iter()
-                    .map(|s| ("sensor", s.clone()))
-                    .collect();
-                keys.push(("zone", zone));
-                for (scope, key) in keys {
-                    c.execute(
-                        "INSERT INTO nuisance (scope, key, reason, n) VALUES (?1, ?2, ?3, 1)
-                         ON CONFLICT(scope, key, reason) DO UPDATE SET n = n + 1",
-                        params![scope, key, reason],
-                    )?;
-                }
-            }
+            life.resolution = Some(r.name().to_string());
         }
         Action::Ack => {}
     }
     if note.is_some() {
-        v.note = note;
+        life.note = note;
     }
-    v.changed_by = Some(actor.to_string());
+    life.changed_by = Some(actor.to_string());
+    life.version += 1;
     c.execute(
-        "UPDATE alerts SET status = ?2, unit = ?3, resolution = ?4, note = ?5, changed_by = ?6, changed_at = ?7 WHERE id = ?1",
-        params![id as i64, crate::snake(&v.status), v.unit, v.resolution, v.note, v.changed_by, now],
+        "UPDATE alerts SET status = ?2, unit = ?3, resolution = ?4, note = ?5, changed_by = ?6,
+             changed_at = ?7, life_version = ?8 WHERE id = ?1",
+        params![
+            id as i64,
+            life.status.name(),
+            life.unit,
+            life.resolution,
+            life.note,
+            life.changed_by,
+            now,
+            life.version as i64
+        ],
     )?;
-    Ok(v)
-}
-
-/// Nuisance resolutions counted so far: `(scope, key, reason, n)`, most first.
-pub fn nuisance(c: &Connection) -> Result<Vec<(String, String, String, i64)>, StoreError> {
-    let mut stmt =
-        c.prepare("SELECT scope, key, reason, n FROM nuisance ORDER BY n DESC, scope, key")?;
-    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    Ok(life)
 }
 
 #[cfg(test)]

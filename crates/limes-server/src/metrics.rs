@@ -37,6 +37,14 @@ pub struct Metrics {
     pub webhook_delivered: Counter,
     /// Webhook attempts that failed.
     pub webhook_failed: Counter,
+    /// Detections refused because they came later than the tracker's reorder window allows.
+    pub engine_late: Counter,
+    /// CoT connections refused (authentication, identity, first event).
+    pub cot_refused: Counter,
+    /// Connections refused because a listener's cap was reached.
+    pub connections_refused: Counter,
+    /// Sensors the tracker reports as flooding.
+    pub flooding_sensors: Gauge,
 }
 
 impl Default for Metrics {
@@ -64,6 +72,10 @@ impl Metrics {
             pipeline_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
             webhook_delivered: Counter::default(),
             webhook_failed: Counter::default(),
+            engine_late: Counter::default(),
+            cot_refused: Counter::default(),
+            connections_refused: Counter::default(),
+            flooding_sensors: Gauge::default(),
         };
         r.register(
             "ingest_records",
@@ -125,6 +137,31 @@ impl Metrics {
             "Webhook attempts that failed",
             m.webhook_failed.clone(),
         );
+        r.register(
+            "late_refused",
+            "Detections refused at ingest: later than the tracker's reorder window allows",
+            m.engine_late.clone(),
+        );
+        r.register(
+            "cot_refused",
+            "CoT connections refused (credential, identity, first event)",
+            m.cot_refused.clone(),
+        );
+        r.register(
+            "connections_refused",
+            "Connections refused because a listener's cap was reached",
+            m.connections_refused.clone(),
+        );
+        r.register(
+            "flooding_sensors",
+            "Sensors the tracker reports as flooding",
+            m.flooding_sensors.clone(),
+        );
+        r.register(
+            "late_dropped",
+            "Detections the tracker dropped as late (should stay 0: ingest refuses them)",
+            m.late_dropped.clone(),
+        );
         Self {
             registry: Arc::new(r),
             ..m
@@ -137,5 +174,69 @@ impl Metrics {
         // Writing to a String cannot fail.
         let _ = encode(&mut s, &self.registry);
         s
+    }
+}
+
+/// Rewrites the OpenMetrics text into the classic Prometheus text format (0.0.4): counters are
+/// typed under their `_total` sample name, `# UNIT`, `_created` samples, exemplars and `# EOF`
+/// go, so a classic parser types every sample as the registry does.
+pub fn to_classic(open: &str) -> String {
+    let mut counters = std::collections::HashSet::new();
+    for l in open.lines() {
+        if let Some(rest) = l.strip_prefix("# TYPE ") {
+            if let Some(name) = rest.strip_suffix(" counter") {
+                counters.insert(name.to_string());
+            }
+        }
+    }
+    let mut out = String::with_capacity(open.len());
+    for l in open.lines() {
+        if l == "# EOF" || l.starts_with("# UNIT ") {
+            continue;
+        }
+        if let Some(rest) = l
+            .strip_prefix("# TYPE ")
+            .or_else(|| l.strip_prefix("# HELP "))
+        {
+            let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+            let kind = &l[..7];
+            let tail = if kind == "# TYPE " && tail == "unknown" {
+                "untyped"
+            } else {
+                tail
+            };
+            if counters.contains(name) {
+                out.push_str(&format!("{kind}{name}_total {tail}\n"));
+            } else {
+                out.push_str(&format!("{kind}{name} {tail}\n"));
+            }
+            continue;
+        }
+        let name = l.split(['{', ' ']).next().unwrap_or("");
+        if name
+            .strip_suffix("_created")
+            .is_some_and(|n| counters.contains(n))
+        {
+            continue;
+        }
+        // Exemplars (` # {…} …`) are OpenMetrics only.
+        let sample = l.split(" # ").next().unwrap_or(l);
+        out.push_str(sample);
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn classic_text_types_counters_under_their_sample_names() {
+        let m = super::Metrics::new();
+        m.ingest_records.inc_by(3);
+        let classic = super::to_classic(&m.render());
+        assert!(classic.contains("# TYPE limes_ingest_records_total counter\n"));
+        assert!(classic.contains("\nlimes_ingest_records_total 3\n"));
+        assert!(!classic.contains("# EOF"));
+        assert!(classic.contains("# TYPE limes_live_tracks gauge\n"));
     }
 }

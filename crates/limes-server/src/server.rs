@@ -1,69 +1,123 @@
-//! Starting the server: open the store, replay the log into the live engine, then listen for
-//! HTTP and CoT, tick the clock and deliver webhooks.
+//! Starting and stopping the server: open the store, replay the log into the live engine
+//! (supervised), then listen for HTTP, operations and CoT within their connection caps, tick
+//! the clock and deliver webhooks. One [`CancellationToken`] is the shutdown broadcast every
+//! task listens to; [`Server::stop`] cancels it and waits for them.
 
+use clap::Args;
 use crossbeam_channel::bounded;
 use limes_core::site::{self, Site};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
-use crate::api::{self, AppState};
+use crate::api::{self, AppState, Limits};
+use crate::audit::AuditSink;
 use crate::auth::Tokens;
 use crate::clock::{wall_now, Clock};
-use crate::cot::server::CotHub;
+use crate::cot::CotServer;
+use crate::health::Health;
+use crate::http::{self, HttpLimits};
 use crate::hub::Hub;
 use crate::ingest::Checker;
-use crate::live::{Live, Shared};
+use crate::live::{supervise, Live};
 use crate::metrics::Metrics;
-use crate::release::{Item, Policy};
+use crate::release::{Ids, Policy};
 use crate::store::{Store, StoreError};
 
-/// How `limes serve` runs.
-#[derive(Clone, Debug)]
+/// How `limes serve` runs: its command-line flags.
+#[derive(Clone, Debug, Args)]
 pub struct ServeConfig {
-    /// Site file.
-    pub site: PathBuf,
+    /// Site file, or the name of a shipped site (frontier, ain-issa).
+    #[arg(long, default_value = "frontier")]
+    pub site: String,
     /// Data directory (created if missing).
+    #[arg(long, default_value = "limes-data")]
     pub data: PathBuf,
-    /// HTTP address.
+    /// HTTP address of the API (partners, sensors, operators).
+    #[arg(long, default_value = "127.0.0.1:8080")]
     pub http: SocketAddr,
-    /// CoT TCP address, if CoT is served.
+    /// Operations address: /metrics, and /readyz with its reasons (keep it on loopback).
+    #[arg(long, default_value = "127.0.0.1:9464")]
+    pub ops: SocketAddr,
+    /// CoT over plain TCP (sensors with a token in their first event).
+    #[arg(long, default_value = "127.0.0.1:8087")]
     pub cot: Option<SocketAddr>,
-    /// CoT over TLS with client certificates: address and files.
-    pub cot_tls: Option<(SocketAddr, crate::cot::tls::TlsFiles)>,
-    /// Drill clock: clock seconds per wall second (1: the wall clock).
+    /// Serve no plain-TCP CoT.
+    #[arg(long, conflicts_with = "cot")]
+    pub no_cot: bool,
+    /// CoT over TLS with client certificates (needs --tls-cert, --tls-key, --tls-client-ca).
+    #[arg(long, requires_all = ["tls_cert", "tls_key", "tls_client_ca"])]
+    pub cot_tls: Option<SocketAddr>,
+    /// Server certificate chain, PEM.
+    #[arg(long)]
+    pub tls_cert: Option<PathBuf>,
+    /// Server private key, PEM.
+    #[arg(long)]
+    pub tls_key: Option<PathBuf>,
+    /// CA certificate(s) that sign client certificates, PEM.
+    #[arg(long)]
+    pub tls_client_ca: Option<PathBuf>,
+    /// Drill clock: clock seconds per wall second (1: the wall clock; 0: frozen).
+    #[arg(long, default_value_t = 1.0)]
     pub clock_speed: f64,
-    /// Drill clock: its time at start, seconds since the epoch (resumes later if the log is newer).
-    pub clock_start: Option<f64>,
+    /// Drill clock: its time at start, RFC 3339 (resumes from the log when that is newer).
+    #[arg(long)]
+    pub clock_start: Option<String>,
     /// Records further ahead of the clock than this are refused, seconds.
+    #[arg(long, default_value_t = 120.0)]
     pub max_future_s: f64,
     /// Records further behind the clock than this are refused, seconds.
+    #[arg(long, default_value_t = 3600.0)]
     pub max_past_s: f64,
     /// Ingest batches that may wait for the writer before callers get 429.
+    #[arg(long, default_value_t = 64)]
     pub queue: usize,
     /// Wall-clock seconds between clock ticks.
+    #[arg(long, default_value_t = 0.1)]
     pub tick_s: f64,
+    /// HTTP connections open at once (lowered to fit the file-descriptor limit).
+    #[arg(long, default_value_t = 1024)]
+    pub max_http_connections: usize,
+    /// HTTP connections open at once from one address.
+    #[arg(long, default_value_t = 64)]
+    pub max_per_address: usize,
+    /// CoT connections open at once, plain and TLS (lowered to fit the descriptor limit).
+    #[arg(long, default_value_t = 1024)]
+    pub max_cot_connections: usize,
+    /// Seconds a client has to send a whole HTTP request head (and the idle limit).
+    #[arg(long, default_value_t = 10)]
+    pub header_timeout_s: u64,
 }
 
 impl ServeConfig {
-    /// Defaults for a site and data directory: loopback ports 8080 (HTTP) and 8087 (CoT).
-    pub fn new(site: PathBuf, data: PathBuf) -> Self {
-        Self {
-            site,
-            data,
-            http: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            cot: Some(SocketAddr::from(([127, 0, 0, 1], 8087))),
-            cot_tls: None,
-            clock_speed: 1.0,
-            clock_start: None,
-            max_future_s: 120.0,
-            max_past_s: 3600.0,
-            queue: 64,
-            tick_s: 0.1,
+    /// The defaults, for a site and data directory, on the given addresses.
+    pub fn new(site: impl Into<String>, data: PathBuf) -> Self {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct P {
+            #[command(flatten)]
+            c: ServeConfig,
         }
+        let mut c = P::parse_from(["limes"]).c;
+        c.site = site.into();
+        c.data = data;
+        c
+    }
+
+    /// Loopback port 0 for every listener (tests and benchmarks read the bound addresses).
+    pub fn on_free_ports(mut self) -> Self {
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        self.http = any;
+        self.ops = any;
+        if self.cot.is_some() {
+            self.cot = Some(any);
+        }
+        self
     }
 }
 
@@ -90,18 +144,35 @@ pub enum ServerError {
     /// A thread could not be started.
     #[error("starting a thread: {0}")]
     Thread(std::io::Error),
+    /// The id key could not be read or made.
+    #[error(transparent)]
+    Key(#[from] crate::release::ids::KeyError),
+    /// The engine failed while replaying the log.
+    #[error("the engine failed at start-up: {0}")]
+    Engine(String),
+    /// A setting is wrong.
+    #[error("--{flag}: {message}")]
+    Config {
+        /// The flag.
+        flag: &'static str,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 /// A running server.
 pub struct Server {
     /// Bound HTTP address.
     pub http: SocketAddr,
+    /// Bound operations address.
+    pub ops: SocketAddr,
     /// Bound CoT address.
     pub cot: Option<SocketAddr>,
     /// Bound CoT TLS address.
     pub cot_tls: Option<SocketAddr>,
     /// Shared state (for in-process tests and benchmarks).
     pub state: AppState,
+    tasks: Vec<JoinHandle<()>>,
 }
 
 fn last_logged_time(store: &Store) -> Result<Option<f64>, StoreError> {
@@ -120,37 +191,75 @@ fn last_logged_time(store: &Store) -> Result<Option<f64>, StoreError> {
     })
 }
 
+async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), ServerError> {
+    let l = TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind { addr, source })?;
+    let bound = l
+        .local_addr()
+        .map_err(|source| ServerError::Bind { addr, source })?;
+    Ok((l, bound))
+}
+
+/// Raises the file-descriptor limit as far as allowed and fits the connection caps under it,
+/// keeping room for the store, the listeners and the operations listener.
+fn limits(cfg: &ServeConfig) -> Limits {
+    let nofile = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024) as usize;
+    let room = nofile.saturating_sub(96);
+    let limits = Limits {
+        http_connections: cfg.max_http_connections.min(room / 2).max(8),
+        cot_connections: cfg.max_cot_connections.min(room * 2 / 5).max(8),
+    };
+    tracing::info!(
+        "file-descriptor limit {nofile}: at most {} HTTP and {} CoT connections",
+        limits.http_connections,
+        limits.cot_connections
+    );
+    limits
+}
+
 impl Server {
     /// Starts everything; returns once the log is replayed and the listeners are bound.
     pub async fn start(cfg: ServeConfig) -> Result<Server, ServerError> {
-        let site: Site = site::load(&cfg.site)?;
+        let site: Arc<Site> = Arc::new(site::open(&cfg.site)?);
+        let shutdown = CancellationToken::new();
+        let health = Health::new();
         let (feed_tx, feed_rx) = bounded(64);
-        let store = Store::open(&cfg.data, cfg.queue, feed_tx)?;
+        let (store, writer) = Store::open(&cfg.data, cfg.queue, feed_tx)?;
+        supervise("log writer", writer, health.clone(), shutdown.clone())
+            .map_err(ServerError::Thread)?;
         let tokens = store.read_blocking(Tokens::load)?;
-        let shared = Shared::default();
-        let ops = store.read_blocking(api::load_facility_ops)?;
-        if let Ok(mut m) = shared.facility_ops.lock() {
-            *m = ops;
-        }
-        let hub = Hub::new();
+        let hub = Hub::new(site.clone());
+        hub.load_facility_ops(store.read_blocking(api::load_facility_ops)?);
         let alerts = store.read_blocking(|c| {
-            let mut stmt = c.prepare(
-                "SELECT body, status, unit, resolution, note, changed_by FROM alerts ORDER BY id",
-            )?;
+            let mut stmt = c.prepare(&format!(
+                "SELECT {} FROM alerts ORDER BY id",
+                crate::lifecycle::ALERT_COLUMNS
+            ))?;
             let rows = stmt.query_map([], crate::lifecycle::row_view)?;
             Ok(rows.filter_map(|r| r.ok().flatten()).collect::<Vec<_>>())
         })?;
         for a in alerts {
-            hub.publish(Item::Alert(Box::new(a)), None);
+            hub.load_alert(a);
         }
         let clock = if cfg.clock_speed == 1.0 && cfg.clock_start.is_none() {
             Clock::wall()
         } else {
-            let start = cfg.clock_start.unwrap_or_else(wall_now);
+            let start = match &cfg.clock_start {
+                Some(s) => {
+                    limes_core::record::Time::parse(s)
+                        .ok_or_else(|| ServerError::Config {
+                            flag: "clock-start",
+                            message: format!("{s:?} is not an RFC 3339 time"),
+                        })?
+                        .0
+                }
+                None => wall_now(),
+            };
             let resume = last_logged_time(&store)?.unwrap_or(start).max(start);
             Clock::drill(resume, cfg.clock_speed)
         };
-        let policy = Arc::new(Policy::new(&site));
+        let policy = Arc::new(Policy::new(&site, Ids::load_or_create(&cfg.data)?));
         let metrics = Metrics::new();
         let checker = Arc::new(Checker::new(
             &site,
@@ -158,7 +267,7 @@ impl Server {
             cfg.max_future_s,
             cfg.max_past_s,
         ));
-        let site = Arc::new(site);
+        let limits = limits(&cfg);
         let state = AppState {
             site: site.clone(),
             store: store.clone(),
@@ -167,90 +276,134 @@ impl Server {
             tokens,
             checker,
             metrics: metrics.clone(),
-            shared: shared.clone(),
+            health: health.clone(),
             clock: clock.clone(),
+            audit_sink: AuditSink::spawn(store.clone()),
+            shutdown: shutdown.clone(),
+            tasks: TaskTracker::new(),
+            limits: limits.clone(),
         };
-        Live {
-            site: (*site).clone(),
+        let live = Live {
+            site: site.clone(),
             store: store.clone(),
             hub,
             policy,
-            shared: shared.clone(),
+            health: health.clone(),
             metrics: metrics.clone(),
         }
         .spawn(feed_rx)
         .map_err(ServerError::Thread)?;
-        while !shared.ready.load(Ordering::SeqCst) {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let listener = TcpListener::bind(cfg.http)
-            .await
-            .map_err(|source| ServerError::Bind {
-                addr: cfg.http,
-                source,
-            })?;
-        let http = listener.local_addr().map_err(|source| ServerError::Bind {
-            addr: cfg.http,
-            source,
-        })?;
-        let app = api::router(state.clone());
-        // Small replies must not wait for Nagle's algorithm (a 40 ms stall per request).
-        let listener =
-            axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
-                let _ = tcp.set_nodelay(true);
-            });
-        tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
-                tracing::error!("HTTP server stopped: {e}");
-            }
-        });
-        let cot_hub = CotHub::new(state.clone());
-        let cot = match cfg.cot {
+        supervise("engine", live, health.clone(), shutdown.clone()).map_err(ServerError::Thread)?;
+        health.wait_started().await.map_err(ServerError::Engine)?;
+
+        let mut tasks = Vec::new();
+        let grace = Duration::from_secs(5);
+        let (l, http) = bind(cfg.http).await?;
+        tasks.push(tokio::spawn(http::serve(
+            l,
+            api::router(state.clone()),
+            HttpLimits {
+                connections: limits.http_connections,
+                per_address: cfg.max_per_address,
+                header_timeout: Duration::from_secs(cfg.header_timeout_s.max(1)),
+            },
+            metrics.clone(),
+            shutdown.clone(),
+            grace,
+        )));
+        let (l, ops) = bind(cfg.ops).await?;
+        tasks.push(tokio::spawn(http::serve(
+            l,
+            api::ops_router(state.clone()),
+            HttpLimits {
+                connections: 16,
+                per_address: 16,
+                header_timeout: Duration::from_secs(cfg.header_timeout_s.max(1)),
+            },
+            metrics.clone(),
+            shutdown.clone(),
+            grace,
+        )));
+        let cot_server = CotServer::new(state.clone(), limits.cot_connections);
+        let cot = match cfg.cot.filter(|_| !cfg.no_cot) {
             Some(addr) => {
-                let l = TcpListener::bind(addr)
-                    .await
-                    .map_err(|source| ServerError::Bind { addr, source })?;
-                let bound = l
-                    .local_addr()
-                    .map_err(|source| ServerError::Bind { addr, source })?;
-                tokio::spawn(cot_hub.clone().serve(l));
+                let (l, bound) = bind(addr).await?;
+                tasks.push(tokio::spawn(cot_server.clone().serve(l)));
                 Some(bound)
             }
             None => None,
         };
-        let cot_tls = match &cfg.cot_tls {
-            Some((addr, files)) => {
-                let acceptor = crate::cot::tls::acceptor(files)?;
-                let l = TcpListener::bind(addr)
-                    .await
-                    .map_err(|source| ServerError::Bind {
-                        addr: *addr,
-                        source,
-                    })?;
-                let bound = l.local_addr().map_err(|source| ServerError::Bind {
-                    addr: *addr,
-                    source,
+        let cot_tls = match (
+            &cfg.cot_tls,
+            &cfg.tls_cert,
+            &cfg.tls_key,
+            &cfg.tls_client_ca,
+        ) {
+            (Some(addr), Some(cert), Some(key), Some(ca)) => {
+                let acceptor = crate::cot::tls::acceptor(&crate::cot::tls::TlsFiles {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                    client_ca: ca.clone(),
                 })?;
-                tokio::spawn(cot_hub.clone().serve_tls(l, acceptor));
+                let (l, bound) = bind(*addr).await?;
+                tasks.push(tokio::spawn(cot_server.clone().serve_tls(l, acceptor)));
                 Some(bound)
             }
-            None => None,
+            _ => None,
         };
-        let (tick_store, tick_clock) = (store.clone(), clock.clone());
+        let (tick_store, tick_clock, tick_stop) = (store.clone(), clock, shutdown.clone());
         let tick = Duration::from_secs_f64(cfg.tick_s.max(0.05));
-        tokio::spawn(async move {
+        tasks.push(tokio::spawn(async move {
             let mut every = tokio::time::interval(tick);
             loop {
-                every.tick().await;
-                tick_store.tick(tick_clock.now());
+                tokio::select! {
+                    _ = every.tick() => tick_store.tick(tick_clock.now()),
+                    () = tick_stop.cancelled() => return,
+                }
             }
-        });
-        tokio::spawn(crate::webhook::run(store, metrics));
+        }));
+        tasks.push(tokio::spawn(crate::deliver::webhook::run(
+            store,
+            metrics,
+            shutdown.clone(),
+        )));
         Ok(Server {
             http,
+            ops,
             cot,
             cot_tls,
             state,
+            tasks,
         })
+    }
+
+    /// Waits until the server is stopped (`Ok`) or a thread it cannot run without has failed
+    /// (`Err` with the reason; `limes serve` then exits non-zero).
+    pub async fn wait(&self) -> Result<(), String> {
+        tokio::select! {
+            r = self.state.health.wait_failed() => Err(r),
+            () = self.state.shutdown.cancelled() => Ok(()),
+        }
+    }
+
+    /// A handle that stops the server when cancelled.
+    pub fn shutdown_handle(&self) -> CancellationToken {
+        self.state.shutdown.clone()
+    }
+
+    /// Stops accepting, closes streams and connections (waiting at most a few seconds for
+    /// them), and returns. Everything acknowledged is already durable.
+    pub async fn stop(self) {
+        self.state.shutdown.cancel();
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        self.state.tasks.close();
+        if tokio::time::timeout(Duration::from_secs(5), self.state.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("connections still open after 5 s; leaving them");
+        }
     }
 }

@@ -70,7 +70,7 @@ fn measure(name: &str, site: &site::Site, records: &[SensorRecord]) -> Row {
 
 /// Runs both workloads and prints (and optionally appends) a Markdown table.
 pub fn run(minutes: f64, append: Option<&Path>) -> Result<()> {
-    let frontier = site::load(Path::new("sites/frontier.toml"))?;
+    let frontier = site::open("frontier")?;
     let mut cfg = frontier.scenario.clone();
     cfg.duration_h = minutes / 60.0;
     cfg.flocks = 0;
@@ -93,7 +93,7 @@ pub fn run(minutes: f64, append: Option<&Path>) -> Result<()> {
         &sink.sensor,
     );
     drop(sink);
-    let camp = site::load(Path::new("sites/ain-issa.toml"))?;
+    let camp = site::open("ain-issa")?;
     let mut cfg = camp.scenario.clone();
     // Only the breakout: from the gates being forced until the last wave has scattered.
     if let Some(b) = &mut cfg.breakout {

@@ -10,7 +10,7 @@ use std::time::Instant;
 use limes_core::alarms::{operating_points, run_night, Night, Variant};
 use limes_core::eval::quality::{BreakoutRow, Quality};
 use limes_core::record::IncidentKind;
-use limes_core::site::{self, AdversarialConfig};
+use limes_core::site::AdversarialConfig;
 
 use crate::progress;
 
@@ -24,8 +24,8 @@ pub struct Args {
     pub hours: f64,
     /// Times each adversarial scenario is staged per night.
     pub each: u32,
-    /// Folder with the site files.
-    pub sites: PathBuf,
+    /// Folder with the site files (the shipped sites when absent).
+    pub sites: Option<PathBuf>,
     /// Output folder.
     pub out: PathBuf,
     /// Also score the other operating points.
@@ -37,8 +37,8 @@ pub struct Args {
 /// Runs the nights and writes `alarms.md`, `alarms.json` and `roc.svg` into `out`.
 pub fn run(a: &Args) -> Result<()> {
     let started = Instant::now();
-    let frontier = site::load(&a.sites.join("frontier.toml"))?;
-    let camp = site::load(&a.sites.join("ain-issa.toml"))?;
+    let frontier = crate::demo::open(a.sites.as_deref(), "frontier")?;
+    let camp = crate::demo::open(a.sites.as_deref(), "ain-issa")?;
     let mut night = frontier.scenario.clone();
     // The usual traffic, scaled from the site's night to this one's length; flocks and strays
     // are there all night whatever its length.

@@ -10,13 +10,23 @@ use limes_core::site;
 
 use crate::progress;
 
+/// A shipped site, or the one of that name in `sites`.
+pub fn open(sites: Option<&Path>, name: &str) -> Result<site::Site> {
+    match sites {
+        Some(dir) => {
+            let file = dir.join(format!("{name}.toml"));
+            site::load(&file).with_context(|| format!("loading site {}", file.display()))
+        }
+        None => site::open(name).with_context(|| format!("loading shipped site {name}")),
+    }
+}
+
 /// Runs the frontier and the Ain Issa breakout through sim → track → rules → eval.
-pub fn run(sites: &Path, out: &Path, seed: u64, write_detections: bool) -> Result<()> {
+pub fn run(sites: Option<&Path>, out: &Path, seed: u64, write_detections: bool) -> Result<()> {
     let started = Instant::now();
     let mut runs: Vec<SiteRun> = Vec::new();
     for name in ["frontier", "ain-issa"] {
-        let file = sites.join(format!("{name}.toml"));
-        let site = site::load(&file).with_context(|| format!("loading site {}", file.display()))?;
+        let site = open(sites, name)?;
         let bar = progress::bar(name);
         let mut tick = |f: f64| bar.set_position((f * 1000.0) as u64);
         let files = RunFiles {

@@ -5,8 +5,7 @@
 use anyhow::{Context, Result};
 use limes_core::record::{JsonlWriter, SensorRecord};
 use limes_core::sim::{self, VecSink};
-use limes_core::site;
-use limes_server::auth::{self, Principal, Role};
+use limes_server::auth::{self, Role};
 use limes_server::{ServeConfig, Server};
 use std::path::Path;
 
@@ -19,35 +18,25 @@ const SPEED: f64 = 60.0;
 
 async fn token(server: &Server, org: &str, role: Role) -> Result<String> {
     let st = &server.state;
-    let t = auth::new_token();
-    let hash = auth::hash_token(&t);
-    let v = st
-        .store
-        .change(
-            auth::create_change(org.into(), role, "demo".into(), hash.clone()),
-            limes_server::audit::AuditDraft::new(
-                "local/limes-demo",
-                "token.create",
-                format!("org/{org}"),
-                serde_json::json!({ "role": role }),
-            ),
-        )
-        .await?;
-    st.tokens.insert(
-        hash,
-        Principal {
-            org: org.into(),
-            role,
-            via: format!("token:{}", v["id"]),
-        },
-    );
-    Ok(t)
+    Ok(auth::create(
+        &st.store,
+        Some(&st.tokens),
+        org,
+        role,
+        "demo",
+        "local/limes-demo",
+    )
+    .await?
+    .token)
 }
 
 /// Runs the live part and prints what happened.
-pub fn run(sites: &Path, out: &Path, seed: u64) -> Result<()> {
-    let site_file = sites.join("ain-issa.toml");
-    let site = site::load(&site_file)?;
+pub fn run(sites: Option<&Path>, out: &Path, seed: u64) -> Result<()> {
+    let site = crate::demo::open(sites, "ain-issa")?;
+    let site_arg = match sites {
+        Some(d) => d.join("ain-issa.toml").display().to_string(),
+        None => "ain-issa".to_string(),
+    };
     let dir = out.join("live");
     if dir.exists() {
         std::fs::remove_dir_all(&dir).with_context(|| format!("clearing {}", dir.display()))?;
@@ -70,13 +59,11 @@ pub fn run(sites: &Path, out: &Path, seed: u64) -> Result<()> {
 
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
-        let mut cfg = ServeConfig::new(site_file, dir.join("data"));
-        cfg.http = "127.0.0.1:0".parse()?;
-        cfg.cot = Some("127.0.0.1:0".parse()?);
+        let mut cfg = ServeConfig::new(site_arg, dir.join("data")).on_free_ports();
         cfg.clock_speed = SPEED;
         let server = Server::start(cfg).await?;
         let base = format!("http://{}", server.http);
-        let sensor = token(&server, "ibf", Role::Sensor).await?;
+        let sensor = token(&server, "sdf", Role::Sensor).await?;
         let s = replay::replay(ReplayArgs {
             file: &det,
             to: &base,

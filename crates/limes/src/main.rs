@@ -42,18 +42,18 @@ enum Cmd {
         /// Random seed.
         #[arg(long, default_value_t = 2019)]
         seed: u64,
-        /// Folder with the site files.
-        #[arg(long, default_value = "sites")]
-        sites: PathBuf,
+        /// Folder with frontier.toml and ain-issa.toml (the shipped sites by default).
+        #[arg(long)]
+        sites: Option<PathBuf>,
         /// Also write every sensor record to detections.jsonl (about 600 MB for the frontier).
         #[arg(long)]
         detections: bool,
     },
     /// Simulate a site's scenario: writes detections.jsonl and truth.jsonl.
     Sim {
-        /// Site file.
+        /// Site file, or the name of a shipped site (frontier, ain-issa).
         #[arg(long)]
-        site: PathBuf,
+        site: String,
         /// Random seed.
         #[arg(long, default_value_t = 1)]
         seed: u64,
@@ -69,9 +69,9 @@ enum Cmd {
         /// Tracks file to write.
         #[arg(long)]
         out: PathBuf,
-        /// Site file: enables the alert rules and its `[tracker]` settings.
+        /// Site file or shipped site name: enables the alert rules and its `[tracker]` settings.
         #[arg(long)]
-        site: Option<PathBuf>,
+        site: Option<String>,
         /// Alerts file to write (needs --site).
         #[arg(long)]
         alerts: Option<PathBuf>,
@@ -100,9 +100,9 @@ enum Cmd {
         /// Frontier length for nuisance rates, km (omit for a facility; taken from --site).
         #[arg(long)]
         frontier_km: Option<f64>,
-        /// Site file: frontier length and the lines drawn on the map.
+        /// Site file or shipped site name: frontier length and the lines drawn on the map.
         #[arg(long)]
-        site: Option<PathBuf>,
+        site: Option<String>,
         /// GOSPA cut-off c, metres.
         #[arg(long, default_value_t = 100.0)]
         gospa_c: f64,
@@ -115,48 +115,11 @@ enum Cmd {
     },
     /// Check a site file and print what it expands to.
     Site {
-        /// Site file.
-        file: PathBuf,
+        /// Site file, or the name of a shipped site.
+        file: String,
     },
     /// Run the live system: HTTP and CoT ingest, live tracking and alerts, release to partners.
-    Serve {
-        /// Site file.
-        #[arg(long)]
-        site: PathBuf,
-        /// Data directory (SQLite store; created if missing).
-        #[arg(long, default_value = "limes-data")]
-        data: PathBuf,
-        /// HTTP address.
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        http: std::net::SocketAddr,
-        /// CoT TCP address.
-        #[arg(long, default_value = "127.0.0.1:8087")]
-        cot: std::net::SocketAddr,
-        /// CoT over TLS with client certificates on this address (needs the three files below).
-        #[arg(long, requires_all = ["tls_cert", "tls_key", "tls_client_ca"])]
-        cot_tls: Option<std::net::SocketAddr>,
-        /// Server certificate chain (PEM).
-        #[arg(long)]
-        tls_cert: Option<PathBuf>,
-        /// Server private key (PEM).
-        #[arg(long)]
-        tls_key: Option<PathBuf>,
-        /// CA that signs client certificates (PEM).
-        #[arg(long)]
-        tls_client_ca: Option<PathBuf>,
-        /// Drill clock speed (clock seconds per wall second); 1 is the wall clock.
-        #[arg(long, default_value_t = 1.0)]
-        clock_speed: f64,
-        /// Drill clock start time (RFC 3339); the wall clock when omitted.
-        #[arg(long)]
-        clock_start: Option<String>,
-        /// Refuse records further ahead of the clock than this, seconds.
-        #[arg(long, default_value_t = 120.0)]
-        max_future_s: f64,
-        /// Refuse records further behind the clock than this, seconds.
-        #[arg(long, default_value_t = 3600.0)]
-        max_past_s: f64,
-    },
+    Serve(limes_server::ServeConfig),
     /// Administer API tokens.
     Token {
         #[command(subcommand)]
@@ -243,9 +206,9 @@ enum BenchWhat {
         /// Times each adversarial scenario is staged per night.
         #[arg(long, default_value_t = 3)]
         each: u32,
-        /// Folder with the site files.
-        #[arg(long, default_value = "sites")]
-        sites: PathBuf,
+        /// Folder with the site files (default: the shipped sites).
+        #[arg(long)]
+        sites: Option<PathBuf>,
         /// Output folder (alarms.md, alarms.json, roc.svg).
         #[arg(long, default_value = "limes-out/bench-alarms")]
         out: PathBuf,
@@ -262,16 +225,16 @@ enum BenchWhat {
 enum TokenCmd {
     /// Create an API token (the server must not be running on the data directory).
     Create {
-        /// Site file (names the organisations).
-        #[arg(long)]
-        site: PathBuf,
+        /// Site file, or the name of a shipped site (names the organisations).
+        #[arg(long, default_value = "frontier")]
+        site: String,
         /// Data directory.
         #[arg(long, default_value = "limes-data")]
         data: PathBuf,
         /// Organisation id.
         #[arg(long)]
         org: String,
-        /// sensor, viewer, operator or admin.
+        /// sensor, viewer, operator, admin (of the organisation) or owner (of the deployment).
         #[arg(long)]
         role: String,
         /// A label for people.
@@ -297,7 +260,7 @@ fn main() -> Result<()> {
             seed,
             sites,
             detections,
-        } => demo::run(&sites, &out, seed, detections),
+        } => demo::run(sites.as_deref(), &out, seed, detections),
         Cmd::Sim { site, seed, out } => sim(&site, seed, &out),
         Cmd::Track {
             detections,
@@ -386,47 +349,7 @@ fn main() -> Result<()> {
             windows: if no_latency { Vec::new() } else { windows },
             throughput: !no_throughput,
         }),
-        Cmd::Serve {
-            site,
-            data,
-            http,
-            cot,
-            cot_tls,
-            tls_cert,
-            tls_key,
-            tls_client_ca,
-            clock_speed,
-            clock_start,
-            max_future_s,
-            max_past_s,
-        } => {
-            let mut cfg = limes_server::ServeConfig::new(site, data);
-            cfg.http = http;
-            cfg.cot = Some(cot);
-            if let (Some(addr), Some(cert), Some(key), Some(client_ca)) =
-                (cot_tls, tls_cert, tls_key, tls_client_ca)
-            {
-                cfg.cot_tls = Some((
-                    addr,
-                    limes_server::cot::tls::TlsFiles {
-                        cert,
-                        key,
-                        client_ca,
-                    },
-                ));
-            }
-            cfg.clock_speed = clock_speed;
-            cfg.clock_start = clock_start
-                .map(|s| {
-                    chrono::DateTime::parse_from_rfc3339(&s)
-                        .map(|t| t.timestamp_micros() as f64 / 1e6)
-                        .with_context(|| format!("--clock-start {s:?}"))
-                })
-                .transpose()?;
-            cfg.max_future_s = max_future_s;
-            cfg.max_past_s = max_past_s;
-            serve::serve(cfg)
-        }
+        Cmd::Serve(cfg) => serve::serve(cfg),
         Cmd::Token {
             cmd:
                 TokenCmd::Create {
@@ -468,8 +391,8 @@ fn main() -> Result<()> {
     }
 }
 
-fn sim(site_file: &Path, seed: u64, out: &Path) -> Result<()> {
-    let site = site::load(site_file)?;
+fn sim(site_file: &str, seed: u64, out: &Path) -> Result<()> {
+    let site = site::open(site_file)?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     struct Files {
         det: JsonlWriter,
@@ -521,7 +444,7 @@ fn sim(site_file: &Path, seed: u64, out: &Path) -> Result<()> {
 fn track(
     detections: &Path,
     out: &Path,
-    site_file: Option<&Path>,
+    site_file: Option<&str>,
     (alerts, events): (Option<&Path>, Option<&Path>),
     all: bool,
 ) -> Result<()> {
@@ -531,7 +454,7 @@ fn track(
     if events.is_some() && site_file.is_none() {
         bail!("--events needs --site: the alert rules come from the site file");
     }
-    let site = site_file.map(site::load).transpose()?;
+    let site = site_file.map(site::open).transpose()?;
     let cfg = site
         .as_ref()
         .map_or_else(TrackerConfig::default, |s| s.tracker.clone());
@@ -589,11 +512,11 @@ fn eval(
     tracks: &Path,
     alerts: Option<&Path>,
     name: &str,
-    (frontier_km, site_file): (Option<f64>, Option<&Path>),
+    (frontier_km, site_file): (Option<f64>, Option<&str>),
     cfg: EvalConfig,
     out: &Path,
 ) -> Result<()> {
-    let site = site_file.map(site::load).transpose()?;
+    let site = site_file.map(site::open).transpose()?;
     let frontier_km = frontier_km.or_else(|| site.as_ref().and_then(|s| s.frontier_km()));
     let truth: Vec<TruthRecord> = read_jsonl(truth)?;
     let mut tracks: Vec<TrackRecord> = read_jsonl(tracks)?;
@@ -631,8 +554,8 @@ fn eval(
     Ok(())
 }
 
-fn show_site(file: &Path) -> Result<()> {
-    let s = site::load(file)?;
+fn show_site(file: &str) -> Result<()> {
+    let s = site::open(file)?;
     let count = |k: &str| s.sensors.iter().filter(|x| x.kind.name() == k).count();
     let zones: usize = s
         .sensors

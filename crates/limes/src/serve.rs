@@ -8,7 +8,8 @@ use limes_server::auth::{self, Role};
 use limes_server::store::Store;
 use limes_server::{ServeConfig, Server};
 
-/// Runs the server until interrupted.
+/// Runs the server until interrupted (exit 0) or until a thread it cannot run without fails
+/// (an error, so the process exits non-zero and a supervisor restarts it).
 pub fn serve(cfg: ServeConfig) -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -31,6 +32,7 @@ pub fn serve(cfg: ServeConfig) -> Result<()> {
             "  HTTP  http://{}/  (OpenAPI at /api/v1/openapi.json)",
             server.http
         );
+        println!("  ops   http://{}/metrics, /readyz", server.ops);
         if let Some(c) = server.cot {
             println!("  CoT   tcp://{c}");
         }
@@ -38,31 +40,65 @@ pub fn serve(cfg: ServeConfig) -> Result<()> {
             println!("  CoT   tls://{c}  (client certificates required)");
         }
         println!("ready");
-        tokio::signal::ctrl_c().await?;
-        println!("interrupted; every acknowledged record is already on disk");
-        anyhow::Ok(())
+        let failed = tokio::select! {
+            r = server.wait() => r.err(),
+            _ = shutdown_signal() => None,
+        };
+        server.stop().await;
+        match failed {
+            Some(reason) => bail!("stopped: {reason}"),
+            None => {
+                println!("stopped; every acknowledged record is on disk");
+                Ok(())
+            }
+        }
     })
 }
 
+/// SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
 /// Creates a token in a data directory the server is not running on, and prints it.
-pub fn token_create(site: &Path, data: &Path, org: &str, role: &str, label: &str) -> Result<()> {
-    let site = limes_core::site::load(site)?;
+pub fn token_create(site: &str, data: &Path, org: &str, role: &str, label: &str) -> Result<()> {
+    let site = limes_core::site::open(site)?;
     if !site.orgs.iter().any(|o| o.id == org) {
         let known: Vec<&str> = site.orgs.iter().map(|o| o.id.as_str()).collect();
         bail!("no organisation {org:?} in {}; known: {known:?}", site.name);
     }
     let Some(role) = Role::parse(role) else {
-        bail!("role {role:?} is not one of sensor, viewer, operator, admin");
+        bail!("role {role:?} is not one of sensor, viewer, operator, admin, owner");
     };
     let (feed, _rx) = crossbeam_feed();
-    let store = Store::open(data, 1, feed)?;
-    let (token, id) = auth::create_blocking(&store, org, role, label, "local/limes-token")?;
+    let (store, _writer) = Store::open(data, 1, feed)?;
+    let rt = tokio::runtime::Runtime::new()?;
+    let t = rt.block_on(auth::create(
+        &store,
+        None,
+        org,
+        role,
+        label,
+        "local/limes-token",
+    ))?;
     eprintln!(
-        "token {id} for {org} ({}) stored hashed in {}; it is shown only now:",
-        limes_server::snake(&role),
+        "token {} for {org} ({}) stored hashed in {}; it is shown only now:",
+        t.id,
+        role.name(),
         data.display()
     );
-    println!("{token}");
+    println!("{}", t.token);
     Ok(())
 }
 

@@ -26,12 +26,33 @@ impl LonLat {
         Self { lon, lat }
     }
 
-    /// True when both coordinates are finite and inside the world.
+    /// True when both coordinates are finite and inside the world (see [`LonLat::check`]).
     pub fn is_valid(&self) -> bool {
-        self.lon.is_finite()
-            && self.lat.is_finite()
-            && (-180.0..=180.0).contains(&self.lon)
-            && (-90.0..=90.0).contains(&self.lat)
+        self.check().is_ok()
+    }
+
+    /// Why this is not a position on the Earth, if it is not: the message starts with the
+    /// coordinate at fault (`lon …` or `lat …`). The one rule for every WGS84 input.
+    pub fn check(&self) -> Result<(), String> {
+        if !(self.lon.is_finite() && (-180.0..=180.0).contains(&self.lon)) {
+            return Err(format!(
+                "lon {} is not a longitude in [-180, 180]",
+                self.lon
+            ));
+        }
+        if !(self.lat.is_finite() && (-90.0..=90.0).contains(&self.lat)) {
+            return Err(format!("lat {} is not a latitude in [-90, 90]", self.lat));
+        }
+        Ok(())
+    }
+
+    /// The centre of the `grid_m` square cell this position falls in (a coarsened position).
+    pub fn snap(&self, grid_m: f64) -> LonLat {
+        let dlat = grid_m / super::M_PER_DEG;
+        let lat = ((self.lat / dlat).floor() + 0.5) * dlat;
+        let dlon = grid_m / (super::M_PER_DEG * lat.to_radians().cos().max(0.01));
+        let lon = ((self.lon / dlon).floor() + 0.5) * dlon;
+        LonLat { lon, lat }
     }
 
     /// Geodesic (WGS84) distance to another position, in metres.

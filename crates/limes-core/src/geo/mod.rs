@@ -6,6 +6,10 @@ mod line;
 pub use frame::{LocalFrame, LonLat, TileId, TILE_DEG};
 pub use line::{Polyline, Side};
 
+/// Metres per degree of latitude (and of longitude at the equator), for grids and bounding
+/// boxes; distances use the geodesic, not this.
+pub const M_PER_DEG: f64 = 111_320.0;
+
 /// A point in a local metric frame: metres east and north of the frame's origin.
 pub type Xy = [f64; 2];
 

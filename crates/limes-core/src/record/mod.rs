@@ -1,10 +1,12 @@
 //! The JSON Lines records every stage reads and writes (schema documented in `docs/schema.md`).
 
 mod assess;
+mod check;
 mod io;
 mod time;
 
 pub use assess::{AssessReason, Assessment, CameraView, EventRecord, EventSource};
+pub use check::{FieldError, MAX_CE_M, MAX_COUNT, MAX_HEAT_M2, MAX_ID_LEN};
 pub use io::{for_each_jsonl, read_jsonl, JsonlWriter, ReadError};
 pub use time::Time;
 
@@ -96,6 +98,17 @@ pub enum ObjectClass {
     Animal,
 }
 
+impl ObjectClass {
+    /// The lowercase name used in files and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            ObjectClass::Person => "person",
+            ObjectClass::Vehicle => "vehicle",
+            ObjectClass::Animal => "animal",
+        }
+    }
+}
+
 /// One sensor's report of one object at one time.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Detection {
@@ -181,6 +194,15 @@ impl SensorRecord {
         }
     }
 
+    /// The sending sensor's identifier.
+    pub fn sensor(&self) -> &str {
+        match self {
+            SensorRecord::Detection(d) => &d.sensor,
+            SensorRecord::Fence(f) => &f.sensor,
+            SensorRecord::Heartbeat(h) => &h.sensor,
+        }
+    }
+
     /// Moves the record to time `t` (replays rebase recorded nights onto a live clock).
     pub fn set_time(&mut self, t: Time) {
         match self {
@@ -203,6 +225,18 @@ pub enum TrackStatus {
     Coasting,
     /// Deleted; this is the track's last line.
     Deleted,
+}
+
+impl TrackStatus {
+    /// The lowercase name used in files and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            TrackStatus::Tentative => "tentative",
+            TrackStatus::Confirmed => "confirmed",
+            TrackStatus::Coasting => "coasting",
+            TrackStatus::Deleted => "deleted",
+        }
+    }
 }
 
 /// One track state after one update: a line of a tracks file.
@@ -261,6 +295,19 @@ impl AlertKind {
         AlertKind::SensorOffline,
     ];
 
+    /// True for kinds about people or vehicles where they should not be (every kind but a
+    /// sensor fault); CoT sends them as geo-fence alarms (`b-a-g`).
+    pub fn is_intrusion(self) -> bool {
+        !matches!(self, AlertKind::SensorOffline)
+    }
+
+    /// True for kinds whose tracks are hostile (CoT `a-h-G`): an infiltration across the
+    /// frontier and a mass breakout. A single perimeter breach, an approach or a fence cut
+    /// does not make its tracks hostile.
+    pub fn marks_tracks_hostile(self) -> bool {
+        matches!(self, AlertKind::Infiltration | AlertKind::MassBreakout)
+    }
+
     /// The snake_case name used in files and reports.
     pub fn name(self) -> &'static str {
         match self {
@@ -288,6 +335,18 @@ pub enum Severity {
     Critical,
 }
 
+impl Severity {
+    /// The lowercase name used in files and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
 /// Whether an alert is still live.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -296,6 +355,16 @@ pub enum AlertState {
     Open,
     /// The incident is over (track gone, sensor back).
     Closed,
+}
+
+impl AlertState {
+    /// The lowercase name used in files and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            AlertState::Open => "open",
+            AlertState::Closed => "closed",
+        }
+    }
 }
 
 /// Detect–delay–respond figures carried by every alert that has an intruder.

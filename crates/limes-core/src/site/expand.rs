@@ -60,6 +60,7 @@ pub(super) fn expand(
         };
         sensors.push(Sensor {
             id: s.id.clone(),
+            org: s.org.clone().or(raw.sensor_org.clone()),
             pos: LonLat::new(s.lon, s.lat),
             heartbeat_s: s.heartbeat_s,
             kind,
@@ -80,6 +81,7 @@ pub(super) fn expand(
                 cam.azimuth_deg = p.outward_bearing(c);
                 sensors.push(Sensor {
                     id: format!("{}{:03}-cam", t.prefix, n),
+                    org: t.org.clone().or(raw.sensor_org.clone()),
                     pos,
                     heartbeat_s: t.heartbeat_s,
                     kind: SensorKind::Camera(cam),
@@ -87,6 +89,7 @@ pub(super) fn expand(
                 if t.observer_every > 0 && n % t.observer_every == 0 {
                     sensors.push(Sensor {
                         id: format!("{}{:03}-obs", t.prefix, n),
+                        org: t.org.clone().or(raw.sensor_org.clone()),
                         pos,
                         heartbeat_s: t.heartbeat_s * 4.0,
                         kind: SensorKind::Observer(t.observer.clone()),
@@ -143,6 +146,7 @@ pub(super) fn expand(
             let mid = &model.zones[model.zones.len() / 2];
             sensors.push(Sensor {
                 id: format!("{}{:03}", f.prefix, ctrl + 1),
+                org: f.org.clone().or(raw.sensor_org.clone()),
                 pos: LonLat::new((mid.a.lon + mid.b.lon) / 2.0, (mid.a.lat + mid.b.lat) / 2.0),
                 heartbeat_s: f.heartbeat_s,
                 kind: SensorKind::Fence(model),

@@ -59,6 +59,8 @@ pub(super) struct RawSite {
     pub lines: Vec<RawLine>,
     #[serde(default)]
     pub units: Vec<Unit>,
+    /// The organisation whose credentials may send for sensors that name none.
+    pub sensor_org: Option<String>,
     #[serde(default)]
     pub sensors: Vec<RawSensor>,
     #[serde(default)]
@@ -107,6 +109,8 @@ pub(super) struct RawLine {
 pub(super) struct RawSensor {
     pub id: String,
     pub kind: String,
+    /// The organisation that owns the sensor (default: the site's `sensor_org`).
+    pub org: Option<String>,
     pub lon: f64,
     pub lat: f64,
     #[serde(default = "default_heartbeat")]
@@ -123,6 +127,7 @@ pub(super) fn default_heartbeat() -> f64 {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawTowerLine {
     pub prefix: String,
+    pub org: Option<String>,
     pub spacing_km: f64,
     #[serde(default = "default_tower_offset")]
     pub offset_m: f64,
@@ -148,6 +153,7 @@ fn default_tower_offset() -> f64 {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawFenceLine {
     pub prefix: String,
+    pub org: Option<String>,
     /// Run along this facility's perimeter instead of the frontier.
     pub facility: Option<String>,
     #[serde(default = "default_zone_m")]
@@ -189,6 +195,15 @@ pub fn load(path: &Path) -> Result<Site, SiteError> {
 
 /// Parses site TOML; `path` names the file in errors and anchors relative geometry paths.
 pub fn parse(text: &str, path: &Path) -> Result<Site, SiteError> {
+    parse_with(text, path, &|p: &Path| std::fs::read_to_string(p))
+}
+
+/// Reads a file a site names (its frontier geometry).
+pub type ReadFile<'a> = &'a dyn Fn(&Path) -> std::io::Result<String>;
+
+/// Like [`parse`], reading the files the site names with `read` (embedded sites read from
+/// the binary).
+pub fn parse_with(text: &str, path: &Path, read: ReadFile<'_>) -> Result<Site, SiteError> {
     let raw: RawSite = toml::from_str(text).map_err(|e| SiteError::Syntax {
         file: path.to_path_buf(),
         message: e.to_string(),
@@ -199,7 +214,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Site, SiteError> {
     let frontier = match &raw.frontier {
         Some(f) => Some(Frontier {
             name: f.name.clone(),
-            line: read_geojson_line(&base.join(&f.geometry), path)?,
+            line: read_geojson_line(&base.join(&f.geometry), path, read)?,
             outside: f.outside,
             sector_km: f.sector_km,
         }),
@@ -210,8 +225,12 @@ pub fn parse(text: &str, path: &Path) -> Result<Site, SiteError> {
     Ok(site)
 }
 
-fn read_geojson_line(file: &Path, site_file: &Path) -> Result<Vec<LonLat>, SiteError> {
-    let text = std::fs::read_to_string(file).map_err(|source| SiteError::Io {
+fn read_geojson_line(
+    file: &Path,
+    site_file: &Path,
+    read: ReadFile<'_>,
+) -> Result<Vec<LonLat>, SiteError> {
+    let text = read(file).map_err(|source| SiteError::Io {
         file: file.to_path_buf(),
         source,
     })?;
@@ -420,6 +439,17 @@ impl Validator<'_> {
             }
         }
         self.check_orgs(site)?;
+        for (i, s) in site.sensors.iter().enumerate() {
+            if let Some(o) = &s.org {
+                if !site.orgs.iter().any(|x| &x.id == o) {
+                    return Err(self.err(
+                        format!("sensor {:?} (sensors[{i}] after expansion)", s.id),
+                        "org",
+                        format!("no organisation {o:?} in [[orgs]]"),
+                    ));
+                }
+            }
+        }
         let mut seen = std::collections::HashSet::new();
         for (i, f) in site.facilities.iter().enumerate() {
             if !seen.insert(f.id.as_str()) {

@@ -6,13 +6,19 @@
 //! `[[fence_lines]]`). `[[orgs]]` states the release policy per partner organisation. `[tracker]`, `[rules]` and `[scenario]` tune the stages. See
 //! `docs/site.md` for the full reference.
 
+mod check;
 mod expand;
+mod frontier;
 mod load;
 mod model;
 mod org;
 mod scenario;
+mod shipped;
 
-pub use load::{load, parse, SiteError};
+pub use check::SiteCheck;
+pub use frontier::{FrontierIndex, FrontierPos};
+pub use load::{load, parse, parse_with, ReadFile, SiteError};
 pub use model::*;
-pub use org::{Detail, FrontierSide, Org, ReleaseArea};
+pub use org::{Detail, FacilityField, FrontierSide, Org, ReleaseArea};
 pub use scenario::{AdversarialConfig, BreakoutConfig, ScenarioConfig};
+pub use shipped::{open, shipped, SITES};

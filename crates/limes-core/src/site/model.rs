@@ -105,6 +105,18 @@ pub enum FacilityStatus {
     Breached,
 }
 
+impl FacilityStatus {
+    /// The lowercase name used in files and the API.
+    pub fn name(self) -> &'static str {
+        match self {
+            FacilityStatus::Secure => "secure",
+            FacilityStatus::Threatened => "threatened",
+            FacilityStatus::Abandoned => "abandoned",
+            FacilityStatus::Breached => "breached",
+        }
+    }
+}
+
 /// A guarded facility (camp or prison) with aggregate, anonymous head counts.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -216,6 +228,8 @@ impl Unit {
 pub struct Sensor {
     /// Identifier, unique in the site.
     pub id: String,
+    /// The organisation whose credentials may send for it (none: only the deployment owner).
+    pub org: Option<String>,
     /// Where it stands.
     pub pos: LonLat,
     /// Heartbeat period, seconds.

@@ -44,6 +44,32 @@ pub enum FrontierSide {
     Outside,
 }
 
+/// A facility field an operator may set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FacilityField {
+    /// The facility's status (secure, threatened, abandoned, breached).
+    Status,
+    /// A head count.
+    HeadCount,
+    /// Guards on duty.
+    Guards,
+    /// A note.
+    Note,
+}
+
+impl FacilityField {
+    /// The snake_case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            FacilityField::Status => "status",
+            FacilityField::HeadCount => "head_count",
+            FacilityField::Guards => "guards",
+            FacilityField::Note => "note",
+        }
+    }
+}
+
 /// A partner organisation and what is released to it.
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -73,6 +99,10 @@ pub struct Org {
     pub cert_cn: Option<String>,
     /// Webhook address for alerts released to this organisation.
     pub webhook: Option<String>,
+    /// Facility fields this organisation's operators may set (none by default), on facilities
+    /// it is released in full.
+    #[serde(default)]
+    pub facility_writes: Vec<FacilityField>,
 }
 
 fn default_coarsen() -> f64 {

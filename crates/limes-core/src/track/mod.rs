@@ -23,7 +23,7 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::geo::{LocalFrame, LonLat, TileId, Xy};
-use crate::record::{ClassProbs, Detection, Position, Time, TrackRecord, TrackStatus};
+use crate::record::{ClassProbs, Detection, FieldError, Position, Time, TrackRecord, TrackStatus};
 use reorder::ReorderBuffer;
 use tile::Tile;
 
@@ -93,23 +93,6 @@ impl Default for TrackerConfig {
             max_time_jump_s: 3600.0,
             class: ClassConfig::default(),
         }
-    }
-}
-
-/// A detection the tracker cannot use; names the field at fault.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("field `{field}`: {message}")]
-pub struct InputError {
-    /// The field at fault.
-    pub field: &'static str,
-    /// What is wrong.
-    pub message: String,
-}
-
-fn bad(field: &'static str, message: impl Into<String>) -> InputError {
-    InputError {
-        field,
-        message: message.into(),
     }
 }
 
@@ -253,63 +236,23 @@ impl Tracker {
         self.tiles.values().map(Tile::len).sum()
     }
 
-    /// Validates a detection and converts it into its partition's frame.
-    pub fn prepare(&mut self, d: &Detection) -> Result<(Partition, Meas), InputError> {
+    /// Validates a detection ([`Detection::validate`], the one rule every path shares) and
+    /// converts it into its partition's frame.
+    pub fn prepare(&mut self, d: &Detection) -> Result<(Partition, Meas), FieldError> {
+        d.validate()?;
         let r = match (d.cov, d.ce) {
-            (Some(c), _) => {
-                if !c.iter().all(|v| v.is_finite())
-                    || c[0] <= 0.0
-                    || c[2] <= 0.0
-                    || c[0] * c[2] <= c[1] * c[1]
-                {
-                    return Err(bad(
-                        "cov",
-                        "must be a positive-definite [var_x, cov_xy, var_y] in m²",
-                    ));
-                }
-                c
-            }
-            (None, Some(ce)) if ce.is_finite() && ce > 0.0 => [ce * ce, 0.0, ce * ce],
-            (None, Some(ce)) => {
-                return Err(bad(
-                    "ce",
-                    format!("{ce} must be a positive number of metres"),
-                ))
-            }
-            (None, None) => return Err(bad("ce", "a detection needs `ce` or `cov`")),
+            (Some(c), _) => c,
+            (None, Some(ce)) => [ce * ce, 0.0, ce * ce],
+            (None, None) => return Err(FieldError::new("ce", "a detection needs `ce` or `cov`")),
         };
-        if !d.time.0.is_finite() {
-            return Err(bad("time", "not finite"));
-        }
-        if let Some(c) = &d.class {
-            if !c.as_array().iter().all(|p| (0.0..=1.0).contains(p)) {
-                return Err(bad("class", "probabilities must lie in 0..1"));
-            }
-        }
-        if let Some(h) = d.heat_m2 {
-            if !(h.is_finite() && h >= 0.0) {
-                return Err(bad("heat_m2", "must be a non-negative number"));
-            }
-        }
         let mut ll = None;
         let (part, xy) = match d.pos {
             Position::LonLat { lon, lat } => {
                 let p = LonLat::new(lon, lat);
-                if !p.is_valid() {
-                    return Err(bad(
-                        "lon",
-                        format!("({lon}, {lat}) is not a WGS84 position"),
-                    ));
-                }
                 ll = Some(p);
                 Partition::locate(p)
             }
-            Position::Local { x, y } => {
-                if !(x.is_finite() && y.is_finite()) {
-                    return Err(bad("x", "local coordinates must be finite"));
-                }
-                (Partition::Flat, [x, y])
-            }
+            Position::Local { x, y } => (Partition::Flat, [x, y]),
         };
         let sensor = self.sensor_index(&d.sensor);
         Ok((
@@ -327,7 +270,7 @@ impl Tracker {
     }
 
     /// Accepts one detection; emits the updates that became due into `out`.
-    pub fn push(&mut self, d: &Detection, out: &mut Vec<TrackUpdate>) -> Result<(), InputError> {
+    pub fn push(&mut self, d: &Detection, out: &mut Vec<TrackUpdate>) -> Result<(), FieldError> {
         let (part, m) = self.prepare(d)?;
         self.push_prepared(part, m, out);
         Ok(())

@@ -1,32 +1,35 @@
-//! Alerts: list and filter, read one, its CAP message, and the operator's life-cycle actions.
+//! Alerts: list and filter, read one, the operators' life-cycle actions, and the nuisance
+//! counts. Alerts are named by the caller's opaque ids; one that does not exist, is not
+//! released to the caller, or (for an action) is not released to it in full, gets the same
+//! `404 no such alert`.
 
 use axum::extract::{Path, Query, State};
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
 use axum::Json;
-use limes_core::site::Detail;
+use limes_core::record::{AlertKind, AlertState, Severity};
 use rusqlite::params_from_iter;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 
-use super::{json_body, parse_body, ApiError, AppState};
+use super::{json_body, parse_body, ApiError, AppState, Body};
 use crate::audit::AuditDraft;
 use crate::auth::Principal;
-use crate::lifecycle::{self, Action, Resolution};
-use crate::release::{AlertView, Item};
+use crate::lifecycle::{self, Action, Resolution, ALERT_COLUMNS};
+use crate::release::{AlertView, IdKind, Item, Lifecycle, Out};
 
 /// Filters for `GET /api/v1/alerts`; all optional and combined with AND.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Filter {
-    kind: Option<String>,
-    severity: Option<String>,
+    kind: Option<AlertKind>,
+    severity: Option<Severity>,
     sector: Option<String>,
     facility: Option<String>,
     /// Open or closed (the rules' view).
-    state: Option<String>,
+    state: Option<AlertState>,
     /// new, acknowledged, assigned, resolved (the operators' view).
-    status: Option<String>,
+    status: Option<Lifecycle>,
     /// RFC 3339; alerts whose latest revision is at or after this.
     since: Option<String>,
     /// RFC 3339; alerts whose latest revision is before this.
@@ -34,19 +37,21 @@ pub struct Filter {
     limit: Option<usize>,
 }
 
-fn time_param(field: &str, v: &Option<String>) -> Result<Option<f64>, ApiError> {
+/// Parses an RFC 3339 query parameter, naming it when it is not one.
+pub fn time_param(field: &str, v: &Option<String>) -> Result<Option<f64>, ApiError> {
     v.as_deref()
         .map(|s| {
-            chrono::DateTime::parse_from_rfc3339(s)
-                .map(|t| t.timestamp_micros() as f64 / 1e6)
-                .map_err(|e| {
-                    ApiError::bad_field(
-                        field,
-                        format!("{field}: {s:?} is not an RFC 3339 time ({e})"),
-                    )
+            limes_core::record::Time::parse(s)
+                .map(|t| t.0)
+                .ok_or_else(|| {
+                    ApiError::bad_field(field, format!("{field}: {s:?} is not an RFC 3339 time"))
                 })
         })
         .transpose()
+}
+
+fn query_error(e: axum::extract::rejection::QueryRejection) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, e.body_text())
 }
 
 /// The alerts released to the caller that match the filter, newest first.
@@ -58,25 +63,23 @@ pub async fn list(
     if !p.role.can_read() {
         return Err(ApiError::forbidden("read alerts"));
     }
-    let Query(f) = q.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let Query(f) = q.map_err(query_error)?;
     let since = time_param("since", &f.since)?;
     let until = time_param("until", &f.until)?;
     let limit = f.limit.unwrap_or(200).clamp(1, 5000);
-    let mut sql = String::from(
-        "SELECT body, status, unit, resolution, note, changed_by FROM alerts WHERE 1 = 1",
-    );
+    let mut sql = format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE 1 = 1");
     let mut args: Vec<rusqlite::types::Value> = Vec::new();
     for (col, v) in [
-        ("kind", &f.kind),
-        ("severity", &f.severity),
-        ("sector", &f.sector),
-        ("facility", &f.facility),
-        ("state", &f.state),
-        ("status", &f.status),
+        ("kind", f.kind.map(|k| k.name().to_string())),
+        ("severity", f.severity.map(|x| x.name().to_string())),
+        ("sector", f.sector.clone()),
+        ("facility", f.facility.clone()),
+        ("state", f.state.map(|x| x.name().to_string())),
+        ("status", f.status.map(|x| x.name().to_string())),
     ] {
         if let Some(v) = v {
             sql.push_str(&format!(" AND {col} = ?"));
-            args.push(v.clone().into());
+            args.push(v.into());
         }
     }
     if let Some(t) = since {
@@ -88,124 +91,76 @@ pub async fn list(
         args.push(t.into());
     }
     sql.push_str(" ORDER BY time DESC, id DESC");
-    let views = s
+    let (policy, org) = (s.policy.clone(), p.org.clone());
+    // Rows are read lazily and released one by one, until `limit` are released.
+    let released = s
         .store
         .read(move |c| {
             let mut stmt = c.prepare(&sql)?;
             let rows = stmt.query_map(params_from_iter(args), lifecycle::row_view)?;
             let mut out = Vec::new();
             for r in rows {
-                if let Some(v) = r? {
-                    out.push(v);
+                let Some(v) = r? else { continue };
+                if let Some(r) = policy.release(&org, &Item::Alert(v.into())) {
+                    out.push(r.out);
+                    if out.len() >= limit {
+                        break;
+                    }
                 }
             }
             Ok(out)
         })
         .await?;
-    let released: Vec<Value> = views
-        .into_iter()
-        .filter_map(|v| s.policy.release(&p.org, &Item::Alert(Box::new(v))))
-        .take(limit)
-        .map(|r| r.body)
-        .collect();
-    let ids: Vec<&Value> = released.iter().map(|b| &b["id"]).collect();
+    let ids: Vec<&str> = released.iter().map(Out::id).collect();
     s.audit(&p, "read.alerts", "alerts", json!({ "ids": ids }))
         .await?;
     Ok(Json(json!({ "alerts": released })))
 }
 
-async fn view(s: &AppState, id: u64) -> Result<AlertView, ApiError> {
-    s.store
-        .read(move |c| lifecycle::load(c, id))
+/// The alert behind the caller's opaque id, from the live picture or the store.
+async fn view(s: &AppState, p: &Principal, id: &str) -> Result<(u64, AlertView), ApiError> {
+    let internal = s
+        .policy
+        .ids()
+        .internal(IdKind::Alert, &p.org, id)
+        .ok_or_else(ApiError::no_alert)?;
+    if let Some(v) = s.hub.alert(internal) {
+        return Ok((internal, (*v).clone()));
+    }
+    let v = s
+        .store
+        .read(move |c| lifecycle::load(c, internal))
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("no alert {id}")))
+        .ok_or_else(ApiError::no_alert)?;
+    Ok((internal, v))
 }
 
-/// One alert, as released to the caller (404 when it is not released to them).
+/// One alert, as released to the caller.
 pub async fn one(
     State(s): State<AppState>,
     p: Principal,
-    Path(id): Path<u64>,
+    Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     if !p.role.can_read() {
         return Err(ApiError::forbidden("read alerts"));
     }
-    let v = view(&s, id).await?;
+    let (_, v) = view(&s, &p, &id).await?;
     let r = s
         .policy
-        .release(&p.org, &Item::Alert(Box::new(v)))
-        .ok_or_else(|| ApiError::not_found(format!("no alert {id}")))?;
+        .release(&p.org, &Item::Alert(v.into()))
+        .ok_or_else(ApiError::no_alert)?;
+    let rev = match &r.out {
+        Out::Alert(a) => a.rev(),
+        _ => 0,
+    };
     s.audit(
         &p,
         "read.alert",
         format!("alert/{id}"),
-        json!({ "rev": r.body["rev"], "detail": r.detail }),
+        json!({ "rev": rev, "detail": r.detail }),
     )
     .await?;
-    Ok(Json(r.body))
-}
-
-/// Query of the CAP endpoint.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CapQuery {
-    rev: Option<u32>,
-}
-
-/// The CAP 1.2 message for an alert revision (the latest by default), as released to the caller.
-pub async fn cap(
-    State(s): State<AppState>,
-    p: Principal,
-    Path(id): Path<u64>,
-    Query(q): Query<CapQuery>,
-) -> Result<Response, ApiError> {
-    if !p.role.can_read() {
-        return Err(ApiError::forbidden("read alerts"));
-    }
-    let mut v = view(&s, id).await?;
-    if q.rev.is_some() {
-        // A past revision as it was issued: before any operator resolved the alert.
-        v.status = crate::release::Lifecycle::New;
-        v.resolution = None;
-    }
-    if let Some(rev) = q.rev.filter(|r| *r != v.alert.rev) {
-        let body: Option<String> = s
-            .store
-            .read(move |c| {
-                use rusqlite::OptionalExtension;
-                Ok(c.query_row(
-                    "SELECT body FROM alert_revs WHERE id = ?1 AND rev = ?2",
-                    (id as i64, rev),
-                    |r| r.get(0),
-                )
-                .optional()?)
-            })
-            .await?;
-        let body =
-            body.ok_or_else(|| ApiError::not_found(format!("alert {id} has no revision {rev}")))?;
-        v.alert = serde_json::from_str(&body)
-            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    }
-    let org = s.policy.org(&p.org).cloned();
-    let r = s.policy.release(&p.org, &Item::Alert(Box::new(v.clone())));
-    let (Some(org), Some(r)) = (org, r) else {
-        return Err(ApiError::not_found(format!("no alert {id}")));
-    };
-    let ring = v
-        .alert
-        .facility
-        .as_ref()
-        .and_then(|f| s.site.facilities.iter().find(|x| &x.id == f))
-        .map(|f| f.perimeter.as_slice());
-    let xml = crate::cap::message(&s.site.name, &org, &v, &r, ring);
-    s.audit(
-        &p,
-        "read.cap",
-        format!("alert/{id}"),
-        json!({ "rev": v.alert.rev }),
-    )
-    .await?;
-    Ok(([(header::CONTENT_TYPE, "application/cap+xml")], xml).into_response())
+    Ok(Json(serde_json::to_value(&r.out).unwrap_or_default()))
 }
 
 /// Body of `assign`.
@@ -231,26 +186,28 @@ pub struct AckBody {
     note: Option<String>,
 }
 
+/// Longest operator note, characters.
+const MAX_NOTE: usize = 2000;
+
 async fn act(
     s: AppState,
     p: Principal,
-    id: u64,
+    id: String,
     action: Action,
     note: Option<String>,
 ) -> Result<Json<Value>, ApiError> {
     if !p.role.can_operate() {
         return Err(ApiError::forbidden("change alerts"));
     }
-    let v = view(&s, id).await?;
-    if s.policy
-        .release(&p.org, &Item::Alert(Box::new(v)))
-        .map(|r| r.detail)
-        != Some(Detail::Full)
-    {
-        return Err(ApiError::not_found(format!(
-            "no alert {id} released to {} in full",
-            p.org
-        )));
+    if note.as_ref().is_some_and(|n| n.chars().count() > MAX_NOTE) {
+        return Err(ApiError::bad_field(
+            "note",
+            format!("longer than {MAX_NOTE} characters"),
+        ));
+    }
+    let (internal, v) = view(&s, &p, &id).await?;
+    if !s.policy.full_alert(&p.org, &v) {
+        return Err(ApiError::no_alert());
     }
     if let Action::Assign(u) = &action {
         if !s.site.units.iter().any(|x| &x.id == u) {
@@ -269,30 +226,73 @@ async fn act(
     };
     let name = action.name();
     let a2 = actor.clone();
-    let out = s
+    let life = s
         .store
         .change(
             Box::new(move |c| {
-                Ok(
-                    serde_json::to_value(lifecycle::apply(c, id, &action, note, &a2, now)?)
-                        .unwrap_or_default(),
-                )
+                let life = lifecycle::apply(c, internal, &action, note, &a2, now)?;
+                serde_json::to_value(LifeWire::from(&life))
+                    .map_err(|e| crate::store::StoreError::Refused(e.to_string()))
             }),
             AuditDraft::new(actor, name, format!("alert/{id}"), detail),
         )
         .await?;
-    if let Ok(v) = serde_json::from_value::<AlertView>(out.clone()) {
-        s.hub.publish(Item::Alert(Box::new(v)), None);
+    let life: LifeWire = serde_json::from_value(life)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let v = s
+        .hub
+        .alert_life(internal, life.into())
+        .unwrap_or_else(|| v.into());
+    let r = s
+        .policy
+        .release(&p.org, &Item::Alert(v))
+        .ok_or_else(ApiError::no_alert)?;
+    Ok(Json(serde_json::to_value(&r.out).unwrap_or_default()))
+}
+
+/// The life cycle as the writer hands it back (with its version, which the API does not show).
+#[derive(Serialize, Deserialize)]
+struct LifeWire {
+    status: Lifecycle,
+    unit: Option<String>,
+    resolution: Option<String>,
+    note: Option<String>,
+    changed_by: Option<String>,
+    version: u64,
+}
+
+impl From<&crate::release::AlertLife> for LifeWire {
+    fn from(l: &crate::release::AlertLife) -> Self {
+        Self {
+            status: l.status,
+            unit: l.unit.clone(),
+            resolution: l.resolution.clone(),
+            note: l.note.clone(),
+            changed_by: l.changed_by.clone(),
+            version: l.version,
+        }
     }
-    Ok(Json(out))
+}
+
+impl From<LifeWire> for crate::release::AlertLife {
+    fn from(l: LifeWire) -> Self {
+        Self {
+            status: l.status,
+            unit: l.unit,
+            resolution: l.resolution,
+            note: l.note,
+            changed_by: l.changed_by,
+            version: l.version,
+        }
+    }
 }
 
 /// new → acknowledged.
 pub async fn ack(
     State(s): State<AppState>,
     p: Principal,
-    Path(id): Path<u64>,
-    body: axum::body::Bytes,
+    Path(id): Path<String>,
+    Body(body): Body,
 ) -> Result<Json<Value>, ApiError> {
     let b: AckBody = json_body(&body)?;
     act(s, p, id, Action::Ack, b.note).await
@@ -302,8 +302,8 @@ pub async fn ack(
 pub async fn assign(
     State(s): State<AppState>,
     p: Principal,
-    Path(id): Path<u64>,
-    body: axum::body::Bytes,
+    Path(id): Path<String>,
+    Body(body): Body,
 ) -> Result<Json<Value>, ApiError> {
     let b: AssignBody = parse_body(&body)?;
     act(s, p, id, Action::Assign(b.unit), b.note).await
@@ -313,19 +313,88 @@ pub async fn assign(
 pub async fn resolve(
     State(s): State<AppState>,
     p: Principal,
-    Path(id): Path<u64>,
-    body: axum::body::Bytes,
+    Path(id): Path<String>,
+    Body(body): Body,
 ) -> Result<Json<Value>, ApiError> {
     let b: ResolveBody = parse_body(&body)?;
     act(s, p, id, Action::Resolve(b.reason), b.note).await
 }
 
-/// Nuisance resolutions per sensor and per zone (operators and admins).
-pub async fn nuisance(State(s): State<AppState>, p: Principal) -> Result<Json<Value>, ApiError> {
+/// Query of the nuisance counts.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NuisanceQuery {
+    /// RFC 3339: resolutions at or after this (all by default).
+    since: Option<String>,
+}
+
+/// One nuisance count.
+#[derive(Debug, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct NuisanceRow {
+    /// `sensor` or `zone` (frontier sector or facility).
+    pub scope: &'static str,
+    /// The sensor or zone.
+    pub key: String,
+    /// The resolution reason.
+    pub reason: String,
+    /// How many alerts were resolved so.
+    pub n: u64,
+}
+
+/// Nuisance resolutions per sensor and per zone, counted over the alerts the caller receives in
+/// full (operators and up): what a supervisor tunes thresholds from.
+pub async fn nuisance(
+    State(s): State<AppState>,
+    p: Principal,
+    q: Result<Query<NuisanceQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
     if !p.role.can_operate() {
         return Err(ApiError::forbidden("read nuisance counts"));
     }
-    let rows = s.store.read(lifecycle::nuisance).await?;
+    let Query(q) = q.map_err(query_error)?;
+    let since = time_param("since", &q.since)?.unwrap_or(f64::NEG_INFINITY);
+    let (policy, org) = (s.policy.clone(), p.org.clone());
+    let rows = s
+        .store
+        .read(move |c| {
+            let mut stmt = c.prepare(&format!(
+                "SELECT {ALERT_COLUMNS} FROM alerts WHERE status = 'resolved'
+                 AND resolution IS NOT NULL AND resolution != 'confirmed' AND changed_at >= ?1"
+            ))?;
+            let views = stmt.query_map([since], lifecycle::row_view)?;
+            let mut counts: BTreeMap<(&'static str, String, String), u64> = BTreeMap::new();
+            for v in views {
+                let Some(v) = v? else { continue };
+                if !policy.full_alert(&org, &v) {
+                    continue;
+                }
+                let reason = v.life.resolution.clone().unwrap_or_default();
+                let zone = v
+                    .alert
+                    .sector
+                    .clone()
+                    .or(v.alert.facility.clone())
+                    .unwrap_or_else(|| "unzoned".into());
+                for sensor in &v.alert.sensors {
+                    *counts
+                        .entry(("sensor", sensor.clone(), reason.clone()))
+                        .or_default() += 1;
+                }
+                *counts.entry(("zone", zone, reason)).or_default() += 1;
+            }
+            let mut rows: Vec<NuisanceRow> = counts
+                .into_iter()
+                .map(|((scope, key, reason), n)| NuisanceRow {
+                    scope,
+                    key,
+                    reason,
+                    n,
+                })
+                .collect();
+            rows.sort_by(|a, b| b.n.cmp(&a.n).then_with(|| a.cmp(b)));
+            Ok(rows)
+        })
+        .await?;
     s.audit(
         &p,
         "read.nuisance",
@@ -333,10 +402,6 @@ pub async fn nuisance(State(s): State<AppState>, p: Principal) -> Result<Json<Va
         json!({ "rows": rows.len() }),
     )
     .await?;
-    let rows: Vec<Value> = rows
-        .into_iter()
-        .map(|(scope, key, reason, n)| json!({ "scope": scope, "key": key, "reason": reason, "n": n }))
-        .collect();
     Ok(Json(json!({ "nuisance": rows })))
 }
 

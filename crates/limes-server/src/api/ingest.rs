@@ -1,74 +1,123 @@
 //! `POST /api/v1/ingest`: one record, a JSON array, or NDJSON.
 //!
-//! The rule for mixed batches: every good record is kept and made durable before the reply;
-//! when any record is refused the reply is `422` with `accepted` (how many were kept) and
-//! `rejected` (index, field and message of each refused record). Resend only the refused
-//! records, corrected; resending the whole batch would duplicate the good ones.
+//! Every record is either stored or named. The good records of a request are kept and made
+//! durable before the reply; any refused record makes the reply `422`, with `accepted` (how
+//! many were stored), `seq`, and `rejected` (index, field and message of each refused record,
+//! including records the tracker could no longer use). Resend only the refused records,
+//! corrected. With an `Idempotency-Key` header, a retry of the same request gets the first
+//! reply again and stores nothing twice.
 
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
+use sha2::{Digest, Sha256};
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, Body};
 use crate::auth::Principal;
-use crate::ingest::ndjson;
+use crate::ingest::{body, IdempotencyKey, IngestReply};
+
+/// Longest idempotency key, bytes.
+pub const MAX_KEY_LEN: usize = 128;
+
+fn idempotency_key(
+    h: &HeaderMap,
+    p: &Principal,
+    body: &[u8],
+) -> Result<Option<IdempotencyKey>, ApiError> {
+    let Some(v) = h.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = v
+        .to_str()
+        .ok()
+        .filter(|k| {
+            !k.is_empty() && k.len() <= MAX_KEY_LEN && k.bytes().all(|b| b.is_ascii_graphic())
+        })
+        .ok_or_else(|| {
+            ApiError::bad_field(
+                "Idempotency-Key",
+                format!("must be 1 to {MAX_KEY_LEN} printable ASCII characters"),
+            )
+        })?;
+    Ok(Some(IdempotencyKey {
+        principal: p.actor(),
+        key: key.to_string(),
+        digest: Sha256::digest(body).into(),
+    }))
+}
 
 /// Accepts sensor records; replies once they are durable.
 pub async fn ingest(
     State(s): State<AppState>,
     p: Principal,
-    body: Bytes,
+    headers: HeaderMap,
+    Body(body): Body,
 ) -> Result<Response, ApiError> {
     if !p.role.can_ingest() {
         return Err(ApiError::forbidden("send sensor records"));
     }
-    if !s.shared.ready.load(std::sync::atomic::Ordering::SeqCst) {
+    if !s.health.is_ready() {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "replaying the log; not ready",
+            "not taking input: replaying the log, or a server thread has stopped (see /readyz)",
         ));
     }
+    let idem = idempotency_key(&headers, &p, &body)?;
     let checker = s.checker.clone();
-    let batch = tokio::task::spawn_blocking(move || ndjson::parse(&body, &checker))
-        .await
-        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "parser task failed"))?;
-    s.metrics.ingest_rejected.inc_by(batch.errors.len() as u64);
-    let accepted = batch.records.len();
-    let mut seq = None;
-    if accepted > 0 {
-        let ack = s
-            .store
-            .try_log(p.actor(), batch.body, batch.records)
-            .map_err(|e| {
-                if matches!(e, crate::store::StoreError::Busy) {
-                    s.metrics.ingest_throttled.inc();
-                }
-                ApiError::from(e)
-            })?;
-        let n = ack
-            .await
-            .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the store shut down"))??;
-        s.metrics.ingest_records.inc_by(accepted as u64);
-        seq = Some(n);
-    }
-    if batch.errors.is_empty() {
-        Ok((
-            StatusCode::OK,
-            Json(json!({ "accepted": accepted, "seq": seq })),
-        )
-            .into_response())
+    let (policy, who) = (s.policy.clone(), p.clone());
+    let batch = tokio::task::spawn_blocking(move || {
+        body::parse(&body, &checker, &|sensor| policy.may_send(&who, sensor))
+    })
+    .await
+    .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "parser task failed"))?;
+    let parse_refused = batch.errors.len();
+    let reply = if batch.records.is_empty() && idem.is_none() {
+        IngestReply {
+            accepted: 0,
+            seq: None,
+            rejected: batch.errors,
+            replayed: false,
+        }
     } else {
-        let message = format!(
-            "{} record(s) refused, {accepted} accepted and stored; resend only the refused ones",
-            batch.errors.len()
-        );
-        Ok((
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Json(json!({ "error": message, "accepted": accepted, "seq": seq, "rejected": batch.errors })),
-        )
-            .into_response())
+        let ack = s.store.try_log(p.actor(), batch, idem).map_err(|e| {
+            if matches!(e, crate::store::StoreError::Busy) {
+                s.metrics.ingest_throttled.inc();
+            }
+            ApiError::from(e)
+        })?;
+        ack.await
+            .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the store shut down"))??
+    };
+    if !reply.replayed {
+        s.metrics.ingest_records.inc_by(reply.accepted as u64);
+        s.metrics
+            .ingest_rejected
+            .inc_by(reply.rejected.len() as u64);
+        s.metrics
+            .engine_late
+            .inc_by((reply.rejected.len() - parse_refused.min(reply.rejected.len())) as u64);
     }
+    let status = if reply.rejected.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    Ok((status, Json(reply_body(&reply))).into_response())
+}
+
+/// The reply's JSON: the counts, and for any refusal an `error` sentence.
+fn reply_body(r: &IngestReply) -> serde_json::Value {
+    let mut v = serde_json::to_value(r).unwrap_or_default();
+    if !r.rejected.is_empty() {
+        v["error"] = serde_json::json!(format!(
+            "{} record(s) refused, {} accepted and stored; resend only the refused ones",
+            r.rejected
+                .iter()
+                .map(|e| e.last.map_or(1, |l| l + 1 - e.index))
+                .sum::<usize>(),
+            r.accepted
+        ));
+    }
+    v
 }

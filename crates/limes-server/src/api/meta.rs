@@ -1,43 +1,73 @@
-//! Health, readiness, metrics, the clock and the OpenAPI document.
+//! Health, readiness, metrics, the clock, the OpenAPI document and the JSON 404.
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use serde_json::json;
-use std::sync::atomic::Ordering;
 
-use super::AppState;
-
-/// The OpenAPI 3.1 description of this API.
-pub const OPENAPI: &str = include_str!("openapi.json");
+use super::{ApiError, AppState};
 
 /// 200 while the process serves requests.
 pub async fn healthz() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
 }
 
-/// 200 once the log has been replayed and input is accepted; 503 before.
+/// 200 once the log has been replayed and input is taken; 503 otherwise (no details: the
+/// partners' listener says only whether).
 pub async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
-    if s.shared.ready.load(Ordering::SeqCst) {
+    if s.health.problems().is_empty() {
         (StatusCode::OK, Json(json!({ "status": "ready" })))
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "replaying the log" })),
+            Json(json!({ "status": "not ready" })),
         )
     }
 }
 
-/// Prometheus text format.
-pub async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        s.metrics.render(),
-    )
+/// Readiness with its reasons and the sensors flagged as flooding (operations listener).
+pub async fn readyz_detail(State(s): State<AppState>) -> impl IntoResponse {
+    let problems = s.health.problems();
+    let body = json!({
+        "status": if problems.is_empty() { "ready" } else { "not ready" },
+        "problems": problems,
+        "flooding_sensors": s.health.flooding(),
+        "processed_seq": s.health.processed(),
+    });
+    let code = if problems.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, Json(body))
+}
+
+/// Prometheus metrics: OpenMetrics to a scraper that asks for it, the classic text format
+/// (0.0.4) otherwise.
+pub async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> impl IntoResponse {
+    let openmetrics = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/openmetrics-text"));
+    if openmetrics {
+        (
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            s.metrics.render(),
+        )
+    } else {
+        (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            crate::metrics::to_classic(&s.metrics.render()),
+        )
+    }
 }
 
 /// The server's clock (sensors and `limes replay` align to it).
@@ -46,25 +76,12 @@ pub async fn clock(State(s): State<AppState>) -> impl IntoResponse {
     Json(json!({ "now": limes_core::record::Time(now), "unix": now, "speed": s.clock.speed() }))
 }
 
-/// The OpenAPI document.
+/// The OpenAPI document, generated from the handlers.
 pub async fn openapi() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+    Json(super::openapi::document())
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_openapi_document_describes_every_route() {
-        let doc: serde_json::Value = serde_json::from_str(super::OPENAPI).expect("valid JSON");
-        assert_eq!(doc["openapi"], "3.1.0");
-        let paths = doc["paths"].as_object().expect("paths");
-        for p in crate::api::PATHS {
-            assert!(paths.contains_key(*p), "{p} is served but not documented");
-        }
-        assert_eq!(
-            paths.len(),
-            crate::api::PATHS.len(),
-            "documented paths that are not served"
-        );
-    }
+/// Any other path: the API's JSON 404.
+pub async fn not_found() -> ApiError {
+    ApiError::not_found("no such path")
 }

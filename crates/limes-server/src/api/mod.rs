@@ -1,15 +1,15 @@
-//! The HTTP API: routes, the caller extractor and the error type every handler returns.
-//! The OpenAPI document is `openapi.json` beside this file, served at `/api/v1/openapi.json`.
+//! The HTTP API: routes, the caller extractor, the body extractor and the error type every
+//! handler returns. The OpenAPI document is generated from the handlers (`openapi.rs`).
 
 mod alerts;
 mod ingest;
 mod meta;
+pub mod openapi;
 mod read;
-pub mod stream;
 
 pub use read::load_facility_ops;
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -18,19 +18,34 @@ use axum::{Json, Router};
 use limes_core::site::Site;
 use serde_json::json;
 use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
-use crate::audit::AuditDraft;
+use crate::audit::{AuditDraft, AuditSink};
 use crate::auth::{Principal, Tokens};
 use crate::clock::Clock;
+use crate::health::Health;
 use crate::hub::Hub;
 use crate::ingest::Checker;
-use crate::live::Shared;
 use crate::metrics::Metrics;
 use crate::release::Policy;
 use crate::store::{Store, StoreError};
 
 /// Largest request body accepted, bytes.
 pub const MAX_BODY: usize = 16 * 1024 * 1024;
+
+/// Seconds a request body may take to arrive.
+pub const BODY_TIMEOUT_S: u64 = 30;
+
+/// Bounds the server keeps, shared by the listeners.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// CoT connections open at once (plain and TLS together).
+    pub cot_connections: usize,
+    /// HTTP connections open at once.
+    pub http_connections: usize,
+}
 
 /// Everything a handler may need.
 #[derive(Clone)]
@@ -49,10 +64,18 @@ pub struct AppState {
     pub checker: Arc<Checker>,
     /// Metrics.
     pub metrics: Metrics,
-    /// State shared with the live thread.
-    pub shared: Shared,
+    /// Health.
+    pub health: Health,
     /// The server's clock.
     pub clock: Clock,
+    /// Audit entries of deliveries.
+    pub audit_sink: AuditSink,
+    /// Cancelled when the server shuts down.
+    pub shutdown: CancellationToken,
+    /// Connection tasks, waited for at shutdown.
+    pub tasks: TaskTracker,
+    /// Connection caps.
+    pub limits: Limits,
 }
 
 impl AppState {
@@ -71,13 +94,13 @@ impl AppState {
     }
 }
 
-/// The API's routes.
+/// The API's routes (everything a partner reaches).
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/v1/ingest", post(ingest::ingest))
         .route("/api/v1/alerts", get(alerts::list))
         .route("/api/v1/alerts/{id}", get(alerts::one))
-        .route("/api/v1/alerts/{id}/cap", get(alerts::cap))
+        .route("/api/v1/alerts/{id}/cap", get(crate::deliver::cap::cap))
         .route("/api/v1/alerts/{id}/ack", post(alerts::ack))
         .route("/api/v1/alerts/{id}/assign", post(alerts::assign))
         .route("/api/v1/alerts/{id}/resolve", post(alerts::resolve))
@@ -85,42 +108,30 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/tracks", get(read::tracks))
         .route("/api/v1/facilities", get(read::facilities))
         .route("/api/v1/facilities/{id}", post(read::update_facility))
-        .route("/api/v1/stream", get(stream::sse))
+        .route("/api/v1/stream", get(crate::deliver::sse::stream))
         .route("/api/v1/audit", get(read::audit))
         .route("/api/v1/tokens", post(read::create_token))
         .route("/api/v1/stats", get(read::stats))
         .route("/api/v1/clock", get(meta::clock))
         .route("/api/v1/openapi.json", get(meta::openapi))
-        .route("/metrics", get(meta::metrics))
         .route("/healthz", get(meta::healthz))
         .route("/readyz", get(meta::readyz))
+        .fallback(meta::not_found)
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            Duration::from_secs(BODY_TIMEOUT_S),
+        ))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }
 
-/// Every path the router serves, for the OpenAPI test.
-pub const PATHS: &[&str] = &[
-    "/api/v1/ingest",
-    "/api/v1/alerts",
-    "/api/v1/alerts/{id}",
-    "/api/v1/alerts/{id}/cap",
-    "/api/v1/alerts/{id}/ack",
-    "/api/v1/alerts/{id}/assign",
-    "/api/v1/alerts/{id}/resolve",
-    "/api/v1/nuisance",
-    "/api/v1/tracks",
-    "/api/v1/facilities",
-    "/api/v1/facilities/{id}",
-    "/api/v1/stream",
-    "/api/v1/audit",
-    "/api/v1/tokens",
-    "/api/v1/stats",
-    "/api/v1/clock",
-    "/api/v1/openapi.json",
-    "/metrics",
-    "/healthz",
-    "/readyz",
-];
+/// The operations routes (health with details, metrics), served on their own address.
+pub fn ops_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(meta::metrics))
+        .route("/healthz", get(meta::healthz))
+        .route("/readyz", get(meta::readyz_detail))
+        .with_state(state)
+}
 
 /// An API error: a status and a JSON body `{"error": …, "details": …}`.
 #[derive(Debug)]
@@ -129,7 +140,7 @@ pub struct ApiError {
     pub status: StatusCode,
     /// One sentence.
     pub message: String,
-    /// Particulars (e.g. each refused record).
+    /// Particulars (e.g. the field at fault).
     pub details: serde_json::Value,
 }
 
@@ -153,6 +164,12 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, what)
     }
 
+    /// The one answer for an alert that does not exist, is not released to the caller, or (for
+    /// an action) is not released to it in full: they must be indistinguishable.
+    pub fn no_alert() -> Self {
+        Self::not_found("no such alert")
+    }
+
     /// 400 naming a field.
     pub fn bad_field(field: &str, message: impl Into<String>) -> Self {
         Self {
@@ -167,7 +184,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         let status = match &e {
             StoreError::Busy => StatusCode::TOO_MANY_REQUESTS,
-            StoreError::Refused(_) => StatusCode::CONFLICT,
+            StoreError::Refused(_) | StoreError::Conflict(_) => StatusCode::CONFLICT,
             StoreError::NotFound(_) => StatusCode::NOT_FOUND,
             _ => StatusCode::SERVICE_UNAVAILABLE,
         };
@@ -213,6 +230,29 @@ impl FromRequestParts<AppState> for Principal {
             .tokens
             .lookup(token.trim())
             .ok_or_else(|| unauthorized("unknown or revoked token"))
+    }
+}
+
+/// A request body, read within [`MAX_BODY`] and [`BODY_TIMEOUT_S`]; too large, too slow or
+/// broken bodies get the API's JSON error, not a plain-text one.
+pub struct Body(pub axum::body::Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for Body {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        axum::body::Bytes::from_request(req, state)
+            .await
+            .map(Body)
+            .map_err(|e| {
+                let status = e.status();
+                let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                    format!("the body is larger than {MAX_BODY} bytes; send smaller batches")
+                } else {
+                    format!("the body could not be read: {}", e.body_text())
+                };
+                ApiError::new(status, message)
+            })
     }
 }
 

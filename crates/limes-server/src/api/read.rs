@@ -2,15 +2,17 @@
 
 use axum::extract::{Path, Query, State};
 use axum::Json;
-use rusqlite::params;
+use limes_core::site::{Detail, FacilityField, FacilityStatus};
+use rusqlite::{params, OptionalExtension};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use std::collections::HashMap;
 
-use super::{parse_body, ApiError, AppState};
+use super::{parse_body, ApiError, AppState, Body};
 use crate::audit::{self, AuditDraft};
 use crate::auth::{self, Principal, Role};
-use crate::live::{facility_view, FacilityOps};
-use crate::release::Item;
+use crate::hub::FacilityOps;
+use crate::release::{DataKind, Item, Out};
 
 /// Live tracks released to the caller.
 pub async fn tracks(State(s): State<AppState>, p: Principal) -> Result<Json<Value>, ApiError> {
@@ -18,13 +20,13 @@ pub async fn tracks(State(s): State<AppState>, p: Principal) -> Result<Json<Valu
         return Err(ApiError::forbidden("read tracks"));
     }
     let now = s.clock.now();
-    let items: Vec<Value> = s
+    let items: Vec<Out> = s
         .hub
         .snapshot(now)
         .into_iter()
-        .filter(|i| matches!(i, Item::Track(_)))
+        .filter(|i| i.kind() == DataKind::Track)
         .filter_map(|i| s.policy.release(&p.org, &i))
-        .map(|r| r.body)
+        .map(|r| r.out)
         .collect();
     s.audit(&p, "read.tracks", "tracks", json!({ "n": items.len() }))
         .await?;
@@ -36,14 +38,14 @@ pub async fn facilities(State(s): State<AppState>, p: Principal) -> Result<Json<
     if !p.role.can_read() {
         return Err(ApiError::forbidden("read facilities"));
     }
-    let items: Vec<Value> = s
+    let items: Vec<Out> = s
         .hub
         .with(|pic| pic.facilities.values().cloned().collect::<Vec<_>>())
         .into_iter()
         .filter_map(|f| s.policy.release(&p.org, &Item::Facility(f)))
-        .map(|r| r.body)
+        .map(|r| r.out)
         .collect();
-    let ids: Vec<&Value> = items.iter().map(|b| &b["id"]).collect();
+    let ids: Vec<&str> = items.iter().map(Out::id).collect();
     s.audit(&p, "read.facilities", "facilities", json!({ "ids": ids }))
         .await?;
     Ok(Json(json!({ "facilities": items })))
@@ -53,118 +55,181 @@ pub async fn facilities(State(s): State<AppState>, p: Principal) -> Result<Json<
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FacilityUpdate {
-    status: Option<String>,
+    status: Option<FacilityStatus>,
     head_count: Option<u32>,
     guards: Option<u32>,
     note: Option<String>,
 }
 
-const STATUSES: [&str; 4] = ["secure", "threatened", "abandoned", "breached"];
+/// Largest head count or guard count an operator may enter.
+const MAX_COUNT: u32 = 1_000_000;
 
-/// Updates a facility (a guard force withdrawn, a head count taken).
+/// Updates a facility (a guard force withdrawn, a head count taken): only the fields the
+/// site's policy lets the caller's organisation set, on a facility released to it in full.
 pub async fn update_facility(
     State(s): State<AppState>,
     p: Principal,
     Path(id): Path<String>,
-    body: axum::body::Bytes,
+    Body(body): Body,
 ) -> Result<Json<Value>, ApiError> {
     if !p.role.can_operate() {
         return Err(ApiError::forbidden("update facilities"));
     }
     let u: FacilityUpdate = parse_body(&body)?;
     let org = s.policy.org(&p.org).cloned();
-    if !s.site.facilities.iter().any(|f| f.id == id)
-        || org.is_none_or(|o| o.facilities < limes_core::site::Detail::Full)
-    {
-        return Err(ApiError::not_found(format!(
-            "no facility {id:?} released to {} in full",
-            p.org
-        )));
-    }
-    if let Some(st) = &u.status {
-        if !STATUSES.contains(&st.as_str()) {
-            return Err(ApiError::bad_field(
-                "status",
-                format!("{st:?} is not one of {STATUSES:?}"),
-            ));
+    let Some(org) = org
+        .filter(|o| o.facilities >= Detail::Full && s.site.facilities.iter().any(|f| f.id == id))
+    else {
+        return Err(ApiError::not_found("no such facility"));
+    };
+    for (field, set) in [
+        (FacilityField::Status, u.status.is_some()),
+        (FacilityField::HeadCount, u.head_count.is_some()),
+        (FacilityField::Guards, u.guards.is_some()),
+        (FacilityField::Note, u.note.is_some()),
+    ] {
+        if set && !org.facility_writes.contains(&field) {
+            return Err(ApiError {
+                status: axum::http::StatusCode::FORBIDDEN,
+                message: format!(
+                    "your organisation may not set `{}` of facilities",
+                    field.name()
+                ),
+                details: json!({ "field": field.name() }),
+            });
         }
     }
-    let exits = s
-        .shared
-        .exits
-        .lock()
-        .map(|e| e.get(&id).copied().unwrap_or(0))
-        .unwrap_or(0);
-    let mut ops = s
-        .shared
-        .facility_ops
-        .lock()
-        .map(|m| m.get(&id).cloned().unwrap_or_default())
-        .unwrap_or_default();
-    if u.status.is_some() {
-        ops.status = u.status.clone();
+    for (field, v) in [("head_count", u.head_count), ("guards", u.guards)] {
+        if v.is_some_and(|n| n > MAX_COUNT) {
+            return Err(ApiError::bad_field(field, format!("at most {MAX_COUNT}")));
+        }
     }
-    if let Some(n) = u.head_count {
-        ops.head_count = Some(n);
-        ops.exits_at_count = exits;
+    if u.note.as_ref().is_some_and(|n| n.chars().count() > 2000) {
+        return Err(ApiError::bad_field("note", "longer than 2000 characters"));
     }
-    if u.guards.is_some() {
-        ops.guards = u.guards;
-    }
-    if u.note.is_some() {
-        ops.note = u.note.clone();
-    }
-    ops.changed_by = Some(p.actor());
-    let o2 = ops.clone();
-    let id2 = id.clone();
+    let (_, exits) = s.hub.facility_state(&id);
     let now = s.clock.now();
-    s.store
+    let actor = p.actor();
+    let (id2, a2) = (id.clone(), actor.clone());
+    let (status, head, guards, note) = (u.status, u.head_count, u.guards, u.note.clone());
+    // Read, change and write inside the writer's transaction: concurrent updates to different
+    // fields both land, and each gets the next version.
+    let ops = s
+        .store
         .change(
             Box::new(move |c| {
+                let mut ops = load_ops(c, &id2)?.unwrap_or_default();
+                if let Some(st) = status {
+                    ops.status = Some((st, now));
+                }
+                if let Some(n) = head {
+                    ops.head_count = Some(n);
+                    ops.exits_at_count = exits;
+                }
+                if guards.is_some() {
+                    ops.guards = guards;
+                }
+                if note.is_some() {
+                    ops.note = note;
+                }
+                ops.changed_by = Some(a2);
+                ops.version += 1;
                 c.execute(
-                    "INSERT INTO facilities (id, status, head_count, exits_at_count, guards, note, changed_by, changed_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                     ON CONFLICT(id) DO UPDATE SET status = excluded.status, head_count = excluded.head_count,
-                       exits_at_count = excluded.exits_at_count, guards = excluded.guards, note = excluded.note,
-                       changed_by = excluded.changed_by, changed_at = excluded.changed_at",
-                    params![id2, o2.status, o2.head_count, o2.exits_at_count, o2.guards, o2.note, o2.changed_by, now],
+                    "INSERT INTO facilities (id, status, status_at, head_count, exits_at_count, guards, note, changed_by, changed_at, version)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                     ON CONFLICT(id) DO UPDATE SET status = excluded.status, status_at = excluded.status_at,
+                       head_count = excluded.head_count, exits_at_count = excluded.exits_at_count,
+                       guards = excluded.guards, note = excluded.note, changed_by = excluded.changed_by,
+                       changed_at = excluded.changed_at, version = excluded.version",
+                    params![
+                        id2,
+                        ops.status.map(|s| s.0.name()),
+                        ops.status.map(|s| s.1),
+                        ops.head_count,
+                        ops.exits_at_count,
+                        ops.guards,
+                        ops.note,
+                        ops.changed_by,
+                        now,
+                        ops.version as i64
+                    ],
                 )?;
-                Ok(Value::Null)
+                Ok(json!(ops.version))
             }),
-            AuditDraft::new(p.actor(), "facility.update", format!("facility/{id}"), json!({
+            AuditDraft::new(actor, "facility.update", format!("facility/{id}"), json!({
                 "status": u.status, "head_count": u.head_count, "guards": u.guards, "note": u.note,
             })),
         )
         .await?;
-    if let Ok(mut m) = s.shared.facility_ops.lock() {
-        m.insert(id.clone(), ops.clone());
+    let version = ops.as_u64().unwrap_or(0);
+    let stored = s
+        .store
+        .read({
+            let id = id.clone();
+            move |c| load_ops(c, &id)
+        })
+        .await?
+        .filter(|o| o.version == version);
+    let v = match stored {
+        Some(o) => s.hub.facility_ops(&id, o),
+        None => s.hub.with(|pic| pic.facilities.get(&id).cloned()),
     }
-    let v = facility_view(&s.site, &id, None, exits, Some(&ops))
-        .ok_or_else(|| ApiError::not_found(id.clone()))?;
-    s.hub.publish(Item::Facility(v.clone()), None);
-    Ok(Json(serde_json::to_value(v).unwrap_or_default()))
+    .ok_or_else(|| ApiError::not_found("no such facility"))?;
+    let r = s
+        .policy
+        .release(&p.org, &Item::Facility(v))
+        .ok_or_else(|| ApiError::not_found("no such facility"))?;
+    Ok(Json(serde_json::to_value(&r.out).unwrap_or_default()))
+}
+
+fn load_ops(
+    c: &rusqlite::Connection,
+    id: &str,
+) -> Result<Option<FacilityOps>, crate::store::StoreError> {
+    Ok(c.query_row(
+        "SELECT status, status_at, head_count, exits_at_count, guards, note, changed_by, version
+         FROM facilities WHERE id = ?1",
+        params![id],
+        ops_row,
+    )
+    .optional()?)
+}
+
+fn ops_row(r: &rusqlite::Row) -> rusqlite::Result<FacilityOps> {
+    let status: Option<String> = r.get(0)?;
+    let at: Option<f64> = r.get(1)?;
+    let status = status
+        .and_then(|s| {
+            [
+                FacilityStatus::Secure,
+                FacilityStatus::Threatened,
+                FacilityStatus::Abandoned,
+                FacilityStatus::Breached,
+            ]
+            .into_iter()
+            .find(|x| x.name() == s)
+        })
+        .map(|s| (s, at.unwrap_or(0.0)));
+    Ok(FacilityOps {
+        status,
+        head_count: r.get(2)?,
+        exits_at_count: r.get(3)?,
+        guards: r.get(4)?,
+        note: r.get(5)?,
+        changed_by: r.get(6)?,
+        version: r.get::<_, i64>(7)? as u64,
+    })
 }
 
 /// Loads operators' facility updates from the store (at start-up).
 pub fn load_facility_ops(
     c: &rusqlite::Connection,
-) -> Result<std::collections::HashMap<String, FacilityOps>, crate::store::StoreError> {
+) -> Result<HashMap<String, FacilityOps>, crate::store::StoreError> {
     let mut stmt = c.prepare(
-        "SELECT id, status, head_count, exits_at_count, guards, note, changed_by FROM facilities",
+        "SELECT status, status_at, head_count, exits_at_count, guards, note, changed_by, version, id
+         FROM facilities",
     )?;
-    let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            FacilityOps {
-                status: r.get(1)?,
-                head_count: r.get(2)?,
-                exits_at_count: r.get(3)?,
-                guards: r.get(4)?,
-                note: r.get(5)?,
-                changed_by: r.get(6)?,
-            },
-        ))
-    })?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(8)?, ops_row(r)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -176,20 +241,24 @@ pub struct AuditQuery {
     limit: Option<i64>,
 }
 
-/// Audit entries (admins only).
+/// Audit entries: an organisation's admins see the entries of their own organisation's actors;
+/// the deployment owner sees all.
 pub async fn audit(
     State(s): State<AppState>,
     p: Principal,
-    Query(q): Query<AuditQuery>,
+    q: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    if p.role != Role::Admin {
+    if !p.role.can_administer() {
         return Err(ApiError::forbidden("read the audit log"));
     }
+    let Query(q) =
+        q.map_err(|e| ApiError::new(axum::http::StatusCode::BAD_REQUEST, e.body_text()))?;
     let after = q.after.unwrap_or(0);
     let limit = q.limit.unwrap_or(1000).clamp(1, 10_000);
+    let only = (p.role != Role::Owner).then(|| p.org.clone());
     let entries = s
         .store
-        .read(move |c| Ok(audit::list(c, after, limit)?))
+        .read(move |c| Ok(audit::list(c, after, limit, only.as_deref())?))
         .await?;
     s.audit(
         &p,
@@ -211,54 +280,46 @@ pub struct TokenRequest {
     label: String,
 }
 
-/// Creates a token (admins only); the reply is the only place the token appears in clear.
+/// Creates a token: an admin for its own organisation (up to admin), the owner for any.
 pub async fn create_token(
     State(s): State<AppState>,
     p: Principal,
-    body: axum::body::Bytes,
+    Body(body): Body,
 ) -> Result<Json<Value>, ApiError> {
-    if p.role != Role::Admin {
+    if !p.role.can_administer() {
         return Err(ApiError::forbidden("create tokens"));
     }
     let t: TokenRequest = parse_body(&body)?;
+    if p.role != Role::Owner && (t.org != p.org || t.role == Role::Owner) {
+        return Err(ApiError::forbidden(
+            "create tokens for another organisation or with the owner role",
+        ));
+    }
     if s.policy.org(&t.org).is_none() {
         return Err(ApiError::bad_field(
             "org",
             format!("no organisation {:?} in the site file", t.org),
         ));
     }
-    let token = auth::new_token();
-    let hash = auth::hash_token(&token);
-    let v = s
-        .store
-        .change(
-            auth::create_change(t.org.clone(), t.role, t.label.clone(), hash.clone()),
-            AuditDraft::new(
-                p.actor(),
-                "token.create",
-                format!("org/{}", t.org),
-                json!({ "role": t.role, "label": t.label }),
-            ),
-        )
-        .await?;
-    let id = v["id"].as_i64().unwrap_or(0);
-    s.tokens.insert(
-        hash,
-        Principal {
-            org: t.org.clone(),
-            role: t.role,
-            via: format!("token:{id}"),
-        },
-    );
-    Ok(Json(
-        json!({ "id": id, "org": t.org, "role": t.role, "token": token }),
-    ))
+    if t.label.chars().count() > 200 {
+        return Err(ApiError::bad_field("label", "longer than 200 characters"));
+    }
+    let n = auth::create(
+        &s.store,
+        Some(&s.tokens),
+        &t.org,
+        t.role,
+        &t.label,
+        &p.actor(),
+    )
+    .await?;
+    Ok(Json(serde_json::to_value(n).unwrap_or_default()))
 }
 
-/// What the store holds and how far the engine has got.
+/// What the store holds and how far the engine has got (the deployment owner only).
 pub async fn stats(State(s): State<AppState>, p: Principal) -> Result<Json<Value>, ApiError> {
-    if !p.role.can_read() && p.role != Role::Sensor {
-        return Err(ApiError::forbidden("read statistics"));
+    if p.role != Role::Owner {
+        return Err(ApiError::forbidden("read deployment statistics"));
     }
     let st = {
         let store = s.store.clone();
@@ -271,10 +332,9 @@ pub async fn stats(State(s): State<AppState>, p: Principal) -> Result<Json<Value
                 )
             })??
     };
-    let processed = s.shared.processed.load(std::sync::atomic::Ordering::SeqCst);
     let live_tracks = s.hub.with(|pic| pic.tracks.len());
     Ok(Json(
-        json!({ "store": st, "processed_seq": processed, "live_tracks": live_tracks }),
+        json!({ "store": st, "processed_seq": s.health.processed(), "live_tracks": live_tracks }),
     ))
 }
 

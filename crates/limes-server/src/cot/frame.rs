@@ -1,63 +1,83 @@
 //! Splits a CoT byte stream into events on `</event>`, across partial reads, skipping XML
-//! prologs and whitespace between events, with a bound on one event's size.
+//! prologs and whitespace between events: a [`tokio_util::codec::Decoder`], apart from I/O.
+//! A frame (everything up to and including `</event>`) larger than the bound is refused, however
+//! the bytes arrived; the buffer never holds more than the bound plus one read.
 
-/// One event may not be larger than this, bytes.
+use bytes::BytesMut;
+use tokio_util::codec::Decoder;
+
+/// One frame may not be larger than this, bytes.
 pub const MAX_EVENT: usize = 64 * 1024;
 
 const END: &[u8] = b"</event>";
 
-/// An event grew past the bound without ending.
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
-#[error("CoT event larger than {0} bytes without </event>")]
-pub struct TooLarge(pub usize);
+/// Why the stream cannot be framed.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    /// A frame grew past the bound.
+    #[error("CoT event larger than {max} bytes (at least {seen} without </event>)")]
+    TooLarge {
+        /// The bound.
+        max: usize,
+        /// Bytes seen in the frame.
+        seen: usize,
+    },
+    /// Reading failed.
+    #[error("read: {0}")]
+    Io(#[from] std::io::Error),
+}
 
-/// Accumulates bytes and yields whole events.
+/// The CoT framing codec.
 #[derive(Debug)]
-pub struct Framer {
-    buf: Vec<u8>,
+pub struct CotCodec {
     scanned: usize,
     max: usize,
 }
 
-impl Default for Framer {
+impl Default for CotCodec {
     fn default() -> Self {
         Self::new(MAX_EVENT)
     }
 }
 
-impl Framer {
-    /// A framer with a bound on one event's size.
+impl CotCodec {
+    /// A codec with a bound on one frame's size.
     pub fn new(max: usize) -> Self {
-        Self {
-            buf: Vec::new(),
-            scanned: 0,
-            max,
-        }
+        Self { scanned: 0, max }
     }
+}
 
-    /// Adds bytes read from the connection.
-    pub fn push(&mut self, data: &[u8]) {
-        self.buf.extend_from_slice(data);
-    }
+impl Decoder for CotCodec {
+    type Item = Vec<u8>;
+    type Error = FrameError;
 
-    /// The next whole event (from `<event` through `</event>`, prolog stripped), if one is
-    /// buffered; an error when the buffered part of an event exceeds the bound.
-    pub fn next_event(&mut self) -> Result<Option<Vec<u8>>, TooLarge> {
+    /// The next whole event (from `<event` through `</event>`, prolog stripped), if buffered.
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Vec<u8>>, FrameError> {
         let from = self.scanned.saturating_sub(END.len() - 1);
-        match find(&self.buf[from..], END) {
+        match find(&src[from..], END) {
             Some(i) => {
                 let end = from + i + END.len();
-                let frame: Vec<u8> = self.buf.drain(..end).collect();
                 self.scanned = 0;
+                if end > self.max {
+                    src.clear();
+                    return Err(FrameError::TooLarge {
+                        max: self.max,
+                        seen: end,
+                    });
+                }
+                let frame = src.split_to(end);
                 Ok(Some(strip_prolog(&frame).to_vec()))
             }
             None => {
-                self.scanned = self.buf.len();
-                if self.buf.len() > self.max {
-                    let n = self.buf.len();
-                    self.buf.clear();
+                self.scanned = src.len();
+                if src.len() > self.max {
+                    let seen = src.len();
+                    src.clear();
                     self.scanned = 0;
-                    return Err(TooLarge(n));
+                    return Err(FrameError::TooLarge {
+                        max: self.max,
+                        seen,
+                    });
                 }
                 Ok(None)
             }
@@ -77,6 +97,25 @@ fn strip_prolog(frame: &[u8]) -> &[u8] {
     }
 }
 
+/// Frames a whole byte slice delivered in chunks of `cut` bytes (tests and fuzzing): the
+/// events, and the error that stopped framing, if any.
+pub fn frame_all(data: &[u8], cut: usize, max: usize) -> (Vec<Vec<u8>>, Option<FrameError>) {
+    let mut codec = CotCodec::new(max);
+    let mut buf = BytesMut::new();
+    let mut out = Vec::new();
+    for chunk in data.chunks(cut.max(1)) {
+        buf.extend_from_slice(chunk);
+        loop {
+            match codec.decode(&mut buf) {
+                Ok(Some(f)) => out.push(f),
+                Ok(None) => break,
+                Err(e) => return (out, Some(e)),
+            }
+        }
+    }
+    (out, None)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,14 +124,12 @@ mod tests {
     fn splits_across_partial_reads_and_skips_prologs() {
         let text = b"<?xml version=\"1.0\"?>\n<event uid=\"a\"></event>  <event uid=\"b\"><detail/></event>";
         for cut in 1..text.len() {
-            let mut f = Framer::default();
-            let mut got = Vec::new();
-            for part in [&text[..cut], &text[cut..]] {
-                f.push(part);
-                while let Some(e) = f.next_event().unwrap() {
-                    got.push(String::from_utf8(e).unwrap());
-                }
-            }
+            let (got, err) = frame_all(text, cut, MAX_EVENT);
+            assert!(err.is_none());
+            let got: Vec<String> = got
+                .into_iter()
+                .map(|e| String::from_utf8(e).unwrap())
+                .collect();
             assert_eq!(
                 got,
                 vec![
@@ -105,14 +142,18 @@ mod tests {
     }
 
     #[test]
-    fn refuses_an_event_past_the_bound() {
-        let mut f = Framer::new(100);
-        f.push(&[b'x'; 101]);
-        assert_eq!(f.next_event(), Err(TooLarge(101)));
-        f.push(b"<event></event>");
-        assert_eq!(
-            f.next_event().unwrap().as_deref(),
-            Some(&b"<event></event>"[..])
-        );
+    fn refuses_a_frame_past_the_bound_even_when_it_arrives_whole() {
+        let mut big = b"<event>".to_vec();
+        big.extend(std::iter::repeat_n(b'x', 100));
+        big.extend_from_slice(b"</event>");
+        let (got, err) = frame_all(&big, big.len(), 100);
+        assert!(got.is_empty());
+        assert!(matches!(err, Some(FrameError::TooLarge { .. })));
+        let (got, err) = frame_all(&big, 7, 100);
+        assert!(got.is_empty());
+        assert!(matches!(err, Some(FrameError::TooLarge { .. })));
+        let (got, err) = frame_all(&big, 7, big.len());
+        assert_eq!(got.len(), 1);
+        assert!(err.is_none());
     }
 }

@@ -1,10 +1,15 @@
-//! Cursor on Target over TCP and TLS: sensors and TAK clients in, tracks and alerts out.
+//! Cursor on Target over TCP and TLS, the input side: framing ([`frame`], a codec), parsing
+//! ([`parse`]), the listeners with their connection cap ([`listener`]), one connection's life
+//! ([`connection`]) and what TAK clients share with each other ([`relay`]). What is sent to
+//! TAK clients is encoded in [`crate::deliver::cot`].
 
+pub mod connection;
 pub mod frame;
+pub mod listener;
 pub mod parse;
-pub mod server;
+pub mod relay;
 pub mod tls;
-pub mod write;
 
-pub use frame::Framer;
+pub use frame::{CotCodec, FrameError};
+pub use listener::CotServer;
 pub use parse::{parse, CotError, CotEvent};

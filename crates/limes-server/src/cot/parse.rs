@@ -22,8 +22,8 @@ pub struct CotEvent {
     pub lat: f64,
     /// Longitude, degrees.
     pub lon: f64,
-    /// Circular error, metres (9999999 when unknown).
-    pub ce: f64,
+    /// Circular error, metres; `None` when the event says 9999999 (unknown) or omits it.
+    pub ce: Option<f64>,
     /// `<detail><limes token="…"/>`: the bearer token that authenticates a connection.
     pub token: Option<String>,
     /// `<detail><limes class="person|vehicle|animal"/>`.
@@ -98,10 +98,7 @@ pub fn parse(bytes: &[u8]) -> Result<CotEvent, CotError> {
     let text =
         std::str::from_utf8(bytes).map_err(|e| err("event", "", format!("not UTF-8: {e}")))?;
     let mut r = Reader::from_str(text);
-    let mut ev = CotEvent {
-        ce: 9_999_999.0,
-        ..Default::default()
-    };
+    let mut ev = CotEvent::default();
     let (mut seen_event, mut seen_point, mut closed) = (false, false, false);
     let mut depth = 0usize;
     let mut in_detail = false;
@@ -166,7 +163,17 @@ pub fn parse(bytes: &[u8]) -> Result<CotEvent, CotError> {
                         match k.as_str() {
                             "lat" => ev.lat = number("point", "lat", &v)?,
                             "lon" => ev.lon = number("point", "lon", &v)?,
-                            "ce" => ev.ce = number("point", "ce", &v)?,
+                            "ce" => {
+                                let ce = number("point", "ce", &v)?;
+                                if ce <= 0.0 {
+                                    return Err(err(
+                                        "point",
+                                        "ce",
+                                        format!("{v:?}: a circular error must be > 0 metres (9999999 when unknown)"),
+                                    ));
+                                }
+                                ev.ce = (ce < 9_999_999.0).then_some(ce);
+                            }
                             _ => {}
                         }
                     }
@@ -190,7 +197,16 @@ pub fn parse(bytes: &[u8]) -> Result<CotEvent, CotError> {
                     for (k, v) in attrs(&s, "limes")? {
                         match k.as_str() {
                             "token" => ev.token = Some(v),
-                            "class" => ev.class = Some(v),
+                            "class" => {
+                                if !matches!(v.as_str(), "person" | "vehicle" | "animal") {
+                                    return Err(err(
+                                        "limes",
+                                        "class",
+                                        format!("{v:?} is not person, vehicle or animal"),
+                                    ));
+                                }
+                                ev.class = Some(v)
+                            }
                             "heat_m2" => ev.heat_m2 = Some(number("limes", "heat_m2", &v)?),
                             "count" => {
                                 ev.count = Some(v.trim().parse().map_err(|_| {

@@ -93,11 +93,14 @@ pub fn principal(site: &Site, cn: &str) -> Option<Principal> {
             org: o.id.clone(),
             role: Role::Viewer,
             via: format!("cert:{cn}"),
+            sensor: None,
         });
     }
-    site.sensors.iter().any(|s| s.id == cn).then(|| Principal {
-        org: "sensors".into(),
+    let s = site.sensors.iter().find(|s| s.id == cn)?;
+    Some(Principal {
+        org: s.org.clone()?,
         role: Role::Sensor,
         via: format!("cert:{cn}"),
+        sensor: Some(cn.to_string()),
     })
 }

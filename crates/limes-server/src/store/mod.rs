@@ -7,8 +7,8 @@ mod writer;
 
 pub use writer::{AlertWrite, Fed, Feed, OutboxRow};
 
-use crossbeam_channel::{bounded, unbounded, Sender, TrySendError};
-use limes_core::record::SensorRecord;
+use crossbeam_channel::{bounded, Sender, TrySendError};
+use limes_core::engine::Admission;
 use rusqlite::{Connection, OpenFlags};
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -16,7 +16,11 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 
 use crate::audit::AuditDraft;
-use writer::Op;
+use crate::ingest::{Batch, IdempotencyKey, IngestReply};
+use writer::{Op, Queues};
+
+/// Alert revisions the engine may queue for the writer before it waits.
+const ALERT_QUEUE: usize = 4096;
 
 /// A store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +51,12 @@ pub enum StoreError {
     /// A change named something that does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// A request conflicts with an earlier one (an idempotency key reused with another body).
+    #[error("{0}")]
+    Conflict(String),
+    /// The engine has not finished replaying the log; nothing is taken yet.
+    #[error("replaying the log; not ready")]
+    NotReady,
 }
 
 /// A change run inside the writer's transaction; returns a JSON result for the caller.
@@ -85,7 +95,12 @@ pub struct Stats {
 impl Store {
     /// Opens (creating if needed) the store in `dir`, takes the directory's lock and starts the
     /// writer, which sends what it commits to `feed`. `queue` bounds the ingest batches waiting.
-    pub fn open(dir: &Path, queue: usize, feed: Sender<Fed>) -> Result<Self, StoreError> {
+    /// Returns the writer thread's handle too, for its supervisor.
+    pub fn open(
+        dir: &Path,
+        queue: usize,
+        feed: Sender<Fed>,
+    ) -> Result<(Self, std::thread::JoinHandle<Result<(), String>>), StoreError> {
         let io = |source| StoreError::Io {
             path: dir.to_path_buf(),
             source,
@@ -97,20 +112,31 @@ impl Store {
         }
         let db = dir.join("limes.sqlite");
         let conn = Connection::open(&db)?;
-        conn.execute_batch(schema::SCHEMA)?;
+        schema::migrate(&conn)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         let (ingest, ingest_rx) = bounded(queue.max(1));
         let (control, control_rx) = bounded(1024);
-        let (alerts, alerts_rx) = unbounded();
-        writer::spawn(conn, ingest_rx, control_rx, alerts_rx, feed)?;
-        Ok(Self {
-            ingest,
-            control,
-            alerts,
-            db,
-            readers: Arc::new(Mutex::new(Vec::new())),
-            _lock: Arc::new(lock),
-        })
+        let (alerts, alerts_rx) = bounded(ALERT_QUEUE);
+        let handle = writer::spawn(
+            conn,
+            Queues {
+                ingest: ingest_rx,
+                control: control_rx,
+                alerts: alerts_rx,
+            },
+            feed,
+        )?;
+        Ok((
+            Self {
+                ingest,
+                control,
+                alerts,
+                db,
+                readers: Arc::new(Mutex::new(Vec::new())),
+                _lock: Arc::new(lock),
+            },
+            handle,
+        ))
     }
 
     /// The database file.
@@ -118,19 +144,20 @@ impl Store {
         &self.db
     }
 
-    /// Queues validated records (and their NDJSON text) for the log, or [`StoreError::Busy`]
-    /// when the queue is full. The receiver resolves to the batch's sequence number once durable.
+    /// Queues a checked batch for the log, or [`StoreError::Busy`] when the queue is full. The
+    /// receiver resolves once durable: which records were stored (those the engine will take)
+    /// and which were refused; with an idempotency key seen before, the earlier reply.
     pub fn try_log(
         &self,
         source: String,
-        body: Vec<u8>,
-        records: Vec<SensorRecord>,
-    ) -> Result<oneshot::Receiver<Result<i64, StoreError>>, StoreError> {
+        batch: Batch,
+        idem: Option<IdempotencyKey>,
+    ) -> Result<oneshot::Receiver<Result<IngestReply, StoreError>>, StoreError> {
         let (ack, rx) = oneshot::channel();
         match self.ingest.try_send(Op::Records {
             source,
-            body,
-            records,
+            batch,
+            idem,
             received: std::time::Instant::now(),
             ack,
         }) {
@@ -142,18 +169,13 @@ impl Store {
 
     /// Like [`Store::try_log`], but waits for room instead of failing (CoT ingest: TCP flow
     /// control is the backpressure there).
-    pub async fn log(
-        &self,
-        source: String,
-        body: Vec<u8>,
-        records: Vec<SensorRecord>,
-    ) -> Result<i64, StoreError> {
+    pub async fn log(&self, source: String, batch: Batch) -> Result<IngestReply, StoreError> {
         let (ack, rx) = oneshot::channel();
         let tx = self.ingest.clone();
         let op = Op::Records {
             source,
-            body,
-            records,
+            batch,
+            idem: None,
             received: std::time::Instant::now(),
             ack,
         };
@@ -163,14 +185,23 @@ impl Store {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
+    /// Hands the writer the engine's admission state after the start-up replay; records are
+    /// taken from then on.
+    pub fn ready(&self, a: Admission) -> Result<(), StoreError> {
+        self.control
+            .send(Op::Admission(Box::new(a)))
+            .map_err(|_| StoreError::Closed)
+    }
+
     /// Logs a clock tick (not acknowledged; durable with the next commit).
     pub fn tick(&self, t: f64) {
         let _ = self.control.try_send(Op::Tick(t));
     }
 
-    /// Persists an alert revision and its webhook deliveries (from the live engine).
-    pub fn alert(&self, w: AlertWrite) {
-        let _ = self.alerts.send(w);
+    /// Persists an alert revision and its webhook deliveries (from the live engine); waits
+    /// while the writer's bounded queue is full.
+    pub fn alert(&self, w: AlertWrite) -> Result<(), StoreError> {
+        self.alerts.send(w).map_err(|_| StoreError::Closed)
     }
 
     /// Runs `change` in the writer's transaction with its audit entry (if any); resolves once durable.
@@ -182,23 +213,28 @@ impl Store {
         let (ack, rx) = oneshot::channel();
         self.control_send(Op::Change {
             change,
-            audit: audit.into(),
+            audit: audit.into().into_iter().collect(),
             ack,
         })
         .await?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
-    /// Appends an audit entry; resolves once durable.
-    pub async fn audit(&self, audit: AuditDraft) -> Result<(), StoreError> {
+    /// Appends audit entries; resolves once durable.
+    pub async fn audit_many(&self, audit: Vec<AuditDraft>) -> Result<(), StoreError> {
         let (ack, rx) = oneshot::channel();
         self.control_send(Op::Change {
             change: Box::new(|_| Ok(serde_json::Value::Null)),
-            audit: Some(audit),
+            audit,
             ack,
         })
         .await?;
         rx.await.map_err(|_| StoreError::Closed)?.map(|_| ())
+    }
+
+    /// Appends an audit entry; resolves once durable.
+    pub async fn audit(&self, audit: AuditDraft) -> Result<(), StoreError> {
+        self.audit_many(vec![audit]).await
     }
 
     /// Runs a change from a blocking context (CLI commands, tests), waiting for durability.
@@ -211,7 +247,7 @@ impl Store {
         self.control
             .send(Op::Change {
                 change,
-                audit: Some(audit),
+                audit: vec![audit],
                 ack,
             })
             .map_err(|_| StoreError::Closed)?;

@@ -40,18 +40,10 @@ CREATE TABLE IF NOT EXISTS alerts (
     resolution  TEXT,
     note        TEXT,
     changed_by  TEXT,
-    changed_at  REAL
+    changed_at  REAL,
+    life_version INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS alerts_time ON alerts (time);
-
--- Nuisance resolutions per sensor and per zone (fence zone or frontier sector).
-CREATE TABLE IF NOT EXISTS nuisance (
-    scope  TEXT    NOT NULL,   -- 'sensor' or 'zone'
-    key    TEXT    NOT NULL,
-    reason TEXT    NOT NULL,
-    n      INTEGER NOT NULL,
-    PRIMARY KEY (scope, key, reason)
-) WITHOUT ROWID;
 
 -- Hash-chained, append-only audit log.
 CREATE TABLE IF NOT EXISTS audit (
@@ -89,8 +81,22 @@ CREATE TABLE IF NOT EXISTS facilities (
     guards        INTEGER,
     note          TEXT,
     changed_by    TEXT,
-    changed_at    REAL
+    changed_at    REAL,
+    status_at     REAL,
+    version       INTEGER NOT NULL DEFAULT 0
 );
+
+-- Idempotency keys of ingest requests: the reply given, so a retry gets it instead of
+-- storing the records twice.
+CREATE TABLE IF NOT EXISTS ingest_keys (
+    principal TEXT NOT NULL,
+    key       TEXT NOT NULL,
+    digest    BLOB NOT NULL,
+    reply     TEXT NOT NULL,
+    created   REAL NOT NULL,
+    PRIMARY KEY (principal, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS ingest_keys_created ON ingest_keys (created);
 
 -- Webhook deliveries, written in the same transaction as the alert revision they carry.
 CREATE TABLE IF NOT EXISTS outbox (
@@ -106,3 +112,25 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (delivered, next_at);
 "#;
+
+/// Columns added after the first release, for data directories made before them.
+const ADDED: &[(&str, &str, &str)] = &[
+    ("alerts", "life_version", "INTEGER NOT NULL DEFAULT 0"),
+    ("facilities", "status_at", "REAL"),
+    ("facilities", "version", "INTEGER NOT NULL DEFAULT 0"),
+];
+
+/// Creates every table that is missing and adds columns that older files lack.
+pub fn migrate(c: &rusqlite::Connection) -> rusqlite::Result<()> {
+    c.execute_batch(SCHEMA)?;
+    for (table, column, decl) in ADDED {
+        let mut stmt = c.prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))?;
+        let have = stmt
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        if !have.iter().any(|h| h == column) {
+            c.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {decl}"))?;
+        }
+    }
+    Ok(())
+}

@@ -1,35 +1,46 @@
 //! The writer thread: drains every queue, applies all of it in one transaction, commits once,
 //! then acknowledges and forwards the committed records to the live engine in log order.
+//!
+//! It also runs the engine's [`Admission`] rule over the same log order, from the state the
+//! engine had after its start-up replay, so a record the engine would refuse is refused here,
+//! by index and field, and never acknowledged as stored.
 
-use crossbeam_channel::{select, Receiver, Sender};
+use crossbeam_channel::{Receiver, Select, Sender};
+use limes_core::engine::Admission;
 use limes_core::record::{AlertRecord, SensorRecord};
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 use std::time::Instant;
 use tokio::sync::oneshot;
+
+use super::{ChangeFn, StoreError};
+use crate::audit::{self, AuditDraft};
+use crate::ingest::{Batch, IdempotencyKey, IngestReply, RecordError};
 
 /// What the writer forwards: a committed log entry and when its request arrived.
 pub type Fed = (Feed, Option<Instant>);
 
-use super::{ChangeFn, StoreError};
-use crate::audit::{self, AuditDraft};
-
 /// Most operations applied in one transaction.
 const MAX_GROUP: usize = 1024;
+
+/// Idempotency keys are kept this long, seconds.
+pub const KEY_TTL_S: f64 = 24.0 * 3600.0;
 
 pub(super) enum Op {
     Records {
         source: String,
-        body: Vec<u8>,
-        records: Vec<SensorRecord>,
+        batch: Batch,
+        idem: Option<IdempotencyKey>,
         received: Instant,
-        ack: oneshot::Sender<Result<i64, StoreError>>,
+        ack: oneshot::Sender<Result<IngestReply, StoreError>>,
     },
     Tick(f64),
     Change {
         change: ChangeFn,
-        audit: Option<AuditDraft>,
+        audit: Vec<AuditDraft>,
         ack: oneshot::Sender<Result<serde_json::Value, StoreError>>,
     },
+    /// The engine's admission state after its start-up replay: from now on records are taken.
+    Admission(Box<Admission>),
 }
 
 /// What the live engine receives from the log, in commit order.
@@ -106,39 +117,60 @@ pub(super) fn decode(seq: i64, kind: i64, body: &[u8]) -> Feed {
     Feed::Records { seq, records }
 }
 
+pub(super) struct Queues {
+    pub ingest: Receiver<Op>,
+    pub control: Receiver<Op>,
+    pub alerts: Receiver<AlertWrite>,
+}
+
 pub(super) fn spawn(
     conn: Connection,
-    ingest: Receiver<Op>,
-    control: Receiver<Op>,
-    alerts: Receiver<AlertWrite>,
+    queues: Queues,
     feed: Sender<Fed>,
-) -> Result<(), StoreError> {
+) -> Result<std::thread::JoinHandle<Result<(), String>>, StoreError> {
     let last = audit::last_hash(&conn)?;
     std::thread::Builder::new()
         .name("limes-writer".into())
         .spawn(move || {
-            let mut w = Writer { conn, last, feed };
-            w.run(ingest, control, alerts);
+            let mut w = Writer {
+                conn,
+                log: Log {
+                    last,
+                    admission: None,
+                },
+                feed,
+                revs: Vec::new(),
+                commits: 0,
+            };
+            w.run(queues);
+            Ok(())
         })
         .map_err(|source| StoreError::Io {
             path: "writer thread".into(),
             source,
-        })?;
-    Ok(())
+        })
 }
 
 struct Writer {
     conn: Connection,
-    last: String,
+    log: Log,
     feed: Sender<Fed>,
+    revs: Vec<AlertWrite>,
+    commits: u64,
+}
+
+/// What the writer keeps between commits: the audit chain's head and the admission rule.
+#[derive(Clone)]
+struct Log {
+    last: String,
+    admission: Option<Admission>,
 }
 
 enum Done {
     Records(
-        oneshot::Sender<Result<i64, StoreError>>,
-        i64,
-        Vec<SensorRecord>,
-        Instant,
+        oneshot::Sender<Result<IngestReply, StoreError>>,
+        Result<IngestReply, StoreError>,
+        Option<(i64, Vec<SensorRecord>, Instant)>,
     ),
     Tick(f64),
     Change(
@@ -148,53 +180,65 @@ enum Done {
 }
 
 impl Writer {
-    fn run(&mut self, ingest: Receiver<Op>, control: Receiver<Op>, alerts: Receiver<AlertWrite>) {
+    fn run(&mut self, q: Queues) {
         let mut ops = Vec::new();
-        let mut revs = Vec::new();
         loop {
-            let first = select! {
-                recv(ingest) -> op => op.map(Ok),
-                recv(control) -> op => op.map(Ok),
-                recv(alerts) -> a => a.map(Err),
-            };
-            match first {
-                Ok(Ok(op)) => ops.push(op),
-                Ok(Err(a)) => revs.push(a),
-                // All senders gone: the store was dropped.
-                Err(_) => return,
+            if self.revs.is_empty() {
+                let first = crossbeam_channel::select! {
+                    recv(q.alerts) -> a => a.map(Err),
+                    recv(q.control) -> op => op.map(Ok),
+                    recv(q.ingest) -> op => op.map(Ok),
+                };
+                match first {
+                    Ok(Ok(op)) => ops.push(op),
+                    Ok(Err(a)) => self.revs.push(a),
+                    // All senders gone: the store was dropped.
+                    Err(_) => return,
+                }
             }
-            while ops.len() + revs.len() < MAX_GROUP {
-                if let Ok(a) = alerts.try_recv() {
-                    revs.push(a);
-                } else if let Ok(op) = control.try_recv() {
+            while ops.len() + self.revs.len() < MAX_GROUP {
+                if let Ok(a) = q.alerts.try_recv() {
+                    self.revs.push(a);
+                } else if let Ok(op) = q.control.try_recv() {
                     ops.push(op);
-                } else if let Ok(op) = ingest.try_recv() {
+                } else if let Ok(op) = q.ingest.try_recv() {
                     ops.push(op);
                 } else {
                     break;
                 }
             }
-            self.commit(&mut ops, &mut revs);
+            self.commit(&mut ops, &q.alerts);
         }
     }
 
     /// Applies everything queued in one transaction; acknowledges only after the commit.
-    fn commit(&mut self, ops: &mut Vec<Op>, revs: &mut Vec<AlertWrite>) {
-        let last_before = self.last.clone();
+    fn commit(&mut self, ops: &mut Vec<Op>, alerts: &Receiver<AlertWrite>) {
+        fail::fail_point!("writer-commit");
+        let before = self.log.clone();
         let mut done = Vec::with_capacity(ops.len());
+        let revs: Vec<AlertWrite> = self.revs.drain(..).collect();
         let result = (|| -> Result<(), rusqlite::Error> {
             let tx = self.conn.unchecked_transaction()?;
-            for w in revs.drain(..) {
-                write_alert(&tx, &w)?;
+            for w in &revs {
+                write_alert(&tx, w)?;
             }
             for op in ops.drain(..) {
-                done.push(apply(&tx, &mut self.last, op)?);
+                if let Some(d) = self.log.apply(&tx, op)? {
+                    done.push(d);
+                }
+            }
+            self.commits += 1;
+            if self.commits.is_multiple_of(1000) {
+                tx.execute(
+                    "DELETE FROM ingest_keys WHERE created < ?1",
+                    params![crate::clock::wall_now() - KEY_TTL_S],
+                )?;
             }
             tx.commit()
         })();
         if let Err(e) = result {
             // Nothing in the group is durable: say so to every waiter.
-            self.last = last_before;
+            self.log = before;
             tracing::error!("commit failed: {e}");
             for d in done {
                 match d {
@@ -211,65 +255,182 @@ impl Writer {
         }
         for d in done {
             match d {
-                Done::Records(ack, seq, records, received) => {
-                    let _ = ack.send(Ok(seq));
-                    // Blocks when the engine lags: the ingest queue then fills and callers get
-                    // backpressure instead of the server growing without bound.
-                    let _ = self
-                        .feed
-                        .send((Feed::Records { seq, records }, Some(received)));
+                Done::Records(ack, reply, fed) => {
+                    let _ = ack.send(reply);
+                    if let Some((seq, records, received)) = fed {
+                        self.forward((Feed::Records { seq, records }, Some(received)), alerts);
+                    }
                 }
-                Done::Tick(t) => {
-                    let _ = self.feed.send((Feed::Tick(t), None));
-                }
+                Done::Tick(t) => self.forward((Feed::Tick(t), None), alerts),
                 Done::Change(ack, r) => {
                     let _ = ack.send(r);
                 }
             }
         }
     }
+
+    /// Hands a committed entry to the engine. Waits while the engine lags (so the ingest queue
+    /// fills and callers get backpressure), taking the engine's alert revisions meanwhile so
+    /// the two threads can never wait on each other.
+    fn forward(&mut self, item: Fed, alerts: &Receiver<AlertWrite>) {
+        let mut item = Some(item);
+        while let Some(it) = item.take() {
+            let mut sel = Select::new();
+            let send = sel.send(&self.feed);
+            let recv = sel.recv(alerts);
+            let oper = sel.select();
+            match oper.index() {
+                i if i == send => {
+                    // The engine gone is reported by its supervisor, not here.
+                    let _ = oper.send(&self.feed, it);
+                }
+                i if i == recv => {
+                    if let Ok(a) = oper.recv(alerts) {
+                        self.revs.push(a);
+                    }
+                    item = Some(it);
+                }
+                _ => item = Some(it),
+            }
+        }
+    }
 }
 
-fn apply(tx: &Connection, last_hash: &mut String, op: Op) -> Result<Done, rusqlite::Error> {
-    let now = crate::clock::wall_now();
-    Ok(match op {
-        Op::Records {
-            source,
-            body,
+impl Log {
+    fn apply(&mut self, tx: &Connection, op: Op) -> Result<Option<Done>, rusqlite::Error> {
+        let now = crate::clock::wall_now();
+        Ok(Some(match op {
+            Op::Records {
+                source,
+                batch,
+                idem,
+                received,
+                ack,
+            } => {
+                let (reply, fed) = match self.records(tx, now, &source, batch, idem.as_ref())? {
+                    Ok((reply, fed)) => (Ok(reply), fed.map(|(s, r)| (s, r, received))),
+                    Err(e) => (Err(e), None),
+                };
+                Done::Records(ack, reply, fed)
+            }
+            Op::Tick(t) => {
+                tx.execute(
+                    "INSERT INTO log (received, source, kind, n, body) VALUES (?1, 'clock', 1, 0, ?2)",
+                    params![now, t.to_string().into_bytes()],
+                )?;
+                if let Some(a) = &mut self.admission {
+                    a.tick(t);
+                }
+                Done::Tick(t)
+            }
+            Op::Change { change, audit, ack } => {
+                tx.execute_batch("SAVEPOINT change")?;
+                let last = self.last.clone();
+                let r = change(tx).and_then(|v| {
+                    for a in &audit {
+                        audit::append(tx, &mut self.last, a)?;
+                    }
+                    Ok(v)
+                });
+                if r.is_err() {
+                    self.last = last;
+                    tx.execute_batch("ROLLBACK TO change")?;
+                }
+                tx.execute_batch("RELEASE change")?;
+                Done::Change(ack, r)
+            }
+            Op::Admission(a) => {
+                self.admission = Some(*a);
+                return Ok(None);
+            }
+        }))
+    }
+
+    /// Logs the records the engine will take; refuses the rest by index and field.
+    #[allow(clippy::type_complexity)]
+    fn records(
+        &mut self,
+        tx: &Connection,
+        now: f64,
+        source: &str,
+        batch: Batch,
+        idem: Option<&IdempotencyKey>,
+    ) -> Result<Result<(IngestReply, Option<(i64, Vec<SensorRecord>)>), StoreError>, rusqlite::Error>
+    {
+        if let Some(k) = idem {
+            let prior: Option<(Vec<u8>, String)> = tx
+                .query_row(
+                    "SELECT digest, reply FROM ingest_keys WHERE principal = ?1 AND key = ?2",
+                    params![k.principal, k.key],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            if let Some((digest, reply)) = prior {
+                if digest != k.digest {
+                    return Ok(Err(StoreError::Conflict(
+                        "this Idempotency-Key was used with a different body; use a new key".into(),
+                    )));
+                }
+                let mut r: IngestReply = serde_json::from_str(&reply)
+                    .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+                r.replayed = true;
+                return Ok(Ok((r, None)));
+            }
+        }
+        let Some(adm) = &mut self.admission else {
+            return Ok(Err(StoreError::NotReady));
+        };
+        let Batch {
             records,
-            received,
-            ack,
-        } => {
+            index,
+            body,
+            ends,
+            mut errors,
+        } = batch;
+        let mut kept = Vec::with_capacity(records.len());
+        let mut text: Option<Vec<u8>> = None;
+        for (k, rec) in records.into_iter().enumerate() {
+            let start = if k == 0 { 0 } else { ends[k - 1] };
+            match adm.admit(&rec) {
+                Ok(()) => {
+                    if let Some(t) = &mut text {
+                        t.extend_from_slice(&body[start..ends[k]]);
+                    }
+                    kept.push(rec);
+                }
+                Err(e) => {
+                    // From the first refusal on, the log text is rebuilt from kept lines.
+                    text.get_or_insert_with(|| body[..start].to_vec());
+                    errors.push(RecordError::at(index[k], e));
+                }
+            }
+        }
+        errors.sort_by_key(|e| e.index);
+        let mut seq = None;
+        if !kept.is_empty() {
+            let text = text.as_deref().unwrap_or(&body);
             tx.execute(
                 "INSERT INTO log (received, source, kind, n, body) VALUES (?1, ?2, 0, ?3, ?4)",
-                params![now, source, records.len() as i64, body],
+                params![now, source, kept.len() as i64, text],
             )?;
-            Done::Records(ack, tx.last_insert_rowid(), records, received)
+            seq = Some(tx.last_insert_rowid());
         }
-        Op::Tick(t) => {
+        let reply = IngestReply {
+            accepted: kept.len(),
+            seq,
+            rejected: errors,
+            replayed: false,
+        };
+        if let Some(k) = idem {
+            let text = serde_json::to_string(&reply)
+                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
             tx.execute(
-                "INSERT INTO log (received, source, kind, n, body) VALUES (?1, 'clock', 1, 0, ?2)",
-                params![now, t.to_string().into_bytes()],
+                "INSERT INTO ingest_keys (principal, key, digest, reply, created) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![k.principal, k.key, k.digest.to_vec(), text, now],
             )?;
-            Done::Tick(t)
         }
-        Op::Change { change, audit, ack } => {
-            tx.execute_batch("SAVEPOINT change")?;
-            let last = last_hash.clone();
-            let r = change(tx).and_then(|v| {
-                if let Some(a) = &audit {
-                    audit::append(tx, last_hash, a)?;
-                }
-                Ok(v)
-            });
-            if r.is_err() {
-                *last_hash = last;
-                tx.execute_batch("ROLLBACK TO change")?;
-            }
-            tx.execute_batch("RELEASE change")?;
-            Done::Change(ack, r)
-        }
-    })
+        Ok(Ok((reply, seq.map(|s| (s, kept)))))
+    }
 }
 
 fn write_alert(tx: &Connection, w: &AlertWrite) -> Result<(), rusqlite::Error> {
@@ -291,8 +452,8 @@ fn write_alert(tx: &Connection, w: &AlertWrite) -> Result<(), rusqlite::Error> {
             a.id as i64,
             a.rev,
             a.kind.name(),
-            crate::snake(&a.severity),
-            crate::snake(&a.state),
+            a.severity.name(),
+            a.state.name(),
             a.sector,
             a.facility,
             a.raised.0,

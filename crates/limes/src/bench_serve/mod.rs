@@ -163,7 +163,7 @@ fn cot_event(r: &SensorRecord) -> Option<(String, String)> {
             };
             let class = d
                 .class
-                .map(|c| format!(r#" class="{}""#, limes_server::snake(&c.best())))
+                .map(|c| format!(r#" class="{}""#, c.best().name()))
                 .unwrap_or_default();
             let count = d
                 .count

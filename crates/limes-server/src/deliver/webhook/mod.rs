@@ -29,8 +29,8 @@ struct Due {
     attempts: u32,
 }
 
-/// Delivers due outbox rows for as long as the process runs.
-pub async fn run(store: Store, metrics: Metrics) {
+/// Delivers due outbox rows until shutdown.
+pub async fn run(store: Store, metrics: Metrics, shutdown: tokio_util::sync::CancellationToken) {
     let client = match reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
@@ -41,7 +41,7 @@ pub async fn run(store: Store, metrics: Metrics) {
             return;
         }
     };
-    loop {
+    while !shutdown.is_cancelled() {
         let now = wall_now();
         let due = store
             .read(move |c| {
@@ -64,7 +64,10 @@ pub async fn run(store: Store, metrics: Metrics) {
             .await
             .unwrap_or_default();
         if due.is_empty() {
-            tokio::time::sleep(Duration::from_millis(250)).await;
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(250)) => {}
+                () = shutdown.cancelled() => return,
+            }
             continue;
         }
         for d in due {

@@ -1,0 +1,121 @@
+//! The CoT listeners (plain TCP and TLS): accept within a cap on open connections (a
+//! semaphore, as in mini-redis), refuse beyond it at once, and stop on shutdown.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+
+use super::relay::Relays;
+use crate::api::AppState;
+
+/// Seconds a TLS handshake may take.
+const HANDSHAKE_S: u64 = 10;
+
+/// Shared by every CoT listener.
+#[derive(Clone)]
+pub struct CotServer {
+    st: AppState,
+    relays: Relays,
+    next_id: Arc<AtomicU64>,
+    limit: Arc<Semaphore>,
+}
+
+impl CotServer {
+    /// A CoT server over the API's state, with at most `max_connections` open at once.
+    pub fn new(st: AppState, max_connections: usize) -> Self {
+        Self {
+            st,
+            relays: Relays::default(),
+            next_id: Arc::new(AtomicU64::new(1)),
+            limit: Arc::new(Semaphore::new(max_connections.max(1))),
+        }
+    }
+
+    async fn accept(&self, l: &TcpListener) -> Option<(TcpStream, SocketAddr)> {
+        loop {
+            tokio::select! {
+                r = l.accept() => match r {
+                    Ok(x) => return Some(x),
+                    Err(e) => {
+                        // Out of file descriptors and the like: keep serving who is connected.
+                        tracing::warn!("CoT accept: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+                () = self.st.shutdown.cancelled() => return None,
+            }
+        }
+    }
+
+    /// Accepts plain TCP connections until shutdown.
+    pub async fn serve(self, listener: TcpListener) {
+        while let Some((sock, peer)) = self.accept(&listener).await {
+            let Ok(permit) = self.limit.clone().try_acquire_owned() else {
+                self.st.metrics.connections_refused.inc();
+                tracing::warn!("CoT {peer}: refused, {} connections open", self.open());
+                continue;
+            };
+            let _ = sock.set_nodelay(true);
+            let me = self.clone();
+            let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+            self.st.tasks.spawn(async move {
+                super::connection::serve(me.st.clone(), me.relays.clone(), id, sock, peer, None)
+                    .await;
+                drop(permit);
+            });
+        }
+    }
+
+    /// Accepts TLS connections (client certificates required) until shutdown.
+    pub async fn serve_tls(self, listener: TcpListener, acceptor: tokio_rustls::TlsAcceptor) {
+        while let Some((sock, peer)) = self.accept(&listener).await {
+            let Ok(permit) = self.limit.clone().try_acquire_owned() else {
+                self.st.metrics.connections_refused.inc();
+                tracing::warn!("CoT TLS {peer}: refused, {} connections open", self.open());
+                continue;
+            };
+            let _ = sock.set_nodelay(true);
+            let (me, acceptor) = (self.clone(), acceptor.clone());
+            let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+            self.st.tasks.spawn(async move {
+                let tls = match tokio::time::timeout(
+                    Duration::from_secs(HANDSHAKE_S),
+                    acceptor.accept(sock),
+                )
+                .await
+                {
+                    Ok(Ok(t)) => t,
+                    Ok(Err(e)) => return tracing::info!("CoT TLS {peer}: handshake: {e}"),
+                    Err(_) => return tracing::info!("CoT TLS {peer}: handshake timed out"),
+                };
+                let cn = tls
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(|c| c.first())
+                    .and_then(|c| super::tls::common_name(c));
+                let Some(p) = cn
+                    .as_deref()
+                    .and_then(|cn| super::tls::principal(&me.st.site, cn))
+                else {
+                    me.st.metrics.cot_refused.inc();
+                    return tracing::warn!(
+                        "CoT TLS {peer}: refused: certificate CN {cn:?} names no organisation or sensor"
+                    );
+                };
+                super::connection::serve(me.st.clone(), me.relays.clone(), id, tls, peer, Some(p))
+                    .await;
+                drop(permit);
+            });
+        }
+    }
+
+    fn open(&self) -> usize {
+        self.limit
+            .available_permits()
+            .abs_diff(self.st.limits.cot_connections)
+    }
+}

@@ -1,0 +1,195 @@
+//! CAP 1.2 (OASIS Common Alerting Protocol) messages, built only from what the release policy
+//! gave the receiving organisation: its opaque alert id, the released fields, position and
+//! radius. Which message type a revision is, and what it references, is decided per
+//! organisation by [`super::sequence`].
+
+use limes_core::record::{Severity, Time};
+use limes_core::site::{Detail, Org};
+use quick_xml::escape::escape;
+use std::fmt::Write;
+
+use crate::release::{AlertOut, Released};
+
+/// The CAP message type of one message in an organisation's sequence.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MsgType {
+    /// The first message the organisation received about the alert.
+    Alert,
+    /// A later revision; references the organisation's `Alert`.
+    Update,
+    /// The alert is over (closed by the rules or resolved by an operator).
+    Cancel,
+}
+
+impl MsgType {
+    fn name(&self) -> &'static str {
+        match self {
+            MsgType::Alert => "Alert",
+            MsgType::Update => "Update",
+            MsgType::Cancel => "Cancel",
+        }
+    }
+}
+
+/// A message to write: the released revision, its type, and the organisation's first message
+/// (its revision and time), which every later message references.
+pub struct Message<'a> {
+    /// Site name (sender and identifiers).
+    pub site: &'a str,
+    /// The receiving organisation.
+    pub org: &'a Org,
+    /// The revision as released.
+    pub released: &'a Released,
+    /// Its type in the organisation's sequence.
+    pub msg_type: MsgType,
+    /// Revision and `sent` time of the organisation's `Alert` message.
+    pub first: (u32, Time),
+    /// The facility perimeter `[[lon, lat], …]`, for facility alerts released in full.
+    pub perimeter: Option<&'a [[f64; 2]]>,
+}
+
+/// CAP `dateTime`: seconds, explicit `+00:00` offset (the schema refuses `Z`).
+fn cap_time(t: Time) -> String {
+    let secs = t.0.floor() as i64;
+    chrono::DateTime::from_timestamp(secs, 0)
+        .unwrap_or_default()
+        .format("%Y-%m-%dT%H:%M:%S+00:00")
+        .to_string()
+}
+
+fn severity(s: Severity) -> &'static str {
+    match s {
+        Severity::Critical => "Extreme",
+        Severity::High => "Severe",
+        Severity::Medium => "Moderate",
+        Severity::Low => "Minor",
+    }
+}
+
+fn urgency(s: Severity) -> &'static str {
+    match s {
+        Severity::Critical | Severity::High => "Immediate",
+        Severity::Medium => "Expected",
+        Severity::Low => "Future",
+    }
+}
+
+/// The identifier of an organisation's message about revision `rev` of an alert.
+pub fn identifier(site: &str, org: &str, alert: &str, rev: u32, msg: &MsgType) -> String {
+    let base = format!("limes.{site}.{alert}.r{rev}.{org}");
+    if *msg == MsgType::Cancel {
+        format!("{base}.cancel")
+    } else {
+        base
+    }
+}
+
+/// Writes the CAP XML of one message.
+pub fn message(m: &Message<'_>) -> Option<String> {
+    let crate::release::Out::Alert(out) = &m.released.out else {
+        return None;
+    };
+    let s = out.summary();
+    let sender = format!("limes@{}", m.site);
+    let id = identifier(m.site, &m.org.id, &s.id, s.rev, &m.msg_type);
+    let sent = match m.msg_type {
+        MsgType::Alert => s.raised,
+        _ => s.time,
+    };
+    let e = |v: &str| escape(v).into_owned();
+    let mut x = String::with_capacity(2048);
+    let _ = write!(
+        x,
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<alert xmlns=\"urn:oasis:names:tc:emergency:cap:1.2\">\n\
+         <identifier>{}</identifier>\n<sender>{}</sender>\n<sent>{}</sent>\n<status>Actual</status>\n<msgType>{}</msgType>\n",
+        e(&id),
+        e(&sender),
+        cap_time(sent),
+        m.msg_type.name()
+    );
+    if m.released.detail == Detail::Full {
+        let _ = write!(
+            x,
+            "<scope>Restricted</scope>\n<restriction>{}</restriction>\n",
+            e(&format!(
+                "Released to {} under the Limes release policy of site {}; do not pass on",
+                m.org.name, m.site
+            ))
+        );
+    } else {
+        let _ = write!(
+            x,
+            "<scope>Private</scope>\n<addresses>{}</addresses>\n",
+            e(&m.org.id)
+        );
+    }
+    if m.msg_type != MsgType::Alert {
+        let first = identifier(m.site, &m.org.id, &s.id, m.first.0, &MsgType::Alert);
+        let _ = writeln!(
+            x,
+            "<references>{},{},{}</references>",
+            e(&sender),
+            e(&first),
+            cap_time(m.first.1)
+        );
+    }
+    let event = s.kind.name().replace('_', " ");
+    let cancel = m.msg_type == MsgType::Cancel;
+    let description = match out {
+        AlertOut::Full(f) => f.view.alert.summary.clone(),
+        _ => s.summary.clone(),
+    };
+    let _ = write!(
+        x,
+        "<info>\n<language>en</language>\n<category>Security</category>\n<event>{}</event>\n\
+         <urgency>{}</urgency>\n<severity>{}</severity>\n<certainty>{}</certainty>\n\
+         <senderName>Limes, site {}</senderName>\n<headline>{}</headline>\n<description>{}</description>\n",
+        e(&event),
+        if cancel { "Past" } else { urgency(s.severity) },
+        severity(s.severity),
+        if m.released.detail == Detail::Full { "Observed" } else { "Likely" },
+        e(m.site),
+        e(&format!("{event}: {}", s.count)),
+        e(&description),
+    );
+    for (name, value) in [
+        ("limesAlertId", s.id.clone()),
+        ("limesRevision", s.rev.to_string()),
+        ("count", s.count.to_string()),
+        ("status", s.status.name().to_string()),
+    ] {
+        let _ = writeln!(
+            x,
+            "<parameter><valueName>{name}</valueName><value>{}</value></parameter>",
+            e(&value)
+        );
+    }
+    let desc = s
+        .facility
+        .clone()
+        .or(s.sector.clone())
+        .unwrap_or_else(|| "Limes alert area".into());
+    let _ = write!(x, "<area>\n<areaDesc>{}</areaDesc>\n", e(&desc));
+    if let (Detail::Full, Some(ring)) = (m.released.detail, m.perimeter) {
+        let _ = writeln!(x, "<polygon>{}</polygon>", polygon(ring));
+    }
+    if let Some(p) = m.released.pos {
+        let _ = writeln!(
+            x,
+            "<circle>{:.5},{:.5} {:.2}</circle>",
+            p.lat,
+            p.lon,
+            m.released.radius_m / 1000.0
+        );
+    }
+    x.push_str("</area>\n</info>\n</alert>\n");
+    Some(x)
+}
+
+/// A facility perimeter as a CAP polygon (`lat,lon` pairs, closed).
+pub fn polygon(ring: &[[f64; 2]]) -> String {
+    ring.iter()
+        .map(|p| format!("{:.5},{:.5}", p[1], p[0]))
+        .collect::<Vec<_>>()
+        .join(" ")
+}

@@ -1,0 +1,148 @@
+//! CAP 1.2 for partners: `GET /api/v1/alerts/{id}/cap[?rev=n]`.
+//!
+//! Each organisation has its own sequence of messages about an alert: the first revision
+//! released to it is its `Alert` (even if the alert was raised earlier, under a kind or in a
+//! place not released to it), later released revisions are `Update`s that reference that
+//! `Alert`, and a closed or resolved alert is a `Cancel`. A revision not released to the
+//! caller is answered exactly like an alert that does not exist.
+
+pub mod encode;
+
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use limes_core::record::{AlertRecord, AlertState, Time};
+use rusqlite::params;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::api::{ApiError, AppState};
+use crate::auth::Principal;
+use crate::release::{AlertLife, AlertView, IdKind, Item, Lifecycle, Policy, Released};
+use encode::{Message, MsgType};
+
+/// One message of an organisation's sequence about one alert.
+pub struct Step {
+    /// The revision.
+    pub rev: u32,
+    /// What the organisation receives of it.
+    pub released: Released,
+    /// Its type.
+    pub msg_type: MsgType,
+    /// When it was sent (`raised` for the `Alert`, the revision's time otherwise).
+    pub sent: Time,
+}
+
+/// The organisation's sequence of messages about an alert, from every revision (`revs`, in
+/// order) and the current life cycle (which applies to the latest revision only: earlier ones
+/// are as they were issued).
+pub fn sequence(policy: &Policy, org: &str, revs: &[AlertRecord], life: &AlertLife) -> Vec<Step> {
+    let mut out: Vec<Step> = Vec::new();
+    for (i, rec) in revs.iter().enumerate() {
+        let latest = i + 1 == revs.len();
+        let view = AlertView {
+            alert: rec.clone(),
+            life: if latest {
+                life.clone()
+            } else {
+                AlertLife::default()
+            },
+        };
+        let Some(released) = policy.release(org, &Item::Alert(view.into())) else {
+            continue;
+        };
+        let over =
+            rec.state == AlertState::Closed || (latest && life.status == Lifecycle::Resolved);
+        let msg_type = if out.is_empty() {
+            MsgType::Alert
+        } else if over {
+            MsgType::Cancel
+        } else {
+            MsgType::Update
+        };
+        let sent = if msg_type == MsgType::Alert {
+            rec.raised
+        } else {
+            rec.time
+        };
+        out.push(Step {
+            rev: rec.rev,
+            released,
+            msg_type,
+            sent,
+        });
+    }
+    // A first message that is already over stays an Alert (it is the first the organisation
+    // hears); the Cancel follows with the next revision or resolution.
+    out
+}
+
+/// Query of the CAP endpoint.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CapQuery {
+    rev: Option<u32>,
+}
+
+/// The CAP 1.2 message for an alert revision (the latest by default), as released to the caller.
+pub async fn cap(
+    State(s): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+    q: Result<Query<CapQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    if !p.role.can_read() {
+        return Err(ApiError::forbidden("read alerts"));
+    }
+    let Query(q) = q.map_err(|e| ApiError::bad_field("rev", e.body_text()))?;
+    let internal = s
+        .policy
+        .ids()
+        .internal(IdKind::Alert, &p.org, &id)
+        .ok_or_else(ApiError::no_alert)?;
+    let (view, revs) = s
+        .store
+        .read(move |c| {
+            let view = crate::lifecycle::load(c, internal)?;
+            let mut stmt = c.prepare("SELECT body FROM alert_revs WHERE id = ?1 ORDER BY rev")?;
+            let revs = stmt
+                .query_map(params![internal as i64], |r| r.get::<_, String>(0))?
+                .filter_map(|r| r.ok())
+                .filter_map(|b| serde_json::from_str::<AlertRecord>(&b).ok())
+                .collect::<Vec<_>>();
+            Ok((view, revs))
+        })
+        .await?;
+    let view = view.ok_or_else(ApiError::no_alert)?;
+    let org = s.policy.org(&p.org).ok_or_else(ApiError::no_alert)?;
+    let steps = sequence(&s.policy, &p.org, &revs, &view.life);
+    let first = steps.first().ok_or_else(ApiError::no_alert)?;
+    let step = match q.rev {
+        Some(r) => steps.iter().find(|x| x.rev == r),
+        None => steps.last(),
+    }
+    .ok_or_else(ApiError::no_alert)?;
+    let perimeter = view
+        .alert
+        .facility
+        .as_ref()
+        .and_then(|f| s.site.facilities.iter().find(|x| &x.id == f))
+        .map(|f| f.perimeter.as_slice());
+    let xml = encode::message(&Message {
+        site: &s.site.name,
+        org,
+        released: &step.released,
+        msg_type: step.msg_type.clone(),
+        first: (first.rev, first.sent),
+        perimeter,
+    })
+    .ok_or_else(ApiError::no_alert)?;
+    s.audit(
+        &p,
+        "read.cap",
+        format!("alert/{id}"),
+        json!({ "rev": step.rev }),
+    )
+    .await?;
+    Ok(([(header::CONTENT_TYPE, "application/cap+xml")], xml).into_response())
+}

@@ -1,0 +1,95 @@
+//! `GET /api/v1/stream`: server-sent events of tracks, alerts and facility changes, released
+//! per organisation. The stream opens with the current picture, then follows changes; a
+//! `lagged` event says how many changes a slow reader missed.
+
+use axum::extract::{Query, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures::Stream;
+use serde::Deserialize;
+use serde_json::json;
+use std::convert::Infallible;
+
+use super::feed::{Delivery, Feed};
+use super::session::Session;
+use crate::api::{ApiError, AppState};
+use crate::auth::Principal;
+use crate::release::{DataKind, Released};
+
+/// Query of the stream.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamQuery {
+    /// Comma-separated kinds: `track`, `alert`, `facility` (all by default).
+    kinds: Option<String>,
+}
+
+/// The SSE event for a released item: its kind as the event name, its JSON as the data.
+pub fn encode(r: &Released) -> Event {
+    let data = serde_json::to_string(&r.out).unwrap_or_default();
+    Event::default().event(r.kind().name()).data(data)
+}
+
+/// The `lagged` event.
+pub fn lagged(n: u64) -> Event {
+    Event::default()
+        .event("lagged")
+        .data(json!({ "missed": n }).to_string())
+}
+
+fn kinds(q: &StreamQuery) -> Result<Vec<DataKind>, ApiError> {
+    let Some(k) = &q.kinds else {
+        return Ok(vec![DataKind::Track, DataKind::Alert, DataKind::Facility]);
+    };
+    k.split(',')
+        .map(|x| match x.trim() {
+            "track" => Ok(DataKind::Track),
+            "alert" => Ok(DataKind::Alert),
+            "facility" => Ok(DataKind::Facility),
+            other => Err(ApiError::bad_field(
+                "kinds",
+                format!("unknown kind {other:?}: track, alert or facility"),
+            )),
+        })
+        .collect()
+}
+
+/// The event stream.
+pub async fn stream(
+    State(s): State<AppState>,
+    p: Principal,
+    q: Result<Query<StreamQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    if !p.role.can_read() {
+        return Err(ApiError::forbidden("read the stream"));
+    }
+    let Query(q) = q.map_err(|e| ApiError::bad_field("kinds", e.body_text()))?;
+    let kinds = kinds(&q)?;
+    let feed = Feed::new(
+        &s.hub,
+        s.policy.clone(),
+        p.org.clone(),
+        kinds,
+        s.clock.now(),
+        s.metrics.clone(),
+    );
+    let session = Session::open(s.audit_sink.clone(), s.metrics.clone(), p.actor(), "sse").await;
+    let shutdown = s.shutdown.clone();
+    let stream = futures::stream::unfold(
+        (feed, session, shutdown),
+        |(mut feed, session, shutdown)| async move {
+            let d = tokio::select! {
+                d = feed.next() => d?,
+                () = shutdown.cancelled() => return None,
+            };
+            let ev = match d {
+                Delivery::Item(r) => {
+                    session.delivered(&r).await;
+                    encode(&r)
+                }
+                Delivery::Lagged(n) => lagged(n),
+            };
+            Some((Ok(ev), (feed, session, shutdown)))
+        },
+    );
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}

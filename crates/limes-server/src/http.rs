@@ -1,0 +1,134 @@
+//! The HTTP listeners: accept within a cap on open connections and a cap per client address
+//! (so one address cannot take every slot from the operators), close a connection that does
+//! not send a whole request head within the header timeout (slowloris, idle keep-alive), and
+//! stop gracefully on shutdown. Bodies are bounded in size and time by the router's layers.
+
+use axum::extract::ConnectInfo;
+use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics::Metrics;
+
+/// Bounds of one HTTP listener.
+#[derive(Clone, Debug)]
+pub struct HttpLimits {
+    /// Connections open at once.
+    pub connections: usize,
+    /// Connections open at once from one client address.
+    pub per_address: usize,
+    /// Seconds a client has to send a whole request head (also the idle limit between requests).
+    pub header_timeout: Duration,
+}
+
+/// Counts open connections per client address; a slot is given back when its guard drops.
+#[derive(Clone, Default)]
+struct PerAddress(Arc<Mutex<HashMap<IpAddr, usize>>>);
+
+struct AddressSlot(PerAddress, IpAddr);
+
+impl PerAddress {
+    fn take(&self, ip: IpAddr, max: usize) -> Option<AddressSlot> {
+        let mut m = self.0.lock().ok()?;
+        let n = m.entry(ip).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(AddressSlot(self.clone(), ip))
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        if let Ok(mut m) = (self.0).0.lock() {
+            if let Some(n) = m.get_mut(&self.1) {
+                *n -= 1;
+                if *n == 0 {
+                    m.remove(&self.1);
+                }
+            }
+        }
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown`, then waits (at most `grace`) for open
+/// connections to finish.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: HttpLimits,
+    metrics: Metrics,
+    shutdown: CancellationToken,
+    grace: Duration,
+) {
+    let slots = Arc::new(Semaphore::new(limits.connections.max(1)));
+    let per = PerAddress::default();
+    let graceful = GracefulShutdown::new();
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .max_buf_size(64 * 1024)
+        .keep_alive(true);
+    loop {
+        let (sock, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    // Out of file descriptors and the like: keep serving who is connected.
+                    tracing::warn!("HTTP accept: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = shutdown.cancelled() => break,
+        };
+        let Some(addr_slot) = per.take(peer.ip(), limits.per_address) else {
+            metrics.connections_refused.inc();
+            tracing::info!(
+                "HTTP {peer}: refused, {} connections from this address",
+                limits.per_address
+            );
+            continue;
+        };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            metrics.connections_refused.inc();
+            tracing::warn!(
+                "HTTP {peer}: refused, {} connections open",
+                limits.connections
+            );
+            continue;
+        };
+        let _ = sock.set_nodelay(true);
+        let svc =
+            TowerToHyperService::new(router.clone().layer(axum::Extension(ConnectInfo(peer))));
+        let conn = builder.serve_connection(TokioIo::new(sock), svc);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!("HTTP {peer}: {e}");
+            }
+            drop(permit);
+            drop(addr_slot);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("HTTP: connections still open after {grace:?}; closing them");
+    }
+}
+
+/// The address of a request's peer.
+pub type Peer = ConnectInfo<SocketAddr>;
