@@ -216,10 +216,11 @@ pub fn run_night(
 }
 
 /// Operating points for the receiver-operating picture: the site's thresholds, the same
-/// without automatic assessment, and the thresholds moved together two steps towards
-/// sensitivity and two towards strictness (`k` from −2 to 2): P(animal) ceiling 0.5 + 0.1 k,
-/// detections before a track counts 6 − k, approach speed 0.5 − 0.1 k m/s, the coverage a
-/// camera must give to downgrade a climb 6 × 1.5^k detections, its window 60 + 15 k s.
+/// without automatic assessment, and the thresholds moved together in steps `k` from −3
+/// (strict) to +2 (sensitive): P(animal) ceiling 0.5 + 0.15 k, detections before a track counts
+/// 6 − 2k, side hysteresis 40 − 10 k m, vouched-crossing depth 10 − 3 k m, approach speed
+/// 0.5 − 0.1 k m/s and closing 150 − 30 k m, the coverage a camera must give to downgrade a
+/// climb 6 × 2^k detections in a window of 60 + 20 k s, animals that make a herd 5 + 2 k.
 pub fn operating_points(site: &RulesConfig) -> Vec<Variant> {
     let mut v = vec![Variant {
         name: "site".into(),
@@ -231,22 +232,20 @@ pub fn operating_points(site: &RulesConfig) -> Vec<Variant> {
         name: "no assessment".into(),
         rules: off,
     });
-    for k in [-2i32, -1, 1, 2] {
+    for k in [-3i32, -2, -1, 1, 2] {
         let f = k as f64;
         let mut r = site.clone();
-        r.max_animal_prob = (site.max_animal_prob + 0.1 * f).clamp(0.05, 0.95);
-        r.min_hits = (site.min_hits as i32 - k).max(2) as u32;
+        r.max_animal_prob = (site.max_animal_prob + 0.15 * f).clamp(0.05, 0.95);
+        r.min_hits = (site.min_hits as i32 - 2 * k).max(2) as u32;
+        r.side_hysteresis_m = (site.side_hysteresis_m - 10.0 * f).max(10.0);
+        r.fence_cross_m = (site.fence_cross_m - 3.0 * f).max(2.0);
         r.approach_min_speed = (site.approach_min_speed - 0.1 * f).max(0.1);
-        r.assess_min_detections = site.assess_min_detections * 1.5f64.powi(k);
-        r.assess_window_s = (site.assess_window_s + 15.0 * f).max(15.0);
-        let name = match k {
-            -2 => "strict ×2",
-            -1 => "strict",
-            1 => "sensitive",
-            _ => "sensitive ×2",
-        };
+        r.approach_min_closing_m = (site.approach_min_closing_m - 30.0 * f).max(30.0);
+        r.assess_min_detections = site.assess_min_detections * 2f64.powi(k);
+        r.assess_window_s = (site.assess_window_s + 20.0 * f).max(15.0);
+        r.herd_min_animals = (site.herd_min_animals as i32 + 2 * k).max(2) as u32;
         v.push(Variant {
-            name: name.into(),
+            name: format!("k = {k:+}"),
             rules: r,
         });
     }

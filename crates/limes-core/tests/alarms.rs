@@ -231,27 +231,7 @@ fn approach(herd: usize) -> (Vec<AlertRecord>, Vec<limes_core::record::EventReco
     let site = frontier();
     let mut j = Rules::new(&site);
     let mut out = Vec::new();
-    // The middle of the longest segment in the middle third of the line (far from the
-    // crossings, and straight, so that the herd keeps its shape), in its tile's frame.
-    let f = site.frontier.as_ref().expect("frontier");
-    let n = f.line.len();
-    let k = (n / 3..2 * n / 3)
-        .max_by(|&a, &b| {
-            let len = |i: usize| f.line[i].distance_m(&f.line[i + 1]);
-            len(a).total_cmp(&len(b))
-        })
-        .expect("segments");
-    let p = LonLat::new(
-        (f.line[k].lon + f.line[k + 1].lon) / 2.0,
-        (f.line[k].lat + f.line[k + 1].lat) / 2.0,
-    );
-    let (part, _) = Partition::locate(p);
-    let mut geo = GeoCache::new();
-    let line = geo.get(part, &site).frontier.clone().expect("line");
-    let c = line
-        .nearest(geo.get(part, &site).frame.expect("frame").to_local(p))
-        .expect("near")
-        .chainage;
+    let (part, line, c) = straight_stretch(&site);
     let t0 = 1_570_000_000.0;
     for k in 0..=72 {
         let t = t0 + 5.0 * k as f64;
@@ -279,6 +259,31 @@ fn approach(herd: usize) -> (Vec<AlertRecord>, Vec<limes_core::record::EventReco
     (out, j.take_events())
 }
 
+/// A straight stretch of the frontier far from the crossings: its tile, the line in the tile's
+/// frame, and the chainage of its middle.
+fn straight_stretch(site: &Site) -> (Partition, Polyline, f64) {
+    // The middle of the longest segment in the middle third of the line (far from the
+    // crossings, and straight, so that the herd keeps its shape), in its tile's frame.
+    let f = site.frontier.as_ref().expect("frontier");
+    let n = f.line.len();
+    let k = (n / 3..2 * n / 3)
+        .max_by(|&a, &b| {
+            let len = |i: usize| f.line[i].distance_m(&f.line[i + 1]);
+            len(a).total_cmp(&len(b))
+        })
+        .expect("segments");
+    let p = LonLat::new(
+        (f.line[k].lon + f.line[k + 1].lon) / 2.0,
+        (f.line[k].lat + f.line[k + 1].lat) / 2.0,
+    );
+    let (part, _) = Partition::locate(p);
+    let mut geo = GeoCache::new();
+    let line = geo.get(part, site).frontier.clone().expect("line");
+    let frame = geo.get(part, site).frame.expect("frame");
+    let c = line.nearest(frame.to_local(p)).expect("near").chainage;
+    (part, line, c)
+}
+
 #[test]
 fn an_approach_reaches_the_operator_after_the_hold_but_a_herds_becomes_an_event() {
     let (alerts, events) = approach(0);
@@ -302,4 +307,71 @@ fn an_approach_reaches_the_operator_after_the_hold_but_a_herds_becomes_an_event(
         .expect("logged as an event");
     assert_eq!(ev.assessment.reason, AssessReason::Herd);
     assert!(ev.assessment.tracks.contains(&1));
+}
+
+#[test]
+fn a_walker_the_operators_were_warned_about_who_crawls_across_looking_like_an_animal_alerts() {
+    let site = frontier();
+    let (part, line, c) = straight_stretch(&site);
+    let run = |class_at_line: [f64; 3]| {
+        let mut j = Rules::new(&site);
+        let mut out = Vec::new();
+        let t0 = 1_570_000_000.0;
+        // Walks in from 1.2 km at 1 m/s as a person, then from 300 m out crawls at 0.3 m/s
+        // and the class fusion calls it an animal.
+        let (mut d, mut t) = (1200.0, t0);
+        while d > -150.0 {
+            let v = if d > 300.0 { 1.0 } else { 0.3 };
+            let class = if d > 300.0 {
+                [0.8, 0.1, 0.1]
+            } else {
+                class_at_line
+            };
+            let xy = outside_point(&site, &line, c, d);
+            let ahead = outside_point(&site, &line, c, d - 1.0);
+            let vel = [(ahead[0] - xy[0]) * v, (ahead[1] - xy[1]) * v];
+            j.on_track(&update(1, part, xy, vel, t, class), None, &mut out);
+            t += 5.0;
+            d -= v * 5.0;
+        }
+        out
+    };
+    let alerts = run([0.05, 0.05, 0.9]);
+    assert!(
+        alerts.iter().any(|a| a.kind == AlertKind::Approach),
+        "warned while it walked"
+    );
+    assert!(
+        alerts.iter().any(|a| a.kind == AlertKind::Infiltration),
+        "the crossing alerts although the track now looks like an animal"
+    );
+}
+
+#[test]
+fn a_herd_track_that_wanders_across_and_back_raises_no_infiltration_when_its_class_flickers() {
+    let site = frontier();
+    let (part, line, c) = straight_stretch(&site);
+    let mut j = Rules::new(&site);
+    let mut out = Vec::new();
+    let t0 = 1_570_000_000.0;
+    // An animal-like track 60 m outside jumps 60 m inside (an association error in a herd
+    // pressed against the line), comes back out, then locks on the herder: person-like, outside.
+    let path: [(f64, [f64; 3]); 4] = [
+        (60.0, [0.05, 0.0, 0.95]),
+        (-60.0, [0.05, 0.0, 0.95]),
+        (30.0, [0.05, 0.0, 0.95]),
+        (25.0, [0.8, 0.0, 0.2]),
+    ];
+    let mut t = t0;
+    for (d, class) in path {
+        for _ in 0..12 {
+            let xy = outside_point(&site, &line, c, d);
+            j.on_track(&update(1, part, xy, [0.0, 0.0], t, class), None, &mut out);
+            t += 5.0;
+        }
+    }
+    assert!(
+        out.iter().all(|a| a.kind != AlertKind::Infiltration),
+        "{out:#?}"
+    );
 }

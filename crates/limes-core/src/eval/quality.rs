@@ -454,6 +454,9 @@ mod tests {
         let (lo, hi) = poisson(0);
         assert!(lo == 0.0 && (hi - 3.689).abs() < 0.05, "{hi}");
         let (lo, hi) = poisson(10);
-        assert!((lo - 4.795).abs() < 0.05 && (hi - 18.39).abs() < 0.1, "{lo} {hi}");
+        assert!(
+            (lo - 4.795).abs() < 0.05 && (hi - 18.39).abs() < 0.1,
+            "{lo} {hi}"
+        );
     }
 }

@@ -146,7 +146,9 @@ mod tests {
         let alert = r#"{"id":1,"rev":1,"kind":"fence_cut","severity":"low","state":"open","time":"2019-10-12T19:47:25.000Z","raised":"2019-10-12T19:47:25.000Z","lon":41.49,"lat":36.53,"count":1,"sensors":["fc022"],"tracks":[],"summary":"Fence climb at fc022/z13, no track yet"}"#;
         let a: AlertRecord = serde_json::from_str(alert).expect("an old alert line");
         assert!(a.assessment.is_none());
-        assert!(!serde_json::to_string(&a).expect("json").contains("assessment"));
+        assert!(!serde_json::to_string(&a)
+            .expect("json")
+            .contains("assessment"));
         let inc = r#"{"id":3,"kind":"infiltration","time":1570000000,"end":1570000000,"lon":41.0,"lat":35.0,"count":4,"subject":"group-2"}"#;
         let i: Incident = serde_json::from_str(inc).expect("an old incident line");
         assert!(i.scenario.is_none());

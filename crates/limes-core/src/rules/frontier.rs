@@ -1,6 +1,6 @@
 //! Frontier rules: approach, fence cut/climb, infiltration — one incident alert that escalates.
 
-use super::book::Evidence;
+use super::book::{Evidence, Hold};
 use super::{Memo, Rules};
 use crate::geo::{dist, Xy};
 use crate::record::{AlertKind, AlertRecord, AlertState, ObjectClass, Severity, TrackStatus};
@@ -70,24 +70,31 @@ impl Rules {
         if prev == -1 && memo.side == 1 && !at_crossing && memo.crossed_at.is_none() {
             memo.crossed_at = Some((u.time, u.xy));
         }
-        // Through where the fence alarmed (just before or just after), moving in, not one of a
-        // herd: a crossing whatever the track looks like (a crawler can look like an animal).
-        let crossing_fence = !at_crossing
-            && !memo.fence_crossed
+        // A crossing whatever the track looks like now (a crawler can look like an animal),
+        // when something vouches for it: the fence alarmed where it came through (just before
+        // or just after), or the operators already have an alert about this very track (it
+        // approached as a person). It must be moving in, and not one of a herd.
+        let crossing = !at_crossing
+            && !memo.vouched
             && memo.side != 0
             && match memo.crossed_at {
                 None => memo.side == -1 && s > fence_cross_m,
                 Some((tc, _)) => tc.is_finite(),
             };
-        if crossing_fence
-            && moving_in(memo, 0.1)
-            && self.recent_alarms.iter().any(|a| {
-                a.1 == u.part && (u.time - a.0).abs() <= fence_s && dist(a.2, u.xy) <= fence_m
-            })
-            && !self.in_herd(u.id, u.part, u.xy, u.time)
-        {
-            memo.crossed_at.get_or_insert((u.time, u.xy));
-            memo.fence_crossed = true;
+        if crossing && moving_in(memo, 0.1) {
+            let alerted = memo.frontier_alert.is_some_and(|i| {
+                let a = &self.book.all()[i];
+                a.rec.state == AlertState::Open && a.hold == Hold::Released
+            });
+            let fence = || {
+                self.recent_alarms.iter().any(|a| {
+                    a.1 == u.part && (u.time - a.0).abs() <= fence_s && dist(a.2, u.xy) <= fence_m
+                })
+            };
+            if (alerted || fence()) && !self.in_herd(u.id, u.part, u.xy, u.time) {
+                memo.crossed_at.get_or_insert((u.time, u.xy));
+                memo.vouched = true;
+            }
         }
         // Average closing speed since the track entered the approach zone (robust to the
         // noise of the filter's instantaneous velocity and to pauses). The baseline slides
@@ -119,7 +126,9 @@ impl Rules {
 
         // Infiltration: crossed inward outside a crossing, once the track is credible.
         if let Some((tc, _)) = memo.crossed_at {
-            if (credible || (memo.fence_crossed && established)) && u.time - tc < 600.0 {
+            // ... and is inside now: a track that wandered across and back (a herd pressed
+            // against the line) is no infiltration when its class flickers.
+            if (credible || (memo.vouched && established)) && s > 0.0 && u.time - tc < 600.0 {
                 memo.crossed_at = Some((f64::INFINITY, u.xy));
                 let next = self.next_line(u.part, u.xy, u.vel);
                 self.frontier_evidence(

@@ -96,8 +96,10 @@ pub struct RulesConfig {
     pub herd_radius_m: f64,
     /// An approaching track moving away from the line at least this fast turned back, m/s.
     pub turned_back_speed: f64,
-    /// A track seen outside that is this far inside the line within `fence_corroborate_m` and
-    /// `fence_corroborate_s` of a fence cut or climb has crossed, whatever its class, metres.
+    /// A track seen outside, moving in, that is this far inside the line with something
+    /// vouching for it (a fence cut or climb within `fence_corroborate_m` and
+    /// `fence_corroborate_s`, or an open alert about the track) has crossed whatever its class,
+    /// metres.
     pub fence_cross_m: f64,
 }
 
@@ -160,8 +162,9 @@ struct Memo {
     s_now: Option<(f64, f64)>,
     s_prev: Option<(f64, f64)>,
     s_prev2: Option<(f64, f64)>,
-    /// Crossed right where the fence alarmed: infiltration whatever the class.
-    fence_crossed: bool,
+    /// Crossed with something vouching for it (a fence alarm there, or an alert the
+    /// operators already have about the track): infiltration whatever the class.
+    vouched: bool,
 }
 
 /// Live status of one facility as the rules see it.
