@@ -10,7 +10,9 @@ use serde::Serialize;
 
 use crate::engine::{Engine, Output};
 use crate::eval::{baseline::Baseline, AlertScore, EvalConfig, IncidentScore, Outcome, Truth};
-use crate::record::{AlertRecord, EventRecord, SensorRecord, TruthRecord};
+use crate::record::{
+    for_each_jsonl, read_jsonl, AlertRecord, EventRecord, ReadError, SensorRecord, TruthRecord,
+};
 use crate::rules::{Rules, RulesConfig};
 use crate::sim::{self, ScenarioConfig, Sink};
 use crate::site::Site;
@@ -250,4 +252,71 @@ pub fn operating_points(site: &RulesConfig) -> Vec<Variant> {
         });
     }
     v
+}
+
+/// One run read back from files in `dir` — `truth.jsonl` and `alerts.jsonl`, and when present
+/// `events.jsonl` (counted) and `detections.jsonl` (for the single-sensor baselines, which need
+/// the site) — scored like a simulated night (its alerts as the one variant, `name`).
+pub fn night_from_files(
+    site: Option<&Site>,
+    dir: &std::path::Path,
+    name: &str,
+    seed: u64,
+) -> Result<Night, ReadError> {
+    let mut truth_recs: Vec<TruthRecord> = read_jsonl(&dir.join("truth.jsonl"))?;
+    truth_recs.sort_by(|a, b| truth_time(a).total_cmp(&truth_time(b)));
+    let mut truth = Truth::default();
+    for r in truth_recs {
+        truth.push(r);
+    }
+    let alerts: Vec<AlertRecord> = read_jsonl(&dir.join("alerts.jsonl"))?;
+    let events_file = dir.join("events.jsonl");
+    let events = if events_file.exists() {
+        read_jsonl::<EventRecord>(&events_file)?.len() as u64
+    } else {
+        0
+    };
+    let cfg = EvalConfig::default();
+    let (scores, incidents) = truth.score(&cfg, &alerts);
+    let mut baselines = Vec::new();
+    let det = dir.join("detections.jsonl");
+    if let (Some(site), true) = (site, det.exists()) {
+        let mut b = Baseline::new(site);
+        let mut last = f64::NEG_INFINITY;
+        for_each_jsonl::<SensorRecord>(&det, |_, r| {
+            if let Ok(r) = r {
+                last = last.max(r.time().0);
+                b.on_record(&r);
+            }
+        })?;
+        for (bname, recs) in b.finish(last) {
+            let (alerts, incidents) = truth.score(&cfg, &recs);
+            baselines.push(Scored {
+                name: bname.to_string(),
+                incidents,
+                alerts,
+                events: 0,
+                unmatched: Vec::new(),
+            });
+        }
+    }
+    Ok(Night {
+        seed,
+        hours: truth.hours(),
+        variants: vec![Scored {
+            name: name.to_string(),
+            incidents,
+            alerts: scores,
+            events,
+            unmatched: Vec::new(),
+        }],
+        baselines,
+    })
+}
+
+fn truth_time(r: &TruthRecord) -> f64 {
+    match r {
+        TruthRecord::State(s) => s.time.0,
+        TruthRecord::Incident(i) => i.time.0,
+    }
 }

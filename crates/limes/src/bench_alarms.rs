@@ -151,3 +151,37 @@ fn append(path: &Path, md: &str) -> Result<()> {
     writeln!(f, "{md}")?;
     Ok(())
 }
+
+/// `limes eval --runs DIR…`: the alarm-quality report over runs written to files.
+pub fn eval_runs(
+    runs: &[PathBuf],
+    name: &str,
+    (frontier_km, site): (Option<f64>, Option<&str>),
+    out: &Path,
+) -> Result<()> {
+    let site = site.map(limes_core::site::open).transpose()?;
+    let km = frontier_km
+        .or_else(|| site.as_ref().and_then(|s| s.frontier_km()))
+        .context("--runs needs the frontier length: give --site or --frontier-km")?;
+    let mut nights = Vec::new();
+    for (k, dir) in runs.iter().enumerate() {
+        nights.push(
+            limes_core::alarms::night_from_files(site.as_ref(), dir, name, k as u64 + 1)
+                .with_context(|| format!("reading the run in {}", dir.display()))?,
+        );
+    }
+    let q = Quality::of(&nights, km, Vec::new());
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    q.roc_svg(&out.join("roc.svg"))
+        .map_err(|e| anyhow::anyhow!("drawing roc.svg: {e}"))?;
+    let runs_list: Vec<String> = runs.iter().map(|r| r.display().to_string()).collect();
+    let md = format!(
+        "Runs (seed numbers below are their order): {}\n\n{}",
+        runs_list.join(", "),
+        q.markdown("roc.svg")
+    );
+    std::fs::write(out.join("alarms.md"), &md)?;
+    std::fs::write(out.join("alarms.json"), serde_json::to_string_pretty(&q)?)?;
+    println!("{md}\nreport: {}", out.join("alarms.md").display());
+    Ok(())
+}

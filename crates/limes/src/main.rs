@@ -86,11 +86,16 @@ enum Cmd {
     /// Score tracks (and alerts) against ground truth: writes report.md, report.json, SVGs.
     Eval {
         /// Truth file.
-        #[arg(long)]
-        truth: PathBuf,
+        #[arg(long, required_unless_present = "runs")]
+        truth: Option<PathBuf>,
         /// Tracks file.
-        #[arg(long)]
-        tracks: PathBuf,
+        #[arg(long, required_unless_present = "runs")]
+        tracks: Option<PathBuf>,
+        /// Alarm quality over many runs instead: folders each holding `truth.jsonl` and
+        /// `alerts.jsonl` (and optionally `events.jsonl`, and `detections.jsonl` for the
+        /// single-sensor baselines, which need --site); writes alarms.md, alarms.json, roc.svg.
+        #[arg(long, num_args = 1.., conflicts_with_all = ["truth", "tracks", "alerts"])]
+        runs: Vec<PathBuf>,
         /// Alerts file.
         #[arg(long)]
         alerts: Option<PathBuf>,
@@ -283,6 +288,7 @@ fn main() -> Result<()> {
         Cmd::Eval {
             truth,
             tracks,
+            runs,
             alerts,
             name,
             frontier_km,
@@ -290,22 +296,25 @@ fn main() -> Result<()> {
             gospa_c,
             gospa_p,
             out,
-        } => {
-            let cfg = EvalConfig {
-                gospa_c,
-                gospa_p,
-                ..EvalConfig::default()
-            };
-            eval(
-                &truth,
-                &tracks,
-                alerts.as_deref(),
-                &name,
-                (frontier_km, site.as_deref()),
-                cfg,
-                &out,
-            )
-        }
+        } => match (truth, tracks) {
+            (Some(truth), Some(tracks)) if runs.is_empty() => {
+                let cfg = EvalConfig {
+                    gospa_c,
+                    gospa_p,
+                    ..EvalConfig::default()
+                };
+                eval(
+                    &truth,
+                    &tracks,
+                    alerts.as_deref(),
+                    &name,
+                    (frontier_km, site.as_deref()),
+                    cfg,
+                    &out,
+                )
+            }
+            _ => bench_alarms::eval_runs(&runs, &name, (frontier_km, site.as_deref()), &out),
+        },
         Cmd::Site { file } => show_site(&file),
         Cmd::Bench {
             what: None,

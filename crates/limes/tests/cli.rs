@@ -122,6 +122,21 @@ fn sim_track_and_eval_run_on_their_own_files() {
     assert_eq!(site0["detection"]["breakout"]["detected"], 1, "{site0:#}");
     assert!(site0["gospa_mean"].as_f64().expect("number") > 0.0);
     assert!(d.join("report/map-run.svg").exists() && d.join("report/report.md").exists());
+    // The alarm-quality report over runs on files (here one run, with its detections for
+    // the single-sensor baselines).
+    let printed = ok(&[
+        "eval",
+        "--runs",
+        &s(d),
+        "--site",
+        &s(&site),
+        "--frontier-km",
+        "1",
+        "--out",
+        &s(&d.join("quality")),
+    ]);
+    assert!(printed.contains("fence only"), "{printed}");
+    assert!(d.join("quality/roc.svg").exists() && d.join("quality/alarms.json").exists());
 }
 
 #[test]

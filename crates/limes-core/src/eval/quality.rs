@@ -343,7 +343,7 @@ impl Quality {
                 r.events
             );
         }
-        if let Some(v) = self.variants.first() {
+        if let (Some(v), false) = (self.variants.first(), self.baselines.is_empty()) {
             let names: Vec<&str> = self
                 .baselines
                 .iter()
