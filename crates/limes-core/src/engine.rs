@@ -196,6 +196,11 @@ impl Engine {
                 let name = u.sensor.map(|s| self.tracker.sensor_name(s));
                 j.on_track(&u, name, &mut self.alerts);
             }
+            // The end of a track that was never confirmed is for the rules (to forget it),
+            // not for outputs of confirmed tracks.
+            if u.status == TrackStatus::Deleted && !u.was_confirmed {
+                continue;
+            }
             out.track(&u, &self.tracker);
         }
         for a in self.alerts.drain(..) {

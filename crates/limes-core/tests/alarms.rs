@@ -213,6 +213,7 @@ fn update(id: u64, part: Partition, xy: Xy, vel: Xy, t: f64, class: [f64; 3]) ->
     TrackUpdate {
         id,
         time: t,
+        updated: t,
         status: TrackStatus::Confirmed,
         part,
         xy,
@@ -222,6 +223,7 @@ fn update(id: u64, part: Partition, xy: Xy, vel: Xy, t: f64, class: [f64; 3]) ->
         hits: 40,
         first_seen: t - 900.0,
         sensor: None,
+        was_confirmed: true,
     }
 }
 

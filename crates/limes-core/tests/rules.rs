@@ -45,6 +45,7 @@ fn person_at(id: u64, p: LonLat, t: f64) -> TrackUpdate {
     TrackUpdate {
         id,
         time: t,
+        updated: t,
         status: TrackStatus::Confirmed,
         part: Partition::Tile(tile),
         xy: LocalFrame::new(tile.centre()).to_local(p),
@@ -54,6 +55,7 @@ fn person_at(id: u64, p: LonLat, t: f64) -> TrackUpdate {
         hits: 12,
         first_seen: t - 600.0,
         sensor: None,
+        was_confirmed: true,
     }
 }
 

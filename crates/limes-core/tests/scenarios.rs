@@ -193,3 +193,33 @@ fn the_same_seed_gives_the_same_files() {
         "every track line is the same from the same seed"
     );
 }
+
+/// A herder who drives the flock across the line, and an infiltrator group walking across
+/// inside a flock: each is an infiltration and must raise its alert; the animals are cover.
+/// Run with feature-aided association (`[tracker.class] feature_weight = 1`), which keeps the
+/// people's warm detections on people tracks inside the flock (it is off by default: see
+/// `ClassConfig::feature_weight`).
+#[test]
+fn crossings_under_a_flocks_cover_raise_infiltration_alerts() {
+    let mut site = load("frontier");
+    site.tracker.class.feature_weight = 1.0;
+    for (herders, groups, seed) in [(1, 0, 31), (0, 1, 32)] {
+        let mut cfg = quiet(site.scenario.clone());
+        cfg.herder_crossings = herders;
+        cfg.flock_infiltrations = groups;
+        cfg.duration_h = 2.5;
+        let r = run(&site, &cfg, seed);
+        let staged: Vec<_> = r
+            .figures
+            .incidents
+            .iter()
+            .filter(|i| i.kind == IncidentKind::Infiltration)
+            .collect();
+        assert_eq!(staged.len(), 1, "seed {seed}: the crossing is staged");
+        assert!(
+            staged[0].detected,
+            "seed {seed} (herders {herders}, groups {groups}): no infiltration alert: {:#?}",
+            r.final_alerts
+        );
+    }
+}

@@ -183,7 +183,8 @@ fn a_track_keeps_its_identity_across_a_tile_edge() {
             tr.push(&d, &mut out).expect("valid");
         }
         tr.flush(&mut out);
-        assert!(tr.stats().partitions >= 2, "the walk spans two tiles");
+        let parts: std::collections::HashSet<_> = out.iter().map(|u| u.part).collect();
+        assert!(parts.len() >= 2, "the walk spans two tiles");
         let ids = confirmed_ids(&out);
         assert_eq!(
             ids.len(),
@@ -223,4 +224,117 @@ fn detections_late_within_the_window_give_the_same_tracks_as_in_order() {
             .expect("valid");
     }
     assert_eq!(tr.stats().late_dropped, 1);
+}
+
+/// One sensor posts 1.5 million detections at random points over a 2° × 2° area (16 tiles)
+/// within 15 s, as a hostile token holder did to `limes serve`: the tracker's state stays under
+/// its caps, the sensor is flagged, and a walker seen by an honest camera is still tracked.
+#[test]
+fn a_flooding_sensor_is_flagged_and_the_tracker_stays_bounded() {
+    use limes_core::geo::{LocalFrame, LonLat};
+    let cfg = TrackerConfig::default();
+    let lim = cfg.limits.clone();
+    let mut tr = Tracker::new(cfg);
+    let mut rng = ChaCha8Rng::seed_from_u64(99);
+    let frame = LocalFrame::new(LonLat::new(41.6, 34.9));
+    let mut out = Vec::new();
+    let (mut peak_tracks, mut peak_tiles, mut flagged_at) = (0, 0, None);
+    let n = 1_500_000;
+    let t0 = 10_000.0;
+    for k in 0..n {
+        let t = t0 + 15.0 * k as f64 / n as f64;
+        let mut d = det("flood", t, 0.0, 0.0, 5.0);
+        d.pos = Position::LonLat {
+            lon: rng.random_range(40.6..42.6),
+            lat: rng.random_range(33.9..35.9),
+        };
+        tr.push(&d, &mut out).expect("valid");
+        // An honest camera sees a walker every 5 s.
+        if k % 500_000 == 0 || (k % 50_000 == 0) {
+            let s = t - t0;
+            let ll = frame.to_lonlat([1.3 * s, 0.0]);
+            let mut w = det("honest", t, 0.0, 0.0, 3.0);
+            w.pos = Position::LonLat {
+                lon: ll.lon,
+                lat: ll.lat,
+            };
+            tr.push(&w, &mut out).expect("valid");
+        }
+        if k % 10_000 == 0 {
+            out.clear();
+            peak_tracks = peak_tracks.max(tr.live_tracks());
+            peak_tiles = peak_tiles.max(tr.stats().partitions);
+            if flagged_at.is_none() && tr.flooding_sensors().any(|s| s == "flood") {
+                flagged_at = Some(k);
+            }
+        }
+    }
+    let s = tr.stats();
+    eprintln!(
+        "peak tracks {peak_tracks}, peak tiles {peak_tiles}, flagged after {flagged_at:?}: {s:?}"
+    );
+    assert!(
+        peak_tracks <= lim.tentative_per_sensor + 100,
+        "live tracks peaked at {peak_tracks}: {s:?}"
+    );
+    assert!(peak_tiles <= 16 + 9, "tiles peaked at {peak_tiles}");
+    let flagged_at = flagged_at.expect("the flooding sensor is flagged");
+    assert!(flagged_at < 300_000, "flagged only after {flagged_at}");
+    assert_eq!(tr.flooding_sensors().collect::<Vec<_>>(), vec!["flood"]);
+    assert!(s.flood_refused > 1_000_000, "{s:?}");
+    assert!(s.tentative_shed > 0, "{s:?}");
+    assert_eq!(s.tentative_live + s.confirmed_live, tr.live_tracks());
+    // Quiet again: the flag clears once the rate is down.
+    for k in 0..120 {
+        let mut d = det("flood", t0 + 30.0 + k as f64, 0.0, 0.0, 5.0);
+        d.pos = Position::LonLat {
+            lon: 41.0,
+            lat: 34.0,
+        };
+        tr.push(&d, &mut out).expect("valid");
+    }
+    assert_eq!(tr.flooding_sensors().count(), 0);
+}
+
+/// A walker tracked for two minutes who then vanishes: the `coasting` and `deleted` lines say
+/// when the status changed (not when the track was last updated), with the state predicted to
+/// that time.
+#[test]
+fn status_lines_carry_the_time_the_status_changed() {
+    let cfg = TrackerConfig::default();
+    let (coast, delete) = (cfg.coast_after_s, cfg.delete_after_s);
+    let mut tr = Tracker::new(cfg);
+    let mut out = Vec::new();
+    for k in 0..60 {
+        let t = 100.0 + 2.0 * k as f64;
+        tr.push(&det("cam", t, 1.3 * (t - 100.0), 0.0, 2.0), &mut out)
+            .expect("valid");
+    }
+    // The live clock goes on without detections.
+    for k in 0..200 {
+        tr.tick(220.0 + 0.5 * k as f64, &mut out);
+    }
+    let last = out
+        .iter()
+        .rfind(|u| u.status == TrackStatus::Confirmed)
+        .expect("confirmed")
+        .clone();
+    let line = |s: TrackStatus| out.iter().find(|u| u.status == s).expect("status line");
+    for (s, after) in [
+        (TrackStatus::Coasting, coast),
+        (TrackStatus::Deleted, delete),
+    ] {
+        let u = line(s);
+        assert_eq!(u.updated, last.time, "{s:?}: last detection");
+        let dt = u.time - last.time;
+        assert!(
+            dt > after && dt < after + 1.5,
+            "{s:?} line {dt} s after the last update"
+        );
+        // Predicted: the walker is believed to have walked on at 1.3 m/s.
+        assert!(
+            (u.xy[0] - last.xy[0] - last.vel[0] * dt).abs() < 1e-6 && u.xy[0] > last.xy[0] + 10.0,
+            "{s:?}: {u:?} vs {last:?}"
+        );
+    }
 }

@@ -19,7 +19,7 @@ pub struct AuditSink {
 }
 
 impl AuditSink {
-    /// Starts the writing task.
+    /// Starts the writing task; it ends once every sink is dropped and the queue is written.
     pub fn spawn(store: Store) -> Self {
         let (tx, mut rx) = mpsc::channel::<AuditDraft>(SINK_QUEUE);
         tokio::spawn(async move {
@@ -93,7 +93,7 @@ impl AuditDraft {
 }
 
 /// A stored entry.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     /// Position in the chain, from 1.
     pub seq: i64,

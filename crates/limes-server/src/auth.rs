@@ -16,7 +16,19 @@ use crate::audit::AuditDraft;
 use crate::store::{Store, StoreError};
 
 /// What a caller may do.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Sends sensor records; reads nothing.
@@ -162,7 +174,7 @@ impl Tokens {
 }
 
 /// A token just created: the only time it is ever shown in clear.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct NewToken {
     /// Its row id (`token:N` in audit entries).
     pub id: i64,

@@ -8,7 +8,7 @@ use crate::release::{AlertLife, AlertView, Lifecycle};
 use crate::store::StoreError;
 
 /// Why an alert was resolved.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Resolution {
     /// A real incident, dealt with.

@@ -40,12 +40,14 @@ pub struct Live {
 
 /// Watches a thread the server cannot run without: when it ends (a panic, or a return), the
 /// server's health fails with the reason and the log says why.
+/// Returns a receiver that resolves once the thread has ended.
 pub fn supervise(
     name: &'static str,
     handle: std::thread::JoinHandle<Result<(), String>>,
     health: Health,
     shutdown: tokio_util::sync::CancellationToken,
-) -> std::io::Result<()> {
+) -> std::io::Result<tokio::sync::oneshot::Receiver<()>> {
+    let (ended, rx) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
         .name(format!("limes-watch-{name}"))
         .spawn(move || {
@@ -63,26 +65,29 @@ pub fn supervise(
             };
             if shutdown.is_cancelled() {
                 tracing::info!("{reason} (shutting down)");
-                return;
+            } else {
+                tracing::error!("{reason}; the server cannot go on");
+                health.fail(reason);
             }
-            tracing::error!("{reason}; the server cannot go on");
-            health.fail(reason);
+            let _ = ended.send(());
         })
-        .map(|_| ())
+        .map(|_| rx)
 }
 
 impl Live {
-    /// Starts the thread: replays the log, marks the server ready, then follows `feed`.
+    /// Starts the thread: replays the log, marks the server ready, then follows `feed` until
+    /// `stop` is dropped (shutdown).
     pub fn spawn(
         self,
         feed: Receiver<Fed>,
+        stop: Receiver<()>,
     ) -> std::io::Result<std::thread::JoinHandle<Result<(), String>>> {
         std::thread::Builder::new()
             .name("limes-live".into())
-            .spawn(move || self.run(feed))
+            .spawn(move || self.run(feed, stop))
     }
 
-    fn run(self, feed: Receiver<Fed>) -> Result<(), String> {
+    fn run(self, feed: Receiver<Fed>, stop: Receiver<()>) -> Result<(), String> {
         let mut engine = Engine::new(self.site.tracker.clone(), Some(&self.site));
         let mut out = LiveOut {
             live: &self,
@@ -102,11 +107,22 @@ impl Live {
             .ready(engine.admission().clone())
             .map_err(|e| e.to_string())?;
         self.health.set_ready();
-        while let Ok((f, received)) = feed.recv() {
-            out.handle(&mut engine, f, received);
+        loop {
+            crossbeam_channel::select! {
+                recv(feed) -> f => match f {
+                    Ok((f, received)) => out.handle(&mut engine, f, received),
+                    Err(_) => return Err("the log writer stopped feeding it".into()),
+                },
+                recv(stop) -> _ => return Ok(()),
+            }
         }
-        Err("the log writer stopped feeding it".into())
     }
+}
+
+/// Which kind of log entry was handled.
+enum FeedKind {
+    Tick,
+    Other,
 }
 
 struct LiveOut<'a> {
@@ -116,7 +132,32 @@ struct LiveOut<'a> {
 }
 
 impl LiveOut<'_> {
+    /// Compares the tracker's flooding sensors with the last flagged set: the metric, a WARN
+    /// line when a sensor starts or stops flooding, and the list `/readyz` shows.
+    fn flag_floods(&self, engine: &Engine) {
+        let now: std::collections::BTreeSet<String> = engine
+            .tracker
+            .flooding_sensors()
+            .map(str::to_string)
+            .collect();
+        self.live.metrics.flooding_sensors.set(now.len() as i64);
+        let (new, gone) = self.live.health.set_flooding(now);
+        for s in new {
+            let rate = engine.tracker.sensor_rate_hz(&s).unwrap_or(0.0);
+            tracing::warn!(
+                "sensor {s} floods ({rate:.0} detections/s of record time): its detections no longer start tracks"
+            );
+        }
+        for s in gone {
+            tracing::warn!("sensor {s} no longer floods");
+        }
+    }
+
     fn handle(&mut self, engine: &mut Engine, f: Feed, received: Option<Instant>) {
+        let f_kind = match &f {
+            Feed::Tick(_) => FeedKind::Tick,
+            _ => FeedKind::Other,
+        };
         let m = &self.live.metrics;
         let mut facility_alert = false;
         match f {
@@ -160,8 +201,14 @@ impl LiveOut<'_> {
             }
         }
         m.live_tracks.set(engine.tracker.live_tracks() as i64);
-        m.late_dropped
-            .set(engine.tracker.stats().late_dropped as i64);
+        let stats = engine.tracker.stats();
+        m.late_dropped.set(stats.late_dropped as i64);
+        m.tracks_shed
+            .set((stats.tentative_shed + stats.confirmed_shed) as i64);
+        m.flood_refused.set(stats.flood_refused as i64);
+        if matches!(f_kind, FeedKind::Tick) {
+            self.flag_floods(engine);
+        }
         if facility_alert {
             self.publish_facilities(engine);
         }

@@ -45,6 +45,10 @@ pub struct Metrics {
     pub connections_refused: Counter,
     /// Sensors the tracker reports as flooding.
     pub flooding_sensors: Gauge,
+    /// Tracks the tracker shed (or did not start) at its caps.
+    pub tracks_shed: Gauge,
+    /// Detections of flooding sensors that were not allowed to start tracks.
+    pub flood_refused: Gauge,
 }
 
 impl Default for Metrics {
@@ -76,6 +80,8 @@ impl Metrics {
             cot_refused: Counter::default(),
             connections_refused: Counter::default(),
             flooding_sensors: Gauge::default(),
+            tracks_shed: Gauge::default(),
+            flood_refused: Gauge::default(),
         };
         r.register(
             "ingest_records",
@@ -156,6 +162,16 @@ impl Metrics {
             "flooding_sensors",
             "Sensors the tracker reports as flooding",
             m.flooding_sensors.clone(),
+        );
+        r.register(
+            "tracks_shed",
+            "Tracks the tracker shed, or did not start, at its caps",
+            m.tracks_shed.clone(),
+        );
+        r.register(
+            "flood_refused",
+            "Detections of flooding sensors not allowed to start tracks",
+            m.flood_refused.clone(),
         );
         r.register(
             "late_dropped",

@@ -47,6 +47,10 @@ pub struct ServeConfig {
     /// CoT over plain TCP (sensors with a token in their first event).
     #[arg(long, default_value = "127.0.0.1:8087")]
     pub cot: Option<SocketAddr>,
+    /// Also take TAK clients (with a token in their first event) on plain-TCP CoT; by default
+    /// plain TCP is for sensors on a trusted segment and clients must use TLS.
+    #[arg(long)]
+    pub cot_clients: bool,
     /// Serve no plain-TCP CoT.
     #[arg(long, conflicts_with = "cot")]
     pub no_cot: bool,
@@ -92,6 +96,12 @@ pub struct ServeConfig {
     /// Seconds a client has to send a whole HTTP request head (and the idle limit).
     #[arg(long, default_value_t = 10)]
     pub header_timeout_s: u64,
+    /// Seconds a client has to send a whole request body.
+    #[arg(long, default_value_t = 30)]
+    pub body_timeout_s: u64,
+    /// Seconds a CoT connection has to send its first (authenticating) event.
+    #[arg(long, default_value_t = 10)]
+    pub cot_first_event_s: u64,
 }
 
 impl ServeConfig {
@@ -173,6 +183,8 @@ pub struct Server {
     /// Shared state (for in-process tests and benchmarks).
     pub state: AppState,
     tasks: Vec<JoinHandle<()>>,
+    stop_live: crossbeam_channel::Sender<()>,
+    ended: Vec<tokio::sync::oneshot::Receiver<()>>,
 }
 
 fn last_logged_time(store: &Store) -> Result<Option<f64>, StoreError> {
@@ -209,6 +221,8 @@ fn limits(cfg: &ServeConfig) -> Limits {
     let limits = Limits {
         http_connections: cfg.max_http_connections.min(room / 2).max(8),
         cot_connections: cfg.max_cot_connections.min(room * 2 / 5).max(8),
+        body_timeout: Duration::from_secs(30),
+        cot_first_event: Duration::from_secs(10),
     };
     tracing::info!(
         "file-descriptor limit {nofile}: at most {} HTTP and {} CoT connections",
@@ -226,7 +240,7 @@ impl Server {
         let health = Health::new();
         let (feed_tx, feed_rx) = bounded(64);
         let (store, writer) = Store::open(&cfg.data, cfg.queue, feed_tx)?;
-        supervise("log writer", writer, health.clone(), shutdown.clone())
+        let writer_ended = supervise("log writer", writer, health.clone(), shutdown.clone())
             .map_err(ServerError::Thread)?;
         let tokens = store.read_blocking(Tokens::load)?;
         let hub = Hub::new(site.clone());
@@ -267,7 +281,9 @@ impl Server {
             cfg.max_future_s,
             cfg.max_past_s,
         ));
-        let limits = limits(&cfg);
+        let mut limits = limits(&cfg);
+        limits.body_timeout = Duration::from_secs(cfg.body_timeout_s.max(1));
+        limits.cot_first_event = Duration::from_secs(cfg.cot_first_event_s.max(1));
         let state = AppState {
             site: site.clone(),
             store: store.clone(),
@@ -283,6 +299,7 @@ impl Server {
             tasks: TaskTracker::new(),
             limits: limits.clone(),
         };
+        let (stop_live, stop_rx) = bounded::<()>(0);
         let live = Live {
             site: site.clone(),
             store: store.clone(),
@@ -291,10 +308,17 @@ impl Server {
             health: health.clone(),
             metrics: metrics.clone(),
         }
-        .spawn(feed_rx)
+        .spawn(feed_rx, stop_rx)
         .map_err(ServerError::Thread)?;
-        supervise("engine", live, health.clone(), shutdown.clone()).map_err(ServerError::Thread)?;
-        health.wait_started().await.map_err(ServerError::Engine)?;
+        let live_ended = supervise("engine", live, health.clone(), shutdown.clone())
+            .map_err(ServerError::Thread)?;
+        if let Err(e) = health.wait_started().await {
+            // Release the store (and the directory's lock) before reporting the failure.
+            shutdown.cancel();
+            drop((stop_live, state, store));
+            let _ = tokio::time::timeout(Duration::from_secs(10), writer_ended).await;
+            return Err(ServerError::Engine(e));
+        }
 
         let mut tasks = Vec::new();
         let grace = Duration::from_secs(5);
@@ -328,7 +352,7 @@ impl Server {
         let cot = match cfg.cot.filter(|_| !cfg.no_cot) {
             Some(addr) => {
                 let (l, bound) = bind(addr).await?;
-                tasks.push(tokio::spawn(cot_server.clone().serve(l)));
+                tasks.push(tokio::spawn(cot_server.clone().serve(l, cfg.cot_clients)));
                 Some(bound)
             }
             None => None,
@@ -374,6 +398,8 @@ impl Server {
             cot_tls,
             state,
             tasks,
+            stop_live,
+            ended: vec![live_ended, writer_ended],
         })
     }
 
@@ -404,6 +430,18 @@ impl Server {
             .is_err()
         {
             tracing::warn!("connections still open after 5 s; leaving them");
+        }
+        // The engine stops, then, with every handle on the store gone, the writer drains and
+        // ends, and the data directory's lock is released.
+        drop(self.stop_live);
+        drop(self.state);
+        for e in self.ended {
+            if tokio::time::timeout(Duration::from_secs(10), e)
+                .await
+                .is_err()
+            {
+                tracing::warn!("a server thread is still running after 10 s");
+            }
         }
     }
 }

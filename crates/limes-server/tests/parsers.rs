@@ -2,8 +2,13 @@
 //! in `fuzz/` explore further; these run in every test run).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-use limes_server::cot::{parse, Framer};
-use limes_server::ingest::{ndjson, testing_checker};
+use limes_server::cot::frame::frame_all;
+use limes_server::cot::parse;
+use limes_server::ingest::{body, testing_checker};
+
+fn all(_: &str) -> bool {
+    true
+}
 use proptest::prelude::*;
 
 const EVENT: &str = r#"<event version="2.0" uid="u" type="a-u-G" how="m-g" time="2026-01-01T00:00:00Z" start="2026-01-01T00:00:00Z" stale="2026-01-01T00:01:00Z"><point lat="36.1" lon="41.2" hae="0" ce="5" le="9"/><detail><limes class="person" count="3"/></detail></event>"#;
@@ -13,7 +18,7 @@ proptest! {
 
     #[test]
     fn ndjson_never_panics(data in proptest::collection::vec(any::<u8>(), 0..600)) {
-        let b = ndjson::parse(&data, &testing_checker());
+        let b = body::parse(&data, &testing_checker(), &all);
         prop_assert_eq!(b.records.len() + b.errors.len() > 0, data.iter().any(|c| !c.is_ascii_whitespace()));
         // The log text holds exactly the accepted records, one per line.
         let logged: Vec<limes_core::record::SensorRecord> = b.body.split(|&c| c == b'\n').filter(|l| !l.is_empty())
@@ -38,12 +43,10 @@ proptest! {
 
     #[test]
     fn framer_never_panics(data in proptest::collection::vec(any::<u8>(), 0..2000), cut in 1usize..64) {
-        let mut f = Framer::new(512);
-        for chunk in data.chunks(cut) {
-            f.push(chunk);
-            while let Ok(Some(ev)) = f.next_event() {
-                prop_assert!(ev.ends_with(b"</event>"));
-            }
+        let (events, _) = frame_all(&data, cut, 512);
+        for ev in events {
+            prop_assert!(ev.ends_with(b"</event>"));
+            prop_assert!(ev.len() <= 512);
         }
     }
 
@@ -74,8 +77,9 @@ fn entity_declarations_are_refused() {
 #[test]
 fn the_log_holds_each_accepted_record_on_one_line() {
     let t = chrono::Utc::now().to_rfc3339();
-    let rec =
-        format!(r#"{{"type":"detection","sensor":"cam","time":"{t}","lon":38.87,"lat":36.38}}"#);
+    let rec = format!(
+        r#"{{"type":"detection","sensor":"cam","time":"{t}","lon":38.87,"lat":36.38,"ce":5}}"#
+    );
     let pretty =
         format!("{{\n  \"type\": \"heartbeat\",\n  \"sensor\": \"cam\",\n  \"time\": \"{t}\"\n}}");
     for body in [
@@ -83,7 +87,7 @@ fn the_log_holds_each_accepted_record_on_one_line() {
         format!("[{rec},\n{pretty}]"),
         pretty.clone(),
     ] {
-        let b = ndjson::parse(body.as_bytes(), &testing_checker());
+        let b = body::parse(body.as_bytes(), &testing_checker(), &all);
         assert!(b.errors.is_empty(), "{:?}", b.errors);
         let lines: Vec<&[u8]> = b
             .body

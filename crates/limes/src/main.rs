@@ -1,6 +1,7 @@
 //! `limes`: simulate, track, apply the rules to and score a frontier and its guarded facilities.
 
 mod bench;
+mod bench_accuracy;
 mod bench_alarms;
 mod bench_serve;
 mod demo;
@@ -114,6 +115,9 @@ enum Cmd {
         /// GOSPA order p.
         #[arg(long, default_value_t = 1.0)]
         gospa_p: f64,
+        /// Stone Soup's GOSPA switching penalty, metres per identity switch.
+        #[arg(long, default_value_t = 100.0)]
+        switching_penalty: f64,
         /// Output folder.
         #[arg(long)]
         out: PathBuf,
@@ -179,22 +183,52 @@ enum Cmd {
         #[arg(long)]
         no_latency: bool,
     },
-    /// Measure tracker throughput and memory (or, with `alarms`, alarm quality); writes a
-    /// Markdown table.
+    /// Measure tracker throughput and memory; writes a Markdown table. `bench accuracy`
+    /// compares tracking accuracy with Stone Soup; `bench alarms` measures alarm quality.
     Bench {
-        #[command(subcommand)]
-        what: Option<BenchWhat>,
         /// Simulated minutes of the frontier workload.
         #[arg(long, default_value_t = 60.0)]
         minutes: f64,
         /// Append the table to this file.
         #[arg(long)]
         append: Option<PathBuf>,
+        /// What else to measure.
+        #[command(subcommand)]
+        what: Option<BenchCmd>,
     },
 }
 
 #[derive(Subcommand)]
-enum BenchWhat {
+enum BenchCmd {
+    /// Limes beside Stone Soup's GNN and JPDA (EHM2) on one family of scenarios, scored with
+    /// the same GOSPA (c = 50 m, p = 1) and switching term; see BENCHMARKS.md.
+    Accuracy {
+        /// Folder for the scenarios, the tracks and the table.
+        #[arg(long, default_value = "limes-out/bench-accuracy")]
+        out: PathBuf,
+        /// Multiplies every scenario's number of scans.
+        #[arg(long, default_value_t = 1.0)]
+        scale: f64,
+        /// Skip Stone Soup (no Python needed).
+        #[arg(long)]
+        no_stonesoup: bool,
+        /// Only these scenarios (t50, t200, t1000, breakout, hard).
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
+        /// Score Stone Soup's tracks of an earlier run in `out` instead of running it again.
+        #[arg(long)]
+        reuse_stonesoup: bool,
+    },
+    /// Internal: run Limes on one scenario folder of `bench accuracy`.
+    #[command(hide = true)]
+    AccuracyRun {
+        /// The scenario folder.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The sensor's detection probability.
+        #[arg(long, default_value_t = 0.9)]
+        pd: f64,
+    },
     /// Alarm quality over many seeds of a frontier night built to fool the system: Pd per
     /// scenario kind, time to alert, nuisance and false alert rates, operating points, and the
     /// single-sensor baseline on the same nights.
@@ -295,12 +329,14 @@ fn main() -> Result<()> {
             site,
             gospa_c,
             gospa_p,
+            switching_penalty,
             out,
         } => match (truth, tracks) {
             (Some(truth), Some(tracks)) if runs.is_empty() => {
                 let cfg = EvalConfig {
                     gospa_c,
                     gospa_p,
+                    switching_penalty,
                     ..EvalConfig::default()
                 };
                 eval(
@@ -317,13 +353,34 @@ fn main() -> Result<()> {
         },
         Cmd::Site { file } => show_site(&file),
         Cmd::Bench {
+            what:
+                Some(BenchCmd::Accuracy {
+                    out,
+                    scale,
+                    no_stonesoup,
+                    only,
+                    reuse_stonesoup,
+                }),
+            ..
+        } => bench_accuracy::run(&bench_accuracy::Args {
+            out,
+            scale,
+            no_stonesoup,
+            only,
+            reuse_stonesoup,
+        }),
+        Cmd::Bench {
+            what: Some(BenchCmd::AccuracyRun { dir, pd }),
+            ..
+        } => bench_accuracy::run_limes(&dir, pd),
+        Cmd::Bench {
             what: None,
             minutes,
             append,
         } => bench::run(minutes, append.as_deref()),
         Cmd::Bench {
             what:
-                Some(BenchWhat::Alarms {
+                Some(BenchCmd::Alarms {
                     seeds,
                     first_seed,
                     hours,
@@ -552,12 +609,15 @@ fn eval(
     let path = report.write(out)?;
     let s = &report.sites[0];
     println!(
-        "GOSPA mean {:.1} (loc {:.1}, missed {:.1}, false {:.1}), OSPA {:.1}\nreport: {}",
+        "GOSPA mean {:.1} (loc {:.1}, missed {:.1}, false {:.1}), OSPA {:.1}; identity switches {} (half {}, switching term {:.1})\nreport: {}",
         s.gospa_mean,
         s.gospa_localisation_mean,
         s.gospa_missed_mean,
         s.gospa_false_mean,
         s.ospa_mean,
+        s.id_switches,
+        s.half_switches,
+        s.switching_mean,
         path.display()
     );
     Ok(())

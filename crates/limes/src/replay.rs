@@ -119,16 +119,27 @@ pub async fn replay(a: ReplayArgs<'_>) -> Result<ReplaySummary> {
             eprintln!("warning: replaying at {s}x but the server clock runs at {server_speed}x; records will drift from its clock");
         }
     }
-    // Record times move to the server's clock: paced replays start now; `max` ends now.
-    let offset = match a.speed {
-        Speed::Times(_) => now - first,
-        Speed::Max => now - last,
+    // Record times move to the server's clock. A paced replay sends each record a little
+    // before its time comes (one wall second's worth of clock, at most a minute), so network
+    // and batching delays never make it later than the tracker's reorder window allows. `max`
+    // is for a frozen drill clock (`--clock-speed 0`): the file then starts at the clock.
+    let lead = match a.speed {
+        Speed::Times(x) => x.clamp(1.0, 60.0),
+        Speed::Max => {
+            if server_speed != 0.0 {
+                eprintln!("warning: --speed max against a running clock: records older than the tracker's reorder window are refused; run the server with --clock-speed 0");
+            }
+            0.0
+        }
     };
+    let _ = last;
+    let offset = now - first + lead;
     for r in &mut recs {
         let t = r.time().0 + offset;
         r.set_time(Time(t));
     }
     let start = Instant::now();
+    let run: u64 = rand::random();
     let mut s = ReplaySummary::default();
     let mut i = 0;
     while i < recs.len() {
@@ -136,7 +147,7 @@ pub async fn replay(a: ReplayArgs<'_>) -> Result<ReplaySummary> {
             Speed::Max => recs.len(),
             Speed::Times(x) => {
                 let elapsed = start.elapsed().as_secs_f64() * x;
-                recs[i..].partition_point(|r| r.time().0 - offset - first <= elapsed) + i
+                recs[i..].partition_point(|r| r.time().0 - offset - first + lead <= elapsed) + i
             }
         };
         if due == i {
@@ -149,14 +160,28 @@ pub async fn replay(a: ReplayArgs<'_>) -> Result<ReplaySummary> {
             serde_json::to_writer(&mut body, r)?;
             body.push(b'\n');
         }
+        // One key per batch: a retry after a lost reply is answered, not stored twice.
+        let key = format!("replay-{run}-{i}");
+        let mut tries = 0;
         loop {
-            let resp = client
+            let sent = client
                 .post(format!("{base}/api/v1/ingest"))
                 .bearer_auth(a.token)
                 .header("Content-Type", "application/x-ndjson")
+                .header("Idempotency-Key", &key)
                 .body(body.clone())
                 .send()
-                .await?;
+                .await;
+            let resp = match sent {
+                Ok(r) => r,
+                Err(e) if tries < 5 => {
+                    tries += 1;
+                    eprintln!("warning: {e}; retrying batch {i} with the same key");
+                    tokio::time::sleep(Duration::from_millis(200 * tries)).await;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
             let status = resp.status();
             if status.as_u16() == 429 || status.as_u16() == 503 {
                 s.throttled += 1;

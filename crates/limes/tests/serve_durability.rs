@@ -11,7 +11,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-fn alert_revs(srv: &Srv, token: &str) -> BTreeMap<u64, (u64, String)> {
+fn alert_revs(srv: &Srv, token: &str) -> BTreeMap<String, (u64, String)> {
     let (st, v) = srv.get(token, "/api/v1/alerts?limit=5000");
     assert_eq!(st, 200, "{v}");
     v["alerts"]
@@ -20,7 +20,7 @@ fn alert_revs(srv: &Srv, token: &str) -> BTreeMap<u64, (u64, String)> {
         .iter()
         .map(|a| {
             (
-                a["id"].as_u64().expect("id"),
+                a["id"].as_str().expect("id").to_string(),
                 (
                     a["rev"].as_u64().expect("rev"),
                     a["kind"].as_str().expect("kind").to_string(),
@@ -35,11 +35,10 @@ fn sigkill_mid_ingest_loses_nothing_acknowledged_and_the_tracker_resumes() {
     let dir = tempfile::tempdir().expect("tempdir");
     let site = camp_site(dir.path(), None);
     let data = dir.path().join("data");
-    let admin = token(&site, &data, "ibf", "admin");
-    let sensor = token(&site, &data, "ibf", "sensor");
+    let admin = token(&site, &data, "ibf", "owner");
+    let sensor = token(&site, &data, "sdf", "sensor");
     let recs = Arc::new(breakout());
-    let (http, cot) = (free_port(), free_port());
-    let srv = Srv::start_on(&site, &data, 30.0, http, cot);
+    let srv = Srv::start(&site, &data, 30.0);
 
     // Feed in the background; kill the server while batches are in flight.
     let acked = Arc::new(AtomicU64::new(0));
@@ -72,7 +71,7 @@ fn sigkill_mid_ingest_loses_nothing_acknowledged_and_the_tracker_resumes() {
     let acked_before = acked.load(Ordering::SeqCst);
     assert!(acked_before > 0);
 
-    let srv = Srv::start_on(&site, &data, 30.0, http, cot);
+    let srv = Srv::start(&site, &data, 30.0);
     let (_, stats) = srv.get(&admin, "/api/v1/stats");
     let stored = stats["store"]["records"].as_u64().expect("records");
     assert!(
@@ -101,11 +100,12 @@ fn sigkill_mid_ingest_loses_nothing_acknowledged_and_the_tracker_resumes() {
     }
 
     // The tracker resumes: the rest of the night lands in the same mass-breakout alert.
-    let breakout_id = *seen
+    let breakout_id = seen
         .iter()
         .find(|(_, (_, k))| k == "mass_breakout")
         .expect("breakout")
-        .0;
+        .0
+        .clone();
     let rev_before = after[&breakout_id].0;
     let rest: Vec<_> = {
         let skip = (stored as usize).min(recs.len());

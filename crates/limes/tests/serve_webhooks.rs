@@ -16,10 +16,9 @@ fn webhooks_retry_with_backoff_and_survive_a_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
     let site = camp_site(dir.path(), Some(&base));
     let data = dir.path().join("data");
-    let admin = token(&site, &data, "ibf", "admin");
-    let sensor = token(&site, &data, "ibf", "sensor");
-    let (http, cot) = (free_port(), free_port());
-    let srv = Srv::start_on(&site, &data, 30.0, http, cot);
+    let admin = token(&site, &data, "ibf", "owner");
+    let sensor = token(&site, &data, "sdf", "sensor");
+    let srv = Srv::start(&site, &data, 30.0);
     let recs = breakout();
     let half = recs.len() / 2;
     feed(
@@ -47,7 +46,7 @@ fn webhooks_retry_with_backoff_and_survive_a_restart() {
     drop(conn);
     assert!(!queued.is_empty());
     up.store(true, Ordering::SeqCst);
-    let srv = Srv::start_on(&site, &data, 30.0, http, cot);
+    let srv = Srv::start(&site, &data, 30.0);
     wait_for(120.0, || {
         let (_, st) = srv.get(&admin, "/api/v1/stats");
         (st["store"]["outbox_pending"] == 0).then_some(())

@@ -1,15 +1,16 @@
-"""A TAK client built on PyTAK (a real TAK client library): connects to a CoT TCP server,
-authenticates in its first event, pings, sends its position twice, and prints as JSON every
-event it receives within the given number of seconds.
+"""A TAK client built on PyTAK (a real TAK client library): connects to a CoT server,
+authenticates in its first event (when given a token), pings, sends its position twice, and
+prints as JSON every event it receives until its standard input closes (or the server closes
+the connection). Each frame is parsed with Python's standard XML parser exactly as split on
+</event> by PyTAK, as a stock client does.
 
-usage: tak_client.py <cot-url> <token> <uid> <seconds>
+usage: tak_client.py <cot-url> <token|-> <uid>
 """
 
 import asyncio
 import configparser
 import json
 import sys
-import time
 import xml.etree.ElementTree as ET
 
 import pytak
@@ -25,7 +26,12 @@ def own_position(uid, token):
     return ET.tostring(ev)
 
 
-async def main(url, token, uid, seconds):
+async def stdin_closed():
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, sys.stdin.read)
+
+
+async def main(url, token, uid):
     cfg = configparser.ConfigParser()
     cfg["tak"] = {"COT_URL": url}
     cfg = cfg["tak"]
@@ -35,21 +41,26 @@ async def main(url, token, uid, seconds):
         asyncio.create_task(pytak.TXWorker(txq, cfg, writer).run()),
         asyncio.create_task(pytak.RXWorker(rxq, cfg, reader).run()),
     ]
-    await txq.put(own_position(uid, token))
+    await txq.put(own_position(uid, token if token != "-" else None))
     ping = pytak.cot_event(lat=0, lon=0, uid=uid + "-ping", cot_type="t-x-c-t", stale=20)
     await txq.put(ET.tostring(ping))
-    got, second_sa = [], False
-    start = time.time()
-    while time.time() - start < seconds:
-        if not second_sa and time.time() - start > 5:
-            await txq.put(own_position(uid, None))
-            second_sa = True
+    print("connected", file=sys.stderr, flush=True)
+    got, bad, sent_second = [], [], False
+    done = asyncio.create_task(stdin_closed())
+    while not done.done():
         try:
             data = await asyncio.wait_for(rxq.get(), timeout=0.2)
         except asyncio.TimeoutError:
             continue
         text = data.decode("utf-8")
-        root = ET.fromstring(text[text.index("<event"):])
+        try:
+            root = ET.fromstring(text)
+        except ET.ParseError as e:
+            bad.append({"frame": text[:200], "error": str(e)})
+            continue
+        if not sent_second:
+            await txq.put(own_position(uid, None))
+            sent_second = True
         point = root.find("point")
         detail = root.find("detail")
         got.append({
@@ -60,13 +71,14 @@ async def main(url, token, uid, seconds):
             "stale": root.get("stale"),
             "lat": float(point.get("lat")) if point is not None else None,
             "lon": float(point.get("lon")) if point is not None else None,
+            "ce": float(point.get("ce")) if point is not None else None,
             "emergency": detail is not None and detail.find("emergency") is not None,
-            "closed": text.rstrip().endswith("</event>"),
+            "limes": detail is not None and detail.find("limes") is not None,
         })
     for t in tasks:
         t.cancel()
-    print(json.dumps(got))
+    print(json.dumps({"events": got, "unparsed": bad}))
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])))
+    asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3]))

@@ -42,6 +42,8 @@ pub struct EvalConfig {
     pub match_after_s: f64,
     /// An unmatched alert with a harmless real object this close is a nuisance, metres.
     pub nuisance_m: f64,
+    /// Stone Soup's GOSPA `switching_penalty` (metres per full identity switch).
+    pub switching_penalty: f64,
 }
 
 impl Default for EvalConfig {
@@ -54,6 +56,7 @@ impl Default for EvalConfig {
             match_before_s: 1800.0,
             match_after_s: 1800.0,
             nuisance_m: 500.0,
+            switching_penalty: 100.0,
         }
     }
 }
@@ -66,6 +69,8 @@ pub struct GospaSample {
     /// The metric.
     #[serde(flatten)]
     pub g: gospa::Gospa,
+    /// The switching term at this sample (identity switches since the previous one).
+    pub switching: gospa::SwitchStep,
     /// Visible truths.
     pub truths: usize,
     /// Track estimates.
@@ -77,7 +82,10 @@ struct Latest {
     part: Partition,
     xy: Xy,
     vel: Xy,
+    /// Time of the state.
     t: f64,
+    /// Time of the last detection behind it.
+    updated: f64,
     confirmed: bool,
     class: [f64; 3],
 }
@@ -146,6 +154,9 @@ pub struct Evaluator {
     next_sample: usize,
     latest: HashMap<u64, Latest>,
     gospa: Vec<GospaSample>,
+    switching: gospa::Switching,
+    /// Full identity switches by the truth's role.
+    switches_by_role: BTreeMap<crate::record::TruthRole, u64>,
     alerts: Vec<AlertRecord>,
     track_paths: BTreeMap<u64, Vec<Xy>>,
     truth_paths: BTreeMap<u64, (crate::record::TruthRole, Vec<Xy>)>,
@@ -161,11 +172,13 @@ impl Evaluator {
     /// An evaluator; feed truth with [`Evaluator::on_truth`] in time order, ahead of the tracks.
     pub fn new(cfg: EvalConfig) -> Self {
         Self {
+            switching: gospa::Switching::new(cfg.switching_penalty, cfg.gospa_p),
             cfg,
             truth: Truth::default(),
             next_sample: 0,
             latest: HashMap::new(),
             gospa: Vec::new(),
+            switches_by_role: BTreeMap::new(),
             alerts: Vec::new(),
             track_paths: BTreeMap::new(),
             truth_paths: BTreeMap::new(),
@@ -216,6 +229,10 @@ impl Evaluator {
             self.latest.remove(&u.id);
             return;
         }
+        // Only confirmed tracks are scored; tentative ones are not even remembered.
+        if u.status == TrackStatus::Tentative {
+            return;
+        }
         self.latest.insert(
             u.id,
             Latest {
@@ -223,6 +240,7 @@ impl Evaluator {
                 xy: u.xy,
                 vel: u.vel,
                 t: u.time,
+                updated: u.updated,
                 confirmed: u.status != TrackStatus::Tentative,
                 class: u.class,
             },
@@ -238,6 +256,7 @@ impl Evaluator {
         self.on_update(&TrackUpdate {
             id: r.id,
             time: r.time.0,
+            updated: r.updated.map_or(r.time.0, |t| t.0),
             status: r.status,
             part,
             xy,
@@ -247,6 +266,7 @@ impl Evaluator {
             hits: r.hits,
             first_seen: r.first_seen.0,
             sensor: None,
+            was_confirmed: r.status != TrackStatus::Tentative,
         });
     }
 
@@ -282,9 +302,10 @@ impl Evaluator {
             .collect();
         let truths: Vec<Xy> = visible.iter().map(|s| to_xy(frame, s.pos)).collect();
         let mut tracks = Vec::new();
+        let mut ids = Vec::new();
         let mut classes = Vec::new();
         for (id, l) in &self.latest {
-            if !l.confirmed || t - l.t > self.cfg.max_track_age_s || l.t > t + 5.0 {
+            if !l.confirmed || t - l.updated > self.cfg.max_track_age_s || l.t > t + 5.0 {
                 continue;
             }
             let dt = t - l.t;
@@ -294,6 +315,7 @@ impl Evaluator {
                 _ => p,
             };
             tracks.push(xy);
+            ids.push(*id);
             classes.push(l.class);
             let path = self.track_paths.entry(*id).or_default();
             if path.len() < 400 {
@@ -302,6 +324,22 @@ impl Evaluator {
         }
         let (g, pairs) =
             gospa::gospa_with_pairs(&tracks, &truths, self.cfg.gospa_c, self.cfg.gospa_p);
+        // Stone Soup passes no assignment at a time without tracks or without truths.
+        let switching = if tracks.is_empty() || truths.is_empty() {
+            self.switching.add([])
+        } else {
+            let mut of_truth: Vec<Option<u64>> = vec![None; truths.len()];
+            for &(i, j) in &pairs {
+                of_truth[j] = Some(ids[i]);
+            }
+            self.switching
+                .add(visible.iter().zip(of_truth).map(|(s, k)| (s.id, k)))
+        };
+        for id in &self.switching.switched {
+            if let Some(s) = visible.iter().find(|s| s.id == *id) {
+                *self.switches_by_role.entry(s.role).or_default() += 1;
+            }
+        }
         for (i, j) in pairs {
             let est = crate::record::ClassProbs::from_array(classes[i]).best();
             self.confusion.entry(visible[j].role).or_default()[class_index(est)] += 1;
@@ -309,6 +347,7 @@ impl Evaluator {
         self.gospa.push(GospaSample {
             t,
             g,
+            switching,
             truths: truths.len(),
             tracks: tracks.len(),
         });
@@ -332,6 +371,7 @@ impl Evaluator {
                 incidents: scores.1,
                 confusion: std::mem::take(&mut self.confusion),
                 events: std::mem::take(&mut self.events),
+                switches_by_role: std::mem::take(&mut self.switches_by_role),
                 alert_log: alert_log(&self.alerts),
                 map: plot::MapData {
                     truth: std::mem::take(&mut self.truth_paths),

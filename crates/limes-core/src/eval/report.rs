@@ -80,6 +80,16 @@ pub struct SiteFigures {
     pub gospa_false_mean: f64,
     /// Mean OSPA distance.
     pub ospa_mean: f64,
+    /// Identity switches (a truth taken over by another track), Stone Soup's full switches.
+    pub id_switches: u64,
+    /// Half switches (a truth lost by its track, or picked up by one after being lost).
+    pub half_switches: u64,
+    /// Mean switching term (`switching_penalty` per full switch).
+    pub switching_mean: f64,
+    /// Stone Soup's switching penalty used, metres per full switch.
+    pub switching_penalty: f64,
+    /// Identity switches by the truth's role (animals in a flock swap tracks constantly).
+    pub id_switches_by_role: BTreeMap<String, u64>,
     /// Mean of GOSPA divided by the number of visible truths (samples with any), metres.
     pub gospa_per_truth_mean: f64,
     /// Mean visible truths per sample.
@@ -144,6 +154,7 @@ pub(super) struct Scored {
     pub incidents: Vec<IncidentScore>,
     pub confusion: BTreeMap<crate::record::TruthRole, [u64; 3]>,
     pub events: BTreeMap<String, u64>,
+    pub switches_by_role: BTreeMap<crate::record::TruthRole, u64>,
     pub alert_log: Vec<AlertRecord>,
     pub map: MapData,
 }
@@ -160,6 +171,7 @@ pub(super) fn figures(
         incidents,
         confusion,
         events,
+        switches_by_role,
         alert_log,
         map,
     } = scored;
@@ -235,6 +247,14 @@ pub(super) fn figures(
         gospa_localisation_mean: mean(&|s| s.g.localisation),
         gospa_missed_mean: mean(&|s| s.g.missed),
         gospa_false_mean: mean(&|s| s.g.false_tracks),
+        id_switches: series.iter().map(|s| u64::from(s.switching.full)).sum(),
+        half_switches: series.iter().map(|s| u64::from(s.switching.half)).sum(),
+        switching_mean: mean(&|s| s.switching.loss),
+        switching_penalty: cfg.switching_penalty,
+        id_switches_by_role: switches_by_role
+            .iter()
+            .map(|(r, n)| (r.name().to_string(), *n))
+            .collect(),
         ospa_mean: mean(&|s| s.g.ospa),
         gospa_per_truth_mean: {
             let v: Vec<f64> = series
@@ -317,9 +337,13 @@ impl Report {
                 md,
                 "### Tracking\n\nGOSPA (c = {} m, p = {}, α = 2), mean over {} samples: **{:.1}** \
                  (localisation {:.1}, missed {:.1}, false {:.1}), i.e. {:.1} m per visible object; OSPA {:.1} m. \
-                 Visible truths per sample {:.1}, track estimates {:.1}.\n\n![GOSPA over time](gospa-{}.svg)\n",
+                 Visible truths per sample {:.1}, track estimates {:.1}. \
+                 Identity switches (Stone Soup's switching term between samples): **{}** full, {} half \
+                 (switching term {:.1} per sample at {} m per switch); by role: {}.\n\n![GOSPA over time](gospa-{}.svg)\n",
                 s.gospa_c, s.gospa_p, s.gospa_series.len(), s.gospa_mean, s.gospa_localisation_mean,
-                s.gospa_missed_mean, s.gospa_false_mean, s.gospa_per_truth_mean, s.ospa_mean, s.truths_mean, s.tracks_mean, s.site
+                s.gospa_missed_mean, s.gospa_false_mean, s.gospa_per_truth_mean, s.ospa_mean, s.truths_mean, s.tracks_mean,
+                s.id_switches, s.half_switches, s.switching_mean, s.switching_penalty,
+                s.id_switches_by_role.iter().map(|(r, n)| format!("{r} {n}")).collect::<Vec<_>>().join(", "), s.site
             );
             if let Some(acc) = s.class_accuracy {
                 let _ = writeln!(

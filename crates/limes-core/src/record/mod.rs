@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Where a measurement lies: WGS84 degrees, or metres in a plain local frame.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Position {
@@ -34,6 +35,7 @@ pub enum Position {
 }
 
 /// Probabilities of the three object classes Limes tells apart.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ClassProbs {
     /// Probability that the object is a person.
@@ -87,6 +89,7 @@ impl ClassProbs {
 }
 
 /// The class of a heat source.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ObjectClass {
@@ -110,6 +113,7 @@ impl ObjectClass {
 }
 
 /// One sensor's report of one object at one time.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Detection {
     /// Identifier of the reporting sensor.
@@ -137,6 +141,7 @@ pub struct Detection {
 }
 
 /// Kinds of fence alarm a fence zone raises.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FenceAlarmKind {
@@ -149,6 +154,7 @@ pub enum FenceAlarmKind {
 }
 
 /// An alarm from one zone of a fence.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FenceAlarm {
     /// Identifier of the fence controller.
@@ -164,6 +170,7 @@ pub struct FenceAlarm {
 }
 
 /// A sensor saying "I am alive".
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Heartbeat {
     /// Identifier of the sensor.
@@ -173,6 +180,7 @@ pub struct Heartbeat {
 }
 
 /// Everything a sensor can send: one line of a detections file.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum SensorRecord {
@@ -214,6 +222,7 @@ impl SensorRecord {
 }
 
 /// Life-cycle state of a track as written by `limes track`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TrackStatus {
@@ -264,9 +273,14 @@ pub struct TrackRecord {
     /// The sensor whose detection produced this update, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sensor: Option<String>,
+    /// Time of the last detection, on a status line written later than it (`coasting`,
+    /// `deleted`: their `time` is when the status changed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated: Option<Time>,
 }
 
 /// Alert kinds raised by the rules.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertKind {
@@ -322,6 +336,7 @@ impl AlertKind {
 }
 
 /// How urgent an alert is.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
@@ -348,6 +363,7 @@ impl Severity {
 }
 
 /// Whether an alert is still live.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AlertState {
@@ -368,6 +384,7 @@ impl AlertState {
 }
 
 /// Detect–delay–respond figures carried by every alert that has an intruder.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Ddr {
     /// Time the intruder was first detected.

@@ -80,6 +80,11 @@ pub struct Flock {
     pub heading: f64,
     /// Spread of the animals around the centre, metres.
     pub radius: f64,
+    /// A driven flock: waypoints its centre is driven through (across the frontier too),
+    /// from `drive.1` on at `drive.0` m/s; empty for a grazing flock.
+    pub route: VecDeque<Xy>,
+    /// Driving speed (m/s) and start time of a driven flock.
+    pub drive: (f64, f64),
 }
 
 /// Shared state the movement rules need.
@@ -173,11 +178,30 @@ impl Flock {
     /// Drifts the centre, steering away from the frontier when closer than `keep_out` metres.
     pub fn step(
         &mut self,
+        t: f64,
         dt: f64,
         frontier: Option<(&Polyline, f64)>,
         keep_out: f64,
         rng: &mut ChaCha8Rng,
     ) {
+        if self.drive.0 > 0.0 {
+            // Driven: through the waypoints once it is time, then it stays where it ends.
+            if t < self.drive.1 {
+                return;
+            }
+            let Some(&w) = self.route.front() else { return };
+            let d = [w[0] - self.centre[0], w[1] - self.centre[1]];
+            let len = d[0].hypot(d[1]);
+            let step = self.drive.0 * dt;
+            if len <= step {
+                self.centre = w;
+                self.route.pop_front();
+            } else {
+                self.centre[0] += d[0] / len * step;
+                self.centre[1] += d[1] / len * step;
+            }
+            return;
+        }
         self.heading += rng.random_range(-0.05..0.05) * dt;
         let speed = 0.25;
         let next = [

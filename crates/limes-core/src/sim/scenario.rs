@@ -5,6 +5,8 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use std::collections::VecDeque;
 
+mod cover;
+
 use super::actors::{Actor, Behaviour, Flock, World};
 use super::sensors::{SimModel, SimSensor};
 use super::{ScenarioConfig, SimError};
@@ -159,6 +161,7 @@ impl SimWorld {
             adv: Default::default(),
         };
         w.add_frontier_actors(site, cfg, t0, end, rng);
+        w.add_flock_crossings(site, cfg, t0, end, rng);
         w.add_roads(cfg, t0, end, rng);
         w.add_outages(cfg, t0, end, rng);
         if let Some(b) = &cfg.breakout {
@@ -270,6 +273,8 @@ impl SimWorld {
                 centre,
                 heading: rng.random_range(0.0..std::f64::consts::TAU),
                 radius: rng.random_range(40.0..90.0),
+                route: VecDeque::new(),
+                drive: (0.0, 0.0),
             });
             for k in 0..cfg.flock_size + 1 {
                 let id = self.next_id();
@@ -533,7 +538,7 @@ impl SimWorld {
         let frontier = self.frontier.as_ref().map(|(l, s)| (l, *s));
         for (k, f) in self.flocks.iter_mut().enumerate() {
             if !self.adv.steers_flock(k) {
-                f.step(dt, frontier, 250.0, rng);
+                f.step(t, dt, frontier, 250.0, rng);
             }
         }
         self.adversarial_step(t, dt, rng, fence);
@@ -547,7 +552,10 @@ impl SimWorld {
                 continue;
             }
             a.step(t, dt, &world, rng);
-            if a.role == TruthRole::Infiltrator && !self.crossed[i] {
+            // Infiltrators, and herders who drive their flock across (they have a group).
+            let crosser = a.role == TruthRole::Infiltrator
+                || (a.role == TruthRole::Herder && a.group.is_some());
+            if crosser && !self.crossed[i] {
                 if let Some((line, out_sign)) = &self.frontier {
                     if let Some(n) = line.nearest(a.pos) {
                         if self.side[i] * out_sign > 0.0 && n.signed * out_sign < 0.0 {

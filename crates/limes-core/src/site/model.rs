@@ -92,6 +92,7 @@ fn default_crossing_radius() -> f64 {
 }
 
 /// Status of a facility.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FacilityStatus {

@@ -33,6 +33,11 @@ pub struct ScenarioConfig {
     pub latency_max_s: f64,
     /// The breakout, if the scenario stages one.
     pub breakout: Option<BreakoutConfig>,
+    /// Flocks whose herder drives them across the frontier (the herder's crossing is an
+    /// infiltration).
+    pub herder_crossings: u32,
+    /// Infiltrator groups that cross walking inside a flock, at its pace.
+    pub flock_infiltrations: u32,
     /// Adversarial scenarios staged on top of the usual traffic (`[scenario.adversarial]`).
     pub adversarial: AdversarialConfig,
 }
@@ -53,6 +58,8 @@ impl Default for ScenarioConfig {
             sensor_outages: 1,
             latency_max_s: 1.5,
             breakout: None,
+            herder_crossings: 0,
+            flock_infiltrations: 0,
             adversarial: AdversarialConfig::default(),
         }
     }

@@ -70,9 +70,19 @@ impl ReorderBuffer {
         true
     }
 
-    /// Pops the oldest scan (same time and sensor) if it is at or before `upto`, grouped by
-    /// partition.
-    pub fn pop_scan(&mut self, upto: f64) -> Option<(f64, Scan)> {
+    /// Detections held.
+    pub fn len(&self) -> usize {
+        self.heap.len()
+    }
+
+    /// Time of the oldest detection held.
+    pub fn oldest(&self) -> Option<f64> {
+        self.heap.peek().map(|p| p.0.meas.t)
+    }
+
+    /// Pops the oldest scan (same time and sensor, at most `max` detections; the rest stay for
+    /// the next call) if it is at or before `upto`, grouped by partition.
+    pub fn pop_scan(&mut self, upto: f64, max: usize) -> Option<(f64, Scan)> {
         let first = self.heap.peek()?;
         if first.0.meas.t > upto {
             return None;
@@ -80,10 +90,12 @@ impl ReorderBuffer {
         let (ms, sensor) = (first.0.key.0, first.0.key.1);
         let t = first.0.meas.t;
         let mut groups: Vec<(Partition, Vec<Meas>)> = Vec::new();
+        let mut n = 0;
         while let Some(p) = self.heap.peek() {
-            if p.0.key.0 != ms || p.0.key.1 != sensor {
+            if p.0.key.0 != ms || p.0.key.1 != sensor || n >= max.max(1) {
                 break;
             }
+            n += 1;
             let Some(Reverse(p)) = self.heap.pop() else {
                 break;
             };

@@ -19,8 +19,9 @@ use crate::lifecycle::{self, Action, Resolution, ALERT_COLUMNS};
 use crate::release::{AlertView, IdKind, Item, Lifecycle, Out};
 
 /// Filters for `GET /api/v1/alerts`; all optional and combined with AND.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct Filter {
     kind: Option<AlertKind>,
     severity: Option<Severity>,
@@ -54,6 +55,10 @@ fn query_error(e: axum::extract::rejection::QueryRejection) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, e.body_text())
 }
 
+#[utoipa::path(get, path = "/api/v1/alerts", tag = "alerts", params(Filter),
+    responses((status = 200, description = "Alerts released to the caller, newest first", body = super::openapi::AlertList),
+        (status = 400, description = "Bad request (the field is named in details)", body = super::openapi::ErrorBody), (status = 403, description = "Your role or organisation may not", body = super::openapi::ErrorBody)),
+    security(("bearer" = [])))]
 /// The alerts released to the caller that match the filter, newest first.
 pub async fn list(
     State(s): State<AppState>,
@@ -135,6 +140,11 @@ async fn view(s: &AppState, p: &Principal, id: &str) -> Result<(u64, AlertView),
     Ok((internal, v))
 }
 
+#[utoipa::path(get, path = "/api/v1/alerts/{id}", tag = "alerts",
+    params(("id" = String, Path, description = "The alert's id for the caller's organisation")),
+    responses((status = 200, description = "The alert as released", body = crate::release::AlertOut),
+        (status = 404, description = "No such alert (or not released: the same answer)", body = super::openapi::ErrorBody)),
+    security(("bearer" = [])))]
 /// One alert, as released to the caller.
 pub async fn one(
     State(s): State<AppState>,
@@ -164,7 +174,7 @@ pub async fn one(
 }
 
 /// Body of `assign`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AssignBody {
     unit: String,
@@ -172,7 +182,7 @@ pub struct AssignBody {
 }
 
 /// Body of `resolve`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResolveBody {
     reason: Resolution,
@@ -180,7 +190,7 @@ pub struct ResolveBody {
 }
 
 /// Body of `ack` (optional).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AckBody {
     note: Option<String>,
@@ -287,6 +297,13 @@ impl From<LifeWire> for crate::release::AlertLife {
     }
 }
 
+#[utoipa::path(post, path = "/api/v1/alerts/{id}/ack", tag = "alerts",
+    params(("id" = String, Path)), request_body = Option<AckBody>,
+    responses((status = 200, description = "new → acknowledged", body = crate::release::AlertOut),
+        (status = 403, description = "Your role or organisation may not", body = super::openapi::ErrorBody),
+        (status = 404, description = "No such alert released to the caller in full", body = super::openapi::ErrorBody),
+        (status = 409, description = "Not allowed from the current state", body = super::openapi::ErrorBody)),
+    security(("bearer" = [])))]
 /// new → acknowledged.
 pub async fn ack(
     State(s): State<AppState>,
@@ -298,6 +315,13 @@ pub async fn ack(
     act(s, p, id, Action::Ack, b.note).await
 }
 
+#[utoipa::path(post, path = "/api/v1/alerts/{id}/assign", tag = "alerts",
+    params(("id" = String, Path)), request_body = AssignBody,
+    responses((status = 200, description = "→ assigned to a response unit", body = crate::release::AlertOut),
+        (status = 403, description = "Your role or organisation may not", body = super::openapi::ErrorBody),
+        (status = 404, description = "No such alert released to the caller in full", body = super::openapi::ErrorBody),
+        (status = 409, description = "Not allowed from the current state", body = super::openapi::ErrorBody)),
+    security(("bearer" = [])))]
 /// → assigned to a response unit.
 pub async fn assign(
     State(s): State<AppState>,
@@ -309,6 +333,13 @@ pub async fn assign(
     act(s, p, id, Action::Assign(b.unit), b.note).await
 }
 
+#[utoipa::path(post, path = "/api/v1/alerts/{id}/resolve", tag = "alerts",
+    params(("id" = String, Path)), request_body = ResolveBody,
+    responses((status = 200, description = "→ resolved with a reason", body = crate::release::AlertOut),
+        (status = 403, description = "Your role or organisation may not", body = super::openapi::ErrorBody),
+        (status = 404, description = "No such alert released to the caller in full", body = super::openapi::ErrorBody),
+        (status = 409, description = "Not allowed from the current state", body = super::openapi::ErrorBody)),
+    security(("bearer" = [])))]
 /// → resolved, with a reason.
 pub async fn resolve(
     State(s): State<AppState>,
@@ -321,15 +352,16 @@ pub async fn resolve(
 }
 
 /// Query of the nuisance counts.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct NuisanceQuery {
     /// RFC 3339: resolutions at or after this (all by default).
     since: Option<String>,
 }
 
 /// One nuisance count.
-#[derive(Debug, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Serialize, PartialEq, Eq, PartialOrd, Ord, utoipa::ToSchema)]
 pub struct NuisanceRow {
     /// `sensor` or `zone` (frontier sector or facility).
     pub scope: &'static str,
@@ -341,6 +373,9 @@ pub struct NuisanceRow {
     pub n: u64,
 }
 
+#[utoipa::path(get, path = "/api/v1/nuisance", tag = "alerts", params(NuisanceQuery),
+    responses((status = 200, description = "OK", body = super::openapi::NuisanceList), (status = 403, description = "Your role or organisation may not", body = super::openapi::ErrorBody)),
+    security(("bearer" = [])))]
 /// Nuisance resolutions per sensor and per zone, counted over the alerts the caller receives in
 /// full (operators and up): what a supervisor tunes thresholds from.
 pub async fn nuisance(

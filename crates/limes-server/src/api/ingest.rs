@@ -47,6 +47,21 @@ fn idempotency_key(
     }))
 }
 
+#[utoipa::path(post, path = "/api/v1/ingest", tag = "ingest",
+    request_body(content(
+        (super::openapi::IngestBody = "application/json"),
+        (String = "application/x-ndjson"),
+    )),
+    params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key gets the first reply and stores nothing twice")),
+    responses(
+        (status = 200, description = "Every record stored (durable)", body = IngestReply),
+        (status = 422, description = "Some records refused by index and field; the others stored", body = IngestReply),
+        (status = 409, description = "Idempotency key reused with another body", body = super::openapi::ErrorBody),
+        (status = 413, description = "Body over 16 MiB", body = super::openapi::ErrorBody),
+        (status = 429, description = "Queue full; retry after a second", body = super::openapi::ErrorBody),
+        (status = 503, description = "Not taking input (replaying, or a thread failed)", body = super::openapi::ErrorBody),
+    ),
+    security(("bearer" = [])))]
 /// Accepts sensor records; replies once they are durable.
 pub async fn ingest(
     State(s): State<AppState>,

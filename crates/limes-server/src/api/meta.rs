@@ -8,11 +8,13 @@ use serde_json::json;
 
 use super::{ApiError, AppState};
 
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "The process serves requests")))]
 /// 200 while the process serves requests.
 pub async fn healthz() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
 }
 
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, description = "Ready"), (status = 503, description = "Not ready")))]
 /// 200 once the log has been replayed and input is taken; 503 otherwise (no details: the
 /// partners' listener says only whether).
 pub async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
@@ -70,15 +72,19 @@ pub async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> impl Into
     }
 }
 
+#[utoipa::path(get, path = "/api/v1/clock", tag = "operations", responses((status = 200, description = "The server's clock", body = Object)))]
 /// The server's clock (sensors and `limes replay` align to it).
 pub async fn clock(State(s): State<AppState>) -> impl IntoResponse {
     let now = s.clock.now();
     Json(json!({ "now": limes_core::record::Time(now), "unix": now, "speed": s.clock.speed() }))
 }
 
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "operations", responses((status = 200, description = "This document", body = Object)))]
 /// The OpenAPI document, generated from the handlers.
 pub async fn openapi() -> impl IntoResponse {
-    Json(super::openapi::document())
+    static DOC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let doc = DOC.get_or_init(|| super::openapi::document().to_json().unwrap_or_default());
+    ([(header::CONTENT_TYPE, "application/json")], doc.as_str())
 }
 
 /// Any other path: the API's JSON 404.

@@ -1,11 +1,11 @@
 //! The HTTP API: routes, the caller extractor, the body extractor and the error type every
 //! handler returns. The OpenAPI document is generated from the handlers (`openapi.rs`).
 
-mod alerts;
-mod ingest;
-mod meta;
+pub mod alerts;
+pub mod ingest;
+pub mod meta;
 pub mod openapi;
-mod read;
+pub mod read;
 
 pub use read::load_facility_ops;
 
@@ -13,7 +13,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
 use limes_core::site::Site;
 use serde_json::json;
@@ -35,9 +35,6 @@ use crate::store::{Store, StoreError};
 /// Largest request body accepted, bytes.
 pub const MAX_BODY: usize = 16 * 1024 * 1024;
 
-/// Seconds a request body may take to arrive.
-pub const BODY_TIMEOUT_S: u64 = 30;
-
 /// Bounds the server keeps, shared by the listeners.
 #[derive(Clone, Debug)]
 pub struct Limits {
@@ -45,6 +42,10 @@ pub struct Limits {
     pub cot_connections: usize,
     /// HTTP connections open at once.
     pub http_connections: usize,
+    /// Time a request body may take to arrive.
+    pub body_timeout: Duration,
+    /// Time a CoT connection has to send its first event.
+    pub cot_first_event: Duration,
 }
 
 /// Everything a handler may need.
@@ -96,29 +97,11 @@ impl AppState {
 
 /// The API's routes (everything a partner reaches).
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/api/v1/ingest", post(ingest::ingest))
-        .route("/api/v1/alerts", get(alerts::list))
-        .route("/api/v1/alerts/{id}", get(alerts::one))
-        .route("/api/v1/alerts/{id}/cap", get(crate::deliver::cap::cap))
-        .route("/api/v1/alerts/{id}/ack", post(alerts::ack))
-        .route("/api/v1/alerts/{id}/assign", post(alerts::assign))
-        .route("/api/v1/alerts/{id}/resolve", post(alerts::resolve))
-        .route("/api/v1/nuisance", get(alerts::nuisance))
-        .route("/api/v1/tracks", get(read::tracks))
-        .route("/api/v1/facilities", get(read::facilities))
-        .route("/api/v1/facilities/{id}", post(read::update_facility))
-        .route("/api/v1/stream", get(crate::deliver::sse::stream))
-        .route("/api/v1/audit", get(read::audit))
-        .route("/api/v1/tokens", post(read::create_token))
-        .route("/api/v1/stats", get(read::stats))
-        .route("/api/v1/clock", get(meta::clock))
-        .route("/api/v1/openapi.json", get(meta::openapi))
-        .route("/healthz", get(meta::healthz))
-        .route("/readyz", get(meta::readyz))
+    let (router, _) = openapi::routes().split_for_parts();
+    router
         .fallback(meta::not_found)
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
-            Duration::from_secs(BODY_TIMEOUT_S),
+            state.limits.body_timeout,
         ))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
@@ -233,7 +216,7 @@ impl FromRequestParts<AppState> for Principal {
     }
 }
 
-/// A request body, read within [`MAX_BODY`] and [`BODY_TIMEOUT_S`]; too large, too slow or
+/// A request body, read within [`MAX_BODY`] and the body timeout; too large, too slow or
 /// broken bodies get the API's JSON error, not a plain-text one.
 pub struct Body(pub axum::body::Bytes);
 

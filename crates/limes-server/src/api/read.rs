@@ -14,6 +14,9 @@ use crate::auth::{self, Principal, Role};
 use crate::hub::FacilityOps;
 use crate::release::{DataKind, Item, Out};
 
+#[utoipa::path(get, path = "/api/v1/tracks", tag = "picture",
+    responses((status = 200, description = "Live tracks released to the caller", body = super::openapi::TrackList)),
+    security(("bearer" = [])))]
 /// Live tracks released to the caller.
 pub async fn tracks(State(s): State<AppState>, p: Principal) -> Result<Json<Value>, ApiError> {
     if !p.role.can_read() {
@@ -33,6 +36,9 @@ pub async fn tracks(State(s): State<AppState>, p: Principal) -> Result<Json<Valu
     Ok(Json(json!({ "tracks": items })))
 }
 
+#[utoipa::path(get, path = "/api/v1/facilities", tag = "picture",
+    responses((status = 200, description = "OK", body = super::openapi::FacilityList)),
+    security(("bearer" = [])))]
 /// Facilities released to the caller.
 pub async fn facilities(State(s): State<AppState>, p: Principal) -> Result<Json<Value>, ApiError> {
     if !p.role.can_read() {
@@ -52,7 +58,7 @@ pub async fn facilities(State(s): State<AppState>, p: Principal) -> Result<Json<
 }
 
 /// An operator's update to a facility; every field optional.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FacilityUpdate {
     status: Option<FacilityStatus>,
@@ -64,6 +70,12 @@ pub struct FacilityUpdate {
 /// Largest head count or guard count an operator may enter.
 const MAX_COUNT: u32 = 1_000_000;
 
+#[utoipa::path(post, path = "/api/v1/facilities/{id}", tag = "picture",
+    params(("id" = String, Path)), request_body = FacilityUpdate,
+    responses((status = 200, description = "OK", body = crate::release::FacilityOut),
+        (status = 403, description = "A field the organisation may not set", body = super::openapi::ErrorBody),
+        (status = 404, description = "Not found", body = super::openapi::ErrorBody)),
+    security(("bearer" = [])))]
 /// Updates a facility (a guard force withdrawn, a head count taken): only the fields the
 /// site's policy lets the caller's organisation set, on a facility released to it in full.
 pub async fn update_facility(
@@ -234,13 +246,17 @@ pub fn load_facility_ops(
 }
 
 /// Query of the audit endpoint.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     after: Option<i64>,
     limit: Option<i64>,
 }
 
+#[utoipa::path(get, path = "/api/v1/audit", tag = "admin", params(AuditQuery),
+    responses((status = 200, description = "OK", body = super::openapi::AuditList), (status = 403, description = "Your role or organisation may not", body = super::openapi::ErrorBody)),
+    security(("bearer" = [])))]
 /// Audit entries: an organisation's admins see the entries of their own organisation's actors;
 /// the deployment owner sees all.
 pub async fn audit(
@@ -271,7 +287,7 @@ pub async fn audit(
 }
 
 /// Body of `POST /api/v1/tokens`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenRequest {
     org: String,
@@ -280,6 +296,9 @@ pub struct TokenRequest {
     label: String,
 }
 
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "admin", request_body = TokenRequest,
+    responses((status = 200, description = "OK", body = auth::NewToken), (status = 403, description = "Your role or organisation may not", body = super::openapi::ErrorBody)),
+    security(("bearer" = [])))]
 /// Creates a token: an admin for its own organisation (up to admin), the owner for any.
 pub async fn create_token(
     State(s): State<AppState>,
@@ -316,6 +335,10 @@ pub async fn create_token(
     Ok(Json(serde_json::to_value(n).unwrap_or_default()))
 }
 
+#[utoipa::path(get, path = "/api/v1/stats", tag = "admin",
+    responses((status = 200, description = "Store counts (the deployment owner only)", body = Object),
+        (status = 403, description = "Your role or organisation may not", body = super::openapi::ErrorBody)),
+    security(("bearer" = [])))]
 /// What the store holds and how far the engine has got (the deployment owner only).
 pub async fn stats(State(s): State<AppState>, p: Principal) -> Result<Json<Value>, ApiError> {
     if p.role != Role::Owner {

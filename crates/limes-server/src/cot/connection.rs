@@ -1,6 +1,6 @@
 //! One CoT connection. Its first event identifies and authenticates it (a token in
 //! `<detail><limes token="…"/>`, or a verified TLS client certificate) and must arrive within
-//! [`FIRST_EVENT_S`]. A connection whose uid is a site sensor and whose credential may ingest
+//! the configured time (`--cot-first-event-s`). A connection whose uid is a site sensor and whose credential may ingest
 //! is a *sensor*: its events become records, made durable before more is read, so TCP flow
 //! control is the backpressure. Any other is a *TAK client*: it receives what its
 //! organisation is released, gets `t-x-c-t-r` for each ping, and its own position reports
@@ -11,7 +11,6 @@ use futures::{FutureExt, StreamExt};
 use limes_core::record::{ClassProbs, Detection, Heartbeat, Position, SensorRecord, Time};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio_util::codec::FramedRead;
@@ -24,9 +23,6 @@ use crate::auth::Principal;
 use crate::deliver::cot::{client_feed, encode, FeedEnd};
 use crate::ingest::Batch;
 
-/// Seconds a new connection has to send its first (authenticating) event.
-pub const FIRST_EVENT_S: u64 = 10;
-
 /// Events queued for one client before it is judged too slow and disconnected.
 pub const CLIENT_QUEUE: usize = 4096;
 
@@ -35,6 +31,18 @@ const MAX_BATCH: usize = 4096;
 
 /// Refused events of one connection that are logged one by one (then every 1000th).
 const LOGGED_REFUSALS: u64 = 10;
+
+/// How a connection came in.
+#[derive(Clone, Debug)]
+pub enum Transport {
+    /// Plain TCP: sensors with a token; TAK clients only when allowed.
+    Plain {
+        /// Whether TAK clients may connect this way.
+        clients: bool,
+    },
+    /// TLS with a verified client certificate, which names the caller.
+    Tls(Principal),
+}
 
 /// What a connection is, once identified.
 enum Role {
@@ -48,14 +56,14 @@ enum Role {
     },
 }
 
-/// Serves one connection to its end. `cert` is the principal of a verified client certificate.
+/// Serves one connection to its end.
 pub async fn serve<S>(
     st: AppState,
     relays: Relays,
     conn: u64,
     sock: S,
     peer: SocketAddr,
-    cert: Option<Principal>,
+    how: Transport,
 ) where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
@@ -70,14 +78,18 @@ pub async fn serve<S>(
         let _ = wr.shutdown().await;
     });
     let mut frames = FramedRead::new(rd, CotCodec::default());
-    let first = tokio::time::timeout(Duration::from_secs(FIRST_EVENT_S), frames.next()).await;
+    let wait = st.limits.cot_first_event;
+    let first = tokio::time::timeout(wait, frames.next()).await;
     let outcome = match first {
-        Err(_) => Err(format!("no event within {FIRST_EVENT_S} s of connecting")),
+        Err(_) => Err(format!(
+            "no event within {} s of connecting",
+            wait.as_secs()
+        )),
         Ok(None) => Ok(()),
         Ok(Some(Err(e))) => Err(format!("first event: {e}")),
         Ok(Some(Ok(f))) => match parse(&f) {
             Err(e) => Err(format!("first event refused: {e}")),
-            Ok(ev) => match identify(&st, &relays, &ev, cert, conn) {
+            Ok(ev) => match identify(&st, &relays, &ev, how, conn) {
                 Err(reason) => Err(reason),
                 Ok(Role::Sensor { sensor, principal }) => {
                     sensor_loop(&st, &mut frames, &sensor, &principal, conn, ev).await;
@@ -104,9 +116,13 @@ fn identify(
     st: &AppState,
     relays: &Relays,
     ev: &CotEvent,
-    cert: Option<Principal>,
+    how: Transport,
     conn: u64,
 ) -> Result<Role, String> {
+    let (cert, clients) = match how {
+        Transport::Tls(p) => (Some(p), true),
+        Transport::Plain { clients } => (None, clients),
+    };
     let principal = match (cert, &ev.token) {
         (Some(p), _) => p,
         (None, Some(t)) => st
@@ -124,6 +140,12 @@ fn identify(
             sensor: ev.uid.clone(),
             principal,
         });
+    }
+    if !clients {
+        return Err(
+            "TAK clients connect over TLS with a client certificate (plain TCP is for sensors)"
+                .into(),
+        );
     }
     if !principal.role.can_read() {
         return Err(format!(

@@ -50,8 +50,8 @@ impl CotServer {
         }
     }
 
-    /// Accepts plain TCP connections until shutdown.
-    pub async fn serve(self, listener: TcpListener) {
+    /// Accepts plain TCP connections until shutdown; TAK clients only when `clients` is set.
+    pub async fn serve(self, listener: TcpListener, clients: bool) {
         while let Some((sock, peer)) = self.accept(&listener).await {
             let Ok(permit) = self.limit.clone().try_acquire_owned() else {
                 self.st.metrics.connections_refused.inc();
@@ -62,7 +62,8 @@ impl CotServer {
             let me = self.clone();
             let id = self.next_id.fetch_add(1, Ordering::Relaxed);
             self.st.tasks.spawn(async move {
-                super::connection::serve(me.st.clone(), me.relays.clone(), id, sock, peer, None)
+                let how = super::connection::Transport::Plain { clients };
+                super::connection::serve(me.st.clone(), me.relays.clone(), id, sock, peer, how)
                     .await;
                 drop(permit);
             });
@@ -106,7 +107,8 @@ impl CotServer {
                         "CoT TLS {peer}: refused: certificate CN {cn:?} names no organisation or sensor"
                     );
                 };
-                super::connection::serve(me.st.clone(), me.relays.clone(), id, tls, peer, Some(p))
+                let how = super::connection::Transport::Tls(p);
+                super::connection::serve(me.st.clone(), me.relays.clone(), id, tls, peer, how)
                     .await;
                 drop(permit);
             });

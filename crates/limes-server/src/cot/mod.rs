@@ -1,5 +1,5 @@
 //! Cursor on Target over TCP and TLS, the input side: framing ([`frame`], a codec), parsing
-//! ([`parse`]), the listeners with their connection cap ([`listener`]), one connection's life
+//! ([`parse()`]), the listeners with their connection cap ([`listener`]), one connection's life
 //! ([`connection`]) and what TAK clients share with each other ([`relay`]). What is sent to
 //! TAK clients is encoded in [`crate::deliver::cot`].
 

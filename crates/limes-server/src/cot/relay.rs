@@ -64,7 +64,8 @@ impl Relays {
         Ok(())
     }
 
-    /// The latest non-stale positions of the organisation's other clients, for a newcomer.
+    /// The latest positions of the organisation's other clients not yet stale at `now` (the
+    /// wall clock: devices time their reports by it, whatever a drill clock says).
     pub fn positions(&self, org: &str, conn: u64, now: f64) -> Vec<Arc<str>> {
         let Ok(c) = self.clients.lock() else {
             return vec![];

@@ -11,7 +11,7 @@ use limes_core::record::{FieldError, SensorRecord};
 use serde::{Deserialize, Serialize};
 
 /// Why one record of a request was refused (or, with `last`, a run of records).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RecordError {
     /// Position of the record in the request, from 0.
     pub index: usize,
@@ -77,7 +77,7 @@ impl Batch {
 }
 
 /// What an ingest request achieved: stored once durable, or refused by index and field.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct IngestReply {
     /// Records stored.
     pub accepted: usize,

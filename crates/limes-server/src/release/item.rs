@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// Where an alert is in its life: new → acknowledged → assigned → resolved.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Lifecycle {
     /// Nobody has looked at it.
@@ -45,7 +45,7 @@ impl Lifecycle {
 }
 
 /// The operators' side of an alert: its life-cycle state and who set it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AlertLife {
     /// Life-cycle state.
     pub status: Lifecycle,
@@ -91,7 +91,7 @@ pub struct AlertView {
 }
 
 /// A facility's live status: the site's record, operators' updates and the rules' estimate.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FacilityView {
     /// Identifier.
     pub id: String,

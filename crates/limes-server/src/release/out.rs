@@ -36,7 +36,7 @@ impl Out {
 }
 
 /// A track, in full or coarsened.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum TrackOut {
     /// Everything the tracker knows.
@@ -90,7 +90,7 @@ pub struct FullTrack {
     pub rec: TrackRecord,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct FullTrackWire<'a> {
     id: &'a str,
     time: Time,
@@ -105,6 +105,23 @@ struct FullTrackWire<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     sensor: Option<&'a str>,
     hostile: bool,
+}
+
+impl utoipa::PartialSchema for FullTrack {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        <FullTrackWire<'static> as utoipa::PartialSchema>::schema()
+    }
+}
+
+impl utoipa::ToSchema for FullTrack {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        <FullTrackWire<'static> as utoipa::ToSchema>::schemas(schemas);
+    }
 }
 
 impl Serialize for FullTrack {
@@ -128,7 +145,7 @@ impl Serialize for FullTrack {
 }
 
 /// A coarsened track.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct CoarseTrack {
     /// Opaque id.
     pub id: String,
@@ -151,7 +168,7 @@ pub struct CoarseTrack {
 }
 
 /// An alert in full, coarsened or as a summary.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum AlertOut {
     /// Everything, with the life cycle.
@@ -226,7 +243,7 @@ pub struct FullAlert {
     pub view: AlertView,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct FullAlertWire<'a> {
     id: &'a str,
     rev: u32,
@@ -251,6 +268,23 @@ struct FullAlertWire<'a> {
     summary: &'a str,
     #[serde(flatten)]
     life: &'a super::item::AlertLife,
+}
+
+impl utoipa::PartialSchema for FullAlert {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        <FullAlertWire<'static> as utoipa::PartialSchema>::schema()
+    }
+}
+
+impl utoipa::ToSchema for FullAlert {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        <FullAlertWire<'static> as utoipa::ToSchema>::schemas(schemas);
+    }
 }
 
 impl Serialize for FullAlert {
@@ -280,7 +314,7 @@ impl Serialize for FullAlert {
 }
 
 /// The fields of an alert every detail carries; no position, sensors or tracks.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct SummaryAlert {
     /// Opaque id.
     pub id: String,
@@ -311,7 +345,7 @@ pub struct SummaryAlert {
 }
 
 /// A coarsened alert.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct CoarseAlert {
     /// The summary fields.
     #[serde(flatten)]
@@ -329,7 +363,7 @@ pub struct CoarseAlert {
 }
 
 /// The detect–delay–respond figures a coarse release carries (no unit names).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct CoarseDdr {
     /// Time the intruder was first detected.
     pub first_detected: Time,
@@ -339,7 +373,7 @@ pub struct CoarseDdr {
 }
 
 /// A facility in full or as a summary.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum FacilityOut {
     /// Everything, with its position.
@@ -349,7 +383,7 @@ pub enum FacilityOut {
 }
 
 /// A facility's status and counts.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct FacilitySummary {
     /// Identifier.
     pub id: String,

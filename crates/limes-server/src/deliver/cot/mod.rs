@@ -41,7 +41,7 @@ pub async fn client_feed(
         st.metrics.clone(),
     );
     let session = Session::open(st.audit_sink.clone(), st.metrics.clone(), p.actor(), "cot").await;
-    for x in relays.positions(&p.org, conn, st.clock.now()) {
+    for x in relays.positions(&p.org, conn, crate::clock::wall_now()) {
         if tx.try_send(x).is_err() {
             return FeedEnd::TooSlow;
         }

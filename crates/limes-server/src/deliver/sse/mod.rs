@@ -16,8 +16,9 @@ use crate::auth::Principal;
 use crate::release::{DataKind, Released};
 
 /// Query of the stream.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct StreamQuery {
     /// Comma-separated kinds: `track`, `alert`, `facility` (all by default).
     kinds: Option<String>,
@@ -53,6 +54,9 @@ fn kinds(q: &StreamQuery) -> Result<Vec<DataKind>, ApiError> {
         .collect()
 }
 
+#[utoipa::path(get, path = "/api/v1/stream", tag = "picture", params(StreamQuery),
+    responses((status = 200, description = "Server-sent events `track`, `alert`, `facility` (JSON as the REST items) and `lagged`", content_type = "text/event-stream", body = String)),
+    security(("bearer" = [])))]
 /// The event stream.
 pub async fn stream(
     State(s): State<AppState>,

@@ -7,9 +7,12 @@ use rstar::RTree;
 use rustc_hash::FxHashMap;
 use slab::Slab;
 
+mod life;
+
 use super::assign::{self, Associator, FORBIDDEN};
 use super::classify::ClassBelief;
 use super::kalman::{self, cov2, Cov, Innovation, MotionModel, State};
+use super::limits::Books;
 use super::{Meas, TrackUpdate, TrackerConfig};
 use crate::geo::{dist, LocalFrame, LonLat, TileId, Xy, TILE_DEG};
 use crate::record::{Position, TrackStatus};
@@ -70,6 +73,28 @@ pub(super) struct Track {
     anchor: (Xy, f64, f64),
     indexed_at: Xy,
     fast: bool,
+    /// Sensor whose detection started it.
+    origin: u32,
+    /// Log-likelihood ratio of "an object" against "clutter" as of its last update (higher:
+    /// more likely); misses since are charged by [`Track::score_at`].
+    score: f64,
+    /// Its score at start and its best so far.
+    score_start: f64,
+    score_best: f64,
+    /// Its last sensor's scan period at its last update, seconds.
+    period: f64,
+}
+
+impl Track {
+    /// Scans of its last sensor it should have been seen in since its last update.
+    fn missed_scans(&self, t: f64) -> f64 {
+        ((t - self.t) / self.period - 0.5).floor().max(0.0)
+    }
+
+    /// Its score at `t`, each scan missed since its last update costing ln(1 − Pd).
+    pub(super) fn score_at(&self, t: f64, pd: f64) -> f64 {
+        self.score + self.missed_scans(t) * (1.0 - pd).max(1e-6).ln()
+    }
 }
 
 /// What one scan did, for the tracker's counters.
@@ -78,6 +103,8 @@ pub(super) struct ScanStats {
     pub started: u64,
     pub confirmed: u64,
     pub largest_cluster: usize,
+    /// Detections no track took.
+    pub unexplained: usize,
 }
 
 pub(super) struct Tile {
@@ -85,6 +112,8 @@ pub(super) struct Tile {
     frame: Option<LocalFrame>,
     half_extent: Xy,
     tracks: Slab<Track>,
+    /// Live tentative tracks (the rest are confirmed or coasting).
+    n_tentative: usize,
     slow: RTree<Entry>,
     fast: RTree<Entry>,
     pred: Vec<(u64, State, Cov)>,
@@ -128,6 +157,7 @@ impl Tile {
             frame,
             half_extent,
             tracks: Slab::new(),
+            n_tentative: 0,
             slow: RTree::new(),
             fast: RTree::new(),
             pred: Vec::new(),
@@ -219,6 +249,28 @@ impl Tile {
         update_of(tr, self.part, status, sensor)
     }
 
+    /// A status change (coasting, deleted) at time `t`: the state predicted to `t`, so the
+    /// line says when the status changed and where the track was believed to be then.
+    fn status_update(
+        &self,
+        key: usize,
+        status: TrackStatus,
+        t: f64,
+        cfg: &TrackerConfig,
+        motion: &dyn MotionModel,
+    ) -> TrackUpdate {
+        let tr = &self.tracks[key];
+        let mut u = update_of(tr, self.part, status, None);
+        if t > tr.t {
+            let (x, p) = motion.predict(&tr.x, &tr.p, t - tr.t, Self::q(cfg, tr));
+            u.time = t;
+            u.xy = [x[0], x[1]];
+            u.vel = [x[2], x[3]];
+            u.cov = [p[(0, 0)], p[(0, 1)], p[(1, 1)]];
+        }
+        u
+    }
+
     /// Processes one scan of one sensor inside this tile.
     #[allow(clippy::too_many_arguments)]
     pub fn scan(
@@ -229,6 +281,7 @@ impl Tile {
         motion: &dyn MotionModel,
         assoc: &dyn Associator,
         next_id: &mut u64,
+        books: &mut Books,
         out: &mut Vec<TrackUpdate>,
     ) -> ScanStats {
         let mut stats = ScanStats::default();
@@ -238,6 +291,8 @@ impl Tile {
         // Hypothesise: candidates from the spatial index, then the Mahalanobis gate.
         let mut sc = std::mem::take(&mut self.scratch);
         let cand = &mut sc.cand;
+        // However dense the tracks, a detection is gated against a bounded number of them.
+        let most = cfg.limits.gate_candidates.max(1);
         for (j, m) in meas.iter().enumerate() {
             let sd = m.r[0].max(m.r[2]).sqrt();
             let z = Vector2::new(m.xy[0], m.xy[1]);
@@ -247,12 +302,15 @@ impl Tile {
             cand.extend(
                 self.slow
                     .locate_within_distance(m.xy, rs * rs)
+                    .take(most)
                     .map(|e| e.data),
             );
             let rf = cfg.fast_radius_m + 4.0 * sd + REINDEX_M;
+            let room = most - cand.len();
             cand.extend(
                 self.fast
                     .locate_within_distance(m.xy, rf * rf)
+                    .take(room)
                     .map(|e| e.data),
             );
             for &key in cand.iter() {
@@ -294,25 +352,74 @@ impl Tile {
                         }
                     }
                 }
-                let mut cost = vec![FORBIDDEN; ct.len() * cm.len()];
-                for &k in &idx {
-                    let (key, j, inn) = &edges[k];
-                    let (Ok(a), Ok(b)) = (ct.binary_search(key), cm.binary_search(j)) else {
-                        continue;
+                // Local indices of each edge's track and measurement.
+                let local: Vec<(usize, usize, usize)> = idx
+                    .iter()
+                    .filter_map(|&k| {
+                        let (key, j, _) = &edges[k];
+                        let a = ct.binary_search(key).ok()?;
+                        let b = cm.binary_search(j).ok()?;
+                        Some((a, b, k))
+                    })
+                    .collect();
+                let chosen: Vec<usize> =
+                    if ct.len() * (cm.len() + ct.len()) <= cfg.limits.cluster_cells {
+                        let mut cost = vec![FORBIDDEN; ct.len() * cm.len()];
+                        let mut at = vec![usize::MAX; ct.len() * cm.len()];
+                        // Where tracks compete, a detection's class guess and heat say which it fits.
+                        let features = ct.len() > 1;
+                        for &(a, b, k) in &local {
+                            let (key, j, inn) = &edges[k];
+                            cost[a * cm.len() + b] = if features {
+                                let m = &meas[*j];
+                                let f = self.tracks[*key]
+                                    .class
+                                    .feature_cost(m.class, m.heat, &cfg.class);
+                                (inn.d2 + f).clamp(0.0, cfg.gate_chi2 * 0.999)
+                            } else {
+                                inn.d2
+                            };
+                            at[a * cm.len() + b] = k;
+                        }
+                        // Established tracks first: a confirmed track left without a detection
+                        // costs a whole gate more, so a tentative track (whose wide gate makes
+                        // every distance small) takes only what no confirmed one can, and a
+                        // track born of clutter beside an object never steals its detections.
+                        let miss: Vec<f64> = ct
+                            .iter()
+                            .map(|&key| {
+                                if !cfg.confirmed_first
+                                    || self.tracks[key].status == TrackStatus::Tentative
+                                {
+                                    cfg.gate_chi2
+                                } else {
+                                    2.0 * cfg.gate_chi2
+                                }
+                            })
+                            .collect();
+                        assoc
+                            .associate(ct.len(), cm.len(), &cost, &miss)
+                            .into_iter()
+                            .map(|(a, b)| at[a * cm.len() + b])
+                            .filter(|&k| k != usize::MAX)
+                            .collect()
+                    } else {
+                        // Too large to solve exactly in bounded time and memory: greedy by cost.
+                        let costs: Vec<(usize, usize, f64)> = local
+                            .iter()
+                            .map(|&(a, b, k)| (a, b, edges[k].2.d2))
+                            .collect();
+                        let mut at: FxHashMap<(usize, usize), usize> =
+                            local.iter().map(|&(a, b, k)| ((a, b), k)).collect();
+                        assign::greedy(ct.len(), cm.len(), &costs, cfg.gate_chi2)
+                            .into_iter()
+                            .filter_map(|ab| at.remove(&ab))
+                            .collect()
                     };
-                    cost[a * cm.len() + b] = inn.d2;
-                }
-                let miss = vec![cfg.gate_chi2; ct.len()];
-                for (a, b) in assoc.associate(ct.len(), cm.len(), &cost, &miss) {
-                    let (key, j) = (ct[a], cm[b]);
-                    if let Some(e) = idx
-                        .iter()
-                        .map(|&k| &edges[k])
-                        .find(|e| e.0 == key && e.1 == j)
-                    {
-                        pairs.push((key, j, e.2));
-                        assigned_meas[j] = true;
-                    }
+                for k in chosen {
+                    let (key, j, inn) = edges[k];
+                    pairs.push((key, j, inn));
+                    assigned_meas[j] = true;
                 }
             }
         }
@@ -321,9 +428,19 @@ impl Tile {
             let m = &meas[j];
             let (x, p) = self.predicted(key, t, cfg, motion);
             let (x1, p1) = kalman::update(&x, &p, &inn, &cov2(m.r));
+            {
+                let pd = cfg.detection_probability;
+                let tr = &mut self.tracks[key];
+                let missed = tr.missed_scans(t) * (1.0 - pd).max(1e-6).ln();
+                tr.score += missed + hit_score(&inn, pd, books.clutter_density(m.sensor));
+                tr.score_best = tr.score_best.max(tr.score);
+                tr.period = books.period(m.sensor);
+            }
             let confirmed = self.apply(key, t, x1, p1, m, cfg);
             if confirmed {
                 stats.confirmed += 1;
+                self.n_tentative -= 1;
+                books.confirmed(self.tracks[key].origin);
             }
             let status = self.tracks[key].status;
             out.push(self.update_of(key, status, Some(m.sensor)));
@@ -331,7 +448,19 @@ impl Tile {
         }
         // Initiate from what nobody took.
         for (j, m) in meas.iter().enumerate() {
-            if assigned_meas[j] || m.r[0].max(m.r[2]).sqrt() > cfg.init_max_sd_m {
+            if assigned_meas[j] {
+                continue;
+            }
+            stats.unexplained += 1;
+            if m.r[0].max(m.r[2]).sqrt() > cfg.init_max_sd_m || !books.may_start(m.sensor) {
+                continue;
+            }
+            // A new track is as likely as new objects are against this sensor's clutter.
+            let score = (cfg.birth_density / books.clutter_density(m.sensor)).ln();
+            if self.n_tentative >= cfg.limits.tentative_per_tile
+                && !self.shed_tentative(score, t, cfg, motion, books, out)
+            {
+                books.ledger.tentative_shed += 1;
                 continue;
             }
             let v = cfg.init_speed_sd * cfg.init_speed_sd;
@@ -357,56 +486,30 @@ impl Tile {
                 anchor: (m.xy, m.r[0].max(m.r[2]), t),
                 indexed_at: m.xy,
                 fast: false,
+                origin: m.sensor,
+                score,
+                score_start: score,
+                score_best: score,
+                period: books.period(m.sensor),
             };
             *next_id += 1;
             stats.started += 1;
+            self.n_tentative += 1;
+            books.started(m.sensor);
             let key = self.tracks.insert(tr);
             self.index(key);
             out.push(self.update_of(key, TrackStatus::Tentative, Some(m.sensor)));
         }
         self.edges = edges;
         self.scratch = sc;
-        self.merge_duplicates(cfg, out);
+        self.merge_duplicates(t, cfg, motion, books, out);
+        let confirmed = self.tracks.len() - self.n_tentative;
+        if confirmed > cfg.limits.tracks_per_tile
+            || books.ledger.confirmed > cfg.limits.tracks_total
+        {
+            self.shed_confirmed(t, cfg, motion, books, out);
+        }
         stats
-    }
-
-    /// Deletes the weaker of each pair of tracks that kept competing for one detection.
-    fn merge_duplicates(&mut self, cfg: &TrackerConfig, out: &mut Vec<TrackUpdate>) {
-        if self.shared.is_empty() {
-            return;
-        }
-        let due: Vec<(usize, usize)> = self
-            .shared
-            .iter()
-            .filter(|(_, &n)| n >= cfg.merge_shared_scans)
-            .map(|(&k, _)| k)
-            .collect();
-        for (a, b) in due {
-            let (Some(ta), Some(tb)) = (self.tracks.get(a), self.tracks.get(b)) else {
-                self.shared.remove(&(a, b));
-                continue;
-            };
-            // Keep the established one: confirmed over tentative, then more hits.
-            let rank = |x: &Track| {
-                (
-                    x.status != TrackStatus::Tentative,
-                    x.hits,
-                    std::cmp::Reverse(x.id),
-                )
-            };
-            let loser = if rank(ta) >= rank(tb) { b } else { a };
-            self.remove(loser, out);
-        }
-    }
-
-    /// Removes a track (reporting its deletion if it was confirmed) and forgets its pairs.
-    fn remove(&mut self, key: usize, out: &mut Vec<TrackUpdate>) {
-        if self.tracks[key].status != TrackStatus::Tentative {
-            out.push(self.update_of(key, TrackStatus::Deleted, None));
-        }
-        self.unindex(key);
-        self.tracks.remove(key);
-        self.shared.retain(|&(x, y), _| x != key && y != key);
     }
 
     /// Writes an updated state into a track; returns true when this update confirmed it.
@@ -461,7 +564,11 @@ impl Tile {
         }
         let mut confirmed = false;
         match tr.status {
-            TrackStatus::Tentative if tr.hits >= cfg.confirm_hits => {
+            TrackStatus::Tentative
+                if tr.hits >= cfg.confirm_hits
+                    && (cfg.confirm_score <= 0.0
+                        || tr.score - tr.score_start >= cfg.confirm_score) =>
+            {
                 tr.status = TrackStatus::Confirmed;
                 confirmed = true;
             }
@@ -495,6 +602,9 @@ impl Tile {
         self.unindex(key);
         self.shared.retain(|&(x, y), _| x != key && y != key);
         let mut tr = self.tracks.remove(key);
+        if tr.status == TrackStatus::Tentative {
+            self.n_tentative -= 1;
+        }
         let to = LocalFrame::new(dest.centre());
         let pos = [tr.x[0], tr.x[1]];
         let v = frame.transfer_velocity(&to, pos, [tr.x[2], tr.x[3]]);
@@ -511,38 +621,31 @@ impl Tile {
         self.leavers.push((Partition::Tile(dest), tr));
     }
 
+    /// Every confirmed or coasting track, its state's mean predicted to `t` (constant velocity).
+    pub fn snapshot(&self, t: f64, out: &mut Vec<TrackUpdate>) {
+        for (_, tr) in &self.tracks {
+            if tr.status == TrackStatus::Tentative {
+                continue;
+            }
+            let mut u = update_of(tr, self.part, tr.status, None);
+            let dt = t - tr.t;
+            u.time = t;
+            u.xy = [tr.x[0] + tr.x[2] * dt, tr.x[1] + tr.x[3] * dt];
+            out.push(u);
+        }
+    }
+
     pub fn take_leavers(&mut self) -> Vec<(Partition, Track)> {
         std::mem::take(&mut self.leavers)
     }
 
     /// Takes over a track handed from a neighbouring tile (already in this tile's frame).
     pub fn adopt(&mut self, tr: Track) {
+        if tr.status == TrackStatus::Tentative {
+            self.n_tentative += 1;
+        }
         let key = self.tracks.insert(tr);
         self.index(key);
-    }
-
-    /// Coasts and deletes tracks that have not been updated.
-    pub fn sweep(&mut self, t: f64, cfg: &TrackerConfig, out: &mut Vec<TrackUpdate>) {
-        let mut dead = Vec::new();
-        for (key, tr) in self.tracks.iter_mut() {
-            let age = t - tr.t;
-            match tr.status {
-                TrackStatus::Tentative if t - tr.first_seen > cfg.confirm_window_s => {
-                    dead.push(key)
-                }
-                TrackStatus::Confirmed | TrackStatus::Coasting if age > cfg.delete_after_s => {
-                    dead.push(key)
-                }
-                TrackStatus::Confirmed if age > cfg.coast_after_s => {
-                    tr.status = TrackStatus::Coasting;
-                    out.push(update_of(tr, self.part, TrackStatus::Coasting, None));
-                }
-                _ => {}
-            }
-        }
-        for key in dead {
-            self.remove(key, out);
-        }
     }
 }
 
@@ -550,6 +653,7 @@ fn update_of(tr: &Track, part: Partition, status: TrackStatus, sensor: Option<u3
     TrackUpdate {
         id: tr.id,
         time: tr.t,
+        updated: tr.t,
         status,
         part,
         xy: [tr.x[0], tr.x[1]],
@@ -559,5 +663,12 @@ fn update_of(tr: &Track, part: Partition, status: TrackStatus, sensor: Option<u3
         hits: tr.hits,
         first_seen: tr.first_seen,
         sensor,
+        was_confirmed: tr.status != TrackStatus::Tentative,
     }
+}
+
+/// The score a detection adds to a track: ln of its likelihood under "this object, detected"
+/// against "clutter of density `clutter`" (per m² per scan).
+fn hit_score(inn: &Innovation, pd: f64, clutter: f64) -> f64 {
+    pd.ln() - 0.5 * inn.d2 - (2.0 * std::f64::consts::PI).ln() - 0.5 * inn.ln_det_s - clutter.ln()
 }

@@ -1,0 +1,355 @@
+//! Bounds on the tracker's state whatever the input, and the per-sensor books behind them.
+//!
+//! Every sensor has a load (detections per second of *record* time, so a replay of a log is
+//! judged exactly as the live feed was), a flooding flag, the number of tentative tracks it
+//! started that are still alive, and a clutter estimate (unexplained detections per scan over
+//! the area its detections span). Caps on tentative tracks (per sensor, per tile, in all),
+//! on confirmed tracks (per tile, in all), on distinct sensors, on the reorder buffer, on the
+//! size of a scan and on the candidates a detection is gated against bound memory and time per
+//! detection; when a cap is reached the least likely tracks (lowest score) are shed and counted.
+
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+
+use super::Meas;
+
+/// The `[tracker.limits]` table: bounds that hold whatever the input.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrackerLimits {
+    /// A sensor reporting more detections per second than this (averaged over
+    /// `rate_window_s` of record time) is flooding: its detections no longer start tracks
+    /// until its rate falls below half of this.
+    pub sensor_max_rate_hz: f64,
+    /// Time constant of the per-sensor rate estimate, seconds of record time.
+    pub rate_window_s: f64,
+    /// Live tentative tracks one sensor may have started.
+    pub tentative_per_sensor: usize,
+    /// Live tentative tracks in one tile.
+    pub tentative_per_tile: usize,
+    /// Live tentative tracks in all.
+    pub tentative_total: usize,
+    /// Live confirmed (and coasting) tracks in one tile.
+    pub tracks_per_tile: usize,
+    /// Live confirmed (and coasting) tracks in all.
+    pub tracks_total: usize,
+    /// Distinct sensor identifiers; detections naming a further one are refused.
+    pub sensors: usize,
+    /// Detections held in the reorder buffer; beyond it the oldest scan is processed early.
+    pub buffered: usize,
+    /// Detections of one sensor at one time processed as one scan; more are split.
+    pub scan_max: usize,
+    /// Tracks a detection is gated against (the first found within the search radius).
+    pub gate_candidates: usize,
+    /// Largest gated cluster solved exactly, as tracks × (detections + tracks) cells; larger
+    /// ones are assigned greedily by cost.
+    pub cluster_cells: usize,
+}
+
+impl Default for TrackerLimits {
+    fn default() -> Self {
+        Self {
+            sensor_max_rate_hz: 20_000.0,
+            rate_window_s: 10.0,
+            tentative_per_sensor: 20_000,
+            tentative_per_tile: 20_000,
+            tentative_total: 100_000,
+            tracks_per_tile: 20_000,
+            tracks_total: 100_000,
+            sensors: 100_000,
+            buffered: 250_000,
+            scan_max: 10_000,
+            gate_candidates: 64,
+            cluster_cells: 250_000,
+        }
+    }
+}
+
+impl TrackerLimits {
+    /// The most tracks (tentative and confirmed) the tracker can hold at once.
+    pub fn max_tracks(&self) -> usize {
+        self.tentative_total + self.tracks_total
+    }
+}
+
+/// Area a sensor's detections are assumed to span before it has shown more, m² (1 km²).
+const MIN_AREA_M2: f64 = 1.0e6;
+/// Weight of a new scan in the unexplained-detections average (about the last 50 scans).
+const CLUTTER_GAIN: f64 = 0.02;
+/// Smallest clutter density the score uses, per m² per scan.
+const MIN_DENSITY: f64 = 1.0e-12;
+
+/// What the tracker knows about one sensor.
+#[derive(Clone, Debug)]
+pub(super) struct SensorState {
+    pub name: String,
+    /// Exponentially decayed count of detections (record time), and when it was decayed.
+    load: f64,
+    load_t: f64,
+    /// Reporting faster than the limit allows.
+    pub flooding: bool,
+    /// Its live tentative tracks.
+    pub tentative: usize,
+    /// Average unexplained detections per scan.
+    unexplained: f64,
+    scans: u64,
+    /// Time of its last scan, and the mean time between its scans.
+    last_scan: f64,
+    pub period: f64,
+    /// Bounding box of its detections `[min_x, min_y, max_x, max_y]`, approximate metres.
+    bbox: Option<[f64; 4]>,
+}
+
+impl SensorState {
+    fn new(name: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            load: 0.0,
+            load_t: f64::NEG_INFINITY,
+            flooding: false,
+            tentative: 0,
+            unexplained: 0.0,
+            scans: 0,
+            last_scan: f64::NAN,
+            period: 1.0,
+            bbox: None,
+        }
+    }
+
+    /// Counts one detection at record time `t`; returns true when this made the sensor
+    /// start flooding.
+    fn count(&mut self, t: f64, lim: &TrackerLimits) -> bool {
+        if t > self.load_t {
+            if self.load_t.is_finite() {
+                self.load *= (-(t - self.load_t) / lim.rate_window_s).exp();
+            }
+            self.load_t = t;
+        }
+        // Out-of-order detections count without decay: a sender cannot lower its own rate by
+        // sending old timestamps.
+        self.load += 1.0;
+        let rate = self.rate_hz(lim);
+        let was = self.flooding;
+        if rate > lim.sensor_max_rate_hz {
+            self.flooding = true;
+        } else if rate < lim.sensor_max_rate_hz / 2.0 {
+            self.flooding = false;
+        }
+        self.flooding && !was
+    }
+
+    /// Detections per second of record time, recently.
+    pub fn rate_hz(&self, lim: &TrackerLimits) -> f64 {
+        self.load / lim.rate_window_s
+    }
+
+    /// Learns from one of its scans: where its detections lie and how many nobody explained.
+    pub fn observe_scan<'m>(
+        &mut self,
+        t: f64,
+        meas: impl Iterator<Item = &'m Meas>,
+        unexplained: usize,
+    ) {
+        if t > self.last_scan {
+            let gap = t - self.last_scan;
+            self.period += if self.scans < 3 { 0.5 } else { 0.05 } * (gap - self.period);
+        }
+        if self.last_scan.is_nan() || t > self.last_scan {
+            self.last_scan = t;
+        }
+        for m in meas {
+            let p = approx_metres(m);
+            let b = self.bbox.get_or_insert([p[0], p[1], p[0], p[1]]);
+            b[0] = b[0].min(p[0]);
+            b[1] = b[1].min(p[1]);
+            b[2] = b[2].max(p[0]);
+            b[3] = b[3].max(p[1]);
+        }
+        self.scans += 1;
+        let gain = CLUTTER_GAIN.max(1.0 / self.scans as f64);
+        self.unexplained += gain * (unexplained as f64 - self.unexplained);
+    }
+
+    /// Estimated clutter density of this sensor, per m² per scan: the unexplained detections
+    /// of a scan spread over the area its detections span (an upper bound while targets are
+    /// still being picked up).
+    pub fn clutter_density(&self) -> f64 {
+        let area = self.bbox.map_or(MIN_AREA_M2, |b| {
+            ((b[2] - b[0]) * (b[3] - b[1])).max(MIN_AREA_M2)
+        });
+        (self.unexplained / area).max(MIN_DENSITY)
+    }
+}
+
+/// A position in metres good enough for an area: the tile frame is lost once a detection is
+/// in it, so WGS84 detections use an equirectangular projection of their lon/lat.
+fn approx_metres(m: &Meas) -> [f64; 2] {
+    match m.ll {
+        Some(ll) => [
+            ll.lon * 111_320.0 * ll.lat.to_radians().cos(),
+            ll.lat * 110_574.0,
+        ],
+        None => m.xy,
+    }
+}
+
+/// The interned sensors and their states.
+#[derive(Default)]
+pub(super) struct Sensors {
+    index: FxHashMap<String, u32>,
+    pub list: Vec<SensorState>,
+}
+
+impl Sensors {
+    /// The index of a sensor, interning it; `None` when the limit of distinct sensors is
+    /// reached.
+    pub fn intern(&mut self, name: &str, lim: &TrackerLimits) -> Option<u32> {
+        if let Some(&i) = self.index.get(name) {
+            return Some(i);
+        }
+        if self.list.len() >= lim.sensors {
+            return None;
+        }
+        let i = self.list.len() as u32;
+        self.index.insert(name.to_string(), i);
+        self.list.push(SensorState::new(name));
+        Some(i)
+    }
+
+    /// Counts a detection of sensor `i` at `t` against its rate; true when it started flooding.
+    pub fn count(&mut self, i: u32, t: f64, lim: &TrackerLimits) -> bool {
+        self.list
+            .get_mut(i as usize)
+            .is_some_and(|s| s.count(t, lim))
+    }
+
+    pub fn name(&self, i: u32) -> &str {
+        self.list.get(i as usize).map_or("?", |s| s.name.as_str())
+    }
+}
+
+/// Tracker-wide counts the tiles keep up to date as tracks start, confirm and go.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Ledger {
+    /// Live tentative tracks.
+    pub tentative: usize,
+    /// Live confirmed and coasting tracks.
+    pub confirmed: usize,
+    /// Tentative tracks shed, or not started, because a cap was reached.
+    pub tentative_shed: u64,
+    /// Confirmed tracks shed because a cap was reached.
+    pub confirmed_shed: u64,
+    /// Detections of flooding sensors that were not allowed to start a track.
+    pub flood_refused: u64,
+}
+
+/// What a tile needs besides itself to start, confirm and remove tracks within the limits.
+pub(super) struct Books<'a> {
+    pub limits: &'a TrackerLimits,
+    pub sensors: &'a mut [SensorState],
+    pub ledger: &'a mut Ledger,
+}
+
+impl Books<'_> {
+    /// Whether sensor `s` may start one more track, as far as the tracker-wide and per-sensor
+    /// limits go (the tile checks its own). Counts the refusal when not.
+    pub fn may_start(&mut self, s: u32) -> bool {
+        let Some(st) = self.sensors.get(s as usize) else {
+            return false;
+        };
+        if st.flooding {
+            self.ledger.flood_refused += 1;
+            return false;
+        }
+        if st.tentative >= self.limits.tentative_per_sensor
+            || self.ledger.tentative >= self.limits.tentative_total
+        {
+            self.ledger.tentative_shed += 1;
+            return false;
+        }
+        true
+    }
+
+    /// Mean time between the scans of sensor `s`, seconds.
+    pub fn period(&self, s: u32) -> f64 {
+        self.sensors
+            .get(s as usize)
+            .map_or(1.0, |x| x.period.max(0.05))
+    }
+
+    /// Clutter density of sensor `s`.
+    pub fn clutter_density(&self, s: u32) -> f64 {
+        self.sensors
+            .get(s as usize)
+            .map_or(MIN_DENSITY, SensorState::clutter_density)
+    }
+
+    /// A tentative track of sensor `origin` started.
+    pub fn started(&mut self, origin: u32) {
+        self.ledger.tentative += 1;
+        if let Some(s) = self.sensors.get_mut(origin as usize) {
+            s.tentative += 1;
+        }
+    }
+
+    /// A tentative track of sensor `origin` was confirmed.
+    pub fn confirmed(&mut self, origin: u32) {
+        self.tentative_gone(origin);
+        self.ledger.confirmed += 1;
+    }
+
+    /// A track went (deleted, shed or merged); `tentative` says which kind it was.
+    pub fn removed(&mut self, origin: u32, tentative: bool) {
+        if tentative {
+            self.tentative_gone(origin);
+        } else {
+            self.ledger.confirmed = self.ledger.confirmed.saturating_sub(1);
+        }
+    }
+
+    fn tentative_gone(&mut self, origin: u32) {
+        self.ledger.tentative = self.ledger.tentative.saturating_sub(1);
+        if let Some(s) = self.sensors.get_mut(origin as usize) {
+            s.tentative = s.tentative.saturating_sub(1);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sensor_floods_above_its_rate_and_recovers_below_half() {
+        let lim = TrackerLimits {
+            sensor_max_rate_hz: 100.0,
+            rate_window_s: 10.0,
+            ..TrackerLimits::default()
+        };
+        let mut s = SensorState::new("x");
+        // 50 per second for a minute: fine.
+        for k in 0..3000 {
+            s.count(k as f64 / 50.0, &lim);
+        }
+        assert!(!s.flooding);
+        // 1000 per second: flooding within the first seconds.
+        let mut started = None;
+        for k in 0..10_000 {
+            let t = 60.0 + k as f64 / 1000.0;
+            if s.count(t, &lim) {
+                started = Some(t);
+            }
+        }
+        assert!(started.is_some_and(|t| t < 62.0), "{started:?}");
+        // Old timestamps do not lower the rate.
+        for _ in 0..1000 {
+            s.count(0.0, &lim);
+        }
+        assert!(s.flooding);
+        // Quiet again: one per second for a minute.
+        for k in 0..60 {
+            s.count(80.0 + k as f64, &lim);
+        }
+        assert!(!s.flooding, "rate {}", s.rate_hz(&lim));
+    }
+}

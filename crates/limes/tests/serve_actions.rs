@@ -1,0 +1,497 @@
+//! The release matrix for actions and side channels: organisation × role × endpoint. Partners
+//! are adversaries: an admin administers only its own organisation, an operator acts only on
+//! alerts released to it in full and writes only the facility fields the policy gives it, a
+//! credential sends only for its organisation's sensors, counts and errors say nothing about
+//! items not released, and operational metrics are not on the partners' listener. One breakout
+//! night is run once in this process; each concern is its own test.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod common;
+
+use common::*;
+use serde_json::json;
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::OnceLock;
+
+const ORGS: [&str; 6] = ["ibf", "sdf", "coalition", "turkey", "syria", "humanitarian"];
+
+struct Camp {
+    srv: InProc,
+    owner: String,
+    _dir: tempfile::TempDir,
+}
+
+fn camp() -> &'static Camp {
+    static C: OnceLock<Camp> = OnceLock::new();
+    C.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let site = camp_site(dir.path(), None);
+        let mut cfg =
+            limes_server::ServeConfig::new(site.display().to_string(), dir.path().join("data"));
+        cfg.clock_speed = 30.0;
+        cfg.cot_clients = true;
+        let srv = InProc::start(cfg);
+        let owner = srv.token("ibf", "owner");
+        let sensor = srv.token("sdf", "sensor");
+        feed(
+            &srv.http,
+            &sensor,
+            &breakout(),
+            &AtomicBool::new(false),
+            &AtomicU64::new(0),
+        );
+        wait_for(60.0, || {
+            let (_, v) = srv.get(&owner, "/api/v1/alerts?kind=mass_breakout");
+            v["alerts"]
+                .as_array()
+                .is_some_and(|a| !a.is_empty())
+                .then_some(())
+        })
+        .expect("a breakout");
+        Camp {
+            srv,
+            owner,
+            _dir: dir,
+        }
+    })
+}
+
+/// The id `org` knows the first alert of `kind` by, if it is released that alert.
+fn alert_id(c: &Camp, token: &str, kind: &str) -> Option<String> {
+    let (_, v) = c.srv.get(token, &format!("/api/v1/alerts?kind={kind}"));
+    v["alerts"][0]["id"].as_str().map(str::to_string)
+}
+
+#[test]
+fn an_admin_mints_tokens_only_for_its_own_organisation_and_never_an_owner() {
+    let c = camp();
+    for org in ORGS {
+        let admin = c.srv.token(org, "admin");
+        for target in ORGS {
+            let (st, v) = c.srv.post(
+                &admin,
+                "/api/v1/tokens",
+                json!({"org": target, "role": "viewer"}).to_string(),
+            );
+            let want = if target == org { 200 } else { 403 };
+            assert_eq!(st, want, "{org} admin minting for {target}: {v}");
+        }
+        let (st, _) = c.srv.post(
+            &admin,
+            "/api/v1/tokens",
+            json!({"org": org, "role": "owner"}).to_string(),
+        );
+        assert_eq!(st, 403, "{org} admin minting an owner token");
+    }
+    for role in ["viewer", "operator", "sensor"] {
+        let t = c.srv.token("ibf", role);
+        let (st, _) = c.srv.post(
+            &t,
+            "/api/v1/tokens",
+            json!({"org": "ibf", "role": "viewer"}).to_string(),
+        );
+        assert_eq!(st, 403, "a {role} minting a token");
+    }
+    let (st, v) = c.srv.post(
+        &c.owner,
+        "/api/v1/tokens",
+        json!({"org": "turkey", "role": "admin"}).to_string(),
+    );
+    assert_eq!(st, 200, "the owner mints for any organisation: {v}");
+}
+
+#[test]
+fn an_admin_reads_only_its_own_organisations_audit_entries() {
+    let c = camp();
+    // Give every organisation some reads to be audited.
+    for org in ORGS {
+        let v = c.srv.token(org, "viewer");
+        c.srv.get(&v, "/api/v1/alerts");
+    }
+    for org in ORGS {
+        let admin = c.srv.token(org, "admin");
+        let (st, v) = c.srv.get(&admin, "/api/v1/audit?limit=10000");
+        assert_eq!(st, 200);
+        let entries = v["entries"].as_array().expect("entries");
+        assert!(!entries.is_empty(), "{org} sees its own entries");
+        for e in entries {
+            let actor = e["actor"].as_str().expect("actor");
+            assert!(
+                actor.starts_with(&format!("{org}/")),
+                "{org} admin saw {actor}'s entry: {e}"
+            );
+        }
+    }
+    let (_, v) = c.srv.get(&c.owner, "/api/v1/audit?limit=10000");
+    let actors: std::collections::BTreeSet<&str> = v["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter_map(|e| e["actor"].as_str()?.split('/').next())
+        .collect();
+    for org in ORGS {
+        assert!(actors.contains(org), "the owner sees {org}'s entries");
+    }
+    let viewer = c.srv.token("ibf", "operator");
+    assert_eq!(c.srv.get(&viewer, "/api/v1/audit").0, 403);
+}
+
+#[test]
+fn operators_act_only_on_alerts_released_to_them_in_full_and_refusals_look_like_absence() {
+    let c = camp();
+    let nothing = c.srv.post(
+        &c.srv.token("ibf", "operator"),
+        "/api/v1/alerts/a00000000000000000000000000000000/ack",
+        "",
+    );
+    assert_eq!(nothing.0, 404);
+    for org in ["turkey", "syria", "humanitarian"] {
+        // Released to them coarse or as a summary: no action, and the answer is the same as for
+        // an alert that does not exist.
+        let viewer = c.srv.token(org, "viewer");
+        let op = c.srv.token(org, "operator");
+        let id = alert_id(c, &viewer, "mass_breakout").expect("released");
+        for action in ["ack", "assign", "resolve"] {
+            let body = match action {
+                "assign" => r#"{"unit":"sdf-ain-issa"}"#,
+                "resolve" => r#"{"reason":"confirmed"}"#,
+                _ => "",
+            };
+            let got = c
+                .srv
+                .post(&op, &format!("/api/v1/alerts/{id}/{action}"), body);
+            assert_eq!(got, nothing, "{org} {action} on a coarse alert");
+        }
+        // Not released at all: its id in another organisation's space, or the owner's id.
+        let ibf_id = alert_id(c, &c.owner, "sensor_offline").expect("offline alert");
+        let got = c.srv.post(&op, &format!("/api/v1/alerts/{ibf_id}/ack"), "");
+        assert_eq!(got, nothing, "{org} acting on another organisation's id");
+        let (st, body) = c.srv.get(&viewer, &format!("/api/v1/alerts/{ibf_id}"));
+        let (st2, body2) = c
+            .srv
+            .get(&viewer, "/api/v1/alerts/a00000000000000000000000000000000");
+        assert_eq!(
+            (st, &body),
+            (st2, &body2),
+            "{org}: not released looks like absent"
+        );
+        let (st, t) = c
+            .srv
+            .get_text(&viewer, &format!("/api/v1/alerts/{ibf_id}/cap?rev=999"));
+        let (st2, t2) = c.srv.get_text(
+            &viewer,
+            "/api/v1/alerts/a00000000000000000000000000000000/cap?rev=999",
+        );
+        assert_eq!(
+            (st, t.as_str()),
+            (st2, t2.as_str()),
+            "{org}: CAP existence oracle"
+        );
+        let (st, t) = c
+            .srv
+            .get_text(&viewer, &format!("/api/v1/alerts/{id}/cap?rev=999"));
+        assert_eq!(
+            (st, t.as_str()),
+            (st2, t2.as_str()),
+            "{org}: a revision that does not exist"
+        );
+    }
+}
+
+#[test]
+fn facility_writes_follow_the_site_policy() {
+    let c = camp();
+    let path = "/api/v1/facilities/ain-issa-annex";
+    let hum = c.srv.token("humanitarian", "operator");
+    for (body, field) in [
+        (r#"{"status":"secure"}"#, "status"),
+        (r#"{"guards":40}"#, "guards"),
+    ] {
+        let (st, v) = c.srv.post(&hum, path, body);
+        assert_eq!(
+            (st, v["details"]["field"].clone()),
+            (403, json!(field)),
+            "{v}"
+        );
+    }
+    let (st, v) = c.srv.post(
+        &hum,
+        path,
+        r#"{"head_count":700,"note":"count at the clinic"}"#,
+    );
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["population"], 700);
+    for org in ["turkey", "syria"] {
+        let op = c.srv.token(org, "operator");
+        let (st, v) = c.srv.post(&op, path, r#"{"note":"x"}"#);
+        assert_eq!(st, 404, "{org}: {v}");
+        let (st2, v2) = c
+            .srv
+            .post(&op, "/api/v1/facilities/no-such-camp", r#"{"note":"x"}"#);
+        assert_eq!(
+            (st, v),
+            (st2, v2),
+            "{org}: unreleased facility looks absent"
+        );
+    }
+    let sdf = c.srv.token("sdf", "operator");
+    let (st, v) = c
+        .srv
+        .post(&sdf, path, r#"{"status":"threatened","guards":3}"#);
+    assert_eq!(
+        (st, v["status"].clone(), v["guards"].clone()),
+        (200, json!("threatened"), json!(3)),
+        "{v}"
+    );
+    // Concurrent updates of different fields both land (the writer merges them).
+    let a = std::thread::spawn({
+        let (http, t) = (c.srv.http.clone(), sdf.clone());
+        move || {
+            client()
+                .post(format!("{http}{path}"))
+                .bearer_auth(t)
+                .body(r#"{"guards":9}"#)
+                .send()
+                .expect("post")
+                .status()
+        }
+    });
+    let (st, _) = c.srv.post(&hum, path, r#"{"note":"second count"}"#);
+    assert_eq!(st, 200);
+    assert!(a.join().expect("join").is_success());
+    let (_, f) = c.srv.get(&sdf, "/api/v1/facilities");
+    let f = &f["facilities"][0];
+    assert_eq!(
+        (f["guards"].clone(), f["note"].clone()),
+        (json!(9), json!("second count")),
+        "{f}"
+    );
+}
+
+#[test]
+fn nuisance_counts_cover_only_alerts_released_in_full() {
+    let c = camp();
+    let op = c.srv.token("ibf", "operator");
+    let id = alert_id(c, &op, "sensor_offline").expect("offline alert");
+    let (st, v) = c.srv.post(
+        &op,
+        &format!("/api/v1/alerts/{id}/resolve"),
+        r#"{"reason":"sensor_fault"}"#,
+    );
+    assert_eq!(st, 200, "{v}");
+    let rows = |org: &str| {
+        let (st, v) = c.srv.get(&c.srv.token(org, "operator"), "/api/v1/nuisance");
+        assert_eq!(st, 200);
+        v["nuisance"].as_array().expect("rows").clone()
+    };
+    let ibf = rows("ibf");
+    assert!(
+        ibf.iter()
+            .any(|r| r["scope"] == "sensor" && r["reason"] == "sensor_fault"),
+        "{ibf:?}"
+    );
+    for org in ["turkey", "syria", "humanitarian"] {
+        assert!(
+            rows(org).is_empty(),
+            "{org} sees nuisance counts of alerts it is not released"
+        );
+    }
+}
+
+#[test]
+fn statistics_and_metrics_are_not_for_partners() {
+    let c = camp();
+    for org in ORGS {
+        for role in ["viewer", "operator", "admin", "sensor"] {
+            let t = c.srv.token(org, role);
+            assert_eq!(
+                c.srv.get(&t, "/api/v1/stats").0,
+                403,
+                "{org} {role} read stats"
+            );
+        }
+    }
+    assert_eq!(c.srv.get(&c.owner, "/api/v1/stats").0, 200);
+    let r = client()
+        .get(format!("{}/metrics", c.srv.http))
+        .send()
+        .expect("get");
+    assert_eq!(
+        r.status().as_u16(),
+        404,
+        "metrics on the partners' listener"
+    );
+    let r = client()
+        .get(format!("{}/metrics", c.srv.ops))
+        .send()
+        .expect("get");
+    assert_eq!(
+        r.status().as_u16(),
+        200,
+        "metrics on the operations listener"
+    );
+}
+
+#[test]
+fn a_credential_sends_only_for_its_own_organisations_sensors_and_says_nothing_of_others() {
+    let c = camp();
+    let now = limes_server::clock::wall_now();
+    let rec = |sensor: &str| {
+        format!(
+            r#"{{"type":"heartbeat","sensor":"{sensor}","time":"{}"}}"#,
+            limes_core::record::Time(now)
+        )
+    };
+    let ibf = c.srv.token("ibf", "sensor");
+    let (st, v) = c.srv.post(&ibf, "/api/v1/ingest", rec("ai-ne-cam"));
+    let (st2, v2) = c.srv.post(&ibf, "/api/v1/ingest", rec("no-such-camera"));
+    assert_eq!(st, 422, "ibf sending as the camp's camera: {v}");
+    assert_eq!(v["rejected"][0]["field"], "sensor");
+    let m1 = v["rejected"][0]["message"]
+        .as_str()
+        .unwrap_or("")
+        .replace("ai-ne-cam", "X");
+    let m2 = v2["rejected"][0]["message"]
+        .as_str()
+        .unwrap_or("")
+        .replace("no-such-camera", "X");
+    assert_eq!(
+        (st, m1),
+        (st2, m2),
+        "someone else's sensor and no sensor get the same answer"
+    );
+    let sdf = c.srv.token("sdf", "sensor");
+    let (st, v) = c.srv.post(&sdf, "/api/v1/ingest", rec("ai-ne-cam"));
+    assert!(
+        st == 200 || st == 422 && v["rejected"][0]["field"] == "time",
+        "{v}"
+    );
+    let admin = c.srv.token("turkey", "admin");
+    let (st, _) = c.srv.post(&admin, "/api/v1/ingest", rec("ai-ne-cam"));
+    assert_eq!(
+        st, 422,
+        "another organisation's admin sending as the camp's camera"
+    );
+}
+
+#[test]
+fn tak_client_uids_are_scoped_per_organisation() {
+    let c = camp();
+    let now = limes_core::record::Time(limes_server::clock::wall_now());
+    let hello = |token: &str, uid: &str| {
+        format!(
+            r#"<event version="2.0" uid="{uid}" type="a-f-G-U-C" how="m-g" time="{now}" start="{now}" stale="{now}"><point lat="36.39" lon="38.9" hae="0" ce="9999999" le="9999999"/><detail><limes token="{token}"/></detail></event><event version="2.0" uid="{uid}-ping" type="t-x-c-t" how="m-g" time="{now}" start="{now}" stale="{now}"><point lat="0" lon="0" hae="0" ce="9999999" le="9999999"/><detail/></event>"#
+        )
+    };
+    let open = |org: &str, uid: &str| {
+        let mut s = std::net::TcpStream::connect(c.srv.cot).expect("connect");
+        s.write_all(hello(&c.srv.token(org, "viewer"), uid).as_bytes())
+            .expect("write");
+        s
+    };
+    let read_pong = |s: &mut std::net::TcpStream| {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&got).contains("t-x-c-t-r") {
+            let n = s.read(&mut buf).unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&got).into_owned()
+    };
+    let mut a = open("ibf", "device-7");
+    assert!(read_pong(&mut a).contains("t-x-c-t-r"));
+    let mut b = open("turkey", "device-7");
+    assert!(
+        read_pong(&mut b).contains("t-x-c-t-r"),
+        "another organisation's client may use the same uid without locking the first out"
+    );
+    let mut d = open("ibf", "device-7");
+    let mut got = String::new();
+    let _ = d.read_to_string(&mut got);
+    assert!(
+        got.contains("Connection refused") && got.contains("uid"),
+        "{got}"
+    );
+    drop(a);
+    drop(b);
+}
+
+#[test]
+fn the_life_cycle_runs_in_order_by_operators_and_is_audited_with_who_did_it() {
+    let c = camp();
+    let viewer = c.srv.token("sdf", "viewer");
+    let op = c.srv.token("sdf", "operator");
+    let id = alert_id(c, &op, "mass_breakout").expect("breakout");
+    let url = |action: &str| format!("/api/v1/alerts/{id}/{action}");
+    assert_eq!(
+        c.srv.post(&viewer, &url("ack"), "").0,
+        403,
+        "a viewer may not acknowledge"
+    );
+    let (st, v) = c.srv.post(&op, &url("ack"), r#"{"note":"seen"}"#);
+    assert_eq!(
+        (st, v["status"].clone()),
+        (200, json!("acknowledged")),
+        "{v}"
+    );
+    assert_eq!(
+        c.srv.post(&op, &url("ack"), "").0,
+        409,
+        "acknowledged twice"
+    );
+    let (st, v) = c
+        .srv
+        .post(&op, &url("assign"), r#"{"unit":"no-such-unit"}"#);
+    assert_eq!(
+        (st, v["details"]["field"].clone()),
+        (400, json!("unit")),
+        "{v}"
+    );
+    let (st, v) = c
+        .srv
+        .post(&op, &url("assign"), r#"{"unit":"sdf-ain-issa"}"#);
+    assert_eq!((st, v["unit"].clone()), (200, json!("sdf-ain-issa")), "{v}");
+    let (st, v) = c.srv.post(
+        &op,
+        &url("resolve"),
+        r#"{"reason":"confirmed","note":"QRF on scene"}"#,
+    );
+    assert_eq!((st, v["status"].clone()), (200, json!("resolved")), "{v}");
+    assert_eq!(
+        c.srv
+            .post(&op, &url("assign"), r#"{"unit":"sdf-ain-issa"}"#)
+            .0,
+        409,
+        "nothing after resolved"
+    );
+    // The picture says resolved (and stays so while the rules revise the alert).
+    let (_, v) = c.srv.get(&viewer, &format!("/api/v1/alerts/{id}"));
+    assert_eq!(v["status"], "resolved", "{v}");
+    let (_, a) = c
+        .srv
+        .get(&c.srv.token("sdf", "admin"), "/api/v1/audit?limit=10000");
+    let mine: Vec<&serde_json::Value> = a["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| {
+            e["object"] == format!("alert/{id}")
+                && e["action"]
+                    .as_str()
+                    .is_some_and(|x| x.starts_with("alert."))
+        })
+        .collect();
+    let actions: Vec<&str> = mine.iter().filter_map(|e| e["action"].as_str()).collect();
+    assert_eq!(
+        actions,
+        ["alert.ack", "alert.assign", "alert.resolve"],
+        "{mine:?}"
+    );
+    assert!(mine.iter().all(|e| e["actor"]
+        .as_str()
+        .is_some_and(|x| x.starts_with("sdf/token:"))));
+}

@@ -1,0 +1,86 @@
+//! `cargo xtask test [ARGS…]`: installs what the tests use as real third-party clients and
+//! validators — Python packages from PyPI into `target/pydeps` (pinned in
+//! `tests/requirements*.txt`) — once per build tree, then runs `cargo test --release
+//! --workspace ARGS…` with `LIMES_PYDEPS` pointing at them.
+
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Installs the Python packages unless the same requirements are already installed.
+fn python(root: &Path) -> Result<PathBuf> {
+    let dir = root.join("target/pydeps");
+    let reqs = root.join("tests/requirements.txt");
+    let nodeps = root.join("tests/requirements-nodeps.txt");
+    let stamp = format!(
+        "{}\n{}",
+        std::fs::read_to_string(&reqs).with_context(|| reqs.display().to_string())?,
+        std::fs::read_to_string(&nodeps).with_context(|| nodeps.display().to_string())?
+    );
+    let marker = dir.join(".installed");
+    if std::fs::read_to_string(&marker).is_ok_and(|m| m == stamp) {
+        return Ok(dir);
+    }
+    eprintln!(
+        "xtask: installing the Python test packages into {}",
+        dir.display()
+    );
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    for (file, extra) in [(&reqs, None), (&nodeps, Some("--no-deps"))] {
+        let mut c = Command::new("python3");
+        c.env("PIP_ROOT_USER_ACTION", "ignore")
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
+            .arg("--target")
+            .arg(&dir)
+            .arg("-r")
+            .arg(file);
+        if let Some(x) = extra {
+            c.arg(x);
+        }
+        let st = c.status().context("running python3 -m pip")?;
+        if !st.success() {
+            bail!("pip install -r {} failed", file.display());
+        }
+    }
+    std::fs::write(&marker, stamp)?;
+    Ok(dir)
+}
+
+fn main() -> Result<()> {
+    let mut args = std::env::args().skip(1);
+    match args.next().as_deref() {
+        Some("test") => {
+            let root = root();
+            let py = python(&root)?;
+            let st = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                .current_dir(&root)
+                .args(["test", "--release", "--workspace", "--no-fail-fast"])
+                .args(args)
+                .env("LIMES_PYDEPS", &py)
+                .status()
+                .context("running cargo test")?;
+            std::process::exit(st.code().unwrap_or(1));
+        }
+        Some("deps") => {
+            let py = python(&root())?;
+            println!("{}", py.display());
+            Ok(())
+        }
+        _ => bail!("usage: cargo xtask test [cargo test args…] | cargo xtask deps"),
+    }
+}
