@@ -177,8 +177,15 @@ pub fn run_night(
                 .filter(|a| a.outcome != Outcome::True)
                 .filter_map(|a| {
                     last.get(&a.id).map(|r| {
+                        let first = records.iter().find(|x| x.id == a.id).unwrap_or(r);
+                        let near = sink
+                            .truth
+                            .nearest(first.raised.0, first.pos)
+                            .map_or(String::from("no truth near"), |(role, id, d)| {
+                                format!("nearest truth: {role:?} {id} at {d:.0} m")
+                            });
                         format!(
-                            "{:?} {} raised {}: {}",
+                            "{:?} {} raised {}: {} ({near})",
                             a.outcome,
                             r.kind.name(),
                             r.raised,

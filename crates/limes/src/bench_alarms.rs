@@ -32,6 +32,8 @@ pub struct Args {
     pub variants: bool,
     /// Append the report to this file.
     pub append: Option<PathBuf>,
+    /// Seeds run at once (threads).
+    pub jobs: usize,
 }
 
 /// Runs the nights and writes `alarms.md`, `alarms.json` and `roc.svg` into `out`.
@@ -50,6 +52,9 @@ pub fn run(a: &Args) -> Result<()> {
     night.sensor_outages = times(night.sensor_outages);
     night.duration_h = a.hours;
     night.adversarial = AdversarialConfig::each(a.each);
+    // The crossings under a flock's cover (the tracker's class-fusion scenarios) too.
+    night.herder_crossings += a.each;
+    night.flock_infiltrations += a.each;
     let variants: Vec<Variant> = if a.variants {
         operating_points(&frontier.rules)
     } else {
@@ -59,10 +64,12 @@ pub fn run(a: &Args) -> Result<()> {
             .collect()
     };
     let site_only = &variants[..1];
-    let mut nights: Vec<Night> = Vec::new();
-    let mut breakouts = Vec::new();
-    for seed in a.first_seed..a.first_seed + a.seeds {
+    // One seed: the frontier night (every variant and the baselines) and the breakout night.
+    let one = |seed: u64| -> Result<(Night, BreakoutRow)> {
         let bar = progress::bar(&format!("seed {seed}"));
+        if a.jobs > 1 {
+            bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+        }
         let b = bar.clone();
         let n = run_night(
             &frontier,
@@ -79,16 +86,15 @@ pub fn run(a: &Args) -> Result<()> {
             .incidents
             .iter()
             .find(|i| i.kind == IncidentKind::Breakout);
-        breakouts.push(BreakoutRow {
+        let row = BreakoutRow {
             seed,
             tta_s: br.and_then(|i| i.time_to_alert_s),
             count_error: br.and_then(|i| {
                 i.count_estimate
                     .map(|e| (e as f64 - i.count as f64).abs() / i.count.max(1) as f64)
             }),
-        });
+        };
         let s = &n.variants[0];
-        let staged = s.incidents.len();
         let missed: Vec<String> = s
             .incidents
             .iter()
@@ -101,17 +107,53 @@ pub fn run(a: &Args) -> Result<()> {
                 )
             })
             .collect();
-        eprintln!(
-            "seed {seed}: {staged} incidents, missed {missed:?}; {} alerts, {} events ({:.0} s so far)",
+        let mut log = format!(
+            "seed {seed}: {} incidents, missed {missed:?}; {} alerts, {} events ({:.0} s so far)",
+            s.incidents.len(),
             s.alerts.len(),
             s.events,
             started.elapsed().as_secs_f64()
         );
         for u in &s.unmatched {
-            eprintln!("  seed {seed}: {u}");
+            log += &format!("\n  seed {seed}: {u}");
         }
-        nights.push(n);
-    }
+        eprintln!("{log}");
+        Ok((n, row))
+    };
+    // Seeds are independent: `jobs` threads take the next seed until none is left.
+    let next = std::sync::atomic::AtomicU64::new(a.first_seed);
+    let end = a.first_seed + a.seeds;
+    let results: Vec<Result<(Night, BreakoutRow)>> = std::thread::scope(|sc| {
+        let workers: Vec<_> = (0..a.jobs.max(1))
+            .map(|_| {
+                sc.spawn(|| {
+                    let mut got = Vec::new();
+                    loop {
+                        let seed = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if seed >= end {
+                            break got;
+                        }
+                        let r = one(seed);
+                        let failed = r.is_err();
+                        got.push(r);
+                        if failed {
+                            break got;
+                        }
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| {
+                w.join()
+                    .unwrap_or_else(|_| vec![Err(anyhow::anyhow!("a bench thread panicked"))])
+            })
+            .collect()
+    });
+    let mut pairs = results.into_iter().collect::<Result<Vec<_>>>()?;
+    pairs.sort_by_key(|(n, _)| n.seed);
+    let (nights, breakouts): (Vec<Night>, Vec<BreakoutRow>) = pairs.into_iter().unzip();
     let km = frontier.frontier_km().unwrap_or(0.0);
     let q = Quality::of(&nights, km, breakouts);
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
@@ -119,7 +161,7 @@ pub fn run(a: &Args) -> Result<()> {
         .map_err(|e| anyhow::anyhow!("drawing roc.svg: {e}"))?;
     let cmd = std::env::args().collect::<Vec<_>>().join(" ");
     let md = format!(
-        "Command: `{cmd}` ({:.0} s wall). Frontier night: {} h, the site's usual traffic scaled to it ({} ordinary groups, {} flocks of {}, {} strays, {} vehicles, {} legal crossings, {} camera outages) and every adversarial scenario staged {} times (saturation: {} waves of five groups).\n\n{}",
+        "Command: `{cmd}` ({:.0} s wall). Frontier night: {} h, the site's usual traffic scaled to it ({} ordinary groups, {} flocks of {}, {} strays, {} vehicles, {} legal crossings, {} camera outages) and every adversarial scenario staged {} times (saturation: {} waves of five groups; `herder_drive` and `inside_flock`: the crossings under a flock's cover); {} seed(s) at once on `{}` ({} logical CPUs).\n\n{}",
         started.elapsed().as_secs_f64(),
         a.hours,
         night.infiltrator_groups,
@@ -131,6 +173,9 @@ pub fn run(a: &Args) -> Result<()> {
         night.sensor_outages,
         a.each,
         a.each,
+        a.jobs,
+        machine(),
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
         q.markdown("roc.svg")
     );
     std::fs::write(a.out.join("alarms.md"), &md)?;
@@ -140,6 +185,19 @@ pub fn run(a: &Args) -> Result<()> {
         append(p, &md)?;
     }
     Ok(())
+}
+
+/// The CPU model, from /proc/cpuinfo where there is one.
+fn machine() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string())
 }
 
 fn append(path: &Path, md: &str) -> Result<()> {

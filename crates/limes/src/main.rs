@@ -254,6 +254,9 @@ enum BenchCmd {
         /// Only the site's own thresholds (no operating-point sweep).
         #[arg(long)]
         no_variants: bool,
+        /// Seeds run at once, one thread each.
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
         /// Append the report to this file.
         #[arg(long)]
         append: Option<PathBuf>,
@@ -389,9 +392,11 @@ fn main() -> Result<()> {
                     out,
                     no_variants,
                     append,
+                    jobs,
                 }),
             ..
         } => bench_alarms::run(&bench_alarms::Args {
+            jobs,
             seeds,
             first_seed,
             hours,

@@ -11,7 +11,8 @@ use crate::record::{AlertKind, AlertRecord, Incident, IncidentKind, TruthRecord,
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
-    /// It matches a real incident.
+    /// It matches a real incident, or was raised within `nuisance_m` of real infiltrators or
+    /// escapees (their crossing after the scored night, or a second alert about them).
     True,
     /// A real but harmless stimulus caused it (animals, herders, wind, traffic).
     Nuisance,
@@ -188,12 +189,19 @@ pub fn score(
                     && nuisances
                         .iter()
                         .any(|(q, tq)| dist(*q, p) < 400.0 && (t - tq).abs() < 120.0);
-                let near_harmless = nearest_sample(samples, t).is_some_and(|s| {
-                    s.iter().any(|x| {
-                        !x.role.is_threat() && dist(to_xy(frame, x.pos), p) <= cfg.nuisance_m
+                let near = |threat: bool| {
+                    nearest_sample(samples, t).is_some_and(|s| {
+                        s.iter().any(|x| {
+                            x.role.is_threat() == threat
+                                && dist(to_xy(frame, x.pos), p) <= cfg.nuisance_m
+                        })
                     })
-                });
-                if fence_nuisance || near_harmless {
+                };
+                if near(true) {
+                    // About real infiltrators or escapees all the same: a group whose crossing
+                    // falls after the night's end, or a second alert about a group.
+                    Outcome::True
+                } else if fence_nuisance || near(false) {
                     Outcome::Nuisance
                 } else {
                     Outcome::False
@@ -211,7 +219,10 @@ pub fn score(
     (alert_scores, inc_scores)
 }
 
-fn nearest_sample(samples: &[(f64, Vec<TruthState>)], t: f64) -> Option<&Vec<TruthState>> {
+pub(super) fn nearest_sample(
+    samples: &[(f64, Vec<TruthState>)],
+    t: f64,
+) -> Option<&Vec<TruthState>> {
     let k = samples.partition_point(|s| s.0 < t);
     let cands = [k.checked_sub(1), Some(k)];
     cands

@@ -138,6 +138,16 @@ impl Truth {
         alerts::score(cfg, self.frame, &self.incidents, alerts, &self.samples)
     }
 
+    /// The real object nearest `pos` at the truth sample nearest `t` (within a minute): its
+    /// role, id and distance in metres. For explaining an alert nothing staged matches.
+    pub fn nearest(&self, t: f64, pos: Position) -> Option<(crate::record::TruthRole, u64, f64)> {
+        let p = to_xy(self.frame, pos);
+        alerts::nearest_sample(&self.samples, t)?
+            .iter()
+            .map(|s| (s.role, s.id, crate::geo::dist(to_xy(self.frame, s.pos), p)))
+            .min_by(|a, b| a.2.total_cmp(&b.2))
+    }
+
     /// Hours between the first and the last truth sample.
     pub fn hours(&self) -> f64 {
         match (self.samples.first(), self.samples.last()) {

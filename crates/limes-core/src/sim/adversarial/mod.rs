@@ -14,6 +14,9 @@
 //! * `probing`: one or two people walk to 30–60 m of the line, stop, cut the fence, walk back
 //!   (the incident kind is `probing`: nobody crosses, yet it must alert).
 //! * `saturation`: five groups cross in five different sectors, ≥ 20 km apart, within ten minutes.
+//!
+//! The crossings under a flock's cover (`herder_crossings`, `flock_infiltrations`, staged in
+//! `sim/scenario/cover.rs`) carry the names `herder_drive` and `inside_flock`.
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -77,6 +80,11 @@ impl Adversary {
     /// The scenario that staged group `g`, if any.
     pub fn scenario_of(&self, g: usize) -> Option<String> {
         self.scenario_of_group.get(&g).map(|s| s.to_string())
+    }
+
+    /// Names the scenario that staged group `g` (for groups staged outside this module).
+    pub(crate) fn label(&mut self, g: usize, scenario: &'static str) {
+        self.scenario_of_group.insert(g, scenario);
     }
 
     /// True when the scenario, not the usual drift, moves flock `k`.
