@@ -128,10 +128,15 @@ pub fn score(
             }
         }
         // The kinds that count as alerting it: a probe (a cut, nobody across) is alerted by a
-        // fence-cut alert or anything above it.
+        // fence-cut alert or anything above it, or by an approach alert about the people at
+        // the line (all there is when the fence does not sense the cut).
         let wanted: &[AlertKind] = match inc.kind {
             IncidentKind::Infiltration => &[AlertKind::Infiltration],
-            IncidentKind::Probing => &[AlertKind::FenceCut, AlertKind::Infiltration],
+            IncidentKind::Probing => &[
+                AlertKind::FenceCut,
+                AlertKind::Infiltration,
+                AlertKind::Approach,
+            ],
             IncidentKind::Breakout => &[AlertKind::MassBreakout],
             _ => &[AlertKind::SensorOffline],
         };

@@ -187,8 +187,12 @@ impl Rules {
     }
 
     /// True when the track moved away from the line at `turned_back_speed` or more over the
-    /// last half minute to minute and a half.
+    /// last half minute to minute and a half, having stayed farther than `probe_m` from it.
     fn turned_back(&self, m: &super::Memo) -> bool {
+        if m.nearest_s.is_some_and(|s| s >= -self.cfg.probe_m) {
+            // At the fence and away again: a probe, not someone who thought better of it.
+            return false;
+        }
         match (m.s_now, m.s_prev2) {
             (Some((t1, s1)), Some((t0, s0))) if t1 - t0 >= 20.0 => {
                 (s1 - s0) / (t1 - t0) <= -self.cfg.turned_back_speed

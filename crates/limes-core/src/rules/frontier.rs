@@ -63,6 +63,9 @@ impl Rules {
             memo.side = -1;
         }
         memo.s_now = Some((u.time, s));
+        if memo.side == -1 {
+            memo.nearest_s = Some(memo.nearest_s.map_or(s, |n| n.max(s)));
+        }
         if memo.s_prev.is_none_or(|p| u.time - p.0 >= 30.0) {
             memo.s_prev2 = memo.s_prev;
             memo.s_prev = Some((u.time, s));
@@ -91,8 +94,15 @@ impl Rules {
                     a.1 == u.part && (u.time - a.0).abs() <= fence_s && dist(a.2, u.xy) <= fence_m
                 })
             };
-            if (alerted || fence()) && !self.in_herd(u.id, u.part, u.xy, u.time) {
+            let herd = self.in_herd(u.id, u.part, u.xy, u.time);
+            if (alerted || fence()) && !herd {
                 memo.crossed_at.get_or_insert((u.time, u.xy));
+                memo.vouched = true;
+            }
+            // A flock driven across: seen outside, now deep inside with its herd, still
+            // moving in (a herd pressed against the line never gets this far).
+            let driven = matches!(memo.crossed_at, Some((tc, _)) if tc.is_finite());
+            if driven && herd && s > self.cfg.herd_cross_m && established {
                 memo.vouched = true;
             }
         }

@@ -101,6 +101,15 @@ pub struct RulesConfig {
     /// `fence_corroborate_s`, or an open alert about the track) has crossed whatever its class,
     /// metres.
     pub fence_cross_m: f64,
+    /// A herd's track (see `herd_min_animals`) seen outside that is this far inside the line
+    /// and still moving in has crossed: a flock driven across the frontier, its herder (or
+    /// people among the animals) with it, metres. A herd pressed against the line stays short
+    /// of it.
+    pub herd_cross_m: f64,
+    /// An approach whose track came within this many metres of the line before turning back
+    /// is not downgraded as "turned back": at the fence and away again is how a probe looks
+    /// when the fence does not sense the cut, metres.
+    pub probe_m: f64,
 }
 
 impl Default for RulesConfig {
@@ -135,6 +144,8 @@ impl Default for RulesConfig {
             herd_radius_m: 150.0,
             turned_back_speed: 0.2,
             fence_cross_m: 10.0,
+            herd_cross_m: 100.0,
+            probe_m: 100.0,
         }
     }
 }
@@ -165,6 +176,9 @@ struct Memo {
     /// Crossed with something vouching for it (a fence alarm there, or an alert the
     /// operators already have about the track): infiltration whatever the class.
     vouched: bool,
+    /// The nearest the track came to the line while outside (signed distance, inside
+    /// positive).
+    nearest_s: Option<f64>,
 }
 
 /// Live status of one facility as the rules see it.
