@@ -377,3 +377,115 @@ fn a_herd_track_that_wanders_across_and_back_raises_no_infiltration_when_its_cla
         "{out:#?}"
     );
 }
+
+/// A person-like track (id 1) at `d(t)` metres outside the line (t seconds from the start, every
+/// 5 s for `secs`), with the approach hold set to `hold_s`; returns the alerts and events.
+fn walk(
+    hold_s: f64,
+    secs: f64,
+    d: &dyn Fn(f64) -> f64,
+) -> (Vec<AlertRecord>, Vec<limes_core::record::EventRecord>) {
+    let mut site = frontier();
+    site.rules.approach_hold_s = hold_s;
+    let mut j = Rules::new(&site);
+    let mut out = Vec::new();
+    let (part, line, c) = straight_stretch(&site);
+    let t0 = 1_570_000_000.0;
+    let steps = (secs / 5.0) as usize;
+    for k in 0..=steps {
+        let t = 5.0 * k as f64;
+        let xy = outside_point(&site, &line, c, d(t));
+        let next = outside_point(&site, &line, c, d(t + 1.0));
+        let vel = [next[0] - xy[0], next[1] - xy[1]];
+        j.on_track(
+            &update(1, part, xy, vel, t0 + t, [0.8, 0.1, 0.1]),
+            None,
+            &mut out,
+        );
+    }
+    j.advance(t0 + secs + 5.0, &mut out);
+    (out, j.take_events())
+}
+
+/// Walks in at 1.2 m/s from `from_m` out to `to_m` out, waits a minute, walks back at 1 m/s.
+fn there_and_back(from_m: f64, to_m: f64) -> impl Fn(f64) -> f64 {
+    let t_in = (from_m - to_m) / 1.2;
+    move |t| {
+        if t < t_in {
+            from_m - 1.2 * t
+        } else if t < t_in + 60.0 {
+            to_m
+        } else {
+            to_m + (t - t_in - 60.0)
+        }
+    }
+}
+
+#[test]
+fn people_who_came_to_the_fence_and_went_back_reach_the_operator_but_who_turned_back_early_do_not()
+{
+    // A hold long enough that both have turned back when it is decided.
+    let (alerts, events) = walk(300.0, 500.0, &there_and_back(500.0, 250.0));
+    assert!(
+        alerts.iter().all(|a| a.kind != AlertKind::Approach),
+        "turned back 250 m out: {alerts:#?}"
+    );
+    let ev = events
+        .iter()
+        .find(|e| e.source == EventSource::Approach)
+        .expect("the approach is logged as an event");
+    assert_eq!(ev.assessment.reason, AssessReason::TurnedBack);
+
+    let (alerts, events) = walk(300.0, 500.0, &there_and_back(300.0, 50.0));
+    let a = alerts
+        .iter()
+        .find(|a| a.kind == AlertKind::Approach)
+        .expect("at the fence and away again is a probe: it reaches the operator");
+    assert_eq!(
+        a.assessment.as_ref().map(|x| x.reason),
+        Some(AssessReason::Closing)
+    );
+    assert!(
+        events.iter().all(|e| e.source != EventSource::Approach),
+        "{events:#?}"
+    );
+}
+
+/// A herder who drives the flock across and a group walking across inside a flock, with the
+/// site's own tracker (no feature-aided association): the herd's tracks deep inside and still
+/// moving in raise the infiltration (`herd_cross_m`) even where the people are lost among the
+/// animals; with that rule off the herder's crossing is missed on this seed.
+#[test]
+fn crossings_under_a_flocks_cover_alert_with_the_sites_own_tracker() {
+    let staged = |herd_cross_m: f64| {
+        let mut site = frontier();
+        site.rules.herd_cross_m = herd_cross_m;
+        let mut cfg = quiet(site.scenario.clone());
+        cfg.herder_crossings = 2;
+        cfg.flock_infiltrations = 1;
+        cfg.duration_h = 2.5;
+        let r = run(&site, &cfg, 1);
+        let mut by: BTreeMap<String, (u32, u32)> = BTreeMap::new();
+        for i in &r.figures.incidents {
+            if i.kind == IncidentKind::Infiltration {
+                let e = by
+                    .entry(i.scenario.clone().unwrap_or_default())
+                    .or_default();
+                e.0 += 1;
+                e.1 += u32::from(i.detected);
+            }
+        }
+        (by, r.final_alerts)
+    };
+    let (by, alerts) = staged(frontier().rules.herd_cross_m);
+    assert_eq!(by.get("herder_drive").map(|x| x.0), Some(2), "{by:?}");
+    assert_eq!(by.get("inside_flock").map(|x| x.0), Some(1), "{by:?}");
+    for (name, (n, detected)) in &by {
+        assert_eq!(detected, n, "{name}: {by:?} {alerts:#?}");
+    }
+    let (off, _) = staged(f64::INFINITY);
+    assert!(
+        off.values().map(|x| x.1).sum::<u32>() < off.values().map(|x| x.0).sum::<u32>(),
+        "without the herd rule something is missed on this seed: {off:?}"
+    );
+}

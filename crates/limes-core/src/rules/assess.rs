@@ -138,7 +138,18 @@ impl Rules {
             }
             let hold = self.cfg.approach_hold_s;
             if !other.is_empty() || tracks.is_empty() {
-                let detail = format!("still closing on the line after {hold:.0} s");
+                let at_line = other
+                    .iter()
+                    .filter_map(|id| self.memos.get(id))
+                    .any(|m| m.nearest_s.is_some_and(|s| s >= -self.cfg.probe_m));
+                let detail = if at_line {
+                    format!(
+                        "came within {:.0} m of the line (a probe, if it goes back)",
+                        self.cfg.probe_m
+                    )
+                } else {
+                    format!("still closing on the line after {hold:.0} s")
+                };
                 let a = Assessment {
                     reason: AssessReason::Closing,
                     window_s: hold,
