@@ -1,5 +1,7 @@
 //! The append-only audit log: who received or changed what, each entry chained to the one
-//! before by SHA-256, so a changed, removed or reordered entry breaks the chain.
+//! before by SHA-256, so a changed, removed or reordered entry breaks the chain. Every entry is
+//! also a leaf of a Merkle tree ([`merkle`]) whose signed [`checkpoint`]s the partners keep, so
+//! truncation, forged appends and re-hashed rewrites are caught too ([`check`]).
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
@@ -7,6 +9,11 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use crate::store::Store;
+
+pub mod check;
+pub mod checkpoint;
+pub mod merkle;
+pub mod publish;
 
 /// Audit entries of deliveries that may wait to be written before deliveries wait for them.
 const SINK_QUEUE: usize = 16_384;
@@ -171,6 +178,9 @@ pub fn append(conn: &Connection, last: &mut String, d: &AuditDraft) -> rusqlite:
         "INSERT INTO audit (seq, time, actor, action, object, detail, prev, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![seq, time, d.actor, d.action, d.object, detail, last.as_str(), hash],
     )?;
+    let leaf = merkle::leaf_data(seq, &time, &d.actor, &d.action, &d.object, &detail);
+    merkle::append_leaf(conn, (seq - 1) as u64, tlog_tiles::record_hash(&leaf))
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
     *last = hash;
     Ok(seq)
 }

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
@@ -70,6 +71,40 @@ pub async fn serve(
     shutdown: CancellationToken,
     grace: Duration,
 ) {
+    serve_with(listener, None, router, limits, metrics, shutdown, grace).await;
+}
+
+/// [`serve`] over TLS: the handshake, too, must finish within the header timeout.
+pub async fn serve_tls(
+    listener: TcpListener,
+    tls: TlsAcceptor,
+    router: Router,
+    limits: HttpLimits,
+    metrics: Metrics,
+    shutdown: CancellationToken,
+    grace: Duration,
+) {
+    serve_with(
+        listener,
+        Some(tls),
+        router,
+        limits,
+        metrics,
+        shutdown,
+        grace,
+    )
+    .await;
+}
+
+async fn serve_with(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    router: Router,
+    limits: HttpLimits,
+    metrics: Metrics,
+    shutdown: CancellationToken,
+    grace: Duration,
+) {
     let slots = Arc::new(Semaphore::new(limits.connections.max(1)));
     let per = PerAddress::default();
     let graceful = GracefulShutdown::new();
@@ -111,11 +146,29 @@ pub async fn serve(
         let _ = sock.set_nodelay(true);
         let svc =
             TowerToHyperService::new(router.clone().layer(axum::Extension(ConnectInfo(peer))));
-        let conn = builder.serve_connection(TokioIo::new(sock), svc);
-        let conn = graceful.watch(conn);
+        let Some(tls) = tls.clone() else {
+            let conn = graceful.watch(builder.serve_connection(TokioIo::new(sock), svc));
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    tracing::debug!("HTTP {peer}: {e}");
+                }
+                drop(permit);
+                drop(addr_slot);
+            });
+            continue;
+        };
+        let (builder, watcher) = (builder.clone(), graceful.watcher());
+        let timeout = limits.header_timeout;
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!("HTTP {peer}: {e}");
+            match tokio::time::timeout(timeout, tls.accept(sock)).await {
+                Ok(Ok(s)) => {
+                    let conn = watcher.watch(builder.serve_connection(TokioIo::new(s), svc));
+                    if let Err(e) = conn.await {
+                        tracing::debug!("HTTPS {peer}: {e}");
+                    }
+                }
+                Ok(Err(e)) => tracing::warn!("HTTPS {peer}: TLS handshake refused: {e}"),
+                Err(_) => tracing::warn!("HTTPS {peer}: TLS handshake timed out"),
             }
             drop(permit);
             drop(addr_slot);

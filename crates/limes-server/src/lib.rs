@@ -22,6 +22,7 @@ pub mod ingest;
 pub mod lifecycle;
 pub mod live;
 pub mod metrics;
+pub mod pki;
 pub mod release;
 pub mod server;
 pub mod store;

@@ -43,12 +43,19 @@ pub struct Metrics {
     pub cot_refused: Counter,
     /// Connections refused because a listener's cap was reached.
     pub connections_refused: Counter,
+    /// TAK enrolment attempts refused (credentials, lockout, a code used meanwhile).
+    pub enroll_refused: Counter,
     /// Sensors the tracker reports as flooding.
     pub flooding_sensors: Gauge,
     /// Tracks the tracker shed (or did not start) at its caps.
     pub tracks_shed: Gauge,
     /// Detections of flooding sensors that were not allowed to start tracks.
     pub flood_refused: Gauge,
+    /// Entries covered by the last audit checkpoint signed.
+    pub audit_checkpoint_size: Gauge,
+    /// Audit checkpoints that could not be signed (the log does not extend the last one, or
+    /// the store failed).
+    pub audit_checkpoint_failed: Counter,
 }
 
 impl Default for Metrics {
@@ -79,9 +86,12 @@ impl Metrics {
             engine_late: Counter::default(),
             cot_refused: Counter::default(),
             connections_refused: Counter::default(),
+            enroll_refused: Counter::default(),
             flooding_sensors: Gauge::default(),
             tracks_shed: Gauge::default(),
             flood_refused: Gauge::default(),
+            audit_checkpoint_size: Gauge::default(),
+            audit_checkpoint_failed: Counter::default(),
         };
         r.register(
             "ingest_records",
@@ -159,6 +169,11 @@ impl Metrics {
             m.connections_refused.clone(),
         );
         r.register(
+            "enroll_refused",
+            "TAK enrolment attempts refused (credentials, lockout)",
+            m.enroll_refused.clone(),
+        );
+        r.register(
             "flooding_sensors",
             "Sensors the tracker reports as flooding",
             m.flooding_sensors.clone(),
@@ -172,6 +187,16 @@ impl Metrics {
             "flood_refused",
             "Detections of flooding sensors not allowed to start tracks",
             m.flood_refused.clone(),
+        );
+        r.register(
+            "audit_checkpoint_size",
+            "Audit entries covered by the last signed checkpoint",
+            m.audit_checkpoint_size.clone(),
+        );
+        r.register(
+            "audit_checkpoint_failed",
+            "Audit checkpoints not signed (the log does not extend the last one, or the store failed)",
+            m.audit_checkpoint_failed.clone(),
         );
         r.register(
             "late_dropped",

@@ -16,6 +16,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::api::{self, AppState, Limits};
+use crate::audit::checkpoint::{origin_name, LogKey};
+use crate::audit::publish::Checkpoints;
 use crate::audit::AuditSink;
 use crate::auth::Tokens;
 use crate::clock::{wall_now, Clock};
@@ -44,7 +46,8 @@ pub struct ServeConfig {
     /// Operations address: /metrics, and /readyz with its reasons (keep it on loopback).
     #[arg(long, default_value = "127.0.0.1:9464")]
     pub ops: SocketAddr,
-    /// CoT over plain TCP (sensors with a token in their first event).
+    /// CoT over plain TCP, for sensors on a trusted network segment (a token in their first
+    /// event); TAK clients are refused there unless --cot-clients.
     #[arg(long, default_value = "127.0.0.1:8087")]
     pub cot: Option<SocketAddr>,
     /// Also take TAK clients (with a token in their first event) on plain-TCP CoT; by default
@@ -54,18 +57,26 @@ pub struct ServeConfig {
     /// Serve no plain-TCP CoT.
     #[arg(long, conflicts_with = "cot")]
     pub no_cot: bool,
-    /// CoT over TLS with client certificates (needs --tls-cert, --tls-key, --tls-client-ca).
-    #[arg(long, requires_all = ["tls_cert", "tls_key", "tls_client_ca"])]
+    /// CoT over TLS with per-device client certificates (`limes cert`; the server's
+    /// certificate from `limes cert server`).
+    #[arg(long)]
     pub cot_tls: Option<SocketAddr>,
-    /// Server certificate chain, PEM.
+    /// TAK certificate enrolment over HTTPS (ATAK/WinTAK/iTAK enrol here with a one-time code
+    /// from `limes cert enroll-code`; TAK clients expect port 8446).
+    #[arg(long)]
+    pub enroll: Option<SocketAddr>,
+    /// Server certificate chain, PEM [default: DATA/pki/server.pem].
     #[arg(long)]
     pub tls_cert: Option<PathBuf>,
-    /// Server private key, PEM.
+    /// Server private key, PEM [default: DATA/pki/server.key].
     #[arg(long)]
     pub tls_key: Option<PathBuf>,
-    /// CA certificate(s) that sign client certificates, PEM.
+    /// The deployment's CA certificate, PEM [default: DATA/pki/ca.pem].
     #[arg(long)]
-    pub tls_client_ca: Option<PathBuf>,
+    pub ca_cert: Option<PathBuf>,
+    /// The deployment's CA key, PEM, for --enroll [default: DATA/pki/ca.key].
+    #[arg(long)]
+    pub ca_key: Option<PathBuf>,
     /// Drill clock: clock seconds per wall second (1: the wall clock; 0: frozen).
     #[arg(long, default_value_t = 1.0)]
     pub clock_speed: f64,
@@ -102,6 +113,16 @@ pub struct ServeConfig {
     /// Seconds a CoT connection has to send its first (authenticating) event.
     #[arg(long, default_value_t = 10)]
     pub cot_first_event_s: u64,
+    /// Key that signs the audit log's checkpoints (made, mode 0600, when missing). Keep it
+    /// apart from the data directory and its backups [default: DATA/audit.key].
+    #[arg(long)]
+    pub audit_key: Option<PathBuf>,
+    /// Name of the audit log in its checkpoints and key [default: limes/SITE].
+    #[arg(long)]
+    pub audit_origin: Option<String>,
+    /// Seconds between audit checkpoints (signed at whole multiples on the wall clock).
+    #[arg(long, default_value_t = 60)]
+    pub checkpoint_interval_s: u64,
 }
 
 impl ServeConfig {
@@ -127,7 +148,24 @@ impl ServeConfig {
         if self.cot.is_some() {
             self.cot = Some(any);
         }
+        if self.cot_tls.is_some() {
+            self.cot_tls = Some(any);
+        }
+        if self.enroll.is_some() {
+            self.enroll = Some(any);
+        }
         self
+    }
+
+    /// Where the CA and the server's certificate are.
+    pub fn pki_paths(&self) -> crate::pki::Paths {
+        crate::pki::Paths::with(
+            &self.data,
+            self.ca_cert.as_deref(),
+            self.ca_key.as_deref(),
+            self.tls_cert.as_deref(),
+            self.tls_key.as_deref(),
+        )
     }
 }
 
@@ -151,6 +189,9 @@ pub enum ServerError {
     /// TLS could not be set up.
     #[error(transparent)]
     Tls(#[from] crate::cot::tls::TlsError),
+    /// The CA or the server's certificate is missing or unreadable.
+    #[error("{0} (make them with: limes cert server --data DIR --host NAME)")]
+    Pki(#[from] crate::pki::PkiError),
     /// A thread could not be started.
     #[error("starting a thread: {0}")]
     Thread(std::io::Error),
@@ -160,6 +201,12 @@ pub enum ServerError {
     /// The engine failed while replaying the log.
     #[error("the engine failed at start-up: {0}")]
     Engine(String),
+    /// The audit signing key could not be read or made.
+    #[error(transparent)]
+    AuditKey(#[from] crate::audit::checkpoint::KeyError),
+    /// The audit log does not extend the last checkpoint signed (or could not be read).
+    #[error("audit log: {0}")]
+    Checkpoint(crate::audit::publish::PublishError),
     /// A setting is wrong.
     #[error("--{flag}: {message}")]
     Config {
@@ -180,6 +227,8 @@ pub struct Server {
     pub cot: Option<SocketAddr>,
     /// Bound CoT TLS address.
     pub cot_tls: Option<SocketAddr>,
+    /// Bound enrolment (HTTPS) address.
+    pub enroll: Option<SocketAddr>,
     /// Shared state (for in-process tests and benchmarks).
     pub state: AppState,
     tasks: Vec<JoinHandle<()>>,
@@ -201,6 +250,18 @@ fn last_logged_time(store: &Store) -> Result<Option<f64>, StoreError> {
             .and_then(|b| String::from_utf8(b).ok())
             .and_then(|s| s.parse().ok()))
     })
+}
+
+/// `path` if it exists; otherwise the error naming it.
+fn existing(path: &std::path::Path) -> Result<PathBuf, crate::pki::PkiError> {
+    if path.exists() {
+        Ok(path.to_path_buf())
+    } else {
+        Err(crate::pki::PkiError::File {
+            path: path.to_path_buf(),
+            message: "missing".into(),
+        })
+    }
 }
 
 async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), ServerError> {
@@ -284,6 +345,20 @@ impl Server {
         let mut limits = limits(&cfg);
         limits.body_timeout = Duration::from_secs(cfg.body_timeout_s.max(1));
         limits.cot_first_event = Duration::from_secs(cfg.cot_first_event_s.max(1));
+        let key = LogKey::load_or_create(
+            &cfg.audit_key
+                .clone()
+                .unwrap_or_else(|| cfg.data.join("audit.key")),
+            cfg.audit_origin.as_deref(),
+            &origin_name(&format!("limes/{}", site.name)),
+        )?;
+        let checkpoints =
+            Checkpoints::new(key, &cfg.data, metrics.clone()).map_err(ServerError::Checkpoint)?;
+        // Refuses to start on a log that does not extend the last checkpoint signed.
+        if let Err(e) = checkpoints.publish(&store).await {
+            shutdown.cancel();
+            return Err(ServerError::Checkpoint(e));
+        }
         let state = AppState {
             site: site.clone(),
             store: store.clone(),
@@ -298,6 +373,7 @@ impl Server {
             shutdown: shutdown.clone(),
             tasks: TaskTracker::new(),
             limits: limits.clone(),
+            checkpoints: checkpoints.clone(),
         };
         let (stop_live, stop_rx) = bounded::<()>(0);
         let live = Live {
@@ -357,23 +433,55 @@ impl Server {
             }
             None => None,
         };
-        let cot_tls = match (
-            &cfg.cot_tls,
-            &cfg.tls_cert,
-            &cfg.tls_key,
-            &cfg.tls_client_ca,
-        ) {
-            (Some(addr), Some(cert), Some(key), Some(ca)) => {
+        let pki = cfg.pki_paths();
+        let cot_tls = match cfg.cot_tls {
+            Some(addr) => {
                 let acceptor = crate::cot::tls::acceptor(&crate::cot::tls::TlsFiles {
-                    cert: cert.clone(),
-                    key: key.clone(),
-                    client_ca: ca.clone(),
+                    cert: existing(&pki.server_cert)?,
+                    key: existing(&pki.server_key)?,
+                    client_ca: existing(&pki.ca_cert)?,
                 })?;
-                let (l, bound) = bind(*addr).await?;
+                let (l, bound) = bind(addr).await?;
                 tasks.push(tokio::spawn(cot_server.clone().serve_tls(l, acceptor)));
                 Some(bound)
             }
-            _ => None,
+            None => None,
+        };
+        tasks.push(tokio::spawn(crate::pki::revoke::watch(
+            store.clone(),
+            cot_server.sessions(),
+            shutdown.clone(),
+        )));
+        let enroll = match cfg.enroll {
+            Some(addr) => {
+                let ca = crate::pki::ca::Ca::load(&pki)?;
+                let router = crate::pki::enroll::router(crate::pki::enroll::Enrollment {
+                    store: store.clone(),
+                    site: site.clone(),
+                    ca: Arc::new(ca),
+                    limiter: Arc::default(),
+                    metrics: metrics.clone(),
+                });
+                let (l, bound) = bind(addr).await?;
+                tasks.push(tokio::spawn(http::serve_tls(
+                    l,
+                    crate::cot::tls::server_only(
+                        &existing(&pki.server_cert)?,
+                        &existing(&pki.server_key)?,
+                    )?,
+                    router,
+                    HttpLimits {
+                        connections: 64,
+                        per_address: 8,
+                        header_timeout: Duration::from_secs(cfg.header_timeout_s.max(1)),
+                    },
+                    metrics.clone(),
+                    shutdown.clone(),
+                    grace,
+                )));
+                Some(bound)
+            }
+            None => None,
         };
         let (tick_store, tick_clock, tick_stop) = (store.clone(), clock, shutdown.clone());
         let tick = Duration::from_secs_f64(cfg.tick_s.max(0.05));
@@ -386,9 +494,22 @@ impl Server {
                 }
             }
         }));
+        let (cp, cp_store, cp_stop) = (checkpoints.clone(), store.clone(), shutdown.clone());
+        tasks.push(tokio::spawn(async move {
+            tokio::select! {
+                () = cp.check_entries(&cp_store) => {}
+                () = cp_stop.cancelled() => {}
+            }
+        }));
+        tasks.push(tokio::spawn(checkpoints.clone().run(
+            store.clone(),
+            Duration::from_secs(cfg.checkpoint_interval_s.max(1)),
+            shutdown.clone(),
+        )));
         tasks.push(tokio::spawn(crate::deliver::webhook::run(
             store,
             metrics,
+            checkpoints,
             shutdown.clone(),
         )));
         Ok(Server {
@@ -396,6 +517,7 @@ impl Server {
             ops,
             cot,
             cot_tls,
+            enroll,
             state,
             tasks,
             stop_live,

@@ -4,11 +4,13 @@ mod bench;
 mod bench_accuracy;
 mod bench_alarms;
 mod bench_serve;
+mod cert;
 mod demo;
 mod live_demo;
 mod progress;
 mod replay;
 mod serve;
+mod witness;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -128,13 +130,18 @@ enum Cmd {
         file: String,
     },
     /// Run the live system: HTTP and CoT ingest, live tracking and alerts, release to partners.
-    Serve(limes_server::ServeConfig),
+    Serve(Box<limes_server::ServeConfig>),
     /// Administer API tokens.
     Token {
         #[command(subcommand)]
         cmd: TokenCmd,
     },
-    /// Check the audit log's hash chain.
+    /// Device certificates for TAK clients and sensors, the server's certificate, TAK enrolment codes.
+    Cert {
+        #[command(subcommand)]
+        cmd: cert::CertCmd,
+    },
+    /// Check the audit log (chain, Merkle tree, partners' checkpoints) or witness a server's.
     Audit {
         #[command(subcommand)]
         cmd: AuditCmd,
@@ -287,11 +294,48 @@ enum TokenCmd {
 
 #[derive(Subcommand)]
 enum AuditCmd {
-    /// Recompute every entry's hash; fails naming the first entry that does not match.
+    /// Check the audit log of a data directory: the hash chain, the Merkle tree recomputed from
+    /// the entries, and that the log extends each checkpoint given (truncation, forged or
+    /// rewritten entries fail, naming what is wrong).
     Verify {
         /// Data directory.
         #[arg(long, default_value = "limes-data")]
         data: PathBuf,
+        /// A checkpoint a partner holds (a signed note); may be repeated.
+        #[arg(long)]
+        checkpoint: Vec<PathBuf>,
+        /// The verifier key the partner pinned (`<name>+<id>+<key>`, or a file holding it)
+        /// [default: derived from the signing key].
+        #[arg(long)]
+        key: Option<String>,
+        /// The signing key file, when --key is not given [default: DATA/audit.key].
+        #[arg(long)]
+        audit_key: Option<PathBuf>,
+    },
+    /// Print the verifier key of the audit checkpoints, for partners to pin.
+    Key {
+        /// Data directory.
+        #[arg(long, default_value = "limes-data")]
+        data: PathBuf,
+        /// The signing key file [default: DATA/audit.key].
+        #[arg(long)]
+        audit_key: Option<PathBuf>,
+    },
+    /// As a partner: check that a server's latest checkpoint extends the one kept in --held
+    /// (consistency proof and signature), then keep the newer one there.
+    Witness {
+        /// Server address.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        server: String,
+        /// Any token of the partner (or the LIMES_TOKEN environment variable).
+        #[arg(long, env = "LIMES_TOKEN")]
+        token: String,
+        /// The verifier key pinned (`<name>+<id>+<key>`, or a file holding it).
+        #[arg(long)]
+        key: String,
+        /// The checkpoint kept (made on the first run).
+        #[arg(long)]
+        held: PathBuf,
     },
 }
 
@@ -420,7 +464,7 @@ fn main() -> Result<()> {
             windows: if no_latency { Vec::new() } else { windows },
             throughput: !no_throughput,
         }),
-        Cmd::Serve(cfg) => serve::serve(cfg),
+        Cmd::Serve(cfg) => serve::serve(*cfg),
         Cmd::Token {
             cmd:
                 TokenCmd::Create {
@@ -431,9 +475,23 @@ fn main() -> Result<()> {
                     label,
                 },
         } => serve::token_create(&site, &data, &org, &role, &label),
-        Cmd::Audit {
-            cmd: AuditCmd::Verify { data },
-        } => serve::audit_verify(&data),
+        Cmd::Cert { cmd } => cert::run(cmd),
+        Cmd::Audit { cmd } => match cmd {
+            AuditCmd::Verify {
+                data,
+                checkpoint,
+                key,
+                audit_key,
+            } => witness::verify(&data, &checkpoint, key.as_deref(), audit_key.as_deref()),
+            AuditCmd::Key { data, audit_key } => witness::key(&data, audit_key.as_deref()),
+            AuditCmd::Witness {
+                server,
+                token,
+                key,
+                held,
+            } => tokio::runtime::Runtime::new()?
+                .block_on(witness::witness(&server, &token, &key, &held)),
+        },
         Cmd::Replay {
             file,
             to,

@@ -37,8 +37,15 @@ pub fn serve(cfg: ServeConfig) -> Result<()> {
             println!("  CoT   tcp://{c}");
         }
         if let Some(c) = server.cot_tls {
-            println!("  CoT   tls://{c}  (client certificates required)");
+            println!("  CoT   tls://{c}  (device certificates: limes cert)");
         }
+        if let Some(e) = server.enroll {
+            println!("  enrol https://{e}/Marti/api/tls/  (TAK certificate enrolment)");
+        }
+        println!(
+            "  audit checkpoints signed by {}  (partners pin this key)",
+            server.state.checkpoints.key().verifier_key()
+        );
         println!("ready");
         let failed = tokio::select! {
             r = server.wait() => r.err(),
@@ -107,21 +114,4 @@ fn crossbeam_feed() -> (
     crossbeam_channel::Receiver<limes_server::store::Fed>,
 ) {
     crossbeam_channel::unbounded()
-}
-
-/// Checks the audit chain of a data directory's store.
-pub fn audit_verify(data: &Path) -> Result<()> {
-    let db = data.join("limes.sqlite");
-    if !db.exists() {
-        bail!("{}: no store here", db.display());
-    }
-    let conn =
-        rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-    match limes_server::audit::verify(&conn) {
-        Ok(n) => {
-            println!("audit chain intact: {n} entries");
-            Ok(())
-        }
-        Err(e) => bail!("audit chain BROKEN in {}: {e}", db.display()),
-    }
 }

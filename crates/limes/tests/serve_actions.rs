@@ -495,3 +495,178 @@ fn the_life_cycle_runs_in_order_by_operators_and_is_audited_with_who_did_it() {
         .as_str()
         .is_some_and(|x| x.starts_with("sdf/token:"))));
 }
+
+/// What a role may do on one endpoint, for the matrix below.
+#[derive(Clone, Copy, Debug)]
+enum Needs {
+    /// Any valid credential.
+    Any,
+    /// May send records.
+    Ingest,
+    /// Viewer and up.
+    Read,
+    /// Operator and up.
+    Operate,
+    /// Admin and up.
+    Administer,
+    /// The deployment's owner only.
+    Owner,
+}
+
+fn allowed(needs: Needs, role: &str) -> bool {
+    let rank = ["sensor", "viewer", "operator", "admin", "owner"]
+        .iter()
+        .position(|r| *r == role)
+        .expect("a role");
+    match needs {
+        Needs::Any => true,
+        Needs::Ingest => matches!(role, "sensor" | "admin" | "owner"),
+        Needs::Read => rank >= 1,
+        Needs::Operate => rank >= 2,
+        Needs::Administer => rank >= 3,
+        Needs::Owner => rank == 4,
+    }
+}
+
+#[test]
+fn every_role_of_every_organisation_gets_exactly_its_rights_on_every_endpoint() {
+    let c = camp();
+    const NONE: &str = "a00000000000000000000000000000000";
+    // (method, path, body, what the role needs, the status when allowed).
+    let endpoints: Vec<(&str, String, &str, Needs, u16)> = vec![
+        ("GET", "/api/v1/alerts".into(), "", Needs::Read, 200),
+        (
+            "GET",
+            format!("/api/v1/alerts/{NONE}"),
+            "",
+            Needs::Read,
+            404,
+        ),
+        (
+            "GET",
+            format!("/api/v1/alerts/{NONE}/cap"),
+            "",
+            Needs::Read,
+            404,
+        ),
+        (
+            "POST",
+            format!("/api/v1/alerts/{NONE}/ack"),
+            "",
+            Needs::Operate,
+            404,
+        ),
+        (
+            "POST",
+            format!("/api/v1/alerts/{NONE}/assign"),
+            r#"{"unit":"sdf-ain-issa"}"#,
+            Needs::Operate,
+            404,
+        ),
+        (
+            "POST",
+            format!("/api/v1/alerts/{NONE}/resolve"),
+            r#"{"reason":"confirmed"}"#,
+            Needs::Operate,
+            404,
+        ),
+        ("GET", "/api/v1/nuisance".into(), "", Needs::Operate, 200),
+        ("GET", "/api/v1/tracks".into(), "", Needs::Read, 200),
+        ("GET", "/api/v1/facilities".into(), "", Needs::Read, 200),
+        (
+            "POST",
+            "/api/v1/facilities/no-such-facility".into(),
+            r#"{"status":"secure"}"#,
+            Needs::Operate,
+            404,
+        ),
+        ("GET", "/api/v1/audit".into(), "", Needs::Administer, 200),
+        (
+            "GET",
+            "/api/v1/audit/checkpoint".into(),
+            "",
+            Needs::Any,
+            200,
+        ),
+        ("GET", "/api/v1/audit/key".into(), "", Needs::Any, 200),
+        ("GET", "/api/v1/stats".into(), "", Needs::Owner, 200),
+        (
+            "POST",
+            "/api/v1/ingest".into(),
+            r#"{"type":"heartbeat","sensor":"no-such-sensor","time":"2019-10-13T12:00:00Z"}"#,
+            Needs::Ingest,
+            422,
+        ),
+    ];
+    let http = client();
+    let mut failures = Vec::new();
+    let mut refusals = std::collections::BTreeMap::new();
+    for org in ORGS {
+        for role in ["sensor", "viewer", "operator", "admin", "owner"] {
+            let token = c.srv.token(org, role);
+            for (method, path, body, needs, ok) in &endpoints {
+                let req = match *method {
+                    "GET" => http.get(format!("{}{path}", c.srv.http)),
+                    _ => http
+                        .post(format!("{}{path}", c.srv.http))
+                        .header("content-type", "application/json")
+                        .body(body.to_string()),
+                };
+                let r = req.bearer_auth(&token).send().expect("request");
+                let st = r.status().as_u16();
+                let text = r.text().unwrap_or_default();
+                let want = if allowed(*needs, role) { *ok } else { 403 };
+                if st != want {
+                    failures.push(format!(
+                        "{org} {role} {method} {path}: {st} (want {want}) {text}"
+                    ));
+                }
+                if st == 404 {
+                    // One text for every absent or unreleased item of a kind.
+                    refusals
+                        .entry(path.split('/').nth(3).unwrap_or("").to_string())
+                        .or_insert_with(std::collections::BTreeSet::new)
+                        .insert(text);
+                }
+            }
+            // The event stream opens for readers only; its body is not read here.
+            let r = http
+                .get(format!("{}/api/v1/stream", c.srv.http))
+                .bearer_auth(&token)
+                .send()
+                .expect("stream");
+            let want = if allowed(Needs::Read, role) { 200 } else { 403 };
+            if r.status().as_u16() != want {
+                failures.push(format!("{org} {role} stream: {}", r.status()));
+            }
+            // Operational metrics are never on the partners' listener.
+            let r = http
+                .get(format!("{}/metrics", c.srv.http))
+                .bearer_auth(&token)
+                .send()
+                .expect("metrics");
+            if r.status().as_u16() != 404 {
+                failures.push(format!("{org} {role} /metrics: {}", r.status()));
+            }
+        }
+    }
+    // Without a credential, nothing but the public documents.
+    for (method, path, _, _, _) in &endpoints {
+        let req = match *method {
+            "GET" => http.get(format!("{}{path}", c.srv.http)),
+            _ => http.post(format!("{}{path}", c.srv.http)),
+        };
+        let st = req.send().expect("request").status().as_u16();
+        if st != 401 {
+            failures.push(format!("no credential {method} {path}: {st}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    for (kind, texts) in refusals {
+        assert_eq!(
+            texts.len(),
+            1,
+            "{kind}: one 404 text for everyone, got {texts:?}"
+        );
+    }
+}

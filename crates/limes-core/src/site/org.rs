@@ -95,8 +95,6 @@ pub struct Org {
     pub coarsen_m: f64,
     /// Where released tracks and positioned alerts must lie; anywhere when absent.
     pub area: Option<ReleaseArea>,
-    /// Common name of this organisation's TLS client certificates.
-    pub cert_cn: Option<String>,
     /// Webhook address for alerts released to this organisation.
     pub webhook: Option<String>,
     /// Facility fields this organisation's operators may set (none by default), on facilities

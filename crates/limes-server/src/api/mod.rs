@@ -6,6 +6,7 @@ pub mod ingest;
 pub mod meta;
 pub mod openapi;
 pub mod read;
+mod witness;
 
 pub use read::load_facility_ops;
 
@@ -22,6 +23,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::audit::publish::Checkpoints;
 use crate::audit::{AuditDraft, AuditSink};
 use crate::auth::{Principal, Tokens};
 use crate::clock::Clock;
@@ -77,6 +79,8 @@ pub struct AppState {
     pub tasks: TaskTracker,
     /// Connection caps.
     pub limits: Limits,
+    /// The audit log's signed checkpoints.
+    pub checkpoints: Checkpoints,
 }
 
 impl AppState {

@@ -7,7 +7,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{alerts, ingest, meta, read, AppState};
+use super::{alerts, ingest, meta, read, witness, AppState};
 use crate::release::{AlertOut, FacilityOut, TrackOut};
 
 /// An error reply.
@@ -108,6 +108,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(read::update_facility))
         .routes(routes!(crate::deliver::sse::stream))
         .routes(routes!(read::audit))
+        .routes(routes!(witness::checkpoint))
+        .routes(routes!(witness::key))
+        .routes(routes!(witness::consistency))
+        .routes(routes!(witness::inclusion))
         .routes(routes!(read::create_token))
         .routes(routes!(read::stats))
         .routes(routes!(meta::clock))

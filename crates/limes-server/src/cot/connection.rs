@@ -1,19 +1,24 @@
 //! One CoT connection. Its first event identifies and authenticates it (a token in
-//! `<detail><limes token="…"/>`, or a verified TLS client certificate) and must arrive within
-//! the configured time (`--cot-first-event-s`). A connection whose uid is a site sensor and whose credential may ingest
+//! `<detail><limes token="…"/>` over plain TCP, or the TLS client certificate the deployment
+//! issued) and must arrive within the configured time (`--cot-first-event-s`). A connection
+//! whose uid is a site sensor and whose credential may ingest
 //! is a *sensor*: its events become records, made durable before more is read, so TCP flow
 //! control is the backpressure. Any other is a *TAK client*: it receives what its
 //! organisation is released, gets `t-x-c-t-r` for each ping, and its own position reports
-//! are relayed to the other clients of its organisation. A refused connection is sent an event
+//! are relayed to the other clients of its organisation. Plain TCP serves TAK clients only
+//! when the server allows it (`--cot-clients`); otherwise they are told to use TLS. A refused
+//! connection — bad credential, revoked certificate (also while connected) — is sent an event
 //! saying why, then closed, and the server logs the reason at WARN.
 
 use futures::{FutureExt, StreamExt};
 use limes_core::record::{ClassProbs, Detection, Heartbeat, Position, SensorRecord, Time};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio_util::codec::FramedRead;
+use tokio_util::sync::CancellationToken;
 
 use super::frame::{CotCodec, FrameError};
 use super::parse::{parse, CotEvent};
@@ -32,18 +37,6 @@ const MAX_BATCH: usize = 4096;
 /// Refused events of one connection that are logged one by one (then every 1000th).
 const LOGGED_REFUSALS: u64 = 10;
 
-/// How a connection came in.
-#[derive(Clone, Debug)]
-pub enum Transport {
-    /// Plain TCP: sensors with a token; TAK clients only when allowed.
-    Plain {
-        /// Whether TAK clients may connect this way.
-        clients: bool,
-    },
-    /// TLS with a verified client certificate, which names the caller.
-    Tls(Principal),
-}
-
 /// What a connection is, once identified.
 enum Role {
     Sensor {
@@ -51,9 +44,31 @@ enum Role {
         principal: Principal,
     },
     Client {
-        uid: String,
         principal: Principal,
     },
+}
+
+/// Seconds a refused connection is read from (and what it sends thrown away) after the refusal
+/// is written, so that closing does not reset the connection before the client has read why.
+const LINGER_S: u64 = 2;
+
+/// How a connection authenticates.
+pub enum Credential {
+    /// Plain TCP: the first event carries a token. `clients`: TAK clients (credentials that
+    /// read) are served too, not only sensors.
+    Plain {
+        /// Whether TAK clients are served over plain TCP (`--cot-clients`).
+        clients: bool,
+    },
+    /// TLS with a client certificate the deployment issued and has not revoked.
+    Cert {
+        /// Who it stands for.
+        principal: Principal,
+        /// Cancelled when the certificate is revoked.
+        revoked: CancellationToken,
+    },
+    /// TLS with a certificate that is refused; the reason is sent to the client.
+    Refused(String),
 }
 
 /// Serves one connection to its end.
@@ -63,7 +78,7 @@ pub async fn serve<S>(
     conn: u64,
     sock: S,
     peer: SocketAddr,
-    how: Transport,
+    cred: Credential,
 ) where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
@@ -78,31 +93,15 @@ pub async fn serve<S>(
         let _ = wr.shutdown().await;
     });
     let mut frames = FramedRead::new(rd, CotCodec::default());
-    let wait = st.limits.cot_first_event;
-    let first = tokio::time::timeout(wait, frames.next()).await;
-    let outcome = match first {
-        Err(_) => Err(format!(
-            "no event within {} s of connecting",
-            wait.as_secs()
-        )),
-        Ok(None) => Ok(()),
-        Ok(Some(Err(e))) => Err(format!("first event: {e}")),
-        Ok(Some(Ok(f))) => match parse(&f) {
-            Err(e) => Err(format!("first event refused: {e}")),
-            Ok(ev) => match identify(&st, &relays, &ev, how, conn) {
-                Err(reason) => Err(reason),
-                Ok(Role::Sensor { sensor, principal }) => {
-                    sensor_loop(&st, &mut frames, &sensor, &principal, conn, ev).await;
-                    Ok(())
-                }
-                Ok(Role::Client { uid, principal }) => {
-                    client_loop(&st, &relays, &mut frames, &uid, &principal, conn, &tx).await;
-                    relays.leave(&principal.org, &uid, st.clock.now());
-                    Ok(())
-                }
-            },
-        },
+    let revoked = match &cred {
+        Credential::Cert { revoked, .. } => revoked.clone(),
+        _ => CancellationToken::new(),
     };
+    let outcome = match &cred {
+        Credential::Refused(reason) => Err(reason.clone()),
+        _ => first_event(&st, &relays, &mut frames, &cred, &revoked, conn, &tx).await,
+    };
+    let refused = outcome.is_err();
     if let Err(reason) = &outcome {
         st.metrics.cot_refused.inc();
         tracing::warn!("CoT {peer} (connection {conn}): refused: {reason}");
@@ -110,42 +109,103 @@ pub async fn serve<S>(
     }
     drop(tx);
     let _ = writer.await;
+    if refused {
+        linger(&st, &mut frames).await;
+    }
 }
 
-fn identify(
+/// Reads the first event and serves the connection as what it identifies; `Err` with the
+/// reason when it is refused or cut.
+async fn first_event<R>(
     st: &AppState,
     relays: &Relays,
-    ev: &CotEvent,
-    how: Transport,
+    frames: &mut FramedRead<R, CotCodec>,
+    cred: &Credential,
+    revoked: &CancellationToken,
     conn: u64,
-) -> Result<Role, String> {
-    let (cert, clients) = match how {
-        Transport::Tls(p) => (Some(p), true),
-        Transport::Plain { clients } => (None, clients),
+    tx: &mpsc::Sender<Arc<str>>,
+) -> Result<(), String>
+where
+    R: AsyncRead + Unpin,
+{
+    let wait = st.limits.cot_first_event;
+    let first = tokio::select! {
+        f = tokio::time::timeout(wait, frames.next()) => f,
+        () = revoked.cancelled() => return Err(REVOKED.into()),
     };
-    let principal = match (cert, &ev.token) {
-        (Some(p), _) => p,
-        (None, Some(t)) => st
+    let ev = match first {
+        Err(_) => {
+            return Err(format!(
+                "no event within {} s of connecting",
+                wait.as_secs()
+            ))
+        }
+        Ok(None) => return Ok(()),
+        Ok(Some(Err(e))) => return Err(format!("first event: {e}")),
+        Ok(Some(Ok(f))) => parse(&f).map_err(|e| format!("first event refused: {e}"))?,
+    };
+    match identify(st, &ev, cred)? {
+        Role::Sensor { sensor, principal } => {
+            sensor_loop(st, frames, &sensor, &principal, conn, ev, revoked).await
+        }
+        Role::Client { principal } => {
+            client_loop(st, relays, frames, &principal, conn, tx, revoked, ev).await
+        }
+    }
+}
+
+/// What a connection whose certificate is revoked while it is open is told.
+const REVOKED: &str = "your certificate has been revoked";
+
+/// After a refusal: reads (and drops) what the client still sends, until it closes, for at
+/// most [`LINGER_S`] or until shutdown, so the refusal is not lost to a connection reset.
+async fn linger<R>(st: &AppState, frames: &mut FramedRead<R, CotCodec>)
+where
+    R: AsyncRead + Unpin,
+{
+    let drain = async { while let Some(Ok(_)) = frames.next().await {} };
+    tokio::select! {
+        _ = tokio::time::timeout(Duration::from_secs(LINGER_S), drain) => {}
+        () = st.shutdown.cancelled() => {}
+    }
+}
+
+/// What a TAK client on plain TCP is told when the server serves clients only over TLS.
+const USE_TLS: &str = "TAK clients connect over TLS with their own client certificate (limes cert issue, or enrolment); this plain-TCP port takes sensors only";
+
+fn identify(st: &AppState, ev: &CotEvent, cred: &Credential) -> Result<Role, String> {
+    let principal = match (cred, &ev.token) {
+        (Credential::Cert { principal, .. }, _) => principal.clone(),
+        (Credential::Refused(reason), _) => return Err(reason.clone()),
+        (Credential::Plain { .. }, Some(t)) => st
             .tokens
             .lookup(t)
             .ok_or("unknown or revoked credential in the first event")?,
-        (None, None) => {
+        (Credential::Plain { clients: false }, None) => {
+            return Err(format!(
+                "{USE_TLS}, with <detail><limes token=\"…\"/></detail> in their first event"
+            ))
+        }
+        (Credential::Plain { clients: true }, None) => {
             return Err(
                 "the first event must authenticate: <detail><limes token=\"…\"/></detail>, or connect over TLS with a client certificate".into(),
             )
         }
     };
+    if let Some(sensor) = principal.sensor.clone() {
+        // A sensor's own certificate speaks for that sensor, whatever its first event's uid.
+        if st.policy.may_send(&principal, &sensor) {
+            return Ok(Role::Sensor { sensor, principal });
+        }
+        return Err(format!(
+            "sensor {sensor:?} is not one this credential may send for"
+        ));
+    }
     if st.policy.may_send(&principal, &ev.uid) {
         return Ok(Role::Sensor {
             sensor: ev.uid.clone(),
             principal,
         });
-    }
-    if !clients {
-        return Err(
-            "TAK clients connect over TLS with a client certificate (plain TCP is for sensors)"
-                .into(),
-        );
     }
     if !principal.role.can_read() {
         return Err(format!(
@@ -153,13 +213,13 @@ fn identify(
             ev.uid
         ));
     }
-    relays.join(&principal.org, &ev.uid, conn)?;
-    Ok(Role::Client {
-        uid: ev.uid.clone(),
-        principal,
-    })
+    if let Credential::Plain { clients: false } = cred {
+        return Err(USE_TLS.into());
+    }
+    Ok(Role::Client { principal })
 }
 
+/// A sensor's connection until it ends (`Ok`) or its certificate is revoked (`Err`).
 async fn sensor_loop<R>(
     st: &AppState,
     frames: &mut FramedRead<R, CotCodec>,
@@ -167,7 +227,9 @@ async fn sensor_loop<R>(
     principal: &Principal,
     conn: u64,
     first: CotEvent,
-) where
+    revoked: &CancellationToken,
+) -> Result<(), String>
+where
     R: AsyncRead + Unpin,
 {
     let mut index = 1u64;
@@ -214,7 +276,7 @@ async fn sensor_loop<R>(
                 }
                 Err(e) => {
                     tracing::warn!("CoT sensor {sensor}: {n} events not stored: {e}; closing");
-                    return;
+                    return Ok(());
                 }
             }
         }
@@ -222,17 +284,21 @@ async fn sensor_loop<R>(
             if let Err(e) = end {
                 tracing::warn!("CoT sensor {sensor} (connection {conn}): {e}; closing");
             }
-            return;
+            return Ok(());
+        }
+        if revoked.is_cancelled() {
+            return Err(REVOKED.into());
         }
         let next = tokio::select! {
             n = frames.next() => n,
-            () = st.shutdown.cancelled() => return,
+            () = st.shutdown.cancelled() => return Ok(()),
+            () = revoked.cancelled() => return Err(REVOKED.into()),
         };
         match next {
-            None => return,
+            None => return Ok(()),
             Some(Err(e)) => {
                 tracing::warn!("CoT sensor {sensor} (connection {conn}): {e}; closing");
-                return;
+                return Ok(());
             }
             Some(Ok(f)) => {
                 index += 1;
@@ -255,15 +321,21 @@ fn note_refusal(st: &AppState, n: &mut u64, conn: u64, who: &str, index: u64, wh
     }
 }
 
+/// A TAK client's connection until it ends (`Ok`), or is refused or its certificate revoked
+/// (`Err`). The client's uid is that of its first position report (`a-…`), which registers it
+/// with its organisation's relay; a ping's uid (`takPing`) is not the client's.
+#[allow(clippy::too_many_arguments)]
 async fn client_loop<R>(
     st: &AppState,
     relays: &Relays,
     frames: &mut FramedRead<R, CotCodec>,
-    uid: &str,
     principal: &Principal,
     conn: u64,
     tx: &mpsc::Sender<Arc<str>>,
-) where
+    revoked: &CancellationToken,
+    first: CotEvent,
+) -> Result<(), String>
+where
     R: AsyncRead + Unpin,
 {
     let feed = tokio::spawn(client_feed(
@@ -276,41 +348,64 @@ async fn client_loop<R>(
     let mut feed = std::pin::pin!(feed);
     let mut refused = 0u64;
     let mut index = 1u64;
-    loop {
-        let next = tokio::select! {
-            n = frames.next() => n,
-            end = &mut feed => {
-                if let Ok(FeedEnd::TooSlow) = end {
-                    tracing::warn!("CoT client {uid} (connection {conn}): too slow to read its feed; closing");
+    let mut uid: Option<String> = None;
+    let mut pending = Some(first);
+    let end = loop {
+        let who = uid.as_deref().unwrap_or("(no position yet)");
+        let ev = match pending.take() {
+            Some(ev) => ev,
+            None => {
+                let next = tokio::select! {
+                    n = frames.next() => n,
+                    end = &mut feed => {
+                        if let Ok(FeedEnd::TooSlow) = end {
+                            tracing::warn!("CoT client {who} (connection {conn}): too slow to read its feed; closing");
+                        }
+                        break Ok(());
+                    }
+                    () = revoked.cancelled() => break Err(REVOKED.to_string()),
+                };
+                let f = match next {
+                    None => break Ok(()),
+                    Some(Err(e)) => {
+                        tracing::warn!("CoT client {who} (connection {conn}): {e}; closing");
+                        break Ok(());
+                    }
+                    Some(Ok(f)) => f,
+                };
+                index += 1;
+                match parse(&f) {
+                    Ok(ev) => ev,
+                    Err(e) => {
+                        note_refusal(st, &mut refused, conn, who, index, &e.to_string());
+                        continue;
+                    }
                 }
-                return;
-            }
-        };
-        let f = match next {
-            None => break,
-            Some(Err(e)) => {
-                tracing::warn!("CoT client {uid} (connection {conn}): {e}; closing");
-                break;
-            }
-            Some(Ok(f)) => f,
-        };
-        index += 1;
-        let ev = match parse(&f) {
-            Ok(ev) => ev,
-            Err(e) => {
-                note_refusal(st, &mut refused, conn, uid, index, &e.to_string());
-                continue;
             }
         };
         if ev.kind == "t-x-c-t" {
             if tx.try_send(encode::pong(st.clock.now()).into()).is_err() {
-                break;
+                break Ok(());
             }
         } else if ev.kind.starts_with("a-") {
-            relays.relay(&principal.org, uid, conn, &ev);
+            let own = match &uid {
+                Some(u) => u.clone(),
+                None => {
+                    if let Err(e) = relays.join(&principal.org, &ev.uid, conn) {
+                        break Err(e);
+                    }
+                    uid = Some(ev.uid.clone());
+                    ev.uid.clone()
+                }
+            };
+            relays.relay(&principal.org, &own, conn, &ev);
         }
-    }
+    };
     feed.abort();
+    if let Some(u) = &uid {
+        relays.leave(&principal.org, u, st.clock.now());
+    }
+    end
 }
 
 /// The sensor record a sensor's CoT event stands for: its own uid is a heartbeat, an `a-…`

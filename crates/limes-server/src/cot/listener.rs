@@ -8,8 +8,10 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
+use super::connection::Credential;
 use super::relay::Relays;
 use crate::api::AppState;
+use crate::pki::revoke::Sessions;
 
 /// Seconds a TLS handshake may take.
 const HANDSHAKE_S: u64 = 10;
@@ -21,6 +23,7 @@ pub struct CotServer {
     relays: Relays,
     next_id: Arc<AtomicU64>,
     limit: Arc<Semaphore>,
+    sessions: Sessions,
 }
 
 impl CotServer {
@@ -31,7 +34,13 @@ impl CotServer {
             relays: Relays::default(),
             next_id: Arc::new(AtomicU64::new(1)),
             limit: Arc::new(Semaphore::new(max_connections.max(1))),
+            sessions: Sessions::default(),
         }
+    }
+
+    /// The open TLS connections by certificate, for the revocation watcher.
+    pub fn sessions(&self) -> Sessions {
+        self.sessions.clone()
     }
 
     async fn accept(&self, l: &TcpListener) -> Option<(TcpStream, SocketAddr)> {
@@ -62,15 +71,17 @@ impl CotServer {
             let me = self.clone();
             let id = self.next_id.fetch_add(1, Ordering::Relaxed);
             self.st.tasks.spawn(async move {
-                let how = super::connection::Transport::Plain { clients };
-                super::connection::serve(me.st.clone(), me.relays.clone(), id, sock, peer, how)
+                let cred = Credential::Plain { clients };
+                super::connection::serve(me.st.clone(), me.relays.clone(), id, sock, peer, cred)
                     .await;
                 drop(permit);
             });
         }
     }
 
-    /// Accepts TLS connections (client certificates required) until shutdown.
+    /// Accepts TLS connections until shutdown. The handshake requires a client certificate the
+    /// deployment's CA signed; a refusal there can only be logged (WARN). After it, a
+    /// certificate the registry does not know, or knows as revoked, is refused with an event.
     pub async fn serve_tls(self, listener: TcpListener, acceptor: tokio_rustls::TlsAcceptor) {
         while let Some((sock, peer)) = self.accept(&listener).await {
             let Ok(permit) = self.limit.clone().try_acquire_owned() else {
@@ -89,27 +100,33 @@ impl CotServer {
                 .await
                 {
                     Ok(Ok(t)) => t,
-                    Ok(Err(e)) => return tracing::info!("CoT TLS {peer}: handshake: {e}"),
-                    Err(_) => return tracing::info!("CoT TLS {peer}: handshake timed out"),
+                    Ok(Err(e)) => {
+                        me.st.metrics.cot_refused.inc();
+                        return tracing::warn!("CoT TLS {peer}: handshake refused: {e}");
+                    }
+                    Err(_) => {
+                        me.st.metrics.cot_refused.inc();
+                        return tracing::warn!("CoT TLS {peer}: handshake timed out");
+                    }
                 };
-                let cn = tls
+                let der = tls
                     .get_ref()
                     .1
                     .peer_certificates()
                     .and_then(|c| c.first())
-                    .and_then(|c| super::tls::common_name(c));
-                let Some(p) = cn
-                    .as_deref()
-                    .and_then(|cn| super::tls::principal(&me.st.site, cn))
-                else {
-                    me.st.metrics.cot_refused.inc();
-                    return tracing::warn!(
-                        "CoT TLS {peer}: refused: certificate CN {cn:?} names no organisation or sensor"
-                    );
+                    .map(|c| c.as_ref().to_vec())
+                    .unwrap_or_default();
+                let (session, cred) = match super::tls::identify(&me.st, &der).await {
+                    Ok((principal, serial)) => {
+                        let session = me.sessions.open(&serial, id);
+                        let revoked = session.revoked.clone();
+                        (Some(session), Credential::Cert { principal, revoked })
+                    }
+                    Err(reason) => (None, Credential::Refused(reason)),
                 };
-                let how = super::connection::Transport::Tls(p);
-                super::connection::serve(me.st.clone(), me.relays.clone(), id, tls, peer, how)
+                super::connection::serve(me.st.clone(), me.relays.clone(), id, tls, peer, cred)
                     .await;
+                drop(session);
                 drop(permit);
             });
         }

@@ -2,7 +2,7 @@
 //! commits whatever is queued in one transaction (group commit) and acknowledges only after the
 //! commit is on disk. Reads use their own connections.
 
-mod schema;
+pub(crate) mod schema;
 mod writer;
 
 pub use writer::{AlertWrite, Fed, Feed, OutboxRow};
@@ -57,6 +57,9 @@ pub enum StoreError {
     /// The engine has not finished replaying the log; nothing is taken yet.
     #[error("replaying the log; not ready")]
     NotReady,
+    /// The audit log's Merkle tree does not fit the log.
+    #[error(transparent)]
+    Audit(crate::audit::merkle::TreeError),
 }
 
 /// A change run inside the writer's transaction; returns a JSON result for the caller.
@@ -113,6 +116,10 @@ impl Store {
         let db = dir.join("limes.sqlite");
         let conn = Connection::open(&db)?;
         schema::migrate(&conn)?;
+        let added = crate::audit::merkle::catch_up(&conn).map_err(StoreError::Audit)?;
+        if added > 0 {
+            tracing::warn!("{added} audit entries had no Merkle tree hashes (written before the tree, by an older limes, or by hand); added");
+        }
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         let (ingest, ingest_rx) = bounded(queue.max(1));
         let (control, control_rx) = bounded(1024);
@@ -254,6 +261,31 @@ impl Store {
         rx.blocking_recv().map_err(|_| StoreError::Closed)?
     }
 
+    /// Runs `change` in the writer's transaction with several audit entries; resolves once
+    /// durable. Nothing is written when `change` fails.
+    pub async fn audit_change(
+        &self,
+        change: ChangeFn,
+        audit: Vec<AuditDraft>,
+    ) -> Result<serde_json::Value, StoreError> {
+        let (ack, rx) = oneshot::channel();
+        self.control_send(Op::Change { change, audit, ack }).await?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// [`Store::audit_change`] from a blocking context.
+    pub fn audit_change_blocking(
+        &self,
+        change: ChangeFn,
+        audit: Vec<AuditDraft>,
+    ) -> Result<serde_json::Value, StoreError> {
+        let (ack, rx) = oneshot::channel();
+        self.control
+            .send(Op::Change { change, audit, ack })
+            .map_err(|_| StoreError::Closed)?;
+        rx.blocking_recv().map_err(|_| StoreError::Closed)?
+    }
+
     async fn control_send(&self, op: Op) -> Result<(), StoreError> {
         let tx = self.control.clone();
         match tx.try_send(op) {
@@ -320,6 +352,21 @@ impl Store {
             })
         })
     }
+}
+
+/// A connection to the store of `dir` for an administration command run while a server may
+/// hold the directory (`limes cert`): schema made current, waits up to 10 s for the writer's
+/// lock. Such a command writes only tables the server reads afresh, and queues its audit
+/// entries (see [`crate::pki::registry`]); it never appends to the audit chain itself.
+pub fn open_beside(dir: &Path) -> Result<Connection, StoreError> {
+    std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let conn = Connection::open(dir.join("limes.sqlite"))?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    schema::migrate(&conn)?;
+    Ok(conn)
 }
 
 /// Reads the durable log in order, calling `f` with each batch's records or tick; used at

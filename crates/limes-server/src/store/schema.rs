@@ -61,6 +61,17 @@ CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
 CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 
+-- The Merkle tree over the audit entries (RFC 6962 hashing): its hashes by Go tlog's stored
+-- hash index, written with their entry (audit/merkle.rs). Signed checkpoints commit to it.
+CREATE TABLE IF NOT EXISTS audit_tree (
+    idx  INTEGER PRIMARY KEY,
+    hash BLOB NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS audit_tree_no_update BEFORE UPDATE ON audit_tree
+    BEGIN SELECT RAISE(ABORT, 'the audit tree is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_tree_no_delete BEFORE DELETE ON audit_tree
+    BEGIN SELECT RAISE(ABORT, 'the audit tree is append-only'); END;
+
 -- API tokens, stored as SHA-256 of the token.
 CREATE TABLE IF NOT EXISTS tokens (
     id      INTEGER PRIMARY KEY,
@@ -111,6 +122,42 @@ CREATE TABLE IF NOT EXISTS outbox (
     last_error TEXT
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (delivered, next_at);
+
+-- Client certificates the deployment's CA issued (limes cert issue, TAK enrolment). A TLS
+-- client is accepted only when its certificate's serial is here, unrevoked, same subject.
+CREATE TABLE IF NOT EXISTS certs (
+    serial  TEXT PRIMARY KEY,   -- lowercase hex
+    name    TEXT NOT NULL,      -- CN: the device, or the sensor's id
+    org     TEXT NOT NULL,      -- O
+    role    TEXT NOT NULL,      -- OU
+    issued  TEXT NOT NULL,
+    expires TEXT NOT NULL,
+    via     TEXT NOT NULL,      -- issue | enroll
+    revoked TEXT                -- when revoked, RFC 3339
+);
+CREATE INDEX IF NOT EXISTS certs_name ON certs (name);
+
+-- One-time enrolment codes for TAK certificate enrolment, stored as SHA-256.
+CREATE TABLE IF NOT EXISTS enroll_codes (
+    name    TEXT PRIMARY KEY,   -- the user name the device enrols with
+    org     TEXT NOT NULL,
+    role    TEXT NOT NULL,
+    hash    TEXT NOT NULL,
+    created TEXT NOT NULL,
+    expires REAL NOT NULL,      -- unix seconds
+    used    TEXT
+);
+
+-- Audit entries of limes cert commands run beside a running server, until the store's
+-- writer (the only one that appends to the chain) writes them.
+CREATE TABLE IF NOT EXISTS audit_pending (
+    id     INTEGER PRIMARY KEY,
+    time   TEXT NOT NULL,
+    actor  TEXT NOT NULL,
+    action TEXT NOT NULL,
+    object TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
 "#;
 
 /// Columns added after the first release, for data directories made before them.

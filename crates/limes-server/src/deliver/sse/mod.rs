@@ -1,6 +1,7 @@
 //! `GET /api/v1/stream`: server-sent events of tracks, alerts and facility changes, released
 //! per organisation. The stream opens with the current picture, then follows changes; a
-//! `lagged` event says how many changes a slow reader missed.
+//! `lagged` event says how many changes a slow reader missed. A `checkpoint` event carries the
+//! latest signed audit checkpoint when the stream opens and each new one as it is signed.
 
 use axum::extract::{Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -12,6 +13,7 @@ use std::convert::Infallible;
 use super::feed::{Delivery, Feed};
 use super::session::Session;
 use crate::api::{ApiError, AppState};
+use crate::audit::checkpoint::SignedCheckpoint;
 use crate::auth::Principal;
 use crate::release::{DataKind, Released};
 
@@ -28,6 +30,12 @@ pub struct StreamQuery {
 pub fn encode(r: &Released) -> Event {
     let data = serde_json::to_string(&r.out).unwrap_or_default();
     Event::default().event(r.kind().name()).data(data)
+}
+
+/// The `checkpoint` event: the checkpoint as JSON, its signed note in `note`.
+pub fn checkpoint(cp: &SignedCheckpoint) -> Event {
+    let data = serde_json::to_string(&cp.json()).unwrap_or_default();
+    Event::default().event("checkpoint").data(data)
 }
 
 /// The `lagged` event.
@@ -55,7 +63,7 @@ fn kinds(q: &StreamQuery) -> Result<Vec<DataKind>, ApiError> {
 }
 
 #[utoipa::path(get, path = "/api/v1/stream", tag = "picture", params(StreamQuery),
-    responses((status = 200, description = "Server-sent events `track`, `alert`, `facility` (JSON as the REST items) and `lagged`", content_type = "text/event-stream", body = String)),
+    responses((status = 200, description = "Server-sent events `track`, `alert`, `facility` (JSON as the REST items) and `lagged`; `checkpoint` (JSON: origin, size, root, time, note) with the latest signed audit checkpoint first and each new one as it is signed", content_type = "text/event-stream", body = String)),
     security(("bearer" = [])))]
 /// The event stream.
 pub async fn stream(
@@ -78,21 +86,31 @@ pub async fn stream(
     );
     let session = Session::open(s.audit_sink.clone(), s.metrics.clone(), p.actor(), "sse").await;
     let shutdown = s.shutdown.clone();
+    let mut checkpoints = s.checkpoints.subscribe();
+    // The latest checkpoint goes first.
+    checkpoints.mark_changed();
     let stream = futures::stream::unfold(
-        (feed, session, shutdown),
-        |(mut feed, session, shutdown)| async move {
-            let d = tokio::select! {
-                d = feed.next() => d?,
+        (feed, session, shutdown, checkpoints),
+        |(mut feed, session, shutdown, mut checkpoints)| async move {
+            let ev = tokio::select! {
+                biased;
                 () = shutdown.cancelled() => return None,
-            };
-            let ev = match d {
-                Delivery::Item(r) => {
-                    session.delivered(&r).await;
-                    encode(&r)
+                Ok(()) = checkpoints.changed() => {
+                    let cp = checkpoints.borrow_and_update().clone();
+                    match cp {
+                        Some(cp) => checkpoint(&cp),
+                        None => Event::default().comment("no checkpoint yet"),
+                    }
                 }
-                Delivery::Lagged(n) => lagged(n),
+                d = feed.next() => match d? {
+                    Delivery::Item(r) => {
+                        session.delivered(&r).await;
+                        encode(&r)
+                    }
+                    Delivery::Lagged(n) => lagged(n),
+                },
             };
-            Some((Ok(ev), (feed, session, shutdown)))
+            Some((Ok(ev), (feed, session, shutdown, checkpoints)))
         },
     );
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))

@@ -1,15 +1,24 @@
 //! Webhook delivery from the durable outbox. Rows are written in the same transaction as the
 //! alert revision they carry, so nothing is lost across restarts; each is POSTed with an
 //! `Idempotency-Key` until the receiver answers 2xx (at-least-once), with exponential backoff.
+//! Each POST carries the latest signed audit checkpoint in [`CHECKPOINT_HEADER`] (the signed
+//! note, base64), which the receiver keeps to witness the audit log.
 
 use rusqlite::params;
 use serde_json::json;
 use std::time::Duration;
 
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+
+use crate::audit::publish::Checkpoints;
 use crate::audit::AuditDraft;
 use crate::clock::wall_now;
 use crate::metrics::Metrics;
 use crate::store::Store;
+
+/// The header carrying the latest audit checkpoint: its signed note in standard base64.
+pub const CHECKPOINT_HEADER: &str = "Limes-Audit-Checkpoint";
 
 /// Longest wait between attempts, seconds.
 pub const MAX_BACKOFF_S: f64 = 300.0;
@@ -30,7 +39,12 @@ struct Due {
 }
 
 /// Delivers due outbox rows until shutdown.
-pub async fn run(store: Store, metrics: Metrics, shutdown: tokio_util::sync::CancellationToken) {
+pub async fn run(
+    store: Store,
+    metrics: Metrics,
+    checkpoints: Checkpoints,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
     let client = match reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
@@ -71,13 +85,16 @@ pub async fn run(store: Store, metrics: Metrics, shutdown: tokio_util::sync::Can
             continue;
         }
         for d in due {
-            let res = client
+            let cp = checkpoints.latest();
+            let mut req = client
                 .post(&d.url)
                 .header("Idempotency-Key", &d.key)
-                .header("Content-Type", "application/json")
-                .body(d.body.clone())
-                .send()
-                .await;
+                .header("Content-Type", "application/json");
+            if let Some(cp) = &cp {
+                req = req.header(CHECKPOINT_HEADER, B64.encode(&cp.note));
+            }
+            let res = req.body(d.body.clone()).send().await;
+            let checkpoint = cp.map(|c| c.size);
             let outcome = match res {
                 Ok(r) if r.status().is_success() => Ok(()),
                 Ok(r) => Err(format!("HTTP {}", r.status())),
@@ -102,7 +119,7 @@ pub async fn run(store: Store, metrics: Metrics, shutdown: tokio_util::sync::Can
                                 format!("{}/webhook", d.org),
                                 "deliver.webhook",
                                 d.key.clone(),
-                                json!({ "url": d.url, "attempts": attempts }),
+                                json!({ "url": d.url, "attempts": attempts, "checkpoint": checkpoint }),
                             ),
                         )
                         .await;
