@@ -94,6 +94,11 @@ fn sim_track_and_eval_run_on_their_own_files() {
         &s(&alerts),
     ]);
     assert!(printed.contains("tracks started"), "{printed}");
+    // Alarms assessed and kept from the operators go to events.jsonl beside the alerts.
+    let events = std::fs::read_to_string(d.join("events.jsonl")).expect("events written");
+    for line in events.lines() {
+        serde_json::from_str::<limes_core::record::EventRecord>(line).expect("an event line");
+    }
     let alert_text = std::fs::read_to_string(&alerts).expect("alerts written");
     assert!(
         alert_text.contains("\"mass_breakout\""),
@@ -118,6 +123,21 @@ fn sim_track_and_eval_run_on_their_own_files() {
     assert_eq!(site0["detection"]["breakout"]["detected"], 1, "{site0:#}");
     assert!(site0["gospa_mean"].as_f64().expect("number") > 0.0);
     assert!(d.join("report/map-run.svg").exists() && d.join("report/report.md").exists());
+    // The alarm-quality report over runs on files (here one run, with its detections for
+    // the single-sensor baselines).
+    let printed = ok(&[
+        "eval",
+        "--runs",
+        &s(d),
+        "--site",
+        &s(&site),
+        "--frontier-km",
+        "1",
+        "--out",
+        &s(&d.join("quality")),
+    ]);
+    assert!(printed.contains("fence only"), "{printed}");
+    assert!(d.join("quality/roc.svg").exists() && d.join("quality/alarms.json").exists());
 }
 
 #[test]
