@@ -1,7 +1,10 @@
 //! `cargo xtask test [ARGS…]`: installs what the tests use as real third-party clients and
 //! validators — Python packages from PyPI into `target/pydeps` (pinned in
-//! `tests/requirements*.txt`) — once per build tree, then runs `cargo test --release
-//! --workspace ARGS…` with `LIMES_PYDEPS` pointing at them.
+//! `tests/requirements*.txt`) once per build tree, and Debian's `chromium` (for the console's
+//! end-to-end test) with apt-get when it is missing — then runs `cargo test --release
+//! --workspace ARGS…` with `LIMES_PYDEPS` pointing at the Python packages. The console's
+//! `tsc --noEmit`, Vitest and headless-Chromium tests are part of that suite
+//! (`crates/limes-web/tests/web_checks.rs`, `crates/limes/tests/console_e2e.rs`).
 
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -61,12 +64,47 @@ fn python(root: &Path) -> Result<PathBuf> {
     Ok(dir)
 }
 
+/// Where the console's end-to-end test expects the browser (Debian's package puts it there).
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// Installs Debian's `chromium` with apt-get unless it is there (first without, then after an
+/// `apt-get update`: a fresh machine's package lists may be missing or old).
+fn chromium() -> Result<()> {
+    if Path::new(CHROMIUM).exists() {
+        return Ok(());
+    }
+    eprintln!("xtask: installing Debian's chromium with apt-get (the console's end-to-end test)");
+    let install = || {
+        Command::new("apt-get")
+            .args(["install", "-y", "--no-install-recommends", "chromium"])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !install() {
+        let updated = Command::new("apt-get")
+            .arg("update")
+            .status()
+            .is_ok_and(|s| s.success());
+        if !(updated && install()) {
+            bail!(
+                "could not install chromium with apt-get (needs root and Debian's package lists)"
+            );
+        }
+    }
+    if !Path::new(CHROMIUM).exists() {
+        bail!("apt-get installed chromium, but there is no {CHROMIUM}");
+    }
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
     match args.next().as_deref() {
         Some("test") => {
             let root = root();
             let py = python(&root)?;
+            chromium()?;
             let st = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
                 .current_dir(&root)
                 .args(["test", "--release", "--workspace", "--no-fail-fast"])
@@ -78,6 +116,7 @@ fn main() -> Result<()> {
         }
         Some("deps") => {
             let py = python(&root())?;
+            chromium()?;
             println!("{}", py.display());
             Ok(())
         }

@@ -6,7 +6,9 @@
 
 use std::path::Path;
 
-use crate::record::{AlertRecord, FieldError, JsonlWriter, SensorRecord, Time, TrackStatus};
+use crate::record::{
+    AlertRecord, EventRecord, FieldError, JsonlWriter, SensorRecord, Time, TrackStatus,
+};
 use crate::rules::Rules;
 use crate::site::Site;
 use crate::track::{TrackUpdate, Tracker, TrackerConfig};
@@ -17,6 +19,8 @@ pub trait Output {
     fn track(&mut self, u: &TrackUpdate, tracker: &Tracker);
     /// An alert revision.
     fn alert(&mut self, a: &AlertRecord);
+    /// An assessed alarm kept from the operators (logged and counted, not alerted).
+    fn event(&mut self, _e: &EventRecord) {}
 }
 
 /// Which records the engine takes, given what it has already seen: the one rule in one place.
@@ -202,6 +206,11 @@ impl Engine {
         for a in self.alerts.drain(..) {
             out.alert(&a);
         }
+        if let Some(j) = &mut self.rules {
+            for e in j.take_events() {
+                out.event(&e);
+            }
+        }
     }
 }
 
@@ -210,6 +219,7 @@ impl Engine {
 pub struct FileOutput {
     tracks: JsonlWriter,
     alerts: Option<JsonlWriter>,
+    events: Option<JsonlWriter>,
     tentative: bool,
     every_s: f64,
     /// Time of the last line written per track.
@@ -218,6 +228,8 @@ pub struct FileOutput {
     pub track_lines: u64,
     /// Alert lines written.
     pub alert_lines: u64,
+    /// Event lines written.
+    pub event_lines: u64,
     error: Option<std::io::Error>,
 }
 
@@ -233,13 +245,21 @@ impl FileOutput {
         Ok(Self {
             tracks: JsonlWriter::create(tracks)?,
             alerts: alerts.map(JsonlWriter::create).transpose()?,
+            events: None,
             tentative,
             every_s,
             last_line: Default::default(),
             track_lines: 0,
             alert_lines: 0,
+            event_lines: 0,
             error: None,
         })
+    }
+
+    /// Also writes events (assessed alarms kept from the operators) to `path`.
+    pub fn with_events(mut self, path: &Path) -> std::io::Result<Self> {
+        self.events = Some(JsonlWriter::create(path)?);
+        Ok(self)
     }
 
     fn due(&mut self, u: &TrackUpdate) -> bool {
@@ -268,6 +288,9 @@ impl FileOutput {
         if let Some(a) = self.alerts {
             a.finish()?;
         }
+        if let Some(e) = self.events {
+            e.finish()?;
+        }
         Ok(())
     }
 }
@@ -286,6 +309,14 @@ impl Output for FileOutput {
             self.alert_lines += 1;
             if let Err(e) = w.write(a) {
                 self.error.get_or_insert(e);
+            }
+        }
+    }
+    fn event(&mut self, e: &EventRecord) {
+        if let Some(w) = &mut self.events {
+            self.event_lines += 1;
+            if let Err(err) = w.write(e) {
+                self.error.get_or_insert(err);
             }
         }
     }

@@ -14,6 +14,8 @@
 //! evaluator and `run` are behind the `sim` feature (on by default), so the server can be built
 //! without them.
 
+#[cfg(feature = "sim")]
+pub mod alarms;
 pub mod engine;
 #[cfg(feature = "sim")]
 pub mod eval;

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use crate::engine::{Engine, FileOutput, Output};
 use crate::eval::{EvalConfig, Evaluator, SiteFigures};
-use crate::record::{AlertRecord, JsonlWriter, SensorRecord, TruthRecord};
+use crate::record::{AlertRecord, EventRecord, JsonlWriter, SensorRecord, TruthRecord};
 use crate::sim::{self, ScenarioConfig, SimSummary, Sink};
 use crate::site::Site;
 use crate::track::{TrackUpdate, Tracker, TrackerStats};
@@ -57,6 +57,10 @@ impl Output for Scoring<'_> {
     fn alert(&mut self, a: &AlertRecord) {
         self.eval.on_alert(a);
         self.files.alert(a);
+    }
+    fn event(&mut self, e: &EventRecord) {
+        self.eval.on_event(e);
+        self.files.event(e);
     }
 }
 
@@ -132,7 +136,7 @@ impl Default for RunFiles {
 }
 
 /// Simulates a site's scenario and runs it through tracker, rules and evaluator, writing
-/// `tracks.jsonl` (confirmed tracks), `alerts.jsonl` and, as `files` says, `truth.jsonl` and
+/// `tracks.jsonl` (confirmed tracks), `alerts.jsonl`, `events.jsonl` and, as `files` says, `truth.jsonl` and
 /// `detections.jsonl` into `dir`.
 pub fn run_site(
     site: &Site,
@@ -164,7 +168,8 @@ pub fn run_site(
             Some(&dir.join("alerts.jsonl")),
             false,
             files.track_every_s,
-        )?,
+        )?
+        .with_events(&dir.join("events.jsonl"))?,
         last_t: 0.0,
         progress,
         error: None,
@@ -189,12 +194,12 @@ pub fn run_site(
     }
     let alert_revisions = live.files.alert_lines;
     live.files.finish()?;
-    let alerts = live.engine.rules.as_ref().map_or(0, |j| j.alerts().len());
+    let alerts = live.engine.rules.as_ref().map_or(0, |j| j.alerts().count());
     let final_alerts = live
         .engine
         .rules
         .as_ref()
-        .map(|j| j.alerts().iter().map(|a| a.rec.clone()).collect())
+        .map(|j| j.alerts().map(|a| a.rec.clone()).collect())
         .unwrap_or_default();
     let facilities = live
         .engine

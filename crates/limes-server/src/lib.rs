@@ -13,6 +13,7 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod clock;
+pub mod console;
 pub mod cot;
 pub mod deliver;
 pub mod health;

@@ -107,6 +107,9 @@ pub struct ServeConfig {
     /// Seconds a client has to send a whole HTTP request head (and the idle limit).
     #[arg(long, default_value_t = 10)]
     pub header_timeout_s: u64,
+    /// The operator's console: sessions, history.
+    #[command(flatten)]
+    pub console: crate::console::ConsoleConfig,
     /// Seconds a client has to send a whole request body.
     #[arg(long, default_value_t = 30)]
     pub body_timeout_s: u64,
@@ -296,6 +299,11 @@ fn limits(cfg: &ServeConfig) -> Limits {
 impl Server {
     /// Starts everything; returns once the log is replayed and the listeners are bound.
     pub async fn start(cfg: ServeConfig) -> Result<Server, ServerError> {
+        Self::start_with(cfg, axum::Router::new()).await
+    }
+
+    /// As [`Server::start`], also serving `web` (the console's page and assets) on the HTTP port.
+    pub async fn start_with(cfg: ServeConfig, web: axum::Router) -> Result<Server, ServerError> {
         let site: Arc<Site> = Arc::new(site::open(&cfg.site)?);
         let shutdown = CancellationToken::new();
         let health = Health::new();
@@ -359,6 +367,7 @@ impl Server {
             shutdown.cancel();
             return Err(ServerError::Checkpoint(e));
         }
+        let console = crate::console::Console::open(&store, &cfg.data, cfg.console.clone())?;
         let state = AppState {
             site: site.clone(),
             store: store.clone(),
@@ -373,6 +382,7 @@ impl Server {
             shutdown: shutdown.clone(),
             tasks: TaskTracker::new(),
             limits: limits.clone(),
+            console,
             checkpoints: checkpoints.clone(),
         };
         let (stop_live, stop_rx) = bounded::<()>(0);
@@ -395,13 +405,18 @@ impl Server {
             let _ = tokio::time::timeout(Duration::from_secs(10), writer_ended).await;
             return Err(ServerError::Engine(e));
         }
+        state.console.start(&state);
 
         let mut tasks = Vec::new();
         let grace = Duration::from_secs(5);
         let (l, http) = bind(cfg.http).await?;
+        let app = api::router(state.clone())
+            .merge(crate::console::router(state.clone()))
+            .merge(web)
+            .layer(axum::middleware::from_fn(crate::console::api_headers));
         tasks.push(tokio::spawn(http::serve(
             l,
-            api::router(state.clone()),
+            app,
             HttpLimits {
                 connections: limits.http_connections,
                 per_address: cfg.max_per_address,

@@ -22,7 +22,13 @@ pub fn open(sites: Option<&Path>, name: &str) -> Result<site::Site> {
 }
 
 /// Runs the frontier and the Ain Issa breakout through sim → track → rules → eval.
-pub fn run(sites: Option<&Path>, out: &Path, seed: u64, write_detections: bool) -> Result<()> {
+pub fn run(
+    sites: Option<&Path>,
+    out: &Path,
+    seed: u64,
+    write_detections: bool,
+    console: crate::live_demo::Console,
+) -> Result<()> {
     let started = Instant::now();
     let mut runs: Vec<SiteRun> = Vec::new();
     for name in ["frontier", "ain-issa"] {
@@ -68,8 +74,8 @@ pub fn run(sites: Option<&Path>, out: &Path, seed: u64, write_detections: bool) 
     };
     let path = report.write(out)?;
     println!("report: {}", path.display());
-    crate::live_demo::run(sites, out, seed)?;
     println!("wall time {:.1} s", started.elapsed().as_secs_f64());
+    crate::live_demo::run(sites, out, seed, console)?;
     Ok(())
 }
 

@@ -30,8 +30,33 @@ async fn token(server: &Server, org: &str, role: Role) -> Result<String> {
     .token)
 }
 
-/// Runs the live part and prints what happened.
-pub fn run(sites: Option<&Path>, out: &Path, seed: u64) -> Result<()> {
+/// People who sign in to the demo's console: (name, organisation, role).
+const DEMO_USERS: [(&str, &str, Role); 3] = [
+    ("ibf-operator", "ibf", Role::Operator),
+    ("sdf-operator", "sdf", Role::Operator),
+    ("humanitarian", "humanitarian", Role::Viewer),
+];
+
+/// A password for a demo account, random each run.
+fn demo_password() -> String {
+    use rand::Rng;
+    let b: [u8; 8] = rand::rng().random();
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// What the demo does with its live server once the replay is done.
+#[derive(Debug, Clone, Copy)]
+pub struct Console {
+    /// Keep the server up for the console until Ctrl-C (else stop and exit).
+    pub wait: bool,
+    /// Where the server listens (default: 127.0.0.1:8080 when free and waiting, else any port).
+    pub addr: Option<std::net::SocketAddr>,
+}
+
+/// Runs the live part and prints what happened; with `console.wait`, keeps the server up for
+/// the console until Ctrl-C.
+pub fn run(sites: Option<&Path>, out: &Path, seed: u64, console: Console) -> Result<()> {
+    let wait = console.wait;
     let site = crate::demo::open(sites, "ain-issa")?;
     let site_arg = match sites {
         Some(d) => d.join("ain-issa.toml").display().to_string(),
@@ -60,8 +85,14 @@ pub fn run(sites: Option<&Path>, out: &Path, seed: u64) -> Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
         let mut cfg = ServeConfig::new(site_arg, dir.join("data")).on_free_ports();
+        // The console on the usual port when it is free (a person opens it), else any port.
+        if let Some(addr) = console.addr {
+            cfg.http = addr;
+        } else if wait && std::net::TcpListener::bind("127.0.0.1:8080").is_ok() {
+            cfg.http = "127.0.0.1:8080".parse()?;
+        }
         cfg.clock_speed = SPEED;
-        let server = Server::start(cfg).await?;
+        let server = Server::start_with(cfg, limes_web::router()).await?;
         let base = format!("http://{}", server.http);
         let sensor = token(&server, "sdf", Role::Sensor).await?;
         let s = replay::replay(ReplayArgs {
@@ -103,6 +134,26 @@ pub fn run(sites: Option<&Path>, out: &Path, seed: u64) -> Result<()> {
         let conn = rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
         let n = limes_server::audit::verify(&conn)?;
         println!("  audit chain intact: {n} entries (`limes audit verify --data {}`)", dir.join("data").display());
+        if !wait {
+            server.stop().await;
+            return anyhow::Ok(());
+        }
+        println!("\nthe operator's console: {base}/  (open it in a browser; sign in as)");
+        for (name, org, role) in DEMO_USERS {
+            let pw = demo_password();
+            limes_server::console::users::add(&server.state.store, name, org, role, &pw, "local/limes-demo").await?;
+            println!("  {name:<13} password {pw}   ({org}, {})", role.name());
+        }
+        println!("the live server keeps running (drill clock at {SPEED:.0}×; scrub back with the time slider); Ctrl-C stops it (`limes demo --no-wait` exits instead)");
+        let failed = tokio::select! {
+            r = tokio::signal::ctrl_c() => { r?; None }
+            r = server.wait() => r.err(),
+        };
+        server.stop().await;
+        if let Some(why) = failed {
+            anyhow::bail!("the live server failed: {why}");
+        }
+        println!("stopped");
         anyhow::Ok(())
     })
 }

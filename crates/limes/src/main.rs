@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_accuracy;
+mod bench_alarms;
 mod bench_serve;
 mod cert;
 mod demo;
@@ -9,6 +10,7 @@ mod live_demo;
 mod progress;
 mod replay;
 mod serve;
+mod user;
 mod witness;
 
 use anyhow::{bail, Context, Result};
@@ -50,6 +52,12 @@ enum Cmd {
         /// Also write every sensor record to detections.jsonl (about 600 MB for the frontier).
         #[arg(long)]
         detections: bool,
+        /// Exit when done instead of keeping the live server up for the console (until Ctrl-C).
+        #[arg(long)]
+        no_wait: bool,
+        /// Address of the live server and its console (127.0.0.1:8080 when free, else any port).
+        #[arg(long)]
+        console: Option<std::net::SocketAddr>,
     },
     /// Simulate a site's scenario: writes detections.jsonl and truth.jsonl.
     Sim {
@@ -77,6 +85,10 @@ enum Cmd {
         /// Alerts file to write (needs --site).
         #[arg(long)]
         alerts: Option<PathBuf>,
+        /// Events file to write: alarms assessed and kept from the operators (needs --site;
+        /// default `events.jsonl` beside the alerts file).
+        #[arg(long)]
+        events: Option<PathBuf>,
         /// Also write tentative track states.
         #[arg(long)]
         all: bool,
@@ -84,11 +96,16 @@ enum Cmd {
     /// Score tracks (and alerts) against ground truth: writes report.md, report.json, SVGs.
     Eval {
         /// Truth file.
-        #[arg(long)]
-        truth: PathBuf,
+        #[arg(long, required_unless_present = "runs")]
+        truth: Option<PathBuf>,
         /// Tracks file.
-        #[arg(long)]
-        tracks: PathBuf,
+        #[arg(long, required_unless_present = "runs")]
+        tracks: Option<PathBuf>,
+        /// Alarm quality over many runs instead: folders each holding `truth.jsonl` and
+        /// `alerts.jsonl` (and optionally `events.jsonl`, and `detections.jsonl` for the
+        /// single-sensor baselines, which need --site); writes alarms.md, alarms.json, roc.svg.
+        #[arg(long, num_args = 1.., conflicts_with_all = ["truth", "tracks", "alerts"])]
+        runs: Vec<PathBuf>,
         /// Alerts file.
         #[arg(long)]
         alerts: Option<PathBuf>,
@@ -121,6 +138,11 @@ enum Cmd {
     },
     /// Run the live system: HTTP and CoT ingest, live tracking and alerts, release to partners.
     Serve(Box<limes_server::ServeConfig>),
+    /// Administer people's accounts for the console.
+    User {
+        #[command(subcommand)]
+        cmd: UserCmd,
+    },
     /// Administer API tokens.
     Token {
         #[command(subcommand)]
@@ -181,7 +203,7 @@ enum Cmd {
         no_latency: bool,
     },
     /// Measure tracker throughput and memory; writes a Markdown table. `bench accuracy`
-    /// compares tracking accuracy with Stone Soup.
+    /// compares tracking accuracy with Stone Soup; `bench alarms` measures alarm quality.
     Bench {
         /// Simulated minutes of the frontier workload.
         #[arg(long, default_value_t = 60.0)]
@@ -226,6 +248,38 @@ enum BenchCmd {
         #[arg(long, default_value_t = 0.9)]
         pd: f64,
     },
+    /// Alarm quality over many seeds of a frontier night built to fool the system: Pd per
+    /// scenario kind, time to alert, nuisance and false alert rates, operating points, and the
+    /// single-sensor baseline on the same nights.
+    Alarms {
+        /// Number of seeds.
+        #[arg(long, default_value_t = 20)]
+        seeds: u64,
+        /// First seed.
+        #[arg(long, default_value_t = 1)]
+        first_seed: u64,
+        /// Hours of frontier night per seed.
+        #[arg(long, default_value_t = 12.0)]
+        hours: f64,
+        /// Times each adversarial scenario is staged per night.
+        #[arg(long, default_value_t = 3)]
+        each: u32,
+        /// Folder with the site files (default: the shipped sites).
+        #[arg(long)]
+        sites: Option<PathBuf>,
+        /// Output folder (alarms.md, alarms.json, roc.svg).
+        #[arg(long, default_value = "limes-out/bench-alarms")]
+        out: PathBuf,
+        /// Only the site's own thresholds (no operating-point sweep).
+        #[arg(long)]
+        no_variants: bool,
+        /// Seeds run at once, one thread each.
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+        /// Append the report to this file.
+        #[arg(long)]
+        append: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -256,6 +310,33 @@ enum TokenCmd {
         data: PathBuf,
         /// The token's number.
         id: i64,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCmd {
+    /// Add a person's account (the server must not be running on the data directory).
+    Add {
+        /// Site file, or the name of a shipped site (names the organisations).
+        #[arg(long, default_value = "frontier")]
+        site: String,
+        /// Data directory.
+        #[arg(long, default_value = "limes-data")]
+        data: PathBuf,
+        /// Organisation id.
+        #[arg(long)]
+        org: String,
+        /// viewer, operator, admin (of the organisation) or owner (of the deployment).
+        #[arg(long)]
+        role: String,
+        /// Read the password from the first line of standard input instead of asking for it.
+        #[arg(long)]
+        password_stdin: bool,
+        /// Replace an existing account of that name (new password; its sessions end).
+        #[arg(long)]
+        replace: bool,
+        /// Sign-in name (letters, digits, '.', '-', '_').
+        name: String,
     },
 }
 
@@ -313,18 +394,41 @@ fn main() -> Result<()> {
             seed,
             sites,
             detections,
-        } => demo::run(sites.as_deref(), &out, seed, detections),
+            no_wait,
+            console,
+        } => demo::run(
+            sites.as_deref(),
+            &out,
+            seed,
+            detections,
+            live_demo::Console {
+                wait: !no_wait,
+                addr: console,
+            },
+        ),
         Cmd::Sim { site, seed, out } => sim(&site, seed, &out),
         Cmd::Track {
             detections,
             out,
             site,
             alerts,
+            events,
             all,
-        } => track(&detections, &out, site.as_deref(), alerts.as_deref(), all),
+        } => {
+            let events =
+                events.or_else(|| alerts.as_ref().map(|a| a.with_file_name("events.jsonl")));
+            track(
+                &detections,
+                &out,
+                site.as_deref(),
+                (alerts.as_deref(), events.as_deref()),
+                all,
+            )
+        }
         Cmd::Eval {
             truth,
             tracks,
+            runs,
             alerts,
             name,
             frontier_km,
@@ -333,23 +437,26 @@ fn main() -> Result<()> {
             gospa_p,
             switching_penalty,
             out,
-        } => {
-            let cfg = EvalConfig {
-                gospa_c,
-                gospa_p,
-                switching_penalty,
-                ..EvalConfig::default()
-            };
-            eval(
-                &truth,
-                &tracks,
-                alerts.as_deref(),
-                &name,
-                (frontier_km, site.as_deref()),
-                cfg,
-                &out,
-            )
-        }
+        } => match (truth, tracks) {
+            (Some(truth), Some(tracks)) if runs.is_empty() => {
+                let cfg = EvalConfig {
+                    gospa_c,
+                    gospa_p,
+                    switching_penalty,
+                    ..EvalConfig::default()
+                };
+                eval(
+                    &truth,
+                    &tracks,
+                    alerts.as_deref(),
+                    &name,
+                    (frontier_km, site.as_deref()),
+                    cfg,
+                    &out,
+                )
+            }
+            _ => bench_alarms::eval_runs(&runs, &name, (frontier_km, site.as_deref()), &out),
+        },
         Cmd::Site { file } => show_site(&file),
         Cmd::Bench {
             what:
@@ -373,10 +480,35 @@ fn main() -> Result<()> {
             ..
         } => bench_accuracy::run_limes(&dir, pd),
         Cmd::Bench {
+            what: None,
             minutes,
             append,
-            what: None,
         } => bench::run(minutes, append.as_deref()),
+        Cmd::Bench {
+            what:
+                Some(BenchCmd::Alarms {
+                    seeds,
+                    first_seed,
+                    hours,
+                    each,
+                    sites,
+                    out,
+                    no_variants,
+                    append,
+                    jobs,
+                }),
+            ..
+        } => bench_alarms::run(&bench_alarms::Args {
+            jobs,
+            seeds,
+            first_seed,
+            hours,
+            each,
+            sites,
+            out,
+            variants: !no_variants,
+            append,
+        }),
         Cmd::BenchServe {
             minutes,
             latency_s,
@@ -422,6 +554,18 @@ fn main() -> Result<()> {
             } => tokio::runtime::Runtime::new()?
                 .block_on(witness::witness(&server, &token, &key, &held)),
         },
+        Cmd::User {
+            cmd:
+                UserCmd::Add {
+                    site,
+                    data,
+                    org,
+                    role,
+                    password_stdin,
+                    replace,
+                    name,
+                },
+        } => user::add(&site, &data, &org, &role, &name, password_stdin, replace),
         Cmd::Replay {
             file,
             to,
@@ -504,11 +648,14 @@ fn track(
     detections: &Path,
     out: &Path,
     site_file: Option<&str>,
-    alerts: Option<&Path>,
+    (alerts, events): (Option<&Path>, Option<&Path>),
     all: bool,
 ) -> Result<()> {
     if alerts.is_some() && site_file.is_none() {
         bail!("--alerts needs --site: the alert rules come from the site file");
+    }
+    if events.is_some() && site_file.is_none() {
+        bail!("--events needs --site: the alert rules come from the site file");
     }
     let site = site_file.map(site::open).transpose()?;
     let cfg = site
@@ -517,6 +664,9 @@ fn track(
     let mut engine = Engine::new(cfg, site.as_ref());
     // Every update of a confirmed track (and of tentative ones with --all).
     let mut files = FileOutput::create(out, alerts, all, 0.0)?;
+    if let Some(e) = events {
+        files = files.with_events(e)?;
+    }
     let size = std::fs::metadata(detections)
         .map(|m| m.len())
         .unwrap_or(1)
@@ -543,12 +693,13 @@ fn track(
     })?;
     engine.finish(last_t, &mut files);
     bar.finish_and_clear();
-    let (track_lines, alert_lines) = (files.track_lines, files.alert_lines);
+    let (track_lines, alert_lines, event_lines) =
+        (files.track_lines, files.alert_lines, files.event_lines);
     files.finish().context("writing output")?;
     let s = engine.tracker.stats();
     println!(
-        "{} detections ({} too late), {} tracks started, {} confirmed; {} track lines, {} alert lines",
-        s.detections, s.late_dropped, s.tracks_started, s.tracks_confirmed, track_lines, alert_lines
+        "{} detections ({} too late), {} tracks started, {} confirmed; {} track lines, {} alert lines, {} event lines",
+        s.detections, s.late_dropped, s.tracks_started, s.tracks_confirmed, track_lines, alert_lines, event_lines
     );
     if refused > 0 {
         bail!(

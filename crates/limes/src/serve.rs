@@ -20,7 +20,7 @@ pub fn serve(cfg: ServeConfig) -> Result<()> {
         .init();
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
-        let server = Server::start(cfg.clone())
+        let server = Server::start_with(cfg.clone(), limes_web::router())
             .await
             .with_context(|| format!("starting on {}", cfg.data.display()))?;
         println!(
@@ -29,7 +29,7 @@ pub fn serve(cfg: ServeConfig) -> Result<()> {
             cfg.data.display()
         );
         println!(
-            "  HTTP  http://{}/  (OpenAPI at /api/v1/openapi.json)",
+            "  HTTP  http://{}/  (the console; OpenAPI at /api/v1/openapi.json)",
             server.http
         );
         println!("  ops   http://{}/metrics, /readyz", server.ops);

@@ -1,8 +1,9 @@
 //! Every stage runs on its own, on files: sim → track → eval through the `limes` binary.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 fn limes(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_limes"))
@@ -93,6 +94,11 @@ fn sim_track_and_eval_run_on_their_own_files() {
         &s(&alerts),
     ]);
     assert!(printed.contains("tracks started"), "{printed}");
+    // Alarms assessed and kept from the operators go to events.jsonl beside the alerts.
+    let events = std::fs::read_to_string(d.join("events.jsonl")).expect("events written");
+    for line in events.lines() {
+        serde_json::from_str::<limes_core::record::EventRecord>(line).expect("an event line");
+    }
     let alert_text = std::fs::read_to_string(&alerts).expect("alerts written");
     assert!(
         alert_text.contains("\"mass_breakout\""),
@@ -117,6 +123,21 @@ fn sim_track_and_eval_run_on_their_own_files() {
     assert_eq!(site0["detection"]["breakout"]["detected"], 1, "{site0:#}");
     assert!(site0["gospa_mean"].as_f64().expect("number") > 0.0);
     assert!(d.join("report/map-run.svg").exists() && d.join("report/report.md").exists());
+    // The alarm-quality report over runs on files (here one run, with its detections for
+    // the single-sensor baselines).
+    let printed = ok(&[
+        "eval",
+        "--runs",
+        &s(d),
+        "--site",
+        &s(&site),
+        "--frontier-km",
+        "1",
+        "--out",
+        &s(&d.join("quality")),
+    ]);
+    assert!(printed.contains("fence only"), "{printed}");
+    assert!(d.join("quality/roc.svg").exists() && d.join("quality/alarms.json").exists());
 }
 
 #[test]
@@ -209,17 +230,67 @@ fn the_demo_runs_anywhere_and_reports_what_the_readme_promises() {
     // Run from an empty folder: the binary carries its sites and their geometry.
     let dir = tempfile::tempdir().expect("temp dir");
     let out = dir.path().join("demo");
-    let run = Command::new(env!("CARGO_BIN_EXE_limes"))
+    let errors = dir.path().join("demo-stderr.txt");
+    // As a person runs it: it prints the console's address and keeps the server up until
+    // Ctrl-C (here on any free port instead of 8080).
+    let mut child = Command::new(env!("CARGO_BIN_EXE_limes"))
         .current_dir(dir.path())
-        .args(["demo", "--out", "demo"])
-        .output()
+        .args(["demo", "--out", "demo", "--console", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&errors).expect("stderr file"))
+        .spawn()
         .expect("limes runs");
+    let errors_text = || std::fs::read_to_string(&errors).unwrap_or_default();
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut printed = String::new();
+    let url = loop {
+        let Some(Ok(line)) = lines.next() else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "limes demo ended before printing the console's address:\n{printed}\n{}",
+                errors_text()
+            );
+        };
+        printed.push_str(&line);
+        printed.push('\n');
+        if let Some(rest) = line.strip_prefix("the operator's console: ") {
+            break rest.split_whitespace().next().expect("url").to_string();
+        }
+    };
+    // Until the waiting line: the demo accounts, then the server stays up.
+    for line in lines.by_ref() {
+        let line = line.expect("stdout");
+        printed.push_str(&line);
+        printed.push('\n');
+        if line.contains("Ctrl-C stops it") {
+            break;
+        }
+    }
+    assert!(printed.contains("password"), "{printed}");
+    let page = reqwest::blocking::get(&url).expect("the console answers");
+    assert_eq!(page.status(), 200, "GET {url}");
     assert!(
-        run.status.success(),
-        "limes demo failed:\n{}",
-        String::from_utf8_lossy(&run.stderr)
+        page.text().expect("page").contains("<html"),
+        "the console's page"
     );
-    let printed = String::from_utf8_lossy(&run.stdout).into_owned();
+    // Ctrl-C: the demo stops its server and exits cleanly.
+    let st = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(st.success());
+    for line in lines {
+        printed.push_str(&line.expect("stdout"));
+        printed.push('\n');
+    }
+    let status = child.wait().expect("waits");
+    assert!(status.success(), "limes demo failed:\n{}", errors_text());
+    assert!(printed.trim_end().ends_with("stopped"), "{printed}");
+    assert!(
+        reqwest::blocking::get(&url).is_err(),
+        "the server is down after Ctrl-C"
+    );
     assert!(
         printed.contains("frontier") && printed.contains("ain-issa") && printed.contains("report:"),
         "{printed}"

@@ -590,6 +590,16 @@ fn every_role_of_every_organisation_gets_exactly_its_rights_on_every_endpoint() 
         ),
         ("GET", "/api/v1/audit/key".into(), "", Needs::Any, 200),
         ("GET", "/api/v1/stats".into(), "", Needs::Owner, 200),
+        // The console's reads: the site's geometry, history, nuisance over a window.
+        ("GET", "/api/v1/site".into(), "", Needs::Read, 200),
+        ("GET", "/api/v1/history".into(), "", Needs::Read, 200),
+        (
+            "GET",
+            "/api/v1/nuisance/recent?hours=24".into(),
+            "",
+            Needs::Operate,
+            200,
+        ),
         (
             "POST",
             "/api/v1/ingest".into(),

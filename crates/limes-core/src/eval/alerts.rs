@@ -11,7 +11,8 @@ use crate::record::{AlertKind, AlertRecord, Incident, IncidentKind, TruthRecord,
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
-    /// It matches a real incident.
+    /// It matches a real incident, or was raised within `nuisance_m` of real infiltrators or
+    /// escapees (their crossing after the scored night, or a second alert about them).
     True,
     /// A real but harmless stimulus caused it (animals, herders, wind, traffic).
     Nuisance,
@@ -55,6 +56,9 @@ pub struct IncidentScore {
     pub count_estimate: Option<u32>,
     /// Alerts that matched it.
     pub alerts: Vec<u64>,
+    /// The adversarial scenario that staged it, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario: Option<String>,
 }
 
 fn family_frontier(k: AlertKind) -> bool {
@@ -95,7 +99,7 @@ pub fn score(
         for (id, revs) in &by_id {
             let last = revs[revs.len() - 1];
             let ok = match inc.kind {
-                IncidentKind::Infiltration => {
+                IncidentKind::Infiltration | IncidentKind::Probing => {
                     family_frontier(last.kind)
                         && revs.iter().any(|r| {
                             dist(to_xy(frame, r.pos), ip) <= cfg.match_m
@@ -123,14 +127,26 @@ pub fn score(
                 hits.push((*id, revs));
             }
         }
-        let want = match inc.kind {
-            IncidentKind::Infiltration => AlertKind::Infiltration,
-            IncidentKind::Breakout => AlertKind::MassBreakout,
-            _ => AlertKind::SensorOffline,
+        // The kinds that count as alerting it: a probe (a cut, nobody across) is alerted by a
+        // fence-cut alert or anything above it, or by an approach alert about the people at
+        // the line (all there is when the fence does not sense the cut).
+        let wanted: &[AlertKind] = match inc.kind {
+            IncidentKind::Infiltration => &[AlertKind::Infiltration],
+            IncidentKind::Probing => &[
+                AlertKind::FenceCut,
+                AlertKind::Infiltration,
+                AlertKind::Approach,
+            ],
+            IncidentKind::Breakout => &[AlertKind::MassBreakout],
+            _ => &[AlertKind::SensorOffline],
         };
         let first_of_kind = hits
             .iter()
-            .filter_map(|(_, revs)| revs.iter().find(|r| r.kind == want).map(|r| r.time.0))
+            .filter_map(|(_, revs)| {
+                revs.iter()
+                    .find(|r| wanted.contains(&r.kind))
+                    .map(|r| r.time.0)
+            })
             .min_by(f64::total_cmp);
         let first_any = hits
             .iter()
@@ -138,7 +154,7 @@ pub fn score(
             .min_by(f64::total_cmp);
         let count_estimate = hits
             .iter()
-            .filter(|(_, revs)| revs[revs.len() - 1].kind == want)
+            .filter(|(_, revs)| wanted.contains(&revs[revs.len() - 1].kind))
             .map(|(_, revs)| revs[revs.len() - 1].count)
             .max();
         for (id, _) in &hits {
@@ -154,6 +170,7 @@ pub fn score(
             first_warning_s: first_any.map(|t| t - t0),
             count_estimate,
             alerts: hits.iter().map(|h| h.0).collect(),
+            scenario: inc.scenario.clone(),
         });
     }
     let nuisances: Vec<(Xy, f64)> = incidents
@@ -171,16 +188,25 @@ pub fn score(
             } else {
                 let p = to_xy(frame, first.pos);
                 let t = first.raised.0;
-                let fence_nuisance = last.kind == AlertKind::FenceCut
+                // Raised by a fence alarm (or, for the baselines, by no track at all) where
+                // wind or an animal shook the fence.
+                let fence_nuisance = (last.kind == AlertKind::FenceCut || first.tracks.is_empty())
                     && nuisances
                         .iter()
                         .any(|(q, tq)| dist(*q, p) < 400.0 && (t - tq).abs() < 120.0);
-                let near_harmless = nearest_sample(samples, t).is_some_and(|s| {
-                    s.iter().any(|x| {
-                        !x.role.is_threat() && dist(to_xy(frame, x.pos), p) <= cfg.nuisance_m
+                let near = |threat: bool| {
+                    nearest_sample(samples, t).is_some_and(|s| {
+                        s.iter().any(|x| {
+                            x.role.is_threat() == threat
+                                && dist(to_xy(frame, x.pos), p) <= cfg.nuisance_m
+                        })
                     })
-                });
-                if fence_nuisance || near_harmless {
+                };
+                if near(true) {
+                    // About real infiltrators or escapees all the same: a group whose crossing
+                    // falls after the night's end, or a second alert about a group.
+                    Outcome::True
+                } else if fence_nuisance || near(false) {
                     Outcome::Nuisance
                 } else {
                     Outcome::False
@@ -198,7 +224,10 @@ pub fn score(
     (alert_scores, inc_scores)
 }
 
-fn nearest_sample(samples: &[(f64, Vec<TruthState>)], t: f64) -> Option<&Vec<TruthState>> {
+pub(super) fn nearest_sample(
+    samples: &[(f64, Vec<TruthState>)],
+    t: f64,
+) -> Option<&Vec<TruthState>> {
     let k = samples.partition_point(|s| s.0 < t);
     let cands = [k.checked_sub(1), Some(k)];
     cands

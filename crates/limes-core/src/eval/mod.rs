@@ -6,18 +6,22 @@
 //! unmatched are nuisance (a harmless real object or fence stimulus nearby) or false.
 
 mod alerts;
+pub mod baseline;
 pub mod gospa;
 mod plot;
+pub mod quality;
 mod report;
 
-pub use alerts::{AlertScore, IncidentScore};
+pub use alerts::{AlertScore, IncidentScore, Outcome};
 pub use report::{Report, SiteFigures};
 
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
 use crate::geo::{LocalFrame, LonLat, Xy};
-use crate::record::{AlertRecord, Position, TrackRecord, TrackStatus, TruthRecord, TruthState};
+use crate::record::{
+    AlertRecord, EventRecord, Position, TrackRecord, TrackStatus, TruthRecord, TruthState,
+};
 use crate::track::{Partition, TrackUpdate};
 
 /// Scoring settings.
@@ -86,18 +90,83 @@ struct Latest {
     class: [f64; 3],
 }
 
+/// Ground truth held for scoring: object states grouped by sample time, and the incidents.
+#[derive(Default)]
+pub struct Truth {
+    frame: Option<LocalFrame>,
+    samples: Vec<(f64, Vec<TruthState>)>,
+    incidents: Vec<TruthRecord>,
+}
+
+impl Truth {
+    /// Adds one truth record; states must come in time order. Returns the state's position in
+    /// the scoring frame.
+    pub fn push(&mut self, r: TruthRecord) -> Option<Xy> {
+        match r {
+            TruthRecord::State(s) => {
+                if self.frame.is_none() {
+                    if let Position::LonLat { lon, lat } = s.pos {
+                        self.frame = Some(LocalFrame::new(LonLat::new(lon, lat)));
+                    }
+                }
+                let xy = to_xy(self.frame, s.pos);
+                let t = s.time.0;
+                match self.samples.last_mut() {
+                    Some((lt, v)) if (*lt - t).abs() < 1e-3 => v.push(s),
+                    _ => self.samples.push((t, vec![s])),
+                }
+                Some(xy)
+            }
+            TruthRecord::Incident(_) => {
+                self.incidents.push(r);
+                None
+            }
+        }
+    }
+
+    /// The frame distances are measured in (centred on the first truth position).
+    pub fn frame(&self) -> Option<LocalFrame> {
+        self.frame
+    }
+
+    /// Matches `alerts` (every revision) to the staged incidents and classifies the rest.
+    pub fn score(
+        &self,
+        cfg: &EvalConfig,
+        alerts: &[AlertRecord],
+    ) -> (Vec<AlertScore>, Vec<IncidentScore>) {
+        alerts::score(cfg, self.frame, &self.incidents, alerts, &self.samples)
+    }
+
+    /// The real object nearest `pos` at the truth sample nearest `t` (within a minute): its
+    /// role, id and distance in metres. For explaining an alert nothing staged matches.
+    pub fn nearest(&self, t: f64, pos: Position) -> Option<(crate::record::TruthRole, u64, f64)> {
+        let p = to_xy(self.frame, pos);
+        alerts::nearest_sample(&self.samples, t)?
+            .iter()
+            .map(|s| (s.role, s.id, crate::geo::dist(to_xy(self.frame, s.pos), p)))
+            .min_by(|a, b| a.2.total_cmp(&b.2))
+    }
+
+    /// Hours between the first and the last truth sample.
+    pub fn hours(&self) -> f64 {
+        match (self.samples.first(), self.samples.last()) {
+            (Some(a), Some(b)) => (b.0 - a.0) / 3600.0,
+            _ => 0.0,
+        }
+    }
+}
+
 /// Scores one run; feed it tracks in time order, then alerts, then call [`Evaluator::finish`].
 pub struct Evaluator {
     cfg: EvalConfig,
-    frame: Option<LocalFrame>,
-    samples: Vec<(f64, Vec<TruthState>)>,
+    truth: Truth,
     next_sample: usize,
     latest: HashMap<u64, Latest>,
     gospa: Vec<GospaSample>,
     switching: gospa::Switching,
     /// Full identity switches by the truth's role.
     switches_by_role: BTreeMap<crate::record::TruthRole, u64>,
-    truth: Vec<TruthRecord>,
     alerts: Vec<AlertRecord>,
     track_paths: BTreeMap<u64, Vec<Xy>>,
     truth_paths: BTreeMap<u64, (crate::record::TruthRole, Vec<Xy>)>,
@@ -105,6 +174,8 @@ pub struct Evaluator {
     /// Class estimates over assigned (track, truth) pairs, by the truth's role: counts of
     /// person, vehicle, animal.
     confusion: BTreeMap<crate::record::TruthRole, [u64; 3]>,
+    /// Events by assessment reason.
+    events: BTreeMap<String, u64>,
 }
 
 impl Evaluator {
@@ -113,18 +184,17 @@ impl Evaluator {
         Self {
             switching: gospa::Switching::new(cfg.switching_penalty, cfg.gospa_p),
             cfg,
-            frame: None,
-            samples: Vec::new(),
+            truth: Truth::default(),
             next_sample: 0,
             latest: HashMap::new(),
             gospa: Vec::new(),
             switches_by_role: BTreeMap::new(),
-            truth: Vec::new(),
             alerts: Vec::new(),
             track_paths: BTreeMap::new(),
             truth_paths: BTreeMap::new(),
             backdrop: Vec::new(),
             confusion: BTreeMap::new(),
+            events: BTreeMap::new(),
         }
     }
 
@@ -145,31 +215,21 @@ impl Evaluator {
 
     /// Feeds one truth record; states must come in time order.
     pub fn on_truth(&mut self, r: TruthRecord) {
-        match &r {
-            TruthRecord::State(s) => {
-                if self.frame.is_none() {
-                    if let Position::LonLat { lon, lat } = s.pos {
-                        self.frame = Some(LocalFrame::new(LonLat::new(lon, lat)));
-                    }
-                }
-                let t = s.time.0;
-                match self.samples.last_mut() {
-                    Some((lt, v)) if (*lt - t).abs() < 1e-3 => v.push(s.clone()),
-                    _ => self.samples.push((t, vec![s.clone()])),
-                }
-                let xy = to_xy(self.frame, s.pos);
-                let e = self.truth_paths.entry(s.id).or_insert((s.role, Vec::new()));
-                if e.1.len() < 2000 {
-                    e.1.push(xy);
-                }
+        let who = match &r {
+            TruthRecord::State(s) => Some((s.id, s.role)),
+            TruthRecord::Incident(_) => None,
+        };
+        if let (Some(xy), Some((id, role))) = (self.truth.push(r), who) {
+            let e = self.truth_paths.entry(id).or_insert((role, Vec::new()));
+            if e.1.len() < 2000 {
+                e.1.push(xy);
             }
-            TruthRecord::Incident(_) => self.truth.push(r),
         }
     }
 
     /// The frame GOSPA distances are measured in (centred on the first truth position).
     pub fn frame(&self) -> Option<LocalFrame> {
-        self.frame
+        self.truth.frame
     }
 
     /// Feeds one track update from the live pipeline.
@@ -225,17 +285,31 @@ impl Evaluator {
         self.alerts.push(a.clone());
     }
 
+    /// Feeds one event (an assessed alarm kept from the operators): counted by reason.
+    pub fn on_event(&mut self, e: &EventRecord) {
+        *self
+            .events
+            .entry(e.assessment.reason.name().to_string())
+            .or_default() += 1;
+    }
+
     fn catch_up(&mut self, upto: f64) {
-        while self.next_sample < self.samples.len() && self.samples[self.next_sample].0 <= upto {
+        while self.next_sample < self.truth.samples.len()
+            && self.truth.samples[self.next_sample].0 <= upto
+        {
             self.score_sample(self.next_sample);
             self.next_sample += 1;
         }
     }
 
     fn score_sample(&mut self, k: usize) {
-        let t = self.samples[k].0;
-        let frame = self.frame;
-        let visible: Vec<&TruthState> = self.samples[k].1.iter().filter(|s| s.visible).collect();
+        let t = self.truth.samples[k].0;
+        let frame = self.truth.frame;
+        let visible: Vec<&TruthState> = self.truth.samples[k]
+            .1
+            .iter()
+            .filter(|s| s.visible)
+            .collect();
         let truths: Vec<Xy> = visible.iter().map(|s| to_xy(frame, s.pos)).collect();
         let mut tracks = Vec::new();
         let mut ids = Vec::new();
@@ -296,13 +370,7 @@ impl Evaluator {
             let step = pts.len().div_ceil(200).max(1);
             *pts = pts.iter().step_by(step).copied().collect();
         }
-        let scores = alerts::score(
-            &self.cfg,
-            self.frame,
-            &self.truth,
-            &self.alerts,
-            &self.samples,
-        );
+        let scores = self.truth.score(&self.cfg, &self.alerts);
         report::figures(
             site,
             frontier_km,
@@ -312,12 +380,13 @@ impl Evaluator {
                 alerts: scores.0,
                 incidents: scores.1,
                 confusion: std::mem::take(&mut self.confusion),
+                events: std::mem::take(&mut self.events),
                 switches_by_role: std::mem::take(&mut self.switches_by_role),
                 alert_log: alert_log(&self.alerts),
                 map: plot::MapData {
                     truth: std::mem::take(&mut self.truth_paths),
                     tracks: std::mem::take(&mut self.track_paths),
-                    alerts: alerts::final_positions(self.frame, &self.alerts),
+                    alerts: alerts::final_positions(self.truth.frame, &self.alerts),
                     backdrop: self
                         .backdrop
                         .iter()
@@ -325,7 +394,7 @@ impl Evaluator {
                             l.iter()
                                 .map(|p| {
                                     to_xy(
-                                        self.frame,
+                                        self.truth.frame,
                                         Position::LonLat {
                                             lon: p.lon,
                                             lat: p.lat,

@@ -205,3 +205,45 @@ pub fn histogram(path: &Path, tta: &[f64]) -> PlotResult {
     root.present().map_err(err)?;
     Ok(())
 }
+
+/// Pd against the nuisance rate: one point per rules variant (blue) and baseline (red),
+/// labelled; the rate axis is logarithmic (0 is drawn at its left edge).
+pub fn roc(path: &Path, pts: &[(String, f64, f64, bool)]) -> PlotResult {
+    let root = SVGBackend::new(path, (900, 560)).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let floor = 0.01;
+    let xmax = pts.iter().map(|p| p.1).fold(10.0, f64::max) * 2.0;
+    let ymin = pts.iter().map(|p| p.2).fold(1.0, f64::min).min(0.9) - 0.02;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "Pd (infiltrations and probes) against nuisance alerts per 100 km per day",
+            ("sans-serif", 18),
+        )
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(55)
+        .build_cartesian_2d((floor..xmax).log_scale(), ymin.max(0.0)..1.005)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("nuisance alerts per 100 km per day (log; 0 drawn at 0.01)")
+        .y_desc("Pd")
+        .draw()
+        .map_err(err)?;
+    for (name, nar, pd, baseline) in pts {
+        let color = if *baseline { RED } else { BLUE };
+        let x = nar.max(floor);
+        chart
+            .draw_series(std::iter::once(Circle::new((x, *pd), 5, color.filled())))
+            .map_err(err)?;
+        chart
+            .draw_series(std::iter::once(Text::new(
+                name.clone(),
+                (x, *pd),
+                ("sans-serif", 13).into_font().color(&color),
+            )))
+            .map_err(err)?;
+    }
+    root.present().map_err(err)?;
+    Ok(())
+}

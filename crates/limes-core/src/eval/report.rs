@@ -36,6 +36,25 @@ pub struct DetectionFigures {
     pub tta_median_s: Option<f64>,
     /// 95th percentile time to alert, seconds.
     pub tta_p95_s: Option<f64>,
+    /// Median first warning (any alert about it), seconds from the incident; negative: before.
+    pub first_warning_median_s: Option<f64>,
+}
+
+impl DetectionFigures {
+    /// Figures over a set of scored incidents.
+    pub fn of(of: &[&IncidentScore]) -> Self {
+        let mut tta: Vec<f64> = of.iter().filter_map(|i| i.time_to_alert_s).collect();
+        let mut warn: Vec<f64> = of.iter().filter_map(|i| i.first_warning_s).collect();
+        let detected = of.iter().filter(|i| i.detected).count() as u32;
+        DetectionFigures {
+            staged: of.len() as u32,
+            detected,
+            pd: (!of.is_empty()).then(|| detected as f64 / of.len() as f64),
+            tta_median_s: percentile(&mut tta, 0.5),
+            tta_p95_s: percentile(&mut tta, 0.95),
+            first_warning_median_s: percentile(&mut warn, 0.5),
+        }
+    }
 }
 
 /// Everything measured on one site's run.
@@ -81,6 +100,8 @@ pub struct SiteFigures {
     pub gospa_series: Vec<GospaSample>,
     /// Per incident kind.
     pub detection: BTreeMap<String, DetectionFigures>,
+    /// Per adversarial scenario (`ordinary` for infiltrations no scenario staged).
+    pub by_scenario: BTreeMap<String, DetectionFigures>,
     /// Per alert kind.
     pub alerts_by_kind: BTreeMap<String, KindFigures>,
     /// Nuisance alerts per 100 km per day (per site per day without a frontier).
@@ -89,6 +110,8 @@ pub struct SiteFigures {
     pub false_rate: f64,
     /// Unit of the two rates.
     pub rate_unit: String,
+    /// Assessed alarms kept from the operators (events), by assessment reason.
+    pub events_by_reason: BTreeMap<String, u64>,
     /// |estimate − truth| / truth for the breakout count.
     pub breakout_count_error: Option<f64>,
     /// Class estimates over GOSPA-assigned pairs by truth role: person, vehicle, animal.
@@ -105,7 +128,18 @@ pub struct SiteFigures {
     map: MapData,
 }
 
-fn percentile(v: &mut [f64], q: f64) -> Option<f64> {
+/// The scenario an incident is reported under: its adversarial scenario, `ordinary` for an
+/// infiltration nobody built to fool the system, none for other kinds.
+pub fn scenario_name(i: &IncidentScore) -> Option<String> {
+    match (&i.scenario, i.kind) {
+        (Some(s), IncidentKind::Infiltration | IncidentKind::Probing) => Some(s.clone()),
+        (None, IncidentKind::Infiltration) => Some("ordinary".into()),
+        _ => None,
+    }
+}
+
+/// The `q` quantile (nearest rank) of `v`, sorting it.
+pub fn percentile(v: &mut [f64], q: f64) -> Option<f64> {
     if v.is_empty() {
         return None;
     }
@@ -119,6 +153,7 @@ pub(super) struct Scored {
     pub alerts: Vec<AlertScore>,
     pub incidents: Vec<IncidentScore>,
     pub confusion: BTreeMap<crate::record::TruthRole, [u64; 3]>,
+    pub events: BTreeMap<String, u64>,
     pub switches_by_role: BTreeMap<crate::record::TruthRole, u64>,
     pub alert_log: Vec<AlertRecord>,
     pub map: MapData,
@@ -135,6 +170,7 @@ pub(super) fn figures(
         alerts,
         incidents,
         confusion,
+        events,
         switches_by_role,
         alert_log,
         map,
@@ -148,6 +184,7 @@ pub(super) fn figures(
     let mut detection: BTreeMap<String, DetectionFigures> = BTreeMap::new();
     for kind in [
         IncidentKind::Infiltration,
+        IncidentKind::Probing,
         IncidentKind::Breakout,
         IncidentKind::SensorOffline,
     ] {
@@ -155,22 +192,28 @@ pub(super) fn figures(
         if of.is_empty() {
             continue;
         }
-        let mut tta: Vec<f64> = of.iter().filter_map(|i| i.time_to_alert_s).collect();
-        let detected = of.iter().filter(|i| i.detected).count() as u32;
         detection.insert(
             serde_json::to_value(kind)
                 .ok()
                 .and_then(|v| v.as_str().map(String::from))
                 .unwrap_or_default(),
-            DetectionFigures {
-                staged: of.len() as u32,
-                detected,
-                pd: Some(detected as f64 / of.len() as f64),
-                tta_median_s: percentile(&mut tta, 0.5),
-                tta_p95_s: percentile(&mut tta, 0.95),
-            },
+            DetectionFigures::of(&of),
         );
     }
+    let mut by_scenario: BTreeMap<String, Vec<&IncidentScore>> = BTreeMap::new();
+    for i in &incidents {
+        if let Some(name) = scenario_name(i) {
+            by_scenario.entry(name).or_default().push(i);
+        }
+    }
+    let by_scenario = if by_scenario.keys().any(|k| k != "ordinary") {
+        by_scenario
+            .into_iter()
+            .map(|(k, v)| (k, DetectionFigures::of(&v)))
+            .collect()
+    } else {
+        BTreeMap::new()
+    };
     let mut by_kind: BTreeMap<String, KindFigures> = BTreeMap::new();
     for a in &alerts {
         let k = by_kind.entry(a.kind.name().to_string()).or_default();
@@ -225,10 +268,12 @@ pub(super) fn figures(
         tracks_mean: mean(&|s| s.tracks as f64),
         gospa_series: series.to_vec(),
         detection,
+        by_scenario,
         alerts_by_kind: by_kind,
         nuisance_rate: count(Outcome::Nuisance) * scale / days,
         false_rate: count(Outcome::False) * scale / days,
         rate_unit: unit.to_string(),
+        events_by_reason: events,
         breakout_count_error,
         class_accuracy: {
             let total: u64 = confusion.values().flatten().sum();
@@ -323,13 +368,45 @@ impl Report {
                     fmt_opt(d.tta_p95_s, "s")
                 );
             }
+            if !s.by_scenario.is_empty() {
+                let _ = writeln!(md, "\n| scenario | staged | detected | Pd | time to alert median | p95 | first warning median |\n|---|---|---|---|---|---|---|");
+                for (k, d) in &s.by_scenario {
+                    let _ = writeln!(
+                        md,
+                        "| {k} | {} | {} | {} | {} | {} | {} |",
+                        d.staged,
+                        d.detected,
+                        d.pd.map_or("–".into(), |p| format!("{:.0} %", p * 100.0)),
+                        fmt_opt(d.tta_median_s, "s"),
+                        fmt_opt(d.tta_p95_s, "s"),
+                        fmt_opt(d.first_warning_median_s, "s")
+                    );
+                }
+            }
             if let Some(e) = s.breakout_count_error {
                 let _ = writeln!(md, "\nBreakout count error: **{:.1} %**.", e * 100.0);
             }
             let _ = writeln!(
                 md,
-                "\n### Alerts\n\nNuisance alerts: **{:.2}** {}; false alerts: {:.2} {}.\n\n| kind | alerts | true | nuisance | false |\n|---|---|---|---|---|",
+                "\n### Alerts\n\nNuisance alerts: **{:.2}** {}; false alerts: {:.2} {}.\n",
                 s.nuisance_rate, s.rate_unit, s.false_rate, s.rate_unit
+            );
+            if !s.events_by_reason.is_empty() {
+                let total: u64 = s.events_by_reason.values().sum();
+                let parts: Vec<String> = s
+                    .events_by_reason
+                    .iter()
+                    .map(|(k, n)| format!("{k} {n}"))
+                    .collect();
+                let _ = writeln!(
+                    md,
+                    "Alarms assessed and kept from the operators (events, in `events.jsonl`): {total} ({}).\n",
+                    parts.join(", ")
+                );
+            }
+            let _ = writeln!(
+                md,
+                "| kind | alerts | true | nuisance | false |\n|---|---|---|---|---|"
             );
             for (k, f) in &s.alerts_by_kind {
                 let _ = writeln!(

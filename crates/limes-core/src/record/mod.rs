@@ -1,9 +1,11 @@
 //! The JSON Lines records every stage reads and writes (schema documented in `docs/schema.md`).
 
+mod assess;
 mod check;
 mod io;
 mod time;
 
+pub use assess::{AssessReason, Assessment, CameraView, EventRecord, EventSource};
 pub use check::{FieldError, MAX_CE_M, MAX_COUNT, MAX_HEAT_M2, MAX_ID_LEN};
 pub use io::{for_each_jsonl, read_jsonl, JsonlWriter, ReadError};
 pub use time::Time;
@@ -446,6 +448,10 @@ pub struct AlertRecord {
     pub ddr: Option<Ddr>,
     /// One line for the operator.
     pub summary: String,
+    /// How the alarm behind it was assessed (fence alarms and approaches): why it reached an
+    /// operator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assessment: Option<Assessment>,
 }
 
 /// What a ground-truth object is, as the simulator knows it.
@@ -530,6 +536,9 @@ pub enum IncidentKind {
     SensorOffline,
     /// A harmless stimulus (wind, animal) shook a fence.
     FenceNuisance,
+    /// Someone cut the fence and went back without crossing (it must alert: a cut fence is an
+    /// incident).
+    Probing,
 }
 
 /// A real incident, for scoring alerts.
@@ -551,6 +560,10 @@ pub struct Incident {
     /// Facility or sensor concerned, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
+    /// The named adversarial scenario that staged it (`crawl`, `decoy`, …); absent for the
+    /// usual traffic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario: Option<String>,
 }
 
 /// One line of a truth file.

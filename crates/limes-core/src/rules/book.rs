@@ -35,6 +35,20 @@ pub struct Alert {
     major: bool,
     /// Something an operator may want to see changed (new track, interruptibility).
     minor: bool,
+    /// Whether it may reach the operators yet.
+    pub hold: Hold,
+}
+
+/// Whether an alert may reach the operators.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Hold {
+    /// Published as it changes.
+    Released,
+    /// Being assessed until this time: nothing is published yet.
+    Until(f64),
+    /// Assessed as harmless: kept so that evidence keeps joining it, published only if it is
+    /// released (it escalates).
+    Suppressed,
 }
 
 /// How often an alert is revised.
@@ -169,6 +183,7 @@ impl AlertBook {
                         tracks: vec![],
                         ddr: None,
                         summary: String::new(),
+                        assessment: None,
                     },
                     part: e.part,
                     xy: e.xy,
@@ -182,6 +197,7 @@ impl AlertBook {
                     published_count: 0,
                     major: true,
                     minor: false,
+                    hold: Hold::Released,
                 });
                 self.alerts.len() - 1
             }
@@ -238,6 +254,9 @@ impl AlertBook {
     pub fn publish(&mut self, i: usize, out: &mut Vec<AlertRecord>) {
         let c = self.cadence;
         let a = &mut self.alerts[i];
+        if a.hold != Hold::Released {
+            return;
+        }
         let since = a.touched - a.published_t;
         let dc = a.rec.count.abs_diff(a.published_count);
         let count_major =
@@ -251,6 +270,43 @@ impl AlertBook {
         {
             emit(a, out);
         }
+    }
+
+    /// Holds a new (never published) alert for assessment until `until`.
+    pub fn hold(&mut self, i: usize, until: f64) {
+        let a = &mut self.alerts[i];
+        if a.rec.rev == 0 {
+            a.hold = Hold::Until(until);
+        }
+    }
+
+    /// Keeps a held alert from the operators (it was assessed as harmless).
+    pub fn suppress(&mut self, i: usize) {
+        let a = &mut self.alerts[i];
+        if a.hold != Hold::Released {
+            a.hold = Hold::Suppressed;
+        }
+    }
+
+    /// Lets a held or suppressed alert reach the operators now.
+    pub fn release(&mut self, i: usize, out: &mut Vec<AlertRecord>) {
+        let a = &mut self.alerts[i];
+        if a.hold != Hold::Released {
+            a.hold = Hold::Released;
+            if a.rec.state == AlertState::Open {
+                emit(a, out);
+            }
+        }
+    }
+
+    /// Alerts whose assessment hold ended by `now`.
+    pub fn due(&self, now: f64) -> Vec<usize> {
+        (0..self.alerts.len())
+            .filter(|&i| {
+                matches!(self.alerts[i].hold, Hold::Until(t) if t <= now)
+                    && self.alerts[i].rec.state == AlertState::Open
+            })
+            .collect()
     }
 
     /// Sets the count (published by the next [`AlertBook::publish`] that finds it worth it).
@@ -278,7 +334,9 @@ impl AlertBook {
             {
                 a.rec.state = AlertState::Closed;
                 a.rec.time = Time(now);
-                emit(a, out);
+                if a.rec.rev > 0 {
+                    emit(a, out);
+                }
             }
         }
     }
@@ -290,7 +348,9 @@ impl AlertBook {
             a.rec.state = AlertState::Closed;
             a.rec.time = Time(now);
             a.rec.summary = summary;
-            emit(a, out);
+            if a.rec.rev > 0 {
+                emit(a, out);
+            }
         }
     }
 

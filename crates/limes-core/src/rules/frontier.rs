@@ -1,12 +1,9 @@
 //! Frontier rules: approach, fence cut/climb, infiltration — one incident alert that escalates.
 
-use super::book::Evidence;
+use super::book::{Evidence, Hold};
 use super::{Memo, Rules};
-use crate::geo::{dist, LonLat, Xy};
-use crate::record::{
-    AlertKind, AlertRecord, AlertState, FenceAlarm, FenceAlarmKind, ObjectClass, Severity,
-    TrackStatus,
-};
+use crate::geo::{dist, Xy};
+use crate::record::{AlertKind, AlertRecord, AlertState, ObjectClass, Severity, TrackStatus};
 use crate::track::{Partition, TrackUpdate};
 
 /// A fence alarm still waiting for a track to corroborate it.
@@ -43,9 +40,13 @@ impl Rules {
             c.approach_min_duration_s,
             c.approach_min_closing_m,
         );
-        let credible = u.status != TrackStatus::Tentative
-            && u.hits >= c.min_hits
-            && u.class[2] <= c.max_animal_prob;
+        let established = u.status != TrackStatus::Tentative && u.hits >= c.min_hits;
+        let credible = established && u.class[2] <= c.max_animal_prob;
+        let (fence_cross_m, fence_m, fence_s) = (
+            c.fence_cross_m,
+            c.fence_corroborate_m,
+            c.fence_corroborate_s,
+        );
         let geo = self.geo.get(u.part, &self.site);
         let Some(line) = &geo.frontier else { return };
         let Some(n) = line.nearest(u.xy) else { return };
@@ -61,8 +62,49 @@ impl Rules {
         } else if s < -hyst {
             memo.side = -1;
         }
+        memo.s_now = Some((u.time, s));
+        if memo.side == -1 {
+            memo.nearest_s = Some(memo.nearest_s.map_or(s, |n| n.max(s)));
+        }
+        if memo.s_prev.is_none_or(|p| u.time - p.0 >= 30.0) {
+            memo.s_prev2 = memo.s_prev;
+            memo.s_prev = Some((u.time, s));
+        }
         if prev == -1 && memo.side == 1 && !at_crossing && memo.crossed_at.is_none() {
             memo.crossed_at = Some((u.time, u.xy));
+        }
+        // A crossing whatever the track looks like now (a crawler can look like an animal),
+        // when something vouches for it: the fence alarmed where it came through (just before
+        // or just after), or the operators already have an alert about this very track (it
+        // approached as a person). It must be moving in, and not one of a herd.
+        let crossing = !at_crossing
+            && !memo.vouched
+            && memo.side != 0
+            && match memo.crossed_at {
+                None => memo.side == -1 && s > fence_cross_m,
+                Some((tc, _)) => tc.is_finite(),
+            };
+        if crossing && moving_in(memo, 0.1) {
+            let alerted = memo.frontier_alert.is_some_and(|i| {
+                let a = &self.book.all()[i];
+                a.rec.state == AlertState::Open && a.hold == Hold::Released
+            });
+            let fence = || {
+                self.recent_alarms.iter().any(|a| {
+                    a.1 == u.part && (u.time - a.0).abs() <= fence_s && dist(a.2, u.xy) <= fence_m
+                })
+            };
+            let herd = self.in_herd(u.id, u.part, u.xy, u.time);
+            if (alerted || fence()) && !herd {
+                memo.crossed_at.get_or_insert((u.time, u.xy));
+                memo.vouched = true;
+            }
+            // A flock driven across: seen outside, now deep inside with its herd, still
+            // moving in (a herd pressed against the line never gets this far).
+            let driven = matches!(memo.crossed_at, Some((tc, _)) if tc.is_finite());
+            if driven && herd && s > self.cfg.herd_cross_m && established {
+                memo.vouched = true;
+            }
         }
         // Average closing speed since the track entered the approach zone (robust to the
         // noise of the filter's instantaneous velocity and to pauses). The baseline slides
@@ -94,7 +136,9 @@ impl Rules {
 
         // Infiltration: crossed inward outside a crossing, once the track is credible.
         if let Some((tc, _)) = memo.crossed_at {
-            if credible && u.time - tc < 600.0 {
+            // ... and is inside now: a track that wandered across and back (a herd pressed
+            // against the line) is no infiltration when its class flickers.
+            if (credible || (memo.vouched && established)) && s > 0.0 && u.time - tc < 600.0 {
                 memo.crossed_at = Some((f64::INFINITY, u.xy));
                 let next = self.next_line(u.part, u.xy, u.vel);
                 self.frontier_evidence(
@@ -152,6 +196,7 @@ impl Rules {
                         u.id
                     )
                 });
+                self.book.release(idx, out);
                 self.book.publish(idx, out);
                 memo.frontier_alert = Some(idx);
             }
@@ -209,6 +254,7 @@ impl Rules {
             sector: Some(sector.clone()),
         };
         let target = open.or_else(|| self.book.find(&e, self.cfg.merge_m, self.cfg.merge_s));
+        let new_track = target.is_none_or(|i| !self.book.all()[i].tracks.contains(&u.id));
         let idx = self.book.add(target, &e, String::new);
         memo.frontier_alert = Some(idx);
         let a = &self.book.all()[idx];
@@ -228,102 +274,22 @@ impl Rules {
         self.book.set_count(idx, count);
         self.book.set_ddr(idx, ddr);
         self.book.get_mut(idx).rec.summary = summary;
-        self.book.publish(idx, out);
-    }
-
-    pub(super) fn fence_rule(&mut self, f: &FenceAlarm, out: &mut Vec<AlertRecord>) {
-        if f.alarm == FenceAlarmKind::Vibration {
-            *self
-                .stats
-                .vibration_alarms
-                .entry(f.sensor.clone())
-                .or_default() += 1;
-            return;
-        }
-        let mid = LonLat::new(
-            (f.line[0][0] + f.line[1][0]) / 2.0,
-            (f.line[0][1] + f.line[1][1]) / 2.0,
-        );
-        if !mid.is_valid() {
-            return;
-        }
-        let (part, xy) = Partition::locate(mid);
-        let t = f.time.0;
-        let c = &self.cfg;
-        // The nearest credible track (ties by id): deterministic whatever the map's order.
-        let corroborating = self
-            .memos
-            .iter()
-            .filter(|(_, m)| {
-                m.part == Some(part)
-                    && (t - m.t).abs() <= c.fence_corroborate_s
-                    && dist(m.xy, xy) <= c.fence_corroborate_m
-                    && m.class[2] <= c.max_animal_prob
-                    && m.hits >= 3
-            })
-            .min_by(|a, b| {
-                dist(a.1.xy, xy)
-                    .total_cmp(&dist(b.1.xy, xy))
-                    .then(a.0.cmp(b.0))
-            })
-            .map(|(id, _)| *id);
-        let severity = match (corroborating.is_some(), f.alarm) {
-            (true, _) => Severity::High,
-            (false, FenceAlarmKind::Cut) => Severity::Medium,
-            _ => Severity::Low,
-        };
-        let sector = self.site.frontier.as_ref().and_then(|fr| {
-            let geo = self.geo.get(part, &self.site);
-            let n = geo.frontier.as_ref()?.nearest(xy)?;
-            Some(sector_name(n.chainage, fr.sector_km * 1000.0))
-        });
-        let e = Evidence {
-            kind: AlertKind::FenceCut,
-            severity,
-            time: t,
-            part,
-            xy,
-            track: corroborating,
-            sensor: Some(&f.sensor),
-            class: None,
-            facility: None,
-            sector,
-        };
-        let target = self.book.find(&e, c.merge_m, c.merge_s);
-        let what = match f.alarm {
-            FenceAlarmKind::Cut => "cut",
-            _ => "climb",
-        };
-        let zone = format!("{}/{}", f.sensor, f.zone);
-        let idx = self.book.add(target, &e, || {
-            format!(
-                "Fence {what} at {zone}{}",
-                if corroborating.is_some() {
-                    ", corroborated by a track"
-                } else {
-                    ", no track yet"
-                }
-            )
-        });
-        if self.book.all()[idx].rec.count == 0 {
-            self.book.set_count(idx, 1);
-        }
-        if corroborating.is_none() {
-            self.fences.push(PendingFence {
-                time: t,
-                part,
-                xy,
-                alert: idx,
-                sensor: f.sensor.clone(),
-                corroborated: false,
-            });
-        }
+        self.hold_or_release(idx, kind, new_track, u.time, out);
         self.book.publish(idx, out);
     }
 }
 
+/// True when the track has been moving inward at `speed` m/s or more over the last half
+/// minute to minute and a half.
+fn moving_in(memo: &Memo, speed: f64) -> bool {
+    match (memo.s_now, memo.s_prev2) {
+        (Some((t1, s1)), Some((t0, s0))) if t1 - t0 >= 20.0 => (s1 - s0) / (t1 - t0) >= speed,
+        _ => false,
+    }
+}
+
 /// Sector name (`S001`, …) of a chainage along the frontier, sectors `sector_m` long.
-fn sector_name(chainage: f64, sector_m: f64) -> String {
+pub(super) fn sector_name(chainage: f64, sector_m: f64) -> String {
     format!("S{:03}", (chainage / sector_m) as u32 + 1)
 }
 

@@ -47,6 +47,8 @@ pub struct PartGeo {
     pub facilities: Vec<FacilityGeo>,
     /// Named lines (roads, towns).
     pub lines: Vec<(String, Polyline)>,
+    /// Thermal cameras within reach of the partition: index into the site's sensors, position.
+    pub cameras: Vec<(usize, Xy)>,
 }
 
 impl PartGeo {
@@ -96,6 +98,7 @@ fn build(part: Partition, site: &Site) -> PartGeo {
             crossings: vec![],
             facilities: vec![],
             lines: vec![],
+            cameras: vec![],
         };
     };
     let frame = LocalFrame::new(tile.centre());
@@ -142,6 +145,21 @@ fn build(part: Partition, site: &Site) -> PartGeo {
             .lines
             .iter()
             .map(|l| (l.name.clone(), Polyline::new(proj(&l.line))))
+            .collect(),
+        cameras: site
+            .sensors
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| match &s.kind {
+                // A tile is about 55 km across: cameras farther than their range from its
+                // centre plus 50 km cannot see into it.
+                crate::site::SensorKind::Camera(c)
+                    if s.pos.distance_m(&tile.centre()) <= c.range_m + 50_000.0 =>
+                {
+                    Some((i, frame.to_local(s.pos)))
+                }
+                _ => None,
+            })
             .collect(),
     }
 }

@@ -13,6 +13,8 @@ struct SensorHealth {
     pos: LonLat,
     period: f64,
     last: Option<f64>,
+    /// First heartbeat of the current unbroken run of heartbeats.
+    since: f64,
     alert: Option<usize>,
 }
 
@@ -34,6 +36,7 @@ impl Health {
                             pos: s.pos,
                             period: s.heartbeat_s,
                             last: None,
+                            since: f64::INFINITY,
                             alert: None,
                         },
                     )
@@ -48,11 +51,29 @@ impl Health {
         self.start.get_or_insert(t);
         match self.sensors.get_mut(sensor) {
             Some(s) => {
+                if s.last.is_none_or(|l| t - l > 1.5 * s.period) {
+                    s.since = t;
+                }
                 s.last = Some(s.last.map_or(t, |l| l.max(t)));
                 true
             }
             None => false,
         }
+    }
+
+    /// Seconds of `[from, to]` the sensor is known to have worked at `now`: from the first
+    /// heartbeat of its current run to one period after its last; a sensor that is working now
+    /// is assumed to go on working to `to`.
+    pub fn working_s(&self, sensor: &str, from: f64, to: f64, now: f64) -> f64 {
+        let Some(s) = self.sensors.get(sensor) else {
+            return 0.0;
+        };
+        let Some(last) = s.last else { return 0.0 };
+        let mut until = last + s.period;
+        if now - last <= 1.5 * s.period {
+            until = until.max(to);
+        }
+        (until.min(to) - from.max(s.since)).max(0.0)
     }
 }
 

@@ -9,20 +9,23 @@
 //! with a confirmed non-animal track within `fence_corroborate_m` is high severity, one without
 //! is medium; vibration alarms alone never alert (they are the wind) but are counted per zone.
 
+mod assess;
 mod book;
 mod facility;
+mod fence;
 mod frontier;
 pub mod geometry;
 mod health;
 
-pub use book::{Alert, AlertBook};
+pub use book::{Alert, AlertBook, Hold};
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 use crate::geo::{LonLat, Xy};
 use crate::record::{
-    AlertKind, AlertRecord, Ddr, Detection, FenceAlarm, Heartbeat, Position, Severity, Time,
+    AlertKind, AlertRecord, Ddr, Detection, EventRecord, FenceAlarm, Heartbeat, Position, Severity,
+    Time,
 };
 use crate::site::{FacilityStatus, Site};
 use crate::track::{Partition, TrackUpdate};
@@ -76,6 +79,37 @@ pub struct RulesConfig {
     pub revise_min_gap_s: f64,
     /// Walking speed assumed when a track's own is lower, m/s (time-to-line).
     pub nominal_speed: f64,
+    /// Automatic alarm assessment: fence climbs that working cameras cover well and see no
+    /// cause for, and approaches by herds or people turning back, become events, not alerts.
+    pub assess: bool,
+    /// A fence climb is watched this long for a cause, seconds.
+    pub assess_window_s: f64,
+    /// A place is covered well when the working cameras should detect a person there at least
+    /// this many times in the window (Σ Pd per scan × window / scan period).
+    pub assess_min_detections: f64,
+    /// An approach is held this long before it reaches an operator, seconds.
+    pub approach_hold_s: f64,
+    /// A track among at least `herd_min_animals` animal-like tracks within `herd_radius_m`
+    /// is part of a herd (or its herder).
+    pub herd_min_animals: u32,
+    /// Radius of that company, metres.
+    pub herd_radius_m: f64,
+    /// An approaching track moving away from the line at least this fast turned back, m/s.
+    pub turned_back_speed: f64,
+    /// A track seen outside, moving in, that is this far inside the line with something
+    /// vouching for it (a fence cut or climb within `fence_corroborate_m` and
+    /// `fence_corroborate_s`, or an open alert about the track) has crossed whatever its class,
+    /// metres.
+    pub fence_cross_m: f64,
+    /// A herd's track (see `herd_min_animals`) seen outside that is this far inside the line
+    /// and still moving in has crossed: a flock driven across the frontier, its herder (or
+    /// people among the animals) with it, metres. A herd pressed against the line stays short
+    /// of it.
+    pub herd_cross_m: f64,
+    /// An approach whose track came within this many metres of the line before turning back
+    /// is not downgraded as "turned back": at the fence and away again is how a probe looks
+    /// when the fence does not sense the cut, metres.
+    pub probe_m: f64,
 }
 
 impl Default for RulesConfig {
@@ -102,6 +136,16 @@ impl Default for RulesConfig {
             revise_every_s: 300.0,
             revise_min_gap_s: 30.0,
             nominal_speed: 1.2,
+            assess: true,
+            assess_window_s: 60.0,
+            assess_min_detections: 6.0,
+            approach_hold_s: 60.0,
+            herd_min_animals: 5,
+            herd_radius_m: 150.0,
+            turned_back_speed: 0.2,
+            fence_cross_m: 10.0,
+            herd_cross_m: 100.0,
+            probe_m: 100.0,
         }
     }
 }
@@ -124,6 +168,17 @@ struct Memo {
     frontier_alert: Option<usize>,
     inside_facility: Option<usize>,
     exited: bool,
+    /// Signed distance to the frontier (inside positive) now, and at the two samples before
+    /// it kept at least 30 s apart: (time, s).
+    s_now: Option<(f64, f64)>,
+    s_prev: Option<(f64, f64)>,
+    s_prev2: Option<(f64, f64)>,
+    /// Crossed with something vouching for it (a fence alarm there, or an alert the
+    /// operators already have about the track): infiltration whatever the class.
+    vouched: bool,
+    /// The nearest the track came to the line while outside (signed distance, inside
+    /// positive).
+    nearest_s: Option<f64>,
 }
 
 /// Live status of one facility as the rules see it.
@@ -150,6 +205,11 @@ pub struct RulesStats {
     pub heartbeats: u64,
     /// Heartbeats from sensors the site does not know.
     pub unknown_sensor_heartbeats: u64,
+    /// Events (alarms assessed and kept from the operators) per fence zone
+    /// (`controller/zone`) or `approach`: the zones' nuisance statistics.
+    pub events_by_zone: crate::record::Counts,
+    /// Events per assessment reason.
+    pub events_by_reason: crate::record::Counts,
 }
 
 /// The rules engine.
@@ -164,6 +224,12 @@ pub struct Rules {
     exit_times: Vec<Vec<f64>>,
     health: health::Health,
     fences: Vec<frontier::PendingFence>,
+    /// Fence climbs being assessed.
+    pending: Vec<fence::PendingAlarm>,
+    /// Recent fence cuts and climbs (time, partition, position), alerted or not.
+    recent_alarms: Vec<(f64, Partition, Xy)>,
+    events: Vec<EventRecord>,
+    next_event: u64,
     now: f64,
     last_tick: f64,
     stats: RulesStats,
@@ -196,6 +262,10 @@ impl Rules {
             facilities,
             health: health::Health::new(site),
             fences: Vec::new(),
+            pending: Vec::new(),
+            recent_alarms: Vec::new(),
+            events: Vec::new(),
+            next_event: 0,
             now: f64::NEG_INFINITY,
             last_tick: f64::NEG_INFINITY,
             stats: RulesStats::default(),
@@ -203,9 +273,14 @@ impl Rules {
         }
     }
 
-    /// All alerts so far.
-    pub fn alerts(&self) -> &[Alert] {
-        self.book.all()
+    /// Every alert that reached the operators (held and suppressed ones are left out).
+    pub fn alerts(&self) -> impl Iterator<Item = &Alert> {
+        self.book.all().iter().filter(|a| a.rec.rev > 0)
+    }
+
+    /// Takes the events (assessed alarms kept from the operators) produced since the last call.
+    pub fn take_events(&mut self) -> Vec<EventRecord> {
+        std::mem::take(&mut self.events)
     }
 
     /// Facility states.
@@ -222,6 +297,9 @@ impl Rules {
         if t > self.now {
             self.now = t;
         }
+        if self.pending.iter().any(|p| p.deadline <= self.now) {
+            self.decide_fence_alarms(out);
+        }
         if self.now - self.last_tick >= 10.0 {
             self.last_tick = self.now;
             self.tick(out);
@@ -232,10 +310,13 @@ impl Rules {
     fn tick(&mut self, out: &mut Vec<AlertRecord>) {
         let now = self.now;
         self.check_health(now, out);
+        self.decide_approaches(now, out);
         self.book.close_stale(now, self.cfg.close_after_s, out);
         let keep = self.cfg.close_after_s;
         self.memos.retain(|_, m| now - m.t < keep);
         self.fences.retain(|f| now - f.time < 3600.0);
+        let keep = self.cfg.fence_corroborate_s;
+        self.recent_alarms.retain(|a| now - a.0 <= keep);
     }
 
     /// Feeds one track update.
@@ -255,6 +336,9 @@ impl Rules {
         memo.class = u.class;
         if u.status == crate::record::TrackStatus::Deleted {
             return;
+        }
+        if !self.pending.is_empty() {
+            self.watch_pending(u, out);
         }
         self.frontier_rules(u, &mut memo, sensor, out);
         self.facility_rules(u, &mut memo, sensor, out);

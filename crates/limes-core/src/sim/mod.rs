@@ -7,6 +7,7 @@
 //! delivery latency, so files arrive slightly out of time order as real feeds do.
 
 mod actors;
+mod adversarial;
 mod scenario;
 mod sensors;
 
@@ -27,7 +28,7 @@ use crate::record::{
     TruthRecord, TruthRole, TruthState,
 };
 use crate::site::Site;
-pub use crate::site::{BreakoutConfig, ScenarioConfig};
+pub use crate::site::{AdversarialConfig, BreakoutConfig, ScenarioConfig};
 use scenario::SimWorld;
 use sensors::SimModel;
 
@@ -174,7 +175,12 @@ pub fn simulate(
                             .map(|e| e.data),
                     );
                     cand.sort_unstable();
-                    sensors::camera_scan(s, c, t, &w.actors, &cand, &w.frame, &mut rng, &mut dets);
+                    let seen = sensors::Seen {
+                        actors: &w.actors,
+                        candidates: &cand,
+                        pd_scale: &w.adv.pd_scale,
+                    };
+                    sensors::camera_scan(s, c, t, &seen, &w.frame, &mut rng, &mut dets);
                 }
                 SimModel::Observer(o) if rel >= 0.0 && rel % o.report_s < dt => {
                     let groups = w.groups(t);
@@ -219,6 +225,7 @@ pub fn simulate(
                     },
                     count: 0,
                     subject: Some(format!("{}/{}", rec.sensor, rec.zone)),
+                    scenario: None,
                 });
                 deliver(&mut queue, SensorRecord::Fence(rec), 0.5);
             }

@@ -39,21 +39,23 @@ pub struct SimWorld {
     pub zones: Vec<SimZone>,
     pub nuisance_per_zone_h: f64,
     pub incidents: Vec<Incident>,
-    flocks: Vec<Flock>,
+    pub(super) flocks: Vec<Flock>,
     roads: Vec<Polyline>,
-    pauses: Vec<Vec<(f64, f64)>>,
-    frontier: Option<(Polyline, f64)>,
+    pub(super) pauses: Vec<Vec<(f64, f64)>>,
+    pub(super) frontier: Option<(Polyline, f64)>,
     facility: Option<Facility>,
-    group_sizes: Vec<u32>,
+    pub(super) group_sizes: Vec<u32>,
     crossed: Vec<bool>,
     side: Vec<f64>,
     exits: Vec<f64>,
     exited: Vec<bool>,
     breakout_facility: Option<String>,
+    /// What the adversarial scenarios need while the night runs.
+    pub(super) adv: super::adversarial::Adversary,
 }
 
 /// A person walking a route during `(from, to)`.
-fn walk(
+pub(super) fn walk(
     id: u64,
     role: TruthRole,
     (from, to): (f64, f64),
@@ -156,6 +158,7 @@ impl SimWorld {
             exits: Vec::new(),
             exited: Vec::new(),
             breakout_facility: None,
+            adv: Default::default(),
         };
         w.add_frontier_actors(site, cfg, t0, end, rng);
         w.add_flock_crossings(site, cfg, t0, end, rng);
@@ -164,6 +167,7 @@ impl SimWorld {
         if let Some(b) = &cfg.breakout {
             w.add_breakout(site, b, t0, end, rng)?;
         }
+        w.add_adversarial(site, &cfg.adversarial, t0, end, rng);
         w.crossed = vec![false; w.actors.len()];
         w.exited = vec![false; w.actors.len()];
         w.side = w
@@ -179,7 +183,7 @@ impl SimWorld {
         Ok(w)
     }
 
-    fn next_id(&self) -> u64 {
+    pub(super) fn next_id(&self) -> u64 {
         self.actors.len() as u64 + 1
     }
 
@@ -395,7 +399,7 @@ impl SimWorld {
         }
     }
 
-    fn down(&mut self, i: usize, a: f64, b: f64) {
+    pub(super) fn down(&mut self, i: usize, a: f64, b: f64) {
         let s = &mut self.sensors[i];
         s.outages.push((a, b));
         let ll = self.frame.to_lonlat(s.xy);
@@ -412,6 +416,7 @@ impl SimWorld {
             },
             count: 1,
             subject: Some(s.id.clone()),
+            scenario: None,
         });
     }
 
@@ -531,9 +536,12 @@ impl SimWorld {
         fence: &mut dyn FnMut(FenceAlarm),
     ) {
         let frontier = self.frontier.as_ref().map(|(l, s)| (l, *s));
-        for f in &mut self.flocks {
-            f.step(t, dt, frontier, 250.0, rng);
+        for (k, f) in self.flocks.iter_mut().enumerate() {
+            if !self.adv.steers_flock(k) {
+                f.step(t, dt, frontier, 250.0, rng);
+            }
         }
+        self.adversarial_step(t, dt, rng, fence);
         let world = World {
             flocks: &self.flocks,
             roads: &self.roads,
@@ -570,6 +578,7 @@ impl SimWorld {
                                     },
                                     count: self.group_sizes.get(g).copied().unwrap_or(1),
                                     subject: Some(format!("group-{g}")),
+                                    scenario: self.adv.scenario_of(g),
                                 });
                                 // The first of the group cuts (or climbs) the fence.
                                 if let Some(z) = self.zones.iter().min_by(|x, y| {
@@ -660,6 +669,7 @@ impl SimWorld {
                     },
                     count: self.exits.len() as u32,
                     subject: Some(id.clone()),
+                    scenario: None,
                 });
             }
         }

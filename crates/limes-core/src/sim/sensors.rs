@@ -82,14 +82,22 @@ fn class_guess(truth: ObjectClass, accuracy: f64, rng: &mut ChaCha8Rng) -> Class
     ClassProbs::from_array(a)
 }
 
+/// What a camera may see in one scan.
+pub struct Seen<'a> {
+    /// Every actor.
+    pub actors: &'a [Actor],
+    /// Indices of the actors within the camera's range.
+    pub candidates: &'a [usize],
+    /// Detection-probability factor per actor (a crawler is harder to see); empty: all 1.
+    pub pd_scale: &'a [f64],
+}
+
 /// Camera scan: one detection per actor seen, plus clutter.
-#[allow(clippy::too_many_arguments)]
 pub fn camera_scan(
     s: &SimSensor,
     c: &CameraModel,
     t: f64,
-    actors: &[Actor],
-    candidates: &[usize],
+    seen: &Seen,
     frame: &LocalFrame,
     rng: &mut ChaCha8Rng,
     out: &mut Vec<Detection>,
@@ -110,10 +118,11 @@ pub fn camera_scan(
             count: None,
         }
     };
-    for &k in candidates {
-        let a = &actors[k];
+    for &k in seen.candidates {
+        let a = &seen.actors[k];
         let Some(r) = s.covers(a.pos) else { continue };
-        if rng.random::<f64>() >= c.pd(r) {
+        let scale = seen.pd_scale.get(k).copied().unwrap_or(1.0);
+        if rng.random::<f64>() >= c.pd(r) * scale {
             continue;
         }
         let sigma = c.sigma(r);

@@ -514,6 +514,13 @@ impl Validator<'_> {
                     }
                 }
             }
+            if o.sees(super::Geometry::FieldsOfView) && !o.sees(super::Geometry::Sensors) {
+                return Err(self.err(
+                    &item,
+                    "geometry",
+                    "fields_of_view shows where the cameras stand: release sensors too",
+                ));
+            }
             if let Some(w) = &o.webhook {
                 if !(w.starts_with("http://") || w.starts_with("https://")) {
                     return Err(self.err(

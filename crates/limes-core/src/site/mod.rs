@@ -19,6 +19,6 @@ pub use check::SiteCheck;
 pub use frontier::{FrontierIndex, FrontierPos};
 pub use load::{load, parse, parse_with, ReadFile, SiteError};
 pub use model::*;
-pub use org::{Detail, FacilityField, FrontierSide, Org, ReleaseArea};
-pub use scenario::{BreakoutConfig, ScenarioConfig};
+pub use org::{Detail, FacilityField, FrontierSide, Geometry, Org, ReleaseArea};
+pub use scenario::{AdversarialConfig, BreakoutConfig, ScenarioConfig};
 pub use shipped::{open, shipped, SITES};

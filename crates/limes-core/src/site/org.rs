@@ -34,6 +34,21 @@ pub struct ReleaseArea {
     pub facility_km: Option<f64>,
 }
 
+/// A part of the site's own geometry that may be released to an organisation. The site is data
+/// too: a partner that learns where the cameras look learns where they do not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Geometry {
+    /// Sensor positions and kinds, with their health (silent or reporting).
+    Sensors,
+    /// Each camera's field of view (azimuth, width, range); needs `sensors`.
+    FieldsOfView,
+    /// Fence zones (end points of each zone of each controller).
+    FenceZones,
+    /// Response units' posts and speeds.
+    Units,
+}
+
 /// A side of the frontier, relative to the watched territory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -97,6 +112,9 @@ pub struct Org {
     pub area: Option<ReleaseArea>,
     /// Webhook address for alerts released to this organisation.
     pub webhook: Option<String>,
+    /// Parts of the site's geometry released (within `area`); none when empty.
+    #[serde(default)]
+    pub geometry: Vec<Geometry>,
     /// Facility fields this organisation's operators may set (none by default), on facilities
     /// it is released in full.
     #[serde(default)]
@@ -108,6 +126,11 @@ fn default_coarsen() -> f64 {
 }
 
 impl Org {
+    /// Whether this part of the site's geometry is released.
+    pub fn sees(&self, g: Geometry) -> bool {
+        self.geometry.contains(&g)
+    }
+
     /// Whether alerts of `kind` are released at all.
     pub fn receives_kind(&self, kind: AlertKind) -> bool {
         self.alerts != Detail::None

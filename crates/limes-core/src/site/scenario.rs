@@ -38,6 +38,8 @@ pub struct ScenarioConfig {
     pub herder_crossings: u32,
     /// Infiltrator groups that cross walking inside a flock, at its pace.
     pub flock_infiltrations: u32,
+    /// Adversarial scenarios staged on top of the usual traffic (`[scenario.adversarial]`).
+    pub adversarial: AdversarialConfig,
 }
 
 impl Default for ScenarioConfig {
@@ -58,6 +60,7 @@ impl Default for ScenarioConfig {
             breakout: None,
             herder_crossings: 0,
             flock_infiltrations: 0,
+            adversarial: AdversarialConfig::default(),
         }
     }
 }
@@ -101,6 +104,57 @@ impl Default for BreakoutConfig {
             waves: 4,
             wave_spacing_min: 10.0,
             wave_duration_min: 8.0,
+        }
+    }
+}
+
+/// Nights built to fool the system: how many times each named adversarial scenario is staged
+/// (the `[scenario.adversarial]` table). All zero by default.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdversarialConfig {
+    /// A group crosses while the camera nearest its crossing point is offline.
+    pub camera_offline: u32,
+    /// A herd is pushed against the fence in one sector while a group crosses two sectors away.
+    pub decoy: u32,
+    /// People crawl the last kilometre (0.2–0.4 m/s, small heat signature, hard to see).
+    pub crawl: u32,
+    /// People run across the line at 3–4 m/s.
+    pub sprint: u32,
+    /// A vehicle drives across the line at speed, away from the crossing points.
+    pub vehicle_run: u32,
+    /// A group crosses just outside an authorised crossing point's radius.
+    pub crossing_edge: u32,
+    /// Someone cuts the fence and goes back without crossing.
+    pub probing: u32,
+    /// Waves of five groups crossing in different sectors within ten minutes.
+    pub saturation: u32,
+}
+
+impl AdversarialConfig {
+    /// The scenario names, in report order.
+    pub const NAMES: [&'static str; 8] = [
+        "camera_offline",
+        "decoy",
+        "crawl",
+        "sprint",
+        "vehicle_run",
+        "crossing_edge",
+        "probing",
+        "saturation",
+    ];
+
+    /// Every scenario staged `n` times (saturation: `n` waves of five groups).
+    pub fn each(n: u32) -> Self {
+        Self {
+            camera_offline: n,
+            decoy: n,
+            crawl: n,
+            sprint: n,
+            vehicle_run: n,
+            crossing_edge: n,
+            probing: n,
+            saturation: n,
         }
     }
 }

@@ -79,6 +79,8 @@ pub struct AppState {
     pub tasks: TaskTracker,
     /// Connection caps.
     pub limits: Limits,
+    /// The operator's console: sessions, history.
+    pub console: crate::console::Console,
     /// The audit log's signed checkpoints.
     pub checkpoints: Checkpoints,
 }
@@ -204,10 +206,10 @@ impl FromRequestParts<AppState> for Principal {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let unauthorized = |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, m);
-        let h = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or_else(|| unauthorized("missing Authorization: Bearer <token>"))?;
+        let Some(h) = parts.headers.get(header::AUTHORIZATION) else {
+            // People signed in to the console: the session cookie (CSRF-checked on changes).
+            return crate::console::session::principal(parts, state);
+        };
         let token = h
             .to_str()
             .ok()
@@ -244,7 +246,7 @@ impl<S: Send + Sync> FromRequest<S> for Body {
 }
 
 /// Parses a JSON request body; a fault is a 400 naming the field (`details.field`).
-fn parse_body<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, ApiError> {
+pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(b);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let field = e.path().to_string();

@@ -140,6 +140,12 @@ impl Policy {
             .is_some_and(|d| d == Detail::Full)
     }
 
+    /// Whether a position lies in `org`'s release area (anywhere when it has none; nowhere for
+    /// an organisation the site does not name). The console's site geometry uses it.
+    pub fn releases_position(&self, org: &str, p: LonLat) -> bool {
+        self.orgs.get(org).is_some_and(|o| self.in_area(o, p))
+    }
+
     fn in_area(&self, o: &Org, p: LonLat) -> bool {
         let Some(a) = &o.area else { return true };
         if let Some(km) = a.frontier_km {

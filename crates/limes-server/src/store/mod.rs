@@ -116,6 +116,7 @@ impl Store {
         let db = dir.join("limes.sqlite");
         let conn = Connection::open(&db)?;
         schema::migrate(&conn)?;
+        conn.execute_batch(crate::console::schema::SCHEMA)?;
         let added = crate::audit::merkle::catch_up(&conn).map_err(StoreError::Audit)?;
         if added > 0 {
             tracing::warn!("{added} audit entries had no Merkle tree hashes (written before the tree, by an older limes, or by hand); added");

@@ -277,7 +277,13 @@ pub fn feed(http: &str, token: &str, recs: &[SensorRecord], stop: &AtomicBool, a
             std::thread::sleep(Duration::from_millis(20));
             continue;
         }
-        assert!(resp.status().is_success(), "ingest: {}", resp.status());
+        // 422: the good records were kept, the late ones named (the feed cannot always keep up
+        // with a 60× clock on a loaded machine).
+        assert!(
+            resp.status().is_success() || resp.status().as_u16() == 422,
+            "ingest: {}",
+            resp.status()
+        );
         let v: serde_json::Value = resp.json().expect("json");
         acked.fetch_add(v["accepted"].as_u64().unwrap_or(0), Ordering::SeqCst);
         i = due;

@@ -89,6 +89,14 @@ impl SimWorld {
             };
             self.pauses.push(Vec::new());
             self.group_sizes.push(n);
+            self.adv.label(
+                g,
+                if herder {
+                    "herder_drive"
+                } else {
+                    "inside_flock"
+                },
+            );
             for _ in 0..n {
                 let id = self.next_id();
                 self.actors.push(Actor {

@@ -1,0 +1,126 @@
+//! `GET /api/v1/nuisance/recent?hours=24|168`: nuisance resolutions per sensor and per zone in a
+//! recent window of the server's clock, with counts per time bucket: what a supervisor tunes
+//! thresholds from. Only alerts released to the caller's organisation in full are counted
+//! (the sensors an alert names are in full releases only).
+
+use axum::extract::{Query, State};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+use crate::api::{ApiError, AppState};
+use crate::auth::Principal;
+use crate::lifecycle;
+use crate::release::AlertView;
+
+/// Query.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recent {
+    hours: Option<u32>,
+}
+
+/// Counts nuisance resolutions in `[from, to)`: rows per (scope, key, reason) and bucket totals.
+pub fn count(
+    resolved: &[(AlertView, f64)],
+    from: f64,
+    to: f64,
+    bucket_s: f64,
+) -> (Vec<Value>, Vec<Value>) {
+    let mut rows: BTreeMap<(&'static str, String, String), u64> = BTreeMap::new();
+    let n_buckets = ((to - from) / bucket_s).ceil().max(1.0) as usize;
+    let mut buckets = vec![0u64; n_buckets];
+    for (v, at) in resolved {
+        if *at < from || *at >= to {
+            continue;
+        }
+        let Some(reason) = v.life.resolution.clone() else {
+            continue;
+        };
+        if reason == "confirmed" {
+            continue;
+        }
+        let zone = v
+            .alert
+            .sector
+            .clone()
+            .or(v.alert.facility.clone())
+            .unwrap_or_else(|| "unzoned".into());
+        for s in &v.alert.sensors {
+            *rows
+                .entry(("sensor", s.clone(), reason.clone()))
+                .or_default() += 1;
+        }
+        *rows.entry(("zone", zone, reason)).or_default() += 1;
+        let b = (((at - from) / bucket_s) as usize).min(n_buckets - 1);
+        buckets[b] += 1;
+    }
+    let rows = rows
+        .into_iter()
+        .map(|((scope, key, reason), n)| json!({ "scope": scope, "key": key, "reason": reason, "n": n }))
+        .collect();
+    let buckets = buckets
+        .into_iter()
+        .enumerate()
+        .map(|(i, n)| json!({ "t": from + i as f64 * bucket_s, "n": n }))
+        .collect();
+    (rows, buckets)
+}
+
+/// The handler (operators and admins, as `GET /api/v1/nuisance`).
+pub async fn recent(
+    State(s): State<AppState>,
+    p: Principal,
+    q: Result<Query<Recent>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    if !p.role.can_operate() {
+        return Err(ApiError::forbidden("read nuisance counts"));
+    }
+    let Query(q) =
+        q.map_err(|e| ApiError::new(axum::http::StatusCode::BAD_REQUEST, e.body_text()))?;
+    let hours = q.hours.unwrap_or(24);
+    if !(1..=24 * 31).contains(&hours) {
+        return Err(ApiError::bad_field("hours", "hours: 1 to 744"));
+    }
+    let to = s.clock.now();
+    let from = to - f64::from(hours) * 3600.0;
+    let bucket_s = if hours <= 48 { 3600.0 } else { 6.0 * 3600.0 };
+    let rows = s
+        .store
+        .read(move |c| {
+            let mut stmt = c.prepare(&format!(
+                "SELECT {}, changed_at FROM alerts
+                 WHERE status = 'resolved' AND resolution IS NOT NULL AND resolution != 'confirmed'
+                   AND changed_at >= ?1",
+                lifecycle::ALERT_COLUMNS
+            ))?;
+            let n = lifecycle::ALERT_COLUMNS.split(',').count();
+            let rows = stmt.query_map([from], |r| {
+                Ok((lifecycle::row_view(r)?, r.get::<_, f64>(n)?))
+            })?;
+            let mut out = Vec::new();
+            for r in rows {
+                if let (Some(v), at) = r? {
+                    out.push((v, at));
+                }
+            }
+            Ok(out)
+        })
+        .await?;
+    let released: Vec<(AlertView, f64)> = rows
+        .into_iter()
+        .filter(|(v, _)| s.policy.full_alert(&p.org, v))
+        .collect();
+    let (rows, buckets) = count(&released, from, to, bucket_s);
+    s.audit(
+        &p,
+        "read.nuisance",
+        "nuisance/recent",
+        json!({ "hours": hours, "alerts": released.len() }),
+    )
+    .await?;
+    Ok(Json(json!({
+        "hours": hours, "bucket_s": bucket_s, "from": from, "to": to, "rows": rows, "buckets": buckets,
+    })))
+}

@@ -1,0 +1,25 @@
+//! The console's tables in the main store: people's accounts and their sessions. Created if
+//! missing when the store opens (`Store::open` runs this after its own schema).
+
+/// Statements run when a store is opened.
+pub const SCHEMA: &str = r#"
+-- People who sign in to the console: bound to one organisation and one role, like tokens.
+CREATE TABLE IF NOT EXISTS users (
+    id       INTEGER PRIMARY KEY,
+    name     TEXT NOT NULL UNIQUE,
+    org      TEXT NOT NULL,
+    role     TEXT NOT NULL,
+    hash     TEXT NOT NULL,      -- argon2id PHC string
+    created  TEXT NOT NULL,
+    disabled INTEGER NOT NULL DEFAULT 0
+);
+
+-- Signed-in sessions: the SHA-256 of the cookie's token, never the token.
+CREATE TABLE IF NOT EXISTS sessions (
+    hash     TEXT PRIMARY KEY,
+    user_id  INTEGER NOT NULL,
+    csrf     TEXT NOT NULL,
+    created  REAL NOT NULL,      -- wall clock, seconds since the epoch
+    expires  REAL NOT NULL
+);
+"#;
