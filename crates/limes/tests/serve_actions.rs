@@ -590,6 +590,13 @@ fn every_role_of_every_organisation_gets_exactly_its_rights_on_every_endpoint() 
         ),
         ("GET", "/api/v1/audit/key".into(), "", Needs::Any, 200),
         ("GET", "/api/v1/stats".into(), "", Needs::Owner, 200),
+        (
+            "DELETE",
+            "/api/v1/tokens/999999".into(),
+            "",
+            Needs::Administer,
+            404,
+        ),
         // The console's reads: the site's geometry, history, nuisance over a window.
         ("GET", "/api/v1/site".into(), "", Needs::Read, 200),
         ("GET", "/api/v1/history".into(), "", Needs::Read, 200),
@@ -617,6 +624,7 @@ fn every_role_of_every_organisation_gets_exactly_its_rights_on_every_endpoint() 
             for (method, path, body, needs, ok) in &endpoints {
                 let req = match *method {
                     "GET" => http.get(format!("{}{path}", c.srv.http)),
+                    "DELETE" => http.delete(format!("{}{path}", c.srv.http)),
                     _ => http
                         .post(format!("{}{path}", c.srv.http))
                         .header("content-type", "application/json")
@@ -664,6 +672,7 @@ fn every_role_of_every_organisation_gets_exactly_its_rights_on_every_endpoint() 
     for (method, path, _, _, _) in &endpoints {
         let req = match *method {
             "GET" => http.get(format!("{}{path}", c.srv.http)),
+            "DELETE" => http.delete(format!("{}{path}", c.srv.http)),
             _ => http.post(format!("{}{path}", c.srv.http)),
         };
         let st = req.send().expect("request").status().as_u16();
