@@ -151,6 +151,27 @@ pub fn apply(
     Ok(life)
 }
 
+/// Nuisance counts keyed by (scope `sensor` or `zone`, its id, resolution reason).
+pub type NuisanceCounts = std::collections::BTreeMap<(&'static str, String, String), u64>;
+
+/// Counts one resolved alert under `reason`: once for each sensor it names and once for its
+/// zone (sector, else facility, else `unzoned`). The one rule for `/api/v1/nuisance` and the
+/// console's recent window.
+pub fn count_nuisance(counts: &mut NuisanceCounts, v: &AlertView, reason: String) {
+    let zone = v
+        .alert
+        .sector
+        .clone()
+        .or(v.alert.facility.clone())
+        .unwrap_or_else(|| "unzoned".into());
+    for sensor in &v.alert.sensors {
+        *counts
+            .entry(("sensor", sensor.clone(), reason.clone()))
+            .or_default() += 1;
+    }
+    *counts.entry(("zone", zone, reason)).or_default() += 1;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

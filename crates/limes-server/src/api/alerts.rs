@@ -10,7 +10,6 @@ use limes_core::record::{AlertKind, AlertState, Severity};
 use rusqlite::params_from_iter;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
 
 use super::{json_body, parse_body, ApiError, AppState, Body};
 use crate::audit::AuditDraft;
@@ -397,25 +396,14 @@ pub async fn nuisance(
                  AND resolution IS NOT NULL AND resolution != 'confirmed' AND changed_at >= ?1"
             ))?;
             let views = stmt.query_map([since], lifecycle::row_view)?;
-            let mut counts: BTreeMap<(&'static str, String, String), u64> = BTreeMap::new();
+            let mut counts = lifecycle::NuisanceCounts::new();
             for v in views {
                 let Some(v) = v? else { continue };
                 if !policy.full_alert(&org, &v) {
                     continue;
                 }
                 let reason = v.life.resolution.clone().unwrap_or_default();
-                let zone = v
-                    .alert
-                    .sector
-                    .clone()
-                    .or(v.alert.facility.clone())
-                    .unwrap_or_else(|| "unzoned".into());
-                for sensor in &v.alert.sensors {
-                    *counts
-                        .entry(("sensor", sensor.clone(), reason.clone()))
-                        .or_default() += 1;
-                }
-                *counts.entry(("zone", zone, reason)).or_default() += 1;
+                lifecycle::count_nuisance(&mut counts, &v, reason);
             }
             let mut rows: Vec<NuisanceRow> = counts
                 .into_iter()

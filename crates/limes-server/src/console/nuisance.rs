@@ -7,7 +7,6 @@ use axum::extract::{Query, State};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
 
 use crate::api::{ApiError, AppState};
 use crate::auth::Principal;
@@ -28,7 +27,7 @@ pub fn count(
     to: f64,
     bucket_s: f64,
 ) -> (Vec<Value>, Vec<Value>) {
-    let mut rows: BTreeMap<(&'static str, String, String), u64> = BTreeMap::new();
+    let mut rows = lifecycle::NuisanceCounts::new();
     let n_buckets = ((to - from) / bucket_s).ceil().max(1.0) as usize;
     let mut buckets = vec![0u64; n_buckets];
     for (v, at) in resolved {
@@ -41,18 +40,7 @@ pub fn count(
         if reason == "confirmed" {
             continue;
         }
-        let zone = v
-            .alert
-            .sector
-            .clone()
-            .or(v.alert.facility.clone())
-            .unwrap_or_else(|| "unzoned".into());
-        for s in &v.alert.sensors {
-            *rows
-                .entry(("sensor", s.clone(), reason.clone()))
-                .or_default() += 1;
-        }
-        *rows.entry(("zone", zone, reason)).or_default() += 1;
+        lifecycle::count_nuisance(&mut rows, v, reason);
         let b = (((at - from) / bucket_s) as usize).min(n_buckets - 1);
         buckets[b] += 1;
     }
