@@ -120,14 +120,44 @@ impl Polyline {
             let d = [b[0] - a[0], b[1] - a[1]];
             let q = [a[0] + t * d[0], a[1] + t * d[1]];
             let distance = dist(p, q);
-            let cross = d[0] * (p[1] - a[1]) - d[1] * (p[0] - a[0]);
-            let sign = if cross >= 0.0 { 1.0 } else { -1.0 };
+            let sign = if self.left_of(k, t, p) { 1.0 } else { -1.0 };
             Nearest {
                 distance,
                 chainage: self.chainage[k] + t * (d[0] * d[0] + d[1] * d[1]).sqrt(),
                 signed: sign * distance,
             }
         })
+    }
+
+    /// Whether `p`, whose closest point is at parameter `t` of segment `k`, lies left of the line.
+    ///
+    /// When that closest point is a vertex two segments share, either segment's side can be
+    /// wrong for points off the corner: at a left turn the left side is what is left of both
+    /// segments, at a right turn what is left of either.
+    fn left_of(&self, k: usize, t: f64, p: Xy) -> bool {
+        let left = |k: usize| {
+            let (a, b) = (self.points[k], self.points[k + 1]);
+            (b[0] - a[0]) * (p[1] - a[1]) - (b[1] - a[1]) * (p[0] - a[0]) >= 0.0
+        };
+        let corner = if t <= 0.0 && k > 0 {
+            Some((k - 1, k))
+        } else if t >= 1.0 && k + 2 < self.points.len() {
+            Some((k, k + 1))
+        } else {
+            None
+        };
+        match corner {
+            None => left(k),
+            Some((i, j)) => {
+                let (a, v, b) = (self.points[i], self.points[j], self.points[j + 1]);
+                let turn = (v[0] - a[0]) * (b[1] - v[1]) - (v[1] - a[1]) * (b[0] - v[0]);
+                if turn >= 0.0 {
+                    left(i) && left(j)
+                } else {
+                    left(i) || left(j)
+                }
+            }
+        }
     }
 
     /// The point at a chainage (clamped to the line) and the unit direction of the line there.
@@ -209,6 +239,49 @@ mod tests {
                 dist(p, [a[0] + t * d[0], a[1] + t * d[1]])
             })
             .fold(f64::INFINITY, f64::min)
+    }
+
+    #[test]
+    fn the_side_off_a_corner_is_the_side_of_the_corner() {
+        // East, then a left turn north: the outside of the turn is on the right.
+        let l = Polyline::new(vec![[0.0, 0.0], [100.0, 0.0], [100.0, 100.0]]);
+        for p in [
+            [150.0, -40.0],
+            [140.0, -1.0],
+            [101.0, -50.0],
+            [130.0, -30.0],
+        ] {
+            assert!(
+                l.nearest(p).expect("line").signed < 0.0,
+                "{p:?} is right of the line"
+            );
+        }
+        assert!(l.nearest([90.0, 5.0]).expect("line").signed > 0.0);
+        // East, then a right turn south: the outside of the turn is on the left.
+        let r = Polyline::new(vec![[0.0, 0.0], [100.0, 0.0], [100.0, -100.0]]);
+        for p in [[150.0, 40.0], [140.0, 1.0], [101.0, 50.0], [130.0, 30.0]] {
+            assert!(
+                r.nearest(p).expect("line").signed > 0.0,
+                "{p:?} is left of the line"
+            );
+        }
+        assert!(r.nearest([90.0, -5.0]).expect("line").signed < 0.0);
+        // A hairpin: east, then sharply back west-north-west. Off its tip the point is above
+        // the first segment's line, yet on the outside of the turn, the right.
+        let h = Polyline::new(vec![[0.0, 0.0], [100.0, 0.0], [0.0, 10.0]]);
+        for p in [[150.0, 5.0], [120.0, 1.0], [200.0, 30.0]] {
+            assert!(
+                h.nearest(p).expect("line").signed < 0.0,
+                "{p:?} is off the tip"
+            );
+        }
+        let hr = Polyline::new(vec![[0.0, 0.0], [100.0, 0.0], [0.0, -10.0]]);
+        for p in [[150.0, -5.0], [120.0, -1.0], [200.0, -30.0]] {
+            assert!(
+                hr.nearest(p).expect("line").signed > 0.0,
+                "{p:?} is off the tip"
+            );
+        }
     }
 
     proptest::proptest! {
