@@ -452,20 +452,23 @@ fn people_who_came_to_the_fence_and_went_back_reach_the_operator_but_who_turned_
 }
 
 /// A herder who drives the flock across and a group walking across inside a flock, with the
-/// site's own tracker (no feature-aided association): the herd's tracks deep inside and still
-/// moving in raise the infiltration (`herd_cross_m`) even where the people are lost among the
-/// animals; with that rule off the herder's crossing is missed on this seed.
+/// site's own tracker (no feature-aided association): the herd's tracks moving in steadily at a
+/// drover's pace (`herd_drive_speed`), or deep inside and still moving in (`herd_cross_m`),
+/// raise the infiltration even where the people are lost among the animals. With both rules
+/// off the herder's crossing is missed on this seed; with only the deep one it is alerted later.
 #[test]
 fn crossings_under_a_flocks_cover_alert_with_the_sites_own_tracker() {
-    let staged = |herd_cross_m: f64| {
+    let staged = |herd_cross_m: f64, herd_drive_speed: f64| {
         let mut site = frontier();
         site.rules.herd_cross_m = herd_cross_m;
+        site.rules.herd_drive_speed = herd_drive_speed;
         let mut cfg = quiet(site.scenario.clone());
         cfg.herder_crossings = 2;
         cfg.flock_infiltrations = 1;
         cfg.duration_h = 2.5;
         let r = run(&site, &cfg, 1);
         let mut by: BTreeMap<String, (u32, u32)> = BTreeMap::new();
+        let mut tta = 0.0;
         for i in &r.figures.incidents {
             if i.kind == IncidentKind::Infiltration {
                 let e = by
@@ -473,19 +476,26 @@ fn crossings_under_a_flocks_cover_alert_with_the_sites_own_tracker() {
                     .or_default();
                 e.0 += 1;
                 e.1 += u32::from(i.detected);
+                tta += i.time_to_alert_s.unwrap_or(3600.0);
             }
         }
-        (by, r.final_alerts)
+        (by, r.final_alerts, tta)
     };
-    let (by, alerts) = staged(frontier().rules.herd_cross_m);
+    let rules = frontier().rules;
+    let (by, alerts, tta) = staged(rules.herd_cross_m, rules.herd_drive_speed);
     assert_eq!(by.get("herder_drive").map(|x| x.0), Some(2), "{by:?}");
     assert_eq!(by.get("inside_flock").map(|x| x.0), Some(1), "{by:?}");
     for (name, (n, detected)) in &by {
         assert_eq!(detected, n, "{name}: {by:?} {alerts:#?}");
     }
-    let (off, _) = staged(f64::INFINITY);
+    let (deep, _, tta_deep) = staged(rules.herd_cross_m, f64::INFINITY);
+    assert!(
+        deep.values().all(|x| x.0 == x.1) && tta_deep > tta,
+        "the drover's pace alerts sooner than depth alone: {tta} s against {tta_deep} s in all"
+    );
+    let (off, _, _) = staged(f64::INFINITY, f64::INFINITY);
     assert!(
         off.values().map(|x| x.1).sum::<u32>() < off.values().map(|x| x.0).sum::<u32>(),
-        "without the herd rule something is missed on this seed: {off:?}"
+        "without the herd rules something is missed on this seed: {off:?}"
     );
 }

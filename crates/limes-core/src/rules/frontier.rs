@@ -66,6 +66,10 @@ impl Rules {
         if memo.side == -1 {
             memo.nearest_s = Some(memo.nearest_s.map_or(s, |n| n.max(s)));
         }
+        if memo.s_steps[3].is_none_or(|p| u.time - p.0 >= 15.0) {
+            memo.s_steps.rotate_left(1);
+            memo.s_steps[3] = Some((u.time, s));
+        }
         if memo.s_prev.is_none_or(|p| u.time - p.0 >= 30.0) {
             memo.s_prev2 = memo.s_prev;
             memo.s_prev = Some((u.time, s));
@@ -99,10 +103,18 @@ impl Rules {
                 memo.crossed_at.get_or_insert((u.time, u.xy));
                 memo.vouched = true;
             }
-            // A flock driven across: seen outside, now deep inside with its herd, still
-            // moving in (a herd pressed against the line never gets this far).
+            // A flock driven across: seen outside, now deep inside with its herd and still
+            // moving in, or past the hysteresis and moving in steadily at a drover's pace (a
+            // herd pressed against the line never gets this far, nor keeps moving in).
             let driven = matches!(memo.crossed_at, Some((tc, _)) if tc.is_finite());
-            if driven && herd && s > self.cfg.herd_cross_m && established {
+            let deep = s > self.cfg.herd_cross_m
+                || (s > hyst
+                    && driven_in(
+                        memo,
+                        self.cfg.herd_drive_speed,
+                        self.cfg.herd_drive_max_speed,
+                    ));
+            if driven && herd && deep && established {
                 memo.vouched = true;
             }
         }
@@ -281,6 +293,17 @@ impl Rules {
 
 /// True when the track has been moving inward at `speed` m/s or more over the last half
 /// minute to minute and a half.
+/// Whether the track has closed in at `speed` to `max` over its last four 15-second samples
+/// (45 s or more), and at half of `speed` or more over each step: steady, not one leap.
+fn driven_in(memo: &Memo, speed: f64, max: f64) -> bool {
+    let Some(steps) = memo.s_steps.iter().copied().collect::<Option<Vec<_>>>() else {
+        return false;
+    };
+    let rate = |a: (f64, f64), b: (f64, f64)| (b.1 - a.1) / (b.0 - a.0).max(1e-9);
+    steps.windows(2).all(|w| rate(w[0], w[1]) >= 0.5 * speed)
+        && (speed..=max).contains(&rate(steps[0], steps[3]))
+}
+
 fn moving_in(memo: &Memo, speed: f64) -> bool {
     match (memo.s_now, memo.s_prev2) {
         (Some((t1, s1)), Some((t0, s0))) if t1 - t0 >= 20.0 => (s1 - s0) / (t1 - t0) >= speed,

@@ -106,6 +106,15 @@ pub struct RulesConfig {
     /// people among the animals) with it, metres. A herd pressed against the line stays short
     /// of it.
     pub herd_cross_m: f64,
+    /// ... or that is past `side_hysteresis_m` and has closed in at least this fast over the
+    /// last 45 s or more, and at least half as fast over each 15 s of it: a flock being driven
+    /// across, caught before it is `herd_cross_m` in. A herd pressed against the line stands:
+    /// its tracks may stray inside by their position error, or leap when they swap animals,
+    /// but they do not keep moving in, m/s.
+    pub herd_drive_speed: f64,
+    /// ... and no faster than this: a driven flock walks; a herd's track that slides across
+    /// faster is the tracker swapping animals, not the animals moving, m/s.
+    pub herd_drive_max_speed: f64,
     /// An approach whose track came within this many metres of the line before turning back
     /// is not downgraded as "turned back": at the fence and away again is how a probe looks
     /// when the fence does not sense the cut, metres.
@@ -145,6 +154,8 @@ impl Default for RulesConfig {
             turned_back_speed: 0.2,
             fence_cross_m: 10.0,
             herd_cross_m: 100.0,
+            herd_drive_speed: 0.35,
+            herd_drive_max_speed: 1.5,
             probe_m: 100.0,
         }
     }
@@ -173,6 +184,8 @@ struct Memo {
     s_now: Option<(f64, f64)>,
     s_prev: Option<(f64, f64)>,
     s_prev2: Option<(f64, f64)>,
+    /// Signed distance to the frontier every 15 s or more, newest last (a driven flock's pace).
+    s_steps: [Option<(f64, f64)>; 4],
     /// Crossed with something vouching for it (a fence alarm there, or an alert the
     /// operators already have about the track): infiltration whatever the class.
     vouched: bool,
