@@ -1,5 +1,5 @@
 //! Alerts: list and filter, read one, the operators' life-cycle actions, and the nuisance
-//! counts. Alerts are named by the caller's opaque ids; one that does not exist, is not
+//! counts (resolutions, and the assessed events beside them). Alerts are named by the caller's opaque ids; one that does not exist, is not
 //! released to the caller, or (for an action) is not released to it in full, gets the same
 //! `404 no such alert`.
 
@@ -50,7 +50,8 @@ pub fn time_param(field: &str, v: &Option<String>) -> Result<Option<f64>, ApiErr
         .transpose()
 }
 
-fn query_error(e: axum::extract::rejection::QueryRejection) -> ApiError {
+/// A query string that does not parse: 400 with the extractor's words.
+pub(super) fn query_error(e: axum::extract::rejection::QueryRejection) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, e.body_text())
 }
 
@@ -355,20 +356,24 @@ pub async fn resolve(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct NuisanceQuery {
-    /// RFC 3339: resolutions at or after this (all by default).
+    /// RFC 3339: resolutions (and events) at or after this (all by default).
     since: Option<String>,
 }
 
 /// One nuisance count.
 #[derive(Debug, Serialize, PartialEq, Eq, PartialOrd, Ord, utoipa::ToSchema)]
 pub struct NuisanceRow {
-    /// `sensor` or `zone` (frontier sector or facility).
+    /// What was counted: `resolution` (alerts operators resolved as nuisance) or `event`
+    /// (alarms assessed and kept from the operators).
+    pub from: &'static str,
+    /// `sensor`, `zone` (frontier sector or facility, else `unzoned`) or, for events,
+    /// `fence_zone` (controller/zone).
     pub scope: &'static str,
     /// The sensor or zone.
     pub key: String,
-    /// The resolution reason.
+    /// The resolution reason, or the event's assessment reason.
     pub reason: String,
-    /// How many alerts were resolved so.
+    /// How many.
     pub n: u64,
 }
 
@@ -376,7 +381,9 @@ pub struct NuisanceRow {
     responses((status = 200, description = "OK", body = super::openapi::NuisanceList), (status = 403, description = "Your role or organisation may not", body = super::openapi::ErrorBody)),
     security(("bearer" = [])))]
 /// Nuisance resolutions per sensor and per zone, counted over the alerts the caller receives in
-/// full (operators and up): what a supervisor tunes thresholds from.
+/// full, and beside them the assessed events it receives in full (operators and up): what a
+/// supervisor tunes thresholds from, and where a fence keeps raising alarms the cameras explain
+/// away (a failing fence, or someone probing it).
 pub async fn nuisance(
     State(s): State<AppState>,
     p: Principal,
@@ -405,9 +412,15 @@ pub async fn nuisance(
                 let reason = v.life.resolution.clone().unwrap_or_default();
                 lifecycle::count_nuisance(&mut counts, &v, reason);
             }
+            for g in crate::store::events::groups_since(c, since)? {
+                if policy.full_event_at(&org, g.source, &g.pos) {
+                    lifecycle::count_events(&mut counts, &g);
+                }
+            }
             let mut rows: Vec<NuisanceRow> = counts
                 .into_iter()
-                .map(|((scope, key, reason), n)| NuisanceRow {
+                .map(|((from, scope, key, reason), n)| NuisanceRow {
+                    from,
                     scope,
                     key,
                     reason,

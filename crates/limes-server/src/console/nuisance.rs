@@ -46,7 +46,9 @@ pub fn count(
     }
     let rows = rows
         .into_iter()
-        .map(|((scope, key, reason), n)| json!({ "scope": scope, "key": key, "reason": reason, "n": n }))
+        .map(|((from, scope, key, reason), n)| {
+            json!({ "from": from, "scope": scope, "key": key, "reason": reason, "n": n })
+        })
         .collect();
     let buckets = buckets
         .into_iter()
