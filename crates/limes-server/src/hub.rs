@@ -228,7 +228,12 @@ impl Hub {
 
     /// The event with this id, if among the most recent.
     pub fn event_by_id(&self, id: u64) -> Option<Arc<EventRecord>> {
-        self.lock().events.iter().rev().find(|e| e.id == id).cloned()
+        self.lock()
+            .events
+            .iter()
+            .rev()
+            .find(|e| e.id == id)
+            .cloned()
     }
 
     /// The rules' status and exit count of a facility, at clock time `t`.

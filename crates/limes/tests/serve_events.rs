@@ -98,7 +98,11 @@ fn stream(http: String, token: String) -> std::sync::mpsc::Receiver<Value> {
             if let Some(e) = line.strip_prefix("event:") {
                 name = e.trim().to_string();
             } else if let Some(d) = line.strip_prefix("data:") {
-                if name == "event" && tx.send(serde_json::from_str(d.trim()).expect("JSON")).is_err() {
+                if name == "event"
+                    && tx
+                        .send(serde_json::from_str(d.trim()).expect("JSON"))
+                        .is_err()
+                {
                     break;
                 }
             }
@@ -174,11 +178,16 @@ fn fence_climbs_the_cameras_explain_away_are_events_released_counted_and_kept_on
         assert_eq!(e["sensor"], Value::from(controller.as_str()), "{e}");
         assert_eq!(e["zone"], Value::from(zone.as_str()), "{e}");
         let a = &e["assessment"];
-        assert!(a["expected_detections"].as_f64().expect("expected") >= 6.0, "{e}");
+        assert!(
+            a["expected_detections"].as_f64().expect("expected") >= 6.0,
+            "{e}"
+        );
         let cameras = a["cameras"].as_array().expect("cameras");
         assert!(
             cameras.len() == 4
-                && cameras.iter().all(|c| c["working_s"].as_f64().expect("working") >= 59.0),
+                && cameras
+                    .iter()
+                    .all(|c| c["working_s"].as_f64().expect("working") >= 59.0),
             "every camera covering the zone worked the whole window: {e}"
         );
         assert!(a["detail"].as_str().is_some_and(|d| !d.is_empty()), "{e}");
@@ -188,7 +197,11 @@ fn fence_climbs_the_cameras_explain_away_are_events_released_counted_and_kept_on
     // Kept from the operators: no alert for either climb.
     let (_, alerts) = srv.get(&owner, "/api/v1/alerts?kind=fence_cut");
     assert_eq!(alerts["alerts"], Value::Array(vec![]), "{alerts}");
-    let filtered = events(&srv, &ibf, &format!("?zone={zone}&reason=nothing_seen&limit=1"));
+    let filtered = events(
+        &srv,
+        &ibf,
+        &format!("?zone={zone}&reason=nothing_seen&limit=1"),
+    );
     assert_eq!(filtered.len(), 1);
     assert!(events(&srv, &ibf, "?source=approach").is_empty());
 
@@ -206,14 +219,29 @@ fn fence_climbs_the_cameras_explain_away_are_events_released_counted_and_kept_on
     assert_eq!(coarse.len(), 2, "{coarse:#?}");
     for e in &coarse {
         let text = e.to_string();
-        for leak in ["sensor", "zone", "assessment", "cameras", controller.as_str()] {
+        for leak in [
+            "sensor",
+            "zone",
+            "assessment",
+            "cameras",
+            controller.as_str(),
+        ] {
             assert!(!text.contains(leak), "syria's coarse event has {leak}: {e}");
         }
-        let (lat, lon) = (e["lat"].as_f64().expect("lat"), e["lon"].as_f64().expect("lon"));
+        let (lat, lon) = (
+            e["lat"].as_f64().expect("lat"),
+            e["lon"].as_f64().expect("lon"),
+        );
         let dlat = 2000.0 / 111_320.0;
-        assert!(((lat / dlat - 0.5) - (lat / dlat - 0.5).round()).abs() < 1e-6, "{e}");
+        assert!(
+            ((lat / dlat - 0.5) - (lat / dlat - 0.5).round()).abs() < 1e-6,
+            "{e}"
+        );
         let dlon = 2000.0 / (111_320.0 * lat.to_radians().cos());
-        assert!(((lon / dlon - 0.5) - (lon / dlon - 0.5).round()).abs() < 1e-6, "{e}");
+        assert!(
+            ((lon / dlon - 0.5) - (lon / dlon - 0.5).round()).abs() < 1e-6,
+            "{e}"
+        );
     }
     assert!(
         events(&srv, &syria, &format!("?zone={zone}")).is_empty(),
@@ -234,10 +262,16 @@ fn fence_climbs_the_cameras_explain_away_are_events_released_counted_and_kept_on
     for (org, t) in &ops {
         let rows = nuisance_events(&srv, t);
         if *org != "ibf" {
-            assert!(rows.is_empty(), "{org} counts events it is not released in full: {rows:?}");
+            assert!(
+                rows.is_empty(),
+                "{org} counts events it is not released in full: {rows:?}"
+            );
             continue;
         }
-        for (scope, key) in [("fence_zone", zone.as_str()), ("sensor", controller.as_str())] {
+        for (scope, key) in [
+            ("fence_zone", zone.as_str()),
+            ("sensor", controller.as_str()),
+        ] {
             assert!(
                 rows.iter().any(|r| r["scope"] == scope
                     && r["key"] == key
@@ -252,12 +286,19 @@ fn fence_climbs_the_cameras_explain_away_are_events_released_counted_and_kept_on
     // The event stream carries them to ibf (a guard against hanging, not a timing) …
     let wait = std::time::Duration::from_secs(60);
     let streamed: Vec<Value> = (0..2)
-        .map(|_| ibf_stream.recv_timeout(wait).expect("an event on ibf's stream"))
+        .map(|_| {
+            ibf_stream
+                .recv_timeout(wait)
+                .expect("an event on ibf's stream")
+        })
         .collect();
     // … and to nobody else; SIGKILL ends the streams.
     srv.kill();
     let ids = |v: &[Value]| {
-        let mut ids: Vec<String> = v.iter().map(|e| e["id"].as_str().expect("id").into()).collect();
+        let mut ids: Vec<String> = v
+            .iter()
+            .map(|e| e["id"].as_str().expect("id").into())
+            .collect();
         ids.sort();
         ids
     };
@@ -276,7 +317,8 @@ fn fence_climbs_the_cameras_explain_away_are_events_released_counted_and_kept_on
     assert_eq!(assessed(&srv, "fence_climb", "nothing_seen"), 0.0);
     let rows = nuisance_events(&srv, &ops[0].1);
     assert!(
-        rows.iter().any(|r| r["scope"] == "fence_zone" && r["n"] == 2),
+        rows.iter()
+            .any(|r| r["scope"] == "fence_zone" && r["n"] == 2),
         "{rows:?}"
     );
 }

@@ -44,7 +44,7 @@ pub struct EventFilter {
         (status = 400, description = "Bad request (the field is named in details)", body = super::openapi::ErrorBody), (status = 403, description = "Your role may not", body = super::openapi::ErrorBody)),
     security(("bearer" = [])))]
 /// The assessed events released to the caller that match the filter, newest first.
-pub async fn list(
+pub async fn list_events(
     State(s): State<AppState>,
     p: Principal,
     q: Result<Query<EventFilter>, axum::extract::rejection::QueryRejection>,
@@ -133,7 +133,7 @@ async fn record(s: &AppState, p: &Principal, id: &str) -> Result<EventRecord, Ap
         (status = 404, description = "No such event (or not released: the same answer)", body = super::openapi::ErrorBody)),
     security(("bearer" = [])))]
 /// One assessed event, as released to the caller.
-pub async fn one(
+pub async fn one_event(
     State(s): State<AppState>,
     p: Principal,
     Path(id): Path<String>,
