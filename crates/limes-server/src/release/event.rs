@@ -1,6 +1,6 @@
 //! Assessed events as an organisation receives them. An event is released exactly as the alert
 //! it would have been: the kind that alarm raises ([`EventSource::alert_kind`]) at the event's
-//! place, through the same rule ([`Policy::detail_at`]), at the same detail, with the position
+//! place, through the same rule (`Policy::detail_at`), at the same detail, with the position
 //! coarsened the same way and an opaque per-organisation id (`e…`). In full it carries the
 //! assessment (cameras, expected detections, the tracks judged, under opaque ids), so every
 //! downgrade can be explained; below full, no sensor, zone, camera or track is named.
