@@ -282,6 +282,24 @@ fn fence_climbs_the_cameras_explain_away_are_events_released_counted_and_kept_on
         }
     }
     assert_eq!(assessed(&srv, "fence_climb", "nothing_seen"), 2.0);
+    // The console's recent window counts them by the same rule.
+    for (org, t) in &ops {
+        let (st, v) = srv.get(t, "/api/v1/nuisance/recent?hours=24");
+        assert_eq!(st, 200, "{v}");
+        let rows: Vec<&Value> = v["rows"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .filter(|r| r["from"] == "event")
+            .collect();
+        let zone_row = rows
+            .iter()
+            .any(|r| r["scope"] == "fence_zone" && r["key"] == zone.as_str() && r["n"] == 2);
+        assert_eq!(zone_row, *org == "ibf", "{org}: {rows:?}");
+        if *org != "ibf" {
+            assert!(rows.is_empty(), "{org}: {rows:?}");
+        }
+    }
 
     // The event stream carries them to ibf (a guard against hanging, not a timing) …
     let wait = std::time::Duration::from_secs(60);
