@@ -412,7 +412,7 @@ pub async fn nuisance(
                 let reason = v.life.resolution.clone().unwrap_or_default();
                 lifecycle::count_nuisance(&mut counts, &v, reason);
             }
-            for g in crate::store::events::groups_since(c, since)? {
+            for g in crate::store::events::groups(c, since, f64::INFINITY)? {
                 if policy.full_event_at(&org, g.source, &g.pos) {
                     lifecycle::count_events(&mut counts, &g);
                 }

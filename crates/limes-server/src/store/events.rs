@@ -80,15 +80,15 @@ pub struct EventGroup {
     pub n: u64,
 }
 
-/// Events at or after `since`, grouped by source, reason, sensor, zone, sector and position
-/// (a fence zone's alarms all sit at its middle, so a zone is one group per reason).
-pub fn groups_since(c: &Connection, since: f64) -> Result<Vec<EventGroup>, StoreError> {
+/// Events in `[from, to)`, grouped by source, reason, sensor, zone, sector and position (a
+/// fence zone's alarms all sit at its middle, so a zone is one group per reason).
+pub fn groups(c: &Connection, from: f64, to: f64) -> Result<Vec<EventGroup>, StoreError> {
     let mut stmt = c.prepare(
         "SELECT source, reason, sensor, zone, sector, lon, lat, COUNT(*) FROM events
-         WHERE time >= ?1 AND lon IS NOT NULL AND lat IS NOT NULL
+         WHERE time >= ?1 AND time < ?2 AND lon IS NOT NULL AND lat IS NOT NULL
          GROUP BY source, reason, sensor, zone, sector, lon, lat",
     )?;
-    let rows = stmt.query_map([since], |r| {
+    let rows = stmt.query_map([from, to], |r| {
         Ok((
             r.get::<_, String>(0)?,
             r.get::<_, String>(1)?,
