@@ -184,8 +184,14 @@ pub fn run_night(
                             .map_or(String::from("no truth near"), |(role, id, d)| {
                                 format!("nearest truth: {role:?} {id} at {d:.0} m")
                             });
+                        let incident = sink
+                            .truth
+                            .nearest_incident(first.raised.0, first.pos)
+                            .map_or(String::from("no incident"), |(name, d, dt)| {
+                                format!("nearest incident: {name} at {d:.0} m, {dt:+.0} s")
+                            });
                         format!(
-                            "{:?} {} raised {}: {} ({near})",
+                            "{:?} {} raised {}: {} ({near}; {incident})",
                             a.outcome,
                             r.kind.name(),
                             r.raised,

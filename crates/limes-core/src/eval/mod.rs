@@ -148,6 +148,31 @@ impl Truth {
             .min_by(|a, b| a.2.total_cmp(&b.2))
     }
 
+    /// The staged incident nearest `pos` (by distance): its kind, scenario, distance in metres
+    /// and time from the incident to `t` in seconds. For explaining an alert nothing matches.
+    pub fn nearest_incident(&self, t: f64, pos: Position) -> Option<(String, f64, f64)> {
+        let p = to_xy(self.frame, pos);
+        self.incidents
+            .iter()
+            .filter_map(|r| match r {
+                TruthRecord::Incident(i) => Some(i),
+                TruthRecord::State(_) => None,
+            })
+            .map(|i| {
+                let name = format!(
+                    "{:?}/{}",
+                    i.kind,
+                    i.scenario.as_deref().unwrap_or("ordinary")
+                );
+                (
+                    name,
+                    crate::geo::dist(to_xy(self.frame, i.pos), p),
+                    t - i.time.0,
+                )
+            })
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+    }
+
     /// Hours between the first and the last truth sample.
     pub fn hours(&self) -> f64 {
         match (self.samples.first(), self.samples.last()) {

@@ -413,12 +413,20 @@ impl Rules {
         next_line: Option<String>,
         time_to_line_s: Option<f64>,
     ) -> Ddr {
+        // The unit that gets there first: the exact (geodesic) time only for units whose cheap
+        // lower bound could beat the best so far (this runs on every update of an alert).
         let best = at.and_then(|p| {
-            self.site
-                .units
-                .iter()
-                .map(|u| (u.id.clone(), u.eta_s(p)))
-                .min_by(|a, b| a.1.total_cmp(&b.1))
+            let mut best: Option<(&str, f64)> = None;
+            for u in &self.site.units {
+                if best.is_some_and(|(_, b)| u.eta_lower_bound_s(p) > b) {
+                    continue;
+                }
+                let e = u.eta_s(p);
+                if best.is_none_or(|(_, b)| e < b) {
+                    best = Some((&u.id, e));
+                }
+            }
+            best.map(|(u, e)| (u.to_string(), e))
         });
         let (unit, eta) = match best {
             Some((u, e)) => (Some(u), Some(e.round())),

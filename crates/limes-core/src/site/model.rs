@@ -219,8 +219,16 @@ impl Unit {
 
     /// Estimated time to reach `target`, seconds.
     pub fn eta_s(&self, target: LonLat) -> f64 {
-        self.reaction_s
-            + self.pos().distance_m(&target) * self.route_factor / (self.speed_kmh / 3.6)
+        self.eta_for(self.pos().distance_m(&target))
+    }
+
+    /// A cheap lower bound of [`Unit::eta_s`] (from the great-circle distance less 1 %).
+    pub fn eta_lower_bound_s(&self, target: LonLat) -> f64 {
+        self.eta_for(0.99 * self.pos().sphere_distance_m(&target))
+    }
+
+    fn eta_for(&self, straight_m: f64) -> f64 {
+        self.reaction_s + straight_m * self.route_factor / (self.speed_kmh / 3.6)
     }
 }
 
