@@ -67,7 +67,8 @@ pub enum StoreError {
 /// A change run inside the writer's transaction; returns a JSON result for the caller.
 pub type ChangeFn = Box<dyn FnOnce(&Connection) -> Result<serde_json::Value, StoreError> + Send>;
 
-/// Handle to the store; cheap to clone.
+/// Handle to the store; cheap to clone. The data directory's lock is held by the writer thread,
+/// which runs until the last handle is dropped.
 #[derive(Clone)]
 pub struct Store {
     ingest: Sender<Op>,
@@ -75,7 +76,6 @@ pub struct Store {
     engine: Sender<EngineWrite>,
     db: PathBuf,
     readers: Arc<Mutex<Vec<Connection>>>,
-    _lock: Arc<File>,
 }
 
 /// What a store holds, for `/api/v1/stats` and the tests.
@@ -138,6 +138,7 @@ impl Store {
                 engine: engine_rx,
             },
             feed,
+            lock,
         )?;
         Ok((
             Self {
@@ -146,7 +147,6 @@ impl Store {
                 engine,
                 db,
                 readers: Arc::new(Mutex::new(Vec::new())),
-                _lock: Arc::new(lock),
             },
             handle,
         ))
