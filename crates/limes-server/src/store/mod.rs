@@ -67,15 +67,20 @@ pub enum StoreError {
 /// A change run inside the writer's transaction; returns a JSON result for the caller.
 pub type ChangeFn = Box<dyn FnOnce(&Connection) -> Result<serde_json::Value, StoreError> + Send>;
 
-/// Handle to the store; cheap to clone. The data directory's lock is held by the writer thread,
-/// which runs until the last handle is dropped.
+/// Handle to the store; cheap to clone.
+///
+/// Fields are dropped in the order declared: the last handle closes its read connections and
+/// lets go of the data directory's lock *before* it drops the queues, whose closing ends the
+/// writer thread. So once the writer has ended (what [`crate::Server::stop`] waits for), the
+/// directory can be opened again at once.
 #[derive(Clone)]
 pub struct Store {
+    readers: Arc<Mutex<Vec<Connection>>>,
+    db: PathBuf,
+    _lock: Arc<File>,
     ingest: Sender<Op>,
     control: Sender<Op>,
     engine: Sender<EngineWrite>,
-    db: PathBuf,
-    readers: Arc<Mutex<Vec<Connection>>>,
 }
 
 /// What a store holds, for `/api/v1/stats` and the tests.
@@ -138,7 +143,6 @@ impl Store {
                 engine: engine_rx,
             },
             feed,
-            lock,
         )?;
         Ok((
             Self {
@@ -147,6 +151,7 @@ impl Store {
                 engine,
                 db,
                 readers: Arc::new(Mutex::new(Vec::new())),
+                _lock: Arc::new(lock),
             },
             handle,
         ))

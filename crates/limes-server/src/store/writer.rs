@@ -132,14 +132,10 @@ pub(super) struct Queues {
     pub engine: Receiver<EngineWrite>,
 }
 
-/// Starts the writer thread. It holds the data directory's `lock` for as long as it runs and
-/// lets go of it only after its connection is closed, so that once the thread has ended
-/// (which its supervisor reports) another process may open the directory at once.
 pub(super) fn spawn(
     conn: Connection,
     queues: Queues,
     feed: Sender<Fed>,
-    lock: std::fs::File,
 ) -> Result<std::thread::JoinHandle<Result<(), String>>, StoreError> {
     let last = audit::last_hash(&conn)?;
     std::thread::Builder::new()
@@ -156,8 +152,6 @@ pub(super) fn spawn(
                 commits: 0,
             };
             w.run(queues);
-            drop(w);
-            drop(lock);
             Ok(())
         })
         .map_err(|source| StoreError::Io {
