@@ -59,16 +59,10 @@ fn climbs_under_the_cameras(site: &Path) -> (Vec<SensorRecord>, String, String) 
 
 /// The value of `limes_assessed_events_total{source=…,reason=…}` (0 when absent).
 fn assessed(srv: &Srv, source: &str, reason: &str) -> f64 {
-    let text = client()
-        .get(format!("{}/metrics", srv.ops))
-        .send()
-        .expect("metrics")
-        .text()
-        .expect("text");
-    let want = format!(r#"limes_assessed_events_total{{source="{source}",reason="{reason}"}} "#);
-    text.lines()
-        .find_map(|l| l.strip_prefix(&want).and_then(|v| v.trim().parse().ok()))
-        .unwrap_or(0.0)
+    metric(
+        srv,
+        &format!(r#"limes_assessed_events_total{{source="{source}",reason="{reason}"}}"#),
+    )
 }
 
 fn events(srv: &Srv, token: &str, query: &str) -> Vec<Value> {

@@ -6,17 +6,16 @@
 use axum::extract::{Path, Query, State};
 use axum::Json;
 use limes_core::record::{AssessReason, EventRecord, EventSource};
-use rusqlite::params_from_iter;
+use limes_core::site::Detail;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
-use super::alerts::{query_error, time_param};
+use super::listing::{query_error, Listing};
 use super::{ApiError, AppState};
 use crate::auth::Principal;
 use crate::release::{IdKind, Item, Out};
 use crate::store::events;
-use limes_core::site::Detail;
 
 /// Filters for `GET /api/v1/events`; all optional and combined with AND.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -53,55 +52,17 @@ pub async fn list_events(
         return Err(ApiError::forbidden("read events"));
     }
     let Query(f) = q.map_err(query_error)?;
-    let since = time_param("since", &f.since)?;
-    let until = time_param("until", &f.until)?;
-    let limit = f.limit.unwrap_or(200).clamp(1, 5000);
-    let mut sql = "SELECT body FROM events WHERE 1 = 1".to_string();
-    let mut args: Vec<rusqlite::types::Value> = Vec::new();
-    for (col, v) in [
-        ("source", f.source.map(|x| x.name().to_string())),
-        ("reason", f.reason.map(|x| x.name().to_string())),
-        ("sector", f.sector.clone()),
-        ("zone", f.zone.clone()),
-    ] {
-        if let Some(v) = v {
-            sql.push_str(&format!(" AND {col} = ?"));
-            args.push(v.into());
-        }
-    }
-    if let Some(t) = since {
-        sql.push_str(" AND time >= ?");
-        args.push(t.into());
-    }
-    if let Some(t) = until {
-        sql.push_str(" AND time < ?");
-        args.push(t.into());
-    }
-    sql.push_str(" ORDER BY time DESC, id DESC");
     // Filtering by zone must not tell a caller the zone of an event it is not shown in full.
     let need_full = f.zone.is_some();
     let (policy, org) = (s.policy.clone(), p.org.clone());
-    // Rows are read lazily and released one by one, until `limit` are released.
-    let released = s
-        .store
-        .read(move |c| {
-            let mut stmt = c.prepare(&sql)?;
-            let rows = stmt.query_map(params_from_iter(args), events::row_event)?;
-            let mut out = Vec::new();
-            for r in rows {
-                let Some(e) = r? else { continue };
-                let Some(r) = policy.release(&org, &Item::Event(Arc::new(e))) else {
-                    continue;
-                };
-                if need_full && r.detail != Detail::Full {
-                    continue;
-                }
-                out.push(r.out);
-                if out.len() >= limit {
-                    break;
-                }
-            }
-            Ok(out)
+    let released = Listing::new("body", "events", &f.since, &f.until, f.limit)?
+        .eq("source", f.source.map(|x| x.name().to_string()))
+        .eq("reason", f.reason.map(|x| x.name().to_string()))
+        .eq("sector", f.sector)
+        .eq("zone", f.zone)
+        .read(&s.store, events::row_event, move |e| {
+            let r = policy.release(&org, &Item::Event(Arc::new(e)))?;
+            (!need_full || r.detail == Detail::Full).then_some(r.out)
         })
         .await?;
     let ids: Vec<&str> = released.iter().map(Out::id).collect();

@@ -4,6 +4,7 @@
 pub mod alerts;
 pub mod events;
 pub mod ingest;
+pub mod listing;
 pub mod meta;
 pub mod openapi;
 pub mod read;
