@@ -192,7 +192,9 @@ export interface NuisanceRecent {
   bucket_s: number;
   from: number;
   to: number;
-  rows: { scope: "sensor" | "zone"; key: string; reason: string; n: number }[];
+  /** Nuisance resolutions (`from: "resolution"`) and assessed events (`from: "event"`: alarms
+   * kept from the operators), per sensor, zone and (events) fence zone. */
+  rows: { from?: "resolution" | "event"; scope: "sensor" | "zone" | "fence_zone"; key: string; reason: string; n: number }[];
   buckets: { t: number; n: number }[];
 }
 

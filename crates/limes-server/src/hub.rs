@@ -1,6 +1,6 @@
-//! The hub: the live picture (latest state of every track, alert and facility) and a broadcast
-//! of every change, which streams and CoT connections subscribe to and filter through the
-//! release policy.
+//! The hub: the live picture (latest state of every track, alert and facility, and the most
+//! recent assessed events) and a broadcast of every change, which streams and CoT connections
+//! subscribe to and filter through the release policy.
 //!
 //! The hub owns every merge, under its lock: an alert revision from the rules keeps the
 //! operators' life cycle; a life-cycle change keeps the latest revision and only replaces an
@@ -8,9 +8,9 @@
 //! the operators' updates. Changes are broadcast under the same lock, so subscribers see them
 //! in the order the picture took them.
 
-use limes_core::record::{AlertRecord, AlertState, TrackRecord, TrackStatus};
+use limes_core::record::{AlertRecord, AlertState, EventRecord, TrackRecord, TrackStatus};
 use limes_core::site::{FacilityStatus, Site};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::broadcast;
 
@@ -21,6 +21,9 @@ const BACKLOG: usize = 8192;
 
 /// Tracks not updated for this long leave the picture, seconds.
 pub const TRACK_STALE_S: f64 = 120.0;
+
+/// Assessed events the hub keeps (the most recent); older ones are read from the store.
+pub const EVENT_WINDOW: usize = 1024;
 
 /// Operator-set facility fields (head count, guards, status), kept beside the rules' estimate.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -57,6 +60,8 @@ pub struct Picture {
     pub alerts: BTreeMap<u64, Arc<AlertView>>,
     /// Facilities by id.
     pub facilities: BTreeMap<String, Arc<FacilityView>>,
+    /// The most recent assessed events, oldest first (at most [`EVENT_WINDOW`]).
+    pub events: VecDeque<Arc<EventRecord>>,
     ops: HashMap<String, FacilityOps>,
     rules: HashMap<String, RulesFacility>,
     /// Open hostile-kind alerts by the tracks they contain.
@@ -208,6 +213,29 @@ impl Hub {
         self.lock().alerts.get(&id).cloned()
     }
 
+    /// Publishes an assessed event and keeps it among the most recent [`EVENT_WINDOW`]. Events
+    /// are changes, not state: they are not in the snapshot a subscriber starts from.
+    pub fn event(&self, rec: EventRecord) -> Arc<EventRecord> {
+        let mut p = self.lock();
+        let e = Arc::new(rec);
+        if p.events.len() >= EVENT_WINDOW {
+            p.events.pop_front();
+        }
+        p.events.push_back(e.clone());
+        self.send(Item::Event(e.clone()));
+        e
+    }
+
+    /// The event with this id, if among the most recent.
+    pub fn event_by_id(&self, id: u64) -> Option<Arc<EventRecord>> {
+        self.lock()
+            .events
+            .iter()
+            .rev()
+            .find(|e| e.id == id)
+            .cloned()
+    }
+
     /// The rules' status and exit count of a facility, at clock time `t`.
     pub fn facility_rules(&self, id: &str, status: FacilityStatus, exits: u32, t: f64) {
         let mut p = self.lock();
@@ -336,4 +364,35 @@ fn facility_view(site: &Site, p: &Picture, id: &str) -> Option<FacilityView> {
         lat: c.lat,
         radius_m,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn a_flood_of_events_keeps_only_the_most_recent_window_and_broadcasts_each() {
+        let site = Arc::new(limes_core::site::open("ain-issa").expect("site"));
+        let hub = Hub::new(site);
+        let mut rx = hub.subscribe();
+        let e: EventRecord = serde_json::from_str(
+            r#"{"id":0,"source":"fence_vibration","time":1570000000,"decided":1570000000,
+                "lon":38.87,"lat":36.38,"assessment":{"reason":"vibration","window_s":0,
+                "expected_detections":0,"detail":"wind"},"summary":"wind"}"#,
+        )
+        .expect("an event");
+        let n = 3 * EVENT_WINDOW as u64;
+        for id in 1..=n {
+            hub.event(EventRecord { id, ..e.clone() });
+        }
+        let kept = hub.with(|p| p.events.len());
+        assert_eq!(kept, EVENT_WINDOW);
+        assert!(hub.event_by_id(n).is_some());
+        assert!(hub.event_by_id(n - EVENT_WINDOW as u64 + 1).is_some());
+        assert!(hub.event_by_id(n - EVENT_WINDOW as u64).is_none());
+        assert!(matches!(rx.try_recv(), Ok(Item::Event(x)) if x.id == 1));
+        let snap = hub.snapshot(1_570_000_000.0);
+        assert!(!snap.iter().any(|i| matches!(i, Item::Event(_))));
+    }
 }

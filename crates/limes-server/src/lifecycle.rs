@@ -151,25 +151,71 @@ pub fn apply(
     Ok(life)
 }
 
-/// Nuisance counts keyed by (scope `sensor` or `zone`, its id, resolution reason).
-pub type NuisanceCounts = std::collections::BTreeMap<(&'static str, String, String), u64>;
+/// Nuisance counts keyed by (what was counted: `resolution` or `event`; scope `sensor`, `zone`
+/// or `fence_zone`; its id; the reason).
+pub type NuisanceCounts =
+    std::collections::BTreeMap<(&'static str, &'static str, String, String), u64>;
+
+/// Where counted items happened: the sensors, the zone (sector, else facility, else
+/// `unzoned`) and, for fence alarms assessed as events, the fence zone.
+struct Place<'a> {
+    sensors: &'a [String],
+    sector: Option<&'a str>,
+    facility: Option<&'a str>,
+    fence_zone: Option<&'a str>,
+}
+
+/// Counts `n` items under `reason`: once for each sensor, once for the zone and once for the
+/// fence zone (when there is one). The one rule for resolutions and events.
+fn count_at(
+    counts: &mut NuisanceCounts,
+    from: &'static str,
+    place: Place<'_>,
+    reason: &str,
+    n: u64,
+) {
+    let zone = place
+        .sector
+        .or(place.facility)
+        .unwrap_or("unzoned")
+        .to_string();
+    let mut add = |scope: &'static str, key: String| {
+        *counts
+            .entry((from, scope, key, reason.to_string()))
+            .or_default() += n;
+    };
+    for sensor in place.sensors {
+        add("sensor", sensor.clone());
+    }
+    add("zone", zone);
+    if let Some(z) = place.fence_zone {
+        add("fence_zone", z.to_string());
+    }
+}
 
 /// Counts one resolved alert under `reason`: once for each sensor it names and once for its
 /// zone (sector, else facility, else `unzoned`). The one rule for `/api/v1/nuisance` and the
 /// console's recent window.
 pub fn count_nuisance(counts: &mut NuisanceCounts, v: &AlertView, reason: String) {
-    let zone = v
-        .alert
-        .sector
-        .clone()
-        .or(v.alert.facility.clone())
-        .unwrap_or_else(|| "unzoned".into());
-    for sensor in &v.alert.sensors {
-        *counts
-            .entry(("sensor", sensor.clone(), reason.clone()))
-            .or_default() += 1;
-    }
-    *counts.entry(("zone", zone, reason)).or_default() += 1;
+    let place = Place {
+        sensors: &v.alert.sensors,
+        sector: v.alert.sector.as_deref(),
+        facility: v.alert.facility.as_deref(),
+        fence_zone: None,
+    };
+    count_at(counts, "resolution", place, &reason, 1);
+}
+
+/// Counts a group of assessed events under their reason, by the same rule: their sensor, their
+/// zone and their fence zone.
+pub fn count_events(counts: &mut NuisanceCounts, g: &crate::store::events::EventGroup) {
+    let place = Place {
+        sensors: g.sensor.as_slice(),
+        sector: g.sector.as_deref(),
+        facility: None,
+        fence_zone: g.zone.as_deref(),
+    };
+    count_at(counts, "event", place, &g.reason, g.n);
 }
 
 #[cfg(test)]

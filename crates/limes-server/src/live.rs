@@ -1,14 +1,15 @@
 //! The live engine: one thread that owns the core [`Engine`] (the same tracker and rules as
 //! `limes track`), replays the durable log at start-up, hands the writer its admission state,
-//! then follows the log as it is committed, publishing tracks, alerts and facility status to
-//! the hub and persisting alert revisions with their webhook deliveries.
+//! then follows the log as it is committed, publishing tracks, alerts, assessed events and
+//! facility status to the hub and persisting alert revisions (with their webhook deliveries)
+//! and events.
 //!
 //! The thread is supervised ([`supervise`]): if it stops or panics, the server's health fails
 //! with the reason, `/readyz` says so, ingest is refused and `limes serve` exits non-zero.
 
 use crossbeam_channel::Receiver;
 use limes_core::engine::{Engine, Output};
-use limes_core::record::{AlertRecord, TrackStatus};
+use limes_core::record::{AlertRecord, EventRecord, TrackStatus};
 use limes_core::site::Site;
 use limes_core::track::{TrackUpdate, Tracker};
 use std::collections::HashMap;
@@ -89,10 +90,15 @@ impl Live {
 
     fn run(self, feed: Receiver<Fed>, stop: Receiver<()>) -> Result<(), String> {
         let mut engine = Engine::new(self.site.tracker.clone(), Some(&self.site));
+        let stored_events = self
+            .store
+            .read_blocking(store::events::max_id)
+            .map_err(|e| format!("reading the stored events: {e}"))?;
         let mut out = LiveOut {
             live: &self,
             last_pub: HashMap::new(),
             now: 0.0,
+            stored_events,
         };
         let started = Instant::now();
         let seq = store::replay_log(self.store.path(), |f| out.handle(&mut engine, f, None))
@@ -129,6 +135,9 @@ struct LiveOut<'a> {
     live: &'a Live,
     last_pub: HashMap<u64, (f64, TrackStatus)>,
     now: f64,
+    /// The highest event id stored before this start: the replay decides those again, and they
+    /// are not logged or counted twice.
+    stored_events: u64,
 }
 
 impl LiveOut<'_> {
@@ -224,7 +233,8 @@ impl LiveOut<'_> {
     }
 }
 
-/// The engine's output: tracks (at most one per track per second, plus status changes) and alerts.
+/// The engine's output: tracks (at most one per track per second, plus status changes), alerts
+/// and assessed events.
 struct EngineOutput<'a, 'b> {
     inner: &'a mut LiveOut<'b>,
     facility: bool,
@@ -277,6 +287,25 @@ impl Output for EngineOutput<'_, '_> {
             outbox,
         }) {
             tracing::error!("alert {} revision {} not stored: {e}", a.id, a.rev);
+        }
+    }
+
+    fn event(&mut self, e: &EventRecord) {
+        let live = self.inner.live;
+        if e.id > self.inner.stored_events {
+            live.metrics.assessed_event(e);
+            tracing::info!(
+                "event {} ({}, {}): {}; {}",
+                e.id,
+                e.source.name(),
+                e.assessment.reason.name(),
+                e.summary,
+                e.assessment.detail
+            );
+        }
+        live.hub.event(e.clone());
+        if let Err(err) = live.store.event(e.clone()) {
+            tracing::error!("event {} not stored: {err}", e.id);
         }
     }
 }

@@ -1,11 +1,24 @@
 //! Prometheus metrics, served at `/metrics`.
 
+use limes_core::record::EventRecord;
 use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use std::sync::Arc;
+
+/// Labels of the assessed-event counter: what raised the alarm and why it was kept from the
+/// operators (both closed sets; no organisation, sensor or position).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EventLabels {
+    /// `fence_climb`, `fence_vibration` or `approach`.
+    pub source: &'static str,
+    /// The assessment's reason (`nothing_seen`, `animals`, `herd`, `turned_back`, `vibration`).
+    pub reason: &'static str,
+}
 
 /// The server's counters, gauges and histograms; cheap to clone.
 #[derive(Clone)]
@@ -23,6 +36,8 @@ pub struct Metrics {
     pub engine_refused: Counter,
     /// Alert revisions produced.
     pub alert_revisions: Counter,
+    /// Assessed events decided (each once: not again when the start-up replay decides it anew).
+    pub assessed_events: Family<EventLabels, Counter>,
     /// Detections the tracker dropped for arriving later than its reorder window.
     pub late_dropped: Gauge,
     /// Live tracks.
@@ -78,6 +93,7 @@ impl Metrics {
             engine_records: Counter::default(),
             engine_refused: Counter::default(),
             alert_revisions: Counter::default(),
+            assessed_events: Family::default(),
             late_dropped: Gauge::default(),
             live_tracks: Gauge::default(),
             connections: Gauge::default(),
@@ -125,6 +141,11 @@ impl Metrics {
             "alert_revisions",
             "Alert revisions produced",
             m.alert_revisions.clone(),
+        );
+        r.register(
+            "assessed_events",
+            "Alarms assessed and kept from the operators as events, by source and reason",
+            m.assessed_events.clone(),
         );
         r.register(
             "live_tracks",
@@ -215,6 +236,16 @@ impl Metrics {
             registry: Arc::new(r),
             ..m
         }
+    }
+
+    /// Counts one assessed event.
+    pub fn assessed_event(&self, e: &EventRecord) {
+        self.assessed_events
+            .get_or_create(&EventLabels {
+                source: e.source.name(),
+                reason: e.assessment.reason.name(),
+            })
+            .inc();
     }
 
     /// The text exposition format.

@@ -38,6 +38,8 @@ fn the_document_validates_and_keeps_the_ingest_body() {
         "/api/v1/alerts/{id}/cap",
         "/api/v1/stream",
         "/api/v1/tokens",
+        "/api/v1/events",
+        "/api/v1/events/{id}",
         "/healthz",
     ] {
         assert!(v["paths"][p].is_object(), "{p} is documented");

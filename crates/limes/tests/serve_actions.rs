@@ -532,6 +532,7 @@ fn allowed(needs: Needs, role: &str) -> bool {
 fn every_role_of_every_organisation_gets_exactly_its_rights_on_every_endpoint() {
     let c = camp();
     const NONE: &str = "a00000000000000000000000000000000";
+    const NO_EVENT: &str = "e00000000000000000000000000000000";
     // (method, path, body, what the role needs, the status when allowed).
     let endpoints: Vec<(&str, String, &str, Needs, u16)> = vec![
         ("GET", "/api/v1/alerts".into(), "", Needs::Read, 200),
@@ -571,6 +572,14 @@ fn every_role_of_every_organisation_gets_exactly_its_rights_on_every_endpoint() 
             404,
         ),
         ("GET", "/api/v1/nuisance".into(), "", Needs::Operate, 200),
+        ("GET", "/api/v1/events".into(), "", Needs::Read, 200),
+        (
+            "GET",
+            format!("/api/v1/events/{NO_EVENT}"),
+            "",
+            Needs::Read,
+            404,
+        ),
         ("GET", "/api/v1/tracks".into(), "", Needs::Read, 200),
         ("GET", "/api/v1/facilities".into(), "", Needs::Read, 200),
         (

@@ -1,5 +1,7 @@
-// Health and nuisance: silent sensors (their coverage gaps are hatched on the map) and the nuisance
-// resolutions per sensor and per zone over 24 h or 7 d, from which a supervisor tunes thresholds.
+// Health and nuisance: silent sensors (their coverage gaps are hatched on the map), the nuisance
+// resolutions per sensor and per zone over 24 h or 7 d, from which a supervisor tunes thresholds,
+// and the assessed events (alarms kept from the alert desk) per fence zone, where a failing fence
+// or someone probing it shows.
 
 import { useEffect, useState } from "preact/hooks";
 import { api } from "../api";
@@ -8,18 +10,35 @@ import { OKABE_ITO } from "../palette";
 import { alertsTick, session, site } from "../state";
 import type { NuisanceRecent } from "../types";
 
-/** Horizontal bars: one per key, stacked by reason. */
-export function Bars(props: { rows: { key: string; reason: string; n: number }[] }) {
+/** Colours of the nuisance resolution reasons. */
+const RESOLUTION_COLOUR: Record<string, string> = {
+  nuisance_animal: OKABE_ITO.green,
+  nuisance_herder: OKABE_ITO.orange,
+  nuisance_weather: OKABE_ITO.sky,
+  sensor_fault: OKABE_ITO.purple,
+};
+
+/** Colours of the assessment reasons of events. */
+const ASSESS_COLOUR: Record<string, string> = {
+  nothing_seen: OKABE_ITO.vermillion,
+  animals: OKABE_ITO.green,
+  herd: OKABE_ITO.yellow,
+  turned_back: OKABE_ITO.blue,
+  vibration: OKABE_ITO.sky,
+};
+
+/** Horizontal bars: one per key, stacked by reason (named under `prefix` in the messages). */
+export function Bars(props: {
+  rows: { key: string; reason: string; n: number }[];
+  colour?: Record<string, string>;
+  prefix?: string;
+}) {
+  const colour = props.colour ?? RESOLUTION_COLOUR;
+  const prefix = props.prefix ?? "reason";
   const byKey = new Map<string, { reason: string; n: number }[]>();
   for (const r of props.rows) byKey.set(r.key, [...(byKey.get(r.key) ?? []), r]);
   const keys = [...byKey.entries()].map(([k, v]) => ({ k, v, total: v.reduce((s, x) => s + x.n, 0) })).sort((a, b) => b.total - a.total);
   const max = Math.max(1, ...keys.map((k) => k.total));
-  const colour: Record<string, string> = {
-    nuisance_animal: OKABE_ITO.green,
-    nuisance_herder: OKABE_ITO.orange,
-    nuisance_weather: OKABE_ITO.sky,
-    sensor_fault: OKABE_ITO.purple,
-  };
   if (!keys.length) return <p class="muted">{t("health.none")}</p>;
   return (
     <div class="bars">
@@ -28,7 +47,7 @@ export function Bars(props: { rows: { key: string; reason: string; n: number }[]
           <span class="bar-key">{k}</span>
           <span class="bar">
             {v.map((x) => (
-              <span class="seg" title={`${tKey("reason", x.reason)}: ${x.n}`} style={{ width: `${(x.n / max) * 100}%`, background: colour[x.reason] ?? OKABE_ITO.grey }} />
+              <span class="seg" title={`${tKey(prefix, x.reason)}: ${x.n}`} style={{ width: `${(x.n / max) * 100}%`, background: colour[x.reason] ?? OKABE_ITO.grey }} />
             ))}
           </span>
           <span class="bar-n">{num(total)}</span>
@@ -37,7 +56,7 @@ export function Bars(props: { rows: { key: string; reason: string; n: number }[]
       <p class="legend">
         {Object.entries(colour).map(([r, c]) => (
           <span>
-            <span class="swatch" style={{ background: c }} /> {tKey("reason", r)}
+            <span class="swatch" style={{ background: c }} /> {tKey(prefix, r)}
           </span>
         ))}
       </p>
@@ -91,6 +110,10 @@ export function HealthPanel() {
     };
   }, [hours, operator]);
   const silent = (g?.sensors ?? []).filter((x) => x.silent);
+  const resolutions = (data?.rows ?? []).filter((r) => r.from !== "event");
+  const events = (data?.rows ?? []).filter((r) => r.from === "event");
+  // Every event counts once under its zone (sector, else unzoned).
+  const eventsTotal = events.filter((r) => r.scope === "zone").reduce((a, r) => a + r.n, 0);
   return (
     <div class="health" data-testid="health-panel">
       <h3>{t("health.silent")}</h3>
@@ -126,12 +149,23 @@ export function HealthPanel() {
           {err ? <p class="error">{err}</p> : null}
           {data ? (
             <>
-              <p class="muted">{t("health.total", { n: num(data.buckets.reduce((a, b) => a + b.n, 0)) })}</p>
-              <Histogram buckets={data.buckets} />
-              <h4>{t("health.perSensor")}</h4>
-              <Bars rows={data.rows.filter((r) => r.scope === "sensor")} />
-              <h4>{t("health.perZone")}</h4>
-              <Bars rows={data.rows.filter((r) => r.scope === "zone")} />
+              <div data-testid="health-nuisance">
+                <p class="muted">{t("health.total", { n: num(data.buckets.reduce((a, b) => a + b.n, 0)) })}</p>
+                <Histogram buckets={data.buckets} />
+                <h4>{t("health.perSensor")}</h4>
+                <Bars rows={resolutions.filter((r) => r.scope === "sensor")} />
+                <h4>{t("health.perZone")}</h4>
+                <Bars rows={resolutions.filter((r) => r.scope === "zone")} />
+              </div>
+              <div data-testid="health-events">
+                <h3>{t("health.events")}</h3>
+                <p class="muted">{t("health.eventsNote")}</p>
+                <p class="muted">{t("health.eventsTotal", { n: num(eventsTotal) })}</p>
+                <h4>{t("health.perFenceZone")}</h4>
+                <Bars rows={events.filter((r) => r.scope === "fence_zone")} colour={ASSESS_COLOUR} prefix="assess" />
+                <h4>{t("health.perZone")}</h4>
+                <Bars rows={events.filter((r) => r.scope === "zone")} colour={ASSESS_COLOUR} prefix="assess" />
+              </div>
             </>
           ) : null}
         </>

@@ -2,9 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Position, Time};
+use super::{AlertKind, Position, Time};
 
 /// Why an alarm did (or did not) reach an operator.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AssessReason {
@@ -59,6 +60,7 @@ impl AssessReason {
 }
 
 /// One camera's view of an assessed place.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CameraView {
     /// Camera id.
@@ -91,6 +93,7 @@ pub struct Assessment {
 }
 
 /// What produced an event.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventSource {
@@ -100,6 +103,39 @@ pub enum EventSource {
     FenceVibration,
     /// An approach to the frontier.
     Approach,
+}
+
+impl EventSource {
+    /// Every source, in report order.
+    pub const ALL: [EventSource; 3] = [
+        EventSource::FenceClimb,
+        EventSource::FenceVibration,
+        EventSource::Approach,
+    ];
+
+    /// The kind of alert the event would have been had it not been assessed away: a fence
+    /// alarm a `fence_cut` (the kind fence climbs raise), an approach an `approach`. Whoever
+    /// may see that alert may see the event, at the same detail.
+    pub fn alert_kind(self) -> AlertKind {
+        match self {
+            EventSource::FenceClimb | EventSource::FenceVibration => AlertKind::FenceCut,
+            EventSource::Approach => AlertKind::Approach,
+        }
+    }
+
+    /// The snake_case name used in files and counters.
+    pub fn name(self) -> &'static str {
+        match self {
+            EventSource::FenceClimb => "fence_climb",
+            EventSource::FenceVibration => "fence_vibration",
+            EventSource::Approach => "approach",
+        }
+    }
+
+    /// Parses a [`EventSource::name`].
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.name() == s)
+    }
 }
 
 /// An alarm assessed and kept from the operators: logged, counted, visible on request (a line

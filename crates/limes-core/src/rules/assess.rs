@@ -181,7 +181,14 @@ impl Rules {
                 expected_detections: 0.0,
                 cameras: vec![],
                 tracks,
-                detail: format!("tracks {herd:?} in a herd, {back:?} turned back or gone"),
+                // Counts, not the tracker's ids (they are in `tracks`): the line is shown to
+                // people, and ids are released only as each organisation's own.
+                detail: format!(
+                    "{} of {} tracks in a herd, {} turned back or gone",
+                    herd.len(),
+                    herd.len() + back.len(),
+                    back.len()
+                ),
             };
             let draft = EventDraft {
                 source: EventSource::Approach,

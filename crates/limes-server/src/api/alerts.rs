@@ -1,5 +1,5 @@
 //! Alerts: list and filter, read one, the operators' life-cycle actions, and the nuisance
-//! counts. Alerts are named by the caller's opaque ids; one that does not exist, is not
+//! counts (resolutions, and the assessed events beside them). Alerts are named by the caller's opaque ids; one that does not exist, is not
 //! released to the caller, or (for an action) is not released to it in full, gets the same
 //! `404 no such alert`.
 
@@ -7,10 +7,10 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use limes_core::record::{AlertKind, AlertState, Severity};
-use rusqlite::params_from_iter;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::listing::{query_error, time_param, Listing};
 use super::{json_body, parse_body, ApiError, AppState, Body};
 use crate::audit::AuditDraft;
 use crate::auth::Principal;
@@ -37,23 +37,6 @@ pub struct Filter {
     limit: Option<usize>,
 }
 
-/// Parses an RFC 3339 query parameter, naming it when it is not one.
-pub fn time_param(field: &str, v: &Option<String>) -> Result<Option<f64>, ApiError> {
-    v.as_deref()
-        .map(|s| {
-            limes_core::record::Time::parse(s)
-                .map(|t| t.0)
-                .ok_or_else(|| {
-                    ApiError::bad_field(field, format!("{field}: {s:?} is not an RFC 3339 time"))
-                })
-        })
-        .transpose()
-}
-
-fn query_error(e: axum::extract::rejection::QueryRejection) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, e.body_text())
-}
-
 #[utoipa::path(get, path = "/api/v1/alerts", tag = "alerts", params(Filter),
     responses((status = 200, description = "Alerts released to the caller, newest first", body = super::openapi::AlertList),
         (status = 400, description = "Bad request (the field is named in details)", body = super::openapi::ErrorBody), (status = 403, description = "Your role or organisation may not", body = super::openapi::ErrorBody)),
@@ -68,51 +51,16 @@ pub async fn list(
         return Err(ApiError::forbidden("read alerts"));
     }
     let Query(f) = q.map_err(query_error)?;
-    let since = time_param("since", &f.since)?;
-    let until = time_param("until", &f.until)?;
-    let limit = f.limit.unwrap_or(200).clamp(1, 5000);
-    let mut sql = format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE 1 = 1");
-    let mut args: Vec<rusqlite::types::Value> = Vec::new();
-    for (col, v) in [
-        ("kind", f.kind.map(|k| k.name().to_string())),
-        ("severity", f.severity.map(|x| x.name().to_string())),
-        ("sector", f.sector.clone()),
-        ("facility", f.facility.clone()),
-        ("state", f.state.map(|x| x.name().to_string())),
-        ("status", f.status.map(|x| x.name().to_string())),
-    ] {
-        if let Some(v) = v {
-            sql.push_str(&format!(" AND {col} = ?"));
-            args.push(v.into());
-        }
-    }
-    if let Some(t) = since {
-        sql.push_str(" AND time >= ?");
-        args.push(t.into());
-    }
-    if let Some(t) = until {
-        sql.push_str(" AND time < ?");
-        args.push(t.into());
-    }
-    sql.push_str(" ORDER BY time DESC, id DESC");
     let (policy, org) = (s.policy.clone(), p.org.clone());
-    // Rows are read lazily and released one by one, until `limit` are released.
-    let released = s
-        .store
-        .read(move |c| {
-            let mut stmt = c.prepare(&sql)?;
-            let rows = stmt.query_map(params_from_iter(args), lifecycle::row_view)?;
-            let mut out = Vec::new();
-            for r in rows {
-                let Some(v) = r? else { continue };
-                if let Some(r) = policy.release(&org, &Item::Alert(v.into())) {
-                    out.push(r.out);
-                    if out.len() >= limit {
-                        break;
-                    }
-                }
-            }
-            Ok(out)
+    let released = Listing::new(ALERT_COLUMNS, "alerts", &f.since, &f.until, f.limit)?
+        .eq("kind", f.kind.map(|k| k.name().to_string()))
+        .eq("severity", f.severity.map(|x| x.name().to_string()))
+        .eq("sector", f.sector)
+        .eq("facility", f.facility)
+        .eq("state", f.state.map(|x| x.name().to_string()))
+        .eq("status", f.status.map(|x| x.name().to_string()))
+        .read(&s.store, lifecycle::row_view, move |v| {
+            policy.release(&org, &Item::Alert(v.into())).map(|r| r.out)
         })
         .await?;
     let ids: Vec<&str> = released.iter().map(Out::id).collect();
@@ -355,20 +303,24 @@ pub async fn resolve(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct NuisanceQuery {
-    /// RFC 3339: resolutions at or after this (all by default).
+    /// RFC 3339: resolutions (and events) at or after this (all by default).
     since: Option<String>,
 }
 
 /// One nuisance count.
 #[derive(Debug, Serialize, PartialEq, Eq, PartialOrd, Ord, utoipa::ToSchema)]
 pub struct NuisanceRow {
-    /// `sensor` or `zone` (frontier sector or facility).
+    /// What was counted: `resolution` (alerts operators resolved as nuisance) or `event`
+    /// (alarms assessed and kept from the operators).
+    pub from: &'static str,
+    /// `sensor`, `zone` (frontier sector or facility, else `unzoned`) or, for events,
+    /// `fence_zone` (controller/zone).
     pub scope: &'static str,
     /// The sensor or zone.
     pub key: String,
-    /// The resolution reason.
+    /// The resolution reason, or the event's assessment reason.
     pub reason: String,
-    /// How many alerts were resolved so.
+    /// How many.
     pub n: u64,
 }
 
@@ -376,7 +328,9 @@ pub struct NuisanceRow {
     responses((status = 200, description = "OK", body = super::openapi::NuisanceList), (status = 403, description = "Your role or organisation may not", body = super::openapi::ErrorBody)),
     security(("bearer" = [])))]
 /// Nuisance resolutions per sensor and per zone, counted over the alerts the caller receives in
-/// full (operators and up): what a supervisor tunes thresholds from.
+/// full, and beside them the assessed events it receives in full (operators and up): what a
+/// supervisor tunes thresholds from, and where a fence keeps raising alarms the cameras explain
+/// away (a failing fence, or someone probing it).
 pub async fn nuisance(
     State(s): State<AppState>,
     p: Principal,
@@ -405,9 +359,15 @@ pub async fn nuisance(
                 let reason = v.life.resolution.clone().unwrap_or_default();
                 lifecycle::count_nuisance(&mut counts, &v, reason);
             }
+            for g in crate::store::events::groups(c, since, f64::INFINITY)? {
+                if policy.full_event_at(&org, g.source, &g.pos) {
+                    lifecycle::count_events(&mut counts, &g);
+                }
+            }
             let mut rows: Vec<NuisanceRow> = counts
                 .into_iter()
-                .map(|((scope, key, reason), n)| NuisanceRow {
+                .map(|((from, scope, key, reason), n)| NuisanceRow {
+                    from,
                     scope,
                     key,
                     reason,

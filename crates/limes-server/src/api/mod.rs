@@ -2,7 +2,9 @@
 //! handler returns. The OpenAPI document is generated from the handlers (`openapi.rs`).
 
 pub mod alerts;
+pub mod events;
 pub mod ingest;
+pub mod listing;
 pub mod meta;
 pub mod openapi;
 pub mod read;
@@ -157,6 +159,11 @@ impl ApiError {
     /// an action) is not released to it in full: they must be indistinguishable.
     pub fn no_alert() -> Self {
         Self::not_found("no such alert")
+    }
+
+    /// The one answer for an event that does not exist or is not released to the caller.
+    pub fn no_event() -> Self {
+        Self::not_found("no such event")
     }
 
     /// 400 naming a field.

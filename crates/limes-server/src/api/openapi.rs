@@ -7,8 +7,8 @@ use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{alerts, ingest, meta, read, witness, AppState};
-use crate::release::{AlertOut, FacilityOut, TrackOut};
+use super::{alerts, events, ingest, meta, read, witness, AppState};
+use crate::release::{AlertOut, EventOut, FacilityOut, TrackOut};
 
 /// An error reply.
 #[derive(Serialize, ToSchema)]
@@ -34,6 +34,13 @@ pub enum IngestBody {
 pub struct AlertList {
     /// The alerts.
     pub alerts: Vec<AlertOut>,
+}
+
+/// `GET /api/v1/events`.
+#[derive(Serialize, ToSchema)]
+pub struct EventList {
+    /// The events.
+    pub events: Vec<EventOut>,
 }
 
 /// `GET /api/v1/tracks`.
@@ -68,7 +75,7 @@ pub struct AuditList {
 #[openapi(
     info(
         title = "Limes",
-        description = "The live system of Limes: sensors in, alerts and the picture out, released per partner organisation. Every item is released by the site's policy; ids are opaque and per organisation; an alert that does not exist and one not released to the caller get the same 404.",
+        description = "The live system of Limes: sensors in, alerts and the picture out, released per partner organisation. Every item is released by the site's policy; ids are opaque and per organisation; an alert (or assessed event) that does not exist and one not released to the caller get the same 404.",
         license(name = "Apache-2.0", identifier = "Apache-2.0")
     ),
     modifiers(&Bearer)
@@ -103,6 +110,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(alerts::assign))
         .routes(routes!(alerts::resolve))
         .routes(routes!(alerts::nuisance))
+        .routes(routes!(events::list_events))
+        .routes(routes!(events::one_event))
         .routes(routes!(read::tracks))
         .routes(routes!(read::facilities))
         .routes(routes!(read::update_facility))

@@ -1,7 +1,8 @@
 //! `GET /api/v1/nuisance/recent?hours=24|168`: nuisance resolutions per sensor and per zone in a
-//! recent window of the server's clock, with counts per time bucket: what a supervisor tunes
-//! thresholds from. Only alerts released to the caller's organisation in full are counted
-//! (the sensors an alert names are in full releases only).
+//! recent window of the server's clock, with counts per time bucket, and beside them the
+//! assessed events (per sensor, zone and fence zone): what a supervisor tunes thresholds from.
+//! Only alerts and events released to the caller's organisation in full are counted (the
+//! sensors they name are in full releases only).
 
 use axum::extract::{Query, State};
 use axum::Json;
@@ -12,6 +13,7 @@ use crate::api::{ApiError, AppState};
 use crate::auth::Principal;
 use crate::lifecycle;
 use crate::release::AlertView;
+use crate::store::events::EventGroup;
 
 /// Query.
 #[derive(Debug, Deserialize)]
@@ -20,9 +22,11 @@ pub struct Recent {
     hours: Option<u32>,
 }
 
-/// Counts nuisance resolutions in `[from, to)`: rows per (scope, key, reason) and bucket totals.
+/// Counts nuisance resolutions in `[from, to)` (rows per (scope, key, reason) and bucket totals)
+/// and the assessed events given (rows `"from": "event"`; not in the buckets).
 pub fn count(
     resolved: &[(AlertView, f64)],
+    events: &[EventGroup],
     from: f64,
     to: f64,
     bucket_s: f64,
@@ -44,9 +48,14 @@ pub fn count(
         let b = (((at - from) / bucket_s) as usize).min(n_buckets - 1);
         buckets[b] += 1;
     }
+    for g in events {
+        lifecycle::count_events(&mut rows, g);
+    }
     let rows = rows
         .into_iter()
-        .map(|((scope, key, reason), n)| json!({ "scope": scope, "key": key, "reason": reason, "n": n }))
+        .map(|((from, scope, key, reason), n)| {
+            json!({ "from": from, "scope": scope, "key": key, "reason": reason, "n": n })
+        })
         .collect();
     let buckets = buckets
         .into_iter()
@@ -74,7 +83,7 @@ pub async fn recent(
     let to = s.clock.now();
     let from = to - f64::from(hours) * 3600.0;
     let bucket_s = if hours <= 48 { 3600.0 } else { 6.0 * 3600.0 };
-    let rows = s
+    let (rows, events) = s
         .store
         .read(move |c| {
             let mut stmt = c.prepare(&format!(
@@ -93,19 +102,27 @@ pub async fn recent(
                     out.push((v, at));
                 }
             }
-            Ok(out)
+            Ok((out, crate::store::events::groups(c, from, to)?))
         })
         .await?;
     let released: Vec<(AlertView, f64)> = rows
         .into_iter()
         .filter(|(v, _)| s.policy.full_alert(&p.org, v))
         .collect();
-    let (rows, buckets) = count(&released, from, to, bucket_s);
+    let events: Vec<EventGroup> = events
+        .into_iter()
+        .filter(|g| s.policy.full_event_at(&p.org, g.source, &g.pos))
+        .collect();
+    let (rows, buckets) = count(&released, &events, from, to, bucket_s);
     s.audit(
         &p,
         "read.nuisance",
         "nuisance/recent",
-        json!({ "hours": hours, "alerts": released.len() }),
+        json!({
+            "hours": hours,
+            "alerts": released.len(),
+            "events": events.iter().map(|g| g.n).sum::<u64>(),
+        }),
     )
     .await?;
     Ok(Json(json!({

@@ -1,5 +1,6 @@
 //! A delivery session (an event stream or a CoT client): opening and closing are audited with
-//! counts of what was delivered, and every alert delivered is audited as it goes.
+//! counts of what was delivered (tracks, facilities, assessed events), and every alert
+//! delivered is audited as it goes.
 
 use serde_json::json;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,6 +17,7 @@ pub struct Session {
     channel: &'static str,
     tracks: AtomicU64,
     facilities: AtomicU64,
+    events: AtomicU64,
 }
 
 impl Session {
@@ -42,6 +44,7 @@ impl Session {
             channel,
             tracks: AtomicU64::new(0),
             facilities: AtomicU64::new(0),
+            events: AtomicU64::new(0),
         }
     }
 
@@ -53,6 +56,9 @@ impl Session {
             }
             DataKind::Facility => {
                 self.facilities.fetch_add(1, Ordering::Relaxed);
+            }
+            DataKind::Event => {
+                self.events.fetch_add(1, Ordering::Relaxed);
             }
             DataKind::Alert => {
                 let rev = match &r.out {
@@ -82,6 +88,7 @@ impl Drop for Session {
             json!({
                 "tracks": self.tracks.load(Ordering::Relaxed),
                 "facilities": self.facilities.load(Ordering::Relaxed),
+                "events": self.events.load(Ordering::Relaxed),
             }),
         ));
     }

@@ -16,6 +16,8 @@ pub enum IdKind {
     Track,
     /// An alert (prefix `a`).
     Alert,
+    /// An assessed event (prefix `e`).
+    Event,
 }
 
 impl IdKind {
@@ -23,6 +25,7 @@ impl IdKind {
         match self {
             IdKind::Track => b't',
             IdKind::Alert => b'a',
+            IdKind::Event => b'e',
         }
     }
 }
@@ -145,6 +148,11 @@ mod tests {
         assert_eq!(ids.internal(IdKind::Alert, "turkey", &a), Some(3));
         assert_eq!(ids.internal(IdKind::Alert, "sdf", &a), None);
         assert_eq!(ids.internal(IdKind::Track, "turkey", &a), None);
+        assert_eq!(ids.internal(IdKind::Event, "turkey", &a), None);
+        let e = ids.public(IdKind::Event, "turkey", 3);
+        assert!(e.starts_with('e'), "{e}");
+        assert_eq!(ids.internal(IdKind::Event, "turkey", &e), Some(3));
+        assert_eq!(ids.internal(IdKind::Alert, "turkey", &e), None);
         assert_ne!(a, ids.public(IdKind::Alert, "sdf", 3));
         assert_ne!(a, ids.public(IdKind::Alert, "turkey", 4));
         for bad in [

@@ -1,7 +1,7 @@
 //! What the server publishes: tracks, alerts with their life cycle, and facility status, as the
 //! hub holds them before any release decision.
 
-use limes_core::record::{AlertRecord, TrackRecord};
+use limes_core::record::{AlertRecord, EventRecord, TrackRecord};
 use limes_core::site::FacilityStatus;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -142,9 +142,11 @@ pub enum Item {
     Alert(Arc<AlertView>),
     /// A facility's status.
     Facility(Arc<FacilityView>),
+    /// An assessed alarm kept from the operators (released as the alert it would have been).
+    Event(Arc<EventRecord>),
 }
 
-/// The three kinds of data the policy distinguishes.
+/// The kinds of data the policy distinguishes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DataKind {
@@ -154,6 +156,8 @@ pub enum DataKind {
     Alert,
     /// Facility status.
     Facility,
+    /// Assessed events.
+    Event,
 }
 
 impl DataKind {
@@ -163,6 +167,7 @@ impl DataKind {
             DataKind::Track => "track",
             DataKind::Alert => "alert",
             DataKind::Facility => "facility",
+            DataKind::Event => "event",
         }
     }
 }
@@ -174,6 +179,7 @@ impl Item {
             Item::Track(_) => DataKind::Track,
             Item::Alert(_) => DataKind::Alert,
             Item::Facility(_) => DataKind::Facility,
+            Item::Event(_) => DataKind::Event,
         }
     }
 }

@@ -4,12 +4,15 @@
 //!
 //! What it returns is typed ([`Out`]): a full, coarse or summary form of a track, an alert or
 //! a facility, with the position as released, its uncertainty, and whether the track is
-//! hostile to that organisation. Ids are opaque and per organisation ([`ids`]).
+//! hostile to that organisation. Ids are opaque and per organisation ([`ids`]). An assessed
+//! event is released as the alert it would have been ([`event`]).
 
+pub mod event;
 pub mod ids;
 mod item;
 mod out;
 
+pub use event::{CoarseEvent, EventOut, FullEvent, SummaryEvent};
 pub use ids::{IdKind, Ids};
 pub use item::{AlertLife, AlertView, DataKind, FacilityView, Item, Lifecycle, TrackItem};
 pub use out::{
@@ -18,7 +21,7 @@ pub use out::{
 };
 
 use limes_core::geo::LonLat;
-use limes_core::record::{AlertRecord, Position, TrackRecord};
+use limes_core::record::{AlertKind, AlertRecord, Position, TrackRecord};
 use limes_core::site::{Detail, FrontierIndex, FrontierSide, Org, Site};
 use std::collections::HashMap;
 
@@ -48,6 +51,7 @@ impl Released {
             Out::Track(_) => DataKind::Track,
             Out::Alert(_) => DataKind::Alert,
             Out::Facility(_) => DataKind::Facility,
+            Out::Event(_) => DataKind::Event,
         }
     }
 }
@@ -129,6 +133,7 @@ impl Policy {
             Item::Track(t) => self.track(o, t),
             Item::Alert(a) => self.alert(o, a),
             Item::Facility(f) => self.facility(o, f),
+            Item::Event(e) => self.event(o, e),
         }
     }
 
@@ -210,16 +215,21 @@ impl Policy {
         })
     }
 
-    /// The detail at which `o` receives alert `v`, if at all.
-    fn alert_detail(&self, o: &Org, v: &AlertView) -> Option<Detail> {
-        let a = &v.alert;
-        if !o.receives_kind(a.kind) {
+    /// The detail at which `o` receives an alert of `kind` at `pos`, if at all: the one rule
+    /// for alerts and for the assessed events they would have been.
+    fn detail_at(&self, o: &Org, kind: AlertKind, pos: &Position) -> Option<Detail> {
+        if !o.receives_kind(kind) {
             return None;
         }
-        if o.alerts >= Detail::Coarse && !lonlat(&a.pos).is_some_and(|p| self.in_area(o, p)) {
+        if o.alerts >= Detail::Coarse && !lonlat(pos).is_some_and(|p| self.in_area(o, p)) {
             return None;
         }
         (o.alerts > Detail::None).then_some(o.alerts)
+    }
+
+    /// The detail at which `o` receives alert `v`, if at all.
+    fn alert_detail(&self, o: &Org, v: &AlertView) -> Option<Detail> {
+        self.detail_at(o, v.alert.kind, &v.alert.pos)
     }
 
     fn alert(&self, o: &Org, v: &AlertView) -> Option<Released> {

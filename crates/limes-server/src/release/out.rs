@@ -20,6 +20,8 @@ pub enum Out {
     Alert(AlertOut),
     /// A facility.
     Facility(FacilityOut),
+    /// An assessed event.
+    Event(super::EventOut),
 }
 
 impl Out {
@@ -31,6 +33,7 @@ impl Out {
             Out::Alert(a) => a.base_id(),
             Out::Facility(FacilityOut::Full(f)) => &f.id,
             Out::Facility(FacilityOut::Summary(f)) => &f.id,
+            Out::Event(e) => e.base_id(),
         }
     }
 }

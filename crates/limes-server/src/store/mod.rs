@@ -2,13 +2,15 @@
 //! commits whatever is queued in one transaction (group commit) and acknowledges only after the
 //! commit is on disk. Reads use their own connections.
 
+pub mod events;
 pub(crate) mod schema;
 mod writer;
 
-pub use writer::{AlertWrite, Fed, Feed, OutboxRow};
+pub use writer::{AlertWrite, EngineWrite, Fed, Feed, OutboxRow};
 
 use crossbeam_channel::{bounded, Sender, TrySendError};
 use limes_core::engine::Admission;
+use limes_core::record::EventRecord;
 use rusqlite::{Connection, OpenFlags};
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -19,8 +21,8 @@ use crate::audit::AuditDraft;
 use crate::ingest::{Batch, IdempotencyKey, IngestReply};
 use writer::{Op, Queues};
 
-/// Alert revisions the engine may queue for the writer before it waits.
-const ALERT_QUEUE: usize = 4096;
+/// Alert revisions and events the engine may queue for the writer before it waits.
+const ENGINE_QUEUE: usize = 4096;
 
 /// A store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -66,14 +68,19 @@ pub enum StoreError {
 pub type ChangeFn = Box<dyn FnOnce(&Connection) -> Result<serde_json::Value, StoreError> + Send>;
 
 /// Handle to the store; cheap to clone.
+///
+/// Fields are dropped in the order declared: the last handle closes its read connections and
+/// lets go of the data directory's lock *before* it drops the queues, whose closing ends the
+/// writer thread. So once the writer has ended (what [`crate::Server::stop`] waits for), the
+/// directory can be opened again at once.
 #[derive(Clone)]
 pub struct Store {
+    readers: Arc<Mutex<Vec<Connection>>>,
+    db: PathBuf,
+    _lock: Arc<File>,
     ingest: Sender<Op>,
     control: Sender<Op>,
-    alerts: Sender<AlertWrite>,
-    db: PathBuf,
-    readers: Arc<Mutex<Vec<Connection>>>,
-    _lock: Arc<File>,
+    engine: Sender<EngineWrite>,
 }
 
 /// What a store holds, for `/api/v1/stats` and the tests.
@@ -87,6 +94,9 @@ pub struct Stats {
     pub alerts: i64,
     /// Alert revisions.
     pub alert_revisions: i64,
+    /// Assessed events.
+    #[serde(default)]
+    pub events: i64,
     /// Audit entries.
     pub audit_entries: i64,
     /// Webhook deliveries not yet made.
@@ -124,13 +134,13 @@ impl Store {
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         let (ingest, ingest_rx) = bounded(queue.max(1));
         let (control, control_rx) = bounded(1024);
-        let (alerts, alerts_rx) = bounded(ALERT_QUEUE);
+        let (engine, engine_rx) = bounded(ENGINE_QUEUE);
         let handle = writer::spawn(
             conn,
             Queues {
                 ingest: ingest_rx,
                 control: control_rx,
-                alerts: alerts_rx,
+                engine: engine_rx,
             },
             feed,
         )?;
@@ -138,7 +148,7 @@ impl Store {
             Self {
                 ingest,
                 control,
-                alerts,
+                engine,
                 db,
                 readers: Arc::new(Mutex::new(Vec::new())),
                 _lock: Arc::new(lock),
@@ -209,7 +219,17 @@ impl Store {
     /// Persists an alert revision and its webhook deliveries (from the live engine); waits
     /// while the writer's bounded queue is full.
     pub fn alert(&self, w: AlertWrite) -> Result<(), StoreError> {
-        self.alerts.send(w).map_err(|_| StoreError::Closed)
+        self.engine
+            .send(EngineWrite::Alert(Box::new(w)))
+            .map_err(|_| StoreError::Closed)
+    }
+
+    /// Persists an assessed event (from the live engine), in order with the alert revisions;
+    /// waits while the writer's bounded queue is full. An event already stored is kept.
+    pub fn event(&self, e: EventRecord) -> Result<(), StoreError> {
+        self.engine
+            .send(EngineWrite::Event(Box::new(e)))
+            .map_err(|_| StoreError::Closed)
     }
 
     /// Runs `change` in the writer's transaction with its audit entry (if any); resolves once durable.
@@ -347,6 +367,7 @@ impl Store {
                 batches: one("SELECT COUNT(*) FROM log WHERE kind = 0")?,
                 alerts: one("SELECT COUNT(*) FROM alerts")?,
                 alert_revisions: one("SELECT COUNT(*) FROM alert_revs")?,
+                events: one("SELECT COUNT(*) FROM events")?,
                 audit_entries: one("SELECT COUNT(*) FROM audit")?,
                 outbox_pending: one("SELECT COUNT(*) FROM outbox WHERE delivered IS NULL")?,
                 last_batch_seq: one("SELECT COALESCE(MAX(seq), 0) FROM log WHERE kind = 0")?,

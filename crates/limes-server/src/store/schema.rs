@@ -45,6 +45,24 @@ CREATE TABLE IF NOT EXISTS alerts (
 );
 CREATE INDEX IF NOT EXISTS alerts_time ON alerts (time);
 
+-- Assessed events: alarms the engine kept from the operators (fence alarms the cameras
+-- explained away, approaches by herds or walkers who turned back). Derived from the log like
+-- alerts: the engine's replay writes them again and the id keeps each once.
+CREATE TABLE IF NOT EXISTS events (
+    id      INTEGER PRIMARY KEY,   -- the engine's event id (increases in decision order)
+    source  TEXT NOT NULL,         -- fence_climb | fence_vibration | approach
+    reason  TEXT NOT NULL,         -- the assessment's reason
+    time    REAL NOT NULL,         -- the alarm
+    decided REAL NOT NULL,
+    sector  TEXT,
+    sensor  TEXT,
+    zone    TEXT,                  -- fence zone (controller/zone)
+    lon     REAL,                  -- NULL for a position in a local frame
+    lat     REAL,
+    body    TEXT NOT NULL          -- the EventRecord as JSON
+);
+CREATE INDEX IF NOT EXISTS events_time ON events (time);
+
 -- Hash-chained, append-only audit log.
 CREATE TABLE IF NOT EXISTS audit (
     seq    INTEGER PRIMARY KEY,
@@ -182,4 +200,34 @@ pub fn migrate(c: &rusqlite::Connection) -> rusqlite::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    #[test]
+    fn a_store_made_before_events_gets_the_events_table_and_keeps_its_alerts() {
+        let c = rusqlite::Connection::open_in_memory().expect("db");
+        c.execute_batch(
+            "CREATE TABLE alerts (id INTEGER PRIMARY KEY, rev INTEGER NOT NULL, kind TEXT NOT NULL,
+                severity TEXT NOT NULL, state TEXT NOT NULL, sector TEXT, facility TEXT,
+                raised REAL NOT NULL, time REAL NOT NULL, body TEXT NOT NULL,
+                status TEXT NOT NULL DEFAULT 'new', unit TEXT, resolution TEXT, note TEXT,
+                changed_by TEXT, changed_at REAL);
+             INSERT INTO alerts (id, rev, kind, severity, state, raised, time, body)
+                VALUES (1, 1, 'fence_cut', 'low', 'open', 0, 0, '{}');",
+        )
+        .expect("an old store");
+        super::migrate(&c).expect("migrates");
+        super::migrate(&c).expect("twice");
+        let n: i64 = c
+            .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
+            .expect("events table");
+        assert_eq!(n, 0);
+        let a: i64 = c
+            .query_row("SELECT COUNT(*) FROM alerts", [], |r| r.get(0))
+            .expect("alerts");
+        assert_eq!(a, 1);
+    }
 }

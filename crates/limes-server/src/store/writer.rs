@@ -7,7 +7,7 @@
 
 use crossbeam_channel::{Receiver, Select, Sender};
 use limes_core::engine::Admission;
-use limes_core::record::{AlertRecord, SensorRecord};
+use limes_core::record::{AlertRecord, EventRecord, SensorRecord};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::time::Instant;
 use tokio::sync::oneshot;
@@ -86,6 +86,15 @@ pub struct AlertWrite {
     pub outbox: Vec<OutboxRow>,
 }
 
+/// What the engine derives from the log and the writer persists, in the order it was decided.
+#[derive(Clone, Debug)]
+pub enum EngineWrite {
+    /// An alert revision with its webhook deliveries.
+    Alert(Box<AlertWrite>),
+    /// An assessed event.
+    Event(Box<EventRecord>),
+}
+
 pub(super) fn decode(seq: i64, kind: i64, body: &[u8]) -> Feed {
     if kind == 1 {
         let t = std::str::from_utf8(body)
@@ -120,7 +129,7 @@ pub(super) fn decode(seq: i64, kind: i64, body: &[u8]) -> Feed {
 pub(super) struct Queues {
     pub ingest: Receiver<Op>,
     pub control: Receiver<Op>,
-    pub alerts: Receiver<AlertWrite>,
+    pub engine: Receiver<EngineWrite>,
 }
 
 pub(super) fn spawn(
@@ -155,7 +164,7 @@ struct Writer {
     conn: Connection,
     log: Log,
     feed: Sender<Fed>,
-    revs: Vec<AlertWrite>,
+    revs: Vec<EngineWrite>,
     commits: u64,
 }
 
@@ -185,7 +194,7 @@ impl Writer {
         loop {
             if self.revs.is_empty() {
                 let first = crossbeam_channel::select! {
-                    recv(q.alerts) -> a => a.map(Err),
+                    recv(q.engine) -> a => a.map(Err),
                     recv(q.control) -> op => op.map(Ok),
                     recv(q.ingest) -> op => op.map(Ok),
                 };
@@ -197,7 +206,7 @@ impl Writer {
                 }
             }
             while ops.len() + self.revs.len() < MAX_GROUP {
-                if let Ok(a) = q.alerts.try_recv() {
+                if let Ok(a) = q.engine.try_recv() {
                     self.revs.push(a);
                 } else if let Ok(op) = q.control.try_recv() {
                     ops.push(op);
@@ -207,20 +216,23 @@ impl Writer {
                     break;
                 }
             }
-            self.commit(&mut ops, &q.alerts);
+            self.commit(&mut ops, &q.engine);
         }
     }
 
     /// Applies everything queued in one transaction; acknowledges only after the commit.
-    fn commit(&mut self, ops: &mut Vec<Op>, alerts: &Receiver<AlertWrite>) {
+    fn commit(&mut self, ops: &mut Vec<Op>, alerts: &Receiver<EngineWrite>) {
         fail::fail_point!("writer-commit");
         let before = self.log.clone();
         let mut done = Vec::with_capacity(ops.len());
-        let revs: Vec<AlertWrite> = self.revs.drain(..).collect();
+        let revs: Vec<EngineWrite> = self.revs.drain(..).collect();
         let result = (|| -> Result<(), rusqlite::Error> {
             let tx = self.conn.unchecked_transaction()?;
             for w in &revs {
-                write_alert(&tx, w)?;
+                match w {
+                    EngineWrite::Alert(a) => write_alert(&tx, a)?,
+                    EngineWrite::Event(e) => super::events::write(&tx, e)?,
+                }
             }
             for op in ops.drain(..) {
                 if let Some(d) = self.log.apply(&tx, op)? {
@@ -272,7 +284,7 @@ impl Writer {
     /// Hands a committed entry to the engine. Waits while the engine lags (so the ingest queue
     /// fills and callers get backpressure), taking the engine's alert revisions meanwhile so
     /// the two threads can never wait on each other.
-    fn forward(&mut self, item: Fed, alerts: &Receiver<AlertWrite>) {
+    fn forward(&mut self, item: Fed, alerts: &Receiver<EngineWrite>) {
         let mut item = Some(item);
         while let Some(it) = item.take() {
             let mut sel = Select::new();

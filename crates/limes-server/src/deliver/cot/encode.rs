@@ -143,6 +143,9 @@ pub fn item(site: &str, r: &Released, now: f64) -> Option<String> {
                 detail: &detail,
             }))
         }
+        // Assessed events are kept from the operators' maps (the REST API and the event
+        // stream carry them).
+        Out::Event(_) => None,
         Out::Facility(f) => {
             let FacilityOut::Full(f) = f else {
                 return None;

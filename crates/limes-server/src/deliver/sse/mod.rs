@@ -1,5 +1,6 @@
-//! `GET /api/v1/stream`: server-sent events of tracks, alerts and facility changes, released
-//! per organisation. The stream opens with the current picture, then follows changes; a
+//! `GET /api/v1/stream`: server-sent events of tracks, alerts, facility changes and assessed
+//! events, released per organisation. The stream opens with the current picture (events are
+//! changes, not part of it), then follows changes; a
 //! `lagged` event tells a slow reader it missed changes, and the picture released to it follows
 //! again. A `checkpoint` event carries the
 //! latest signed audit checkpoint when the stream opens and each new one as it is signed.
@@ -22,7 +23,7 @@ use crate::release::{DataKind, Released};
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct StreamQuery {
-    /// Comma-separated kinds: `track`, `alert`, `facility` (all by default).
+    /// Comma-separated kinds: `track`, `alert`, `facility`, `event` (all by default).
     kinds: Option<String>,
 }
 
@@ -45,23 +46,29 @@ pub fn lagged() -> Event {
 
 fn kinds(q: &StreamQuery) -> Result<Vec<DataKind>, ApiError> {
     let Some(k) = &q.kinds else {
-        return Ok(vec![DataKind::Track, DataKind::Alert, DataKind::Facility]);
+        return Ok(vec![
+            DataKind::Track,
+            DataKind::Alert,
+            DataKind::Facility,
+            DataKind::Event,
+        ]);
     };
     k.split(',')
         .map(|x| match x.trim() {
             "track" => Ok(DataKind::Track),
             "alert" => Ok(DataKind::Alert),
             "facility" => Ok(DataKind::Facility),
+            "event" => Ok(DataKind::Event),
             other => Err(ApiError::bad_field(
                 "kinds",
-                format!("unknown kind {other:?}: track, alert or facility"),
+                format!("unknown kind {other:?}: track, alert, facility or event"),
             )),
         })
         .collect()
 }
 
 #[utoipa::path(get, path = "/api/v1/stream", tag = "picture", params(StreamQuery),
-    responses((status = 200, description = "Server-sent events `track`, `alert`, `facility` (JSON as the REST items) and `lagged`; `checkpoint` (JSON: origin, size, root, time, note) with the latest signed audit checkpoint first and each new one as it is signed", content_type = "text/event-stream", body = String)),
+    responses((status = 200, description = "Server-sent events `track`, `alert`, `facility`, `event` (assessed events as they are decided; JSON as the REST items) and `lagged`; `checkpoint` (JSON: origin, size, root, time, note) with the latest signed audit checkpoint first and each new one as it is signed", content_type = "text/event-stream", body = String)),
     security(("bearer" = [])))]
 /// The event stream.
 pub async fn stream(
