@@ -1,36 +1,32 @@
-//! Assessed events as an organisation receives them. An event is released exactly as the alert
-//! it would have been: the kind that alarm raises ([`EventSource::alert_kind`]) at the event's
-//! place, through the same rule (`Policy::detail_at`), at the same detail, with the position
-//! coarsened the same way and an opaque per-organisation id (`e…`). In full it carries the
-//! assessment (cameras, expected detections, the tracks judged, under opaque ids), so every
-//! downgrade can be explained; below full, no sensor, zone, camera or track is named.
+//! Assessed events as an organisation receives them. An event is an assessment of the sensors:
+//! which cameras watched the place, how far off, whether they worked, what the tracker saw. So
+//! it is released only to an organisation that receives the alert it would have been (the kind
+//! that alarm raises, [`EventSource::alert_kind`], at the event's place, by `Policy::detail_at`)
+//! in full *and* is released the site's sensors; to any other it does not exist, because even
+//! its existence (or its reason) shows where cameras were covering and working. It goes out
+//! under an opaque per-organisation id (`e…`), with the assessment (cameras, expected
+//! detections, the tracks judged under opaque ids), so every downgrade can be explained.
 
 use limes_core::record::{
     AlertKind, AssessReason, CameraView, EventRecord, EventSource, Position, Time,
 };
-use limes_core::site::{Detail, Org};
+use limes_core::site::{Detail, Geometry, Org};
 use serde::{Serialize, Serializer};
 
-use super::{cell_radius, lonlat, IdKind, Out, Policy, Released, ALERT_AREA_M};
+use super::{lonlat, IdKind, Out, Policy, Released, ALERT_AREA_M};
 
-/// An event in full, coarsened or as a summary.
+/// An event as released (only ever in full: see the module's note).
 #[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum EventOut {
     /// Everything, with the assessment.
     Full(Box<FullEvent>),
-    /// The summary plus a snapped position.
-    Coarse(CoarseEvent),
-    /// Source, reason, times, sector and a plain summary.
-    Summary(SummaryEvent),
 }
 
 impl EventOut {
     pub(super) fn base_id(&self) -> &str {
         match self {
             EventOut::Full(e) => &e.id,
-            EventOut::Coarse(e) => &e.base.id,
-            EventOut::Summary(e) => &e.id,
         }
     }
 
@@ -38,44 +34,8 @@ impl EventOut {
     pub fn reason(&self) -> AssessReason {
         match self {
             EventOut::Full(e) => e.rec.assessment.reason,
-            EventOut::Coarse(e) => e.base.reason,
-            EventOut::Summary(e) => e.reason,
         }
     }
-}
-
-/// The fields of an event every detail carries; no position, sensor, zone, camera or track.
-#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct SummaryEvent {
-    /// Opaque id.
-    pub id: String,
-    /// The kind of alert it would have been.
-    pub kind: AlertKind,
-    /// What raised it.
-    pub source: EventSource,
-    /// Why it was kept from the operators.
-    pub reason: AssessReason,
-    /// Time of the alarm (or of the approach).
-    pub time: Time,
-    /// Time of the decision.
-    pub decided: Time,
-    /// Frontier sector, if on the frontier.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sector: Option<String>,
-    /// A plain line with no sensor, zone, camera or track names.
-    pub summary: String,
-}
-
-/// A coarsened event.
-#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct CoarseEvent {
-    /// The summary fields.
-    #[serde(flatten)]
-    pub base: SummaryEvent,
-    /// Longitude of the grid cell's centre.
-    pub lon: f64,
-    /// Latitude of the grid cell's centre.
-    pub lat: f64,
 }
 
 /// An event in full, under opaque event, alert and track ids.
@@ -178,13 +138,18 @@ impl Serialize for FullEvent {
 }
 
 impl Policy {
-    /// Whether `org` receives events of this source at `pos` in full (the condition for
-    /// counting them beside its nuisance resolutions): whether it receives that alert in full.
+    /// Whether `org` receives events of this source at `pos` (always in full): whether it
+    /// receives that alert in full and is released the site's sensors. The one rule for the
+    /// events it reads and the events counted beside its nuisance resolutions.
     pub fn full_event_at(&self, org: &str, source: EventSource, pos: &Position) -> bool {
         self.orgs
             .get(org)
-            .and_then(|o| self.detail_at(o, source.alert_kind(), pos))
-            .is_some_and(|d| d == Detail::Full)
+            .is_some_and(|o| self.sees_events(o, source, pos))
+    }
+
+    fn sees_events(&self, o: &Org, source: EventSource, pos: &Position) -> bool {
+        o.sees(Geometry::Sensors)
+            && self.detail_at(o, source.alert_kind(), pos) == Some(Detail::Full)
     }
 
     /// Whether `org` receives this event in full.
@@ -193,76 +158,29 @@ impl Policy {
     }
 
     pub(super) fn event(&self, o: &Org, e: &EventRecord) -> Option<Released> {
-        let detail = self.detail_at(o, e.source.alert_kind(), &e.pos)?;
-        let id = self.ids.public(IdKind::Event, &o.id, e.id);
-        let summary = SummaryEvent {
-            id: id.clone(),
-            kind: e.source.alert_kind(),
-            source: e.source,
-            reason: e.assessment.reason,
-            time: e.time,
-            decided: e.decided,
-            sector: e.sector.clone(),
-            summary: plain_summary(e),
-        };
-        match detail {
-            Detail::None => None,
-            Detail::Summary => Some(Released {
-                out: Out::Event(EventOut::Summary(summary)),
-                detail,
-                pos: None,
-                radius_m: ALERT_AREA_M,
-            }),
-            Detail::Coarse => {
-                let c = lonlat(&e.pos)?.snap(o.coarsen_m);
-                Some(Released {
-                    out: Out::Event(EventOut::Coarse(CoarseEvent {
-                        base: summary,
-                        lon: c.lon,
-                        lat: c.lat,
-                    })),
-                    detail,
-                    pos: Some(c),
-                    radius_m: cell_radius(o.coarsen_m),
-                })
-            }
-            Detail::Full => {
-                let tracks = e
-                    .assessment
-                    .tracks
-                    .iter()
-                    .map(|t| self.ids.public(IdKind::Track, &o.id, *t))
-                    .collect();
-                let alert = e.alert.map(|a| self.ids.public(IdKind::Alert, &o.id, a));
-                Some(Released {
-                    out: Out::Event(EventOut::Full(Box::new(FullEvent {
-                        id,
-                        alert,
-                        tracks,
-                        rec: e.clone(),
-                    }))),
-                    detail,
-                    pos: lonlat(&e.pos),
-                    radius_m: ALERT_AREA_M,
-                })
-            }
+        if !self.sees_events(o, e.source, &e.pos) {
+            return None;
         }
+        let id = self.ids.public(IdKind::Event, &o.id, e.id);
+        let tracks = e
+            .assessment
+            .tracks
+            .iter()
+            .map(|t| self.ids.public(IdKind::Track, &o.id, *t))
+            .collect();
+        let alert = e.alert.map(|a| self.ids.public(IdKind::Alert, &o.id, a));
+        Some(Released {
+            out: Out::Event(EventOut::Full(Box::new(FullEvent {
+                id,
+                alert,
+                tracks,
+                rec: e.clone(),
+            }))),
+            detail: Detail::Full,
+            pos: lonlat(&e.pos),
+            radius_m: ALERT_AREA_M,
+        })
     }
-}
-
-/// A summary line with no sensor, zone, camera or track names, for summary and coarse releases.
-fn plain_summary(e: &EventRecord) -> String {
-    let place = e
-        .sector
-        .as_deref()
-        .map(|s| format!(" at {s}"))
-        .unwrap_or_default();
-    format!(
-        "{}{place} assessed: {}",
-        e.source.name().replace('_', " "),
-        e.assessment.reason.name().replace('_', " ")
-    )
-    .to_lowercase()
 }
 
 #[cfg(test)]
@@ -341,14 +259,19 @@ mod tests {
                         let ev = policy.release(&o.id, &Item::Event(Arc::new(e.clone())));
                         let al = policy.release(&o.id, &Item::Alert(Arc::new(a.clone())));
                         let what = format!("{name}: {} {source:?} at {p:?}", o.id);
+                        // In full where the alert is full and the sensors are released;
+                        // otherwise not at all.
+                        let full_alert = al.as_ref().is_some_and(|r| r.detail == Detail::Full);
                         assert_eq!(
                             ev.as_ref().map(|r| (r.detail, r.pos, r.radius_m)),
-                            al.as_ref().map(|r| (r.detail, r.pos, r.radius_m)),
+                            al.as_ref()
+                                .filter(|_| full_alert && o.sees(Geometry::Sensors))
+                                .map(|r| (r.detail, r.pos, r.radius_m)),
                             "{what}"
                         );
                         assert_eq!(
                             policy.full_event(&o.id, &e),
-                            policy.full_alert(&o.id, &a),
+                            policy.full_alert(&o.id, &a) && o.sees(Geometry::Sensors),
                             "{what}"
                         );
                         let Some(r) = ev else { continue };
@@ -357,26 +280,14 @@ mod tests {
                         let id = json["id"].as_str().expect("id");
                         assert!(id.starts_with('e') && id.len() == 33, "{what}: {json}");
                         assert_eq!(json["kind"], serde_json::json!(source.alert_kind()));
-                        let text = json.to_string();
-                        if r.detail == Detail::Full {
-                            assert_eq!(json["assessment"]["cameras"][0]["sensor"], "t020-cam");
-                            let t = json["assessment"]["tracks"][0].as_str().expect("track");
-                            assert!(t.starts_with('t') && t.len() == 33, "{what}: {json}");
-                        } else {
-                            for leak in ["fc022", "t020", "assessment", "sensor", "zone"] {
-                                assert!(!text.contains(leak), "{what}: {leak} in {text}");
-                            }
-                        }
-                        if r.detail == Detail::Summary {
-                            assert!(json.get("lon").is_none(), "{what}: {json}");
-                        }
+                        assert_eq!(r.detail, Detail::Full, "{what}");
+                        assert_eq!(json["assessment"]["cameras"][0]["sensor"], "t020-cam");
+                        let t = json["assessment"]["tracks"][0].as_str().expect("track");
+                        assert!(t.starts_with('t') && t.len() == 33, "{what}: {json}");
                     }
                 }
             }
             assert!(seen.contains(&Detail::Full), "{name}: {seen:?}");
-            if name == "ain-issa" {
-                assert!(seen.contains(&Detail::Coarse), "{name}: {seen:?}");
-            }
         }
     }
 }

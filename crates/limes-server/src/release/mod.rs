@@ -12,7 +12,7 @@ pub mod ids;
 mod item;
 mod out;
 
-pub use event::{CoarseEvent, EventOut, FullEvent, SummaryEvent};
+pub use event::{EventOut, FullEvent};
 pub use ids::{IdKind, Ids};
 pub use item::{AlertLife, AlertView, DataKind, FacilityView, Item, Lifecycle, TrackItem};
 pub use out::{
