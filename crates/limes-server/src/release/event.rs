@@ -147,6 +147,18 @@ impl Policy {
             .is_some_and(|o| self.sees_events(o, source, pos))
     }
 
+    /// Whether `org` could receive any event at all (so a listing for one that cannot need not
+    /// read the table to find nothing).
+    pub fn may_see_events(&self, org: &str) -> bool {
+        self.orgs.get(org).is_some_and(|o| {
+            o.sees(Geometry::Sensors)
+                && o.alerts == Detail::Full
+                && EventSource::ALL
+                    .iter()
+                    .any(|s| o.receives_kind(s.alert_kind()))
+        })
+    }
+
     fn sees_events(&self, o: &Org, source: EventSource, pos: &Position) -> bool {
         o.sees(Geometry::Sensors)
             && self.detail_at(o, source.alert_kind(), pos) == Some(Detail::Full)
@@ -274,6 +286,7 @@ mod tests {
                             policy.full_alert(&o.id, &a) && o.sees(Geometry::Sensors),
                             "{what}"
                         );
+                        assert!(ev.is_none() || policy.may_see_events(&o.id), "{what}");
                         let Some(r) = ev else { continue };
                         seen.insert(r.detail);
                         let json = serde_json::to_value(&r.out).expect("json");
