@@ -6,7 +6,6 @@
 use axum::extract::{Path, Query, State};
 use axum::Json;
 use limes_core::record::{AssessReason, EventRecord, EventSource};
-use limes_core::site::Detail;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -27,8 +26,8 @@ pub struct EventFilter {
     /// The assessment's reason.
     reason: Option<AssessReason>,
     sector: Option<String>,
-    /// A fence zone (`controller/zone`); only events released in full name their zone, so
-    /// only those match.
+    /// A fence zone (`controller/zone`); events are only ever released in full, so a zone
+    /// matches only events whose zone the caller may see.
     zone: Option<String>,
     /// RFC 3339; events whose alarm is at or after this.
     since: Option<String>,
@@ -52,8 +51,6 @@ pub async fn list_events(
         return Err(ApiError::forbidden("read events"));
     }
     let Query(f) = q.map_err(query_error)?;
-    // Filtering by zone must not tell a caller the zone of an event it is not shown in full.
-    let need_full = f.zone.is_some();
     let (policy, org) = (s.policy.clone(), p.org.clone());
     let listing = Listing::new("body", "events", &f.since, &f.until, f.limit)?;
     if !policy.may_see_events(&org) {
@@ -68,8 +65,9 @@ pub async fn list_events(
         .eq("sector", f.sector)
         .eq("zone", f.zone)
         .read(&s.store, events::row_event, move |e| {
-            let r = policy.release(&org, &Item::Event(Arc::new(e)))?;
-            (!need_full || r.detail == Detail::Full).then_some(r.out)
+            policy
+                .release(&org, &Item::Event(Arc::new(e)))
+                .map(|r| r.out)
         })
         .await?;
     let ids: Vec<&str> = released.iter().map(Out::id).collect();
