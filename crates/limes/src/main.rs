@@ -247,6 +247,9 @@ enum BenchCmd {
         /// The sensor's detection probability.
         #[arg(long, default_value_t = 0.9)]
         pd: f64,
+        /// Association of established tracks: gnn or jpda.
+        #[arg(long, default_value = "gnn")]
+        association: String,
     },
     /// Alarm quality over many seeds of a frontier night built to fool the system: Pd per
     /// scenario kind, time to alert, nuisance and false alert rates, operating points, and the
@@ -476,9 +479,14 @@ fn main() -> Result<()> {
             reuse_stonesoup,
         }),
         Cmd::Bench {
-            what: Some(BenchCmd::AccuracyRun { dir, pd }),
+            what:
+                Some(BenchCmd::AccuracyRun {
+                    dir,
+                    pd,
+                    association,
+                }),
             ..
-        } => bench_accuracy::run_limes(&dir, pd),
+        } => bench_accuracy::run_limes(&dir, pd, &association),
         Cmd::Bench {
             what: None,
             minutes,

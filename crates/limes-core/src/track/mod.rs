@@ -10,6 +10,7 @@
 
 pub mod assign;
 pub mod classify;
+pub mod jpda;
 pub mod kalman;
 mod limits;
 mod reorder;
@@ -89,6 +90,11 @@ pub struct TrackerConfig {
     /// it. On for an unknown 1 Hz sensor (no identity switches left on the benchmark's t50);
     /// off for the shipped sites, where it costs one more nuisance alert on the demo's night.
     pub confirmed_first: bool,
+    /// How established tracks share out the detections of a gated cluster: `gnn` (the single
+    /// best joint assignment) or `jpda` (every track updated with each detection weighted by
+    /// the probability, over all joint hypotheses, that it is the track's; see [`jpda`]).
+    /// Tentative tracks always take, by GNN, what established ones probably did not.
+    pub association: Association,
     /// Class fusion weights.
     pub class: ClassConfig,
     /// Bounds on the tracker's state (`[tracker.limits]`).
@@ -120,6 +126,7 @@ impl Default for TrackerConfig {
             confirm_score: 0.0,
             delete_score_drop: 6.9,
             confirmed_first: false,
+            association: Association::Gnn,
             class: ClassConfig::default(),
             limits: TrackerLimits::default(),
         }
@@ -148,6 +155,18 @@ impl TrackerConfig {
             ..Self::default()
         }
     }
+}
+
+/// Association method of established tracks (`[tracker] association`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Association {
+    /// Global nearest neighbour: one best joint assignment per cluster.
+    #[default]
+    Gnn,
+    /// Joint probabilistic data association: exact for clusters of up to
+    /// [`jpda::EXACT_MAX_MEAS`] detections, belief propagation beyond.
+    Jpda,
 }
 
 /// A measurement in a partition's local frame.

@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use limes_core::eval::gospa::{gospa_with_pairs, with_switching, Switching};
 use limes_core::record::{Detection, Position, SensorRecord, Time};
-use limes_core::track::{Tracker, TrackerConfig};
+use limes_core::track::{Association, Tracker, TrackerConfig};
 
 /// GOSPA cut-off, order and switching penalty (metres per full switch).
 const C: f64 = 50.0;
@@ -87,15 +87,27 @@ pub fn run(a: &Args) -> Result<()> {
         let mut rows: Vec<(String, Score)> = Vec::new();
         // Limes in its own process, so its peak memory is its own.
         let exe = std::env::current_exe()?;
-        let st = std::process::Command::new(exe)
-            .args(["bench", "accuracy-run", "--dir"])
-            .arg(&dir)
-            .args(["--pd", &spec.pd.to_string()])
-            .status()?;
-        if !st.success() {
-            bail!("limes bench accuracy-run failed on {}", dir.display());
+        for assoc in [Association::Gnn, Association::Jpda] {
+            let name = association_name(assoc);
+            let st = std::process::Command::new(&exe)
+                .args(["bench", "accuracy-run", "--dir"])
+                .arg(&dir)
+                .args(["--pd", &spec.pd.to_string()])
+                .args(["--association", name])
+                .status()?;
+            if !st.success() {
+                bail!("limes bench accuracy-run failed on {}", dir.display());
+            }
+            let default = TrackerConfig::unknown_sensor().association == assoc;
+            rows.push((
+                format!(
+                    "Limes {}{}",
+                    name.to_uppercase(),
+                    if default { " (default)" } else { "" }
+                ),
+                score(&dir, &format!("limes-{name}"), truth)?,
+            ));
         }
-        rows.push(("Limes".into(), score(&dir, "limes", truth)?));
         if let Some(py) = &python {
             for tracker in ["gnn", "jpda"] {
                 let t = Instant::now();
@@ -207,8 +219,15 @@ fn write_scenario(dir: &Path, spec: &scenario::Spec, sc: &scenario::Scenario) ->
 }
 
 /// `limes bench accuracy-run --dir D`: tracks `D/detections.jsonl` with the parameters for an
-/// unknown 1 Hz point sensor; writes `D/limes.tracks.jsonl` and `D/limes.stats.json`.
-pub fn run_limes(dir: &Path, pd: f64) -> Result<()> {
+/// unknown 1 Hz point sensor with the given association; writes `D/limes-A.tracks.jsonl` and
+/// `D/limes-A.stats.json` (A: gnn or jpda).
+pub fn run_limes(dir: &Path, pd: f64, association: &str) -> Result<()> {
+    let assoc = match association {
+        "gnn" => Association::Gnn,
+        "jpda" => Association::Jpda,
+        other => bail!("--association {other}: expected gnn or jpda"),
+    };
+    let name = association_name(assoc);
     let f = std::io::BufReader::new(std::fs::File::open(dir.join("detections.jsonl"))?);
     let mut dets: Vec<Detection> = Vec::new();
     for (n, line) in f.lines().enumerate() {
@@ -222,8 +241,28 @@ pub fn run_limes(dir: &Path, pd: f64) -> Result<()> {
     }
     let cfg = TrackerConfig {
         detection_probability: pd,
+        association: assoc,
         ..TrackerConfig::unknown_sensor()
     };
+    let mut cfg = cfg;
+    if let Ok(e) = std::env::var("LIMES_EXP") {
+        for kv in e.split(',') {
+            let (k, v) = kv.split_once('=').unwrap();
+            let v: f64 = v.parse().unwrap();
+            match k {
+                "drop" => cfg.delete_score_drop = v,
+                "confirm" => cfg.confirm_score = v,
+                "hits" => cfg.confirm_hits = v as u32,
+                "q" => {
+                    cfg.q_person = v;
+                    cfg.q_vehicle = v;
+                }
+                "gate" => cfg.gate_chi2 = v,
+                "birth" => cfg.birth_density = v,
+                _ => panic!("{k}"),
+            }
+        }
+    }
     let mut tr = Tracker::new(cfg);
     let mut out = Vec::with_capacity(4096);
     let mut scans: Vec<(f64, Vec<Estimate>)> = Vec::new();
@@ -242,7 +281,9 @@ pub fn run_limes(dir: &Path, pd: f64) -> Result<()> {
         scans.push((t, snap.iter().map(|u| (u.id, u.xy[0], u.xy[1])).collect()));
     }
     let secs = started.elapsed().as_secs_f64();
-    let mut w = std::io::BufWriter::new(std::fs::File::create(dir.join("limes.tracks.jsonl"))?);
+    let mut w = std::io::BufWriter::new(std::fs::File::create(
+        dir.join(format!("limes-{name}.tracks.jsonl")),
+    )?);
     for (t, tracks) in &scans {
         let v: Vec<[f64; 3]> = tracks.iter().map(|&(i, x, y)| [i as f64, x, y]).collect();
         serde_json::to_writer(&mut w, &json!({"t": (t - T0).round(), "tracks": v}))?;
@@ -255,8 +296,19 @@ pub fn run_limes(dir: &Path, pd: f64) -> Result<()> {
         "det_per_s": dets.len() as f64 / secs.max(1e-9),
         "peak_rss_mib": peak_rss_mib(),
     });
-    std::fs::write(dir.join("limes.stats.json"), stats.to_string())?;
+    std::fs::write(
+        dir.join(format!("limes-{name}.stats.json")),
+        stats.to_string(),
+    )?;
     Ok(())
+}
+
+/// The name of an association method in files and on the command line.
+fn association_name(a: Association) -> &'static str {
+    match a {
+        Association::Gnn => "gnn",
+        Association::Jpda => "jpda",
+    }
 }
 
 fn peak_rss_mib() -> f64 {

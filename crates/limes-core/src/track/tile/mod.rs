@@ -8,12 +8,13 @@ use rustc_hash::FxHashMap;
 use slab::Slab;
 
 mod life;
+mod shared;
 
 use super::assign::{self, Associator, FORBIDDEN};
 use super::classify::ClassBelief;
 use super::kalman::{self, cov2, Cov, Innovation, MotionModel, State};
 use super::limits::Books;
-use super::{Meas, TrackUpdate, TrackerConfig};
+use super::{Association, Meas, TrackUpdate, TrackerConfig};
 use crate::geo::{dist, LocalFrame, LonLat, TileId, Xy, TILE_DEG};
 use crate::record::{Position, TrackStatus};
 
@@ -134,6 +135,7 @@ struct Scratch {
     taken: Vec<bool>,
     pairs: Vec<(usize, usize, Innovation)>,
     links: Vec<(usize, usize)>,
+    weighted: Vec<shared::Weighted>,
 }
 
 const REINDEX_M: f64 = 15.0;
@@ -333,6 +335,26 @@ impl Tile {
                 assigned_meas[e.1] = true;
             }
         }
+        // With JPDA, established tracks share out their clusters' detections first; tentative
+        // tracks then take, by GNN below, what none of them probably had.
+        let weighted = &mut sc.weighted;
+        weighted.clear();
+        if cfg.association == Association::Jpda && !edges.is_empty() {
+            self.associate_jpda(
+                t,
+                meas,
+                &edges,
+                cfg,
+                motion,
+                books,
+                assigned_meas,
+                weighted,
+                &mut stats,
+            );
+            edges.retain(|e| {
+                self.tracks[e.0].status == TrackStatus::Tentative && !assigned_meas[e.1]
+            });
+        }
         // Cluster tracks and measurements connected by gated pairs, then associate.
         let pairs = &mut sc.pairs;
         pairs.clear();
@@ -343,15 +365,7 @@ impl Tile {
             for comp in assign::components(links) {
                 let (idx, ct, cm) = (comp.edges, comp.left, comp.right);
                 stats.largest_cluster = stats.largest_cluster.max(ct.len() * cm.len());
-                if ct.len() == 2 && cm.len() == 1 {
-                    *self.shared.entry((ct[0], ct[1])).or_default() += 1;
-                } else if cm.len() >= ct.len() {
-                    for (a, &x) in ct.iter().enumerate() {
-                        for &y in &ct[a + 1..] {
-                            self.shared.remove(&(x, y));
-                        }
-                    }
-                }
+                self.note_sharing(&ct, &cm);
                 // Local indices of each edge's track and measurement.
                 let local: Vec<(usize, usize, usize)> = idx
                     .iter()
@@ -423,7 +437,24 @@ impl Tile {
                 }
             }
         }
-        // Update.
+        // Update: JPDA's mixtures, then the pairs.
+        for u in weighted.drain(..) {
+            let m = &meas[u.best.0];
+            {
+                let pd = cfg.detection_probability;
+                let tr = &mut self.tracks[u.key];
+                let missed = tr.missed_scans(t) * (1.0 - pd).max(1e-6).ln();
+                tr.score += missed + u.gain;
+                tr.score_best = tr.score_best.max(tr.score);
+                tr.period = books.period(m.sensor);
+            }
+            // Class evidence only from a detection that is more likely its own than not.
+            let evidence = (u.best.1 >= 0.5).then_some(m);
+            self.apply(u.key, t, u.x, u.p, evidence, cfg);
+            let status = self.tracks[u.key].status;
+            out.push(self.update_of(u.key, status, Some(m.sensor)));
+            self.maybe_leave(u.key);
+        }
         for &(key, j, inn) in pairs.iter() {
             let m = &meas[j];
             let (x, p) = self.predicted(key, t, cfg, motion);
@@ -436,7 +467,7 @@ impl Tile {
                 tr.score_best = tr.score_best.max(tr.score);
                 tr.period = books.period(m.sensor);
             }
-            let confirmed = self.apply(key, t, x1, p1, m, cfg);
+            let confirmed = self.apply(key, t, x1, p1, Some(m), cfg);
             if confirmed {
                 stats.confirmed += 1;
                 self.n_tentative -= 1;
@@ -519,7 +550,7 @@ impl Tile {
         t: f64,
         x: State,
         p: Cov,
-        m: &Meas,
+        evidence: Option<&Meas>,
         cfg: &TrackerConfig,
     ) -> bool {
         let company = {
@@ -545,10 +576,10 @@ impl Tile {
         tr.p = p;
         tr.t = t;
         tr.hits += 1;
-        if let Some(c) = m.class {
+        if let Some(c) = evidence.and_then(|m| m.class) {
             tr.class.sensor(c, &cfg.class);
         }
-        if let Some(h) = m.heat {
+        if let Some(h) = evidence.and_then(|m| m.heat) {
             tr.class.heat(h, &cfg.class);
         }
         if let Some(n) = company {
@@ -585,6 +616,21 @@ impl Tile {
             self.index(key);
         }
         confirmed
+    }
+
+    /// Keeps the count of scans in which two tracks competed for a single detection (a
+    /// cluster of tracks `ct` and detections `cm`); a cluster with enough detections for all
+    /// its tracks ends every such count among them.
+    fn note_sharing(&mut self, ct: &[usize], cm: &[usize]) {
+        if ct.len() == 2 && cm.len() == 1 {
+            *self.shared.entry((ct[0], ct[1])).or_default() += 1;
+        } else if cm.len() >= ct.len() {
+            for (a, &x) in ct.iter().enumerate() {
+                for &y in &ct[a + 1..] {
+                    self.shared.remove(&(x, y));
+                }
+            }
+        }
     }
 
     /// Moves a track whose position left this tile into the leavers list.
