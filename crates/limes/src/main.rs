@@ -652,6 +652,15 @@ fn sim(site_file: &str, seed: u64, out: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Tracker parameters as the `[tracker]` table of a site file (with its subtables).
+fn tracker_table(cfg: &TrackerConfig) -> Result<String> {
+    #[derive(serde::Serialize)]
+    struct Table<'a> {
+        tracker: &'a TrackerConfig,
+    }
+    toml::to_string(&Table { tracker: cfg }).context("printing the tracker parameters")
+}
+
 fn track(
     detections: &Path,
     out: &Path,
@@ -666,9 +675,18 @@ fn track(
         bail!("--events needs --site: the alert rules come from the site file");
     }
     let site = site_file.map(site::open).transpose()?;
-    let cfg = site
-        .as_ref()
-        .map_or_else(TrackerConfig::default, |s| s.tracker.clone());
+    let cfg = match &site {
+        Some(s) => s.tracker.clone(),
+        None => {
+            let cfg = TrackerConfig::unknown_sensor();
+            eprintln!(
+                "no --site: tracking with the parameters for an unknown point sensor at about 1 Hz \
+                 (docs/site.md, \"[tracker]\", says how to set them in a site file):\n{}",
+                tracker_table(&cfg)?
+            );
+            cfg
+        }
+    };
     let mut engine = Engine::new(cfg, site.as_ref());
     // Every update of a confirmed track (and of tentative ones with --all).
     let mut files = FileOutput::create(out, alerts, all, 0.0)?;

@@ -161,13 +161,26 @@ fn a_flat_local_frame_is_tracked_and_scored_in_metres() {
     std::fs::write(d.join("det.jsonl"), det).expect("write");
     std::fs::write(d.join("truth.jsonl"), truth).expect("write");
     let s = |n: &str| d.join(n).to_str().expect("utf-8").to_string();
-    ok(&[
+    let out = limes(&[
         "track",
         "--detections",
         &s("det.jsonl"),
         "--out",
         &s("tracks.jsonl"),
     ]);
+    assert!(out.status.success());
+    // Without a site it says which parameters it used, as a table a site file takes.
+    let said = String::from_utf8_lossy(&out.stderr);
+    let table: toml::Table = toml::from_str(&said[said.find("[tracker]").expect("a table")..])
+        .expect("the parameters parse as TOML");
+    let used: limes_core::track::TrackerConfig = table["tracker"]
+        .clone()
+        .try_into()
+        .expect("a [tracker] table");
+    assert_eq!(
+        used.confirm_score,
+        limes_core::track::TrackerConfig::unknown_sensor().confirm_score
+    );
     let first = std::fs::read_to_string(d.join("tracks.jsonl")).expect("tracks");
     let line: serde_json::Value =
         serde_json::from_str(first.lines().next().expect("a track line")).expect("json");

@@ -136,17 +136,19 @@ impl Default for TrackerConfig {
 impl TrackerConfig {
     /// Settings for an unknown point-detection sensor scanning at about 1 Hz (what
     /// `limes track` uses without a site): walkers and vehicles up to ~15 m/s, confirmation
-    /// and deletion by the sequential score test (a false track about once in 10⁴ starts,
-    /// deletion after about 5 missed scans at Pd 0.9), coasting after 1.5 s.
+    /// after three detections whose score (the sequential test) has risen by 5 (a track of
+    /// clutter about once in 150 starts that got that far), deletion once four scans in a
+    /// row were missed at Pd 0.9 (a drop of 9.2 against 9.0), coasting after 1.5 s. Tuned
+    /// on `limes bench accuracy` (BENCHMARKS.md).
     pub fn unknown_sensor() -> Self {
         Self {
             q_person: 0.25,
             q_vehicle: 0.25,
             init_speed_sd: 10.0,
-            confirm_hits: 2,
+            confirm_hits: 3,
             confirm_window_s: 5.0,
-            confirm_score: 9.2,
-            delete_score_drop: 9.5,
+            confirm_score: 5.0,
+            delete_score_drop: 9.0,
             confirmed_first: true,
             coast_after_s: 1.5,
             delete_after_s: 8.0,

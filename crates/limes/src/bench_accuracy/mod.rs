@@ -244,25 +244,6 @@ pub fn run_limes(dir: &Path, pd: f64, association: &str) -> Result<()> {
         association: assoc,
         ..TrackerConfig::unknown_sensor()
     };
-    let mut cfg = cfg;
-    if let Ok(e) = std::env::var("LIMES_EXP") {
-        for kv in e.split(',') {
-            let (k, v) = kv.split_once('=').unwrap();
-            let v: f64 = v.parse().unwrap();
-            match k {
-                "drop" => cfg.delete_score_drop = v,
-                "confirm" => cfg.confirm_score = v,
-                "hits" => cfg.confirm_hits = v as u32,
-                "q" => {
-                    cfg.q_person = v;
-                    cfg.q_vehicle = v;
-                }
-                "gate" => cfg.gate_chi2 = v,
-                "birth" => cfg.birth_density = v,
-                _ => panic!("{k}"),
-            }
-        }
-    }
     let mut tr = Tracker::new(cfg);
     let mut out = Vec::with_capacity(4096);
     let mut scans: Vec<(f64, Vec<Estimate>)> = Vec::new();
