@@ -237,6 +237,13 @@ enum BenchCmd {
         /// Score Stone Soup's tracks of an earlier run in `out` instead of running it again.
         #[arg(long)]
         reuse_stonesoup: bool,
+        /// A TOML file whose `[tracker]` table changes Limes' parameters (those of an unknown
+        /// 1 Hz point sensor, which `limes track` prints) for this run.
+        #[arg(long)]
+        tracker: Option<PathBuf>,
+        /// Stop each Stone Soup tracker after this long on one scenario, seconds.
+        #[arg(long, default_value_t = 3600.0)]
+        stonesoup_limit_s: f64,
     },
     /// Internal: run Limes on one scenario folder of `bench accuracy`.
     #[command(hide = true)]
@@ -250,6 +257,9 @@ enum BenchCmd {
         /// Association of established tracks: gnn or jpda.
         #[arg(long, default_value = "gnn")]
         association: String,
+        /// A TOML file whose `[tracker]` table changes the parameters.
+        #[arg(long)]
+        tracker: Option<PathBuf>,
     },
     /// Alarm quality over many seeds of a frontier night built to fool the system: Pd per
     /// scenario kind, time to alert, nuisance and false alert rates, operating points, and the
@@ -469,6 +479,8 @@ fn main() -> Result<()> {
                     no_stonesoup,
                     only,
                     reuse_stonesoup,
+                    tracker,
+                    stonesoup_limit_s,
                 }),
             ..
         } => bench_accuracy::run(&bench_accuracy::Args {
@@ -477,6 +489,8 @@ fn main() -> Result<()> {
             no_stonesoup,
             only,
             reuse_stonesoup,
+            tracker,
+            stonesoup_limit_s,
         }),
         Cmd::Bench {
             what:
@@ -484,9 +498,10 @@ fn main() -> Result<()> {
                     dir,
                     pd,
                     association,
+                    tracker,
                 }),
             ..
-        } => bench_accuracy::run_limes(&dir, pd, &association),
+        } => bench_accuracy::run_limes(&dir, pd, &association, tracker.as_deref()),
         Cmd::Bench {
             what: None,
             minutes,

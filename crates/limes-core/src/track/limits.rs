@@ -166,7 +166,13 @@ impl SensorState {
             b[3] = b[3].max(p[1]);
         }
         self.scans += 1;
-        let gain = CLUTTER_GAIN.max(1.0 / self.scans as f64);
+        // Nothing could explain the detections of a sensor's first scan: its second scan, the
+        // first with tracks to take what is not clutter, replaces it.
+        let gain = if self.scans == 2 {
+            1.0
+        } else {
+            CLUTTER_GAIN.max(1.0 / self.scans as f64)
+        };
         self.unexplained += gain * (unexplained as f64 - self.unexplained);
     }
 

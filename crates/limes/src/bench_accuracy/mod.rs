@@ -15,6 +15,7 @@ use serde_json::json;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+use wait_timeout::ChildExt;
 
 use limes_core::eval::gospa::{gospa_with_pairs, with_switching, Switching};
 use limes_core::record::{Detection, Position, SensorRecord, Time};
@@ -45,6 +46,10 @@ pub struct Args {
     /// Score Stone Soup's tracks from an earlier run of the same scenarios instead of
     /// running it again.
     pub reuse_stonesoup: bool,
+    /// A TOML file whose `[tracker]` table changes Limes' parameters.
+    pub tracker: Option<PathBuf>,
+    /// Stone Soup is stopped after this long on one scenario, seconds.
+    pub stonesoup_limit_s: f64,
 }
 
 /// One track's estimate at one scan: id, x, y.
@@ -73,6 +78,7 @@ pub fn run(a: &Args) -> Result<()> {
     let mut md = String::from(
         "| scenario | scans | targets (mean) | clutter/scan | Pd | tracker | GOSPA mean | localisation | missed | false | switching | ID switches (full/half) | det/s | peak RSS MiB |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
+    let mut notes: Vec<String> = Vec::new();
     for spec in scenario::family(a.scale) {
         if !a.only.is_empty() && !a.only.iter().any(|o| o == spec.name) {
             continue;
@@ -94,6 +100,11 @@ pub fn run(a: &Args) -> Result<()> {
                 .arg(&dir)
                 .args(["--pd", &spec.pd.to_string()])
                 .args(["--association", name])
+                .args(
+                    a.tracker
+                        .iter()
+                        .flat_map(|f| [std::ffi::OsStr::new("--tracker"), f.as_os_str()]),
+                )
                 .status()?;
             if !st.success() {
                 bail!("limes bench accuracy-run failed on {}", dir.display());
@@ -119,7 +130,7 @@ pub fn run(a: &Args) -> Result<()> {
                     }
                     continue;
                 }
-                let st = std::process::Command::new(py)
+                let mut child = std::process::Command::new(py)
                     .arg(dir.join("stonesoup_run.py"))
                     .args(["--dir"])
                     .arg(&dir)
@@ -135,7 +146,21 @@ pub fn run(a: &Args) -> Result<()> {
                     } else {
                         &[][..]
                     })
-                    .status()?;
+                    .spawn()?;
+                let limit = std::time::Duration::from_secs_f64(a.stonesoup_limit_s);
+                let Some(st) = child.wait_timeout(limit)? else {
+                    child.kill()?;
+                    child.wait()?;
+                    let note = format!(
+                        "Stone Soup {} on {}: stopped after {:.0} s (`--stonesoup-limit-s`), not scored.",
+                        tracker.to_uppercase(),
+                        spec.name,
+                        a.stonesoup_limit_s
+                    );
+                    eprintln!("{note}");
+                    notes.push(note);
+                    continue;
+                };
                 if !st.success() {
                     bail!("Stone Soup {tracker} failed on {}", dir.display());
                 }
@@ -182,6 +207,9 @@ pub fn run(a: &Args) -> Result<()> {
             md += &row;
         }
     }
+    for note in &notes {
+        md.push_str(&format!("\n{note}\n"));
+    }
     std::fs::write(a.out.join("accuracy.md"), &md)?;
     println!("\n{md}\ntable: {}", a.out.join("accuracy.md").display());
     Ok(())
@@ -221,7 +249,7 @@ fn write_scenario(dir: &Path, spec: &scenario::Spec, sc: &scenario::Scenario) ->
 /// `limes bench accuracy-run --dir D`: tracks `D/detections.jsonl` with the parameters for an
 /// unknown 1 Hz point sensor with the given association; writes `D/limes-A.tracks.jsonl` and
 /// `D/limes-A.stats.json` (A: gnn or jpda).
-pub fn run_limes(dir: &Path, pd: f64, association: &str) -> Result<()> {
+pub fn run_limes(dir: &Path, pd: f64, association: &str, tracker: Option<&Path>) -> Result<()> {
     let assoc = match association {
         "gnn" => Association::Gnn,
         "jpda" => Association::Jpda,
@@ -239,11 +267,14 @@ pub fn run_limes(dir: &Path, pd: f64, association: &str) -> Result<()> {
             _ => continue,
         }
     }
-    let cfg = TrackerConfig {
-        detection_probability: pd,
-        association: assoc,
-        ..TrackerConfig::unknown_sensor()
-    };
+    let cfg = with_changes(
+        TrackerConfig {
+            detection_probability: pd,
+            association: assoc,
+            ..TrackerConfig::unknown_sensor()
+        },
+        tracker,
+    )?;
     let mut tr = Tracker::new(cfg);
     let mut out = Vec::with_capacity(4096);
     let mut scans: Vec<(f64, Vec<Estimate>)> = Vec::new();
@@ -282,6 +313,35 @@ pub fn run_limes(dir: &Path, pd: f64, association: &str) -> Result<()> {
         stats.to_string(),
     )?;
     Ok(())
+}
+
+/// `cfg` with the keys of the `[tracker]` table of the TOML file `changes` (if any) replaced.
+fn with_changes(cfg: TrackerConfig, changes: Option<&Path>) -> Result<TrackerConfig> {
+    let Some(path) = changes else {
+        return Ok(cfg);
+    };
+    let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
+    let file: toml::Table = toml::from_str(&text).with_context(|| path.display().to_string())?;
+    let Some(toml::Value::Table(new)) = file.get("tracker") else {
+        bail!("{}: no [tracker] table", path.display());
+    };
+    let mut merged = toml::Table::try_from(&cfg)?;
+    merge(&mut merged, new);
+    toml::Value::Table(merged)
+        .try_into()
+        .with_context(|| format!("{}: [tracker]", path.display()))
+}
+
+/// Replaces the keys of `base` by those of `new`, table by table.
+fn merge(base: &mut toml::Table, new: &toml::Table) {
+    for (k, v) in new {
+        match (base.get_mut(k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(n)) => merge(b, n),
+            _ => {
+                base.insert(k.clone(), v.clone());
+            }
+        }
+    }
 }
 
 /// The name of an association method in files and on the command line.
