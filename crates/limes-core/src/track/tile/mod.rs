@@ -301,20 +301,9 @@ impl Tile {
             let r = cov2(m.r);
             cand.clear();
             let rs = cfg.slow_radius_m + 4.0 * sd + REINDEX_M;
-            cand.extend(
-                self.slow
-                    .locate_within_distance(m.xy, rs * rs)
-                    .take(most)
-                    .map(|e| e.data),
-            );
+            nearest_within(&self.slow, m.xy, rs, most, cand);
             let rf = cfg.fast_radius_m + 4.0 * sd + REINDEX_M;
-            let room = most - cand.len();
-            cand.extend(
-                self.fast
-                    .locate_within_distance(m.xy, rf * rf)
-                    .take(room)
-                    .map(|e| e.data),
-            );
+            nearest_within(&self.fast, m.xy, rf, most - cand.len(), cand);
             for &key in cand.iter() {
                 let (x, p) = self.predicted(key, t, cfg, motion);
                 if let Some(inn) = kalman::innovation(&x, &p, &z, &r) {
@@ -692,6 +681,27 @@ impl Tile {
         }
         let key = self.tracks.insert(tr);
         self.index(key);
+    }
+}
+
+/// Appends to `out` the tracks of `tree` within `radius` of `xy`, at most `most` of them: the
+/// nearest when there are more (in a crowd, an arbitrary 64 of the hundreds around would
+/// often leave out the detection's own track, which then starves while new tracks pile up).
+fn nearest_within(tree: &RTree<Entry>, xy: Xy, radius: f64, most: usize, out: &mut Vec<usize>) {
+    let before = out.len();
+    out.extend(
+        tree.locate_within_distance(xy, radius * radius)
+            .take(most + 1)
+            .map(|e| e.data),
+    );
+    if out.len() - before > most {
+        out.truncate(before);
+        out.extend(
+            tree.nearest_neighbor_iter_with_distance_2(&xy)
+                .take_while(|(_, d2)| *d2 <= radius * radius)
+                .take(most)
+                .map(|(e, _)| e.data),
+        );
     }
 }
 
