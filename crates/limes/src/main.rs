@@ -254,7 +254,7 @@ enum BenchCmd {
         /// The sensor's detection probability.
         #[arg(long, default_value_t = 0.9)]
         pd: f64,
-        /// Association of established tracks: gnn or jpda.
+        /// Association of established tracks: gnn, jpda or mht.
         #[arg(long, default_value = "gnn")]
         association: String,
         /// A TOML file whose `[tracker]` table changes the parameters.

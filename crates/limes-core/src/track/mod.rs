@@ -95,6 +95,11 @@ pub struct TrackerConfig {
     /// the probability, over all joint hypotheses, that it is the track's; see [`jpda`]).
     /// Tentative tracks always take, by GNN, what established ones probably did not.
     pub association: Association,
+    /// With `association = "mht"`: a crossing's hypotheses are kept until its two tracks have
+    /// shared no detection for this many scans; then the best is final.
+    pub hypothesis_scans: u32,
+    /// With `association = "mht"`: joint hypotheses kept per crossing (the most likely).
+    pub hypothesis_leaves: usize,
     /// Class fusion weights.
     pub class: ClassConfig,
     /// Bounds on the tracker's state (`[tracker.limits]`).
@@ -127,6 +132,8 @@ impl Default for TrackerConfig {
             delete_score_drop: 6.9,
             confirmed_first: false,
             association: Association::Gnn,
+            hypothesis_scans: 5,
+            hypothesis_leaves: 16,
             class: ClassConfig::default(),
             limits: TrackerLimits::default(),
         }
@@ -169,6 +176,10 @@ pub enum Association {
     /// Joint probabilistic data association: exact for clusters of up to
     /// [`jpda::EXACT_MAX_MEAS`] detections, belief propagation beyond.
     Jpda,
+    /// GNN, and for two tracks that cross (a cluster of their own sharing a detection) a tree
+    /// of joint hypotheses over the following scans, the best of a bounded beam deciding their
+    /// states (a track-oriented MHT kept to pairs).
+    Mht,
 }
 
 /// A measurement in a partition's local frame.

@@ -93,7 +93,7 @@ pub fn run(a: &Args) -> Result<()> {
         let mut rows: Vec<(String, Score)> = Vec::new();
         // Limes in its own process, so its peak memory is its own.
         let exe = std::env::current_exe()?;
-        for assoc in [Association::Gnn, Association::Jpda] {
+        for assoc in [Association::Gnn, Association::Jpda, Association::Mht] {
             let name = association_name(assoc);
             let st = std::process::Command::new(&exe)
                 .args(["bench", "accuracy-run", "--dir"])
@@ -253,7 +253,8 @@ pub fn run_limes(dir: &Path, pd: f64, association: &str, tracker: Option<&Path>)
     let assoc = match association {
         "gnn" => Association::Gnn,
         "jpda" => Association::Jpda,
-        other => bail!("--association {other}: expected gnn or jpda"),
+        "mht" => Association::Mht,
+        other => bail!("--association {other}: expected gnn, jpda or mht"),
     };
     let name = association_name(assoc);
     let f = std::io::BufReader::new(std::fs::File::open(dir.join("detections.jsonl"))?);
@@ -349,6 +350,7 @@ fn association_name(a: Association) -> &'static str {
     match a {
         Association::Gnn => "gnn",
         Association::Jpda => "jpda",
+        Association::Mht => "mht",
     }
 }
 

@@ -7,6 +7,7 @@ use rstar::RTree;
 use rustc_hash::FxHashMap;
 use slab::Slab;
 
+mod hypotheses;
 mod life;
 mod shared;
 
@@ -126,6 +127,10 @@ pub(super) struct Tile {
     shared: FxHashMap<(usize, usize), u32>,
     /// Per-scan scratch buffers, kept to avoid allocating on every scan.
     scratch: Scratch,
+    /// Pairs of tracks whose joint hypotheses are kept (`association = "mht"`).
+    crossings: Vec<hypotheses::Crossing>,
+    /// Crossings opened so far.
+    pub crossings_opened: u64,
 }
 
 /// Buffers one scan fills and the next reuses.
@@ -168,6 +173,8 @@ impl Tile {
             edges: Vec::new(),
             shared: FxHashMap::default(),
             scratch: Scratch::default(),
+            crossings: Vec::new(),
+            crossings_opened: 0,
         }
     }
 
@@ -347,6 +354,7 @@ impl Tile {
         // Cluster tracks and measurements connected by gated pairs, then associate.
         let pairs = &mut sc.pairs;
         pairs.clear();
+        let mut pairings: Vec<hypotheses::Pairing> = Vec::new();
         if !edges.is_empty() {
             let links = &mut sc.links;
             links.clear();
@@ -419,6 +427,9 @@ impl Tile {
                             .filter_map(|ab| at.remove(&ab))
                             .collect()
                     };
+                if cfg.association == Association::Mht {
+                    pairings.extend(self.pairing_of(&ct));
+                }
                 for k in chosen {
                     let (key, j, inn) = edges[k];
                     pairs.push((key, j, inn));
@@ -465,6 +476,9 @@ impl Tile {
             let status = self.tracks[key].status;
             out.push(self.update_of(key, status, Some(m.sensor)));
             self.maybe_leave(key);
+        }
+        if cfg.association == Association::Mht {
+            self.carry_hypotheses(t, meas, &edges, pairings, cfg, motion, books);
         }
         // Initiate from what nobody took.
         for (j, m) in meas.iter().enumerate() {

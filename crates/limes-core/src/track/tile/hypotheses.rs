@@ -1,0 +1,230 @@
+//! Multi-scan hypotheses for crossing pairs (`association = "mht"`): a track-oriented MHT kept
+//! to two tracks at a time.
+//!
+//! When two established tracks form a cluster of their own and share a detection, the tile
+//! opens a *crossing* for them: a tree of joint hypotheses (which detection each track took,
+//! or none, scan after scan), each leaf carrying both tracks' states and its log-likelihood
+//! ratio against clutter. Every scan each leaf branches over the detections gated around the
+//! pair; the `hypothesis_leaves` most likely survive (a bounded beam), and the tracks take the
+//! states of the best leaf, so a pick that a later scan contradicts is undone: targets keep
+//! their courses, and a branch that gave each track the other's detection fits the next scans
+//! worse. Once the two have shared no detection for `hypothesis_scans` scans (or after
+//! `MAX_AGE_SCANS`), the best leaf is final and the crossing closes.
+
+use super::{hit_score, Tile};
+use crate::record::TrackStatus;
+use crate::track::kalman::{self, cov2, Cov, MotionModel, State};
+use crate::track::limits::Books;
+use crate::track::{Meas, TrackerConfig};
+
+/// A crossing closes after this many scans however it stands.
+const MAX_AGE_SCANS: u32 = 120;
+
+/// Detections around a pair considered per scan at most (the nearest gated first).
+const MAX_NEAR: usize = 6;
+
+/// One track's state in a hypothesis: mean and covariance at its last update, and its time.
+type Held = (State, Cov, f64);
+
+/// One joint hypothesis of a crossing.
+#[derive(Clone, Debug)]
+struct Leaf {
+    states: [Held; 2],
+    /// ln likelihood ratio against clutter, relative to the best leaf of the last scan.
+    ll: f64,
+}
+
+/// Two tracks whose joint hypotheses are being kept.
+#[derive(Clone, Debug)]
+pub(super) struct Crossing {
+    /// The two tracks: slab key and id (a key may be reused once a track is gone).
+    tracks: [(usize, u64); 2],
+    leaves: Vec<Leaf>,
+    /// Consecutive scans in which the two gated no detection in common.
+    quiet: u32,
+    age: u32,
+}
+
+/// Two established tracks that formed a cluster of their own this scan, with their states
+/// before it and whether they shared a detection.
+pub(super) struct Pairing {
+    pub keys: [usize; 2],
+    pub before: [Held; 2],
+}
+
+impl Tile {
+    /// Carries every crossing through this scan (after the tracks' own GNN updates), opens
+    /// crossings for this scan's new pairs, and gives the tracks of each the states of its
+    /// best hypothesis. `edges` are this scan's gated (track, detection) pairs.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn carry_hypotheses(
+        &mut self,
+        t: f64,
+        meas: &[Meas],
+        edges: &[(usize, usize, kalman::Innovation)],
+        pairings: Vec<Pairing>,
+        cfg: &TrackerConfig,
+        motion: &dyn MotionModel,
+        books: &Books,
+    ) {
+        let mut crossings = std::mem::take(&mut self.crossings);
+        crossings.retain(|c| {
+            c.tracks
+                .iter()
+                .all(|&(k, id)| self.tracks.get(k).is_some_and(|tr| tr.id == id))
+        });
+        for pr in pairings {
+            let taken = crossings
+                .iter()
+                .any(|c| c.tracks.iter().any(|&(k, _)| pr.keys.contains(&k)));
+            let ids = pr.keys.map(|k| self.tracks.get(k).map(|tr| tr.id));
+            if taken || !shared(edges, pr.keys) {
+                continue;
+            }
+            let (Some(a), Some(b)) = (ids[0], ids[1]) else {
+                continue;
+            };
+            self.crossings_opened += 1;
+            crossings.push(Crossing {
+                tracks: [(pr.keys[0], a), (pr.keys[1], b)],
+                leaves: vec![Leaf {
+                    states: pr.before,
+                    ll: 0.0,
+                }],
+                quiet: 0,
+                age: 0,
+            });
+        }
+        crossings.retain_mut(|c| {
+            let keys = c.tracks.map(|(k, _)| k);
+            let near = near_detections(edges, keys, meas);
+            let q = keys.map(|k| Self::q(cfg, &self.tracks[k]));
+            c.leaves = branch(&c.leaves, &near, t, meas, cfg, motion, books, q);
+            if let Some(best) = c.leaves.first() {
+                let states = best.states;
+                for (i, &k) in keys.iter().enumerate() {
+                    let (x, p, tu) = states[i];
+                    self.replace_state(k, x, p, tu, cfg);
+                }
+            }
+            c.quiet = if shared(edges, keys) { 0 } else { c.quiet + 1 };
+            c.age += 1;
+            c.quiet < cfg.hypothesis_scans.max(1) && c.age < MAX_AGE_SCANS
+        });
+        self.crossings = crossings;
+    }
+
+    /// Gives track `key` another state (mean, covariance, time of update), re-indexing it.
+    fn replace_state(&mut self, key: usize, x: State, p: Cov, t: f64, cfg: &TrackerConfig) {
+        self.unindex(key);
+        let tr = &mut self.tracks[key];
+        tr.x = x;
+        tr.p = p;
+        tr.t = t;
+        tr.fast = x[2] * x[2] + x[3] * x[3] > cfg.fast_speed * cfg.fast_speed;
+        tr.indexed_at = [x[0], x[1]];
+        self.index(key);
+    }
+
+    /// A cluster of tracks `ct` worth watching for a crossing: two established tracks. Their
+    /// states are read before this scan updates them.
+    pub(super) fn pairing_of(&self, ct: &[usize]) -> Option<Pairing> {
+        let [a, b] = ct else { return None };
+        let (ta, tb) = (&self.tracks[*a], &self.tracks[*b]);
+        if ta.status == TrackStatus::Tentative || tb.status == TrackStatus::Tentative {
+            return None;
+        }
+        Some(Pairing {
+            keys: [*a, *b],
+            before: [(ta.x, ta.p, ta.t), (tb.x, tb.p, tb.t)],
+        })
+    }
+}
+
+/// Whether some detection is gated by both tracks.
+fn shared(edges: &[(usize, usize, kalman::Innovation)], keys: [usize; 2]) -> bool {
+    edges
+        .iter()
+        .filter(|e| e.0 == keys[0])
+        .any(|e| edges.iter().any(|f| f.0 == keys[1] && f.1 == e.1))
+}
+
+/// The detections gated by either track, nearest first, at most [`MAX_NEAR`].
+fn near_detections(
+    edges: &[(usize, usize, kalman::Innovation)],
+    keys: [usize; 2],
+    _meas: &[Meas],
+) -> Vec<usize> {
+    let mut near: Vec<(f64, usize)> = edges
+        .iter()
+        .filter(|e| keys.contains(&e.0))
+        .map(|e| (e.2.d2, e.1))
+        .collect();
+    near.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut out: Vec<usize> = Vec::new();
+    for (_, j) in near {
+        if !out.contains(&j) && out.len() < MAX_NEAR {
+            out.push(j);
+        }
+    }
+    out
+}
+
+/// Every leaf branched over the ways the two tracks may take the detections `near` (each at
+/// most one, none, not the same), the `hypothesis_leaves` most likely kept, best first, their
+/// ln likelihoods relative to the best.
+#[allow(clippy::too_many_arguments)]
+fn branch(
+    leaves: &[Leaf],
+    near: &[usize],
+    t: f64,
+    meas: &[Meas],
+    cfg: &TrackerConfig,
+    motion: &dyn MotionModel,
+    books: &Books,
+    q: [f64; 2],
+) -> Vec<Leaf> {
+    let pd = cfg.detection_probability;
+    let miss_ln = (1.0 - pd).max(1e-6).ln();
+    let mut out: Vec<Leaf> = Vec::new();
+    for leaf in leaves {
+        // Each track's options: none, or a gated detection with its updated state and score.
+        let options: Vec<Vec<(Option<usize>, Held, f64)>> = (0..2)
+            .map(|i| {
+                let (x, p, tu) = &leaf.states[i];
+                let (xp, pp) = motion.predict(x, p, (t - tu).max(0.0), q[i]);
+                let mut o = vec![(None, leaf.states[i], miss_ln)];
+                for &j in near {
+                    let m = &meas[j];
+                    let z = nalgebra::Vector2::new(m.xy[0], m.xy[1]);
+                    let r = cov2(m.r);
+                    if let Some(v) = kalman::innovation(&xp, &pp, &z, &r) {
+                        if v.d2 < cfg.gate_chi2 {
+                            let (x1, p1) = kalman::update(&xp, &pp, &v, &r);
+                            let s = hit_score(&v, pd, books.clutter_density(m.sensor));
+                            o.push((Some(j), (x1, p1, t), s));
+                        }
+                    }
+                }
+                o
+            })
+            .collect();
+        for a in &options[0] {
+            for b in &options[1] {
+                if a.0.is_some() && a.0 == b.0 {
+                    continue;
+                }
+                out.push(Leaf {
+                    states: [a.1, b.1],
+                    ll: leaf.ll + a.2 + b.2,
+                });
+            }
+        }
+    }
+    out.sort_by(|a, b| b.ll.total_cmp(&a.ll));
+    out.truncate(cfg.hypothesis_leaves.max(1));
+    if let Some(top) = out.first().map(|l| l.ll) {
+        out.iter_mut().for_each(|l| l.ll -= top);
+    }
+    out
+}
