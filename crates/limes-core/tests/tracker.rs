@@ -379,7 +379,7 @@ fn jpda_keeps_two_walkers_side_by_side_apart() {
             }
             let snap = tr.snapshot(9000.0 + t);
             assert_eq!(snap.len(), 2, "{association:?} at {t} s: {snap:?}");
-            for id in 0..2 {
+            for (id, own) in owner.iter_mut().enumerate() {
                 let p = walker(id, t);
                 let near = snap
                     .iter()
@@ -391,7 +391,7 @@ fn jpda_keeps_two_walkers_side_by_side_apart() {
                     .expect("a track");
                 let miss = (near.xy[0] - p[0]).hypot(near.xy[1] - p[1]);
                 worst = worst.max(miss);
-                let was = owner[id].get_or_insert(near.id);
+                let was = own.get_or_insert(near.id);
                 assert_eq!(
                     *was, near.id,
                     "{association:?}: walker {id} changed track at {t} s"
