@@ -30,6 +30,8 @@ type Held = (State, Cov, f64);
 #[derive(Clone, Debug)]
 struct Leaf {
     states: [Held; 2],
+    /// The detections its tracks took this scan.
+    took: [Option<usize>; 2],
     /// ln likelihood ratio against clutter, relative to the best leaf of the last scan.
     ll: f64,
 }
@@ -55,7 +57,8 @@ pub(super) struct Pairing {
 impl Tile {
     /// Carries every crossing through this scan (after the tracks' own GNN updates), opens
     /// crossings for this scan's new pairs, and gives the tracks of each the states of its
-    /// best hypothesis. `edges` are this scan's gated (track, detection) pairs.
+    /// best hypothesis. `edges` are this scan's gated (track, detection) pairs; detections the
+    /// best hypotheses took are marked in `taken`.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn carry_hypotheses(
         &mut self,
@@ -63,6 +66,7 @@ impl Tile {
         meas: &[Meas],
         edges: &[(usize, usize, kalman::Innovation)],
         pairings: Vec<Pairing>,
+        taken: &mut [bool],
         cfg: &TrackerConfig,
         motion: &dyn MotionModel,
         books: &Books,
@@ -89,6 +93,7 @@ impl Tile {
                 tracks: [(pr.keys[0], a), (pr.keys[1], b)],
                 leaves: vec![Leaf {
                     states: pr.before,
+                    took: [None, None],
                     ll: 0.0,
                 }],
                 quiet: 0,
@@ -102,6 +107,10 @@ impl Tile {
             c.leaves = branch(&c.leaves, &near, t, meas, cfg, motion, books, q);
             if let Some(best) = c.leaves.first() {
                 let states = best.states;
+                // What the best hypothesis explains starts no track.
+                for j in best.took.into_iter().flatten() {
+                    taken[j] = true;
+                }
                 for (i, &k) in keys.iter().enumerate() {
                     let (x, p, tu) = states[i];
                     self.replace_state(k, x, p, tu, cfg);
@@ -216,6 +225,7 @@ fn branch(
                 }
                 out.push(Leaf {
                     states: [a.1, b.1],
+                    took: [a.0, b.0],
                     ll: leaf.ll + a.2 + b.2,
                 });
             }

@@ -478,7 +478,7 @@ impl Tile {
             self.maybe_leave(key);
         }
         if cfg.association == Association::Mht {
-            self.carry_hypotheses(t, meas, &edges, pairings, cfg, motion, books);
+            self.carry_hypotheses(t, meas, &edges, pairings, assigned_meas, cfg, motion, books);
         }
         // Initiate from what nobody took.
         for (j, m) in meas.iter().enumerate() {
