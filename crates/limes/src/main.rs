@@ -696,7 +696,7 @@ fn track(
             let cfg = TrackerConfig::unknown_sensor();
             eprintln!(
                 "no --site: tracking with the parameters for an unknown point sensor at about 1 Hz \
-                 (docs/site.md, \"[tracker]\", says how to set them in a site file):\n{}",
+                 (docs/site.md, \"Setting the tracker\", says how to set them in a site file):\n{}",
                 tracker_table(&cfg)?
             );
             cfg

@@ -171,7 +171,7 @@ fn a_flat_local_frame_is_tracked_and_scored_in_metres() {
     assert!(out.status.success());
     // Without a site it says which parameters it used, as a table a site file takes.
     let said = String::from_utf8_lossy(&out.stderr);
-    let table: toml::Table = toml::from_str(&said[said.find("[tracker]").expect("a table")..])
+    let table: toml::Table = toml::from_str(&said[said.find("\n[tracker]\n").expect("a table")..])
         .expect("the parameters parse as TOML");
     let used: limes_core::track::TrackerConfig = table["tracker"]
         .clone()
