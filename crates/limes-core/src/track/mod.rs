@@ -145,8 +145,9 @@ impl TrackerConfig {
     /// `limes track` uses without a site): walkers and vehicles up to ~15 m/s, confirmation
     /// after three detections whose score (the sequential test) has risen by 5 (a track of
     /// clutter about once in 150 starts that got that far), deletion once four scans in a
-    /// row were missed at Pd 0.9 (a drop of 9.2 against 9.0), coasting after 1.5 s. Tuned
-    /// on `limes bench accuracy` (BENCHMARKS.md).
+    /// row were missed at Pd 0.9 (a drop of 9.2 against 9.0), coasting after 1.5 s, two tracks
+    /// merged only after eight scans of sharing one detection. Tuned on `limes bench accuracy`
+    /// (BENCHMARKS.md).
     pub fn unknown_sensor() -> Self {
         Self {
             q_person: 0.25,
@@ -160,7 +161,10 @@ impl TrackerConfig {
             coast_after_s: 1.5,
             delete_after_s: 8.0,
             reorder_window_s: 0.5,
-            merge_shared_scans: 4,
+            // Two objects side by side both seen at Pd 0.7 leave one detection between their
+            // tracks in 42 % of scans: eight scans in a row happen by chance about once in
+            // a thousand (four at Pd 0.9 do).
+            merge_shared_scans: 8,
             ..Self::default()
         }
     }
