@@ -349,11 +349,18 @@ fn jpda_keeps_two_walkers_side_by_side_apart() {
     let mut rng = ChaCha8Rng::seed_from_u64(11);
     let n = Normal::new(0.0, 5.0).expect("valid");
     let walker = |id: usize, t: f64| [1.3 * t, 25.0 * id as f64];
-    for association in [Association::Gnn, Association::Jpda] {
-        let mut tr = Tracker::new(TrackerConfig {
+    // The last: JPDA with clusters over the cell limit, assigned greedily instead.
+    for (association, cells) in [
+        (Association::Gnn, 250_000),
+        (Association::Jpda, 250_000),
+        (Association::Jpda, 1),
+    ] {
+        let mut cfg = TrackerConfig {
             association,
             ..TrackerConfig::unknown_sensor()
-        });
+        };
+        cfg.limits.cluster_cells = cells;
+        let mut tr = Tracker::new(cfg);
         let mut out = Vec::new();
         let mut owner: [Option<u64>; 2] = [None, None];
         let mut worst: f64 = 0.0;

@@ -26,7 +26,8 @@ pub(super) struct Weighted {
 }
 
 impl Tile {
-    /// Runs JPDA over the clusters that the gated `edges` of established tracks form. Tracks
+    /// Runs JPDA over the clusters that the gated `edges` of established tracks form (a cluster
+    /// over `[tracker.limits] cluster_cells` is assigned greedily instead). Tracks
     /// more likely detected than not get a [`Weighted`] update in `out` (the others are missed
     /// this scan, as with GNN); detections more likely some track's than not are marked in
     /// `taken`, so they start no track.
@@ -68,6 +69,31 @@ impl Tile {
                 };
                 let ln_w = hit_score(inn, pd, books.clutter_density(meas[*j].sensor));
                 by_track[a].push((b, k, ln_w));
+            }
+            if nt * (nm + 1) > cfg.limits.cluster_cells {
+                // Too large to hold its marginals in bounded memory: greedy hard assignment.
+                let triples: Vec<(usize, usize, f64)> = by_track
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(a, row)| row.iter().map(move |&(b, k, _)| (a, b, edges[k].2.d2)))
+                    .collect();
+                for (a, b) in assign::greedy(nt, nm, &triples, cfg.gate_chi2) {
+                    let Some(&(_, k, ln_w)) = by_track[a].iter().find(|r| r.0 == b) else {
+                        continue;
+                    };
+                    let (key, j, inn) = &edges[k];
+                    let (x, p) = self.predicted(*key, t, cfg, motion);
+                    let (x, p) = kalman::update(&x, &p, inn, &cov2(meas[*j].r));
+                    taken[*j] = true;
+                    out.push(Weighted {
+                        key: *key,
+                        x,
+                        p,
+                        best: (*j, 1.0),
+                        gain: ln_w,
+                    });
+                }
+                continue;
             }
             // Likelihood ratios scaled per track (the marginals do not change) before exp.
             let mut miss = vec![0.0; nt];
