@@ -18,6 +18,10 @@
 /// The largest number of detections in a cluster evaluated exactly.
 pub const EXACT_MAX_MEAS: usize = 10;
 
+/// Tracks × subsets of detections the exact evaluation holds at most (16 MiB of sums);
+/// a larger cluster goes to belief propagation.
+pub const EXACT_MAX_STATES: usize = 1 << 20;
+
 /// Iterations of belief propagation at most.
 pub const BP_MAX_ITERATIONS: usize = 200;
 
@@ -54,7 +58,7 @@ impl Marginals {
 /// Marginals of one cluster, exact when it has at most [`EXACT_MAX_MEAS`] detections and by
 /// belief propagation otherwise. `w[i * n_meas + j]` is 0 outside the gate.
 pub fn marginals(n_tracks: usize, n_meas: usize, w: &[f64], miss: &[f64]) -> Marginals {
-    if n_meas <= EXACT_MAX_MEAS {
+    if n_meas <= EXACT_MAX_MEAS && n_tracks.saturating_mul(1 << n_meas) <= EXACT_MAX_STATES {
         exact(n_tracks, n_meas, w, miss)
     } else {
         belief_propagation(n_tracks, n_meas, w, miss)
@@ -174,8 +178,12 @@ pub fn belief_propagation(n_tracks: usize, n_meas: usize, w: &[f64], miss: &[f64
             row_sum[i] += wij * nu[e];
         }
         for (e, &(i, _, wij)) in edges.iter().enumerate() {
-            let rest = row_sum[i] - wij * nu[e];
-            mu[e] = if rest > 0.0 { wij / rest } else { f64::MAX };
+            // The rest of the track's row; floored, so that a miss weight lost in rounding
+            // cannot make the message infinite.
+            let rest = (row_sum[i] - wij * nu[e])
+                .max(wij * 1e-12)
+                .max(f64::MIN_POSITIVE);
+            mu[e] = (wij / rest).min(1e200);
         }
         col_sum.iter_mut().for_each(|s| *s = 1.0);
         for (e, &(_, j, _)) in edges.iter().enumerate() {
@@ -183,7 +191,8 @@ pub fn belief_propagation(n_tracks: usize, n_meas: usize, w: &[f64], miss: &[f64
         }
         let mut moved: f64 = 0.0;
         for (e, &(_, j, _)) in edges.iter().enumerate() {
-            let new = 1.0 / (col_sum[j] - mu[e]);
+            // 1 + the other tracks' messages, at least 1 whatever the rounding.
+            let new = 1.0 / (col_sum[j] - mu[e]).max(1.0);
             moved = moved.max((new - nu[e]).abs() / new.max(1e-300));
             nu[e] = new;
         }

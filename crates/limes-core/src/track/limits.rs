@@ -167,8 +167,9 @@ impl SensorState {
         }
         self.scans += 1;
         // Nothing could explain the detections of a sensor's first scan: its second scan, the
-        // first with tracks to take what is not clutter, replaces it.
-        let gain = if self.scans == 2 {
+        // first with tracks to take what is not clutter, replaces it (unless it has none left,
+        // which would put the estimate at its floor).
+        let gain = if self.scans == 2 && unexplained > 0 {
             1.0
         } else {
             CLUTTER_GAIN.max(1.0 / self.scans as f64)

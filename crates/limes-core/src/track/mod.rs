@@ -98,7 +98,8 @@ pub struct TrackerConfig {
     /// With `association = "mht"`: a crossing's hypotheses are kept until its two tracks have
     /// shared no detection for this many scans; then the best is final.
     pub hypothesis_scans: u32,
-    /// With `association = "mht"`: joint hypotheses kept per crossing (the most likely).
+    /// With `association = "mht"`: joint hypotheses kept per crossing (the most likely; at
+    /// most 256).
     pub hypothesis_leaves: usize,
     /// Class fusion weights.
     pub class: ClassConfig,

@@ -147,7 +147,15 @@ pub fn run(a: &Args) -> Result<()> {
                         &[][..]
                     })
                     .spawn()?;
-                let limit = std::time::Duration::from_secs_f64(a.stonesoup_limit_s);
+                let limit = std::time::Duration::try_from_secs_f64(a.stonesoup_limit_s)
+                    .ok()
+                    .filter(|d| !d.is_zero())
+                    .with_context(|| {
+                        format!(
+                            "--stonesoup-limit-s {}: expected a positive number of seconds",
+                            a.stonesoup_limit_s
+                        )
+                    })?;
                 let Some(st) = child.wait_timeout(limit)? else {
                     child.kill()?;
                     child.wait()?;

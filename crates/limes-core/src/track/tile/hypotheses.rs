@@ -11,10 +11,13 @@
 //! worse. Once the two have shared no detection for `hypothesis_scans` scans (or after
 //! `MAX_AGE_SCANS`), the best leaf is final and the crossing closes.
 
+use rustc_hash::{FxHashMap, FxHashSet};
+
 use super::{hit_score, Tile};
 use crate::record::TrackStatus;
 use crate::track::kalman::{self, cov2, Cov, MotionModel, State};
 use crate::track::limits::Books;
+use crate::track::TrackUpdate;
 use crate::track::{Meas, TrackerConfig};
 
 /// A crossing closes after this many scans however it stands.
@@ -22,6 +25,9 @@ const MAX_AGE_SCANS: u32 = 120;
 
 /// Detections around a pair considered per scan at most (the nearest gated first).
 const MAX_NEAR: usize = 6;
+
+/// Hypotheses kept per crossing at most, whatever `hypothesis_leaves` says.
+pub const MAX_LEAVES: usize = 256;
 
 /// One track's state in a hypothesis: mean and covariance at its last update, and its time.
 type Held = (State, Cov, f64);
@@ -65,26 +71,36 @@ impl Tile {
         t: f64,
         meas: &[Meas],
         edges: &[(usize, usize, kalman::Innovation)],
-        pairings: Vec<Pairing>,
+        (pairings, pairs): (Vec<Pairing>, &[(usize, usize, kalman::Innovation)]),
         taken: &mut [bool],
         cfg: &TrackerConfig,
         motion: &dyn MotionModel,
         books: &Books,
+        out: &mut Vec<TrackUpdate>,
     ) {
+        // Each track's gated detections (with their distance), and who GNN gave each detection
+        // to, built once so a scan costs its edges, not edges × crossings.
+        let mut gated: FxHashMap<usize, Vec<(usize, f64)>> = FxHashMap::default();
+        for e in edges {
+            gated.entry(e.0).or_default().push((e.1, e.2.d2));
+        }
+        let given: FxHashMap<usize, usize> = pairs.iter().map(|p| (p.1, p.0)).collect();
         let mut crossings = std::mem::take(&mut self.crossings);
         crossings.retain(|c| {
             c.tracks
                 .iter()
                 .all(|&(k, id)| self.tracks.get(k).is_some_and(|tr| tr.id == id))
         });
+        let mut watched: FxHashSet<usize> = crossings
+            .iter()
+            .flat_map(|c| c.tracks.iter().map(|&(k, _)| k))
+            .collect();
         for pr in pairings {
-            let taken = crossings
-                .iter()
-                .any(|c| c.tracks.iter().any(|&(k, _)| pr.keys.contains(&k)));
             let ids = pr.keys.map(|k| self.tracks.get(k).map(|tr| tr.id));
-            if taken || !shared(edges, pr.keys) {
+            if pr.keys.iter().any(|k| watched.contains(k)) || !shared(&gated, pr.keys) {
                 continue;
             }
+            watched.extend(pr.keys);
             let (Some(a), Some(b)) = (ids[0], ids[1]) else {
                 continue;
             };
@@ -102,7 +118,7 @@ impl Tile {
         }
         crossings.retain_mut(|c| {
             let keys = c.tracks.map(|(k, _)| k);
-            let near = near_detections(edges, keys, meas);
+            let near = near_detections(&gated, &given, keys);
             let q = keys.map(|k| Self::q(cfg, &self.tracks[k]));
             c.leaves = branch(&c.leaves, &near, t, meas, cfg, motion, books, q);
             if let Some(best) = c.leaves.first() {
@@ -113,12 +129,26 @@ impl Tile {
                 }
                 for (i, &k) in keys.iter().enumerate() {
                     let (x, p, tu) = states[i];
+                    let tr = &self.tracks[k];
+                    if tr.t == tu && tr.x == x {
+                        continue;
+                    }
                     self.replace_state(k, x, p, tu, cfg);
+                    // A correction of this scan's line (a state of an earlier update, should the
+                    // best hypothesis have the track missed now, is left to its next update).
+                    if tu == t {
+                        let status = self.tracks[k].status;
+                        out.push(self.update_of(k, status, best.took[i].map(|j| meas[j].sensor)));
+                    }
+                }
+                for &k in &keys {
+                    self.maybe_leave(k);
                 }
             }
-            c.quiet = if shared(edges, keys) { 0 } else { c.quiet + 1 };
+            let still = keys.iter().all(|&k| self.tracks.contains(k));
+            c.quiet = if shared(&gated, keys) { 0 } else { c.quiet + 1 };
             c.age += 1;
-            c.quiet < cfg.hypothesis_scans.max(1) && c.age < MAX_AGE_SCANS
+            still && c.quiet < cfg.hypothesis_scans.max(1) && c.age < MAX_AGE_SCANS
         });
         self.crossings = crossings;
     }
@@ -151,23 +181,26 @@ impl Tile {
 }
 
 /// Whether some detection is gated by both tracks.
-fn shared(edges: &[(usize, usize, kalman::Innovation)], keys: [usize; 2]) -> bool {
-    edges
-        .iter()
-        .filter(|e| e.0 == keys[0])
-        .any(|e| edges.iter().any(|f| f.0 == keys[1] && f.1 == e.1))
+fn shared(gated: &FxHashMap<usize, Vec<(usize, f64)>>, keys: [usize; 2]) -> bool {
+    let (Some(a), Some(b)) = (gated.get(&keys[0]), gated.get(&keys[1])) else {
+        return false;
+    };
+    a.iter().any(|x| b.iter().any(|y| y.0 == x.0))
 }
 
-/// The detections gated by either track, nearest first, at most [`MAX_NEAR`].
+/// The detections gated by either track that GNN gave to neither of the others, nearest first,
+/// at most [`MAX_NEAR`].
 fn near_detections(
-    edges: &[(usize, usize, kalman::Innovation)],
+    gated: &FxHashMap<usize, Vec<(usize, f64)>>,
+    given: &FxHashMap<usize, usize>,
     keys: [usize; 2],
-    _meas: &[Meas],
 ) -> Vec<usize> {
-    let mut near: Vec<(f64, usize)> = edges
+    let mut near: Vec<(f64, usize)> = keys
         .iter()
-        .filter(|e| keys.contains(&e.0))
-        .map(|e| (e.2.d2, e.1))
+        .filter_map(|k| gated.get(k))
+        .flatten()
+        .filter(|(j, _)| given.get(j).is_none_or(|k| keys.contains(k)))
+        .map(|&(j, d2)| (d2, j))
         .collect();
     near.sort_by(|a, b| a.0.total_cmp(&b.0));
     let mut out: Vec<usize> = Vec::new();
@@ -232,7 +265,7 @@ fn branch(
         }
     }
     out.sort_by(|a, b| b.ll.total_cmp(&a.ll));
-    out.truncate(cfg.hypothesis_leaves.max(1));
+    out.truncate(cfg.hypothesis_leaves.clamp(1, MAX_LEAVES));
     if let Some(top) = out.first().map(|l| l.ll) {
         out.iter_mut().for_each(|l| l.ll -= top);
     }

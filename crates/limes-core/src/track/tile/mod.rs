@@ -478,7 +478,17 @@ impl Tile {
             self.maybe_leave(key);
         }
         if cfg.association == Association::Mht {
-            self.carry_hypotheses(t, meas, &edges, pairings, assigned_meas, cfg, motion, books);
+            self.carry_hypotheses(
+                t,
+                meas,
+                &edges,
+                (pairings, pairs),
+                assigned_meas,
+                cfg,
+                motion,
+                books,
+                out,
+            );
         }
         // Initiate from what nobody took.
         for (j, m) in meas.iter().enumerate() {

@@ -60,7 +60,6 @@ impl Tile {
             self.note_sharing(ct, cm);
             // Each track's gated edges: (local detection, edge index, ln likelihood ratio).
             let mut by_track: Vec<Vec<(usize, usize, f64)>> = vec![Vec::new(); nt];
-            let mut w = vec![0.0; nt * nm];
             for &e in &comp.edges {
                 let k = established[e];
                 let (key, j, inn) = &edges[k];
@@ -96,6 +95,7 @@ impl Tile {
                 continue;
             }
             // Likelihood ratios scaled per track (the marginals do not change) before exp.
+            let mut w = vec![0.0; nt * nm];
             let mut miss = vec![0.0; nt];
             for (a, row) in by_track.iter().enumerate() {
                 let top = row.iter().map(|r| r.2).fold(miss_ln, f64::max);
@@ -105,14 +105,22 @@ impl Tile {
                 }
             }
             let marg = jpda::marginals(nt, nm, &w, &miss);
+            // A detection starts no track once the tracks that will be updated with it hold,
+            // together, at least a quarter of it, or once it is more likely some track's than
+            // not and one of those is updated with it.
+            let updated: Vec<bool> = (0..nt).map(|a| marg.missed(a) <= 0.5).collect();
             for (b, &j) in cm.iter().enumerate() {
-                if marg.explained(b) >= 0.5 {
+                let held: f64 = (0..nt)
+                    .filter(|&a| updated[a])
+                    .map(|a| marg.took(a, b))
+                    .sum();
+                if held >= 0.25 || (held > 0.0 && marg.explained(b) >= 0.5) {
                     taken[j] = true;
                 }
             }
             for (a, &key) in ct.iter().enumerate() {
                 let missed = marg.missed(a);
-                if missed > 0.5 {
+                if !updated[a] {
                     continue;
                 }
                 let (x, p) = self.predicted(key, t, cfg, motion);
