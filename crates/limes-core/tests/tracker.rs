@@ -339,6 +339,17 @@ fn status_lines_carry_the_time_the_status_changed() {
     }
 }
 
+/// How far a track's position is from `p`, metres.
+fn metres(u: &TrackUpdate, p: [f64; 2]) -> f64 {
+    (u.xy[0] - p[0]).hypot(u.xy[1] - p[1])
+}
+
+/// The track of a snapshot nearest to `p`.
+fn nearest_to(snap: &[TrackUpdate], p: [f64; 2]) -> Option<&TrackUpdate> {
+    snap.iter()
+        .min_by(|a, b| metres(a, p).total_cmp(&metres(b, p)))
+}
+
 /// Two walkers side by side, 25 m apart (five sigma of the sensor), seen at 1 Hz with Pd 0.9:
 /// their gates overlap, so every scan is one cluster of two tracks. With JPDA each track is
 /// updated with both detections, weighted; the test holds it to what GNN gives: two tracks that
@@ -388,15 +399,8 @@ fn jpda_keeps_two_walkers_side_by_side_apart() {
             assert_eq!(snap.len(), 2, "{association:?} at {t} s: {snap:?}");
             for (id, own) in owner.iter_mut().enumerate() {
                 let p = walker(id, t);
-                let near = snap
-                    .iter()
-                    .min_by(|a, b| {
-                        let da = (a.xy[0] - p[0]).hypot(a.xy[1] - p[1]);
-                        let db = (b.xy[0] - p[0]).hypot(b.xy[1] - p[1]);
-                        da.total_cmp(&db)
-                    })
-                    .expect("a track");
-                let miss = (near.xy[0] - p[0]).hypot(near.xy[1] - p[1]);
+                let near = nearest_to(&snap, p).expect("a track");
+                let miss = metres(near, p);
                 worst = worst.max(miss);
                 let was = own.get_or_insert(near.id);
                 assert_eq!(
@@ -447,16 +451,7 @@ fn crossing_swaps(association: limes_core::track::Association, seeds: u64) -> us
             tr.advance(7000.0 + t + 1.0, &mut out);
             out.clear();
             let snap = tr.snapshot(7000.0 + t);
-            let nearest = |id: usize| {
-                let p = walker(id, t);
-                snap.iter()
-                    .min_by(|a, b| {
-                        let da = (a.xy[0] - p[0]).hypot(a.xy[1] - p[1]);
-                        let db = (b.xy[0] - p[0]).hypot(b.xy[1] - p[1]);
-                        da.total_cmp(&db)
-                    })
-                    .map(|u| u.id)
-            };
+            let nearest = |id: usize| nearest_to(&snap, walker(id, t)).map(|u| u.id);
             for id in 0..2 {
                 if k == 30 {
                     owner[id] = nearest(id);

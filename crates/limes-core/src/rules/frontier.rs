@@ -291,8 +291,6 @@ impl Rules {
     }
 }
 
-/// True when the track has been moving inward at `speed` m/s or more over the last half
-/// minute to minute and a half.
 /// Whether the track has closed in at `speed` to `max` over its last four 15-second samples
 /// (45 s or more), and at half of `speed` or more over each step: steady, not one leap.
 fn driven_in(memo: &Memo, speed: f64, max: f64) -> bool {
@@ -304,6 +302,8 @@ fn driven_in(memo: &Memo, speed: f64, max: f64) -> bool {
         && (speed..=max).contains(&rate(steps[0], steps[3]))
 }
 
+/// True when the track has been moving inward at `speed` m/s or more over the last half
+/// minute to minute and a half.
 fn moving_in(memo: &Memo, speed: f64) -> bool {
     match (memo.s_now, memo.s_prev2) {
         (Some((t1, s1)), Some((t0, s0))) if t1 - t0 >= 20.0 => (s1 - s0) / (t1 - t0) >= speed,

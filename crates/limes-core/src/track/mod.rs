@@ -91,9 +91,10 @@ pub struct TrackerConfig {
     /// off for the shipped sites, where it costs one more nuisance alert on the demo's night.
     pub confirmed_first: bool,
     /// How established tracks share out the detections of a gated cluster: `gnn` (the single
-    /// best joint assignment) or `jpda` (every track updated with each detection weighted by
-    /// the probability, over all joint hypotheses, that it is the track's; see [`jpda`]).
-    /// Tentative tracks always take, by GNN, what established ones probably did not.
+    /// best joint assignment), `jpda` (every track updated with each detection weighted by
+    /// the probability, over all joint hypotheses, that it is the track's; see [`jpda`]) or
+    /// `mht` (GNN, with joint hypotheses kept over several scans for two crossing tracks).
+    /// Tentative tracks always take, by GNN, what established ones did not.
     pub association: Association,
     /// With `association = "mht"`: a crossing's hypotheses are kept until its two tracks have
     /// shared no detection for this many scans; then the best is final.

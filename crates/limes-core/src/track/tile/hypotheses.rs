@@ -13,7 +13,7 @@
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use super::{hit_score, Tile};
+use super::{hit_score, miss_score, Tile};
 use crate::record::TrackStatus;
 use crate::track::kalman::{self, cov2, Cov, MotionModel, State};
 use crate::track::limits::Books;
@@ -27,7 +27,7 @@ const MAX_AGE_SCANS: u32 = 120;
 const MAX_NEAR: usize = 6;
 
 /// Hypotheses kept per crossing at most, whatever `hypothesis_leaves` says.
-pub const MAX_LEAVES: usize = 256;
+const MAX_LEAVES: usize = 256;
 
 /// One track's state in a hypothesis: mean and covariance at its last update, and its time.
 type Held = (State, Cov, f64);
@@ -54,7 +54,7 @@ pub(super) struct Crossing {
 }
 
 /// Two established tracks that formed a cluster of their own this scan, with their states
-/// before it and whether they shared a detection.
+/// before it.
 pub(super) struct Pairing {
     pub keys: [usize; 2],
     pub before: [Held; 2],
@@ -78,6 +78,9 @@ impl Tile {
         books: &Books,
         out: &mut Vec<TrackUpdate>,
     ) {
+        if self.crossings.is_empty() && pairings.is_empty() {
+            return;
+        }
         // Each track's gated detections (with their distance), and who GNN gave each detection
         // to, built once so a scan costs its edges, not edges × crossings.
         let mut gated: FxHashMap<usize, Vec<(usize, f64)>> = FxHashMap::default();
@@ -155,14 +158,12 @@ impl Tile {
 
     /// Gives track `key` another state (mean, covariance, time of update), re-indexing it.
     fn replace_state(&mut self, key: usize, x: State, p: Cov, t: f64, cfg: &TrackerConfig) {
-        self.unindex(key);
         let tr = &mut self.tracks[key];
         tr.x = x;
         tr.p = p;
         tr.t = t;
-        tr.fast = x[2] * x[2] + x[3] * x[3] > cfg.fast_speed * cfg.fast_speed;
-        tr.indexed_at = [x[0], x[1]];
-        self.index(key);
+        let fast = x[2] * x[2] + x[3] * x[3] > cfg.fast_speed * cfg.fast_speed;
+        self.move_in_index(key, fast, [x[0], x[1]]);
     }
 
     /// A cluster of tracks `ct` worth watching for a crossing: two established tracks. Their
@@ -227,7 +228,7 @@ fn branch(
     q: [f64; 2],
 ) -> Vec<Leaf> {
     let pd = cfg.detection_probability;
-    let miss_ln = (1.0 - pd).max(1e-6).ln();
+    let miss_ln = miss_score(pd);
     let mut out: Vec<Leaf> = Vec::new();
     for leaf in leaves {
         // Each track's options: none, or a gated detection with its updated state and score.

@@ -95,7 +95,7 @@ impl Track {
 
     /// Its score at `t`, each scan missed since its last update costing ln(1 − Pd).
     pub(super) fn score_at(&self, t: f64, pd: f64) -> f64 {
-        self.score + self.missed_scans(t) * (1.0 - pd).max(1e-6).ln()
+        self.score + self.missed_scans(t) * miss_score(pd)
     }
 }
 
@@ -440,14 +440,7 @@ impl Tile {
         // Update: JPDA's mixtures, then the pairs.
         for u in weighted.drain(..) {
             let m = &meas[u.best.0];
-            {
-                let pd = cfg.detection_probability;
-                let tr = &mut self.tracks[u.key];
-                let missed = tr.missed_scans(t) * (1.0 - pd).max(1e-6).ln();
-                tr.score += missed + u.gain;
-                tr.score_best = tr.score_best.max(tr.score);
-                tr.period = books.period(m.sensor);
-            }
+            self.credit(u.key, t, u.gain, books.period(m.sensor), cfg);
             // Class evidence only from a detection that is more likely its own than not.
             let evidence = (u.best.1 >= 0.5).then_some(m);
             self.apply(u.key, t, u.x, u.p, evidence, cfg);
@@ -459,14 +452,12 @@ impl Tile {
             let m = &meas[j];
             let (x, p) = self.predicted(key, t, cfg, motion);
             let (x1, p1) = kalman::update(&x, &p, &inn, &cov2(m.r));
-            {
-                let pd = cfg.detection_probability;
-                let tr = &mut self.tracks[key];
-                let missed = tr.missed_scans(t) * (1.0 - pd).max(1e-6).ln();
-                tr.score += missed + hit_score(&inn, pd, books.clutter_density(m.sensor));
-                tr.score_best = tr.score_best.max(tr.score);
-                tr.period = books.period(m.sensor);
-            }
+            let gain = hit_score(
+                &inn,
+                cfg.detection_probability,
+                books.clutter_density(m.sensor),
+            );
+            self.credit(key, t, gain, books.period(m.sensor), cfg);
             let confirmed = self.apply(key, t, x1, p1, Some(m), cfg);
             if confirmed {
                 stats.confirmed += 1;
@@ -622,13 +613,27 @@ impl Tile {
         let fast = x[2] * x[2] + x[3] * x[3] > cfg.fast_speed * cfg.fast_speed;
         let pos = [x[0], x[1]];
         if fast != tr.fast || dist(pos, tr.indexed_at) > REINDEX_M {
-            self.unindex(key);
-            let tr = &mut self.tracks[key];
-            tr.fast = fast;
-            tr.indexed_at = pos;
-            self.index(key);
+            self.move_in_index(key, fast, pos);
         }
         confirmed
+    }
+
+    /// Adds to a track's score what this scan gives it (`gain`, after charging the scans it
+    /// missed since its last update) and notes its sensor's scan period.
+    fn credit(&mut self, key: usize, t: f64, gain: f64, period: f64, cfg: &TrackerConfig) {
+        let tr = &mut self.tracks[key];
+        tr.score += tr.missed_scans(t) * miss_score(cfg.detection_probability) + gain;
+        tr.score_best = tr.score_best.max(tr.score);
+        tr.period = period;
+    }
+
+    /// Re-files a track in the spatial index: in the fast or slow tree, at `pos`.
+    fn move_in_index(&mut self, key: usize, fast: bool, pos: Xy) {
+        self.unindex(key);
+        let tr = &mut self.tracks[key];
+        tr.fast = fast;
+        tr.indexed_at = pos;
+        self.index(key);
     }
 
     /// Keeps the count of scans in which two tracks competed for a single detection (a
@@ -745,6 +750,11 @@ fn update_of(tr: &Track, part: Partition, status: TrackStatus, sensor: Option<u3
         sensor,
         was_confirmed: tr.status != TrackStatus::Tentative,
     }
+}
+
+/// The score a scan in which a track went undetected adds to it: ln(1 − Pd).
+fn miss_score(pd: f64) -> f64 {
+    (1.0 - pd).max(1e-6).ln()
 }
 
 /// The score a detection adds to a track: ln of its likelihood under "this object, detected"

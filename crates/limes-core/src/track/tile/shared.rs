@@ -2,7 +2,7 @@
 //! cluster updated with every detection they may have taken, weighted by the marginals of
 //! [`jpda`](crate::track::jpda).
 
-use super::{hit_score, ScanStats, Tile};
+use super::{hit_score, miss_score, ScanStats, Tile};
 use crate::record::TrackStatus;
 use crate::track::assign;
 use crate::track::jpda;
@@ -27,10 +27,10 @@ pub(super) struct Weighted {
 
 impl Tile {
     /// Runs JPDA over the clusters that the gated `edges` of established tracks form (a cluster
-    /// over `[tracker.limits] cluster_cells` is assigned greedily instead). Tracks
-    /// more likely detected than not get a [`Weighted`] update in `out` (the others are missed
-    /// this scan, as with GNN); detections more likely some track's than not are marked in
-    /// `taken`, so they start no track.
+    /// over `[tracker.limits] cluster_cells` is assigned greedily instead). Tracks more likely
+    /// detected than not get a [`Weighted`] update in `out` (the others are missed this scan,
+    /// as with GNN); detections those tracks hold enough of are marked in `taken`, so they
+    /// start no track.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn associate_jpda(
         &mut self,
@@ -45,7 +45,7 @@ impl Tile {
         stats: &mut ScanStats,
     ) {
         let pd = cfg.detection_probability;
-        let miss_ln = (1.0 - pd).max(1e-6).ln();
+        let miss_ln = miss_score(pd);
         let established: Vec<usize> = (0..edges.len())
             .filter(|&k| self.tracks[edges[k].0].status != TrackStatus::Tentative)
             .collect();
