@@ -256,7 +256,7 @@ enum BenchCmd {
         pd: f64,
         /// Association of established tracks: gnn, jpda or mht.
         #[arg(long, default_value = "gnn")]
-        association: String,
+        association: limes_core::track::Association,
         /// A TOML file whose `[tracker]` table changes the parameters.
         #[arg(long)]
         tracker: Option<PathBuf>,
@@ -501,7 +501,7 @@ fn main() -> Result<()> {
                     tracker,
                 }),
             ..
-        } => bench_accuracy::run_limes(&dir, pd, &association, tracker.as_deref()),
+        } => bench_accuracy::run_limes(&dir, pd, association, tracker.as_deref()),
         Cmd::Bench {
             what: None,
             minutes,

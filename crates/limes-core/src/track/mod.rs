@@ -188,6 +188,31 @@ pub enum Association {
     Mht,
 }
 
+impl Association {
+    /// Every method, the default first.
+    pub const ALL: [Association; 3] = [Association::Gnn, Association::Jpda, Association::Mht];
+
+    /// Its name in site files and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Association::Gnn => "gnn",
+            Association::Jpda => "jpda",
+            Association::Mht => "mht",
+        }
+    }
+}
+
+impl std::str::FromStr for Association {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|a| a.name() == s)
+            .ok_or_else(|| format!("{s}: expected gnn, jpda or mht"))
+    }
+}
+
 /// A measurement in a partition's local frame.
 #[derive(Clone, Debug)]
 pub struct Meas {
@@ -621,5 +646,20 @@ pub fn to_record(u: &TrackUpdate, name: impl Fn(u32) -> String) -> TrackRecord {
         first_seen: Time(u.first_seen),
         sensor: u.sensor.map(name),
         updated: (u.updated < u.time).then_some(Time(u.updated)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Association;
+
+    #[test]
+    fn an_association_has_one_name_in_site_files_and_on_the_command_line() {
+        for a in Association::ALL {
+            let in_toml = toml::Value::try_from(a).expect("serialises");
+            assert_eq!(in_toml.as_str(), Some(a.name()));
+            assert_eq!(a.name().parse::<Association>(), Ok(a));
+        }
+        assert!("JPDA".parse::<Association>().is_err());
     }
 }

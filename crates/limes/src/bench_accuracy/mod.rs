@@ -74,6 +74,15 @@ struct Score {
 /// Runs the benchmark and prints the table (also written to `out/accuracy.md`).
 pub fn run(a: &Args) -> Result<()> {
     std::fs::create_dir_all(&a.out)?;
+    let stonesoup_limit = std::time::Duration::try_from_secs_f64(a.stonesoup_limit_s)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .with_context(|| {
+            format!(
+                "--stonesoup-limit-s {}: expected a positive number of seconds",
+                a.stonesoup_limit_s
+            )
+        })?;
     let python = if a.no_stonesoup { None } else { Some(venv()?) };
     let mut md = String::from(
         "| scenario | scans | targets (mean) | clutter/scan | Pd | tracker | GOSPA mean | localisation | missed | false | switching | ID switches (full/half) | det/s | peak RSS MiB |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
@@ -93,8 +102,8 @@ pub fn run(a: &Args) -> Result<()> {
         let mut rows: Vec<(String, Score)> = Vec::new();
         // Limes in its own process, so its peak memory is its own.
         let exe = std::env::current_exe()?;
-        for assoc in [Association::Gnn, Association::Jpda, Association::Mht] {
-            let name = association_name(assoc);
+        for assoc in Association::ALL {
+            let name = assoc.name();
             let st = std::process::Command::new(&exe)
                 .args(["bench", "accuracy-run", "--dir"])
                 .arg(&dir)
@@ -147,16 +156,7 @@ pub fn run(a: &Args) -> Result<()> {
                         &[][..]
                     })
                     .spawn()?;
-                let limit = std::time::Duration::try_from_secs_f64(a.stonesoup_limit_s)
-                    .ok()
-                    .filter(|d| !d.is_zero())
-                    .with_context(|| {
-                        format!(
-                            "--stonesoup-limit-s {}: expected a positive number of seconds",
-                            a.stonesoup_limit_s
-                        )
-                    })?;
-                let Some(st) = child.wait_timeout(limit)? else {
+                let Some(st) = child.wait_timeout(stonesoup_limit)? else {
                     child.kill()?;
                     child.wait()?;
                     let note = format!(
@@ -256,15 +256,9 @@ fn write_scenario(dir: &Path, spec: &scenario::Spec, sc: &scenario::Scenario) ->
 
 /// `limes bench accuracy-run --dir D`: tracks `D/detections.jsonl` with the parameters for an
 /// unknown 1 Hz point sensor with the given association; writes `D/limes-A.tracks.jsonl` and
-/// `D/limes-A.stats.json` (A: gnn or jpda).
-pub fn run_limes(dir: &Path, pd: f64, association: &str, tracker: Option<&Path>) -> Result<()> {
-    let assoc = match association {
-        "gnn" => Association::Gnn,
-        "jpda" => Association::Jpda,
-        "mht" => Association::Mht,
-        other => bail!("--association {other}: expected gnn, jpda or mht"),
-    };
-    let name = association_name(assoc);
+/// `D/limes-A.stats.json` (A: gnn, jpda or mht).
+pub fn run_limes(dir: &Path, pd: f64, assoc: Association, tracker: Option<&Path>) -> Result<()> {
+    let name = assoc.name();
     let f = std::io::BufReader::new(std::fs::File::open(dir.join("detections.jsonl"))?);
     let mut dets: Vec<Detection> = Vec::new();
     for (n, line) in f.lines().enumerate() {
@@ -350,15 +344,6 @@ fn merge(base: &mut toml::Table, new: &toml::Table) {
                 base.insert(k.clone(), v.clone());
             }
         }
-    }
-}
-
-/// The name of an association method in files and on the command line.
-fn association_name(a: Association) -> &'static str {
-    match a {
-        Association::Gnn => "gnn",
-        Association::Jpda => "jpda",
-        Association::Mht => "mht",
     }
 }
 
