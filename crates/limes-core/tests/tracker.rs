@@ -485,3 +485,45 @@ fn multi_scan_hypotheses_resolve_crossings_that_gnn_swaps() {
     );
     assert!(mht * 2 <= gnn, "MHT {mht} against GNN {gnn}");
 }
+
+/// Twenty walkers far apart, seen by a sensor that detects them only 60 % of the time: the
+/// tracker assumes Pd 0.9 at first (the unknown sensor's prior), under which four missed scans
+/// end a track; it learns the sensor's Pd from its tracks' hits and misses and keeps about one
+/// track per walker (27 confirmed tracks; 133 with `learn_detection_probability` off).
+#[test]
+fn a_sensor_that_misses_often_is_learnt_and_its_tracks_are_not_cut() {
+    let mut rng = ChaCha8Rng::seed_from_u64(21);
+    let n = Normal::new(0.0, 5.0).expect("valid");
+    let mut tr = Tracker::new(TrackerConfig::unknown_sensor());
+    let mut out = Vec::new();
+    for k in 0..400 {
+        let t = 7000.0 + k as f64;
+        for w in 0..20 {
+            if rng.random::<f64>() < 0.6 {
+                let (x, y) = (1.3 * k as f64, 500.0 * w as f64);
+                let d = det(
+                    "low-pd",
+                    t,
+                    x + n.sample(&mut rng),
+                    y + n.sample(&mut rng),
+                    5.0,
+                );
+                tr.push(&d, &mut out).expect("valid");
+            }
+        }
+        tr.advance(t + 1.0, &mut out);
+    }
+    tr.flush(&mut out);
+    let pd = tr
+        .sensor_estimates()
+        .find(|s| s.sensor == "low-pd")
+        .expect("the sensor")
+        .detection_probability;
+    assert!((0.5..0.7).contains(&pd), "Pd learnt as {pd:.2}");
+    let confirmed = confirmed_ids(&out);
+    assert!(
+        confirmed.len() <= 30,
+        "{} confirmed tracks for 20 walkers",
+        confirmed.len()
+    );
+}

@@ -742,6 +742,14 @@ fn track(
         "{} detections ({} too late), {} tracks started, {} confirmed; {} track lines, {} alert lines, {} event lines",
         s.detections, s.late_dropped, s.tracks_started, s.tracks_confirmed, track_lines, alert_lines, event_lines
     );
+    // What it learnt of each sensor, when it learns (as comments of the table above).
+    let learnt = engine.tracker.config().learn_detection_probability;
+    for e in engine.tracker.sensor_estimates().filter(|_| learnt) {
+        eprintln!(
+            "# sensor {}: scan period {:.2} s, detection probability {:.2} (from {:.0} track scans), clutter {:.2e} per m² per scan",
+            e.sensor, e.period_s, e.detection_probability, e.track_scans, e.clutter_density
+        );
+    }
     if refused > 0 {
         bail!(
             "{refused} record(s) of {} refused (first ones listed above); the rest were tracked",

@@ -181,6 +181,11 @@ fn a_flat_local_frame_is_tracked_and_scored_in_metres() {
         used.confirm_score,
         limes_core::track::TrackerConfig::unknown_sensor().confirm_score
     );
+    // ... and what it learnt of the sensor (comments of that table): every scan saw both.
+    assert!(
+        said.contains("# sensor s1: scan period 2.00 s, detection probability 0.99"),
+        "{said}"
+    );
     let first = std::fs::read_to_string(d.join("tracks.jsonl")).expect("tracks");
     let line: serde_json::Value =
         serde_json::from_str(first.lines().next().expect("a track line")).expect("json");

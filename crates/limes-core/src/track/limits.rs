@@ -78,6 +78,12 @@ const MIN_AREA_M2: f64 = 1.0e6;
 const CLUTTER_GAIN: f64 = 0.02;
 /// Smallest clutter density the score uses, per m² per scan.
 const MIN_DENSITY: f64 = 1.0e-12;
+/// Weight of the configured detection probability in a sensor's estimate, in track scans.
+const PD_PRIOR_SCANS: f64 = 20.0;
+/// Track scans a sensor's detection-probability estimate remembers (exponential forgetting).
+const PD_MEMORY_SCANS: f64 = 2000.0;
+/// Bounds of the estimate: above, two missed scans would end a track; below, nothing would.
+const PD_RANGE: (f64, f64) = (0.05, 0.99);
 
 /// What the tracker knows about one sensor.
 #[derive(Clone, Debug)]
@@ -98,6 +104,11 @@ pub(super) struct SensorState {
     pub period: f64,
     /// Bounding box of its detections `[min_x, min_y, max_x, max_y]`, approximate metres.
     bbox: Option<[f64; 4]>,
+    /// Scans in which its established tracks were detected again, and scans they were missed
+    /// in before that or before they were deleted (decayed counts), for its detection
+    /// probability.
+    track_hits: f64,
+    track_misses: f64,
 }
 
 impl SensorState {
@@ -113,6 +124,8 @@ impl SensorState {
             last_scan: f64::NAN,
             period: 1.0,
             bbox: None,
+            track_hits: 0.0,
+            track_misses: 0.0,
         }
     }
 
@@ -175,6 +188,30 @@ impl SensorState {
             CLUTTER_GAIN.max(1.0 / self.scans as f64)
         };
         self.unexplained += gain * (unexplained as f64 - self.unexplained);
+    }
+
+    /// Learns from its established tracks: `hits` scans in which it detected them, `misses`
+    /// in which it did not.
+    pub fn count_track_scans(&mut self, hits: f64, misses: f64) {
+        let keep = (1.0 - 1.0 / PD_MEMORY_SCANS).powf(hits + misses);
+        self.track_hits = self.track_hits * keep + hits;
+        self.track_misses = self.track_misses * keep + misses;
+    }
+
+    /// Estimated detection probability of this sensor: the share of its established tracks'
+    /// scans in which it detected them, starting from `prior` (worth 20 scans).
+    pub fn detection_probability(&self, prior: f64) -> f64 {
+        if self.track_scans() <= 0.0 {
+            return prior;
+        }
+        let seen = self.track_hits + PD_PRIOR_SCANS * prior;
+        let all = self.track_hits + self.track_misses + PD_PRIOR_SCANS;
+        (seen / all).clamp(PD_RANGE.0, PD_RANGE.1)
+    }
+
+    /// Track scans behind [`SensorState::detection_probability`] (decayed).
+    pub fn track_scans(&self) -> f64 {
+        self.track_hits + self.track_misses
     }
 
     /// Estimated clutter density of this sensor, per m² per scan: the unexplained detections
@@ -282,6 +319,21 @@ impl Books<'_> {
         self.sensors
             .get(s as usize)
             .map_or(1.0, |x| x.period.max(0.05))
+    }
+
+    /// Detection probability of sensor `s` as learnt so far (`prior` before it has tracks).
+    pub fn detection_probability(&self, s: u32, prior: f64) -> f64 {
+        self.sensors
+            .get(s as usize)
+            .map_or(prior, |x| x.detection_probability(prior))
+    }
+
+    /// Sensor `s` detected its established tracks in `hits` scans and missed them in
+    /// `misses`.
+    pub fn count_track_scans(&mut self, s: u32, hits: f64, misses: f64) {
+        if let Some(x) = self.sensors.get_mut(s as usize) {
+            x.count_track_scans(hits, misses);
+        }
     }
 
     /// Clutter density of sensor `s`.

@@ -71,8 +71,14 @@ pub struct TrackerConfig {
     /// A record more than this far ahead of the newest one seen is refused (a wrong clock would
     /// otherwise make everything after it "late"), seconds.
     pub max_time_jump_s: f64,
-    /// Detection probability assumed for a sensor (scores a track's hits and misses).
+    /// Detection probability assumed for a sensor (scores a track's hits and misses); with
+    /// `learn_detection_probability`, where each sensor's estimate starts.
     pub detection_probability: f64,
+    /// Learn each sensor's detection probability from its established tracks (ten hits or
+    /// more): the share of its scans since their last detection in which it saw them again.
+    /// The sequential test and JPDA then use it. On for an unknown sensor, whose Pd nobody
+    /// gave; off for the shipped sites, whose cameras' Pd varies with range.
+    pub learn_detection_probability: bool,
     /// Density of new objects appearing, per m² per scan: with a sensor's clutter density it
     /// sets how likely a track started from one detection is.
     pub birth_density: f64,
@@ -129,6 +135,7 @@ impl Default for TrackerConfig {
             edge_halo_m: 1500.0,
             max_time_jump_s: 3600.0,
             detection_probability: 0.9,
+            learn_detection_probability: false,
             birth_density: 1.0e-9,
             confirm_score: 0.0,
             delete_score_drop: 6.9,
@@ -146,10 +153,11 @@ impl TrackerConfig {
     /// Settings for an unknown point-detection sensor scanning at about 1 Hz (what
     /// `limes track` uses without a site): walkers and vehicles up to ~15 m/s, confirmation
     /// after three detections whose score (the sequential test) has risen by 5 (a track of
-    /// clutter about once in 150 starts that got that far), deletion once four scans in a
-    /// row were missed at Pd 0.9 (a drop of 9.2 against 9.0), coasting after 1.5 s, two tracks
-    /// merged only after eight scans of sharing one detection. Tuned on `limes bench accuracy`
-    /// (BENCHMARKS.md).
+    /// clutter about once in 150 starts that got that far), each sensor's detection
+    /// probability learnt from its tracks (from 0.9), deletion once the missed scans cost a
+    /// drop of 8 (four in a row for Pd 0.87–0.93, ten at Pd 0.55), coasting after 1.5 s, two
+    /// tracks merged only after eight scans of sharing one detection. Tuned on `limes bench
+    /// accuracy` (BENCHMARKS.md).
     pub fn unknown_sensor() -> Self {
         Self {
             q_person: 0.25,
@@ -158,7 +166,8 @@ impl TrackerConfig {
             confirm_hits: 3,
             confirm_window_s: 5.0,
             confirm_score: 5.0,
-            delete_score_drop: 9.0,
+            delete_score_drop: 8.0,
+            learn_detection_probability: true,
             confirmed_first: true,
             coast_after_s: 1.5,
             delete_after_s: 8.0,
@@ -299,6 +308,22 @@ pub struct TrackerStats {
     pub buffer_overflows: u64,
 }
 
+/// One sensor as the tracker has learnt it (see [`Tracker::sensor_estimates`]).
+#[derive(Clone, Debug)]
+pub struct SensorEstimate<'a> {
+    /// The sensor's identifier.
+    pub sensor: &'a str,
+    /// Mean time between its scans, seconds.
+    pub period_s: f64,
+    /// Share of its established tracks' scans in which it detected them (from
+    /// `detection_probability` of the settings until it has such tracks).
+    pub detection_probability: f64,
+    /// Track scans behind that share (recent ones weigh more).
+    pub track_scans: f64,
+    /// Detections no track explained, per m² per scan.
+    pub clutter_density: f64,
+}
+
 /// The tracker.
 pub struct Tracker {
     cfg: TrackerConfig,
@@ -370,6 +395,18 @@ impl Tracker {
             .iter()
             .find(|s| s.name == name)
             .map(|s| s.rate_hz(&self.cfg.limits))
+    }
+
+    /// What the tracker has learnt of each sensor: scan period, detection probability and
+    /// clutter density (what its sequential test uses).
+    pub fn sensor_estimates(&self) -> impl Iterator<Item = SensorEstimate<'_>> {
+        self.sensors.list.iter().map(|s| SensorEstimate {
+            sensor: &s.name,
+            period_s: s.period,
+            detection_probability: s.detection_probability(self.cfg.detection_probability),
+            track_scans: s.track_scans(),
+            clutter_density: s.clutter_density(),
+        })
     }
 
     /// Name of an interned sensor.

@@ -227,7 +227,10 @@ fn branch(
     books: &Books,
     q: [f64; 2],
 ) -> Vec<Leaf> {
-    let pd = cfg.detection_probability;
+    // One scan is one sensor's: its detection probability as learnt so far.
+    let pd = meas.first().map_or(cfg.detection_probability, |m| {
+        books.detection_probability(m.sensor, cfg.detection_probability)
+    });
     let miss_ln = miss_score(pd);
     let mut out: Vec<Leaf> = Vec::new();
     for leaf in leaves {

@@ -18,8 +18,8 @@ impl Tile {
         for (key, tr) in self.tracks.iter_mut() {
             let age = t - tr.t;
             // The sequential test: a track whose score fell too far below its best goes.
-            if cfg.confirm_score > 0.0
-                && tr.score_best - tr.score_at(t, cfg.detection_probability) > cfg.delete_score_drop
+            let pd = books.detection_probability(tr.sensor, cfg.detection_probability);
+            if cfg.confirm_score > 0.0 && tr.score_best - tr.score_at(t, pd) > cfg.delete_score_drop
             {
                 dead.push(key);
                 continue;
@@ -42,6 +42,12 @@ impl Tile {
             out.push(self.status_update(key, TrackStatus::Coasting, t, cfg, motion));
         }
         for key in dead {
+            // The scans it missed before it went count against its sensor's Pd: most were
+            // misses, a few the object leaving.
+            let tr = &self.tracks[key];
+            if cfg.learn_detection_probability && tr.hits >= super::PD_MIN_HITS {
+                books.count_track_scans(tr.sensor, 0.0, tr.missed_scans(t));
+            }
             self.remove(key, t, cfg, motion, books, out);
         }
     }

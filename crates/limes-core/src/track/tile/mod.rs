@@ -85,6 +85,8 @@ pub(super) struct Track {
     score_best: f64,
     /// Its last sensor's scan period at its last update, seconds.
     period: f64,
+    /// The sensor that detected it last.
+    sensor: u32,
 }
 
 impl Track {
@@ -144,6 +146,10 @@ struct Scratch {
 }
 
 const REINDEX_M: f64 = 15.0;
+
+/// Hits a track needs before its scans count towards its sensor's detection probability:
+/// tracks of clutter and duplicates rarely get that far, and their misses would bias it.
+const PD_MIN_HITS: u32 = 10;
 
 impl Tile {
     pub fn new(part: Partition) -> Self {
@@ -440,7 +446,7 @@ impl Tile {
         // Update: JPDA's mixtures, then the pairs.
         for u in weighted.drain(..) {
             let m = &meas[u.best.0];
-            self.credit(u.key, t, u.gain, books.period(m.sensor), cfg);
+            self.credit(u.key, t, m.sensor, u.gain, books, cfg);
             // Class evidence only from a detection that is more likely its own than not.
             let evidence = (u.best.1 >= 0.5).then_some(m);
             self.apply(u.key, t, u.x, u.p, evidence, cfg);
@@ -454,10 +460,10 @@ impl Tile {
             let (x1, p1) = kalman::update(&x, &p, &inn, &cov2(m.r));
             let gain = hit_score(
                 &inn,
-                cfg.detection_probability,
+                books.detection_probability(m.sensor, cfg.detection_probability),
                 books.clutter_density(m.sensor),
             );
-            self.credit(key, t, gain, books.period(m.sensor), cfg);
+            self.credit(key, t, m.sensor, gain, books, cfg);
             let confirmed = self.apply(key, t, x1, p1, Some(m), cfg);
             if confirmed {
                 stats.confirmed += 1;
@@ -526,6 +532,7 @@ impl Tile {
                 score_start: score,
                 score_best: score,
                 period: books.period(m.sensor),
+                sensor: m.sensor,
             };
             *next_id += 1;
             stats.started += 1;
@@ -618,13 +625,29 @@ impl Tile {
         confirmed
     }
 
-    /// Adds to a track's score what this scan gives it (`gain`, after charging the scans it
-    /// missed since its last update) and notes its sensor's scan period.
-    fn credit(&mut self, key: usize, t: f64, gain: f64, period: f64, cfg: &TrackerConfig) {
+    /// Adds to a track's score what this scan of `sensor` gives it (`gain`, after charging
+    /// the scans of its last sensor it missed since its last update), notes the sensor and its
+    /// scan period, and counts an established track's hit and the misses before it towards
+    /// that sensor's detection probability when the same sensor saw it last.
+    fn credit(
+        &mut self,
+        key: usize,
+        t: f64,
+        sensor: u32,
+        gain: f64,
+        books: &mut Books,
+        cfg: &TrackerConfig,
+    ) {
         let tr = &mut self.tracks[key];
-        tr.score += tr.missed_scans(t) * miss_score(cfg.detection_probability) + gain;
+        let missed = tr.missed_scans(t);
+        let pd = books.detection_probability(tr.sensor, cfg.detection_probability);
+        tr.score += missed * miss_score(pd) + gain;
         tr.score_best = tr.score_best.max(tr.score);
-        tr.period = period;
+        if cfg.learn_detection_probability && tr.hits >= PD_MIN_HITS && tr.sensor == sensor {
+            books.count_track_scans(sensor, 1.0, missed);
+        }
+        tr.sensor = sensor;
+        tr.period = books.period(sensor);
     }
 
     /// Re-files a track in the spatial index: in the fast or slow tree, at `pos`.

@@ -44,7 +44,10 @@ impl Tile {
         out: &mut Vec<Weighted>,
         stats: &mut ScanStats,
     ) {
-        let pd = cfg.detection_probability;
+        // One scan is one sensor's: its detection probability as learnt so far.
+        let pd = meas.first().map_or(cfg.detection_probability, |m| {
+            books.detection_probability(m.sensor, cfg.detection_probability)
+        });
         let miss_ln = miss_score(pd);
         let established: Vec<usize> = (0..edges.len())
             .filter(|&k| self.tracks[edges[k].0].status != TrackStatus::Tentative)
