@@ -486,15 +486,16 @@ fn multi_scan_hypotheses_resolve_crossings_that_gnn_swaps() {
     assert!(mht * 2 <= gnn, "MHT {mht} against GNN {gnn}");
 }
 
-/// Twenty walkers far apart, seen by a sensor that detects them only 60 % of the time: the
-/// tracker assumes Pd 0.9 at first (the unknown sensor's prior), under which four missed scans
-/// end a track; it learns the sensor's Pd from its tracks' hits and misses and keeps about one
-/// track per walker (27 confirmed tracks; 133 with `learn_detection_probability` off).
-#[test]
-fn a_sensor_that_misses_often_is_learnt_and_its_tracks_are_not_cut() {
+/// Confirmed tracks of twenty walkers far apart, seen by a sensor that detects them only 60 %
+/// of the time, with the unknown sensor's settings (`learn`: whether the tracker learns the
+/// sensor's Pd), and the Pd it ends with.
+fn walks_at_pd_six_tenths(learn: bool) -> (usize, f64) {
     let mut rng = ChaCha8Rng::seed_from_u64(21);
     let n = Normal::new(0.0, 5.0).expect("valid");
-    let mut tr = Tracker::new(TrackerConfig::unknown_sensor());
+    let mut tr = Tracker::new(TrackerConfig {
+        learn_detection_probability: learn,
+        ..TrackerConfig::unknown_sensor()
+    });
     let mut out = Vec::new();
     for k in 0..400 {
         let t = 7000.0 + k as f64;
@@ -519,11 +520,24 @@ fn a_sensor_that_misses_often_is_learnt_and_its_tracks_are_not_cut() {
         .find(|s| s.sensor == "low-pd")
         .expect("the sensor")
         .detection_probability;
+    (confirmed_ids(&out).len(), pd)
+}
+
+/// The unknown sensor's settings assume Pd 0.9 at first, under which four missed scans end a
+/// track: at Pd 0.6 each walk is cut into pieces. Learning the sensor's Pd from its tracks'
+/// hits and misses, the tracker keeps about one track per walker.
+#[test]
+fn a_sensor_that_misses_often_is_learnt_and_its_tracks_are_not_cut() {
+    let (learnt, pd) = walks_at_pd_six_tenths(true);
     assert!((0.5..0.7).contains(&pd), "Pd learnt as {pd:.2}");
-    let confirmed = confirmed_ids(&out);
     assert!(
-        confirmed.len() <= 30,
-        "{} confirmed tracks for 20 walkers",
-        confirmed.len()
+        (20..=30).contains(&learnt),
+        "{learnt} confirmed tracks for 20 walkers"
+    );
+    let (assumed, pd) = walks_at_pd_six_tenths(false);
+    assert_eq!(pd, 0.9);
+    assert!(
+        assumed >= 3 * learnt,
+        "{assumed} confirmed tracks at an assumed Pd 0.9, {learnt} learning it"
     );
 }

@@ -82,7 +82,8 @@ const MIN_DENSITY: f64 = 1.0e-12;
 const PD_PRIOR_SCANS: f64 = 20.0;
 /// Track scans a sensor's detection-probability estimate remembers (exponential forgetting).
 const PD_MEMORY_SCANS: f64 = 2000.0;
-/// Bounds of the estimate: above, two missed scans would end a track; below, nothing would.
+/// Bounds of the estimate: at the top two missed scans cost 9.2, at the bottom a miss costs
+/// almost nothing (the time limits still delete).
 const PD_RANGE: (f64, f64) = (0.05, 0.99);
 
 /// What the tracker knows about one sensor.
@@ -105,8 +106,7 @@ pub(super) struct SensorState {
     /// Bounding box of its detections `[min_x, min_y, max_x, max_y]`, approximate metres.
     bbox: Option<[f64; 4]>,
     /// Scans in which its established tracks were detected again, and scans they were missed
-    /// in before that or before they were deleted (decayed counts), for its detection
-    /// probability.
+    /// in before that (decayed counts), for its detection probability.
     track_hits: f64,
     track_misses: f64,
 }

@@ -75,9 +75,10 @@ pub struct TrackerConfig {
     /// `learn_detection_probability`, where each sensor's estimate starts.
     pub detection_probability: f64,
     /// Learn each sensor's detection probability from its established tracks (ten hits or
-    /// more): the share of its scans since their last detection in which it saw them again.
-    /// The sequential test and JPDA then use it. On for an unknown sensor, whose Pd nobody
-    /// gave; off for the shipped sites, whose cameras' Pd varies with range.
+    /// more, seen by no other sensor): the share of its scans since their last detection in
+    /// which it saw them again. The sequential test, JPDA and MHT then use it. On for an
+    /// unknown sensor, whose Pd nobody gave; off for the shipped sites, whose cameras' Pd
+    /// varies with range.
     pub learn_detection_probability: bool,
     /// Density of new objects appearing, per m² per scan: with a sensor's clutter density it
     /// sets how likely a track started from one detection is.
@@ -155,9 +156,9 @@ impl TrackerConfig {
     /// after three detections whose score (the sequential test) has risen by 5 (a track of
     /// clutter about once in 150 starts that got that far), each sensor's detection
     /// probability learnt from its tracks (from 0.9), deletion once the missed scans cost a
-    /// drop of 8 (four in a row for Pd 0.87–0.93, ten at Pd 0.55), coasting after 1.5 s, two
-    /// tracks merged only after eight scans of sharing one detection. Tuned on `limes bench
-    /// accuracy` (BENCHMARKS.md).
+    /// drop of 8 (four in a row for Pd 0.87–0.93; below Pd 0.68 the 8 s without an update
+    /// come first), coasting after 1.5 s, two tracks merged only after eight scans of sharing
+    /// one detection. Tuned on `limes bench accuracy` (BENCHMARKS.md).
     pub fn unknown_sensor() -> Self {
         Self {
             q_person: 0.25,

@@ -42,12 +42,6 @@ impl Tile {
             out.push(self.status_update(key, TrackStatus::Coasting, t, cfg, motion));
         }
         for key in dead {
-            // The scans it missed before it went count against its sensor's Pd: most were
-            // misses, a few the object leaving.
-            let tr = &self.tracks[key];
-            if cfg.learn_detection_probability && tr.hits >= super::PD_MIN_HITS {
-                books.count_track_scans(tr.sensor, 0.0, tr.missed_scans(t));
-            }
             self.remove(key, t, cfg, motion, books, out);
         }
     }

@@ -87,6 +87,8 @@ pub(super) struct Track {
     period: f64,
     /// The sensor that detected it last.
     sensor: u32,
+    /// No other sensor has detected it: only then do its scans teach that sensor its Pd.
+    one_sensor: bool,
 }
 
 impl Track {
@@ -533,6 +535,7 @@ impl Tile {
                 score_best: score,
                 period: books.period(m.sensor),
                 sensor: m.sensor,
+                one_sensor: true,
             };
             *next_id += 1;
             stats.started += 1;
@@ -628,7 +631,9 @@ impl Tile {
     /// Adds to a track's score what this scan of `sensor` gives it (`gain`, after charging
     /// the scans of its last sensor it missed since its last update), notes the sensor and its
     /// scan period, and counts an established track's hit and the misses before it towards
-    /// that sensor's detection probability when the same sensor saw it last.
+    /// that sensor's detection probability when no other sensor has ever detected the track.
+    /// (Misses of a track never detected again are not counted: the object may have left; and
+    /// where another sensor fills a sensor's gaps, the gaps would go uncounted.)
     fn credit(
         &mut self,
         key: usize,
@@ -643,7 +648,8 @@ impl Tile {
         let pd = books.detection_probability(tr.sensor, cfg.detection_probability);
         tr.score += missed * miss_score(pd) + gain;
         tr.score_best = tr.score_best.max(tr.score);
-        if cfg.learn_detection_probability && tr.hits >= PD_MIN_HITS && tr.sensor == sensor {
+        tr.one_sensor &= tr.sensor == sensor;
+        if cfg.learn_detection_probability && tr.one_sensor && tr.hits >= PD_MIN_HITS {
             books.count_track_scans(sensor, 1.0, missed);
         }
         tr.sensor = sensor;
