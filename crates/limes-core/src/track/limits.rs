@@ -328,6 +328,13 @@ impl Books<'_> {
             .map_or(prior, |x| x.detection_probability(prior))
     }
 
+    /// Detection probability of the sensor of a scan `meas` (one scan is one sensor's), as
+    /// learnt so far.
+    pub fn scan_detection_probability(&self, meas: &[Meas], prior: f64) -> f64 {
+        meas.first()
+            .map_or(prior, |m| self.detection_probability(m.sensor, prior))
+    }
+
     /// Sensor `s` detected its established tracks in `hits` scans and missed them in
     /// `misses`.
     pub fn count_track_scans(&mut self, s: u32, hits: f64, misses: f64) {

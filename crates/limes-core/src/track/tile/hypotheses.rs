@@ -227,10 +227,7 @@ fn branch(
     books: &Books,
     q: [f64; 2],
 ) -> Vec<Leaf> {
-    // One scan is one sensor's: its detection probability as learnt so far.
-    let pd = meas.first().map_or(cfg.detection_probability, |m| {
-        books.detection_probability(m.sensor, cfg.detection_probability)
-    });
+    let pd = books.scan_detection_probability(meas, cfg.detection_probability);
     let miss_ln = miss_score(pd);
     let mut out: Vec<Leaf> = Vec::new();
     for leaf in leaves {

@@ -44,10 +44,7 @@ impl Tile {
         out: &mut Vec<Weighted>,
         stats: &mut ScanStats,
     ) {
-        // One scan is one sensor's: its detection probability as learnt so far.
-        let pd = meas.first().map_or(cfg.detection_probability, |m| {
-            books.detection_probability(m.sensor, cfg.detection_probability)
-        });
+        let pd = books.scan_detection_probability(meas, cfg.detection_probability);
         let miss_ln = miss_score(pd);
         let established: Vec<usize> = (0..edges.len())
             .filter(|&k| self.tracks[edges[k].0].status != TrackStatus::Tentative)
