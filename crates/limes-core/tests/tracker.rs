@@ -541,3 +541,53 @@ fn a_sensor_that_misses_often_is_learnt_and_its_tracks_are_not_cut() {
         "{assumed} confirmed tracks at an assumed Pd 0.9, {learnt} learning it"
     );
 }
+
+/// A walker appears 40 m from where a clutter point was seen three scans earlier; a far walker
+/// keeps the sensor scanning at 1 Hz. Returns the speed, m/s, of the newcomer's track when it
+/// is confirmed (the walker's is 1.3).
+fn newcomer_beside_old_clutter(reject_score: f64) -> f64 {
+    let mut tr = Tracker::new(TrackerConfig {
+        reject_score,
+        ..TrackerConfig::unknown_sensor()
+    });
+    let mut out = Vec::new();
+    for k in 0..12 {
+        let t = 500.0 + k as f64;
+        tr.push(
+            &det("radar", t, 5000.0 + 1.3 * k as f64, 0.0, 5.0),
+            &mut out,
+        )
+        .expect("valid");
+        if k == 0 {
+            tr.push(&det("radar", t, 0.0, 0.0, 5.0), &mut out)
+                .expect("valid");
+        }
+        if k >= 3 {
+            let y = 1.3 * (k - 3) as f64;
+            tr.push(&det("radar", t, 40.0, y, 5.0), &mut out)
+                .expect("valid");
+        }
+        tr.advance(t + 1.0, &mut out);
+    }
+    tr.flush(&mut out);
+    let first = out
+        .iter()
+        .find(|u| u.status == TrackStatus::Confirmed && u.xy[0] < 1000.0)
+        .expect("the newcomer's track");
+    first.vel[0].hypot(first.vel[1])
+}
+
+/// The sequential test's lower threshold: a tentative track whose score has fallen
+/// `reject_score` below its start (two missed scans at Pd 0.9) is gone, so a newcomer's track
+/// starts from the newcomer's own detections instead of inheriting the clutter point's
+/// position and a velocity towards it.
+#[test]
+fn a_track_born_of_clutter_does_not_linger_to_catch_a_newcomer() {
+    let speed = newcomer_beside_old_clutter(TrackerConfig::unknown_sensor().reject_score);
+    assert!(speed < 3.0, "the newcomer's track starts at {speed:.1} m/s");
+    let lingering = newcomer_beside_old_clutter(0.0);
+    assert!(
+        lingering > 5.0,
+        "without the threshold the clutter's track takes the newcomer: {lingering:.1} m/s"
+    );
+}

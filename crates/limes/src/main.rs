@@ -228,6 +228,10 @@ enum BenchCmd {
         /// Multiplies every scenario's number of scans.
         #[arg(long, default_value_t = 1.0)]
         scale: f64,
+        /// Another draw of the same family (every scenario's seed raised by 100 × this; 0: the
+        /// draw in BENCHMARKS.md), to see how much a result owes to one draw.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
         /// Skip Stone Soup (no Python needed).
         #[arg(long)]
         no_stonesoup: bool,
@@ -476,6 +480,7 @@ fn main() -> Result<()> {
                 Some(BenchCmd::Accuracy {
                     out,
                     scale,
+                    seed,
                     no_stonesoup,
                     only,
                     reuse_stonesoup,
@@ -486,6 +491,7 @@ fn main() -> Result<()> {
         } => bench_accuracy::run(&bench_accuracy::Args {
             out,
             scale,
+            seed,
             no_stonesoup,
             only,
             reuse_stonesoup,

@@ -92,6 +92,11 @@ pub struct TrackerConfig {
     /// its best (each scan it was expected in and missed costs ln(1 − Pd)); the time limits
     /// still apply.
     pub delete_score_drop: f64,
+    /// With `confirm_score` on: a tentative track is deleted once its score has fallen this
+    /// far below its start, the sequential test's lower threshold (−ln β for a chance β of
+    /// rejecting a real object), so a track born of clutter does not linger until
+    /// `confirm_window_s` to catch a newcomer's detections. 0 turns it off.
+    pub reject_score: f64,
     /// Confirmed tracks take detections before tentative ones (a confirmed track left without
     /// one costs a whole gate more), so a track born of clutter beside an object never steals
     /// it. On for an unknown 1 Hz sensor (no identity switches left on the benchmark's t50);
@@ -140,6 +145,7 @@ impl Default for TrackerConfig {
             birth_density: 1.0e-9,
             confirm_score: 0.0,
             delete_score_drop: 6.9,
+            reject_score: 0.0,
             confirmed_first: false,
             association: Association::Gnn,
             hypothesis_scans: 5,
@@ -168,6 +174,7 @@ impl TrackerConfig {
             confirm_window_s: 5.0,
             confirm_score: 5.0,
             delete_score_drop: 8.0,
+            reject_score: 3.0,
             learn_detection_probability: true,
             confirmed_first: true,
             coast_after_s: 1.5,

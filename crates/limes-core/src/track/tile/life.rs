@@ -19,10 +19,15 @@ impl Tile {
             let age = t - tr.t;
             // The sequential test: a track whose score fell too far below its best goes.
             let pd = books.detection_probability(tr.sensor, cfg.detection_probability);
-            if cfg.confirm_score > 0.0 && tr.score_best - tr.score_at(t, pd) > cfg.delete_score_drop
-            {
-                dead.push(key);
-                continue;
+            if cfg.confirm_score > 0.0 {
+                let score = tr.score_at(t, pd);
+                let rejected = tr.status == TrackStatus::Tentative
+                    && cfg.reject_score > 0.0
+                    && tr.score_start - score > cfg.reject_score;
+                if rejected || tr.score_best - score > cfg.delete_score_drop {
+                    dead.push(key);
+                    continue;
+                }
             }
             match tr.status {
                 TrackStatus::Tentative if t - tr.first_seen > cfg.confirm_window_s => {
