@@ -591,3 +591,40 @@ fn a_track_born_of_clutter_does_not_linger_to_catch_a_newcomer() {
         "without the threshold the clutter's track takes the newcomer: {lingering:.1} m/s"
     );
 }
+
+/// Scans (1 Hz, from 0) at which a walker's track is confirmed, for a walker alone and for one
+/// of two walking 10 m apart (inside each other's gates), with the unknown sensor's settings.
+fn scans_to_confirm(pair: bool) -> Vec<u32> {
+    let mut tr = Tracker::new(TrackerConfig::unknown_sensor());
+    let mut out = Vec::new();
+    let mut confirmed_at = Vec::new();
+    let walkers: &[f64] = if pair { &[0.0, 10.0] } else { &[0.0] };
+    for k in 0..6u32 {
+        let t = 900.0 + f64::from(k);
+        // A far walker keeps the sensor's scans going and its clutter estimate fed.
+        tr.push(&det("radar", t, 9000.0 + 1.3 * f64::from(k), 0.0, 5.0), &mut out)
+            .expect("valid");
+        for &y in walkers {
+            tr.push(&det("radar", t, 1.3 * f64::from(k), y, 5.0), &mut out)
+                .expect("valid");
+        }
+        let before = out.len();
+        tr.advance(t + 1.0, &mut out);
+        if out[before..]
+            .iter()
+            .any(|u| u.status == TrackStatus::Confirmed && u.xy[0] < 1000.0)
+        {
+            confirmed_at.push(k);
+        }
+    }
+    confirmed_at
+}
+
+/// A track alone in its gate (no other track, no other detection within reach) cannot have
+/// taken another object's detections: its second detection confirms it, a scan sooner than
+/// two walkers side by side, whose detections either track might have taken.
+#[test]
+fn a_track_alone_in_its_gate_is_confirmed_at_its_second_detection() {
+    assert_eq!(scans_to_confirm(false).first(), Some(&1), "alone");
+    assert_eq!(scans_to_confirm(true).first(), Some(&2), "side by side");
+}

@@ -47,6 +47,11 @@ pub struct TrackerConfig {
     pub init_max_sd_m: f64,
     /// M of M-of-N: hits needed to confirm.
     pub confirm_hits: u32,
+    /// A tentative track that has always been alone in its gated cluster (no other track and
+    /// no other detection in reach, so none of its detections could have been another's) is
+    /// confirmed with this many detections instead of `confirm_hits` (the score test still
+    /// applies). 0 turns it off.
+    pub confirm_hits_alone: u32,
     /// N of M-of-N, as a time window from the first hit, seconds.
     pub confirm_window_s: f64,
     /// A confirmed track not updated for this long is coasting.
@@ -129,6 +134,7 @@ impl Default for TrackerConfig {
             init_speed_sd: 2.5,
             init_max_sd_m: 100.0,
             confirm_hits: 4,
+            confirm_hits_alone: 0,
             confirm_window_s: 30.0,
             coast_after_s: 12.0,
             delete_after_s: 60.0,
@@ -171,6 +177,7 @@ impl TrackerConfig {
             q_vehicle: 0.25,
             init_speed_sd: 10.0,
             confirm_hits: 3,
+            confirm_hits_alone: 2,
             confirm_window_s: 5.0,
             confirm_score: 5.0,
             delete_score_drop: 8.0,

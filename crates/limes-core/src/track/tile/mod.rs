@@ -89,6 +89,9 @@ pub(super) struct Track {
     sensor: u32,
     /// No other sensor has detected it: only then do its scans teach that sensor its Pd.
     one_sensor: bool,
+    /// Every scan's cluster it was in held only it and at most one detection: nothing else
+    /// could have taken its detections (see `confirm_hits_alone`).
+    alone: bool,
 }
 
 impl Track {
@@ -371,6 +374,11 @@ impl Tile {
                 let (idx, ct, cm) = (comp.edges, comp.left, comp.right);
                 stats.largest_cluster = stats.largest_cluster.max(ct.len() * cm.len());
                 self.note_sharing(&ct, &cm);
+                if ct.len() > 1 || cm.len() > 1 {
+                    for &key in &ct {
+                        self.tracks[key].alone = false;
+                    }
+                }
                 // Local indices of each edge's track and measurement.
                 let local: Vec<(usize, usize, usize)> = idx
                     .iter()
@@ -536,6 +544,7 @@ impl Tile {
                 period: books.period(m.sensor),
                 sensor: m.sensor,
                 one_sensor: true,
+                alone: true,
             };
             *next_id += 1;
             stats.started += 1;
@@ -610,7 +619,10 @@ impl Tile {
         let mut confirmed = false;
         match tr.status {
             TrackStatus::Tentative
-                if tr.hits >= cfg.confirm_hits
+                if (tr.hits >= cfg.confirm_hits
+                    || (tr.alone
+                        && cfg.confirm_hits_alone > 0
+                        && tr.hits >= cfg.confirm_hits_alone))
                     && (cfg.confirm_score <= 0.0
                         || tr.score - tr.score_start >= cfg.confirm_score) =>
             {
