@@ -592,39 +592,58 @@ fn a_track_born_of_clutter_does_not_linger_to_catch_a_newcomer() {
     );
 }
 
-/// Scans (1 Hz, from 0) at which a walker's track is confirmed, for a walker alone and for one
-/// of two walking 10 m apart (inside each other's gates), with the unknown sensor's settings.
-fn scans_to_confirm(pair: bool) -> Vec<u32> {
-    let mut tr = Tracker::new(TrackerConfig::unknown_sensor());
+/// The detections a newcomer's track had when it was confirmed (one entry per confirmed
+/// track), with the unknown sensor's settings and `association`: a walker alone, or one
+/// appearing at scan 4 beside a walker whose track is already confirmed, 12 m apart (inside
+/// each other's gates).
+fn hits_to_confirm(beside: bool, association: limes_core::track::Association) -> Vec<u32> {
+    let mut tr = Tracker::new(TrackerConfig {
+        association,
+        ..TrackerConfig::unknown_sensor()
+    });
     let mut out = Vec::new();
     let mut confirmed_at = Vec::new();
-    let walkers: &[f64] = if pair { &[0.0, 10.0] } else { &[0.0] };
-    for k in 0..6u32 {
+    let mut known = BTreeSet::new();
+    for k in 0..12u32 {
         let t = 900.0 + f64::from(k);
+        let x = 1.3 * f64::from(k);
         // A far walker keeps the sensor's scans going and its clutter estimate fed.
-        tr.push(&det("radar", t, 9000.0 + 1.3 * f64::from(k), 0.0, 5.0), &mut out)
+        tr.push(&det("radar", t, 9000.0 + x, 0.0, 5.0), &mut out)
             .expect("valid");
-        for &y in walkers {
-            tr.push(&det("radar", t, 1.3 * f64::from(k), y, 5.0), &mut out)
+        if beside {
+            tr.push(&det("radar", t, x, 12.0, 5.0), &mut out)
+                .expect("valid");
+        }
+        if k >= 4 {
+            tr.push(&det("radar", t, x, 0.0, 5.0), &mut out)
                 .expect("valid");
         }
         let before = out.len();
         tr.advance(t + 1.0, &mut out);
-        if out[before..]
-            .iter()
-            .any(|u| u.status == TrackStatus::Confirmed && u.xy[0] < 1000.0)
-        {
-            confirmed_at.push(k);
+        for u in &out[before..] {
+            if u.status == TrackStatus::Confirmed && u.xy[0] < 1000.0 && u.xy[1] < 6.0 {
+                if known.insert(u.id) {
+                    confirmed_at.push(u.hits);
+                }
+            }
         }
     }
     confirmed_at
 }
 
-/// A track alone in its gate (no other track, no other detection within reach) cannot have
-/// taken another object's detections: its second detection confirms it, a scan sooner than
-/// two walkers side by side, whose detections either track might have taken.
+/// A track that never shared its gate (no other track, no other detection within reach)
+/// cannot have taken another track's detection: its second detection confirms it, a scan
+/// sooner than a newcomer beside a confirmed walker, whose detections either track might have
+/// taken — under JPDA too, where established tracks share out detections first.
 #[test]
 fn a_track_alone_in_its_gate_is_confirmed_at_its_second_detection() {
-    assert_eq!(scans_to_confirm(false).first(), Some(&1), "alone");
-    assert_eq!(scans_to_confirm(true).first(), Some(&2), "side by side");
+    use limes_core::track::Association;
+    for a in [Association::Gnn, Association::Jpda] {
+        assert_eq!(hits_to_confirm(false, a), vec![2], "{a:?}: alone");
+        let beside = hits_to_confirm(true, a);
+        assert!(
+            beside.len() == 1 && beside[0] >= 3,
+            "{a:?}: beside a walker {beside:?}"
+        );
+    }
 }

@@ -47,10 +47,11 @@ pub struct TrackerConfig {
     pub init_max_sd_m: f64,
     /// M of M-of-N: hits needed to confirm.
     pub confirm_hits: u32,
-    /// A tentative track that has always been alone in its gated cluster (no other track and
-    /// no other detection in reach, so none of its detections could have been another's) is
-    /// confirmed with this many detections instead of `confirm_hits` (the score test still
-    /// applies). 0 turns it off.
+    /// A tentative track that has never shared its gate (in every scan it gated at most one
+    /// detection and no other track gated that one, so no other track's object can have
+    /// given it a detection) is confirmed with this many detections, at two times at least,
+    /// instead of `confirm_hits`; only with the score test on (`confirm_score` > 0), which
+    /// weighs them against clutter. 0 turns it off.
     pub confirm_hits_alone: u32,
     /// N of M-of-N, as a time window from the first hit, seconds.
     pub confirm_window_s: f64,
@@ -166,7 +167,9 @@ impl TrackerConfig {
     /// Settings for an unknown point-detection sensor scanning at about 1 Hz (what
     /// `limes track` uses without a site): walkers and vehicles up to ~15 m/s, confirmation
     /// after three detections whose score (the sequential test) has risen by 5 (a track of
-    /// clutter about once in 150 starts that got that far), each sensor's detection
+    /// clutter about once in 150 starts that got that far), after two for a track that never
+    /// shared its gate, a tentative track dropped once its score fell 3 below its start (two
+    /// missed scans at Pd 0.9, three at 0.7, one above 0.95), each sensor's detection
     /// probability learnt from its tracks (from 0.9), deletion once the missed scans cost a
     /// drop of 8 (four in a row for Pd 0.87–0.93; below Pd 0.68 the 8 s without an update
     /// come first), coasting after 1.5 s, two tracks merged only after eight scans of sharing

@@ -94,7 +94,12 @@ pub fn run(a: &Args) -> Result<()> {
         if !a.only.is_empty() && !a.only.iter().any(|o| o == spec.name) {
             continue;
         }
-        let dir = a.out.join(spec.name);
+        // Another draw goes to its own folder, so Stone Soup's tracks of one draw are never
+        // reused against another's truth.
+        let dir = match a.seed {
+            0 => a.out.join(spec.name),
+            n => a.out.join(format!("{}-seed{n}", spec.name)),
+        };
         std::fs::create_dir_all(&dir)?;
         let sc = scenario::generate(&spec);
         write_scenario(&dir, &spec, &sc)?;

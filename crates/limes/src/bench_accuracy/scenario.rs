@@ -100,7 +100,7 @@ pub fn family(scale: f64, seed: u64) -> Vec<Spec> {
         },
     ];
     for s in &mut family {
-        s.seed += 100 * seed;
+        s.seed = s.seed.saturating_add(seed.saturating_mul(100));
     }
     family
 }

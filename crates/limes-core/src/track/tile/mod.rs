@@ -89,8 +89,8 @@ pub(super) struct Track {
     sensor: u32,
     /// No other sensor has detected it: only then do its scans teach that sensor its Pd.
     one_sensor: bool,
-    /// Every scan's cluster it was in held only it and at most one detection: nothing else
-    /// could have taken its detections (see `confirm_hits_alone`).
+    /// It has never shared its gate: in every scan it gated at most one detection, and no
+    /// other track gated that one (see `confirm_hits_alone`).
     alone: bool,
 }
 
@@ -331,6 +331,9 @@ impl Tile {
                 }
             }
         }
+        if cfg.confirm_hits_alone > 0 {
+            self.note_company(&edges, meas.len());
+        }
         // A detection deep inside a confirmed track's gate never starts a track: if it lost the
         // assignment it is most likely that track's object seen twice, not a new one.
         let assigned_meas = &mut sc.taken;
@@ -374,11 +377,6 @@ impl Tile {
                 let (idx, ct, cm) = (comp.edges, comp.left, comp.right);
                 stats.largest_cluster = stats.largest_cluster.max(ct.len() * cm.len());
                 self.note_sharing(&ct, &cm);
-                if ct.len() > 1 || cm.len() > 1 {
-                    for &key in &ct {
-                        self.tracks[key].alone = false;
-                    }
-                }
                 // Local indices of each edge's track and measurement.
                 let local: Vec<(usize, usize, usize)> = idx
                     .iter()
@@ -619,10 +617,7 @@ impl Tile {
         let mut confirmed = false;
         match tr.status {
             TrackStatus::Tentative
-                if (tr.hits >= cfg.confirm_hits
-                    || (tr.alone
-                        && cfg.confirm_hits_alone > 0
-                        && tr.hits >= cfg.confirm_hits_alone))
+                if (tr.hits >= cfg.confirm_hits || confirmable_alone(tr, t, cfg))
                     && (cfg.confirm_score <= 0.0
                         || tr.score - tr.score_start >= cfg.confirm_score) =>
             {
@@ -675,6 +670,23 @@ impl Tile {
         tr.fast = fast;
         tr.indexed_at = pos;
         self.index(key);
+    }
+
+    /// Marks every track that shares its gate this scan — it gates more than one detection,
+    /// or a detection it gates is gated by another track too — as no longer alone. From all
+    /// gated pairs, before any association, so confirmed tracks and JPDA's shares count.
+    fn note_company(&mut self, edges: &[(usize, usize, Innovation)], n_meas: usize) {
+        let mut per_meas = vec![0u32; n_meas];
+        let mut per_track: FxHashMap<usize, u32> = FxHashMap::default();
+        for e in edges {
+            per_meas[e.1] += 1;
+            *per_track.entry(e.0).or_default() += 1;
+        }
+        for e in edges {
+            if per_meas[e.1] > 1 || per_track.get(&e.0).is_some_and(|&n| n > 1) {
+                self.tracks[e.0].alone = false;
+            }
+        }
     }
 
     /// Keeps the count of scans in which two tracks competed for a single detection (a
@@ -791,6 +803,17 @@ fn update_of(tr: &Track, part: Partition, status: TrackStatus, sensor: Option<u3
         sensor,
         was_confirmed: tr.status != TrackStatus::Tentative,
     }
+}
+
+/// Whether a tentative track may be confirmed with `confirm_hits_alone` detections: it has
+/// always been alone in its gate, its detections span time (two sensors' detections of one
+/// instant say nothing of its motion), and the score test is on to weigh them against clutter.
+fn confirmable_alone(tr: &Track, t: f64, cfg: &TrackerConfig) -> bool {
+    tr.alone
+        && cfg.confirm_hits_alone > 0
+        && cfg.confirm_score > 0.0
+        && tr.hits >= cfg.confirm_hits_alone
+        && t > tr.first_seen
 }
 
 /// The score a scan in which a track went undetected adds to it: ln(1 − Pd).
