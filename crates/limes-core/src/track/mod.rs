@@ -51,7 +51,9 @@ pub struct TrackerConfig {
     /// detection and no other track gated that one, so no other track's object can have
     /// given it a detection) is confirmed with this many detections, at two times at least,
     /// instead of `confirm_hits`; only with the score test on (`confirm_score` > 0), which
-    /// weighs them against clutter. 0 turns it off.
+    /// weighs them against clutter, and only where the test would end a wrong track within
+    /// `confirm_window_s` (the missed scans costing `delete_score_drop` at the lower of the
+    /// learnt and configured Pd: four at 0.9, seven at 0.7). 0 turns it off.
     pub confirm_hits_alone: u32,
     /// N of M-of-N, as a time window from the first hit, seconds.
     pub confirm_window_s: f64,
@@ -168,7 +170,7 @@ impl TrackerConfig {
     /// `limes track` uses without a site): walkers and vehicles up to ~15 m/s, confirmation
     /// after three detections whose score (the sequential test) has risen by 5 (a track of
     /// clutter about once in 150 starts that got that far), after two for a track that never
-    /// shared its gate, a tentative track dropped once its score fell 3 below its start (two
+    /// shared its gate where Pd ≥ 0.8, a tentative track dropped once its score fell 3 below its start (two
     /// missed scans at Pd 0.9, three at 0.7, one above 0.95), each sensor's detection
     /// probability learnt from its tracks (from 0.9), deletion once the missed scans cost a
     /// drop of 8 (four in a row for Pd 0.87–0.93; below Pd 0.68 the 8 s without an update

@@ -457,7 +457,7 @@ impl Tile {
             self.credit(u.key, t, m.sensor, u.gain, books, cfg);
             // Class evidence only from a detection that is more likely its own than not.
             let evidence = (u.best.1 >= 0.5).then_some(m);
-            self.apply(u.key, t, u.x, u.p, evidence, cfg);
+            self.apply(u.key, t, u.x, u.p, evidence, false, cfg);
             let status = self.tracks[u.key].status;
             out.push(self.update_of(u.key, status, Some(m.sensor)));
             self.maybe_leave(u.key);
@@ -466,13 +466,14 @@ impl Tile {
             let m = &meas[j];
             let (x, p) = self.predicted(key, t, cfg, motion);
             let (x1, p1) = kalman::update(&x, &p, &inn, &cov2(m.r));
-            let gain = hit_score(
-                &inn,
-                books.detection_probability(m.sensor, cfg.detection_probability),
-                books.clutter_density(m.sensor),
-            );
+            let pd = books.detection_probability(m.sensor, cfg.detection_probability);
+            let gain = hit_score(&inn, pd, books.clutter_density(m.sensor));
             self.credit(key, t, m.sensor, gain, books, cfg);
-            let confirmed = self.apply(key, t, x1, p1, Some(m), cfg);
+            // The learnt Pd reads high where tracks crowd (a track often takes a neighbour's
+            // detection): for this bet, trust it only below the configured one.
+            let cautious = pd.min(cfg.detection_probability);
+            let undone_soon = wrong_track_ends_soon(cautious, self.tracks[key].period, cfg);
+            let confirmed = self.apply(key, t, x1, p1, Some(m), undone_soon, cfg);
             if confirmed {
                 stats.confirmed += 1;
                 self.n_tentative -= 1;
@@ -572,6 +573,7 @@ impl Tile {
         x: State,
         p: Cov,
         evidence: Option<&Meas>,
+        undone_soon: bool,
         cfg: &TrackerConfig,
     ) -> bool {
         let company = {
@@ -617,7 +619,8 @@ impl Tile {
         let mut confirmed = false;
         match tr.status {
             TrackStatus::Tentative
-                if (tr.hits >= cfg.confirm_hits || confirmable_alone(tr, t, cfg))
+                if (tr.hits >= cfg.confirm_hits
+                    || (undone_soon && confirmable_alone(tr, t, cfg)))
                     && (cfg.confirm_score <= 0.0
                         || tr.score - tr.score_start >= cfg.confirm_score) =>
             {
@@ -814,6 +817,14 @@ fn confirmable_alone(tr: &Track, t: f64, cfg: &TrackerConfig) -> bool {
         && cfg.confirm_score > 0.0
         && tr.hits >= cfg.confirm_hits_alone
         && t > tr.first_seen
+}
+
+/// Whether the sequential test would end a wrong track within `confirm_window_s`: the missed
+/// scans that cost `delete_score_drop` at this Pd (four at 0.9, seven at 0.7) fit in it.
+/// Confirming on fewer detections is a bet only worth taking when a lost one is soon undone.
+fn wrong_track_ends_soon(pd: f64, period: f64, cfg: &TrackerConfig) -> bool {
+    let misses = cfg.delete_score_drop / -miss_score(pd);
+    misses * period <= cfg.confirm_window_s
 }
 
 /// The score a scan in which a track went undetected adds to it: ln(1 − Pd).
