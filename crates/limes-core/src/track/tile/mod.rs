@@ -471,8 +471,13 @@ impl Tile {
             self.credit(key, t, m.sensor, gain, books, cfg);
             // The learnt Pd reads high where tracks crowd (a track often takes a neighbour's
             // detection): for this bet, trust it only below the configured one.
-            let cautious = pd.min(cfg.detection_probability);
-            let undone_soon = wrong_track_ends_soon(cautious, self.tracks[key].period, cfg);
+            let undone_soon = cfg.confirm_hits_alone > 0
+                && self.tracks[key].status == TrackStatus::Tentative
+                && wrong_track_ends_soon(
+                    pd.min(cfg.detection_probability),
+                    self.tracks[key].period,
+                    cfg,
+                );
             let confirmed = self.apply(key, t, x1, p1, Some(m), undone_soon, cfg);
             if confirmed {
                 stats.confirmed += 1;
