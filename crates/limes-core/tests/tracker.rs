@@ -626,10 +626,12 @@ fn hits_to_confirm(
         let before = out.len();
         tr.advance(t + 1.0, &mut out);
         for u in &out[before..] {
-            if u.status == TrackStatus::Confirmed && u.xy[0] < 1000.0 && u.xy[1] < 6.0 {
-                if known.insert(u.id) {
-                    confirmed_at.push(u.hits);
-                }
+            if u.status == TrackStatus::Confirmed
+                && u.xy[0] < 1000.0
+                && u.xy[1] < 6.0
+                && known.insert(u.id)
+            {
+                confirmed_at.push(u.hits);
             }
         }
     }

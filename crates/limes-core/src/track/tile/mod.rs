@@ -457,7 +457,7 @@ impl Tile {
             self.credit(u.key, t, m.sensor, u.gain, books, cfg);
             // Class evidence only from a detection that is more likely its own than not.
             let evidence = (u.best.1 >= 0.5).then_some(m);
-            self.apply(u.key, t, u.x, u.p, evidence, false, cfg);
+            self.apply(u.key, t, (u.x, u.p), evidence, false, cfg);
             let status = self.tracks[u.key].status;
             out.push(self.update_of(u.key, status, Some(m.sensor)));
             self.maybe_leave(u.key);
@@ -478,7 +478,7 @@ impl Tile {
                     self.tracks[key].period,
                     cfg,
                 );
-            let confirmed = self.apply(key, t, x1, p1, Some(m), undone_soon, cfg);
+            let confirmed = self.apply(key, t, (x1, p1), Some(m), undone_soon, cfg);
             if confirmed {
                 stats.confirmed += 1;
                 self.n_tentative -= 1;
@@ -570,13 +570,13 @@ impl Tile {
         stats
     }
 
-    /// Writes an updated state into a track; returns true when this update confirmed it.
+    /// Writes an updated state and covariance into a track; returns true when this update
+    /// confirmed it (`undone_soon`: see [`wrong_track_ends_soon`]).
     fn apply(
         &mut self,
         key: usize,
         t: f64,
-        x: State,
-        p: Cov,
+        (x, p): (State, Cov),
         evidence: Option<&Meas>,
         undone_soon: bool,
         cfg: &TrackerConfig,
