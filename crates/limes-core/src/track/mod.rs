@@ -170,12 +170,12 @@ impl TrackerConfig {
     /// `limes track` uses without a site): walkers and vehicles up to ~15 m/s, confirmation
     /// after three detections whose score (the sequential test) has risen by 5 (a track of
     /// clutter about once in 150 starts that got that far), after two for a track that never
-    /// shared its gate where Pd ≥ 0.8, a tentative track dropped once its score fell 3 below its start (two
-    /// missed scans at Pd 0.9, three at 0.7, one above 0.95), each sensor's detection
-    /// probability learnt from its tracks (from 0.9), deletion once the missed scans cost a
-    /// drop of 8 (four in a row for Pd 0.87–0.93; below Pd 0.68 the 8 s without an update
-    /// come first), coasting after 1.5 s, two tracks merged only after eight scans of sharing
-    /// one detection. Tuned on `limes bench accuracy` (BENCHMARKS.md).
+    /// shared its gate where Pd ≥ 0.8, a tentative track dropped once its score fell 3 below
+    /// its start (two missed scans at Pd 0.9, three at 0.7, one above 0.95), each sensor's
+    /// detection probability learnt from its tracks (from 0.9), deletion once the missed
+    /// scans cost a drop of 8 (four in a row for Pd 0.87–0.93; below Pd 0.68 the 8 s without
+    /// an update come first), coasting after 1.5 s, two tracks merged only after eight scans
+    /// of sharing one detection. Tuned on `limes bench accuracy` (BENCHMARKS.md).
     pub fn unknown_sensor() -> Self {
         Self {
             q_person: 0.25,
