@@ -1,0 +1,100 @@
+//! The sequential test of a track: its log-likelihood score (each detection's gain, each
+//! missed scan's ln(1 − Pd)), who shares a gate, when fewer detections confirm, and the
+//! counts that teach a sensor its detection probability.
+
+use rustc_hash::FxHashMap;
+
+use super::{Books, Innovation, Tile, Track, TrackerConfig};
+
+/// Hits a track needs before its scans count towards its sensor's detection probability:
+/// tracks of clutter and duplicates rarely get that far, and their misses would bias it.
+const PD_MIN_HITS: u32 = 10;
+
+impl Track {
+    /// Scans of its last sensor it should have been seen in since its last update.
+    fn missed_scans(&self, t: f64) -> f64 {
+        ((t - self.t) / self.period - 0.5).floor().max(0.0)
+    }
+
+    /// Its score at `t`, each scan missed since its last update costing ln(1 − Pd).
+    pub(super) fn score_at(&self, t: f64, pd: f64) -> f64 {
+        self.score + self.missed_scans(t) * miss_score(pd)
+    }
+}
+
+impl Tile {
+    /// Adds to a track's score what this scan of `sensor` gives it (`gain`, after charging
+    /// the scans of its last sensor it missed since its last update), notes the sensor and its
+    /// scan period, and counts an established track's hit and the misses before it towards
+    /// that sensor's detection probability when no other sensor has ever detected the track.
+    /// (Misses of a track never detected again are not counted: the object may have left; and
+    /// where another sensor fills a sensor's gaps, the gaps would go uncounted.)
+    pub(super) fn credit(
+        &mut self,
+        key: usize,
+        t: f64,
+        sensor: u32,
+        gain: f64,
+        books: &mut Books,
+        cfg: &TrackerConfig,
+    ) {
+        let tr = &mut self.tracks[key];
+        let missed = tr.missed_scans(t);
+        let pd = books.detection_probability(tr.sensor, cfg.detection_probability);
+        tr.score += missed * miss_score(pd) + gain;
+        tr.score_best = tr.score_best.max(tr.score);
+        tr.one_sensor &= tr.sensor == sensor;
+        if cfg.learn_detection_probability && tr.one_sensor && tr.hits >= PD_MIN_HITS {
+            books.count_track_scans(sensor, 1.0, missed);
+        }
+        tr.sensor = sensor;
+        tr.period = books.period(sensor);
+    }
+
+    /// Marks every track that shares its gate this scan — it gates more than one detection,
+    /// or a detection it gates is gated by another track too — as no longer alone. From all
+    /// gated pairs, before any association, so confirmed tracks and JPDA's shares count.
+    pub(super) fn note_company(&mut self, edges: &[(usize, usize, Innovation)], n_meas: usize) {
+        let mut per_meas = vec![0u32; n_meas];
+        let mut per_track: FxHashMap<usize, u32> = FxHashMap::default();
+        for e in edges {
+            per_meas[e.1] += 1;
+            *per_track.entry(e.0).or_default() += 1;
+        }
+        for e in edges {
+            if per_meas[e.1] > 1 || per_track.get(&e.0).is_some_and(|&n| n > 1) {
+                self.tracks[e.0].alone = false;
+            }
+        }
+    }
+}
+
+/// Whether a tentative track may be confirmed with `confirm_hits_alone` detections: it has
+/// always been alone in its gate, its detections span time (two sensors' detections of one
+/// instant say nothing of its motion), and the score test is on to weigh them against clutter.
+pub(super) fn confirmable_alone(tr: &Track, t: f64, cfg: &TrackerConfig) -> bool {
+    tr.alone
+        && cfg.confirm_hits_alone > 0
+        && cfg.confirm_score > 0.0
+        && tr.hits >= cfg.confirm_hits_alone
+        && t > tr.first_seen
+}
+
+/// Whether the sequential test would end a wrong track within `confirm_window_s`: the missed
+/// scans that cost `delete_score_drop` at this Pd (four at 0.9, seven at 0.7) fit in it.
+/// Confirming on fewer detections is a bet only worth taking when a lost one is soon undone.
+pub(super) fn wrong_track_ends_soon(pd: f64, period: f64, cfg: &TrackerConfig) -> bool {
+    let misses = cfg.delete_score_drop / -miss_score(pd);
+    misses * period <= cfg.confirm_window_s
+}
+
+/// The score a scan in which a track went undetected adds to it: ln(1 − Pd).
+pub(super) fn miss_score(pd: f64) -> f64 {
+    (1.0 - pd).max(1e-6).ln()
+}
+
+/// The score a detection adds to a track: ln of its likelihood under "this object, detected"
+/// against "clutter of density `clutter`" (per m² per scan).
+pub(super) fn hit_score(inn: &Innovation, pd: f64, clutter: f64) -> f64 {
+    pd.ln() - 0.5 * inn.d2 - (2.0 * std::f64::consts::PI).ln() - 0.5 * inn.ln_det_s - clutter.ln()
+}
