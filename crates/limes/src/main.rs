@@ -749,12 +749,13 @@ fn track(
         s.detections, s.late_dropped, s.tracks_started, s.tracks_confirmed, track_lines, alert_lines, event_lines
     );
     // What it learnt of each sensor, when it learns (as comments of the table above).
-    let learnt = engine.tracker.config().learn_detection_probability;
-    for e in engine.tracker.sensor_estimates().filter(|_| learnt) {
-        eprintln!(
-            "# sensor {}: scan period {:.2} s, detection probability {:.2} (from {:.0} track scans), clutter {:.2e} per m² per scan",
-            e.sensor, e.period_s, e.detection_probability, e.track_scans, e.clutter_density
-        );
+    if engine.tracker.config().learn_detection_probability {
+        for e in engine.tracker.sensor_estimates() {
+            eprintln!(
+                "# sensor {}: scan period {:.2} s, detection probability {:.2} (from {:.0} track scans), clutter {:.2e} per m² per scan",
+                e.sensor, e.period_s, e.detection_probability, e.track_scans, e.clutter_density
+            );
+        }
     }
     if refused > 0 {
         bail!(
