@@ -12,7 +12,7 @@ mod life;
 mod score;
 mod shared;
 
-use score::{confirmable_alone, hit_score, miss_score, wrong_track_ends_soon};
+use score::{confirmable_alone, hit_score, miss_score};
 
 use super::assign::{self, Associator, FORBIDDEN};
 use super::classify::ClassBelief;
@@ -139,6 +139,9 @@ struct Scratch {
     pairs: Vec<(usize, usize, Innovation)>,
     links: Vec<(usize, usize)>,
     weighted: Vec<shared::Weighted>,
+    /// Gated pairs per detection, and per track key (see `note_company`).
+    gated_meas: Vec<u32>,
+    gated_track: Vec<u32>,
 }
 
 const REINDEX_M: f64 = 15.0;
@@ -319,7 +322,7 @@ impl Tile {
             }
         }
         if cfg.confirm_hits_alone > 0 {
-            self.note_company(&edges, meas.len());
+            self.note_company(&edges, meas.len(), &mut sc);
         }
         // A detection deep inside a confirmed track's gate never starts a track: if it lost the
         // assignment it is most likely that track's object seen twice, not a new one.
@@ -444,7 +447,8 @@ impl Tile {
             self.credit(u.key, t, m.sensor, u.gain, books, cfg);
             // Class evidence only from a detection that is more likely its own than not.
             let evidence = (u.best.1 >= 0.5).then_some(m);
-            self.apply(u.key, t, (u.x, u.p), evidence, false, cfg);
+            let pd = books.detection_probability(m.sensor, cfg.detection_probability);
+            self.apply(u.key, t, (u.x, u.p), evidence, pd, cfg);
             let status = self.tracks[u.key].status;
             out.push(self.update_of(u.key, status, Some(m.sensor)));
             self.maybe_leave(u.key);
@@ -456,16 +460,7 @@ impl Tile {
             let pd = books.detection_probability(m.sensor, cfg.detection_probability);
             let gain = hit_score(&inn, pd, books.clutter_density(m.sensor));
             self.credit(key, t, m.sensor, gain, books, cfg);
-            // The learnt Pd reads high where tracks crowd (a track often takes a neighbour's
-            // detection): for this bet, trust it only below the configured one.
-            let undone_soon = cfg.confirm_hits_alone > 0
-                && self.tracks[key].status == TrackStatus::Tentative
-                && wrong_track_ends_soon(
-                    pd.min(cfg.detection_probability),
-                    self.tracks[key].period,
-                    cfg,
-                );
-            let confirmed = self.apply(key, t, (x1, p1), Some(m), undone_soon, cfg);
+            let confirmed = self.apply(key, t, (x1, p1), Some(m), pd, cfg);
             if confirmed {
                 stats.confirmed += 1;
                 self.n_tentative -= 1;
@@ -558,14 +553,14 @@ impl Tile {
     }
 
     /// Writes an updated state and covariance into a track; returns true when this update
-    /// confirmed it (`undone_soon`: see [`wrong_track_ends_soon`]).
+    /// (a detection of a sensor of detection probability `pd`) confirmed it.
     fn apply(
         &mut self,
         key: usize,
         t: f64,
         (x, p): (State, Cov),
         evidence: Option<&Meas>,
-        undone_soon: bool,
+        pd: f64,
         cfg: &TrackerConfig,
     ) -> bool {
         let company = {
@@ -611,8 +606,7 @@ impl Tile {
         let mut confirmed = false;
         match tr.status {
             TrackStatus::Tentative
-                if (tr.hits >= cfg.confirm_hits
-                    || (undone_soon && confirmable_alone(tr, t, cfg)))
+                if (tr.hits >= cfg.confirm_hits || confirmable_alone(tr, t, pd, cfg))
                     && (cfg.confirm_score <= 0.0
                         || tr.score - tr.score_start >= cfg.confirm_score) =>
             {

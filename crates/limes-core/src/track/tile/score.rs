@@ -2,9 +2,7 @@
 //! missed scan's ln(1 − Pd)), who shares a gate, when fewer detections confirm, and the
 //! counts that teach a sensor its detection probability.
 
-use rustc_hash::FxHashMap;
-
-use super::{Books, Innovation, Tile, Track, TrackerConfig};
+use super::{Books, Innovation, Scratch, Tile, Track, TrackerConfig};
 
 /// Hits a track needs before its scans count towards its sensor's detection probability:
 /// tracks of clutter and duplicates rarely get that far, and their misses would bias it.
@@ -54,36 +52,50 @@ impl Tile {
     /// Marks every track that shares its gate this scan — it gates more than one detection,
     /// or a detection it gates is gated by another track too — as no longer alone. From all
     /// gated pairs, before any association, so confirmed tracks and JPDA's shares count.
-    pub(super) fn note_company(&mut self, edges: &[(usize, usize, Innovation)], n_meas: usize) {
-        let mut per_meas = vec![0u32; n_meas];
-        let mut per_track: FxHashMap<usize, u32> = FxHashMap::default();
+    pub(super) fn note_company(
+        &mut self,
+        edges: &[(usize, usize, Innovation)],
+        n_meas: usize,
+        sc: &mut Scratch,
+    ) {
+        let (per_meas, per_track) = (&mut sc.gated_meas, &mut sc.gated_track);
+        per_meas.clear();
+        per_meas.resize(n_meas, 0);
+        per_track.resize(per_track.len().max(self.tracks.capacity()), 0);
         for e in edges {
             per_meas[e.1] += 1;
-            *per_track.entry(e.0).or_default() += 1;
+            per_track[e.0] += 1;
         }
         for e in edges {
-            if per_meas[e.1] > 1 || per_track.get(&e.0).is_some_and(|&n| n > 1) {
+            if per_meas[e.1] > 1 || per_track[e.0] > 1 {
                 self.tracks[e.0].alone = false;
             }
+        }
+        for e in edges {
+            per_track[e.0] = 0;
         }
     }
 }
 
 /// Whether a tentative track may be confirmed with `confirm_hits_alone` detections: it has
 /// always been alone in its gate, its detections span time (two sensors' detections of one
-/// instant say nothing of its motion), and the score test is on to weigh them against clutter.
-pub(super) fn confirmable_alone(tr: &Track, t: f64, cfg: &TrackerConfig) -> bool {
-    tr.alone
-        && cfg.confirm_hits_alone > 0
+/// instant say nothing of its motion), the score test is on to weigh them against clutter,
+/// and a wrong track would soon be undone (see [`wrong_track_ends_soon`]) at the detection
+/// probability `pd` of its sensor — trusted only below the configured one, since the learnt
+/// one reads high where tracks crowd (a track often takes a neighbour's detection).
+pub(super) fn confirmable_alone(tr: &Track, t: f64, pd: f64, cfg: &TrackerConfig) -> bool {
+    cfg.confirm_hits_alone > 0
         && cfg.confirm_score > 0.0
+        && tr.alone
         && tr.hits >= cfg.confirm_hits_alone
         && t > tr.first_seen
+        && wrong_track_ends_soon(pd.min(cfg.detection_probability), tr.period, cfg)
 }
 
 /// Whether the sequential test would end a wrong track within `confirm_window_s`: the missed
 /// scans that cost `delete_score_drop` at this Pd (four at 0.9, seven at 0.7) fit in it.
 /// Confirming on fewer detections is a bet only worth taking when a lost one is soon undone.
-pub(super) fn wrong_track_ends_soon(pd: f64, period: f64, cfg: &TrackerConfig) -> bool {
+fn wrong_track_ends_soon(pd: f64, period: f64, cfg: &TrackerConfig) -> bool {
     let misses = cfg.delete_score_drop / -miss_score(pd);
     misses * period <= cfg.confirm_window_s
 }
