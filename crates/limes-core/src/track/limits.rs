@@ -11,6 +11,7 @@
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
+use super::revisit::{Cells, Revisit, ASSUMED_S};
 use super::Meas;
 
 /// The `[tracker.limits]` table: bounds that hold whatever the input.
@@ -85,6 +86,9 @@ const PD_MEMORY_SCANS: f64 = 2000.0;
 /// Bounds of the estimate: at the top two missed scans cost 9.2, at the bottom a miss costs
 /// almost nothing (the time limits still delete).
 const PD_RANGE: (f64, f64) = (0.05, 0.99);
+/// A sensor's revisit period is its scan period once it is this many times the time between
+/// its timestamps; below, the two measure the same scans and the timestamps are the sharper.
+const REVISIT_OVER_GAP: f64 = 1.5;
 
 /// What the tracker knows about one sensor.
 #[derive(Clone, Debug)]
@@ -100,9 +104,14 @@ pub(super) struct SensorState {
     /// Average unexplained detections per scan.
     unexplained: f64,
     scans: u64,
-    /// Time of its last scan, and the mean time between its scans.
+    /// Time of its last scan, and the mean time between its scans (between the distinct
+    /// timestamps of its detections).
     last_scan: f64,
-    pub period: f64,
+    scan_gap: f64,
+    /// How often it looks at one place again (see [`Revisit`]).
+    revisit: Revisit,
+    /// Whether it is learning that (only the sequential test needs it).
+    learning_revisit: bool,
     /// Bounding box of its detections `[min_x, min_y, max_x, max_y]`, approximate metres.
     bbox: Option<[f64; 4]>,
     /// Scans in which its established tracks were detected again, and scans they were missed
@@ -122,7 +131,9 @@ impl SensorState {
             unexplained: 0.0,
             scans: 0,
             last_scan: f64::NAN,
-            period: 1.0,
+            scan_gap: 1.0,
+            revisit: Revisit::default(),
+            learning_revisit: false,
             bbox: None,
             track_hits: 0.0,
             track_misses: 0.0,
@@ -156,22 +167,30 @@ impl SensorState {
         self.load / lim.rate_window_s
     }
 
-    /// Learns from one of its scans: where its detections lie and how many nobody explained.
+    /// Learns from one of its scans: where its detections lie, how many nobody explained and,
+    /// given the cell table, how often it revisits a place.
     pub fn observe_scan<'m>(
         &mut self,
         t: f64,
         meas: impl Iterator<Item = &'m Meas>,
         unexplained: usize,
+        mut cells: Option<&mut Cells>,
     ) {
         if t > self.last_scan {
             let gap = t - self.last_scan;
-            self.period += if self.scans < 3 { 0.5 } else { 0.05 } * (gap - self.period);
+            // The mean of the gaps so far, then about the last 20.
+            let gain = (1.0 / self.scans as f64).max(0.05);
+            self.scan_gap += gain * (gap - self.scan_gap);
         }
         if self.last_scan.is_nan() || t > self.last_scan {
             self.last_scan = t;
         }
+        self.learning_revisit |= cells.is_some();
         for m in meas {
             let p = approx_metres(m);
+            if let Some(cells) = cells.as_deref_mut() {
+                cells.observe(m.sensor, t, p, &mut self.revisit);
+            }
             let b = self.bbox.get_or_insert([p[0], p[1], p[0], p[1]]);
             b[0] = b[0].min(p[0]);
             b[1] = b[1].min(p[1]);
@@ -214,14 +233,41 @@ impl SensorState {
         self.track_hits + self.track_misses
     }
 
-    /// Estimated clutter density of this sensor, per m² per scan: the unexplained detections
-    /// of a scan spread over the area its detections span (an upper bound while targets are
-    /// still being picked up).
+    /// Time between two looks of this sensor at one place, seconds: the time between its
+    /// timestamps, or its revisit period where that is clearly longer (a sensor stamping each
+    /// detection as its beam passes changes its timestamps many times a revolution); while a
+    /// revisit period is being learnt, no less than the one assumed.
+    pub fn period(&self) -> f64 {
+        match (self.spread_look(), self.revisit.period()) {
+            (Some(look), _) => look,
+            (None, None) if self.learning_revisit => self.scan_gap.max(ASSUMED_S),
+            _ => self.scan_gap,
+        }
+    }
+
+    /// Its learnt revisit period where it spreads a scan over many timestamps: the revisit
+    /// period is clearly longer than the time between them.
+    pub fn spread_look(&self) -> Option<f64> {
+        self.revisit
+            .period()
+            .filter(|r| *r > REVISIT_OVER_GAP * self.scan_gap)
+    }
+
+    /// Estimated clutter density of this sensor, per m² per scan (per look at each place):
+    /// the unexplained detections of a scan spread over the area its detections span (an
+    /// upper bound while targets are still being picked up), times the timestamps in one
+    /// revisit period where the sensor spreads its scan over several.
     pub fn clutter_density(&self) -> f64 {
         let area = self.bbox.map_or(MIN_AREA_M2, |b| {
             ((b[2] - b[0]) * (b[3] - b[1])).max(MIN_AREA_M2)
         });
-        (self.unexplained / area).max(MIN_DENSITY)
+        let period = self.period();
+        let stamps_per_look = if period > self.scan_gap {
+            period / self.scan_gap
+        } else {
+            1.0
+        };
+        (self.unexplained * stamps_per_look / area).max(MIN_DENSITY)
     }
 }
 
@@ -318,7 +364,15 @@ impl Books<'_> {
     pub fn period(&self, s: u32) -> f64 {
         self.sensors
             .get(s as usize)
-            .map_or(1.0, |x| x.period.max(0.05))
+            .map_or(1.0, |x| x.period().max(0.05))
+    }
+
+    /// The revisit period of the sensor of a scan `meas` where it spreads its scans over many
+    /// timestamps (see [`SensorState::spread_look`]); `None` where each scan has one time.
+    pub fn scan_sensor_look(&self, meas: &[Meas]) -> Option<f64> {
+        self.sensors
+            .get(meas.first()?.sensor as usize)?
+            .spread_look()
     }
 
     /// Detection probability of sensor `s` as learnt so far (`prior` before it has tracks).

@@ -14,6 +14,7 @@ pub mod jpda;
 pub mod kalman;
 mod limits;
 mod reorder;
+mod revisit;
 mod tile;
 
 pub use assign::{Associator, Gnn};
@@ -61,6 +62,11 @@ pub struct TrackerConfig {
     pub coast_after_s: f64,
     /// A confirmed track not updated for this long is deleted.
     pub delete_after_s: f64,
+    /// `confirm_window_s`, `coast_after_s` and `delete_after_s` are for a sensor that looks
+    /// once a second, and stretch with the period of a track's sensor where it looks less
+    /// often (a track of a radar turning once in 5 s coasts after 7.5 s, not 1.5 s): for
+    /// settings that must suit a sensor whose period nobody gave.
+    pub stretch_to_period: bool,
     /// Candidate search radius around slow tracks, metres (plus 4 sigma of the detection).
     pub slow_radius_m: f64,
     /// Candidate search radius around fast tracks, metres.
@@ -141,6 +147,7 @@ impl Default for TrackerConfig {
             confirm_window_s: 30.0,
             coast_after_s: 12.0,
             delete_after_s: 60.0,
+            stretch_to_period: false,
             slow_radius_m: 120.0,
             fast_radius_m: 1500.0,
             fast_speed: 4.0,
@@ -166,6 +173,16 @@ impl Default for TrackerConfig {
 }
 
 impl TrackerConfig {
+    /// What `confirm_window_s`, `coast_after_s` and `delete_after_s` are multiplied by for a
+    /// track whose sensor looks once every `period` seconds (see `stretch_to_period`).
+    pub fn time_stretch(&self, period: f64) -> f64 {
+        if self.stretch_to_period {
+            period.max(1.0)
+        } else {
+            1.0
+        }
+    }
+
     /// Settings for an unknown point-detection sensor scanning at about 1 Hz (what
     /// `limes track` uses without a site): walkers and vehicles up to ~15 m/s, confirmation
     /// after three detections whose score (the sequential test) has risen by 5 (a track of
@@ -175,7 +192,8 @@ impl TrackerConfig {
     /// detection probability learnt from its tracks (from 0.9), deletion once the missed
     /// scans cost a drop of 8 (four in a row for Pd 0.87–0.93; below Pd 0.68 the 8 s without
     /// an update come first), coasting after 1.5 s, two tracks merged only after eight scans
-    /// of sharing one detection. Tuned on `limes bench accuracy` (BENCHMARKS.md).
+    /// of sharing one detection; the times stretched for a sensor that looks less often than
+    /// once a second. Tuned on `limes bench accuracy` (BENCHMARKS.md).
     pub fn unknown_sensor() -> Self {
         Self {
             q_person: 0.25,
@@ -191,6 +209,7 @@ impl TrackerConfig {
             confirmed_first: true,
             coast_after_s: 1.5,
             delete_after_s: 8.0,
+            stretch_to_period: true,
             reorder_window_s: 0.5,
             // Two objects side by side both seen at Pd 0.7 leave one detection between their
             // tracks in 42 % of scans: eight scans in a row happen by chance about once in
@@ -333,7 +352,8 @@ pub struct TrackerStats {
 pub struct SensorEstimate<'a> {
     /// The sensor's identifier.
     pub sensor: &'a str,
-    /// Mean time between its scans, seconds.
+    /// Time between two looks at one place, seconds: between its timestamps, or its
+    /// revisit period where it spreads a scan over many timestamps.
     pub period_s: f64,
     /// Share of its established tracks' scans in which it detected them (from
     /// `detection_probability` of the settings until it has such tracks).
@@ -352,6 +372,7 @@ pub struct Tracker {
     tiles: FxHashMap<Partition, Tile>,
     buffer: ReorderBuffer,
     sensors: Sensors,
+    cells: revisit::Cells,
     ledger: Ledger,
     next_id: u64,
     last_sweep: f64,
@@ -377,6 +398,7 @@ impl Tracker {
             assoc,
             tiles: FxHashMap::default(),
             sensors: Sensors::default(),
+            cells: revisit::Cells::default(),
             ledger: Ledger::default(),
             next_id: 1,
             last_sweep: f64::NEG_INFINITY,
@@ -422,7 +444,7 @@ impl Tracker {
     pub fn sensor_estimates(&self) -> impl Iterator<Item = SensorEstimate<'_>> {
         self.sensors.list.iter().map(|s| SensorEstimate {
             sensor: &s.name,
-            period_s: s.period,
+            period_s: s.period(),
             detection_probability: s.detection_probability(self.cfg.detection_probability),
             track_scans: s.track_scans(),
             clutter_density: s.clutter_density(),
@@ -588,7 +610,10 @@ impl Tracker {
                 }
             }
             if let Some(st) = sensor.and_then(|s| self.sensors.list.get_mut(s as usize)) {
-                st.observe_scan(t, batch.iter().flat_map(|g| g.1.iter()), unexplained);
+                // Only the sequential test counts missed scans; without it the revisit
+                // period is not needed.
+                let cells = (self.cfg.confirm_score > 0.0).then_some(&mut self.cells);
+                st.observe_scan(t, batch.iter().flat_map(|g| g.1.iter()), unexplained, cells);
             }
         }
         if upto.is_finite() {

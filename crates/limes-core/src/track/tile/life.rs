@@ -29,14 +29,17 @@ impl Tile {
                     continue;
                 }
             }
+            let stretch = cfg.time_stretch(tr.period);
             match tr.status {
-                TrackStatus::Tentative if t - tr.first_seen > cfg.confirm_window_s => {
+                TrackStatus::Tentative if t - tr.first_seen > cfg.confirm_window_s * stretch => {
                     dead.push(key)
                 }
-                TrackStatus::Confirmed | TrackStatus::Coasting if age > cfg.delete_after_s => {
+                TrackStatus::Confirmed | TrackStatus::Coasting
+                    if age > cfg.delete_after_s * stretch =>
+                {
                     dead.push(key)
                 }
-                TrackStatus::Confirmed if age > cfg.coast_after_s => {
+                TrackStatus::Confirmed if age > cfg.coast_after_s * stretch => {
                     tr.status = TrackStatus::Coasting;
                     coasting.push(key);
                 }

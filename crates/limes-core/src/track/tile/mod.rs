@@ -142,6 +142,9 @@ struct Scratch {
     /// Gated pairs per detection, and per track key (see `note_company`).
     gated_meas: Vec<u32>,
     gated_track: Vec<u32>,
+    /// Detections deep inside the gate of a confirmed track their sensor already updated
+    /// this look (see `scan`).
+    seen_this_look: Vec<usize>,
 }
 
 const REINDEX_M: f64 = 15.0;
@@ -281,6 +284,40 @@ impl Tile {
         u
     }
 
+    /// Takes out of `cand` the tracks that the sensor of detection `m` (number `j`), which
+    /// spreads its scans over many timestamps, updated less than half a `look` ago: they
+    /// have had their detection of this look, and this one is most likely a neighbour's seen
+    /// a moment later. As in a scan of one time, one deep inside a confirmed track's gate
+    /// starts no track (`j` goes into `seen`).
+    #[allow(clippy::too_many_arguments)]
+    fn set_aside_seen(
+        &mut self,
+        cand: &mut Vec<usize>,
+        j: usize,
+        m: &Meas,
+        t: f64,
+        look: f64,
+        cfg: &TrackerConfig,
+        motion: &dyn MotionModel,
+        seen: &mut Vec<usize>,
+    ) {
+        let (z, r) = (Vector2::new(m.xy[0], m.xy[1]), cov2(m.r));
+        cand.retain(|&key| {
+            let tr = &self.tracks[key];
+            if tr.sensor != m.sensor || t - tr.t >= 0.5 * look {
+                return true;
+            }
+            if tr.status != TrackStatus::Tentative {
+                let (x, p) = self.predicted(key, t, cfg, motion);
+                if kalman::innovation(&x, &p, &z, &r).is_some_and(|i| i.d2 < cfg.init_suppress_chi2)
+                {
+                    seen.push(j);
+                }
+            }
+            false
+        });
+    }
+
     /// Processes one scan of one sensor inside this tile.
     #[allow(clippy::too_many_arguments)]
     pub fn scan(
@@ -303,6 +340,11 @@ impl Tile {
         let cand = &mut sc.cand;
         // However dense the tracks, a detection is gated against a bounded number of them.
         let most = cfg.limits.gate_candidates.max(1);
+        sc.seen_this_look.clear();
+        // A sensor that spreads its scan over many timestamps sees an object once a look: a
+        // track it updated within half a look ago does not take another of its detections
+        // (most likely a neighbour's, seen a moment later).
+        let look = books.scan_sensor_look(meas);
         for (j, m) in meas.iter().enumerate() {
             let sd = m.r[0].max(m.r[2]).sqrt();
             let z = Vector2::new(m.xy[0], m.xy[1]);
@@ -312,6 +354,9 @@ impl Tile {
             nearest_within(&self.slow, m.xy, rs, most, cand);
             let rf = cfg.fast_radius_m + 4.0 * sd + REINDEX_M;
             nearest_within(&self.fast, m.xy, rf, most - cand.len(), cand);
+            if let Some(look) = look {
+                self.set_aside_seen(cand, j, m, t, look, cfg, motion, &mut sc.seen_this_look);
+            }
             for &key in cand.iter() {
                 let (x, p) = self.predicted(key, t, cfg, motion);
                 if let Some(inn) = kalman::innovation(&x, &p, &z, &r) {
@@ -334,6 +379,9 @@ impl Tile {
             {
                 assigned_meas[e.1] = true;
             }
+        }
+        for &j in &sc.seen_this_look {
+            assigned_meas[j] = true;
         }
         // With JPDA, established tracks share out their clusters' detections first; tentative
         // tracks then take, by GNN below, what none of them probably had.

@@ -97,7 +97,7 @@ pub(super) fn confirmable_alone(tr: &Track, t: f64, pd: f64, cfg: &TrackerConfig
 /// Confirming on fewer detections is a bet only worth taking when a lost one is soon undone.
 fn wrong_track_ends_soon(pd: f64, period: f64, cfg: &TrackerConfig) -> bool {
     let misses = cfg.delete_score_drop / -miss_score(pd);
-    misses * period <= cfg.confirm_window_s
+    misses * period <= cfg.confirm_window_s * cfg.time_stretch(period)
 }
 
 /// The score a scan in which a track went undetected adds to it: ln(1 − Pd).
