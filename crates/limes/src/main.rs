@@ -248,6 +248,10 @@ enum BenchCmd {
         /// Stop each Stone Soup tracker after this long on one scenario, seconds.
         #[arg(long, default_value_t = 3600.0)]
         stonesoup_limit_s: f64,
+        /// How the sensor stamps its detections: `scan` (each scan at one time) or `beam`
+        /// (each detection as a turning sensor's beam passes it; folders `NAME-beam`).
+        #[arg(long, value_enum, default_value = "scan")]
+        stamp: bench_accuracy::Stamp,
     },
     /// Internal: run Limes on one scenario folder of `bench accuracy`.
     #[command(hide = true)]
@@ -486,6 +490,7 @@ fn main() -> Result<()> {
                     reuse_stonesoup,
                     tracker,
                     stonesoup_limit_s,
+                    stamp,
                 }),
             ..
         } => bench_accuracy::run(&bench_accuracy::Args {
@@ -497,6 +502,7 @@ fn main() -> Result<()> {
             reuse_stonesoup,
             tracker,
             stonesoup_limit_s,
+            stamp,
         }),
         Cmd::Bench {
             what:

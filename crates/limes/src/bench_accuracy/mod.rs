@@ -7,6 +7,8 @@
 //! `target/`); each writes the tracks it holds after every scan as
 //! `{"t": scan, "tracks": [[id, x, y], …]}` and its own timing and peak memory. All are scored
 //! here with the same GOSPA (c = 50 m, p = 1, α = 2) and Stone Soup's switching term.
+//! With `--stamp beam` the sensor stamps each detection as the beam of a radar turning once a
+//! scan passed it: Limes reads the file as it is, Stone Soup is given each turn as a scan.
 
 mod scenario;
 
@@ -52,6 +54,19 @@ pub struct Args {
     pub tracker: Option<PathBuf>,
     /// Stone Soup is stopped after this long on one scenario, seconds.
     pub stonesoup_limit_s: f64,
+    /// How the sensor stamps its detections.
+    pub stamp: Stamp,
+}
+
+/// How the benchmark's sensor stamps its detections (`--stamp`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Stamp {
+    /// Every detection of a scan with the scan's time.
+    Scan,
+    /// Each detection with the instant the beam of a sensor turning once a second at the
+    /// strip's centre passed it (over 90 % of the turn), as many radars report; Limes has
+    /// to learn that a scan is a turn. Stone Soup is given the turns as its scans.
+    Beam,
 }
 
 /// One track's estimate at one scan: id, x, y.
@@ -96,12 +111,16 @@ pub fn run(a: &Args) -> Result<()> {
         }
         // Another draw goes to its own folder, so Stone Soup's tracks of one draw are never
         // reused against another's truth.
-        let dir = match a.seed {
-            0 => a.out.join(spec.name),
-            n => a.out.join(format!("{}-seed{n}", spec.name)),
+        let mut dir = match a.seed {
+            0 => spec.name.to_string(),
+            n => format!("{}-seed{n}", spec.name),
         };
+        if a.stamp == Stamp::Beam {
+            dir += "-beam";
+        }
+        let dir = a.out.join(dir);
         std::fs::create_dir_all(&dir)?;
-        let sc = scenario::generate(&spec);
+        let sc = scenario::generate(&spec, a.stamp == Stamp::Beam);
         write_scenario(&dir, &spec, &sc)?;
         let truth = &sc.truth;
         let mean_targets =
@@ -159,6 +178,11 @@ pub fn run(a: &Args) -> Result<()> {
                     ])
                     .args(if spec.name == "t50" {
                         &["--check-metric"][..]
+                    } else {
+                        &[][..]
+                    })
+                    .args(if a.stamp == Stamp::Beam {
+                        &["--scan-s", "1"][..]
                     } else {
                         &[][..]
                     })
@@ -233,10 +257,10 @@ pub fn run(a: &Args) -> Result<()> {
 fn write_scenario(dir: &Path, spec: &scenario::Spec, sc: &scenario::Scenario) -> Result<()> {
     let mut d = std::io::BufWriter::new(std::fs::File::create(dir.join("detections.jsonl"))?);
     for (k, scan) in sc.detections.iter().enumerate() {
-        for &(x, y) in scan {
+        for &(x, y, dt) in scan {
             let rec = SensorRecord::Detection(Detection {
                 sensor: "radar".into(),
-                time: Time(T0 + k as f64),
+                time: Time(T0 + k as f64 + dt),
                 pos: Position::Local { x, y },
                 cov: None,
                 ce: Some(spec.sigma),
@@ -289,18 +313,26 @@ pub fn run_limes(dir: &Path, pd: f64, assoc: Association, tracker: Option<&Path>
     let mut out = Vec::with_capacity(4096);
     let mut scans: Vec<(f64, Vec<Estimate>)> = Vec::new();
     let started = Instant::now();
+    // A scan is a second of the file (one turn of a sensor that stamps each detection as
+    // its beam passes; one time otherwise): its picture is read at its start, the truth's time.
+    let scan_of = |d: &Detection| (d.time.0 - T0).floor();
     let mut k = 0;
     while k < dets.len() {
-        let t = dets[k].time.0;
-        while k < dets.len() && dets[k].time.0 == t {
+        let scan = scan_of(&dets[k]);
+        let mut last = dets[k].time.0;
+        while k < dets.len() && scan_of(&dets[k]) == scan {
             let _ = tr.push(&dets[k], &mut out);
+            last = dets[k].time.0;
             k += 1;
         }
         // The scan is complete: release it and read the picture.
-        tr.advance(t + tr.config().reorder_window_s, &mut out);
+        tr.advance(last + tr.config().reorder_window_s, &mut out);
         out.clear();
-        let snap = tr.snapshot(t);
-        scans.push((t, snap.iter().map(|u| (u.id, u.xy[0], u.xy[1])).collect()));
+        let snap = tr.snapshot(T0 + scan);
+        scans.push((
+            T0 + scan,
+            snap.iter().map(|u| (u.id, u.xy[0], u.xy[1])).collect(),
+        ));
     }
     let secs = started.elapsed().as_secs_f64();
     let mut w = std::io::BufWriter::new(std::fs::File::create(

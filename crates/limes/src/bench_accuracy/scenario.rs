@@ -116,15 +116,29 @@ struct Target {
 pub struct Scenario {
     /// Truth per scan: `(id, x, y)`.
     pub truth: Vec<Vec<(u64, f64, f64)>>,
-    /// Detections per scan: `(x, y)`.
-    pub detections: Vec<Vec<(f64, f64)>>,
+    /// Detections per scan: `(x, y, s)`, `s` seconds after the scan's start (0 unless the
+    /// sensor stamps each detection as its beam passes).
+    pub detections: Vec<Vec<(f64, f64, f64)>>,
+}
+
+/// Share of a scan over which a rotating sensor's beam passes the strip (the rest of the turn
+/// looks elsewhere).
+const BEAM_SWEEP: f64 = 0.9;
+
+/// When the beam of a sensor turning once a second at the strip's centre passes `p`, seconds
+/// after the start of the turn.
+fn beam_offset(p: [f64; 2]) -> f64 {
+    let az = (p[1] - AREA[1] / 2.0).atan2(p[0] - AREA[0] / 2.0);
+    BEAM_SWEEP * (az + std::f64::consts::PI) / std::f64::consts::TAU
 }
 
 /// Process noise of the targets (white-noise acceleration), m²/s³.
 pub const Q: f64 = 0.05;
 
-/// Generates a scenario.
-pub fn generate(s: &Spec) -> Scenario {
+/// Generates a scenario. With `beam`, the sensor turns once a scan and stamps each
+/// detection with the instant its beam passed it (a target's detection is where the target
+/// was then); otherwise every detection of a scan has its start time. The draw is the same.
+pub fn generate(s: &Spec, beam: bool) -> Scenario {
     let mut rng = ChaCha8Rng::seed_from_u64(s.seed);
     let unit = |rng: &mut ChaCha8Rng| -> f64 { rng.sample(StandardNormal) };
     let mut live: Vec<Target> = Vec::new();
@@ -220,23 +234,71 @@ pub fn generate(s: &Spec) -> Scenario {
         let mut dets = Vec::new();
         for tg in &live {
             if rng.random::<f64>() < s.pd {
+                let dt = if beam {
+                    beam_offset([tg.x[0], tg.x[1]])
+                } else {
+                    0.0
+                };
                 dets.push((
-                    tg.x[0] + s.sigma * unit(&mut rng),
-                    tg.x[1] + s.sigma * unit(&mut rng),
+                    tg.x[0] + dt * tg.x[2] + s.sigma * unit(&mut rng),
+                    tg.x[1] + dt * tg.x[3] + s.sigma * unit(&mut rng),
+                    dt,
                 ));
             }
         }
         for _ in 0..poisson(s.clutter, &mut rng) {
-            dets.push((
+            let p = [
                 rng.random_range(0.0..AREA[0]),
                 rng.random_range(0.0..AREA[1]),
-            ));
+            ];
+            dets.push((p[0], p[1], if beam { beam_offset(p) } else { 0.0 }));
         }
-        // Sensors do not report in object order.
+        // Sensors do not report in object order (a turning one in the order its beam passes).
         for i in (1..dets.len()).rev() {
             dets.swap(i, rng.random_range(0..=i));
+        }
+        if beam {
+            dets.sort_by(|a, b| a.2.total_cmp(&b.2));
         }
         out.detections.push(dets);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A turning sensor's scenario is the same draw: the same truth, and each detection the
+    /// scan-stamped one moved along its target's velocity to the instant the beam passed,
+    /// stamped within the first 90 % of the turn and in the order the beam passes.
+    #[test]
+    fn a_beam_stamped_draw_is_the_scan_stamped_one_spread_over_each_turn() {
+        let spec = family(0.5, 0)
+            .into_iter()
+            .find(|s| s.name == "t50")
+            .expect("t50");
+        let (scan, beam) = (generate(&spec, false), generate(&spec, true));
+        assert_eq!(scan.truth, beam.truth);
+        let mut spread = 0.0f64;
+        for (a, b) in scan.detections.iter().zip(&beam.detections) {
+            assert_eq!(a.len(), b.len());
+            assert!(a.iter().all(|d| d.2 == 0.0));
+            assert!(b.windows(2).all(|w| w[0].2 <= w[1].2), "in beam order");
+            for d in b {
+                assert!((0.0..=BEAM_SWEEP).contains(&d.2));
+                spread = spread.max(d.2);
+                // Targets start at 15 m/s or less and their speed drifts a few m/s: each
+                // detection is within 0.9 s of travel of its scan-stamped twin.
+                let near = a
+                    .iter()
+                    .any(|e| (e.0 - d.0).hypot(e.1 - d.1) <= 30.0 * BEAM_SWEEP);
+                assert!(near, "a detection far from every scan-stamped one");
+            }
+        }
+        assert!(
+            spread > 0.8,
+            "stamps spread over the turn (latest {spread:.2} s)"
+        );
+    }
 }

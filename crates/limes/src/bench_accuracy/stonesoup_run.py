@@ -10,6 +10,7 @@ switching penalty 50) so the bench can check that its Rust scoring gives the sam
 
 import argparse
 import json
+import math
 import resource
 import time
 from datetime import datetime, timedelta
@@ -41,9 +42,12 @@ MIN_POINTS = 3  # detections to confirm
 DELETE_STEPS = 5  # scans without an update before deletion
 
 
-def read_scans(path):
+def read_scans(path, scan_s=None):
+    """Detections grouped by time; with `scan_s`, by scans of that many seconds from the
+    first whole second (a turning sensor's detections stamped as its beam passed)."""
     scans = {}
     first = None
+    rows = []
     for line in open(path):
         r = json.loads(line)
         if r.get("type") != "detection":
@@ -52,8 +56,13 @@ def read_scans(path):
         if isinstance(t, str):
             t = datetime.fromisoformat(t.replace("Z", "+00:00")).timestamp()
         first = t if first is None else min(first, t)
-        scans.setdefault(t, []).append((r["x"], r["y"]))
-    return [(int(round(t - first)), scans[t]) for t in sorted(scans)]
+        rows.append((t, r["x"], r["y"]))
+    if scan_s:
+        first = math.floor(first)
+    for t, x, y in rows:
+        key = math.floor((t - first) / scan_s) * scan_s if scan_s else t - first
+        scans.setdefault(key, []).append((x, y))
+    return [(int(round(k)), scans[k]) for k in sorted(scans)]
 
 
 def build(tracker, pd, sigma, clutter_density, detector):
@@ -121,8 +130,9 @@ def main():
     ap.add_argument("--sigma", type=float, required=True)
     ap.add_argument("--clutter-density", type=float, required=True)
     ap.add_argument("--check-metric", action="store_true")
+    ap.add_argument("--scan-s", type=float, default=None)
     a = ap.parse_args()
-    scans = read_scans(f"{a.dir}/detections.jsonl")
+    scans = read_scans(f"{a.dir}/detections.jsonl", a.scan_s)
     n_det = sum(len(s) for _, s in scans)
     detector = [
         (T0 + timedelta(seconds=k), {Detection(np.array([[x], [y]]), timestamp=T0 + timedelta(seconds=k)) for x, y in dets})
