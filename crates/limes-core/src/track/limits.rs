@@ -87,8 +87,12 @@ const PD_MEMORY_SCANS: f64 = 2000.0;
 /// almost nothing (the time limits still delete).
 const PD_RANGE: (f64, f64) = (0.05, 0.99);
 /// A sensor's revisit period is its scan period once it is this many times the time between
-/// its timestamps; below, the two measure the same scans and the timestamps are the sharper.
-const REVISIT_OVER_GAP: f64 = 1.5;
+/// its timestamps (a sensor stamping four sectors a turn or more, or each detection); below,
+/// the two measure the same scans and the timestamps are the sharper. A revisit read as two or
+/// three scans of a sensor stamping whole scans — clutter falls back into a cell after one,
+/// two or three scans almost as often where it is dense, and the breakout's crowd fills one
+/// cell — must not make it one that spreads them.
+const REVISIT_OVER_GAP: f64 = 3.5;
 
 /// What the tracker knows about one sensor.
 #[derive(Clone, Debug)]

@@ -64,8 +64,8 @@ pub struct TrackerConfig {
     pub delete_after_s: f64,
     /// `confirm_window_s`, `coast_after_s` and `delete_after_s` are for a sensor that looks
     /// once a second, and stretch with the period of a track's sensor where it looks less
-    /// often (a track of a radar turning once in 5 s coasts after 7.5 s, not 1.5 s): for
-    /// settings that must suit a sensor whose period nobody gave.
+    /// often (a track of a radar turning once in 5 s coasts after 7.5 s, not 1.5 s), by at
+    /// most [`MAX_STRETCH`]: for settings that must suit a sensor whose period nobody gave.
     pub stretch_to_period: bool,
     /// Candidate search radius around slow tracks, metres (plus 4 sigma of the detection).
     pub slow_radius_m: f64,
@@ -174,10 +174,12 @@ impl Default for TrackerConfig {
 
 impl TrackerConfig {
     /// What `confirm_window_s`, `coast_after_s` and `delete_after_s` are multiplied by for a
-    /// track whose sensor looks once every `period` seconds (see `stretch_to_period`).
+    /// track whose sensor looks once every `period` seconds (see `stretch_to_period`): at most
+    /// [`MAX_STRETCH`], so a sensor that looks (or seems to look) once an hour cannot keep
+    /// the tracks it touched, or its tentative ones, for hours.
     pub fn time_stretch(&self, period: f64) -> f64 {
-        if self.stretch_to_period {
-            period.max(1.0)
+        if self.stretch_to_period && period > 1.0 {
+            period.min(MAX_STRETCH)
         } else {
             1.0
         }
@@ -219,6 +221,10 @@ impl TrackerConfig {
         }
     }
 }
+
+/// Largest [`TrackerConfig::time_stretch`]: a sensor looking once in 30 s or less often has
+/// its tracks coast after 45 s and deleted after 4 minutes with the unknown sensor's settings.
+pub const MAX_STRETCH: f64 = 30.0;
 
 /// Association method of established tracks (`[tracker] association`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -733,7 +739,17 @@ pub fn to_record(u: &TrackUpdate, name: impl Fn(u32) -> String) -> TrackRecord {
 
 #[cfg(test)]
 mod tests {
-    use super::Association;
+    use super::{Association, TrackerConfig, MAX_STRETCH};
+
+    #[test]
+    fn times_stretch_with_a_slow_sensor_within_bounds() {
+        let cfg = TrackerConfig::unknown_sensor();
+        assert_eq!(cfg.time_stretch(0.1), 1.0);
+        assert_eq!(cfg.time_stretch(5.0), 5.0);
+        assert_eq!(cfg.time_stretch(3600.0), MAX_STRETCH);
+        assert_eq!(cfg.time_stretch(f64::NAN), 1.0);
+        assert_eq!(TrackerConfig::default().time_stretch(5.0), 1.0);
+    }
 
     #[test]
     fn an_association_has_one_name_in_site_files_and_on_the_command_line() {
