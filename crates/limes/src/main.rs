@@ -757,8 +757,16 @@ fn track(
     // What it learnt of each sensor, when it learns (as comments of the table above).
     if engine.tracker.config().learn_detection_probability {
         for e in engine.tracker.sensor_estimates() {
+            let spread = if e.spreads_scans {
+                format!(
+                    " (how often it looks at one place: it spreads each look over timestamps {:.3} s apart)",
+                    e.timestamp_gap_s
+                )
+            } else {
+                String::new()
+            };
             eprintln!(
-                "# sensor {}: scan period {:.2} s, detection probability {:.2} (from {:.0} track scans), clutter {:.2e} per m² per scan",
+                "# sensor {}: scan period {:.2} s{spread}, detection probability {:.2} (from {:.0} track scans), clutter {:.2e} per m² per scan",
                 e.sensor, e.period_s, e.detection_probability, e.track_scans, e.clutter_density
             );
         }

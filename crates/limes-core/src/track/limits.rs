@@ -249,6 +249,11 @@ impl SensorState {
         }
     }
 
+    /// Mean time between its distinct timestamps, seconds.
+    pub fn timestamp_gap(&self) -> f64 {
+        self.scan_gap
+    }
+
     /// Its learnt revisit period where it spreads a scan over many timestamps: the revisit
     /// period is clearly longer than the time between them.
     pub fn spread_look(&self) -> Option<f64> {

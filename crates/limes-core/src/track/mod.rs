@@ -361,6 +361,11 @@ pub struct SensorEstimate<'a> {
     /// Time between two looks at one place, seconds: between its timestamps, or its
     /// revisit period where it spreads a scan over many timestamps.
     pub period_s: f64,
+    /// Time between its distinct timestamps, seconds (shorter than `period_s` where it
+    /// spreads a scan over many, as a radar stamping each detection as its beam passes).
+    pub timestamp_gap_s: f64,
+    /// Whether `period_s` is its learnt revisit period because it spreads its scans.
+    pub spreads_scans: bool,
     /// Share of its established tracks' scans in which it detected them (from
     /// `detection_probability` of the settings until it has such tracks).
     pub detection_probability: f64,
@@ -451,6 +456,8 @@ impl Tracker {
         self.sensors.list.iter().map(|s| SensorEstimate {
             sensor: &s.name,
             period_s: s.period(),
+            timestamp_gap_s: s.timestamp_gap(),
+            spreads_scans: s.spread_look().is_some(),
             detection_probability: s.detection_probability(self.cfg.detection_probability),
             track_scans: s.track_scans(),
             clutter_density: s.clutter_density(),
