@@ -8,9 +8,9 @@
 //! revolution, not one per timestamp. The tracker keeps, in one table of fixed size for all
 //! sensors, the last time each sensor had a detection in each 400 m cell; the time until its
 //! next detection there is a sample of its revisit period (one per cell and pass: detections
-//! of one cell within half a period of the pass's first are the same pass). The period is the
-//! shortest interval that is common among the samples (a missed scan doubles one, clutter
-//! spreads them out).
+//! of one cell within half a period, and half a second, of the pass's first are the same
+//! pass). The period is the shortest interval that is common among the samples (a missed scan
+//! doubles one, clutter spreads them out).
 
 use std::hash::{Hash, Hasher};
 
