@@ -173,6 +173,12 @@ impl Default for TrackerConfig {
 }
 
 impl TrackerConfig {
+    /// Whether the sequential test is on (`confirm_score` > 0): tracks carry a score that
+    /// confirms and deletes them, and missed scans count.
+    pub fn sequential_test(&self) -> bool {
+        self.confirm_score > 0.0
+    }
+
     /// What `confirm_window_s`, `coast_after_s` and `delete_after_s` are multiplied by for a
     /// track whose sensor looks once every `period` seconds (see `stretch_to_period`): at most
     /// [`MAX_STRETCH`], so a sensor that looks (or seems to look) once an hour cannot keep
@@ -625,7 +631,7 @@ impl Tracker {
             if let Some(st) = sensor.and_then(|s| self.sensors.list.get_mut(s as usize)) {
                 // Only the sequential test counts missed scans; without it the revisit
                 // period is not needed.
-                let cells = (self.cfg.confirm_score > 0.0).then_some(&mut self.cells);
+                let cells = self.cfg.sequential_test().then_some(&mut self.cells);
                 st.observe_scan(t, batch.iter().flat_map(|g| g.1.iter()), unexplained, cells);
             }
         }

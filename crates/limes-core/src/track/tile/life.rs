@@ -18,7 +18,7 @@ impl Tile {
         for (key, tr) in self.tracks.iter_mut() {
             let age = t - tr.t;
             // The sequential test: a track whose score fell too far below its best goes.
-            if cfg.confirm_score > 0.0 {
+            if cfg.sequential_test() {
                 let pd = books.detection_probability(tr.sensor, cfg.detection_probability);
                 let score = tr.score_at(t, pd);
                 let rejected = tr.status == TrackStatus::Tentative

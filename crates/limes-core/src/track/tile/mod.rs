@@ -284,33 +284,31 @@ impl Tile {
         u
     }
 
-    /// Takes out of `cand` the tracks that the sensor of detection `m` (number `j`), which
-    /// spreads its scans over many timestamps, updated less than half a `look` ago: they
-    /// have had their detection of this look, and this one is most likely a neighbour's seen
-    /// a moment later. As in a scan of one time, one deep inside a confirmed track's gate
-    /// starts no track (`j` goes into `seen`).
+    /// Takes out of `cand` the tracks that `sensor`, which spreads its scans over many
+    /// timestamps, updated less than half a `look` ago: they have had their detection of this
+    /// look, and its detection number `j` (at `z`, covariance `r`) is most likely a
+    /// neighbour's seen a moment later. As in a scan of one time, one deep inside a confirmed
+    /// track's gate starts no track (`j` goes into `seen`).
     #[allow(clippy::too_many_arguments)]
     fn set_aside_seen(
         &mut self,
         cand: &mut Vec<usize>,
-        j: usize,
-        m: &Meas,
+        (j, sensor): (usize, u32),
+        (z, r): (&Vector2<f64>, &Matrix2<f64>),
         t: f64,
         look: f64,
         cfg: &TrackerConfig,
         motion: &dyn MotionModel,
         seen: &mut Vec<usize>,
     ) {
-        let (z, r) = (Vector2::new(m.xy[0], m.xy[1]), cov2(m.r));
         cand.retain(|&key| {
             let tr = &self.tracks[key];
-            if tr.sensor != m.sensor || t - tr.t >= 0.5 * look {
+            if tr.sensor != sensor || t - tr.t >= 0.5 * look {
                 return true;
             }
             if tr.status != TrackStatus::Tentative {
                 let (x, p) = self.predicted(key, t, cfg, motion);
-                if kalman::innovation(&x, &p, &z, &r).is_some_and(|i| i.d2 < cfg.init_suppress_chi2)
-                {
+                if kalman::innovation(&x, &p, z, r).is_some_and(|i| i.d2 < cfg.init_suppress_chi2) {
                     seen.push(j);
                 }
             }
@@ -355,7 +353,8 @@ impl Tile {
             let rf = cfg.fast_radius_m + 4.0 * sd + REINDEX_M;
             nearest_within(&self.fast, m.xy, rf, most - cand.len(), cand);
             if let Some(look) = look {
-                self.set_aside_seen(cand, j, m, t, look, cfg, motion, &mut sc.seen_this_look);
+                let seen = &mut sc.seen_this_look;
+                self.set_aside_seen(cand, (j, m.sensor), (&z, &r), t, look, cfg, motion, seen);
             }
             for &key in cand.iter() {
                 let (x, p) = self.predicted(key, t, cfg, motion);

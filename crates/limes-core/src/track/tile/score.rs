@@ -85,7 +85,7 @@ impl Tile {
 /// one reads high where tracks crowd (a track often takes a neighbour's detection).
 pub(super) fn confirmable_alone(tr: &Track, t: f64, pd: f64, cfg: &TrackerConfig) -> bool {
     cfg.confirm_hits_alone > 0
-        && cfg.confirm_score > 0.0
+        && cfg.sequential_test()
         && tr.alone
         && tr.hits >= cfg.confirm_hits_alone
         && t > tr.first_seen
