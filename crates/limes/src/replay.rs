@@ -133,9 +133,12 @@ pub async fn replay(a: ReplayArgs<'_>) -> Result<ReplaySummary> {
         }
     };
     let _ = last;
-    let offset = now - first + lead;
+    let pace = Pacing {
+        offset: now - first + lead,
+        first,
+    };
     for r in &mut recs {
-        let t = r.time().0 + offset;
+        let t = pace.stamp(r.time().0);
         r.set_time(Time(t));
     }
     let start = Instant::now();
@@ -147,7 +150,7 @@ pub async fn replay(a: ReplayArgs<'_>) -> Result<ReplaySummary> {
             Speed::Max => recs.len(),
             Speed::Times(x) => {
                 let elapsed = start.elapsed().as_secs_f64() * x;
-                recs[i..].partition_point(|r| r.time().0 - offset - first + lead <= elapsed) + i
+                recs[i..].partition_point(|r| pace.due(r.time().0) <= elapsed) + i
             }
         };
         if due == i {
@@ -217,4 +220,51 @@ pub async fn replay(a: ReplayArgs<'_>) -> Result<ReplaySummary> {
     }
     s.wall_s = start.elapsed().as_secs_f64();
     Ok(s)
+}
+
+/// Where a paced replay puts each record on the server's clock, and when it sends it.
+#[derive(Clone, Copy, Debug)]
+struct Pacing {
+    /// Added to a file time to put it on the server's clock: the clock's reading when the
+    /// replay starts, less the file's first time, plus the lead.
+    offset: f64,
+    /// The file's first time.
+    first: f64,
+}
+
+impl Pacing {
+    /// A file time moved to the server's clock.
+    fn stamp(&self, file_time: f64) -> f64 {
+        file_time + self.offset
+    }
+
+    /// Clock seconds after the replay starts at which the record stamped `stamped` is sent:
+    /// its file time's distance from the first, so it leaves a lead ahead of its time.
+    fn due(&self, stamped: f64) -> f64 {
+        stamped - self.offset - self.first
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Pacing;
+
+    /// Each record leaves `lead` clock seconds before its time comes on the server's clock
+    /// (which read `now` when the replay started), so delivery may take that long.
+    #[test]
+    fn a_paced_record_is_sent_lead_seconds_before_its_time() {
+        let (now, first, lead) = (1.0e9, 5_000.0, 60.0);
+        let pace = Pacing {
+            offset: now - first + lead,
+            first,
+        };
+        for file_time in [first, first + 0.5, first + 1_200.0] {
+            let stamped = pace.stamp(file_time);
+            let clock_when_sent = now + pace.due(stamped);
+            assert!(
+                (stamped - clock_when_sent - lead).abs() < 1e-6,
+                "record of {file_time} stamped {stamped}, sent at clock {clock_when_sent}"
+            );
+        }
+    }
 }
