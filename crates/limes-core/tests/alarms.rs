@@ -378,6 +378,69 @@ fn a_herd_track_that_wanders_across_and_back_raises_no_infiltration_when_its_cla
     );
 }
 
+/// A person-like track (id 1, the herder's as feature-aided association keeps it) among eight
+/// animal-like tracks: the herder's at `d(t)` metres outside the line, the animals at
+/// `herd(t)` (every 5 s for `secs`); returns the alerts.
+fn herder_among_animals(
+    secs: f64,
+    d: &dyn Fn(f64) -> f64,
+    herd: &dyn Fn(f64) -> f64,
+) -> Vec<AlertRecord> {
+    let site = frontier();
+    let (part, line, c) = straight_stretch(&site);
+    let mut j = Rules::new(&site);
+    let mut out = Vec::new();
+    let t0 = 1_570_000_000.0;
+    for k in 0..=(secs / 5.0) as usize {
+        let t = 5.0 * k as f64;
+        let herd_d = herd(t);
+        for h in 0..8u64 {
+            let dx = 25.0 * (h as f64 - 4.0);
+            let q = outside_point(&site, &line, c + dx, herd_d);
+            j.on_track(
+                &update(100 + h, part, q, [0.0, 0.0], t0 + t, [0.05, 0.0, 0.95]),
+                None,
+                &mut out,
+            );
+        }
+        let xy = outside_point(&site, &line, c, d(t));
+        let next = outside_point(&site, &line, c, d(t + 1.0));
+        let vel = [next[0] - xy[0], next[1] - xy[1]];
+        j.on_track(
+            &update(1, part, xy, vel, t0 + t, [0.9, 0.0, 0.1]),
+            None,
+            &mut out,
+        );
+    }
+    j.advance(t0 + secs + 5.0, &mut out);
+    out
+}
+
+#[test]
+fn a_herders_track_that_leaps_across_with_a_herd_pressed_against_the_line_is_no_infiltration() {
+    // The herd grazes 50–70 m out; the herder's track takes an animal's detections for a
+    // minute and a half and sits 60 m inside, then comes back.
+    let leap = |t: f64| {
+        if (300.0..390.0).contains(&t) {
+            -60.0
+        } else {
+            50.0
+        }
+    };
+    let out = herder_among_animals(900.0, &leap, &|_| 60.0);
+    assert!(
+        out.iter().all(|a| a.kind != AlertKind::Infiltration),
+        "{out:#?}"
+    );
+    // The same herd driven across at a drover's pace, its herder with it, is one.
+    let driven = |t: f64| 300.0 - 0.4 * t;
+    let out = herder_among_animals(1500.0, &driven, &|t| driven(t) + 20.0);
+    assert!(
+        out.iter().any(|a| a.kind == AlertKind::Infiltration),
+        "{out:#?}"
+    );
+}
+
 /// A person-like track (id 1) at `d(t)` metres outside the line (t seconds from the start, every
 /// 5 s for `secs`), with the approach hold set to `hold_s`; returns the alerts and events.
 fn walk(

@@ -107,14 +107,7 @@ impl Rules {
             // moving in, or past the hysteresis and moving in steadily at a drover's pace (a
             // herd pressed against the line never gets this far, nor keeps moving in).
             let driven = matches!(memo.crossed_at, Some((tc, _)) if tc.is_finite());
-            let deep = s > self.cfg.herd_cross_m
-                || (s > hyst
-                    && driven_in(
-                        memo,
-                        self.cfg.herd_drive_speed,
-                        self.cfg.herd_drive_max_speed,
-                    ));
-            if driven && herd && deep && established {
+            if driven && herd && self.herd_deep(memo, s) && established {
                 memo.vouched = true;
             }
         }
@@ -150,7 +143,19 @@ impl Rules {
         if let Some((tc, _)) = memo.crossed_at {
             // ... and is inside now: a track that wandered across and back (a herd pressed
             // against the line) is no infiltration when its class flickers.
-            if (credible || (memo.vouched && established)) && s > 0.0 && u.time - tc < 600.0 {
+            // A person-like track among a herd crosses only as the herd does (deep, or driven
+            // in): a herder's track that takes an animal's detections leaps with it, and a
+            // herd pressed against the line has animals at the line.
+            let with_herd = || {
+                !memo.vouched
+                    && !self.herd_deep(memo, s)
+                    && self.in_herd(u.id, u.part, u.xy, u.time)
+            };
+            if (credible || (memo.vouched && established))
+                && s > 0.0
+                && u.time - tc < 600.0
+                && !with_herd()
+            {
                 memo.crossed_at = Some((f64::INFINITY, u.xy));
                 let next = self.next_line(u.part, u.xy, u.vel);
                 self.frontier_evidence(
@@ -293,6 +298,17 @@ impl Rules {
 
 /// Whether the track has closed in at `speed` to `max` over its last four 15-second samples
 /// (45 s or more), and at half of `speed` or more over each step: steady, not one leap.
+impl Rules {
+    /// Whether a herd's track at `s` metres inside has crossed as a driven flock does: deep
+    /// inside, or past the hysteresis and moving in steadily at a drover's pace.
+    fn herd_deep(&self, memo: &Memo, s: f64) -> bool {
+        let c = &self.cfg;
+        s > c.herd_cross_m
+            || (s > c.side_hysteresis_m
+                && driven_in(memo, c.herd_drive_speed, c.herd_drive_max_speed))
+    }
+}
+
 fn driven_in(memo: &Memo, speed: f64, max: f64) -> bool {
     let Some(steps) = memo.s_steps.iter().copied().collect::<Option<Vec<_>>>() else {
         return false;

@@ -11,6 +11,9 @@ pub struct ClassBelief {
     log: [f64; 3],
     /// Log-odds added to "animal" by slow company (≥ 0).
     company: f64,
+    /// The track's own heat signature: the mean and variance of the log of its object's
+    /// apparent heat area, and how many detections with a heat size it has had.
+    signature: (f64, f64, u32),
 }
 
 impl Default for ClassBelief {
@@ -18,9 +21,14 @@ impl Default for ClassBelief {
         Self {
             log: [(1.0f64 / 3.0).ln(); 3],
             company: 0.0,
+            signature: (0.0, f64::INFINITY, 0),
         }
     }
 }
+
+/// Detections with a heat size a track needs before its own signature, rather than its class,
+/// says which heat fits it.
+const SIGNATURE_AFTER: u32 = 3;
 
 /// Weights of the evidence sources (tempering for correlated frames of one object).
 #[derive(Clone, Copy, Debug, serde::Deserialize, serde::Serialize)]
@@ -43,12 +51,17 @@ pub struct ClassConfig {
     /// Slow company of at least this size is a flock.
     pub flock_size: usize,
     /// Feature-aided association: exponent of a detection's heat likelihoods in the
-    /// association cost where tracks compete (1: a physical measurement of one object,
-    /// untempered; class guesses get `sensor_weight` times this). 0 turns it off, the default:
-    /// at 1 herders inside flocks keep person tracks far more often (45 % of their samples
-    /// against 0.4 % on the demo's night) but some of those tracks then raise approach alerts,
-    /// which doubles the night's nuisance rate (see docs/design.md).
+    /// association cost where tracks compete (1, the default: a physical measurement of one
+    /// object, untempered; class guesses get `sensor_weight` times this), and a pair they push
+    /// past the gate is no pair. 0 turns it off: herders inside flocks then keep a person
+    /// track in 0.4 % of their samples on the demo's night, against 48 % (see docs/design.md).
     pub feature_weight: f64,
+    /// Spread of one detection's log heat area around its object's (a thermal camera's
+    /// apparent size varies with pose and range): how far a heat size may stray from a
+    /// track's own signature in feature-aided association.
+    pub heat_sd: f64,
+    /// How far a track's heat signature may drift between two of its detections (log units).
+    pub heat_drift: f64,
 }
 
 impl Default for ClassConfig {
@@ -61,8 +74,23 @@ impl Default for ClassConfig {
             forget: 0.03,
             company_radius_m: 120.0,
             flock_size: 8,
-            feature_weight: 0.0,
+            feature_weight: 1.0,
+            heat_sd: 0.3,
+            heat_drift: 0.05,
         }
+    }
+}
+
+impl ClassConfig {
+    /// The variance of one detection's log heat area around its object's (`heat_sd`, kept
+    /// within 0.01–10 so that no setting divides by zero).
+    fn heat_var(&self) -> f64 {
+        let sd = if self.heat_sd.is_finite() {
+            self.heat_sd.clamp(0.01, 10.0)
+        } else {
+            0.3
+        };
+        sd * sd
     }
 }
 
@@ -131,19 +159,53 @@ impl ClassBelief {
         }
         if let Some(h) = heat.filter(|h| *h > 0.0 && h.is_finite()) {
             let l = heat_ll(h).map(|x| (x * cfg.feature_weight).exp());
-            let fit: f64 = pi.iter().zip(&l).map(|(a, b)| a * b).sum();
             let blind: f64 = l.iter().sum::<f64>() / 3.0;
-            ln_ratio += (fit / blind).ln();
+            let (mean, var, n) = self.signature;
+            // Once the track has its own signature, it says what heat fits this very object
+            // (one animal of a flock from another, the herder from the animals); until then
+            // its class does.
+            let fit = if n >= SIGNATURE_AFTER {
+                let sd = (var + cfg.heat_var()).sqrt();
+                (ln_normal(h.ln(), mean, sd) * cfg.feature_weight).exp()
+            } else {
+                pi.iter().zip(&l).map(|(a, b)| a * b).sum()
+            };
+            ln_ratio += (fit.max(f64::MIN_POSITIVE) / blind).ln();
         }
-        -2.0 * ln_ratio
+        // A heat size no class could have (every likelihood underflows) says nothing.
+        if ln_ratio.is_finite() {
+            -2.0 * ln_ratio
+        } else {
+            0.0
+        }
     }
 
     /// Fuses an apparent heat-signature area in m² (log-normal per class).
     pub fn heat(&mut self, m2: f64, cfg: &ClassConfig) {
-        if m2.is_nan() || m2 <= 0.0 {
+        if !(m2.is_finite() && m2 > 0.0) {
             return;
         }
         self.add(heat_ll(m2), cfg.heat_weight);
+        // The signature: a scalar Kalman filter on a slow random walk of the log area.
+        let z = m2.ln();
+        let r = cfg.heat_var();
+        let (mean, var, n) = self.signature;
+        self.signature = if n == 0 || !var.is_finite() {
+            (z, r, 1)
+        } else {
+            let drift = if cfg.heat_drift.is_finite() {
+                cfg.heat_drift.clamp(0.0, 1.0)
+            } else {
+                0.0
+            };
+            let prior = var + drift * drift;
+            let gain = prior / (prior + r);
+            (
+                mean + gain * (z - mean),
+                (1.0 - gain) * prior,
+                n.saturating_add(1),
+            )
+        };
     }
 
     /// Fuses a speed estimate (m/s, with its 1-sigma) and the number of slow neighbours.
@@ -276,5 +338,71 @@ mod tests {
         b.kinematics(14.0, 0.5, 0, &cfg);
         b.heat(6.0, &cfg);
         assert!(b.probs()[1] > 0.9, "{:?}", b.probs());
+    }
+
+    #[test]
+    fn its_own_heat_signature_tells_one_animal_of_a_flock_from_another() {
+        let cfg = ClassConfig {
+            feature_weight: 1.0,
+            ..ClassConfig::default()
+        };
+        // Two animals of one flock, both classed animal, one small (0.27 m²), one large (0.43).
+        let (mut small, mut large) = (ClassBelief::default(), ClassBelief::default());
+        for k in 0..20 {
+            let wobble = if k % 2 == 0 { 1.1 } else { 0.9 };
+            small.heat(0.27 * wobble, &cfg);
+            large.heat(0.43 * wobble, &cfg);
+            small.sensor([0.1, 0.1, 0.8], &cfg);
+            large.sensor([0.1, 0.1, 0.8], &cfg);
+        }
+        let cost = |b: &ClassBelief, h: f64| b.feature_cost(None, Some(h), &cfg);
+        // Each fits its own heat better than the other's: swapping them costs.
+        let swap = cost(&small, 0.43) + cost(&large, 0.27);
+        let keep = cost(&small, 0.27) + cost(&large, 0.43);
+        assert!(swap > keep + 2.0, "swap {swap}, keep {keep}");
+        // The herder's warm signature finds an animal's heat further off than a person's
+        // class alone does.
+        let (mut herder, mut person) = (ClassBelief::default(), ClassBelief::default());
+        for _ in 0..20 {
+            herder.heat(0.7, &cfg);
+            herder.sensor([0.8, 0.1, 0.1], &cfg);
+            person.sensor([0.8, 0.1, 0.1], &cfg);
+        }
+        assert!(person.probs()[0] > 0.95 && herder.probs()[0] > 0.95);
+        let (own, class) = (cost(&herder, 0.3), cost(&person, 0.3));
+        assert!(own > class + 0.5, "own {own}, class {class}");
+    }
+
+    #[test]
+    fn a_heat_size_that_is_no_number_teaches_nothing_and_no_setting_makes_a_cost_nan() {
+        let mut b = ClassBelief::default();
+        let cfg = ClassConfig {
+            feature_weight: 1.0,
+            ..ClassConfig::default()
+        };
+        for _ in 0..5 {
+            b.heat(0.7, &cfg);
+        }
+        let before = b.signature;
+        for h in [f64::NAN, f64::INFINITY, 0.0, -1.0] {
+            b.heat(h, &cfg);
+        }
+        assert_eq!(before.2, b.signature.2);
+        assert_eq!(before.0.to_bits(), b.signature.0.to_bits());
+        for (sd, drift) in [(0.0, 0.0), (f64::NAN, f64::NAN), (-1.0, f64::INFINITY)] {
+            let odd = ClassConfig {
+                heat_sd: sd,
+                heat_drift: drift,
+                ..cfg
+            };
+            let mut c = ClassBelief::default();
+            for _ in 0..5 {
+                c.heat(0.7, &odd);
+            }
+            for h in [0.7, 0.3, 1e-300, 1e300, f64::MAX] {
+                let f = c.feature_cost(None, Some(h), &odd);
+                assert!(f.is_finite(), "heat_sd {sd}, drift {drift}, heat {h}: {f}");
+            }
+        }
     }
 }

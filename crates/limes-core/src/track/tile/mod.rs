@@ -430,18 +430,26 @@ impl Tile {
                         let mut at = vec![usize::MAX; ct.len() * cm.len()];
                         // Where tracks compete, a detection's class guess and heat say which it fits.
                         let features = ct.len() > 1;
+                        // A pair whose heat and class guess push it past the gate is no pair
+                        // (the herder's track does not take an animal's detection for lack of
+                        // the herder's). Where they fit so well that the cost would fall below
+                        // zero, a tenth of the distance is kept, so that distance still decides
+                        // between tracks the detection fits alike.
                         for &(a, b, k) in &local {
                             let (key, j, inn) = &edges[k];
-                            cost[a * cm.len() + b] = if features {
+                            let c = if features {
                                 let m = &meas[*j];
                                 let f = self.tracks[*key]
                                     .class
                                     .feature_cost(m.class, m.heat, &cfg.class);
-                                (inn.d2 + f).clamp(0.0, cfg.gate_chi2 * 0.999)
+                                (inn.d2 + f).max(0.1 * inn.d2)
                             } else {
                                 inn.d2
                             };
-                            at[a * cm.len() + b] = k;
+                            if c < cfg.gate_chi2 {
+                                cost[a * cm.len() + b] = c;
+                                at[a * cm.len() + b] = k;
+                            }
                         }
                         // Established tracks first: a confirmed track left without a detection
                         // costs a whole gate more, so a tentative track (whose wide gate makes
