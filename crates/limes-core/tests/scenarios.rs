@@ -196,11 +196,13 @@ fn the_same_seed_gives_the_same_files() {
 
 /// A herder who drives the flock across the line, and an infiltrator group walking across
 /// inside a flock: each is an infiltration and must raise its alert; the animals are cover.
-/// With the site's feature-aided association (`[tracker.class] feature_weight`, on by
-/// default), which keeps the people's warm detections on people tracks inside the flock.
+/// Run with feature-aided association (`[tracker.class] feature_weight = 1`), which keeps the
+/// people's warm detections on people tracks inside the flock (it is off by default: see
+/// `ClassConfig::feature_weight`).
 #[test]
 fn crossings_under_a_flocks_cover_raise_infiltration_alerts() {
-    let site = load("frontier");
+    let mut site = load("frontier");
+    site.tracker.class.feature_weight = 1.0;
     for (herders, groups, seed) in [(1, 0, 31), (0, 1, 32)] {
         let mut cfg = quiet(site.scenario.clone());
         cfg.herder_crossings = herders;

@@ -51,10 +51,11 @@ pub struct ClassConfig {
     /// Slow company of at least this size is a flock.
     pub flock_size: usize,
     /// Feature-aided association: exponent of a detection's heat likelihoods in the
-    /// association cost where tracks compete (1, the default: a physical measurement of one
-    /// object, untempered; class guesses get `sensor_weight` times this), and a pair they push
-    /// past the gate is no pair. 0 turns it off: herders inside flocks then keep a person
-    /// track in 0.4 % of their samples on the demo's night, against 48 % (see docs/design.md).
+    /// association cost where tracks compete (1: a physical measurement of one object,
+    /// untempered; class guesses get `sensor_weight` times this), a pair they push past the
+    /// gate being no pair. 0 turns it off, the default: at 1 herders inside flocks keep person
+    /// tracks in 48 % of their samples on the demo's night (0.4 % at 0), but decoy herds
+    /// pressed against the fence then raise false infiltrations (see docs/design.md).
     pub feature_weight: f64,
     /// Spread of one detection's log heat area around its object's (a thermal camera's
     /// apparent size varies with pose and range): how far a heat size may stray from a
@@ -74,7 +75,7 @@ impl Default for ClassConfig {
             forget: 0.03,
             company_radius_m: 120.0,
             flock_size: 8,
-            feature_weight: 1.0,
+            feature_weight: 0.0,
             heat_sd: 0.3,
             heat_drift: 0.05,
         }
