@@ -441,62 +441,6 @@ fn a_herders_track_that_leaps_across_with_a_herd_pressed_against_the_line_is_no_
     );
 }
 
-#[test]
-fn a_herd_track_that_creeps_to_the_line_then_leaps_across_is_no_driven_flock() {
-    // Recorded from a decoy herd held 65–95 m out (`limes bench alarms`, seed 2, feature-aided
-    // association on): an animal-like track creeps towards the line at about 1 m/s, as a
-    // driven flock would, then takes detections of animals further along and leaps 46 m in
-    // 12 s. Seconds from the start and metres outside the line:
-    let path: [(f64, f64); 16] = [
-        (0.0, 113.0),
-        (10.0, 100.0),
-        (15.0, 81.0),
-        (30.0, 73.0),
-        (35.0, 75.0),
-        (40.0, 67.0),
-        (50.0, 61.0),
-        (55.0, 64.0),
-        (58.0, 50.0),
-        (63.0, 42.0),
-        (65.0, 35.0),
-        (70.0, 30.0),
-        (75.0, 23.0),
-        (88.0, 3.0),
-        (100.0, -43.0),
-        (105.0, -45.0),
-    ];
-    let site = frontier();
-    let (part, line, c) = straight_stretch(&site);
-    let mut j = Rules::new(&site);
-    let mut out = Vec::new();
-    let t0 = 1_570_000_000.0;
-    // The herd was there for the ten minutes before.
-    for (t, d) in (0..120)
-        .map(|k| (-600.0 + 5.0 * k as f64, 113.0))
-        .chain(path)
-    {
-        for h in 0..8u64 {
-            let dx = 25.0 * (h as f64 - 4.0);
-            let q = outside_point(&site, &line, c + dx, 80.0);
-            j.on_track(
-                &update(100 + h, part, q, [0.0, 0.0], t0 + t, [0.05, 0.0, 0.95]),
-                None,
-                &mut out,
-            );
-        }
-        let xy = outside_point(&site, &line, c, d);
-        j.on_track(
-            &update(1, part, xy, [0.0, 0.0], t0 + t, [0.05, 0.0, 0.95]),
-            None,
-            &mut out,
-        );
-    }
-    assert!(
-        out.iter().all(|a| a.kind != AlertKind::Infiltration),
-        "{out:#?}"
-    );
-}
-
 /// A person-like track (id 1) at `d(t)` metres outside the line (t seconds from the start, every
 /// 5 s for `secs`), with the approach hold set to `hold_s`; returns the alerts and events.
 fn walk(

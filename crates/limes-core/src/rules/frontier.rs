@@ -314,12 +314,8 @@ fn driven_in(memo: &Memo, speed: f64, max: f64) -> bool {
         return false;
     };
     let rate = |a: (f64, f64), b: (f64, f64)| (b.1 - a.1) / (b.0 - a.0).max(1e-9);
-    // The pace up to now, not only to the last 15-second sample: a track that crept in like a
-    // driven flock and has just leapt across (swapping animals) is not walking in.
-    let now = memo.s_now.filter(|n| n.0 > steps[3].0).unwrap_or(steps[3]);
     steps.windows(2).all(|w| rate(w[0], w[1]) >= 0.5 * speed)
         && (speed..=max).contains(&rate(steps[0], steps[3]))
-        && (speed..=max).contains(&rate(steps[0], now))
 }
 
 /// True when the track has been moving inward at `speed` m/s or more over the last half
