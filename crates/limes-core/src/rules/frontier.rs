@@ -296,8 +296,6 @@ impl Rules {
     }
 }
 
-/// Whether the track has closed in at `speed` to `max` over its last four 15-second samples
-/// (45 s or more), and at half of `speed` or more over each step: steady, not one leap.
 impl Rules {
     /// Whether a herd's track at `s` metres inside has crossed as a driven flock does: deep
     /// inside, or past the hysteresis and moving in steadily at a drover's pace.
@@ -309,6 +307,8 @@ impl Rules {
     }
 }
 
+/// Whether the track has closed in at `speed` to `max` over its last four 15-second samples
+/// (45 s or more), and at half of `speed` or more over each step: steady, not one leap.
 fn driven_in(memo: &Memo, speed: f64, max: f64) -> bool {
     let Some(steps) = memo.s_steps.iter().copied().collect::<Option<Vec<_>>>() else {
         return false;
