@@ -378,6 +378,22 @@ fn a_herd_track_that_wanders_across_and_back_raises_no_infiltration_when_its_cla
     );
 }
 
+/// Track 1 at `d(t)` metres outside the line at `t` seconds from `t0` (on the straight stretch
+/// `(part, line, chainage)`), moving as `d` says, with class probabilities `class`.
+fn walker(
+    site: &Site,
+    (part, line, c): (Partition, &Polyline, f64),
+    d: &dyn Fn(f64) -> f64,
+    t0: f64,
+    t: f64,
+    class: [f64; 3],
+) -> TrackUpdate {
+    let xy = outside_point(site, line, c, d(t));
+    let next = outside_point(site, line, c, d(t + 1.0));
+    let vel = [next[0] - xy[0], next[1] - xy[1]];
+    update(1, part, xy, vel, t0 + t, class)
+}
+
 /// A person-like track (id 1, the herder's as feature-aided association keeps it) among eight
 /// animal-like tracks: the herder's at `d(t)` metres outside the line, the animals at
 /// `herd(t)` (every 5 s for `secs`); returns the alerts.
@@ -403,11 +419,8 @@ fn herder_among_animals(
                 &mut out,
             );
         }
-        let xy = outside_point(&site, &line, c, d(t));
-        let next = outside_point(&site, &line, c, d(t + 1.0));
-        let vel = [next[0] - xy[0], next[1] - xy[1]];
         j.on_track(
-            &update(1, part, xy, vel, t0 + t, [0.9, 0.0, 0.1]),
+            &walker(&site, (part, &line, c), d, t0, t, [0.9, 0.0, 0.1]),
             None,
             &mut out,
         );
@@ -457,11 +470,8 @@ fn walk(
     let steps = (secs / 5.0) as usize;
     for k in 0..=steps {
         let t = 5.0 * k as f64;
-        let xy = outside_point(&site, &line, c, d(t));
-        let next = outside_point(&site, &line, c, d(t + 1.0));
-        let vel = [next[0] - xy[0], next[1] - xy[1]];
         j.on_track(
-            &update(1, part, xy, vel, t0 + t, [0.8, 0.1, 0.1]),
+            &walker(&site, (part, &line, c), d, t0, t, [0.8, 0.1, 0.1]),
             None,
             &mut out,
         );

@@ -294,9 +294,7 @@ impl Rules {
         self.hold_or_release(idx, kind, new_track, u.time, out);
         self.book.publish(idx, out);
     }
-}
 
-impl Rules {
     /// Whether a herd's track at `s` metres inside has crossed as a driven flock does: deep
     /// inside, or past the hysteresis and moving in steadily at a drover's pace.
     fn herd_deep(&self, memo: &Memo, s: f64) -> bool {

@@ -93,6 +93,17 @@ impl ClassConfig {
         };
         sd * sd
     }
+
+    /// The variance of a track's heat signature's drift between two of its detections
+    /// (`heat_drift`, kept within 0–1).
+    fn drift_var(&self) -> f64 {
+        let d = if self.heat_drift.is_finite() {
+            self.heat_drift.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        d * d
+    }
 }
 
 fn ln_normal(x: f64, mu: f64, sd: f64) -> f64 {
@@ -187,19 +198,18 @@ impl ClassBelief {
             return;
         }
         self.add(heat_ll(m2), cfg.heat_weight);
-        // The signature: a scalar Kalman filter on a slow random walk of the log area.
+        // The signature (read only by feature-aided association): a scalar Kalman filter on a
+        // slow random walk of the log area.
+        if cfg.feature_weight <= 0.0 {
+            return;
+        }
         let z = m2.ln();
         let r = cfg.heat_var();
         let (mean, var, n) = self.signature;
         self.signature = if n == 0 || !var.is_finite() {
             (z, r, 1)
         } else {
-            let drift = if cfg.heat_drift.is_finite() {
-                cfg.heat_drift.clamp(0.0, 1.0)
-            } else {
-                0.0
-            };
-            let prior = var + drift * drift;
+            let prior = var + cfg.drift_var();
             let gain = prior / (prior + r);
             (
                 mean + gain * (z - mean),
