@@ -178,12 +178,26 @@ pub fn run_night(
                 .filter_map(|a| {
                     last.get(&a.id).map(|r| {
                         let first = records.iter().find(|x| x.id == a.id).unwrap_or(r);
-                        let near = sink
-                            .truth
-                            .nearest(first.raised.0, first.pos)
-                            .map_or(String::from("no truth near"), |(role, id, d)| {
-                                format!("nearest truth: {role:?} {id} at {d:.0} m")
-                            });
+                        let nearest = |t: f64, pos| {
+                            sink.truth
+                                .nearest(t, pos)
+                                .map_or(String::from("no truth near"), |(role, id, d)| {
+                                    format!("nearest truth: {role:?} {id} at {d:.0} m")
+                                })
+                        };
+                        let mut near = nearest(first.raised.0, first.pos);
+                        // Scored also where it became what it ended as (see eval::alerts).
+                        if let Some(b) = records
+                            .iter()
+                            .find(|x| x.id == a.id && x.kind == r.kind && x.kind != first.kind)
+                        {
+                            near += &format!(
+                                "; {} from {}: {}",
+                                b.kind.name(),
+                                b.time,
+                                nearest(b.time.0, b.pos)
+                            );
+                        }
                         let incident = sink
                             .truth
                             .nearest_incident(first.raised.0, first.pos)

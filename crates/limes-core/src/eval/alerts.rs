@@ -11,8 +11,9 @@ use crate::record::{AlertKind, AlertRecord, Incident, IncidentKind, TruthRecord,
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
-    /// It matches a real incident, or was raised within `nuisance_m` of real infiltrators or
-    /// escapees (their crossing after the scored night, or a second alert about them).
+    /// It matches a real incident, or was raised (or became its final kind) within
+    /// `nuisance_m` of real infiltrators or escapees (their crossing after the scored night,
+    /// or a second alert about them).
     True,
     /// A real but harmless stimulus caused it (animals, herders, wind, traffic).
     Nuisance,
@@ -194,11 +195,17 @@ pub fn score(
                     && nuisances
                         .iter()
                         .any(|(q, tq)| dist(*q, p) < 400.0 && (t - tq).abs() < 120.0);
+                // What was there when it was raised, and when it became what it ended as (an
+                // approach held for hours before it escalated is about what crossed then).
+                let became = revs.iter().find(|r| r.kind == last.kind).unwrap_or(&first);
+                let looks = [(t, p), (became.time.0, to_xy(frame, became.pos))];
                 let near = |threat: bool| {
-                    nearest_sample(samples, t).is_some_and(|s| {
-                        s.iter().any(|x| {
-                            x.role.is_threat() == threat
-                                && dist(to_xy(frame, x.pos), p) <= cfg.nuisance_m
+                    looks.iter().any(|&(t, p)| {
+                        nearest_sample(samples, t).is_some_and(|s| {
+                            s.iter().any(|x| {
+                                x.role.is_threat() == threat
+                                    && dist(to_xy(frame, x.pos), p) <= cfg.nuisance_m
+                            })
                         })
                     })
                 };
@@ -248,4 +255,61 @@ pub fn final_positions(frame: Option<LocalFrame>, alerts: &[AlertRecord]) -> Vec
     last.values()
         .map(|a| (to_xy(frame, a.pos), a.kind))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{AlertState, ObjectClass, Position, Severity, Time, TruthRole};
+
+    fn revision(rev: u32, kind: AlertKind, time: f64, raised: f64, x: f64) -> AlertRecord {
+        AlertRecord {
+            id: 7,
+            rev,
+            kind,
+            severity: Severity::High,
+            state: AlertState::Open,
+            time: Time(time),
+            raised: Time(raised),
+            pos: Position::Local { x, y: 0.0 },
+            count: 1,
+            class: None,
+            sector: None,
+            facility: None,
+            sensors: vec![],
+            tracks: vec![1],
+            ddr: None,
+            summary: String::new(),
+            assessment: None,
+        }
+    }
+
+    fn animal_at(t: f64, x: f64) -> (f64, Vec<TruthState>) {
+        let s = TruthState {
+            id: 3,
+            time: Time(t),
+            pos: Position::Local { x, y: 0.0 },
+            class: ObjectClass::Animal,
+            role: TruthRole::Flock,
+            visible: true,
+        };
+        (t, vec![s])
+    }
+
+    #[test]
+    fn an_alert_escalated_hours_later_is_judged_where_it_escalated() {
+        // Raised as an approach at 0 km beside nothing, escalated to an infiltration three
+        // hours later 5 km on, where a flock was: a flock's nuisance, not a false alert.
+        let alerts = [
+            revision(1, AlertKind::Approach, 0.0, 0.0, 0.0),
+            revision(2, AlertKind::Infiltration, 10_800.0, 0.0, 5_000.0),
+        ];
+        let samples = [animal_at(0.0, 20_000.0), animal_at(10_800.0, 5_050.0)];
+        let (scores, _) = score(&EvalConfig::default(), None, &[], &alerts, &samples);
+        assert_eq!(scores[0].outcome, Outcome::Nuisance);
+        // With nothing real anywhere near it at either time, it is false.
+        let empty = [animal_at(0.0, 20_000.0), animal_at(10_800.0, 20_000.0)];
+        let (scores, _) = score(&EvalConfig::default(), None, &[], &alerts, &empty);
+        assert_eq!(scores[0].outcome, Outcome::False);
+    }
 }
