@@ -8,10 +8,13 @@ use rustc_hash::FxHashMap;
 use slab::Slab;
 
 mod hypotheses;
+mod index;
 mod life;
 mod score;
 mod shared;
+mod update;
 
+use index::nearest_within;
 use score::{confirmable_alone, hit_score, miss_score};
 
 use super::assign::{self, Associator, FORBIDDEN};
@@ -19,7 +22,7 @@ use super::classify::ClassBelief;
 use super::kalman::{self, cov2, Cov, Innovation, MotionModel, State};
 use super::limits::Books;
 use super::{Association, Meas, TrackUpdate, TrackerConfig};
-use crate::geo::{dist, LocalFrame, LonLat, TileId, Xy, TILE_DEG};
+use crate::geo::{LocalFrame, LonLat, TileId, Xy, TILE_DEG};
 use crate::record::{Position, TrackStatus};
 
 /// Where a track's coordinates live: a WGS84 tile with its own frame, or one flat frame.
@@ -235,26 +238,6 @@ impl Tile {
         let (x, p) = motion.predict(&tr.x, &tr.p, (t - tr.t).max(0.0), Self::q(cfg, tr));
         self.pred[key] = (self.stamp, x, p);
         (x, p)
-    }
-
-    fn index(&mut self, key: usize) {
-        let tr = &self.tracks[key];
-        let e = Entry::new(tr.indexed_at, key);
-        if tr.fast {
-            self.fast.insert(e);
-        } else {
-            self.slow.insert(e);
-        }
-    }
-
-    fn unindex(&mut self, key: usize) {
-        let tr = &self.tracks[key];
-        let e = Entry::new(tr.indexed_at, key);
-        if tr.fast {
-            self.fast.remove(&e);
-        } else {
-            self.slow.remove(&e);
-        }
     }
 
     fn update_of(&self, key: usize, status: TrackStatus, sensor: Option<u32>) -> TrackUpdate {
@@ -607,136 +590,6 @@ impl Tile {
         stats
     }
 
-    /// Writes an updated state and covariance into a track; returns true when this update
-    /// (a detection of a sensor of detection probability `pd`) confirmed it.
-    fn apply(
-        &mut self,
-        key: usize,
-        t: f64,
-        (x, p): (State, Cov),
-        evidence: Option<&Meas>,
-        pd: f64,
-        cfg: &TrackerConfig,
-    ) -> bool {
-        let company = {
-            let tr = &self.tracks[key];
-            if t - tr.anchor.2 >= cfg.class.kinematic_period_s && tr.hits >= 4 {
-                let r = cfg.class.company_radius_m;
-                let n = self
-                    .slow
-                    .locate_within_distance([x[0], x[1]], r * r)
-                    .filter(|e| e.data != key)
-                    .filter(|e| {
-                        let o = &self.tracks[e.data];
-                        o.x[2] * o.x[2] + o.x[3] * o.x[3] < 0.49
-                    })
-                    .count();
-                Some(n)
-            } else {
-                None
-            }
-        };
-        let tr = &mut self.tracks[key];
-        tr.x = x;
-        tr.p = p;
-        tr.t = t;
-        tr.hits += 1;
-        if let Some(c) = evidence.and_then(|m| m.class) {
-            tr.class.sensor(c, &cfg.class);
-        }
-        if let Some(h) = evidence.and_then(|m| m.heat) {
-            tr.class.heat(h, &cfg.class);
-        }
-        if let Some(n) = company {
-            // Sustained speed over the baseline, from filtered positions: far steadier than the
-            // filter's instantaneous velocity.
-            let (a, var_a, ta) = tr.anchor;
-            let dt = t - ta;
-            let var_now = p[(0, 0)].max(p[(1, 1)]);
-            let speed = dist([x[0], x[1]], a) / dt;
-            let sd = (var_a + var_now).sqrt() / dt;
-            tr.class.kinematics(speed, sd, n, &cfg.class);
-            tr.anchor = ([x[0], x[1]], var_now, t);
-        }
-        let mut confirmed = false;
-        match tr.status {
-            TrackStatus::Tentative
-                if (tr.hits >= cfg.confirm_hits || confirmable_alone(tr, t, pd, cfg))
-                    && (cfg.confirm_score <= 0.0
-                        || tr.score - tr.score_start >= cfg.confirm_score) =>
-            {
-                tr.status = TrackStatus::Confirmed;
-                confirmed = true;
-            }
-            TrackStatus::Coasting => tr.status = TrackStatus::Confirmed,
-            _ => {}
-        }
-        let fast = x[2] * x[2] + x[3] * x[3] > cfg.fast_speed * cfg.fast_speed;
-        let pos = [x[0], x[1]];
-        if fast != tr.fast || dist(pos, tr.indexed_at) > REINDEX_M {
-            self.move_in_index(key, fast, pos);
-        }
-        confirmed
-    }
-
-    /// Re-files a track in the spatial index: in the fast or slow tree, at `pos`.
-    fn move_in_index(&mut self, key: usize, fast: bool, pos: Xy) {
-        self.unindex(key);
-        let tr = &mut self.tracks[key];
-        tr.fast = fast;
-        tr.indexed_at = pos;
-        self.index(key);
-    }
-
-    /// Keeps the count of scans in which two tracks competed for a single detection (a
-    /// cluster of tracks `ct` and detections `cm`); a cluster with enough detections for all
-    /// its tracks ends every such count among them.
-    fn note_sharing(&mut self, ct: &[usize], cm: &[usize]) {
-        if ct.len() == 2 && cm.len() == 1 {
-            *self.shared.entry((ct[0], ct[1])).or_default() += 1;
-        } else if cm.len() >= ct.len() {
-            for (a, &x) in ct.iter().enumerate() {
-                for &y in &ct[a + 1..] {
-                    self.shared.remove(&(x, y));
-                }
-            }
-        }
-    }
-
-    /// Moves a track whose position left this tile into the leavers list.
-    fn maybe_leave(&mut self, key: usize) {
-        let Some(frame) = self.frame else { return };
-        let tr = &self.tracks[key];
-        if tr.x[0].abs() < self.half_extent[0] && tr.x[1].abs() < self.half_extent[1] {
-            return;
-        }
-        let ll = frame.to_lonlat([tr.x[0], tr.x[1]]);
-        let dest = ll.tile();
-        if Partition::Tile(dest) == self.part {
-            return;
-        }
-        self.unindex(key);
-        self.shared.retain(|&(x, y), _| x != key && y != key);
-        let mut tr = self.tracks.remove(key);
-        if tr.status == TrackStatus::Tentative {
-            self.n_tentative -= 1;
-        }
-        let to = LocalFrame::new(dest.centre());
-        let pos = [tr.x[0], tr.x[1]];
-        let v = frame.transfer_velocity(&to, pos, [tr.x[2], tr.x[3]]);
-        let e = frame.transfer_velocity(&to, pos, [1.0, 0.0]);
-        let (s, c) = (e[1].atan2(e[0])).sin_cos();
-        let rot = Matrix2::new(c, -s, s, c);
-        let mut r4 = Matrix4::zeros();
-        r4.fixed_view_mut::<2, 2>(0, 0).copy_from(&rot);
-        r4.fixed_view_mut::<2, 2>(2, 2).copy_from(&rot);
-        let p = to.to_local(ll);
-        tr.x = State::new(p[0], p[1], v[0], v[1]);
-        tr.p = r4 * tr.p * r4.transpose();
-        tr.indexed_at = p;
-        self.leavers.push((Partition::Tile(dest), tr));
-    }
-
     /// Every confirmed or coasting track, its state's mean predicted to `t` (constant velocity).
     pub fn snapshot(&self, t: f64, out: &mut Vec<TrackUpdate>) {
         for (_, tr) in &self.tracks {
@@ -749,40 +602,6 @@ impl Tile {
             u.xy = [tr.x[0] + tr.x[2] * dt, tr.x[1] + tr.x[3] * dt];
             out.push(u);
         }
-    }
-
-    pub fn take_leavers(&mut self) -> Vec<(Partition, Track)> {
-        std::mem::take(&mut self.leavers)
-    }
-
-    /// Takes over a track handed from a neighbouring tile (already in this tile's frame).
-    pub fn adopt(&mut self, tr: Track) {
-        if tr.status == TrackStatus::Tentative {
-            self.n_tentative += 1;
-        }
-        let key = self.tracks.insert(tr);
-        self.index(key);
-    }
-}
-
-/// Appends to `out` the tracks of `tree` within `radius` of `xy`, at most `most` of them: the
-/// nearest when there are more (in a crowd, an arbitrary 64 of the hundreds around would
-/// often leave out the detection's own track, which then starves while new tracks pile up).
-fn nearest_within(tree: &RTree<Entry>, xy: Xy, radius: f64, most: usize, out: &mut Vec<usize>) {
-    let before = out.len();
-    out.extend(
-        tree.locate_within_distance(xy, radius * radius)
-            .take(most + 1)
-            .map(|e| e.data),
-    );
-    if out.len() - before > most {
-        out.truncate(before);
-        out.extend(
-            tree.nearest_neighbor_iter_with_distance_2(&xy)
-                .take_while(|(_, d2)| *d2 <= radius * radius)
-                .take(most)
-                .map(|(e, _)| e.data),
-        );
     }
 }
 

@@ -75,6 +75,21 @@ impl Tile {
             per_track[e.0] = 0;
         }
     }
+
+    /// Keeps the count of scans in which two tracks competed for a single detection (a
+    /// cluster of tracks `ct` and detections `cm`); a cluster with enough detections for all
+    /// its tracks ends every such count among them.
+    pub(super) fn note_sharing(&mut self, ct: &[usize], cm: &[usize]) {
+        if ct.len() == 2 && cm.len() == 1 {
+            *self.shared.entry((ct[0], ct[1])).or_default() += 1;
+        } else if cm.len() >= ct.len() {
+            for (a, &x) in ct.iter().enumerate() {
+                for &y in &ct[a + 1..] {
+                    self.shared.remove(&(x, y));
+                }
+            }
+        }
+    }
 }
 
 /// Whether a tentative track may be confirmed with `confirm_hits_alone` detections: it has
