@@ -1,6 +1,6 @@
 //! Joint probabilistic data association inside a tile: the established tracks of each gated
 //! cluster updated with every detection they may have taken, weighted by the marginals of
-//! [`jpda`](crate::track::jpda).
+//! [`jpda`].
 
 use super::{hit_score, miss_score, ScanStats, Tile};
 use crate::record::TrackStatus;
