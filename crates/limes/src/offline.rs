@@ -1,0 +1,257 @@
+//! The file-to-file commands: `limes sim`, `limes track`, `limes eval` and `limes site`.
+
+use anyhow::{bail, Context, Result};
+use std::path::Path;
+
+use crate::progress;
+use limes_core::engine::{Engine, FileOutput};
+use limes_core::eval::{EvalConfig, Evaluator, Report};
+use limes_core::record::{
+    for_each_jsonl, read_jsonl, AlertRecord, JsonlWriter, SensorRecord, TrackRecord, TruthRecord,
+};
+use limes_core::site;
+use limes_core::track::TrackerConfig;
+
+/// `limes sim`: a site's scenario into detections.jsonl and truth.jsonl in `out`.
+pub fn sim(site_file: &str, seed: u64, out: &Path) -> Result<()> {
+    let site = site::open(site_file)?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    struct Files {
+        det: JsonlWriter,
+        truth: JsonlWriter,
+        bar: indicatif::ProgressBar,
+        err: Option<std::io::Error>,
+    }
+    impl limes_core::sim::Sink for Files {
+        fn sensor(&mut self, r: SensorRecord) {
+            if let Err(e) = self.det.write(&r) {
+                self.err.get_or_insert(e);
+            }
+        }
+        fn truth(&mut self, r: TruthRecord) {
+            if let Err(e) = self.truth.write(&r) {
+                self.err.get_or_insert(e);
+            }
+        }
+        fn progress(&mut self, f: f64) {
+            self.bar.set_position((f * 1000.0) as u64);
+        }
+    }
+    let mut files = Files {
+        det: JsonlWriter::create(&out.join("detections.jsonl"))?,
+        truth: JsonlWriter::create(&out.join("truth.jsonl"))?,
+        bar: progress::bar(&format!("sim {}", site.name)),
+        err: None,
+    };
+    let summary = limes_core::sim::simulate(&site, None, seed, &mut files)?;
+    files.bar.finish_and_clear();
+    if let Some(e) = files.err {
+        return Err(e).context("writing simulator output");
+    }
+    let d = files.det.finish()?;
+    let t = files.truth.finish()?;
+    println!(
+        "{} actors, {} detections, {} heartbeats, {} truth states, {} incidents\n{}\n{}",
+        summary.actors,
+        summary.detections,
+        summary.heartbeats,
+        summary.truth_states,
+        summary.incidents.len(),
+        d.display(),
+        t.display()
+    );
+    Ok(())
+}
+
+/// Tracker parameters as the `[tracker]` table of a site file (with its subtables).
+fn tracker_table(cfg: &TrackerConfig) -> Result<String> {
+    #[derive(serde::Serialize)]
+    struct Table<'a> {
+        tracker: &'a TrackerConfig,
+    }
+    toml::to_string(&Table { tracker: cfg }).context("printing the tracker parameters")
+}
+
+/// `limes track`: detections into tracks (and, with a site, alerts and events).
+pub fn track(
+    detections: &Path,
+    out: &Path,
+    site_file: Option<&str>,
+    (alerts, events): (Option<&Path>, Option<&Path>),
+    all: bool,
+) -> Result<()> {
+    if alerts.is_some() && site_file.is_none() {
+        bail!("--alerts needs --site: the alert rules come from the site file");
+    }
+    if events.is_some() && site_file.is_none() {
+        bail!("--events needs --site: the alert rules come from the site file");
+    }
+    let site = site_file.map(site::open).transpose()?;
+    let cfg = match &site {
+        Some(s) => s.tracker.clone(),
+        None => {
+            let cfg = TrackerConfig::unknown_sensor();
+            eprintln!(
+                "no --site: tracking with the parameters for an unknown point sensor at about 1 Hz \
+                 (docs/site.md, \"Setting the tracker\", says how to set them in a site file):\n{}",
+                tracker_table(&cfg)?
+            );
+            cfg
+        }
+    };
+    let mut engine = Engine::new(cfg, site.as_ref());
+    // Every update of a confirmed track (and of tentative ones with --all).
+    let mut files = FileOutput::create(out, alerts, all, 0.0)?;
+    if let Some(e) = events {
+        files = files.with_events(e)?;
+    }
+    let size = std::fs::metadata(detections)
+        .map(|m| m.len())
+        .unwrap_or(1)
+        .max(1);
+    let bar = progress::bar("track");
+    let mut last_t = f64::NEG_INFINITY;
+    let (mut refused, mut bytes) = (0u64, 0u64);
+    // Bad records are reported and skipped; everything else is tracked.
+    for_each_jsonl::<SensorRecord>(detections, |line, rec| {
+        bytes += 120;
+        let res = rec.and_then(|r| {
+            last_t = last_t.max(r.time().0);
+            engine.feed(&r, &mut files).map_err(|e| e.to_string())
+        });
+        if let Err(e) = res {
+            refused += 1;
+            if refused <= 20 {
+                eprintln!("{}:{line}: {e}", detections.display());
+            }
+        }
+        if line % 10_000 == 0 {
+            bar.set_position((bytes * 1000 / size).min(1000));
+        }
+    })?;
+    engine.finish(last_t, &mut files);
+    bar.finish_and_clear();
+    let (track_lines, alert_lines, event_lines) =
+        (files.track_lines, files.alert_lines, files.event_lines);
+    files.finish().context("writing output")?;
+    let s = engine.tracker.stats();
+    println!(
+        "{} detections ({} too late), {} tracks started, {} confirmed; {} track lines, {} alert lines, {} event lines",
+        s.detections, s.late_dropped, s.tracks_started, s.tracks_confirmed, track_lines, alert_lines, event_lines
+    );
+    // What it learnt of each sensor, when it learns (as comments of the table above).
+    if engine.tracker.config().learn_detection_probability {
+        for e in engine.tracker.sensor_estimates() {
+            let spread = if e.spreads_scans {
+                format!(
+                    " (how often it looks at one place: it spreads each look over timestamps {:.3} s apart)",
+                    e.timestamp_gap_s
+                )
+            } else {
+                String::new()
+            };
+            eprintln!(
+                "# sensor {}: scan period {:.2} s{spread}, detection probability {:.2} (from {:.0} track scans), clutter {:.2e} per m² per scan",
+                e.sensor, e.period_s, e.detection_probability, e.track_scans, e.clutter_density
+            );
+        }
+    }
+    if refused > 0 {
+        bail!(
+            "{refused} record(s) of {} refused (first ones listed above); the rest were tracked",
+            detections.display()
+        );
+    }
+    Ok(())
+}
+
+/// `limes eval`: tracks and alerts scored against the simulator's truth.
+pub fn eval(
+    truth: &Path,
+    tracks: &Path,
+    alerts: Option<&Path>,
+    name: &str,
+    (frontier_km, site_file): (Option<f64>, Option<&str>),
+    cfg: EvalConfig,
+    out: &Path,
+) -> Result<()> {
+    let site = site_file.map(site::open).transpose()?;
+    let frontier_km = frontier_km.or_else(|| site.as_ref().and_then(|s| s.frontier_km()));
+    let truth: Vec<TruthRecord> = read_jsonl(truth)?;
+    let mut tracks: Vec<TrackRecord> = read_jsonl(tracks)?;
+    tracks.sort_by(|a, b| a.time.0.total_cmp(&b.time.0));
+    let mut ev = Evaluator::with_truth(cfg, truth);
+    if let Some(s) = &site {
+        ev.set_backdrop(s.backdrop());
+    }
+    for t in &tracks {
+        ev.on_record(t);
+    }
+    if let Some(a) = alerts {
+        for r in read_jsonl::<AlertRecord>(a)? {
+            ev.on_alert(&r);
+        }
+    }
+    let figures = ev.finish(name, frontier_km);
+    let report = Report {
+        title: format!("Limes evaluation: {name}"),
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        sites: vec![figures],
+        notes: vec![],
+    };
+    let path = report.write(out)?;
+    let s = &report.sites[0];
+    println!(
+        "GOSPA mean {:.1} (loc {:.1}, missed {:.1}, false {:.1}), OSPA {:.1}; identity switches {} (half {}, switching term {:.1})\nreport: {}",
+        s.gospa_mean,
+        s.gospa_localisation_mean,
+        s.gospa_missed_mean,
+        s.gospa_false_mean,
+        s.ospa_mean,
+        s.id_switches,
+        s.half_switches,
+        s.switching_mean,
+        path.display()
+    );
+    Ok(())
+}
+
+/// `limes site`: what a site file holds, as the tracker and rules read it.
+pub fn show_site(file: &str) -> Result<()> {
+    let s = site::open(file)?;
+    let count = |k: &str| s.sensors.iter().filter(|x| x.kind.name() == k).count();
+    let zones: usize = s
+        .sensors
+        .iter()
+        .map(|x| match &x.kind {
+            site::SensorKind::Fence(f) => f.zones.len(),
+            _ => 0,
+        })
+        .sum();
+    println!("site {}: {}", s.name, s.description);
+    if let Some(f) = &s.frontier {
+        let km = s.frontier_km().unwrap_or(0.0);
+        println!(
+            "  frontier {}: {:.1} km, {} vertices, outside on the {:?}",
+            f.name,
+            km,
+            f.line.len(),
+            f.outside
+        );
+    }
+    println!(
+        "  {} thermal cameras, {} observers, {} fence controllers with {} zones",
+        count("thermal_camera"),
+        count("observer"),
+        count("fence"),
+        zones
+    );
+    println!(
+        "  {} facilities, {} crossings, {} lines, {} response units",
+        s.facilities.len(),
+        s.crossings.len(),
+        s.lines.len(),
+        s.units.len()
+    );
+    Ok(())
+}
