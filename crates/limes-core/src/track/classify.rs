@@ -86,24 +86,24 @@ impl ClassConfig {
     /// The variance of one detection's log heat area around its object's (`heat_sd`, kept
     /// within 0.01–10 so that no setting divides by zero).
     fn heat_var(&self) -> f64 {
-        let sd = if self.heat_sd.is_finite() {
-            self.heat_sd.clamp(0.01, 10.0)
-        } else {
-            0.3
-        };
-        sd * sd
+        squared_within(self.heat_sd, (0.01, 10.0), 0.3)
     }
 
     /// The variance of a track's heat signature's drift between two of its detections
     /// (`heat_drift`, kept within 0–1).
     fn drift_var(&self) -> f64 {
-        let d = if self.heat_drift.is_finite() {
-            self.heat_drift.clamp(0.0, 1.0)
-        } else {
-            0.0
-        };
-        d * d
+        squared_within(self.heat_drift, (0.0, 1.0), 0.0)
     }
+}
+
+/// The square of a setting kept within `(lo, hi)`, or of `fallback` when it is no number.
+fn squared_within(v: f64, (lo, hi): (f64, f64), fallback: f64) -> f64 {
+    let v = if v.is_finite() {
+        v.clamp(lo, hi)
+    } else {
+        fallback
+    };
+    v * v
 }
 
 fn ln_normal(x: f64, mu: f64, sd: f64) -> f64 {
