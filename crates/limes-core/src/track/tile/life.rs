@@ -4,7 +4,8 @@
 use super::{Books, MotionModel, Tile, Track, TrackStatus, TrackUpdate, TrackerConfig};
 
 impl Tile {
-    /// Coasts and deletes tracks that have not been updated.
+    /// Coasts and deletes tracks that have not been updated. Each line carries the time its
+    /// status changed, not the time of the sweep that noticed it (see [`Tile::changed_at`]).
     pub fn sweep(
         &mut self,
         t: f64,
@@ -21,36 +22,50 @@ impl Tile {
             if cfg.sequential_test() {
                 let pd = books.detection_probability(tr.sensor, cfg.detection_probability);
                 let score = tr.score_at(t, pd);
-                let rejected = tr.status == TrackStatus::Tentative
-                    && cfg.reject_score > 0.0
-                    && tr.score_start - score > cfg.reject_score;
-                if rejected || tr.score_best - score > cfg.delete_score_drop {
-                    dead.push(key);
+                let reject = (tr.status == TrackStatus::Tentative && cfg.reject_score > 0.0)
+                    .then_some(tr.score_start - cfg.reject_score);
+                let floor = reject.map_or(tr.score_best - cfg.delete_score_drop, |r| {
+                    r.max(tr.score_best - cfg.delete_score_drop)
+                });
+                if score < floor {
+                    dead.push((key, tr.missed_below(floor, pd)));
                     continue;
                 }
             }
             let stretch = cfg.time_stretch(tr.period);
             match tr.status {
                 TrackStatus::Tentative if t - tr.first_seen > cfg.confirm_window_s * stretch => {
-                    dead.push(key)
+                    dead.push((key, tr.first_seen + cfg.confirm_window_s * stretch))
                 }
                 TrackStatus::Confirmed | TrackStatus::Coasting
                     if age > cfg.delete_after_s * stretch =>
                 {
-                    dead.push(key)
+                    dead.push((key, tr.t + cfg.delete_after_s * stretch))
                 }
                 TrackStatus::Confirmed if age > cfg.coast_after_s * stretch => {
                     tr.status = TrackStatus::Coasting;
-                    coasting.push(key);
+                    coasting.push((key, tr.t + cfg.coast_after_s * stretch));
                 }
                 _ => {}
             }
         }
-        for key in coasting {
-            out.push(self.status_update(key, TrackStatus::Coasting, t, cfg, motion));
+        for (key, at) in coasting {
+            let at = self.changed_at(key, at, t);
+            out.push(self.status_update(key, TrackStatus::Coasting, at, cfg, motion));
         }
-        for key in dead {
-            self.remove(key, t, cfg, motion, books, out);
+        for (key, at) in dead {
+            let at = self.changed_at(key, at, t);
+            self.remove(key, at, cfg, motion, books, out);
+        }
+    }
+
+    /// When a track's status changed, from the rule that changed it (`at`), kept between its
+    /// last update and the sweep `t` that noticed (a sweep runs at most once a second).
+    fn changed_at(&self, key: usize, at: f64, t: f64) -> f64 {
+        if at.is_finite() {
+            at.clamp(self.tracks[key].t, t)
+        } else {
+            t
         }
     }
 

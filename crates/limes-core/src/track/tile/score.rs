@@ -14,6 +14,18 @@ impl Track {
         ((t - self.t) / self.period - 0.5).floor().max(0.0)
     }
 
+    /// When its score fell below `floor`: the scan of its last sensor that it missed first
+    /// with the sum of its misses below `floor` (its last update when it was below already).
+    pub(super) fn missed_below(&self, floor: f64, pd: f64) -> f64 {
+        let room = self.score - floor;
+        if room < 0.0 {
+            return self.t;
+        }
+        // Misses m with score + m · ln(1 − Pd) < floor: the first is ⌊room / −ln(1 − Pd)⌋ + 1.
+        let m = (room / -miss_score(pd)).floor() + 1.0;
+        self.t + m * self.period
+    }
+
     /// Its score at `t`, each scan missed since its last update costing ln(1 − Pd).
     pub(super) fn score_at(&self, t: f64, pd: f64) -> f64 {
         self.score + self.missed_scans(t) * miss_score(pd)
