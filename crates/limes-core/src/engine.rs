@@ -27,9 +27,11 @@ pub trait Output {
 ///
 /// A record is refused when it is more than `max_time_jump_s` ahead of the newest record or
 /// clock tick (a wrong clock would make everything after it late), and a detection when it is
-/// older than the tracker's reorder window allows (the tracker could no longer use it). The
-/// server's log writer keeps a copy of this state and runs it over the same log order, so it
-/// never acknowledges a record the engine would refuse.
+/// older than the tracker's reorder window allows (the tracker could no longer use it) or in
+/// another frame than the first detection's (WGS84 and a local x/y frame have no common
+/// place: tracks of both would be one picture of two unrelated maps). The server's log writer
+/// keeps a copy of this state and runs it over the same log order, so it never acknowledges
+/// a record the engine would refuse.
 #[derive(Clone, Debug)]
 pub struct Admission {
     /// Newest time of any record or tick seen.
@@ -38,6 +40,10 @@ pub struct Admission {
     tracker_newest: f64,
     window: f64,
     jump: f64,
+    /// Whether the first detection taken was in a local x/y frame (none taken yet: `None`).
+    local: Option<bool>,
+    /// Detections refused for arriving later than the reorder window.
+    late: u64,
 }
 
 impl Admission {
@@ -48,10 +54,12 @@ impl Admission {
             tracker_newest: f64::NEG_INFINITY,
             window: cfg.reorder_window_s,
             jump: cfg.max_time_jump_s,
+            local: None,
+            late: 0,
         }
     }
 
-    /// Whether `rec` would be taken now; the error names the field (`time`).
+    /// Whether `rec` would be taken now; the error names the field (`time`, or the position's).
     pub fn check(&self, rec: &SensorRecord) -> Result<(), FieldError> {
         let t = rec.time().0;
         if self.newest.is_finite() && t > self.newest + self.jump {
@@ -65,10 +73,22 @@ impl Admission {
                 ),
             ));
         }
-        if matches!(rec, SensorRecord::Detection(_))
-            && self.tracker_newest.is_finite()
-            && t < self.tracker_newest - self.window
-        {
+        if let (SensorRecord::Detection(d), Some(local)) = (rec, self.local) {
+            if is_local(d) != local {
+                let (field, theirs, ours) = if local {
+                    ("lon", "lon/lat", "a local x/y frame")
+                } else {
+                    ("x", "local x/y", "WGS84 lon/lat")
+                };
+                return Err(FieldError::new(
+                    field,
+                    format!(
+                        "a {theirs} position among detections in {ours} (the first detection's frame): one frame for all of them"
+                    ),
+                ));
+            }
+        }
+        if self.is_late(rec) {
             return Err(FieldError::new(
                 "time",
                 format!(
@@ -83,9 +103,30 @@ impl Admission {
         Ok(())
     }
 
-    /// Checks `rec` and, when it is taken, notes its time.
+    /// Whether `rec` is a detection older than the reorder window allows.
+    fn is_late(&self, rec: &SensorRecord) -> bool {
+        matches!(rec, SensorRecord::Detection(_))
+            && self.tracker_newest.is_finite()
+            && rec.time().0 < self.tracker_newest - self.window
+    }
+
+    /// Detections refused so far for arriving later than the reorder window.
+    pub fn late_refused(&self) -> u64 {
+        self.late
+    }
+
+    /// Checks `rec` and, when it is taken, notes its time (and, for the first detection, its
+    /// frame); counts a detection refused for lateness.
     pub fn admit(&mut self, rec: &SensorRecord) -> Result<(), FieldError> {
-        self.check(rec)?;
+        if let Err(e) = self.check(rec) {
+            if self.is_late(rec) {
+                self.late += 1;
+            }
+            return Err(e);
+        }
+        if let SensorRecord::Detection(d) = rec {
+            self.local.get_or_insert(is_local(d));
+        }
         let t = rec.time().0;
         self.newest = self.newest.max(t);
         if !matches!(rec, SensorRecord::Fence(_)) {
@@ -101,6 +142,11 @@ impl Admission {
             self.tracker_newest = self.tracker_newest.max(t);
         }
     }
+}
+
+/// Whether a detection's position is in a local x/y frame rather than WGS84.
+fn is_local(d: &crate::record::Detection) -> bool {
+    matches!(d.pos, crate::record::Position::Local { .. })
 }
 
 /// Tracker plus (optionally) rules, fed one sensor record at a time.
@@ -319,5 +365,61 @@ impl Output for FileOutput {
                 self.error.get_or_insert(err);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{Detection, Position};
+
+    fn det(t: f64, pos: Position) -> SensorRecord {
+        SensorRecord::Detection(Detection {
+            sensor: "s1".into(),
+            time: Time(t),
+            pos,
+            cov: None,
+            ce: Some(5.0),
+            class: None,
+            heat_m2: None,
+            count: None,
+        })
+    }
+
+    #[test]
+    fn detections_in_another_frame_than_the_first_are_refused_by_name() {
+        let local = Position::Local { x: 10.0, y: 20.0 };
+        let wgs84 = Position::LonLat {
+            lon: 41.0,
+            lat: 34.0,
+        };
+        for (first, other, field) in [(local, wgs84, "lon"), (wgs84, local, "x")] {
+            let mut a = Admission::new(&TrackerConfig::default());
+            a.admit(&det(100.0, first))
+                .expect("the first frame is taken");
+            let e = a.admit(&det(101.0, other)).expect_err("another frame");
+            assert_eq!(e.field, field, "{e}");
+            a.admit(&det(102.0, first))
+                .expect("the first frame still is");
+        }
+    }
+
+    #[test]
+    fn detections_later_than_the_window_are_refused_and_counted() {
+        let cfg = TrackerConfig::default();
+        let mut a = Admission::new(&cfg);
+        let here = Position::Local { x: 0.0, y: 0.0 };
+        a.admit(&det(100.0, here)).expect("taken");
+        a.admit(&det(100.0 - cfg.reorder_window_s / 2.0, here))
+            .expect("within the window");
+        assert_eq!(a.late_refused(), 0);
+        let e = a
+            .admit(&det(100.0 - cfg.reorder_window_s - 0.1, here))
+            .expect_err("late");
+        assert_eq!(e.field, "time");
+        assert_eq!(a.late_refused(), 1);
+        // Refused for another reason: not counted as late.
+        assert!(a.admit(&det(1e9, here)).is_err());
+        assert_eq!(a.late_refused(), 1);
     }
 }

@@ -7,7 +7,7 @@ use crate::progress;
 use limes_core::engine::{Engine, FileOutput};
 use limes_core::eval::{EvalConfig, Evaluator, Report};
 use limes_core::record::{
-    for_each_jsonl, read_jsonl, AlertRecord, JsonlWriter, SensorRecord, TrackRecord, TruthRecord,
+    for_each_line, read_jsonl, AlertRecord, JsonlWriter, SensorRecord, TrackRecord, TruthRecord,
 };
 use limes_core::site;
 use limes_core::track::TrackerConfig;
@@ -112,9 +112,11 @@ pub fn track(
     let bar = progress::bar("track");
     let mut last_t = f64::NEG_INFINITY;
     let (mut refused, mut bytes) = (0u64, 0u64);
-    // Bad records are reported and skipped; everything else is tracked.
-    for_each_jsonl::<SensorRecord>(detections, |line, rec| {
-        bytes += 120;
+    // Bad records are reported and skipped; everything else is tracked. Read as the server
+    // reads a sensor's record: unknown, duplicate or mistyped fields refused, by name.
+    for_each_line(detections, |line, text| {
+        bytes += text.len() as u64 + 1;
+        let rec = SensorRecord::from_json(text.as_bytes()).map_err(|e| e.to_string());
         let res = rec.and_then(|r| {
             last_t = last_t.max(r.time().0);
             engine.feed(&r, &mut files).map_err(|e| e.to_string())
@@ -135,9 +137,10 @@ pub fn track(
         (files.track_lines, files.alert_lines, files.event_lines);
     files.finish().context("writing output")?;
     let s = engine.tracker.stats();
+    let late = engine.admission().late_refused() + s.late_dropped;
     println!(
-        "{} detections ({} too late), {} tracks started, {} confirmed; {} track lines, {} alert lines, {} event lines",
-        s.detections, s.late_dropped, s.tracks_started, s.tracks_confirmed, track_lines, alert_lines, event_lines
+        "{} detections tracked ({late} refused as later than the {} s reorder window), {} tracks started, {} confirmed; {} track lines, {} alert lines, {} event lines",
+        s.detections, engine.tracker.config().reorder_window_s, s.tracks_started, s.tracks_confirmed, track_lines, alert_lines, event_lines
     );
     // What it learnt of each sensor, when it learns (as comments of the table above).
     if engine.tracker.config().learn_detection_probability {

@@ -241,6 +241,45 @@ fn a_bad_site_file_fails_naming_the_field_and_a_bad_record_names_the_line() {
         err.contains("det.jsonl:2") && err.contains("yesterday"),
         "{err}"
     );
+
+    // Read as the server reads a sensor: a position given twice, an unknown field, a frame
+    // other than the first detection's and a detection later than the reorder window are each
+    // refused by line and field; the good records around them are tracked and counted.
+    let good = |t: u32| {
+        format!(
+            "{{\"type\":\"detection\",\"sensor\":\"s\",\"time\":{t},\"x\":{t},\"y\":0,\"ce\":3}}\n"
+        )
+    };
+    let mut text: String = (100..110).map(good).collect();
+    text.push_str("{\"type\":\"detection\",\"sensor\":\"s\",\"time\":110,\"x\":1,\"y\":2,\"lon\":41,\"lat\":34,\"ce\":3}\n");
+    text.push_str("{\"type\":\"detection\",\"sensor\":\"s\",\"time\":110,\"x\":1,\"y\":2,\"ce\":3,\"note\":\"hi\"}\n");
+    text.push_str(
+        "{\"type\":\"detection\",\"sensor\":\"s\",\"time\":110,\"lon\":41,\"lat\":34,\"ce\":3}\n",
+    );
+    text.push_str(&good(90));
+    text.extend((110..115).map(good));
+    std::fs::write(&det, text).expect("write");
+    let out = limes(&[
+        "track",
+        "--detections",
+        det.to_str().expect("utf-8"),
+        "--out",
+        dir.path().join("t.jsonl").to_str().expect("utf-8"),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    for (line, field) in [(11, "x"), (12, "note"), (13, "lon"), (14, "time")] {
+        assert!(
+            err.contains(&format!("det.jsonl:{line}: field `{field}`")),
+            "line {line}, field {field}: {err}"
+        );
+    }
+    assert!(err.contains("4 record(s)"), "{err}");
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        summary.contains("15 detections tracked (1 refused as later than the 2 s reorder window)"),
+        "{summary}"
+    );
 }
 
 #[test]

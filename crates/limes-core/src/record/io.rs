@@ -58,6 +58,14 @@ pub fn for_each_jsonl<T: DeserializeOwned>(
     path: &Path,
     mut f: impl FnMut(usize, Result<T, String>),
 ) -> Result<(), ReadError> {
+    for_each_line(path, |n, line| {
+        f(n, serde_json::from_str(line).map_err(|e| e.to_string()))
+    })
+}
+
+/// Streams the lines of a file that are not blank: calls `f` with the 1-based line number and
+/// the line. Only I/O errors stop the read.
+pub fn for_each_line(path: &Path, mut f: impl FnMut(usize, &str)) -> Result<(), ReadError> {
     let io = |source| ReadError::Io {
         path: path.to_path_buf(),
         source,
@@ -68,10 +76,7 @@ pub fn for_each_jsonl<T: DeserializeOwned>(
         if line.trim().is_empty() {
             continue;
         }
-        f(
-            i + 1,
-            serde_json::from_str(&line).map_err(|e| e.to_string()),
-        );
+        f(i + 1, &line);
     }
     Ok(())
 }

@@ -191,7 +191,6 @@ impl TrackerConfig {
             coast_after_s: 1.5,
             delete_after_s: 8.0,
             stretch_to_period: true,
-            reorder_window_s: 0.5,
             // Two objects side by side both seen at Pd 0.7 leave one detection between their
             // tracks in 42 % of scans: eight scans in a row happen by chance about once in
             // a thousand (four at Pd 0.9 do).
