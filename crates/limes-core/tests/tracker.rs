@@ -1,6 +1,7 @@
 //! Tracker behaviour on small synthetic scenes in a flat local frame.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+use limes_core::geo::LonLat;
 use limes_core::record::{ClassProbs, Detection, Position, Time, TrackStatus};
 use limes_core::track::{TrackUpdate, Tracker, TrackerConfig};
 use rand::{Rng, SeedableRng};
@@ -378,6 +379,35 @@ fn a_track_ended_by_its_score_is_deleted_at_the_scan_it_missed() {
         deleted.is_some_and(|dt| (dt - 4.0).abs() < 1e-9),
         "deleted {deleted:?}"
     );
+}
+
+/// Valid positions at the edges of the map — the poles, the antimeridian — are tracked like any
+/// other: no panic (a tile row above the north pole once had no frame), one track for one
+/// object standing still, positions written back where they were seen.
+#[test]
+fn an_object_at_a_pole_or_on_the_antimeridian_is_one_track() {
+    for (lon, lat) in [(0.0, 90.0), (30.0, -90.0), (180.0, 10.0), (-180.0, 10.0)] {
+        let mut tr = Tracker::new(TrackerConfig::unknown_sensor());
+        let mut out = Vec::new();
+        for k in 0..20 {
+            let mut d = det("cam", 100.0 + k as f64, 0.0, 0.0, 3.0);
+            d.pos = Position::LonLat { lon, lat };
+            tr.push(&d, &mut out).expect("a valid position is taken");
+        }
+        tr.flush(&mut out);
+        let ids = confirmed_ids(&out);
+        assert_eq!(ids.len(), 1, "({lon}, {lat}): {ids:?}");
+        let last = out.iter().rfind(|u| u.status == TrackStatus::Confirmed);
+        let rec = tr.to_record(last.expect("confirmed"));
+        let Position::LonLat { lon: l, lat: b } = rec.pos else {
+            panic!("({lon}, {lat}): not WGS84: {rec:?}");
+        };
+        let back = LonLat::new(l, b).distance_m(&LonLat::new(lon, lat));
+        assert!(
+            back < 1.0,
+            "({lon}, {lat}) written {back} m away at ({l}, {b})"
+        );
+    }
 }
 
 /// How far a track's position is from `p`, metres.

@@ -71,12 +71,24 @@ impl LonLat {
         s
     }
 
-    /// The tracking tile this position falls in.
+    /// The tracking tile this position falls in. Longitude 180° is in the first column east
+    /// of −180°. The row around each pole is one tile (its columns meet at the pole, where a
+    /// position's longitude is arbitrary: an object standing there would hop between them),
+    /// and a pole lies in it (a row beyond would be centred past the pole, with no frame).
     pub fn tile(&self) -> TileId {
-        TileId {
-            i: (self.lon / TILE_DEG).floor() as i32,
-            j: (self.lat / TILE_DEG).floor() as i32,
-        }
+        let lon = if self.lon >= 180.0 {
+            self.lon - 360.0
+        } else {
+            self.lon
+        };
+        let rows = (90.0 / TILE_DEG) as i32;
+        let j = ((self.lat / TILE_DEG).floor() as i32).clamp(-rows, rows - 1);
+        let i = if j == -rows || j == rows - 1 {
+            0
+        } else {
+            (lon / TILE_DEG).floor() as i32
+        };
+        TileId { i, j }
     }
 }
 

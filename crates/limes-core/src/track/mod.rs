@@ -280,6 +280,15 @@ impl Tracker {
             }
             Position::Local { x, y } => (Partition::Flat, [x, y]),
         };
+        // Whatever the geodesy makes of a valid position, nothing that is no number enters the
+        // tracks' R-trees.
+        if !(xy[0].is_finite() && xy[1].is_finite()) {
+            let field = if ll.is_some() { "lat" } else { "x" };
+            return Err(FieldError::new(
+                field,
+                "this position has no place in the tracker's frame",
+            ));
+        }
         let sensor = self.sensor_index(&d.sensor).ok_or_else(|| {
             FieldError::new(
                 "sensor",
