@@ -108,19 +108,19 @@ enum Cmd {
         #[arg(long, default_value = "run")]
         name: String,
         /// Frontier length for nuisance rates, km (omit for a facility; taken from --site).
-        #[arg(long)]
+        #[arg(long, value_parser = positive)]
         frontier_km: Option<f64>,
         /// Site file or shipped site name: frontier length and the lines drawn on the map.
         #[arg(long)]
         site: Option<String>,
         /// GOSPA cut-off c, metres.
-        #[arg(long, default_value_t = 100.0)]
+        #[arg(long, default_value_t = 100.0, value_parser = positive)]
         gospa_c: f64,
-        /// GOSPA order p.
-        #[arg(long, default_value_t = 1.0)]
+        /// GOSPA order p (1 to 10).
+        #[arg(long, default_value_t = 1.0, value_parser = gospa_order)]
         gospa_p: f64,
-        /// Stone Soup's GOSPA switching penalty, metres per identity switch.
-        #[arg(long, default_value_t = 100.0)]
+        /// Stone Soup's GOSPA switching penalty, metres per identity switch (0 leaves it out).
+        #[arg(long, default_value_t = 100.0, value_parser = not_negative)]
         switching_penalty: f64,
         /// Output folder.
         #[arg(long)]
@@ -621,5 +621,29 @@ fn main() -> Result<()> {
             );
             Ok(())
         }
+    }
+}
+
+/// A finite number above 0 (a length, a distance), for the command line.
+fn positive(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("{s}: expected a finite number above 0")),
+    }
+}
+
+/// A finite number of 0 or more, for the command line.
+fn not_negative(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("{s}: expected a finite number, 0 or more")),
+    }
+}
+
+/// GOSPA's order p: 1 (Stone Soup's usual) to 10 (c^p must stay a number).
+fn gospa_order(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(p) if (1.0..=10.0).contains(&p) => Ok(p),
+        _ => Err(format!("{s}: expected an order p from 1 to 10")),
     }
 }

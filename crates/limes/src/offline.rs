@@ -168,6 +168,10 @@ pub fn track(
     Ok(())
 }
 
+/// Fastest velocity component a tracks file may give, m/s (faster than anything on the ground
+/// or in the air that Limes tracks, and far from overflowing a prediction).
+const MAX_SPEED: f64 = 1.0e4;
+
 /// `limes eval`: tracks and alerts scored against the simulator's truth.
 pub fn eval(
     truth: &Path,
@@ -180,8 +184,37 @@ pub fn eval(
 ) -> Result<()> {
     let site = site_file.map(site::open).transpose()?;
     let frontier_km = frontier_km.or_else(|| site.as_ref().and_then(|s| s.frontier_km()));
+    let truth_file = truth;
     let truth: Vec<TruthRecord> = read_jsonl(truth)?;
+    let tracks_file = tracks;
     let mut tracks: Vec<TrackRecord> = read_jsonl(tracks)?;
+    // A position or velocity that is no place (latitude 100, a speed of 1e308) is refused by
+    // record and field rather than scored as something.
+    for (k, r) in truth.iter().enumerate() {
+        let pos = match r {
+            TruthRecord::State(s) => s.pos,
+            TruthRecord::Incident(i) => i.pos,
+        };
+        pos.check()
+            .with_context(|| format!("{}: record {}", truth_file.display(), k + 1))?;
+    }
+    for (k, r) in tracks.iter().enumerate() {
+        let at = || {
+            format!(
+                "{}: record {} (track {})",
+                tracks_file.display(),
+                k + 1,
+                r.id
+            )
+        };
+        r.pos.check().with_context(at)?;
+        if !r.vel.iter().all(|v| v.is_finite() && v.abs() < MAX_SPEED) {
+            bail!(
+                "{}: field `vel`: expected metres per second below {MAX_SPEED}",
+                at()
+            );
+        }
+    }
     tracks.sort_by(|a, b| a.time.0.total_cmp(&b.time.0));
     let mut ev = Evaluator::with_truth(cfg, truth);
     if let Some(s) = &site {

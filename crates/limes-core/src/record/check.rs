@@ -273,14 +273,14 @@ impl SensorRecord {
     }
 }
 
-impl Detection {
-    /// Checks a detection's values (see [`SensorRecord::validate`]).
-    pub fn validate(&self) -> Result<(), FieldError> {
-        match self.pos {
+impl Position {
+    /// Checks a position: WGS84 within its ranges, or finite metres; the error names the field.
+    pub fn check(&self) -> Result<(), FieldError> {
+        match *self {
             Position::LonLat { lon, lat } => LonLat::new(lon, lat).check().map_err(|m| {
                 let field = if m.starts_with("lon") { "lon" } else { "lat" };
                 FieldError::new(field, m)
-            })?,
+            }),
             Position::Local { x, y } => {
                 if !x.is_finite() {
                     return Err(FieldError::new("x", "must be a finite number of metres"));
@@ -288,8 +288,16 @@ impl Detection {
                 if !y.is_finite() {
                     return Err(FieldError::new("y", "must be a finite number of metres"));
                 }
+                Ok(())
             }
         }
+    }
+}
+
+impl Detection {
+    /// Checks a detection's values (see [`SensorRecord::validate`]).
+    pub fn validate(&self) -> Result<(), FieldError> {
+        self.pos.check()?;
         match (self.cov, self.ce) {
             (None, None) => {
                 return Err(FieldError::new(
