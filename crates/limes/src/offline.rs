@@ -63,6 +63,17 @@ pub fn sim(site_file: &str, seed: u64, out: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Sensors whose learnt figures `limes track` prints at most.
+const SENSORS_SHOWN: usize = 20;
+
+/// Whether two paths name one existing file (a path that does not exist yet is no input).
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
 /// Tracker parameters as the `[tracker]` table of a site file (with its subtables).
 fn tracker_table(cfg: &TrackerConfig) -> Result<String> {
     #[derive(serde::Serialize)]
@@ -85,6 +96,19 @@ pub fn track(
     }
     if events.is_some() && site_file.is_none() {
         bail!("--events needs --site: the alert rules come from the site file");
+    }
+    // An output that is the input would be emptied before it is read.
+    for (what, path) in [
+        ("--out", Some(out)),
+        ("--alerts", alerts),
+        ("the events file", events),
+    ] {
+        if let Some(p) = path.filter(|p| same_file(p, detections)) {
+            bail!(
+                "{what} ({}) is the detections file: it would be overwritten before it is read",
+                p.display()
+            );
+        }
     }
     let site = site_file.map(site::open).transpose()?;
     let cfg = match &site {
@@ -115,8 +139,8 @@ pub fn track(
     // Bad records are reported and skipped; everything else is tracked. Read as the server
     // reads a sensor's record: unknown, duplicate or mistyped fields refused, by name.
     for_each_line(detections, |line, text| {
-        bytes += text.len() as u64 + 1;
-        let rec = SensorRecord::from_json(text.as_bytes()).map_err(|e| e.to_string());
+        bytes += text.as_ref().map_or(0, |t| t.len() as u64 + 1);
+        let rec = text.and_then(|t| SensorRecord::from_json(t).map_err(|e| e.to_string()));
         let res = rec.and_then(|r| {
             last_t = last_t.max(r.time().0);
             engine.feed(&r, &mut files).map_err(|e| e.to_string())
@@ -144,7 +168,12 @@ pub fn track(
     );
     // What it learnt of each sensor, when it learns (as comments of the table above).
     if engine.tracker.config().learn_detection_probability {
-        for e in engine.tracker.sensor_estimates() {
+        let n = engine.tracker.sensor_estimates().count();
+        let estimates = engine.tracker.sensor_estimates();
+        if n > SENSORS_SHOWN {
+            eprintln!("# {} sensors; the first {SENSORS_SHOWN}:", n);
+        }
+        for e in estimates.into_iter().take(SENSORS_SHOWN) {
             let spread = if e.spreads_scans {
                 format!(
                     " (how often it looks at one place: it spreads each look over timestamps {:.3} s apart)",

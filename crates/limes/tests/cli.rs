@@ -280,6 +280,27 @@ fn a_bad_site_file_fails_naming_the_field_and_a_bad_record_names_the_line() {
         summary.contains("15 detections tracked (1 refused as later than the 2 s reorder window)"),
         "{summary}"
     );
+
+    // An output named like the input (here the default events file beside the alerts) is
+    // refused before anything is written: the input is not emptied.
+    let events = dir.path().join("events.jsonl");
+    std::fs::copy(&det, &events).expect("copy");
+    let before = std::fs::read(&events).expect("read");
+    let out = limes(&[
+        "track",
+        "--site",
+        "ain-issa",
+        "--detections",
+        events.to_str().expect("utf-8"),
+        "--out",
+        dir.path().join("t.jsonl").to_str().expect("utf-8"),
+        "--alerts",
+        dir.path().join("alerts.jsonl").to_str().expect("utf-8"),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is the detections file"), "{err}");
+    assert_eq!(std::fs::read(&events).expect("read"), before);
 }
 
 #[test]

@@ -28,27 +28,31 @@ pub enum ReadError {
     },
 }
 
+/// Longest line read, bytes: a record is a few hundred; a longer line is refused by number,
+/// never held whole in memory.
+pub const MAX_LINE: usize = 1 << 20;
+
 /// Reads every record of a JSON Lines file, skipping blank lines; stops at the first bad line.
 pub fn read_jsonl<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>, ReadError> {
-    let io = |source| ReadError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let reader = BufReader::with_capacity(1 << 20, File::open(path).map_err(io)?);
     let mut out = Vec::new();
-    for (i, line) in reader.lines().enumerate() {
-        let line = line.map_err(io)?;
-        if line.trim().is_empty() {
-            continue;
+    let mut bad = None;
+    for_each_line(path, |n, line| {
+        if bad.is_some() {
+            return;
         }
-        let rec = serde_json::from_str(&line).map_err(|e| ReadError::Record {
+        match line.and_then(|l| parse(l)) {
+            Ok(rec) => out.push(rec),
+            Err(message) => bad = Some((n, message)),
+        }
+    })?;
+    match bad {
+        Some((line, message)) => Err(ReadError::Record {
             path: path.to_path_buf(),
-            line: i + 1,
-            message: e.to_string(),
-        })?;
-        out.push(rec);
+            line,
+            message,
+        }),
+        None => Ok(out),
     }
-    Ok(out)
 }
 
 /// Streams a JSON Lines file: calls `f` with the 1-based line number and each record, or the
@@ -58,27 +62,76 @@ pub fn for_each_jsonl<T: DeserializeOwned>(
     path: &Path,
     mut f: impl FnMut(usize, Result<T, String>),
 ) -> Result<(), ReadError> {
-    for_each_line(path, |n, line| {
-        f(n, serde_json::from_str(line).map_err(|e| e.to_string()))
-    })
+    for_each_line(path, |n, line| f(n, line.and_then(|l| parse(l))))
+}
+
+fn parse<T: DeserializeOwned>(line: &[u8]) -> Result<T, String> {
+    let text = std::str::from_utf8(line).map_err(|e| format!("not UTF-8 text: {e}"))?;
+    serde_json::from_str(text).map_err(|e| e.to_string())
 }
 
 /// Streams the lines of a file that are not blank: calls `f` with the 1-based line number and
-/// the line. Only I/O errors stop the read.
-pub fn for_each_line(path: &Path, mut f: impl FnMut(usize, &str)) -> Result<(), ReadError> {
+/// the line's bytes (a UTF-8 byte-order mark at the start of the file and a line's trailing
+/// `\r` removed), or an error for a line longer than [`MAX_LINE`]. Only I/O errors stop the
+/// read; bytes that are not UTF-8 are the caller's to refuse, by line.
+pub fn for_each_line(
+    path: &Path,
+    mut f: impl FnMut(usize, Result<&[u8], String>),
+) -> Result<(), ReadError> {
     let io = |source| ReadError::Io {
         path: path.to_path_buf(),
         source,
     };
-    let reader = BufReader::with_capacity(1 << 20, File::open(path).map_err(io)?);
-    for (i, line) in reader.lines().enumerate() {
-        let line = line.map_err(io)?;
-        if line.trim().is_empty() {
-            continue;
+    let mut reader = BufReader::with_capacity(1 << 20, File::open(path).map_err(io)?);
+    let mut buf = Vec::new();
+    for n in 1.. {
+        buf.clear();
+        let (end, too_long) = read_bounded_line(&mut reader, &mut buf).map_err(io)?;
+        if too_long {
+            f(
+                n,
+                Err(format!("longer than {MAX_LINE} bytes: not a record")),
+            );
+        } else {
+            let mut line = &buf[..];
+            if n == 1 {
+                line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
+            }
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if !line.trim_ascii().is_empty() {
+                f(n, Ok(line));
+            }
         }
-        f(i + 1, &line);
+        if end {
+            break;
+        }
     }
     Ok(())
+}
+
+/// Reads one line into `buf` (without its `\n`), keeping at most [`MAX_LINE`] bytes of it and
+/// skipping the rest; returns whether the file ended and whether the line was too long.
+fn read_bounded_line(r: &mut impl BufRead, buf: &mut Vec<u8>) -> std::io::Result<(bool, bool)> {
+    let mut too_long = false;
+    loop {
+        let avail = r.fill_buf()?;
+        if avail.is_empty() {
+            return Ok((true, too_long));
+        }
+        let (take, found) = match avail.iter().position(|&b| b == b'\n') {
+            Some(i) => (i, true),
+            None => (avail.len(), false),
+        };
+        if buf.len() + take > MAX_LINE {
+            too_long = true;
+        } else if !too_long {
+            buf.extend_from_slice(&avail[..take]);
+        }
+        r.consume(take + usize::from(found));
+        if found {
+            return Ok((false, too_long));
+        }
+    }
 }
 
 /// A buffered JSON Lines writer.
@@ -106,5 +159,41 @@ impl JsonlWriter {
     pub fn finish(mut self) -> std::io::Result<PathBuf> {
         self.out.flush()?;
         Ok(self.path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_read_by_number_whatever_their_bytes() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("f.jsonl");
+        let mut text = b"\xEF\xBB\xBF{\"a\":1}\r\n\n{\"a\":\xff}\n".to_vec();
+        text.extend(std::iter::repeat_n(b'x', MAX_LINE + 10));
+        text.extend(b"\n{\"a\":4}");
+        std::fs::write(&path, &text).expect("write");
+        let mut seen = Vec::new();
+        for_each_jsonl::<serde_json::Map<String, serde_json::Value>>(&path, |n, r| {
+            seen.push((
+                n,
+                r.map(|m| m["a"].as_i64())
+                    .map_err(|e| e.contains("UTF-8") || e.contains("longer")),
+            ));
+        })
+        .expect("read");
+        assert_eq!(
+            seen,
+            vec![
+                (1, Ok(Some(1))),
+                (3, Err(true)),
+                (4, Err(true)),
+                (5, Ok(Some(4)))
+            ]
+        );
+        // A whole-file reader stops at the first bad line and names it.
+        let e = read_jsonl::<serde_json::Value>(&path).expect_err("line 3");
+        assert!(e.to_string().contains("f.jsonl:3:"), "{e}");
     }
 }
