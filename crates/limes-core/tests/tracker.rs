@@ -342,8 +342,9 @@ fn status_lines_carry_the_time_the_status_changed() {
 
 /// With the sequential test (an unknown sensor's settings, Pd 0.9 not learnt), a walker seen
 /// every second who vanishes is deleted by the score: four missed scans cost 4 · ln 0.1 < −8.
-/// The `deleted` line says which scan that was (the fourth after the last detection), though
-/// the sweep that noticed ran later; the `coasting` line came 1.5 s after the last detection.
+/// The `deleted` line says when the fourth missed scan was counted (half a scan after it:
+/// 4.5 s after the last detection), though the sweep that noticed ran later; the `coasting`
+/// line came 1.5 s after the last detection, before it.
 #[test]
 fn a_track_ended_by_its_score_is_deleted_at_the_scan_it_missed() {
     let cfg = TrackerConfig {
@@ -376,7 +377,7 @@ fn a_track_ended_by_its_score_is_deleted_at_the_scan_it_missed() {
         "coasting {coast:?}"
     );
     assert!(
-        deleted.is_some_and(|dt| (dt - 4.0).abs() < 1e-9),
+        deleted.is_some_and(|dt| (dt - 4.5).abs() < 1e-9),
         "deleted {deleted:?}"
     );
 }
@@ -407,6 +408,25 @@ fn an_object_at_a_pole_or_on_the_antimeridian_is_one_track() {
             back < 1.0,
             "({lon}, {lat}) written {back} m away at ({l}, {b})"
         );
+    }
+}
+
+/// An object crossing into the single tile around the north pole (latitude 89.5) keeps its
+/// track: the tiles on either side of that edge find each other as neighbours.
+#[test]
+fn an_object_crossing_into_the_polar_tile_keeps_its_track() {
+    for lon in [0.2, 100.2, -179.9] {
+        let mut tr = Tracker::new(TrackerConfig::unknown_sensor());
+        let mut out = Vec::new();
+        for k in 0..40 {
+            let lat = 89.4985 + 8.0 * k as f64 / 110_500.0;
+            let mut d = det("cam", 100.0 + k as f64, 0.0, 0.0, 3.0);
+            d.pos = Position::LonLat { lon, lat };
+            tr.push(&d, &mut out).expect("valid");
+        }
+        tr.flush(&mut out);
+        let ids = confirmed_ids(&out);
+        assert_eq!(ids.len(), 1, "lon {lon}: {ids:?}");
     }
 }
 

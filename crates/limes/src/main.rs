@@ -455,6 +455,11 @@ fn main() -> Result<()> {
             out,
         } => match (truth, tracks) {
             (Some(truth), Some(tracks)) if runs.is_empty() => {
+                if !gospa_c.powf(gospa_p).is_finite() {
+                    anyhow::bail!(
+                        "--gospa-c {gospa_c} to the power --gospa-p {gospa_p} is no number"
+                    );
+                }
                 let cfg = EvalConfig {
                     gospa_c,
                     gospa_p,

@@ -74,6 +74,12 @@ fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
+/// Whether two paths, existing or not, name one file.
+fn same_path(a: &Path, b: &Path) -> bool {
+    same_file(a, b)
+        || matches!((std::path::absolute(a), std::path::absolute(b)), (Ok(a), Ok(b)) if a == b)
+}
+
 /// Tracker parameters as the `[tracker]` table of a site file (with its subtables).
 fn tracker_table(cfg: &TrackerConfig) -> Result<String> {
     #[derive(serde::Serialize)]
@@ -97,17 +103,25 @@ pub fn track(
     if events.is_some() && site_file.is_none() {
         bail!("--events needs --site: the alert rules come from the site file");
     }
-    // An output that is the input would be emptied before it is read.
-    for (what, path) in [
+    // An output that is the input would be emptied before it is read; two outputs that are
+    // one file would overwrite each other.
+    let outputs = [
         ("--out", Some(out)),
         ("--alerts", alerts),
         ("the events file", events),
-    ] {
-        if let Some(p) = path.filter(|p| same_file(p, detections)) {
+    ];
+    for (k, (what, path)) in outputs.iter().enumerate() {
+        let Some(p) = path else { continue };
+        if same_file(p, detections) {
             bail!(
                 "{what} ({}) is the detections file: it would be overwritten before it is read",
                 p.display()
             );
+        }
+        for (other, q) in &outputs[k + 1..] {
+            if q.is_some_and(|q| same_path(p, q)) {
+                bail!("{what} and {other} are one file ({})", p.display());
+            }
         }
     }
     let site = site_file.map(site::open).transpose()?;

@@ -5,9 +5,10 @@
 //! `localisation`, `missed` and `false` parts are reported, like Stone Soup's, in units of
 //! distance^p so that `distance = (localisation + missed + false)^(1/p)`. Because pairs farther
 //! than c never help, the problem splits into clusters of points within c of each other, each
-//! solved exactly with the assignment solver — up to [`EXACT_CELLS`] pairs, beyond which (a
-//! crowd of thousands within c) it is assigned greedily, closest first, each truth weighing its
-//! [`CANDIDATES`] nearest tracks, so memory stays linear in the points. A point that is no
+//! solved exactly with the assignment solver whenever tracks × truths ≤ [`EXACT_CELLS`].
+//! Beyond, each truth weighs its [`CANDIDATES`] nearest tracks, and a cluster over
+//! `EXACT_CELLS` pairs (a crowd of thousands within c) is assigned greedily, closest first —
+//! an upper bound on GOSPA, in memory linear in the points. A point that is no
 //! number (or infinitely far) is never assigned.
 
 use std::collections::HashMap;
@@ -54,8 +55,9 @@ pub fn gospa(tracks: &[Xy], truths: &[Xy], c: f64, p: f64) -> Gospa {
 /// (Jonker–Volgenant on a dense matrix of 8 bytes a cell: 32 MiB).
 pub const EXACT_CELLS: usize = 4_000_000;
 
-/// Tracks within c of one truth that are candidates for it, nearest first: in a crowd of
-/// thousands within c of each other, the pairs stay linear in its size.
+/// Where tracks × truths exceed [`EXACT_CELLS`], the tracks within c of one truth that are
+/// candidates for it, nearest first: in a crowd of thousands within c of each other, the pairs
+/// stay linear in its size.
 pub const CANDIDATES: usize = 256;
 
 fn finite(p: &Xy) -> bool {
@@ -81,8 +83,15 @@ pub fn gospa_with_pairs(
     );
     let mut pairs = Vec::new();
     // A point that is no number is never assigned: as far from everything as can be.
+    // Exact whenever the whole problem fits EXACT_CELLS; beyond, each truth weighs its
+    // CANDIDATES nearest tracks.
+    let candidates = if m.saturating_mul(n) <= EXACT_CELLS {
+        usize::MAX
+    } else {
+        CANDIDATES
+    };
     for (j, y) in truths.iter().enumerate().filter(|(_, y)| finite(y)) {
-        for e in tree.nearest_neighbor_iter(y).take(CANDIDATES) {
+        for e in tree.nearest_neighbor_iter(y).take(candidates) {
             let d = dist(tracks[e.data], *y);
             if d >= c {
                 break;
@@ -315,6 +324,18 @@ mod tests {
         let g = gospa(&tracks, &truths, 100.0, 1.0);
         assert_eq!(g.assigned, 3000);
         assert!((g.localisation - 300.0).abs() < 1e-6, "{g:?}");
+    }
+
+    #[test]
+    fn more_than_candidates_tracks_near_one_truth_are_still_assigned_exactly() {
+        // 257 truths at the origin; 256 tracks there and one 50 m east: with c = 100 the best
+        // assignment pairs all 257, at a cost of 50.
+        let truths = vec![[0.0, 0.0]; CANDIDATES + 1];
+        let mut tracks = vec![[0.0, 0.0]; CANDIDATES];
+        tracks.push([50.0, 0.0]);
+        let g = gospa(&tracks, &truths, 100.0, 1.0);
+        assert_eq!(g.assigned, CANDIDATES + 1);
+        assert_eq!(g.distance, 50.0);
     }
 
     #[test]

@@ -8,7 +8,8 @@ use super::Xy;
 
 static WGS84: LazyLock<Geodesic> = LazyLock::new(Geodesic::wgs84);
 
-/// Side of a tracking tile in degrees; a tile's corners lie at most ~35 km from its centre.
+/// Side of a tracking tile in degrees; a tile's corners lie at most ~35 km from its centre (the
+/// one tile around each pole reaches ~83 km).
 pub const TILE_DEG: f64 = 0.5;
 
 /// A WGS84 position in degrees (longitude first, as in GeoJSON).
@@ -71,16 +72,12 @@ impl LonLat {
         s
     }
 
-    /// The tracking tile this position falls in. Longitude 180° is in the first column east
-    /// of −180°. The row around each pole is one tile (its columns meet at the pole, where a
+    /// The tracking tile this position falls in. Longitudes wrap (180° is in the first
+    /// column east of −180°). The row around each pole is one tile (its columns meet at the pole, where a
     /// position's longitude is arbitrary: an object standing there would hop between them),
     /// and a pole lies in it (a row beyond would be centred past the pole, with no frame).
     pub fn tile(&self) -> TileId {
-        let lon = if self.lon >= 180.0 {
-            self.lon - 360.0
-        } else {
-            self.lon
-        };
+        let lon = (self.lon + 180.0).rem_euclid(360.0) - 180.0;
         let rows = (90.0 / TILE_DEG) as i32;
         let j = ((self.lat / TILE_DEG).floor() as i32).clamp(-rows, rows - 1);
         let i = if j == -rows || j == rows - 1 {
@@ -102,28 +99,22 @@ pub struct TileId {
 }
 
 impl TileId {
-    /// Tiles across an edge (or corner) of this one that lie within `m` metres of `p`.
+    /// Tiles across an edge (or corner) of this one that lie within `m` metres of `p`: the
+    /// tiles of the points `m` away from `p` east, west, north, south and diagonally (at most
+    /// one tile's width away), so the single tile around a pole and the antimeridian's wrap
+    /// are found like any other neighbour.
     pub fn neighbours_within(&self, p: LonLat, m: f64) -> Vec<TileId> {
-        let dlat = m / 110_500.0;
-        let dlon = m / (111_300.0 * p.lat.to_radians().cos().abs().max(0.01));
-        let (x0, y0) = (self.i as f64 * TILE_DEG, self.j as f64 * TILE_DEG);
-        let side = |v: f64, lo: f64, d: f64| -> i32 {
-            if v - lo < d {
-                -1
-            } else if lo + TILE_DEG - v < d {
-                1
-            } else {
-                0
-            }
-        };
-        let (di, dj) = (side(p.lon, x0, dlon), side(p.lat, y0, dlat));
-        let mut out: Vec<TileId> = [(di, 0), (0, dj), (di, dj)]
+        let dlat = (m / 110_500.0).min(TILE_DEG);
+        let dlon = (m / (111_300.0 * p.lat.to_radians().cos().abs().max(0.01))).min(TILE_DEG);
+        let mut out: Vec<TileId> = [-1.0, 0.0, 1.0]
             .into_iter()
-            .filter(|&d| d != (0, 0))
-            .map(|(a, b)| TileId {
-                i: self.i + a,
-                j: self.j + b,
+            .flat_map(|a: f64| [-1.0, 0.0, 1.0].map(|b: f64| (a, b)))
+            .filter(|&(a, b)| (a, b) != (0.0, 0.0))
+            .map(|(a, b)| {
+                let lat = (p.lat + b * dlat).clamp(-90.0, 90.0);
+                LonLat::new(p.lon + a * dlon, lat).tile()
             })
+            .filter(|t| t != self)
             .collect();
         out.sort();
         out.dedup();

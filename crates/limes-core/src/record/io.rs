@@ -32,7 +32,7 @@ pub enum ReadError {
 /// never held whole in memory.
 pub const MAX_LINE: usize = 1 << 20;
 
-/// Reads every record of a JSON Lines file, skipping blank lines; stops at the first bad line.
+/// Reads every record of a JSON Lines file, skipping blank lines; fails with the first bad line.
 pub fn read_jsonl<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>, ReadError> {
     let mut out = Vec::new();
     let mut bad = None;
@@ -114,7 +114,11 @@ pub fn for_each_line(
 fn read_bounded_line(r: &mut impl BufRead, buf: &mut Vec<u8>) -> std::io::Result<(bool, bool)> {
     let mut too_long = false;
     loop {
-        let avail = r.fill_buf()?;
+        let avail = match r.fill_buf() {
+            Ok(a) => a,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
         if avail.is_empty() {
             return Ok((true, too_long));
         }

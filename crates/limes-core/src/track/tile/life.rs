@@ -60,13 +60,12 @@ impl Tile {
     }
 
     /// When a track's status changed, from the rule that changed it (`at`), kept between its
-    /// last update and the sweep `t` that noticed (a sweep runs at most once a second).
+    /// last update and the sweep `t` that noticed (a sweep runs at most once a second), and a
+    /// millisecond at least after that update, so the line never shares its time.
     fn changed_at(&self, key: usize, at: f64, t: f64) -> f64 {
-        if at.is_finite() {
-            at.clamp(self.tracks[key].t, t)
-        } else {
-            t
-        }
+        let last = self.tracks[key].t;
+        let at = if at.is_finite() { at.clamp(last, t) } else { t };
+        at.max(last + 0.001)
     }
 
     /// Makes room for a tentative track of score `score` by shedding the least likely

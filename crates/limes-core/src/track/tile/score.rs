@@ -14,16 +14,18 @@ impl Track {
         ((t - self.t) / self.period - 0.5).floor().max(0.0)
     }
 
-    /// When its score fell below `floor`: the scan of its last sensor that it missed first
-    /// with the sum of its misses below `floor` (its last update when it was below already).
+    /// When its score fell below `floor`: when the miss that took it there was counted, half
+    /// a period of its last sensor after the scan it missed (see [`Track::missed_scans`]);
+    /// half a period after its last update when that update left it below already.
     pub(super) fn missed_below(&self, floor: f64, pd: f64) -> f64 {
         let room = self.score - floor;
-        if room < 0.0 {
-            return self.t;
-        }
         // Misses m with score + m · ln(1 − Pd) < floor: the first is ⌊room / −ln(1 − Pd)⌋ + 1.
-        let m = (room / -miss_score(pd)).floor() + 1.0;
-        self.t + m * self.period
+        let m = if room < 0.0 {
+            0.0
+        } else {
+            (room / -miss_score(pd)).floor() + 1.0
+        };
+        self.t + (m + 0.5) * self.period
     }
 
     /// Its score at `t`, each scan missed since its last update costing ln(1 − Pd).
