@@ -73,9 +73,10 @@ impl LonLat {
     }
 
     /// The tracking tile this position falls in. Longitudes wrap (180° is in the first
-    /// column east of −180°). The row around each pole is one tile (its columns meet at the pole, where a
-    /// position's longitude is arbitrary: an object standing there would hop between them),
-    /// and a pole lies in it (a row beyond would be centred past the pole, with no frame).
+    /// column east of −180°). The row around each pole is one tile (its columns meet at the
+    /// pole, where a position's longitude is arbitrary: an object standing there would hop
+    /// between them), and a pole lies in it (a row beyond would be centred past the pole,
+    /// with no frame).
     pub fn tile(&self) -> TileId {
         let lon = (self.lon + 180.0).rem_euclid(360.0) - 180.0;
         let rows = (90.0 / TILE_DEG) as i32;
