@@ -26,6 +26,14 @@ fn det(sensor: &str, t: f64, x: f64, y: f64, ce: f64) -> Detection {
     }
 }
 
+/// The last update of a confirmed track.
+fn last_confirmed(out: &[TrackUpdate]) -> TrackUpdate {
+    out.iter()
+        .rfind(|u| u.status == TrackStatus::Confirmed)
+        .expect("a confirmed track")
+        .clone()
+}
+
 fn confirmed_ids(out: &[TrackUpdate]) -> BTreeSet<u64> {
     out.iter()
         .filter(|u| u.status == TrackStatus::Confirmed)
@@ -315,11 +323,7 @@ fn status_lines_carry_the_time_the_status_changed() {
     for k in 0..200 {
         tr.tick(220.0 + 0.5 * k as f64, &mut out);
     }
-    let last = out
-        .iter()
-        .rfind(|u| u.status == TrackStatus::Confirmed)
-        .expect("confirmed")
-        .clone();
+    let last = last_confirmed(&out);
     let line = |s: TrackStatus| out.iter().find(|u| u.status == s).expect("status line");
     for (s, after) in [
         (TrackStatus::Coasting, coast),
@@ -361,11 +365,7 @@ fn a_track_ended_by_its_score_is_deleted_at_the_scan_it_missed() {
     for k in 0..40 {
         tr.tick(130.0 + 0.3 * k as f64, &mut out);
     }
-    let last = out
-        .iter()
-        .rfind(|u| u.status == TrackStatus::Confirmed)
-        .expect("confirmed")
-        .clone();
+    let last = last_confirmed(&out);
     let at = |s: TrackStatus| {
         out.iter()
             .find(|u| u.status == s && u.id == last.id)
@@ -398,8 +398,7 @@ fn an_object_at_a_pole_or_on_the_antimeridian_is_one_track() {
         tr.flush(&mut out);
         let ids = confirmed_ids(&out);
         assert_eq!(ids.len(), 1, "({lon}, {lat}): {ids:?}");
-        let last = out.iter().rfind(|u| u.status == TrackStatus::Confirmed);
-        let rec = tr.to_record(last.expect("confirmed"));
+        let rec = tr.to_record(&last_confirmed(&out));
         let Position::LonLat { lon: l, lat: b } = rec.pos else {
             panic!("({lon}, {lat}): not WGS84: {rec:?}");
         };

@@ -182,10 +182,10 @@ pub fn track(
     );
     // What it learnt of each sensor, when it learns (as comments of the table above).
     if engine.tracker.config().learn_detection_probability {
-        let n = engine.tracker.sensor_estimates().count();
-        let estimates = engine.tracker.sensor_estimates();
+        let estimates: Vec<_> = engine.tracker.sensor_estimates().collect();
+        let n = estimates.len();
         if n > SENSORS_SHOWN {
-            eprintln!("# {} sensors; the first {SENSORS_SHOWN}:", n);
+            eprintln!("# {n} sensors; the first {SENSORS_SHOWN}:");
         }
         for e in estimates.into_iter().take(SENSORS_SHOWN) {
             let spread = if e.spreads_scans {

@@ -228,13 +228,17 @@ fn a_bad_site_file_fails_naming_the_field_and_a_bad_record_names_the_line() {
 
     let det = dir.path().join("det.jsonl");
     std::fs::write(&det, "{\"type\":\"detection\",\"sensor\":\"s\",\"time\":1,\"x\":1,\"y\":2,\"ce\":3}\n{\"type\":\"detection\",\"sensor\":\"s\",\"time\":\"yesterday\",\"x\":1,\"y\":2,\"ce\":3}\n").expect("write");
-    let out = limes(&[
-        "track",
-        "--detections",
-        det.to_str().expect("utf-8"),
-        "--out",
-        dir.path().join("t.jsonl").to_str().expect("utf-8"),
-    ]);
+    let tracks = dir.path().join("t.jsonl");
+    let track_det = || {
+        limes(&[
+            "track",
+            "--detections",
+            det.to_str().expect("utf-8"),
+            "--out",
+            tracks.to_str().expect("utf-8"),
+        ])
+    };
+    let out = track_det();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -259,13 +263,7 @@ fn a_bad_site_file_fails_naming_the_field_and_a_bad_record_names_the_line() {
     text.push_str(&good(90));
     text.extend((110..115).map(good));
     std::fs::write(&det, text).expect("write");
-    let out = limes(&[
-        "track",
-        "--detections",
-        det.to_str().expect("utf-8"),
-        "--out",
-        dir.path().join("t.jsonl").to_str().expect("utf-8"),
-    ]);
+    let out = track_det();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     for (line, field) in [(11, "x"), (12, "note"), (13, "lon"), (14, "time")] {
@@ -293,7 +291,7 @@ fn a_bad_site_file_fails_naming_the_field_and_a_bad_record_names_the_line() {
         "--detections",
         events.to_str().expect("utf-8"),
         "--out",
-        dir.path().join("t.jsonl").to_str().expect("utf-8"),
+        tracks.to_str().expect("utf-8"),
         "--alerts",
         dir.path().join("alerts.jsonl").to_str().expect("utf-8"),
     ]);

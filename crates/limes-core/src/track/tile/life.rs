@@ -22,11 +22,11 @@ impl Tile {
             if cfg.sequential_test() {
                 let pd = books.detection_probability(tr.sensor, cfg.detection_probability);
                 let score = tr.score_at(t, pd);
-                let reject = (tr.status == TrackStatus::Tentative && cfg.reject_score > 0.0)
-                    .then_some(tr.score_start - cfg.reject_score);
-                let floor = reject.map_or(tr.score_best - cfg.delete_score_drop, |r| {
-                    r.max(tr.score_best - cfg.delete_score_drop)
-                });
+                // Deleted below its best by the drop; a tentative one also below its start.
+                let mut floor = tr.score_best - cfg.delete_score_drop;
+                if tr.status == TrackStatus::Tentative && cfg.reject_score > 0.0 {
+                    floor = floor.max(tr.score_start - cfg.reject_score);
+                }
                 if score < floor {
                     dead.push((key, tr.missed_below(floor, pd)));
                     continue;
