@@ -177,8 +177,8 @@ pub fn track(
     let s = engine.tracker.stats();
     let late = engine.admission().late_refused() + s.late_dropped;
     println!(
-        "{} detections tracked ({late} refused as later than the {} s reorder window), {} tracks started, {} confirmed; {} track lines, {} alert lines, {} event lines",
-        s.detections, engine.tracker.config().reorder_window_s, s.tracks_started, s.tracks_confirmed, track_lines, alert_lines, event_lines
+        "{} detections tracked ({late} refused as later than the {} s reorder window), {} tracks started, {} confirmed ({} of them continuing a lost track's id); {} track lines, {} alert lines, {} event lines",
+        s.detections, engine.tracker.config().reorder_window_s, s.tracks_started, s.tracks_confirmed, s.tracks_continued, track_lines, alert_lines, event_lines
     );
     // What it learnt of each sensor, when it learns (as comments of the table above).
     if engine.tracker.config().learn_detection_probability {

@@ -53,6 +53,12 @@ pub struct TrackerConfig {
     /// Two tracks that compete for a single detection in this many consecutive scans (with no
     /// scan offering them two) are one object seen twice: the weaker is deleted.
     pub merge_shared_scans: u32,
+    /// A track just confirmed whose state, run back to the last update of a confirmed track
+    /// that has since lost its object (updated no later than the new track's first
+    /// detection), lies within this squared Mahalanobis distance of it — and no other lost
+    /// track does — continues that track: it takes its id, so an object keeps one identity
+    /// when clutter led its first track astray. 0 turns it off.
+    pub continue_lost_chi2: f64,
     /// Detections this close to a tile edge may update a track of the neighbouring tile, m.
     pub edge_halo_m: f64,
     /// A record more than this far ahead of the newest one seen is refused (a wrong clock would
@@ -127,6 +133,7 @@ impl Default for TrackerConfig {
             reorder_window_s: 2.0,
             init_suppress_chi2: 2.0,
             merge_shared_scans: 4,
+            continue_lost_chi2: 0.0,
             edge_halo_m: 1500.0,
             max_time_jump_s: 3600.0,
             detection_probability: 0.9,
@@ -195,6 +202,7 @@ impl TrackerConfig {
             // tracks in 42 % of scans: eight scans in a row happen by chance about once in
             // a thousand (four at Pd 0.9 do).
             merge_shared_scans: 8,
+            continue_lost_chi2: 13.8,
             ..Self::default()
         }
     }

@@ -100,6 +100,8 @@ pub struct TrackerStats {
     pub tracks_started: u64,
     /// Tracks confirmed.
     pub tracks_confirmed: u64,
+    /// Tracks confirmed as the continuation of a lost track, whose id they took.
+    pub tracks_continued: u64,
     /// Largest gated cluster seen (tracks × measurements).
     pub largest_cluster: usize,
     /// Partitions (tiles) in use.
@@ -389,6 +391,7 @@ impl Tracker {
                 unexplained += s.unexplained;
                 self.stats.tracks_started += s.started;
                 self.stats.tracks_confirmed += s.confirmed;
+                self.stats.tracks_continued += s.continued;
                 self.stats.largest_cluster = self.stats.largest_cluster.max(s.largest_cluster);
                 for moved in tile.take_leavers() {
                     let dest = moved.0;

@@ -60,6 +60,13 @@ pub(super) struct Pairing {
     pub before: [Held; 2],
 }
 
+impl Crossing {
+    /// Whether the track of slab key `key` and id `id` is one of the two.
+    pub(super) fn holds(&self, key: usize, id: u64) -> bool {
+        self.tracks.contains(&(key, id))
+    }
+}
+
 impl Tile {
     /// Carries every crossing through this scan (after the tracks' own GNN updates), opens
     /// crossings for this scan's new pairs, and gives the tracks of each the states of its

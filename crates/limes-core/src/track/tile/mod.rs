@@ -7,6 +7,7 @@ use rstar::RTree;
 use rustc_hash::FxHashMap;
 use slab::Slab;
 
+mod continuation;
 mod hypotheses;
 mod index;
 mod life;
@@ -105,6 +106,8 @@ pub(super) struct Track {
 pub(super) struct ScanStats {
     pub started: u64,
     pub confirmed: u64,
+    /// Tracks confirmed as the continuation of a lost one (see `continue_lost_chi2`).
+    pub continued: u64,
     pub largest_cluster: usize,
     /// Detections no track took.
     pub unexplained: usize,
@@ -503,6 +506,10 @@ impl Tile {
                 stats.confirmed += 1;
                 self.n_tentative -= 1;
                 books.confirmed(self.tracks[key].origin);
+                let busy = |k: usize| pairs.iter().any(|p| p.0 == k);
+                if self.continue_lost(key, t, cfg, motion, &busy, books, out) {
+                    stats.continued += 1;
+                }
             }
             let status = self.tracks[key].status;
             out.push(self.update_of(key, status, Some(m.sensor)));
