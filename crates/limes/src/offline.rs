@@ -180,6 +180,13 @@ pub fn track(
         "{} detections tracked ({late} refused as later than the {} s reorder window), {} tracks started, {} confirmed ({} of them continuing a lost track's id); {} track lines, {} alert lines, {} event lines",
         s.detections, engine.tracker.config().reorder_window_s, s.tracks_started, s.tracks_confirmed, s.tracks_continued, track_lines, alert_lines, event_lines
     );
+    // A limit of `[tracker.limits]` reached is said, not left to the counters.
+    if s.tentative_shed + s.confirmed_shed + s.flood_refused + s.buffer_overflows > 0 {
+        eprintln!(
+            "warning: the tracker's limits ([tracker.limits]) were reached: {} tentative tracks shed or not started, {} confirmed tracks shed, {} detections of flooding sensors started no track, the reorder buffer full {} times",
+            s.tentative_shed, s.confirmed_shed, s.flood_refused, s.buffer_overflows
+        );
+    }
     // What it learnt of each sensor, when it learns (as comments of the table above).
     if engine.tracker.config().learn_detection_probability {
         let estimates: Vec<_> = engine.tracker.sensor_estimates().collect();

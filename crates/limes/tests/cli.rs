@@ -279,6 +279,23 @@ fn a_bad_site_file_fails_naming_the_field_and_a_bad_record_names_the_line() {
         "{summary}"
     );
 
+    // A scan of 25,000 detections fills a tile's tentative tracks (20,000): the summary says
+    // the limit was reached instead of leaving it to the counters.
+    let crowd: String = (0..25_000)
+        .map(|i| {
+            let (x, y) = (f64::from(i % 500) * 40.0, f64::from(i / 500) * 40.0);
+            format!("{{\"type\":\"detection\",\"sensor\":\"s\",\"time\":100,\"x\":{x},\"y\":{y},\"ce\":3}}\n")
+        })
+        .collect();
+    std::fs::write(&det, crowd).expect("write");
+    let out = track_det();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("limits ([tracker.limits]) were reached: 5000 tentative tracks shed"),
+        "{err}"
+    );
+
     // An output named like the input (here the default events file beside the alerts) is
     // refused before anything is written: the input is not emptied.
     let events = dir.path().join("events.jsonl");
