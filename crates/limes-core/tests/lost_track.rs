@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 use limes_core::record::{Detection, Position, Time, TrackStatus};
 use limes_core::track::{TrackUpdate, Tracker, TrackerConfig};
+use std::collections::BTreeSet;
 
 fn det(t: f64, x: f64, y: f64) -> Detection {
     Detection {
@@ -91,21 +92,21 @@ fn an_object_whose_first_track_went_astray_keeps_its_id() {
     assert_eq!(continued, 0);
 }
 
-#[test]
-fn two_objects_seen_at_once_are_never_one_continued_track() {
-    // A person stands at the origin (seen from t0 to t5, then hidden); a car at 10 m/s passes
-    // 2 m from him at t5 (seen from t4). Run back from its confirmation at t6, the car's track
-    // is where the person's was at t5: only the time rule tells them apart.
+/// A person stands at the origin, seen from t0 to `person_last` (then hidden); a car at 10 m/s
+/// passes 3 m from him at `person_last`, seen from `car_from`. Run back from its confirmation,
+/// the car's track is where the person's was: only when each was seen tells them apart.
+/// Returns the person's and the car's ids and the tracker's count of continued tracks.
+fn car_past_a_person(person_last: u32, car_from: u32) -> (u64, u64, u64) {
     let mut tr = Tracker::new(TrackerConfig::unknown_sensor());
     let mut out = Vec::new();
     let t0 = 1_000_000.0;
     for k in 0..10 {
-        let t = t0 + k as f64;
-        if k <= 5 {
+        let t = t0 + f64::from(k);
+        if k <= person_last {
             tr.push(&det(t, 0.0, 0.0), &mut out).expect("valid");
         }
-        if k >= 4 {
-            let x = 2.0 + 10.0 * (k - 5) as f64;
+        if k >= car_from {
+            let x = 3.0 + 10.0 * (f64::from(k) - f64::from(person_last));
             tr.push(&det(t, x, 0.0), &mut out).expect("valid");
         }
     }
@@ -116,6 +117,59 @@ fn two_objects_seen_at_once_are_never_one_continued_track() {
         .rfind(|u| u.status == TrackStatus::Confirmed && u.xy[0] > 30.0)
         .expect("the car's track")
         .id;
-    assert_ne!(car, person);
+    (person, car, tr.stats().tracks_continued)
+}
+
+#[test]
+fn two_objects_seen_at_once_are_never_one_continued_track() {
+    // The person seen after the car's track began, and last seen in the very scan it began.
+    for (person_last, car_from) in [(5, 4), (4, 4)] {
+        let (person, car, continued) = car_past_a_person(person_last, car_from);
+        assert_ne!(car, person, "person seen until t{person_last}");
+        assert_eq!(continued, 0);
+    }
+}
+
+#[test]
+fn a_track_only_another_sensor_missed_is_not_lost() {
+    // The person's camera missed him at t5 only; the car's camera, which never saw him,
+    // cannot say he is gone (the person's camera sees him again later at the same times).
+    let mut tr = Tracker::new(TrackerConfig::unknown_sensor());
+    let mut out = Vec::new();
+    let t0 = 1_000_000.0;
+    // The car's camera is met first, so its scan of each time comes before the person's.
+    tr.push(
+        &Detection {
+            sensor: "a".into(),
+            ..det(t0, 5000.0, 5000.0)
+        },
+        &mut out,
+    )
+    .expect("valid");
+    for k in 0..10 {
+        let t = t0 + f64::from(k);
+        if k >= 5 {
+            let x = 12.0 + 10.0 * (f64::from(k) - 5.0);
+            let d = Detection {
+                sensor: "a".into(),
+                ..det(t, x, 0.0)
+            };
+            tr.push(&d, &mut out).expect("valid");
+        }
+        if k != 5 {
+            let d = Detection {
+                sensor: "b".into(),
+                ..det(t, 0.0, 0.0)
+            };
+            tr.push(&d, &mut out).expect("valid");
+        }
+    }
+    tr.flush(&mut out);
     assert_eq!(tr.stats().tracks_continued, 0);
+    let person: BTreeSet<u64> = out
+        .iter()
+        .filter(|u| u.status == TrackStatus::Confirmed && u.xy[0].abs() < 3.0)
+        .map(|u| u.id)
+        .collect();
+    assert_eq!(person.len(), 1, "the person keeps one id: {person:?}");
 }

@@ -54,10 +54,10 @@ pub struct TrackerConfig {
     /// scan offering them two) are one object seen twice: the weaker is deleted.
     pub merge_shared_scans: u32,
     /// A track just confirmed whose state, run back to the last update of a confirmed track
-    /// that has since lost its object (updated no later than the new track's first
-    /// detection), lies within this squared Mahalanobis distance of it — and no other lost
-    /// track does — continues that track: it takes its id, so an object keeps one identity
-    /// when clutter led its first track astray. 0 turns it off.
+    /// of its tile that has since lost its object (last updated by the same sensor, before
+    /// the new track's first detection), lies within this squared Mahalanobis distance of it
+    /// — and no other lost track does — continues that track: it takes its id, so an object
+    /// keeps one identity when clutter led its first track astray. 0 turns it off.
     pub continue_lost_chi2: f64,
     /// Detections this close to a tile edge may update a track of the neighbouring tile, m.
     pub edge_halo_m: f64,

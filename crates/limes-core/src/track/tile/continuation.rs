@@ -2,7 +2,10 @@
 //! confirmed track that has since lost its object was last updated takes that track's identity,
 //! so one object keeps one id when clutter led its first track astray.
 
-use super::{update_of, Books, MotionModel, Tile, TrackStatus, TrackUpdate, TrackerConfig};
+use super::index::nearest_within;
+use super::{
+    update_of, Books, MotionModel, Tile, TrackStatus, TrackUpdate, TrackerConfig, REINDEX_M,
+};
 use crate::track::kalman::{Cov, State};
 
 impl Tile {
@@ -43,11 +46,13 @@ impl Tile {
     }
 
     /// The confirmed or coasting track that the track `key`, just confirmed at `t`, continues:
-    /// last updated no later than `key`'s first detection (the two never saw the same object
+    /// last updated by the sensor that confirmed `key` (so this sensor has looked again and
+    /// not seen it there) and before `key`'s first detection (the two never saw two objects
     /// at once), not updated this scan nor about to be (`busy`), not in a crossing whose
     /// hypotheses are kept, and where `key`'s state run back to that last update lies within
     /// `continue_lost_chi2` (squared Mahalanobis, positions and both covariances) of it. The
-    /// nearest such track, if only one is that close.
+    /// nearest such track, if only one is that close. Candidates are the tracks indexed near
+    /// where `key` was first seen, at most `limits.gate_candidates` per index.
     fn lost_track_continued_by(
         &self,
         key: usize,
@@ -58,21 +63,32 @@ impl Tile {
     ) -> Option<usize> {
         let new = &self.tracks[key];
         let q = Self::q(cfg, new);
-        let r = cfg.slow_radius_m;
-        let here = [new.x[0], new.x[1]];
+        let back = t - new.first_seen;
+        let first = [new.x[0] - new.x[2] * back, new.x[1] - new.x[3] * back];
+        let most = cfg.limits.gate_candidates.max(1);
+        let mut cand = Vec::new();
+        nearest_within(
+            &self.slow,
+            first,
+            cfg.slow_radius_m + REINDEX_M,
+            most,
+            &mut cand,
+        );
+        nearest_within(
+            &self.fast,
+            first,
+            cfg.fast_radius_m + REINDEX_M,
+            most,
+            &mut cand,
+        );
         let mut best: Option<(f64, usize)> = None;
         let mut close = 0;
-        let near = self.slow.locate_within_distance(here, r * r);
-        let far = self
-            .fast
-            .locate_within_distance(here, cfg.fast_radius_m.powi(2));
-        for e in near.chain(far) {
-            let k = e.data;
+        for k in cand {
             let old = &self.tracks[k];
             if k == key
                 || old.status == TrackStatus::Tentative
-                || old.t >= t
-                || old.t > new.first_seen + 1e-6
+                || old.sensor != new.sensor
+                || old.t >= new.first_seen
                 || t - old.t > cfg.delete_after_s * cfg.time_stretch(old.period)
                 || busy(k)
                 || self.in_crossing(k)

@@ -144,6 +144,8 @@ struct Scratch {
     taken: Vec<bool>,
     pairs: Vec<(usize, usize, Innovation)>,
     links: Vec<(usize, usize)>,
+    /// Per track key: whether one of this scan's pairs updates it.
+    paired: Vec<bool>,
     weighted: Vec<shared::Weighted>,
     /// Gated pairs per detection, and per track key (see `note_company`).
     gated_meas: Vec<u32>,
@@ -494,6 +496,15 @@ impl Tile {
             out.push(self.update_of(u.key, status, Some(m.sensor)));
             self.maybe_leave(u.key);
         }
+        // Tracks this scan's pairs will update (a lost track is none of them).
+        let paired = &mut sc.paired;
+        paired.clear();
+        if cfg.continue_lost_chi2 > 0.0 {
+            paired.resize(self.tracks.capacity(), false);
+            for &(key, _, _) in pairs.iter() {
+                paired[key] = true;
+            }
+        }
         for &(key, j, inn) in pairs.iter() {
             let m = &meas[j];
             let (x, p) = self.predicted(key, t, cfg, motion);
@@ -506,7 +517,7 @@ impl Tile {
                 stats.confirmed += 1;
                 self.n_tentative -= 1;
                 books.confirmed(self.tracks[key].origin);
-                let busy = |k: usize| pairs.iter().any(|p| p.0 == k);
+                let busy = |k: usize| paired.get(k).copied().unwrap_or(false);
                 if self.continue_lost(key, t, cfg, motion, &busy, books, out) {
                     stats.continued += 1;
                 }
