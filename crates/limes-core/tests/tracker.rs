@@ -530,6 +530,7 @@ fn crossing_swaps(association: limes_core::track::Association, seeds: u64) -> us
         let mut out = Vec::new();
         let mut owner: [Option<u64>; 2] = [None, None];
         let mut end: [Option<u64>; 2] = [None, None];
+        let mut said = std::collections::HashMap::new();
         for k in 0..121 {
             let t = k as f64;
             for id in 0..2 {
@@ -541,7 +542,14 @@ fn crossing_swaps(association: limes_core::track::Association, seeds: u64) -> us
                 }
             }
             tr.advance(7000.0 + t + 1.0, &mut out);
-            out.clear();
+            // Whatever the hypotheses decide, a track's lines stay in time order.
+            for u in out.drain(..) {
+                let before = said.insert(u.id, u.time).unwrap_or(f64::NEG_INFINITY);
+                assert!(
+                    u.time >= before,
+                    "seed {seed}: {u:?} after a line at {before}"
+                );
+            }
             let snap = tr.snapshot(7000.0 + t);
             let nearest = |id: usize| nearest_to(&snap, walker(id, t)).map(|u| u.id);
             for id in 0..2 {

@@ -52,6 +52,7 @@ impl Tile {
         for (key, at) in coasting {
             let at = self.changed_at(key, at, t);
             out.push(self.status_update(key, TrackStatus::Coasting, at, cfg, motion));
+            self.tracks[key].shown = at;
         }
         for (key, at) in dead {
             let at = self.changed_at(key, at, t);
@@ -61,11 +62,11 @@ impl Tile {
 
     /// When a track's status changed, from the rule that changed it (`at`), kept between its
     /// last update and the sweep `t` that noticed (a sweep runs at most once a second), and a
-    /// millisecond at least after that update, so the line never shares its time.
+    /// millisecond at least after its latest line, so lines never share a time or go back.
     fn changed_at(&self, key: usize, at: f64, t: f64) -> f64 {
-        let last = self.tracks[key].t;
-        let at = if at.is_finite() { at.clamp(last, t) } else { t };
-        at.max(last + 0.001)
+        let tr = &self.tracks[key];
+        let at = if at.is_finite() { at.clamp(tr.t, t) } else { t };
+        at.max(tr.t.max(tr.shown) + 0.001)
     }
 
     /// Makes room for a tentative track of score `score` by shedding the least likely

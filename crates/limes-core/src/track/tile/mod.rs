@@ -74,6 +74,9 @@ pub(super) struct Track {
     x: State,
     p: Cov,
     t: f64,
+    /// Time of the latest line written about it: its last update's, or later where a kept
+    /// hypothesis took that update back (`association = "mht"`) or it began to coast.
+    shown: f64,
     status: TrackStatus,
     hits: u32,
     first_seen: f64,
@@ -572,6 +575,7 @@ impl Tile {
                 x: State::new(m.xy[0], m.xy[1], 0.0, 0.0),
                 p,
                 t,
+                shown: t,
                 status: TrackStatus::Tentative,
                 hits: 1,
                 first_seen: t,

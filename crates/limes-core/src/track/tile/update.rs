@@ -41,6 +41,7 @@ impl Tile {
         tr.x = x;
         tr.p = p;
         tr.t = t;
+        tr.shown = t;
         tr.hits += 1;
         if let Some(c) = evidence.and_then(|m| m.class) {
             tr.class.sensor(c, &cfg.class);
