@@ -503,7 +503,8 @@ impl Tile {
         let paired = &mut sc.paired;
         paired.clear();
         if cfg.continue_lost_chi2 > 0.0 {
-            paired.resize(self.tracks.capacity(), false);
+            let top = pairs.iter().map(|p| p.0 + 1).max().unwrap_or(0);
+            paired.resize(top, false);
             for &(key, _, _) in pairs.iter() {
                 paired[key] = true;
             }
