@@ -126,11 +126,9 @@ pub fn gospa_with_pairs(
                 .map(|(a, b)| (a, b, cost[a * yi.len() + b]))
                 .collect()
         } else {
-            let value: HashMap<(usize, usize), f64> =
-                triples.iter().map(|&(a, b, v)| ((a, b), v)).collect();
             assign::greedy(ti.len(), yi.len(), &triples, 0.0)
                 .into_iter()
-                .filter_map(|(a, b)| Some((a, b, *value.get(&(a, b))?)))
+                .map(|k| triples[k])
                 .collect()
         };
         for (a, b, v) in chosen {

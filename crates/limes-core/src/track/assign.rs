@@ -95,23 +95,27 @@ pub fn solve(rows: usize, cols: usize, cost: &[f64]) -> Vec<(usize, usize)> {
 }
 
 /// Greedy assignment over sparse `(row, col, cost)` triples: cheapest first, each row and
-/// column at most once, nothing at or above `max_cost`. For clusters too large to solve
+/// column at most once, nothing at or above `max_cost`. Returns the indices of the chosen
+/// triples, so a caller finds what it attached to each. For clusters too large to solve
 /// exactly in bounded time and memory.
 pub fn greedy(
     rows: usize,
     cols: usize,
     triples: &[(usize, usize, f64)],
     max_cost: f64,
-) -> Vec<(usize, usize)> {
-    let mut order: Vec<&(usize, usize, f64)> = triples.iter().filter(|e| e.2 < max_cost).collect();
-    order.sort_by(|a, b| a.2.total_cmp(&b.2));
+) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..triples.len())
+        .filter(|&k| triples[k].2 < max_cost)
+        .collect();
+    order.sort_by(|&a, &b| triples[a].2.total_cmp(&triples[b].2));
     let (mut row_used, mut col_used) = (vec![false; rows], vec![false; cols]);
     let mut out = Vec::new();
-    for &&(r, c, _) in &order {
+    for k in order {
+        let (r, c, _) = triples[k];
         if r < rows && c < cols && !row_used[r] && !col_used[c] {
             row_used[r] = true;
             col_used[c] = true;
-            out.push((r, c));
+            out.push(k);
         }
     }
     out

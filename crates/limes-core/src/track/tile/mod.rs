@@ -470,11 +470,9 @@ impl Tile {
                             .iter()
                             .map(|&(a, b, k)| (a, b, edges[k].2.d2))
                             .collect();
-                        let mut at: FxHashMap<(usize, usize), usize> =
-                            local.iter().map(|&(a, b, k)| ((a, b), k)).collect();
                         assign::greedy(ct.len(), cm.len(), &costs, cfg.gate_chi2)
                             .into_iter()
-                            .filter_map(|ab| at.remove(&ab))
+                            .map(|i| local[i].2)
                             .collect()
                     };
                 if cfg.association == Association::Mht {

@@ -71,15 +71,17 @@ impl Tile {
             }
             if nt * (nm + 1) > cfg.limits.cluster_cells {
                 // Too large to hold its marginals in bounded memory: greedy hard assignment.
-                let triples: Vec<(usize, usize, f64)> = by_track
+                let rows: Vec<(usize, &(usize, usize, f64))> = by_track
                     .iter()
                     .enumerate()
-                    .flat_map(|(a, row)| row.iter().map(move |&(b, k, _)| (a, b, edges[k].2.d2)))
+                    .flat_map(|(a, row)| row.iter().map(move |r| (a, r)))
                     .collect();
-                for (a, b) in assign::greedy(nt, nm, &triples, cfg.gate_chi2) {
-                    let Some(&(_, k, ln_w)) = by_track[a].iter().find(|r| r.0 == b) else {
-                        continue;
-                    };
+                let triples: Vec<(usize, usize, f64)> = rows
+                    .iter()
+                    .map(|&(a, &(b, k, _))| (a, b, edges[k].2.d2))
+                    .collect();
+                for i in assign::greedy(nt, nm, &triples, cfg.gate_chi2) {
+                    let (_, &(_, k, ln_w)) = rows[i];
                     let (key, j, inn) = &edges[k];
                     let (x, p) = self.predicted(*key, t, cfg, motion);
                     let (x, p) = kalman::update(&x, &p, inn, &cov2(meas[*j].r));
