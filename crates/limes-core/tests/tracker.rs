@@ -382,20 +382,27 @@ fn a_track_ended_by_its_score_is_deleted_at_the_scan_it_missed() {
     );
 }
 
+/// A tracker with an unknown sensor's settings fed one detection a second from t = 100 at each
+/// WGS84 position in turn; returns it and every update it gave.
+fn track_lonlat(positions: impl IntoIterator<Item = (f64, f64)>) -> (Tracker, Vec<TrackUpdate>) {
+    let mut tr = Tracker::new(TrackerConfig::unknown_sensor());
+    let mut out = Vec::new();
+    for (k, (lon, lat)) in positions.into_iter().enumerate() {
+        let mut d = det("cam", 100.0 + k as f64, 0.0, 0.0, 3.0);
+        d.pos = Position::LonLat { lon, lat };
+        tr.push(&d, &mut out).expect("a valid position is taken");
+    }
+    tr.flush(&mut out);
+    (tr, out)
+}
+
 /// Valid positions at the edges of the map — the poles, the antimeridian — are tracked like any
 /// other: no panic (a tile row above the north pole once had no frame), one track for one
 /// object standing still, positions written back where they were seen.
 #[test]
 fn an_object_at_a_pole_or_on_the_antimeridian_is_one_track() {
     for (lon, lat) in [(0.0, 90.0), (30.0, -90.0), (180.0, 10.0), (-180.0, 10.0)] {
-        let mut tr = Tracker::new(TrackerConfig::unknown_sensor());
-        let mut out = Vec::new();
-        for k in 0..20 {
-            let mut d = det("cam", 100.0 + k as f64, 0.0, 0.0, 3.0);
-            d.pos = Position::LonLat { lon, lat };
-            tr.push(&d, &mut out).expect("a valid position is taken");
-        }
-        tr.flush(&mut out);
+        let (tr, out) = track_lonlat(std::iter::repeat_n((lon, lat), 20));
         let ids = confirmed_ids(&out);
         assert_eq!(ids.len(), 1, "({lon}, {lat}): {ids:?}");
         let rec = tr.to_record(&last_confirmed(&out));
@@ -415,15 +422,7 @@ fn an_object_at_a_pole_or_on_the_antimeridian_is_one_track() {
 #[test]
 fn an_object_crossing_into_the_polar_tile_keeps_its_track() {
     for lon in [0.2, 100.2, -179.9] {
-        let mut tr = Tracker::new(TrackerConfig::unknown_sensor());
-        let mut out = Vec::new();
-        for k in 0..40 {
-            let lat = 89.4985 + 8.0 * k as f64 / 110_500.0;
-            let mut d = det("cam", 100.0 + k as f64, 0.0, 0.0, 3.0);
-            d.pos = Position::LonLat { lon, lat };
-            tr.push(&d, &mut out).expect("valid");
-        }
-        tr.flush(&mut out);
+        let (_, out) = track_lonlat((0..40).map(|k| (lon, 89.4985 + 8.0 * k as f64 / 110_500.0)));
         let ids = confirmed_ids(&out);
         assert_eq!(ids.len(), 1, "lon {lon}: {ids:?}");
     }

@@ -629,26 +629,29 @@ fn main() -> Result<()> {
     }
 }
 
+/// A number of the command line that `ok` accepts, or an error saying what was `expected`.
+fn number_where(s: &str, ok: impl Fn(f64) -> bool, expected: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if ok(v) => Ok(v),
+        _ => Err(format!("{s}: expected {expected}")),
+    }
+}
+
 /// A finite number above 0 (a length, a distance), for the command line.
 fn positive(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
-        _ => Err(format!("{s}: expected a finite number above 0")),
-    }
+    number_where(s, |v| v.is_finite() && v > 0.0, "a finite number above 0")
 }
 
 /// A finite number of 0 or more, for the command line.
 fn not_negative(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
-        _ => Err(format!("{s}: expected a finite number, 0 or more")),
-    }
+    number_where(
+        s,
+        |v| v.is_finite() && v >= 0.0,
+        "a finite number, 0 or more",
+    )
 }
 
 /// GOSPA's order p: 1 (Stone Soup's usual) to 10 (c^p must stay a number).
 fn gospa_order(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(p) if (1.0..=10.0).contains(&p) => Ok(p),
-        _ => Err(format!("{s}: expected an order p from 1 to 10")),
-    }
+    number_where(s, |p| (1.0..=10.0).contains(&p), "an order p from 1 to 10")
 }

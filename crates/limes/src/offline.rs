@@ -234,29 +234,20 @@ pub fn eval(
 ) -> Result<()> {
     let site = site_file.map(site::open).transpose()?;
     let frontier_km = frontier_km.or_else(|| site.as_ref().and_then(|s| s.frontier_km()));
-    let truth_file = truth;
-    let truth: Vec<TruthRecord> = read_jsonl(truth)?;
-    let tracks_file = tracks;
-    let mut tracks: Vec<TrackRecord> = read_jsonl(tracks)?;
+    let truths: Vec<TruthRecord> = read_jsonl(truth)?;
+    let mut records: Vec<TrackRecord> = read_jsonl(tracks)?;
     // A position or velocity that is no place (latitude 100, a speed of 1e308) is refused by
     // record and field rather than scored as something.
-    for (k, r) in truth.iter().enumerate() {
+    for (k, r) in truths.iter().enumerate() {
         let pos = match r {
             TruthRecord::State(s) => s.pos,
             TruthRecord::Incident(i) => i.pos,
         };
         pos.check()
-            .with_context(|| format!("{}: record {}", truth_file.display(), k + 1))?;
+            .with_context(|| format!("{}: record {}", truth.display(), k + 1))?;
     }
-    for (k, r) in tracks.iter().enumerate() {
-        let at = || {
-            format!(
-                "{}: record {} (track {})",
-                tracks_file.display(),
-                k + 1,
-                r.id
-            )
-        };
+    for (k, r) in records.iter().enumerate() {
+        let at = || format!("{}: record {} (track {})", tracks.display(), k + 1, r.id);
         r.pos.check().with_context(at)?;
         if !r.vel.iter().all(|v| v.is_finite() && v.abs() < MAX_SPEED) {
             bail!(
@@ -265,12 +256,12 @@ pub fn eval(
             );
         }
     }
-    tracks.sort_by(|a, b| a.time.0.total_cmp(&b.time.0));
-    let mut ev = Evaluator::with_truth(cfg, truth);
+    records.sort_by(|a, b| a.time.0.total_cmp(&b.time.0));
+    let mut ev = Evaluator::with_truth(cfg, truths);
     if let Some(s) = &site {
         ev.set_backdrop(s.backdrop());
     }
-    for t in &tracks {
+    for t in &records {
         ev.on_record(t);
     }
     if let Some(a) = alerts {
