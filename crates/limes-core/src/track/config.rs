@@ -85,6 +85,14 @@ pub struct TrackerConfig {
     /// its best (each scan it was expected in and missed costs ln(1 − Pd)); the time limits
     /// still apply.
     pub delete_score_drop: f64,
+    /// With `confirm_score` on: a coasting track leaves the picture ([`Tracker::snapshot`]:
+    /// what the server's reads and the accuracy benchmark show) once its missed scans have
+    /// taken its score this far below its best, where it is more likely gone than there; it
+    /// is kept, so a detection of it resumes its identity, until `delete_score_drop`. 0 shows
+    /// coasting tracks until they are deleted.
+    ///
+    /// [`Tracker::snapshot`]: super::Tracker::snapshot
+    pub picture_score_drop: f64,
     /// With `confirm_score` on: a tentative track is deleted once its score has fallen this
     /// far below its start, the sequential test's lower threshold (−ln β for a chance β of
     /// rejecting a real object), so a track born of clutter does not linger until
@@ -141,6 +149,7 @@ impl Default for TrackerConfig {
             birth_density: 1.0e-9,
             confirm_score: 0.0,
             delete_score_drop: 6.9,
+            picture_score_drop: 0.0,
             reject_score: 0.0,
             confirmed_first: false,
             association: Association::Gnn,
@@ -179,7 +188,8 @@ impl TrackerConfig {
     /// its start (two missed scans at Pd 0.9, three at 0.7, one above 0.95), each sensor's
     /// detection probability learnt from its tracks (from 0.9), deletion once the missed
     /// scans cost a drop of 8 (four in a row for Pd 0.87–0.93; below Pd 0.68 the 8 s without
-    /// an update come first), coasting after 1.5 s, two tracks merged only after eight scans
+    /// an update come first), a coasting track out of the picture halfway there (two missed
+    /// scans at Pd 0.9, four at 0.7), coasting after 1.5 s, two tracks merged only after eight scans
     /// of sharing one detection; the times stretched for a sensor that looks less often than
     /// once a second. Tuned on `limes bench accuracy` (BENCHMARKS.md).
     pub fn unknown_sensor() -> Self {
@@ -192,6 +202,7 @@ impl TrackerConfig {
             confirm_window_s: 5.0,
             confirm_score: 5.0,
             delete_score_drop: 8.0,
+            picture_score_drop: 4.0,
             reject_score: 3.0,
             learn_detection_probability: true,
             confirmed_first: true,

@@ -342,6 +342,14 @@ pub(super) struct Ledger {
     pub flood_refused: u64,
 }
 
+/// Detection probability of sensor `s` of the table `sensors` as learnt so far (`prior`
+/// before it has tracks, or for a sensor the table does not hold).
+pub(super) fn detection_probability(sensors: &[SensorState], s: u32, prior: f64) -> f64 {
+    sensors
+        .get(s as usize)
+        .map_or(prior, |x| x.detection_probability(prior))
+}
+
 /// What a tile needs besides itself to start, confirm and remove tracks within the limits.
 pub(super) struct Books<'a> {
     pub limits: &'a TrackerLimits,
@@ -386,9 +394,7 @@ impl Books<'_> {
 
     /// Detection probability of sensor `s` as learnt so far (`prior` before it has tracks).
     pub fn detection_probability(&self, s: u32, prior: f64) -> f64 {
-        self.sensors
-            .get(s as usize)
-            .map_or(prior, |x| x.detection_probability(prior))
+        detection_probability(self.sensors, s, prior)
     }
 
     /// Detection probability of the sensor of a scan `meas` (one scan is one sensor's), as

@@ -249,11 +249,12 @@ impl Tracker {
     }
 
     /// The confirmed and coasting tracks as the tracker believes them at `t` (means predicted
-    /// with constant velocity; what a picture or a benchmark shows at one time).
+    /// with constant velocity; what a picture or a benchmark shows at one time), without the
+    /// coasting tracks more likely gone than there (`picture_score_drop`).
     pub fn snapshot(&self, t: f64) -> Vec<TrackUpdate> {
         let mut out = Vec::new();
         for tile in self.tiles.values() {
-            tile.snapshot(t, &mut out);
+            tile.snapshot(t, &self.cfg, &self.sensors.list, &mut out);
         }
         out.sort_by_key(|u| u.id);
         out

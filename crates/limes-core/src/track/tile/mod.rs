@@ -21,7 +21,7 @@ use score::{confirmable_alone, hit_score, miss_score};
 use super::assign::{self, Associator, FORBIDDEN};
 use super::classify::ClassBelief;
 use super::kalman::{self, cov2, Cov, Innovation, MotionModel, State};
-use super::limits::Books;
+use super::limits::{detection_probability, Books, SensorState};
 use super::{Association, Meas, TrackUpdate, TrackerConfig};
 use crate::geo::{LocalFrame, LonLat, TileId, Xy, TILE_DEG};
 use crate::record::{Position, TrackStatus};
@@ -611,11 +611,26 @@ impl Tile {
         stats
     }
 
-    /// Every confirmed or coasting track, its state's mean predicted to `t` (constant velocity).
-    pub fn snapshot(&self, t: f64, out: &mut Vec<TrackUpdate>) {
+    /// Every confirmed or coasting track in the picture at `t` (see
+    /// `TrackerConfig::picture_score_drop`), its state's mean predicted to `t` (constant
+    /// velocity); `sensors` gives each track's sensor its detection probability.
+    pub fn snapshot(
+        &self,
+        t: f64,
+        cfg: &TrackerConfig,
+        sensors: &[SensorState],
+        out: &mut Vec<TrackUpdate>,
+    ) {
         for (_, tr) in &self.tracks {
-            if tr.status == TrackStatus::Tentative {
-                continue;
+            match tr.status {
+                TrackStatus::Tentative => continue,
+                TrackStatus::Coasting if cfg.sequential_test() && cfg.picture_score_drop > 0.0 => {
+                    let pd = detection_probability(sensors, tr.sensor, cfg.detection_probability);
+                    if tr.score_at(t, pd) < tr.score_best - cfg.picture_score_drop {
+                        continue;
+                    }
+                }
+                _ => {}
             }
             let mut u = update_of(tr, self.part, tr.status, None);
             let dt = t - tr.t;
