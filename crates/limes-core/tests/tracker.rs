@@ -455,8 +455,10 @@ fn jpda_keeps_two_walkers_side_by_side_apart() {
         (Association::Jpda, 250_000),
         (Association::Jpda, 1),
     ] {
+        // The picture shows every live track: a walker missed twice keeps its track there.
         let mut cfg = TrackerConfig {
             association,
+            picture_score_drop: 0.0,
             ..TrackerConfig::unknown_sensor()
         };
         cfg.limits.cluster_cells = cells;
@@ -522,8 +524,11 @@ fn crossing_swaps(association: limes_core::track::Association, seeds: u64) -> us
             let dy = if id == 0 { 1.2 } else { -1.2 };
             [1.3 * t, dy * (t - 60.0)]
         };
+        // The picture shows every live track, so a walker just missed twice is not counted
+        // as swapped for want of his track.
         let mut tr = Tracker::new(TrackerConfig {
             association,
+            picture_score_drop: 0.0,
             ..TrackerConfig::unknown_sensor()
         });
         let mut out = Vec::new();
