@@ -144,6 +144,64 @@ impl Admission {
     }
 }
 
+/// What a record's time says when the records that follow it in a file are known too
+/// ([`Admission::judge_in_file`]): a file has no live clock to tell a gap from a wrong one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileTime {
+    /// Nothing to decide: the record is admitted (or refused) as the live rule says.
+    InOrder,
+    /// More than `max_time_jump_s` ahead, and the records after it go on from its time: the
+    /// sensors were silent for a while (two nights in one file), not wrong. The file's time
+    /// moves on to it ([`Engine::tick`]) before it is fed.
+    Gap,
+    /// Ahead of the newest record by more than the reorder window, and most of the records
+    /// after it are more than the window before it: its clock is wrong, and taking it would
+    /// make them late. It is refused instead of them.
+    AheadOfFile {
+        /// Records after it that lie more than the window before it.
+        behind: usize,
+        /// Records after it looked at.
+        of: usize,
+    },
+}
+
+impl Admission {
+    /// Judges a record of time `t` by the times `next` of the records after it in its file
+    /// (a bounded look ahead): see [`FileTime`]. `next` is read only when `t` is ahead of
+    /// the newest record by more than the reorder window (or is the first one).
+    pub fn judge_in_file(&self, t: f64, next: impl Iterator<Item = f64>) -> FileTime {
+        let first = !self.newest.is_finite();
+        if !first && t <= self.newest + self.window {
+            return FileTime::InOrder;
+        }
+        let (mut behind, mut of) = (0, 0);
+        for u in next {
+            of += 1;
+            if u < t - self.window {
+                behind += 1;
+            }
+        }
+        if 2 * behind > of {
+            FileTime::AheadOfFile { behind, of }
+        } else if !first && t > self.newest + self.jump {
+            FileTime::Gap
+        } else {
+            FileTime::InOrder
+        }
+    }
+
+    /// The newest time of any record or clock tick taken, if any.
+    pub fn newest(&self) -> Option<f64> {
+        self.newest.is_finite().then_some(self.newest)
+    }
+
+    /// The tracker's reorder window, seconds: how far behind the newest time a detection
+    /// may still be.
+    pub fn window(&self) -> f64 {
+        self.window
+    }
+}
+
 /// Whether a detection's position is in a local x/y frame rather than WGS84.
 fn is_local(d: &crate::record::Detection) -> bool {
     matches!(d.pos, crate::record::Position::Local { .. })
@@ -402,6 +460,37 @@ mod tests {
             a.admit(&det(102.0, first))
                 .expect("the first frame still is");
         }
+    }
+
+    #[test]
+    fn a_file_record_is_judged_by_the_records_after_it() {
+        let cfg = TrackerConfig::default(); // window 2 s, jump 3600 s
+        let mut a = Admission::new(&cfg);
+        let here = Position::Local { x: 0.0, y: 0.0 };
+        let after = |from: f64, n: usize| (0..n).map(move |k| from + k as f64);
+        // The first record, when most after it are more than the window before it.
+        assert_eq!(
+            a.judge_in_file(5000.0, after(100.0, 16)),
+            FileTime::AheadOfFile { behind: 16, of: 16 }
+        );
+        assert_eq!(a.judge_in_file(100.0, after(101.0, 16)), FileTime::InOrder);
+        a.admit(&det(100.0, here)).expect("taken");
+        // Within the window nothing is decided (nor read).
+        assert_eq!(
+            a.judge_in_file(101.5, std::iter::repeat_n(0.0, 16)),
+            FileTime::InOrder
+        );
+        // Ahead, and most after it behind: refused, whether within `jump` or beyond.
+        assert_eq!(
+            a.judge_in_file(3000.0, after(101.0, 16)),
+            FileTime::AheadOfFile { behind: 16, of: 16 }
+        );
+        // Half behind is no majority.
+        let mixed = after(101.0, 8).chain(after(3000.0, 8));
+        assert_eq!(a.judge_in_file(3000.0, mixed), FileTime::InOrder);
+        // Beyond `jump`, with those after it going on from it: a gap; the last record too.
+        assert_eq!(a.judge_in_file(8000.0, after(8001.0, 16)), FileTime::Gap);
+        assert_eq!(a.judge_in_file(8000.0, std::iter::empty()), FileTime::Gap);
     }
 
     #[test]

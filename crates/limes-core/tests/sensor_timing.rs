@@ -157,3 +157,36 @@ fn targets_faster_than_a_cell_per_look_do_not_lengthen_the_period() {
     holds_its_targets(5.0, Stamp::Scan, 7, 25.0);
     holds_its_targets(5.0, Stamp::Beam, 8, 25.0);
 }
+
+/// A walker seen at 1 Hz for a minute, then, after the sensor was off for two hours, another
+/// for a minute: the silence is not a scan period.
+#[test]
+fn a_sensor_back_after_two_hours_off_keeps_its_scan_period() {
+    let mut tr = Tracker::new(TrackerConfig::unknown_sensor());
+    let mut out = Vec::new();
+    for (start, y) in [(50_000.0, 0.0), (50_000.0 + 7200.0, 500.0)] {
+        for k in 0..60 {
+            let t = start + f64::from(k);
+            let d = Detection {
+                sensor: "cam".into(),
+                time: Time(t),
+                pos: Position::Local {
+                    x: 1.3 * f64::from(k),
+                    y,
+                },
+                cov: None,
+                ce: Some(5.0),
+                class: None,
+                heat_m2: None,
+                count: None,
+            };
+            tr.push(&d, &mut out).expect("valid");
+        }
+    }
+    tr.flush(&mut out);
+    let period = tr.sensor_estimates().next().expect("the sensor").period_s;
+    assert!(
+        (0.9..1.5).contains(&period),
+        "scan period {period:.2} s after the silence"
+    );
+}

@@ -1,13 +1,15 @@
 //! The file-to-file commands: `limes sim`, `limes track`, `limes eval` and `limes site`.
 
 use anyhow::{bail, Context, Result};
+use std::collections::VecDeque;
 use std::path::Path;
 
 use crate::progress;
-use limes_core::engine::{Engine, FileOutput};
+use limes_core::engine::{Engine, FileOutput, FileTime};
 use limes_core::eval::{EvalConfig, Evaluator, Report};
 use limes_core::record::{
-    for_each_line, read_jsonl, AlertRecord, JsonlWriter, SensorRecord, TrackRecord, TruthRecord,
+    for_each_line, read_jsonl, AlertRecord, FieldError, JsonlWriter, SensorRecord, Time,
+    TrackRecord, TruthRecord,
 };
 use limes_core::site;
 use limes_core::track::TrackerConfig;
@@ -62,6 +64,10 @@ pub fn sim(site_file: &str, seed: u64, out: &Path) -> Result<()> {
     );
     Ok(())
 }
+
+/// Records `limes track` reads ahead of the one it feeds: enough to outvote one record with a
+/// wrong clock, few enough to hold whatever the file.
+const LOOK_AHEAD: usize = 16;
 
 /// Sensors whose learnt figures `limes track` prints at most.
 const SENSORS_SHOWN: usize = 20;
@@ -149,14 +155,49 @@ pub fn track(
         .max(1);
     let bar = progress::bar("track");
     let mut last_t = f64::NEG_INFINITY;
-    let (mut refused, mut bytes) = (0u64, 0u64);
+    let (mut refused, mut bytes, mut gaps) = (0u64, 0u64, 0u64);
     // Bad records are reported and skipped; everything else is tracked. Read as the server
-    // reads a sensor's record: unknown, duplicate or mistyped fields refused, by name.
-    for_each_line(detections, |line, text| {
-        bytes += text.as_ref().map_or(0, |t| t.len() as u64 + 1);
-        let rec = text.and_then(|t| SensorRecord::from_json(t).map_err(|e| e.to_string()));
+    // reads a sensor's record: unknown, duplicate or mistyped fields refused, by name. A
+    // file has no clock: each record is judged with the LOOK_AHEAD records after it, so a
+    // gap in the file's time is crossed and one record with a wrong clock is refused rather
+    // than everything after it (see `FileTime`).
+    let mut ahead: VecDeque<(usize, Result<SensorRecord, String>)> =
+        VecDeque::with_capacity(LOOK_AHEAD + 1);
+    let mut feed_first = |ahead: &mut VecDeque<(usize, Result<SensorRecord, String>)>| {
+        let Some((line, rec)) = ahead.pop_front() else {
+            return;
+        };
         let res = rec.and_then(|r| {
-            last_t = last_t.max(r.time().0);
+            let t = r.time().0;
+            let next = ahead.iter().filter_map(|(_, r)| r.as_ref().ok().map(|r| r.time().0));
+            let newest = engine.admission().newest();
+            match engine.admission().judge_in_file(t, next) {
+                FileTime::InOrder => {}
+                FileTime::AheadOfFile { behind, of } => {
+                    return Err(FieldError::new(
+                        "time",
+                        format!(
+                            "{} is ahead of the records after it ({behind} of the next {of} are more than the {} s reorder window before it); is the sensor's clock wrong? Taking it would make them late",
+                            Time(t),
+                            engine.admission().window()
+                        ),
+                    )
+                    .to_string());
+                }
+                FileTime::Gap => {
+                    gaps += 1;
+                    if gaps <= 20 {
+                        eprintln!(
+                            "{}:{line}: a gap in the file's time, {} to {}: the records after it go on from there, so the tracks before it end",
+                            detections.display(),
+                            Time(newest.unwrap_or(t)),
+                            Time(t)
+                        );
+                    }
+                    engine.tick(t, &mut files);
+                }
+            }
+            last_t = last_t.max(t);
             engine.feed(&r, &mut files).map_err(|e| e.to_string())
         });
         if let Err(e) = res {
@@ -165,10 +206,21 @@ pub fn track(
                 eprintln!("{}:{line}: {e}", detections.display());
             }
         }
+    };
+    for_each_line(detections, |line, text| {
+        bytes += text.as_ref().map_or(0, |t| t.len() as u64 + 1);
+        let rec = text.and_then(|t| SensorRecord::from_json(t).map_err(|e| e.to_string()));
+        ahead.push_back((line, rec));
+        if ahead.len() > LOOK_AHEAD {
+            feed_first(&mut ahead);
+        }
         if line % 10_000 == 0 {
             bar.set_position((bytes * 1000 / size).min(1000));
         }
     })?;
+    while !ahead.is_empty() {
+        feed_first(&mut ahead);
+    }
     engine.finish(last_t, &mut files);
     bar.finish_and_clear();
     let (track_lines, alert_lines, event_lines) =

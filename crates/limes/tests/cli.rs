@@ -429,3 +429,61 @@ fn the_demo_runs_anywhere_and_reports_what_the_readme_promises() {
         assert!(out.join(f).exists(), "{f} written");
     }
 }
+
+/// A file has no clock: a gap of two hours in its time is crossed (two nights in one file),
+/// and one record whose clock is 50 minutes ahead is refused rather than every record after
+/// it (each would otherwise be "late").
+#[test]
+fn a_gap_in_a_files_time_is_crossed_and_one_wrong_clock_does_not_make_the_rest_late() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path();
+    let rec = |t: f64, x: f64, y: f64| {
+        format!("{{\"type\":\"detection\",\"sensor\":\"s1\",\"time\":{t},\"x\":{x},\"y\":{y},\"ce\":5.0}}\n")
+    };
+    let mut det = String::new();
+    for (start, y) in [(1_000_000.0, 0.0), (1_000_000.0 + 7200.0, 400.0)] {
+        for k in 0..30 {
+            if start == 1_000_000.0 && k == 10 {
+                det += &rec(start + 3000.0, 1.3 * 10.0, y); // line 11
+            }
+            det += &rec(start + f64::from(k), 1.3 * f64::from(k), y);
+        }
+    }
+    std::fs::write(d.join("det.jsonl"), det).expect("write");
+    let s = |n: &str| d.join(n).to_str().expect("utf-8").to_string();
+    let out = limes(&[
+        "track",
+        "--detections",
+        &s("det.jsonl"),
+        "--out",
+        &s("tracks.jsonl"),
+    ]);
+    let (said, summary) = (
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout),
+    );
+    // The one bad record is named, by line and field, and fails the run...
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains("det.jsonl:11: field `time`")
+            && said.contains("ahead of the records after it"),
+        "{said}"
+    );
+    assert!(said.contains("1 record(s) of"), "{said}");
+    // ... the gap is said, not refused, and all 60 others are tracked.
+    assert!(
+        said.contains("det.jsonl:32: a gap in the file's time"),
+        "{said}"
+    );
+    assert!(
+        summary.starts_with("60 detections tracked (0 refused"),
+        "{summary}"
+    );
+    let tracks = std::fs::read_to_string(d.join("tracks.jsonl")).expect("tracks");
+    let after_gap = tracks
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json"))
+        .filter(|v| v["status"] == "confirmed" && v["y"].as_f64().is_some_and(|y| y > 300.0))
+        .count();
+    assert!(after_gap >= 20, "{after_gap} confirmed lines after the gap");
+}

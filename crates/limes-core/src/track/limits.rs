@@ -94,6 +94,10 @@ const PD_RANGE: (f64, f64) = (0.05, 0.99);
 /// cell — must not make it one that spreads them.
 const REVISIT_OVER_GAP: f64 = 3.5;
 
+/// Most a gap between two of a sensor's timestamps counts for in their mean, in scan periods
+/// (see [`SensorState::observe_scan`]).
+const GAP_OVER_PERIOD: f64 = 10.0;
+
 /// What the tracker knows about one sensor.
 #[derive(Clone, Debug)]
 pub(super) struct SensorState {
@@ -181,7 +185,13 @@ impl SensorState {
         mut cells: Option<&mut Cells>,
     ) {
         if t > self.last_scan {
-            let gap = t - self.last_scan;
+            // A silence is not a scan: after the first, a gap counts for at most
+            // GAP_OVER_PERIOD scan periods as learnt so far (a sensor that really slowed down
+            // gets there within a few scans; one back after an hour off keeps its period).
+            let mut gap = t - self.last_scan;
+            if self.scans > 1 {
+                gap = gap.min(GAP_OVER_PERIOD * self.period());
+            }
             // The mean of the gaps so far, then about the last 20.
             let gain = (1.0 / self.scans as f64).max(0.05);
             self.scan_gap += gain * (gap - self.scan_gap);
