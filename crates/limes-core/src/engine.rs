@@ -73,6 +73,25 @@ impl Admission {
                 ),
             ));
         }
+        self.check_frame(rec)?;
+        if self.is_late(rec) {
+            return Err(FieldError::new(
+                "time",
+                format!(
+                    "{} is {:.1} s behind the tracker's time ({}); detections later than its {} s reorder window cannot be tracked",
+                    Time(t),
+                    self.tracker_newest - t,
+                    Time(self.tracker_newest),
+                    self.window
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether `rec`, a detection, is in the frame of the first detection taken (WGS84 or a
+    /// local x/y frame); the error names the position's field.
+    pub fn check_frame(&self, rec: &SensorRecord) -> Result<(), FieldError> {
         if let (SensorRecord::Detection(d), Some(local)) = (rec, self.local) {
             if is_local(d) != local {
                 let (field, theirs, ours) = if local {
@@ -87,18 +106,6 @@ impl Admission {
                     ),
                 ));
             }
-        }
-        if self.is_late(rec) {
-            return Err(FieldError::new(
-                "time",
-                format!(
-                    "{} is {:.1} s behind the tracker's time ({}); detections later than its {} s reorder window cannot be tracked",
-                    Time(t),
-                    self.tracker_newest - t,
-                    Time(self.tracker_newest),
-                    self.window
-                ),
-            ));
         }
         Ok(())
     }
@@ -150,38 +157,48 @@ impl Admission {
 pub enum FileTime {
     /// Nothing to decide: the record is admitted (or refused) as the live rule says.
     InOrder,
-    /// More than `max_time_jump_s` ahead, and the records after it go on from its time: the
-    /// sensors were silent for a while (two nights in one file), not wrong. The file's time
-    /// moves on to it ([`Engine::tick`]) before it is fed.
+    /// More than `max_time_jump_s` ahead, and the detections after it go on from its time
+    /// (three in four at least): the sensors were silent for a while (two nights in one
+    /// file), not wrong. The file's time moves on to it ([`Engine::tick`]) before it is fed.
     Gap,
-    /// Ahead of the newest record by more than the reorder window, and most of the records
-    /// after it are more than the window before it: its clock is wrong, and taking it would
-    /// make them late. It is refused instead of them.
+    /// Ahead of the newest record by more than the reorder window, and more than one in four
+    /// of the detections after it are more than the window before it: taking it would make
+    /// them late, so it is refused instead (its clock, or theirs, is wrong).
     AheadOfFile {
-        /// Records after it that lie more than the window before it.
+        /// Detections after it that lie more than the window before it.
         behind: usize,
-        /// Records after it looked at.
+        /// Detections after it looked at.
         of: usize,
     },
 }
 
 impl Admission {
-    /// Judges a record of time `t` by the times `next` of the records after it in its file
-    /// (a bounded look ahead): see [`FileTime`]. `next` is read only when `t` is ahead of
-    /// the newest record by more than the reorder window (or is the first one).
-    pub fn judge_in_file(&self, t: f64, next: impl Iterator<Item = f64>) -> FileTime {
+    /// Judges `rec` by the records `next` that follow it in its file (a bounded look ahead):
+    /// see [`FileTime`]. Only detections and heartbeats are judged (they move the tracker's
+    /// time; a fence alarm never makes a detection late), only by the detections after them
+    /// (what a wrong time would make late), and only when more than the reorder window ahead
+    /// of the newest record (or the first one); with no detection after it to judge by, the
+    /// live rule decides.
+    pub fn judge_in_file<'a>(
+        &self,
+        rec: &SensorRecord,
+        next: impl Iterator<Item = &'a SensorRecord>,
+    ) -> FileTime {
+        let t = rec.time().0;
         let first = !self.newest.is_finite();
-        if !first && t <= self.newest + self.window {
+        if matches!(rec, SensorRecord::Fence(_)) || (!first && t <= self.newest + self.window) {
             return FileTime::InOrder;
         }
         let (mut behind, mut of) = (0, 0);
-        for u in next {
+        for r in next.filter(|r| matches!(r, SensorRecord::Detection(_))) {
             of += 1;
-            if u < t - self.window {
+            if r.time().0 < t - self.window {
                 behind += 1;
             }
         }
-        if 2 * behind > of {
+        if of == 0 {
+            FileTime::InOrder
+        } else if 4 * behind > of {
             FileTime::AheadOfFile { behind, of }
         } else if !first && t > self.newest + self.jump {
             FileTime::Gap
@@ -463,34 +480,61 @@ mod tests {
     }
 
     #[test]
-    fn a_file_record_is_judged_by_the_records_after_it() {
+    fn a_file_record_is_judged_by_the_detections_after_it() {
         let cfg = TrackerConfig::default(); // window 2 s, jump 3600 s
         let mut a = Admission::new(&cfg);
         let here = Position::Local { x: 0.0, y: 0.0 };
-        let after = |from: f64, n: usize| (0..n).map(move |k| from + k as f64);
-        // The first record, when most after it are more than the window before it.
+        let at = |t: f64| det(t, here);
+        let after = |from: f64, n: usize| (0..n).map(move |k| at(from + k as f64));
+        let judge =
+            |a: &Admission, t: f64, next: Vec<SensorRecord>| a.judge_in_file(&at(t), next.iter());
+        // The first record, when the detections after it are more than the window before it.
         assert_eq!(
-            a.judge_in_file(5000.0, after(100.0, 16)),
+            judge(&a, 5000.0, after(100.0, 16).collect()),
             FileTime::AheadOfFile { behind: 16, of: 16 }
         );
-        assert_eq!(a.judge_in_file(100.0, after(101.0, 16)), FileTime::InOrder);
-        a.admit(&det(100.0, here)).expect("taken");
-        // Within the window nothing is decided (nor read).
         assert_eq!(
-            a.judge_in_file(101.5, std::iter::repeat_n(0.0, 16)),
+            judge(&a, 100.0, after(101.0, 16).collect()),
             FileTime::InOrder
         );
-        // Ahead, and most after it behind: refused, whether within `jump` or beyond.
+        a.admit(&at(100.0)).expect("taken");
+        // Within the window nothing is decided.
         assert_eq!(
-            a.judge_in_file(3000.0, after(101.0, 16)),
+            judge(&a, 101.5, after(0.0, 16).collect()),
+            FileTime::InOrder
+        );
+        // Ahead, and more than one in four after it behind: refused, within `jump` or beyond.
+        assert_eq!(
+            judge(&a, 3000.0, after(101.0, 16).collect()),
             FileTime::AheadOfFile { behind: 16, of: 16 }
         );
-        // Half behind is no majority.
-        let mixed = after(101.0, 8).chain(after(3000.0, 8));
-        assert_eq!(a.judge_in_file(3000.0, mixed), FileTime::InOrder);
-        // Beyond `jump`, with those after it going on from it: a gap; the last record too.
-        assert_eq!(a.judge_in_file(8000.0, after(8001.0, 16)), FileTime::Gap);
-        assert_eq!(a.judge_in_file(8000.0, std::iter::empty()), FileTime::Gap);
+        let half: Vec<_> = after(101.0, 8).chain(after(8000.0, 8)).collect();
+        assert_eq!(
+            judge(&a, 8000.0, half),
+            FileTime::AheadOfFile { behind: 8, of: 16 }
+        );
+        // Beyond `jump`, with three in four after it going on from it: a gap.
+        let most: Vec<_> = after(101.0, 4).chain(after(8000.0, 12)).collect();
+        assert_eq!(judge(&a, 8000.0, most), FileTime::Gap);
+        // With no detection after it to judge by (the end of the file, or fence alarms
+        // only), the live rule decides.
+        assert_eq!(judge(&a, 8000.0, Vec::new()), FileTime::InOrder);
+        // A fence alarm is not judged: it never makes a detection late.
+        let fence = SensorRecord::Fence(crate::record::FenceAlarm {
+            sensor: "f1".into(),
+            zone: "z1".into(),
+            time: Time(3000.0),
+            alarm: crate::record::FenceAlarmKind::Cut,
+            line: [[38.9, 36.4], [38.91, 36.4]],
+        });
+        assert_eq!(
+            a.judge_in_file(&fence, after(101.0, 16).collect::<Vec<_>>().iter()),
+            FileTime::InOrder
+        );
+        assert_eq!(
+            a.judge_in_file(&at(3000.0), std::iter::repeat_n(&fence, 16)),
+            FileTime::InOrder
+        );
     }
 
     #[test]

@@ -168,3 +168,46 @@ fn a_record_far_ahead_of_the_stream_is_refused_and_the_stream_goes_on() {
         .expect("the stream goes on");
     assert_eq!(e.invalid, 1);
 }
+
+/// People leaving the Ain Issa camp: six within a minute (a mass breakout), then, two hours
+/// later, after that alert closed, one more. The second incident is counted on its own: a
+/// perimeter breach of one, not a seventh escapee of a mass breakout.
+#[test]
+fn an_exit_after_a_closed_breakout_is_a_new_incident_counted_from_one() {
+    let site = site::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sites/ain-issa.toml"))
+        .expect("site");
+    let camp = &site.facilities[0];
+    let inside = camp.centre();
+    // Two kilometres north of the camp's centre: well outside its perimeter.
+    let outside = LonLat::new(inside.lon, inside.lat + 0.02);
+    let mut j = Rules::new(&site);
+    let mut out = Vec::new();
+    let t0 = 1_570_000_000.0;
+    let mut leave = |j: &mut Rules, id: u64, t: f64, out: &mut Vec<AlertRecord>| {
+        j.on_track(&person_at(id, inside, t), None, out);
+        j.on_track(&person_at(id, outside, t + 30.0), None, out);
+    };
+    for k in 0..6 {
+        leave(&mut j, k, t0 + 10.0 * k as f64, &mut out);
+    }
+    let mass = last(&out, AlertKind::MassBreakout);
+    assert_eq!(mass.len(), 1, "{out:?}");
+    assert_eq!(mass[0].count, 6);
+    // Nobody leaves for two hours: the alert closes.
+    j.advance(t0 + 7200.0, &mut out);
+    assert_eq!(
+        last(&out, AlertKind::MassBreakout)[0].state,
+        limes_core::record::AlertState::Closed
+    );
+    out.clear();
+    leave(&mut j, 100, t0 + 7300.0, &mut out);
+    assert!(last(&out, AlertKind::MassBreakout).is_empty(), "{out:?}");
+    let breach = last(&out, AlertKind::PerimeterBreach);
+    assert_eq!(breach.len(), 1, "{out:?}");
+    assert_eq!(breach[0].count, 1);
+    assert!(
+        breach[0].summary.contains("about 1 of"),
+        "{}",
+        breach[0].summary
+    );
+}

@@ -158,9 +158,9 @@ pub fn track(
     let (mut refused, mut bytes, mut gaps) = (0u64, 0u64, 0u64);
     // Bad records are reported and skipped; everything else is tracked. Read as the server
     // reads a sensor's record: unknown, duplicate or mistyped fields refused, by name. A
-    // file has no clock: each record is judged with the LOOK_AHEAD records after it, so a
-    // gap in the file's time is crossed and one record with a wrong clock is refused rather
-    // than everything after it (see `FileTime`).
+    // file has no clock: each record is judged by the LOOK_AHEAD records after it, so a gap
+    // in the file's time is crossed and a record with a wrong clock is refused rather than
+    // everything after it (see `FileTime`).
     let mut ahead: VecDeque<(usize, Result<SensorRecord, String>)> =
         VecDeque::with_capacity(LOOK_AHEAD + 1);
     let mut feed_first = |ahead: &mut VecDeque<(usize, Result<SensorRecord, String>)>| {
@@ -168,16 +168,20 @@ pub fn track(
             return;
         };
         let res = rec.and_then(|r| {
+            // A record refused anyway is neither judged nor allowed to move the file's time.
+            r.validate()
+                .and_then(|()| engine.admission().check_frame(&r))
+                .map_err(|e| e.to_string())?;
             let t = r.time().0;
-            let next = ahead.iter().filter_map(|(_, r)| r.as_ref().ok().map(|r| r.time().0));
+            let next = ahead.iter().filter_map(|(_, r)| r.as_ref().ok());
             let newest = engine.admission().newest();
-            match engine.admission().judge_in_file(t, next) {
+            match engine.admission().judge_in_file(&r, next) {
                 FileTime::InOrder => {}
                 FileTime::AheadOfFile { behind, of } => {
                     return Err(FieldError::new(
                         "time",
                         format!(
-                            "{} is ahead of the records after it ({behind} of the next {of} are more than the {} s reorder window before it); is the sensor's clock wrong? Taking it would make them late",
+                            "{} is ahead of the detections after it ({behind} of the next {of} are more than the {} s reorder window before it); is a clock wrong? Taking it would make them late",
                             Time(t),
                             engine.admission().window()
                         ),
@@ -220,6 +224,12 @@ pub fn track(
     })?;
     while !ahead.is_empty() {
         feed_first(&mut ahead);
+    }
+    if gaps > 20 {
+        eprintln!(
+            "{gaps} gaps in the time of {} crossed (the first 20 listed above)",
+            detections.display()
+        );
     }
     engine.finish(last_t, &mut files);
     bar.finish_and_clear();

@@ -466,7 +466,7 @@ fn a_gap_in_a_files_time_is_crossed_and_one_wrong_clock_does_not_make_the_rest_l
     assert!(!out.status.success(), "{said}");
     assert!(
         said.contains("det.jsonl:11: field `time`")
-            && said.contains("ahead of the records after it"),
+            && said.contains("ahead of the detections after it"),
         "{said}"
     );
     assert!(said.contains("1 record(s) of"), "{said}");

@@ -57,11 +57,19 @@ impl Rules {
             .count() as u32;
         let fac = &self.site.facilities[fi];
         let (fid, fname) = (fac.id.clone(), fac.name.clone());
+        let target = self.facility_alerts[fi]
+            .filter(|&i| self.book.all()[i].rec.state == crate::record::AlertState::Open);
         let state = &mut self.facilities[fi];
+        // The count is the incident's: once the facility's alert has closed (nobody left for
+        // `close_after_s`), the next exit starts a new one, counted from one again — a camp
+        // watched for days must not call every later exit a mass breakout, nor count more
+        // people out than it holds.
+        if target.is_none() {
+            state.exits = 0;
+        }
         state.exits += 1;
         let exits = state.exits;
-        let mass = recent >= self.cfg.breakout_min_exits
-            || state.status == FacilityStatus::Breached && exits >= self.cfg.breakout_min_exits;
+        let mass = recent >= self.cfg.breakout_min_exits || exits >= self.cfg.breakout_min_exits;
         state.status = FacilityStatus::Breached;
         let (kind, severity) = if mass {
             (AlertKind::MassBreakout, Severity::Critical)
@@ -80,8 +88,6 @@ impl Rules {
             facility: Some(&fid),
             sector: None,
         };
-        let target = self.facility_alerts[fi]
-            .filter(|&i| self.book.all()[i].rec.state == crate::record::AlertState::Open);
         let idx = self.book.add(target, &e, String::new);
         self.facility_alerts[fi] = Some(idx);
         let centre = Some(fac.centre());

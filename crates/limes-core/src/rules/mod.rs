@@ -203,7 +203,7 @@ pub struct FacilityState {
     pub status: FacilityStatus,
     /// Population on record before any breakout.
     pub population: u32,
-    /// Estimated people who left.
+    /// Estimated people who left in the current (or last) breach incident.
     pub exits: u32,
 }
 
