@@ -183,7 +183,7 @@ fn an_exit_after_a_closed_breakout_is_a_new_incident_counted_from_one() {
     let mut j = Rules::new(&site);
     let mut out = Vec::new();
     let t0 = 1_570_000_000.0;
-    let mut leave = |j: &mut Rules, id: u64, t: f64, out: &mut Vec<AlertRecord>| {
+    let leave = |j: &mut Rules, id: u64, t: f64, out: &mut Vec<AlertRecord>| {
         j.on_track(&person_at(id, inside, t), None, out);
         j.on_track(&person_at(id, outside, t + 30.0), None, out);
     };
