@@ -319,6 +319,24 @@ pub fn eval(
         }
     }
     records.sort_by(|a, b| a.time.0.total_cmp(&b.time.0));
+    // Tracks of another night (or another clock) would be scored as nothing but misses.
+    let truth_span = truths
+        .iter()
+        .filter_map(|r| match r {
+            TruthRecord::State(s) => Some(s.time.0),
+            TruthRecord::Incident(_) => None,
+        })
+        .fold(None, |span: Option<(f64, f64)>, t| {
+            Some(span.map_or((t, t), |(a, b)| (a.min(t), b.max(t))))
+        });
+    if let (Some((a, b)), Some(first), Some(last)) = (truth_span, records.first(), records.last()) {
+        if last.time.0 < a || first.time.0 > b {
+            eprintln!(
+                "warning: the tracks ({} to {}) and the truth ({} to {}) do not overlap in time: every truth will be scored as missed and every track as false",
+                first.time, last.time, Time(a), Time(b)
+            );
+        }
+    }
     let mut ev = Evaluator::with_truth(cfg, truths);
     if let Some(s) = &site {
         ev.set_backdrop(s.backdrop());

@@ -487,3 +487,44 @@ fn a_gap_in_a_files_time_is_crossed_and_one_wrong_clock_does_not_make_the_rest_l
         .count();
     assert!(after_gap >= 20, "{after_gap} confirmed lines after the gap");
 }
+
+/// Tracks of another day than the truth's are scored (all missed, all false) with a warning
+/// that says so, not silently.
+#[test]
+fn eval_warns_when_the_tracks_and_the_truth_do_not_overlap_in_time() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path();
+    let (mut det, mut truth) = (String::new(), String::new());
+    for k in 0..30 {
+        let t = 1_000_000.0 + f64::from(k);
+        let x = 1.3 * f64::from(k);
+        det += &format!("{{\"type\":\"detection\",\"sensor\":\"s1\",\"time\":{t},\"x\":{x},\"y\":0,\"ce\":3.0}}\n");
+        // The truth a day later: another night's file.
+        truth += &format!("{{\"type\":\"state\",\"id\":1,\"time\":{},\"x\":{x},\"y\":0,\"class\":\"person\",\"role\":\"infiltrator\",\"visible\":true}}\n", t + 86_400.0);
+    }
+    std::fs::write(d.join("det.jsonl"), det).expect("write");
+    std::fs::write(d.join("truth.jsonl"), truth).expect("write");
+    let s = |n: &str| d.join(n).to_str().expect("utf-8").to_string();
+    ok(&[
+        "track",
+        "--detections",
+        &s("det.jsonl"),
+        "--out",
+        &s("tracks.jsonl"),
+    ]);
+    let out = limes(&[
+        "eval",
+        "--truth",
+        &s("truth.jsonl"),
+        "--tracks",
+        &s("tracks.jsonl"),
+        "--out",
+        &s("report"),
+    ]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("warning: the tracks (") && said.contains("do not overlap in time"),
+        "{said}"
+    );
+}
