@@ -67,7 +67,17 @@ pub fn for_each_jsonl<T: DeserializeOwned>(
 
 fn parse<T: DeserializeOwned>(line: &[u8]) -> Result<T, String> {
     let text = std::str::from_utf8(line).map_err(|e| format!("not UTF-8 text: {e}"))?;
-    serde_json::from_str(text).map_err(|e| e.to_string())
+    let de = &mut serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        // `.` is the record itself (a flattened field, or a missing one serde names).
+        if path == "." || path.is_empty() {
+            inner.to_string()
+        } else {
+            format!("field `{path}`: {inner}")
+        }
+    })
 }
 
 /// Streams the lines of a file that are not blank: calls `f` with the 1-based line number and
@@ -199,5 +209,36 @@ mod tests {
         // A whole-file reader stops at the first bad line and names it.
         let e = read_jsonl::<serde_json::Value>(&path).expect_err("line 3");
         assert!(e.to_string().contains("f.jsonl:3:"), "{e}");
+    }
+
+    #[test]
+    fn a_bad_track_or_truth_record_is_refused_naming_its_field() {
+        let track = r#"{"id":1,"time":1000,"status":"confirmed","x":1.0,"y":2.0,"vel":[0,0],"cov":[1,0,1],"class":{"person":1,"vehicle":0,"animal":0},"hits":3,"first_seen":990}"#;
+        let truth = r#"{"type":"state","id":1,"time":1000,"x":1,"y":0,"class":"person","role":"infiltrator","visible":true}"#;
+        let track_error = |from: &str, to: &str| {
+            parse::<super::super::TrackRecord>(track.replace(from, to).as_bytes())
+                .expect_err(&format!("{from} → {to}"))
+        };
+        parse::<super::super::TrackRecord>(track.as_bytes()).expect("a good track record");
+        parse::<super::super::TruthRecord>(truth.as_bytes()).expect("a good truth record");
+        for (from, to, field) in [
+            (
+                r#""status":"confirmed""#,
+                r#""status":"zzz""#,
+                "field `status`",
+            ),
+            (r#""x":1.0"#, r#""x":"abc""#, "field `x`: expected a number"),
+            (r#""x":1.0,"y":2.0"#, r#""lat":2.0"#, "field `lon`"),
+            (r#""y":2.0"#, r#""lat":2.0"#, "not a mix"),
+            (r#","x":1.0,"y":2.0"#, "", "fields `lon` and `lat`"),
+            (r#""hits":3"#, r#""hits":-3"#, "field `hits`"),
+        ] {
+            let e = track_error(from, to);
+            assert!(e.contains(field), "{from} → {to}: {e}");
+        }
+        let e =
+            parse::<super::super::TruthRecord>(truth.replace(r#""y":0"#, r#""lon":0"#).as_bytes())
+                .expect_err("x and lon");
+        assert!(e.contains("not a mix"), "{e}");
     }
 }

@@ -13,10 +13,12 @@ pub use time::Time;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// Where a measurement lies: WGS84 degrees, or metres in a plain local frame.
+/// Where a measurement lies: WGS84 degrees, or metres in a plain local frame. Read from
+/// `lon` and `lat` or `x` and `y` (see [`PositionFields`]), so a record with neither pair,
+/// half of one, or a mix, is refused naming the fields.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
+#[serde(untagged, try_from = "PositionFields")]
 pub enum Position {
     /// WGS84 longitude/latitude in degrees.
     LonLat {
@@ -32,6 +34,58 @@ pub enum Position {
         /// Metres north.
         y: f64,
     },
+}
+
+/// The fields a [`Position`] is read from; exactly one pair must be there, as numbers.
+#[derive(Deserialize)]
+pub struct PositionFields {
+    lon: Option<Coordinate>,
+    lat: Option<Coordinate>,
+    x: Option<Coordinate>,
+    y: Option<Coordinate>,
+}
+
+/// One coordinate as read: a number, or anything else (refused naming its field; a
+/// position is read from the record's own fields, where serde cannot name them).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Coordinate {
+    Number(f64),
+    Other(serde::de::IgnoredAny),
+}
+
+/// A coordinate's number, if given; the error names `field`.
+fn coordinate(c: Option<Coordinate>, field: &str) -> Result<Option<f64>, String> {
+    match c {
+        None => Ok(None),
+        Some(Coordinate::Number(v)) => Ok(Some(v)),
+        Some(Coordinate::Other(_)) => Err(format!("field `{field}`: expected a number")),
+    }
+}
+
+impl TryFrom<PositionFields> for Position {
+    type Error = String;
+
+    fn try_from(f: PositionFields) -> Result<Self, String> {
+        let (lon, lat) = (coordinate(f.lon, "lon")?, coordinate(f.lat, "lat")?);
+        let (x, y) = (coordinate(f.x, "x")?, coordinate(f.y, "y")?);
+        match (lon, lat, x, y) {
+            (Some(lon), Some(lat), None, None) => Ok(Position::LonLat { lon, lat }),
+            (None, None, Some(x), Some(y)) => Ok(Position::Local { x, y }),
+            (None, None, None, None) => {
+                Err("fields `lon` and `lat` (degrees) or `x` and `y` (metres): a position needs one pair".into())
+            }
+            (lon, _, None, None) => Err(format!(
+                "field `{}`: a position in degrees needs `lon` and `lat`",
+                if lon.is_none() { "lon" } else { "lat" }
+            )),
+            (None, None, x, _) => Err(format!(
+                "field `{}`: a position in metres needs `x` and `y`",
+                if x.is_none() { "x" } else { "y" }
+            )),
+            _ => Err("fields `lon`, `lat`, `x`, `y`: a position is either `lon` and `lat` or `x` and `y`, not a mix of the two".into()),
+        }
+    }
 }
 
 /// Probabilities of the three object classes Limes tells apart.
