@@ -49,26 +49,29 @@ impl Rules {
         }
         memo.exited = true;
         let t = u.time;
-        self.exit_times[fi].push(t);
+        // Exits within the window (older ones go: memory stays bounded on a long watch).
         let window = self.cfg.breakout_window_s;
-        let recent = self.exit_times[fi]
-            .iter()
-            .filter(|&&x| t - x <= window)
-            .count() as u32;
+        let times = &mut self.exit_times[fi];
+        times.retain(|&x| t - x <= window);
+        times.push(t);
+        let recent = times.len() as u32;
         let fac = &self.site.facilities[fi];
         let (fid, fname) = (fac.id.clone(), fac.name.clone());
         let target = self.facility_alerts[fi]
             .filter(|&i| self.book.all()[i].rec.state == crate::record::AlertState::Open);
-        let state = &mut self.facilities[fi];
-        // The count is the incident's: once the facility's alert has closed (nobody left for
-        // `close_after_s`), the next exit starts a new one, counted from one again — a camp
-        // watched for days must not call every later exit a mass breakout, nor count more
-        // people out than it holds.
+        // The alert counts its incident's exits: once the facility's alert has closed (nobody
+        // left for `close_after_s`), the next exit starts a new one, counted from one again —
+        // a camp watched for days must not call every later exit a mass breakout. The
+        // facility keeps the total.
+        let exits = &mut self.incident_exits[fi];
         if target.is_none() {
-            state.exits = 0;
+            *exits = 0;
         }
+        *exits += 1;
+        let exits = *exits;
+        let state = &mut self.facilities[fi];
         state.exits += 1;
-        let exits = state.exits;
+        let total = state.exits;
         let mass = recent >= self.cfg.breakout_min_exits || exits >= self.cfg.breakout_min_exits;
         state.status = FacilityStatus::Breached;
         let (kind, severity) = if mass {
@@ -108,8 +111,13 @@ impl Rules {
         } else {
             "Perimeter breach"
         };
+        let count = if total > exits {
+            format!("about {exits} have left ({total} of {population} in all)")
+        } else {
+            format!("about {exits} of {population} have left")
+        };
         let summary = format!(
-            "{what} at {fname}: about {exits} of {population} have left{}",
+            "{what} at {fname}: {count}{}",
             ddr.unit
                 .as_ref()
                 .map(|u| format!("; {u} ETA {:.0} min", ddr.unit_eta_s.unwrap_or(0.0) / 60.0))

@@ -203,7 +203,7 @@ pub struct FacilityState {
     pub status: FacilityStatus,
     /// Population on record before any breakout.
     pub population: u32,
-    /// Estimated people who left in the current (or last) breach incident.
+    /// Estimated people who left, in all (each alert counts its own incident's).
     pub exits: u32,
 }
 
@@ -234,7 +234,9 @@ pub struct Rules {
     book: AlertBook,
     facilities: Vec<FacilityState>,
     facility_alerts: Vec<Option<usize>>,
+    /// Per facility: exits within `breakout_window_s`, and exits of the alert's incident.
     exit_times: Vec<Vec<f64>>,
+    incident_exits: Vec<u32>,
     health: health::Health,
     fences: Vec<frontier::PendingFence>,
     /// Fence climbs being assessed.
@@ -272,6 +274,7 @@ impl Rules {
             }),
             facility_alerts: vec![None; site.facilities.len()],
             exit_times: vec![Vec::new(); site.facilities.len()],
+            incident_exits: vec![0; site.facilities.len()],
             facilities,
             health: health::Health::new(site),
             fences: Vec::new(),
