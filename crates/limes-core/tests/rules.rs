@@ -169,7 +169,7 @@ fn a_record_far_ahead_of_the_stream_is_refused_and_the_stream_goes_on() {
     assert_eq!(e.invalid, 1);
 }
 
-/// People leaving the Ain Issa camp: six within a minute (a mass breakout), then, two hours
+/// People leaving the Ain Issa camp: six within a minute (a mass breakout), then, seven hours
 /// later, after that alert closed, one more. The second incident is counted on its own: a
 /// perimeter breach of one, not a seventh escapee of a mass breakout; the camp's total is 7.
 #[test]
@@ -193,14 +193,14 @@ fn an_exit_after_a_closed_breakout_is_a_new_incident_counted_from_one() {
     let mass = last(&out, AlertKind::MassBreakout);
     assert_eq!(mass.len(), 1, "{out:?}");
     assert_eq!(mass[0].count, 6);
-    // Nobody leaves for two hours: the alert closes.
-    j.advance(t0 + 7200.0, &mut out);
+    // Nobody leaves for seven hours: the alert closes, and a night passes.
+    j.advance(t0 + 25_200.0, &mut out);
     assert_eq!(
         last(&out, AlertKind::MassBreakout)[0].state,
         limes_core::record::AlertState::Closed
     );
     out.clear();
-    leave(&mut j, 100, t0 + 7300.0, &mut out);
+    leave(&mut j, 100, t0 + 25_300.0, &mut out);
     assert!(last(&out, AlertKind::MassBreakout).is_empty(), "{out:?}");
     let breach = last(&out, AlertKind::PerimeterBreach);
     assert_eq!(breach.len(), 1, "{out:?}");
@@ -219,4 +219,26 @@ fn an_exit_after_a_closed_breakout_is_a_new_incident_counted_from_one() {
         .find(|f| f.id == camp.id)
         .expect("the camp");
     assert_eq!(camp_state.exits, 7);
+}
+
+/// Escapes one at a time, each 1,900 s after the last (after the previous alert closed):
+/// still one incident, escalated to a mass breakout at the fifth.
+#[test]
+fn a_trickle_of_escapes_half_an_hour_apart_still_escalates() {
+    let site = site::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sites/ain-issa.toml"))
+        .expect("site");
+    let inside = site.facilities[0].centre();
+    let outside = LonLat::new(inside.lon, inside.lat + 0.02);
+    let mut j = Rules::new(&site);
+    let mut out = Vec::new();
+    let t0 = 1_570_000_000.0;
+    for k in 0..5u64 {
+        let t = t0 + 1900.0 * k as f64;
+        j.advance(t, &mut out);
+        j.on_track(&person_at(k, inside, t), None, &mut out);
+        j.on_track(&person_at(k, outside, t + 30.0), None, &mut out);
+    }
+    let mass = last(&out, AlertKind::MassBreakout);
+    assert_eq!(mass.len(), 1, "{out:?}");
+    assert_eq!(mass[0].count, 5);
 }

@@ -6,6 +6,10 @@ use crate::record::{AlertKind, AlertRecord, ObjectClass, Severity, TrackStatus};
 use crate::site::FacilityStatus;
 use crate::track::TrackUpdate;
 
+/// Time without an exit after which a facility's next exit starts a new incident, counted
+/// from one (a trickle of escapes, each after the last alert closed, still adds up).
+const INCIDENT_QUIET_S: f64 = 6.0 * 3600.0;
+
 impl Rules {
     pub(super) fn facility_rules(
         &mut self,
@@ -33,7 +37,8 @@ impl Rules {
             }
             // During a breakout, a track born just outside and heading away is an exit we
             // did not see inside.
-            let breakout_open = self.facility_alerts[f.index].is_some();
+            let breakout_open = self.facility_alerts[f.index]
+                .is_some_and(|i| self.book.all()[i].rec.state == crate::record::AlertState::Open);
             let born_near = u.time - u.first_seen < 60.0 && d <= near;
             if breakout_open && memo.inside_facility.is_none() && born_near {
                 let ahead = [u.xy[0] + u.vel[0], u.xy[1] + u.vel[1]];
@@ -59,14 +64,16 @@ impl Rules {
         let (fid, fname) = (fac.id.clone(), fac.name.clone());
         let target = self.facility_alerts[fi]
             .filter(|&i| self.book.all()[i].rec.state == crate::record::AlertState::Open);
-        // The alert counts its incident's exits: once the facility's alert has closed (nobody
-        // left for `close_after_s`), the next exit starts a new one, counted from one again —
+        // The alert counts its incident's exits: once the facility's alert has closed and
+        // nobody left for INCIDENT_QUIET_S, the next exit starts a new one, counted from one —
         // a camp watched for days must not call every later exit a mass breakout. The
         // facility keeps the total.
+        // Only after a quiet night: a trickle of escapes half an hour apart is one incident.
         let exits = &mut self.incident_exits[fi];
-        if target.is_none() {
+        if target.is_none() && t - self.last_exit[fi] > INCIDENT_QUIET_S {
             *exits = 0;
         }
+        self.last_exit[fi] = t;
         *exits += 1;
         let exits = *exits;
         let state = &mut self.facilities[fi];

@@ -237,6 +237,8 @@ pub struct Rules {
     /// Per facility: exits within `breakout_window_s`, and exits of the alert's incident.
     exit_times: Vec<Vec<f64>>,
     incident_exits: Vec<u32>,
+    /// Per facility: time of its last exit.
+    last_exit: Vec<f64>,
     health: health::Health,
     fences: Vec<frontier::PendingFence>,
     /// Fence climbs being assessed.
@@ -275,6 +277,7 @@ impl Rules {
             facility_alerts: vec![None; site.facilities.len()],
             exit_times: vec![Vec::new(); site.facilities.len()],
             incident_exits: vec![0; site.facilities.len()],
+            last_exit: vec![f64::NEG_INFINITY; site.facilities.len()],
             facilities,
             health: health::Health::new(site),
             fences: Vec::new(),

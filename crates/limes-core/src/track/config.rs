@@ -86,7 +86,8 @@ pub struct TrackerConfig {
     /// still apply.
     pub delete_score_drop: f64,
     /// With `confirm_score` on: a coasting track leaves the picture ([`Tracker::snapshot`]:
-    /// what the server's reads and the accuracy benchmark show) once its missed scans have
+    /// what the accuracy benchmark scores; neither the tracks file nor the server's picture,
+    /// which is built from published track lines) once its missed scans have
     /// taken its score this far below its best, where it is more likely gone than there; it
     /// is kept, so a detection of it resumes its identity, until `delete_score_drop`. 0 shows
     /// coasting tracks until they are deleted.
