@@ -169,26 +169,32 @@ fn a_record_far_ahead_of_the_stream_is_refused_and_the_stream_goes_on() {
     assert_eq!(e.invalid, 1);
 }
 
+/// The Ain Issa site, with people leaving its first camp: each seen at the camp's centre at
+/// `t` and two kilometres north (well outside its perimeter) 30 s later.
+fn ain_issa() -> site::Site {
+    site::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sites/ain-issa.toml"))
+        .expect("site")
+}
+
+fn leave(j: &mut Rules, camp: &site::Facility, id: u64, t: f64, out: &mut Vec<AlertRecord>) {
+    let inside = camp.centre();
+    let outside = LonLat::new(inside.lon, inside.lat + 0.02);
+    j.on_track(&person_at(id, inside, t), None, out);
+    j.on_track(&person_at(id, outside, t + 30.0), None, out);
+}
+
 /// People leaving the Ain Issa camp: six within a minute (a mass breakout), then, seven hours
 /// later, after that alert closed, one more. The second incident is counted on its own: a
 /// perimeter breach of one, not a seventh escapee of a mass breakout; the camp's total is 7.
 #[test]
 fn an_exit_after_a_closed_breakout_is_a_new_incident_counted_from_one() {
-    let site = site::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sites/ain-issa.toml"))
-        .expect("site");
+    let site = ain_issa();
     let camp = &site.facilities[0];
-    let inside = camp.centre();
-    // Two kilometres north of the camp's centre: well outside its perimeter.
-    let outside = LonLat::new(inside.lon, inside.lat + 0.02);
     let mut j = Rules::new(&site);
     let mut out = Vec::new();
     let t0 = 1_570_000_000.0;
-    let leave = |j: &mut Rules, id: u64, t: f64, out: &mut Vec<AlertRecord>| {
-        j.on_track(&person_at(id, inside, t), None, out);
-        j.on_track(&person_at(id, outside, t + 30.0), None, out);
-    };
     for k in 0..6 {
-        leave(&mut j, k, t0 + 10.0 * k as f64, &mut out);
+        leave(&mut j, camp, k, t0 + 10.0 * k as f64, &mut out);
     }
     let mass = last(&out, AlertKind::MassBreakout);
     assert_eq!(mass.len(), 1, "{out:?}");
@@ -200,7 +206,7 @@ fn an_exit_after_a_closed_breakout_is_a_new_incident_counted_from_one() {
         limes_core::record::AlertState::Closed
     );
     out.clear();
-    leave(&mut j, 100, t0 + 25_300.0, &mut out);
+    leave(&mut j, camp, 100, t0 + 25_300.0, &mut out);
     assert!(last(&out, AlertKind::MassBreakout).is_empty(), "{out:?}");
     let breach = last(&out, AlertKind::PerimeterBreach);
     assert_eq!(breach.len(), 1, "{out:?}");
@@ -225,18 +231,14 @@ fn an_exit_after_a_closed_breakout_is_a_new_incident_counted_from_one() {
 /// still one incident, escalated to a mass breakout at the fifth.
 #[test]
 fn a_trickle_of_escapes_half_an_hour_apart_still_escalates() {
-    let site = site::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sites/ain-issa.toml"))
-        .expect("site");
-    let inside = site.facilities[0].centre();
-    let outside = LonLat::new(inside.lon, inside.lat + 0.02);
+    let site = ain_issa();
     let mut j = Rules::new(&site);
     let mut out = Vec::new();
     let t0 = 1_570_000_000.0;
     for k in 0..5u64 {
         let t = t0 + 1900.0 * k as f64;
         j.advance(t, &mut out);
-        j.on_track(&person_at(k, inside, t), None, &mut out);
-        j.on_track(&person_at(k, outside, t + 30.0), None, &mut out);
+        leave(&mut j, &site.facilities[0], k, t, &mut out);
     }
     let mass = last(&out, AlertKind::MassBreakout);
     assert_eq!(mass.len(), 1, "{out:?}");
