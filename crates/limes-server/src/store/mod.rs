@@ -4,6 +4,8 @@
 
 pub mod events;
 pub(crate) mod schema;
+#[cfg(test)]
+mod tests;
 mod writer;
 
 pub use writer::{AlertWrite, EngineWrite, Fed, Feed, OutboxRow};

@@ -146,6 +146,7 @@ pub(super) fn spawn(
                 log: Log {
                     last,
                     admission: None,
+                    latest_tick: f64::NEG_INFINITY,
                 },
                 feed,
                 revs: Vec::new(),
@@ -173,6 +174,9 @@ struct Writer {
 struct Log {
     last: String,
     admission: Option<Admission>,
+    /// The latest clock tick logged: one logged before the engine's replay ended reaches the
+    /// engine after it, so the admission state the engine hands over learns it here.
+    latest_tick: f64,
 }
 
 enum Done {
@@ -330,6 +334,7 @@ impl Log {
                     "INSERT INTO log (received, source, kind, n, body) VALUES (?1, 'clock', 1, 0, ?2)",
                     params![now, t.to_string().into_bytes()],
                 )?;
+                self.latest_tick = self.latest_tick.max(t);
                 if let Some(a) = &mut self.admission {
                     a.tick(t);
                 }
@@ -351,7 +356,10 @@ impl Log {
                 tx.execute_batch("RELEASE change")?;
                 Done::Change(ack, r)
             }
-            Op::Admission(a) => {
+            Op::Admission(mut a) => {
+                if self.latest_tick.is_finite() {
+                    a.tick(self.latest_tick);
+                }
                 self.admission = Some(*a);
                 return Ok(None);
             }
