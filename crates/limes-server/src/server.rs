@@ -385,6 +385,10 @@ impl Server {
             console,
             checkpoints: checkpoints.clone(),
         };
+        // The clock's time at start, logged before the engine's replay hands the writer its
+        // admission state: records sent the moment the server listens are judged against it,
+        // not against the last record before a long stop (refused as too far ahead).
+        store.tick(clock.now());
         let (stop_live, stop_rx) = bounded::<()>(0);
         let live = Live {
             site: site.clone(),
