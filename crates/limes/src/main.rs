@@ -403,7 +403,43 @@ enum AuditCmd {
     },
 }
 
-fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{}", error_text(&e));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// An error as the command line shows it: its message and each cause not already part of the
+/// message before it — never a stack trace, whatever `RUST_BACKTRACE` says (anyhow's own
+/// report adds one then).
+fn error_text(e: &anyhow::Error) -> String {
+    let mut text = format!("Error: {e}");
+    let mut shown = e.to_string();
+    let causes: Vec<String> = e
+        .chain()
+        .skip(1)
+        .map(|c| c.to_string())
+        .filter(|c| {
+            let new = !shown.contains(c.as_str());
+            shown = c.clone();
+            new
+        })
+        .collect();
+    if !causes.is_empty() {
+        text.push_str("\n\nCaused by:");
+        for c in causes {
+            text.push_str("\n    ");
+            text.push_str(&c);
+        }
+    }
+    text
+}
+
+fn run() -> Result<()> {
     match Cli::parse().cmd {
         Cmd::Demo {
             out,

@@ -528,3 +528,26 @@ fn eval_warns_when_the_tracks_and_the_truth_do_not_overlap_in_time() {
         "{said}"
     );
 }
+
+/// An error on the command line is its message and causes, never a stack trace, even where
+/// the environment asks Rust for backtraces (`RUST_BACKTRACE=1` is common on build machines).
+#[test]
+fn an_error_says_what_went_wrong_without_a_backtrace() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(env!("CARGO_BIN_EXE_limes"))
+        .args(["track", "--out"])
+        .arg(dir.path().join("out"))
+        .arg("--detections")
+        .arg(dir.path().join("no-such-file.jsonl"))
+        .env("RUST_BACKTRACE", "1")
+        .env("RUST_LIB_BACKTRACE", "1")
+        .output()
+        .expect("limes runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("no-such-file.jsonl"), "{err}");
+    assert!(
+        !err.to_lowercase().contains("backtrace") && !err.contains("at ./"),
+        "{err}"
+    );
+}
