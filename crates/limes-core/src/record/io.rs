@@ -3,6 +3,7 @@
 use serde::{de::DeserializeOwned, Serialize};
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 /// A JSON Lines file could not be read.
@@ -32,17 +33,32 @@ pub enum ReadError {
 /// never held whole in memory.
 pub const MAX_LINE: usize = 1 << 20;
 
-/// Reads every record of a JSON Lines file, skipping blank lines; fails with the first bad line.
+/// Reads every record of a JSON Lines file, skipping blank lines; fails with the first bad line
+/// (and reads no further).
 pub fn read_jsonl<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>, ReadError> {
+    let file = File::open(path).map_err(|source| ReadError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    read_jsonl_from(BufReader::with_capacity(1 << 20, file), path)
+}
+
+/// [`read_jsonl`] of an open reader; `path` names it in errors.
+fn read_jsonl_from<T: DeserializeOwned>(
+    reader: impl BufRead,
+    path: &Path,
+) -> Result<Vec<T>, ReadError> {
     let mut out = Vec::new();
     let mut bad = None;
-    for_each_line(path, |n, line| {
-        if bad.is_some() {
-            return;
-        }
+    lines_until(reader, path, |n, line| {
         match line.and_then(|l| parse(l)) {
             Ok(rec) => out.push(rec),
             Err(message) => bad = Some((n, message)),
+        }
+        if bad.is_some() {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
         }
     })?;
     match bad {
@@ -92,31 +108,48 @@ pub fn for_each_line(
     path: &Path,
     mut f: impl FnMut(usize, Result<&[u8], String>),
 ) -> Result<(), ReadError> {
+    let file = File::open(path).map_err(|source| ReadError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    lines_until(BufReader::with_capacity(1 << 20, file), path, |n, line| {
+        f(n, line);
+        ControlFlow::Continue(())
+    })
+}
+
+/// [`for_each_line`] of an open reader, until `f` breaks; `path` names it in errors.
+fn lines_until(
+    mut reader: impl BufRead,
+    path: &Path,
+    mut f: impl FnMut(usize, Result<&[u8], String>) -> ControlFlow<()>,
+) -> Result<(), ReadError> {
     let io = |source| ReadError::Io {
         path: path.to_path_buf(),
         source,
     };
-    let mut reader = BufReader::with_capacity(1 << 20, File::open(path).map_err(io)?);
     let mut buf = Vec::new();
     for n in 1.. {
         buf.clear();
         let (end, too_long) = read_bounded_line(&mut reader, &mut buf).map_err(io)?;
-        if too_long {
+        let flow = if too_long {
             f(
                 n,
                 Err(format!("longer than {MAX_LINE} bytes: not a record")),
-            );
+            )
         } else {
             let mut line = &buf[..];
             if n == 1 {
                 line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
             }
             let line = line.strip_suffix(b"\r").unwrap_or(line);
-            if !line.trim_ascii().is_empty() {
-                f(n, Ok(line));
+            if line.trim_ascii().is_empty() {
+                ControlFlow::Continue(())
+            } else {
+                f(n, Ok(line))
             }
-        }
-        if end {
+        };
+        if end || flow.is_break() {
             break;
         }
     }
@@ -183,6 +216,29 @@ impl JsonlWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A reader that fails: reading it at all is reading past where a reader should stop.
+    struct Unreadable;
+
+    impl std::io::Read for Unreadable {
+        fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::other("read past the first bad line"))
+        }
+    }
+
+    #[test]
+    fn a_bad_line_ends_the_read() {
+        use std::io::Read;
+        let reader = BufReader::new(b"{\"a\":1}\n{\"a\":\n".chain(Unreadable));
+        let r = read_jsonl_from::<serde_json::Map<String, serde_json::Value>>(
+            reader,
+            Path::new("f.jsonl"),
+        );
+        match r {
+            Err(ReadError::Record { line, .. }) => assert_eq!(line, 2),
+            other => panic!("expected the bad line, got {other:?}"),
+        }
+    }
 
     #[test]
     fn lines_are_read_by_number_whatever_their_bytes() {
