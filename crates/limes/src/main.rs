@@ -7,6 +7,7 @@ mod bench_serve;
 mod cert;
 mod demo;
 mod live_demo;
+mod merged;
 mod offline;
 mod progress;
 mod replay;
@@ -68,9 +69,10 @@ enum Cmd {
     },
     /// Track detections (JSON Lines) into tracks; with --site also raise alerts.
     Track {
-        /// Detections file (sensor records, JSON Lines).
-        #[arg(long)]
-        detections: PathBuf,
+        /// Detections files (sensor records, JSON Lines), each in its own time order (one
+        /// sensor's log per file, say): several are merged by time.
+        #[arg(long, num_args = 1.., required = true)]
+        detections: Vec<PathBuf>,
         /// Tracks file to write.
         #[arg(long)]
         out: PathBuf,

@@ -2,14 +2,14 @@
 
 use anyhow::{bail, Context, Result};
 use std::collections::VecDeque;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use crate::merged::{Merged, Read};
 use crate::progress;
 use limes_core::engine::{Engine, FileOutput, FileTime};
 use limes_core::eval::{EvalConfig, Evaluator, Report};
 use limes_core::record::{
-    for_each_line, read_jsonl, AlertRecord, FieldError, JsonlWriter, SensorRecord, Time,
-    TrackRecord, TruthRecord,
+    read_jsonl, AlertRecord, FieldError, JsonlWriter, SensorRecord, Time, TrackRecord, TruthRecord,
 };
 use limes_core::site;
 use limes_core::track::TrackerConfig;
@@ -95,9 +95,10 @@ fn tracker_table(cfg: &TrackerConfig) -> Result<String> {
     toml::to_string(&Table { tracker: cfg }).context("printing the tracker parameters")
 }
 
-/// `limes track`: detections into tracks (and, with a site, alerts and events).
+/// `limes track`: detections into tracks (and, with a site, alerts and events); several
+/// detections files are merged by time (see [`Merged`]).
 pub fn track(
-    detections: &Path,
+    detections: &[PathBuf],
     out: &Path,
     site_file: Option<&str>,
     (alerts, events): (Option<&Path>, Option<&Path>),
@@ -118,7 +119,7 @@ pub fn track(
     ];
     for (k, (what, path)) in outputs.iter().enumerate() {
         let Some(p) = path else { continue };
-        if same_file(p, detections) {
+        if detections.iter().any(|d| same_file(p, d)) {
             bail!(
                 "{what} ({}) is the detections file: it would be overwritten before it is read",
                 p.display()
@@ -149,31 +150,34 @@ pub fn track(
     if let Some(e) = events {
         files = files.with_events(e)?;
     }
-    let size = std::fs::metadata(detections)
-        .map(|m| m.len())
-        .unwrap_or(1)
+    let size = detections
+        .iter()
+        .map(|d| std::fs::metadata(d).map_or(0, |m| m.len()))
+        .sum::<u64>()
         .max(1);
+    let mut input = Merged::open(detections)?;
+    let names: Vec<String> = detections.iter().map(|d| d.display().to_string()).collect();
     let bar = progress::bar("track");
     let mut last_t = f64::NEG_INFINITY;
-    let (mut refused, mut bytes, mut gaps) = (0u64, 0u64, 0u64);
+    let (mut refused, mut gaps) = (0u64, 0u64);
     // Bad records are reported and skipped; everything else is tracked. Read as the server
     // reads a sensor's record: unknown, duplicate or mistyped fields refused, by name. A
     // file has no clock: each record is judged by the LOOK_AHEAD records after it, so a gap
     // in the file's time is crossed and a record with a wrong clock is refused rather than
     // everything after it (see `FileTime`).
-    let mut ahead: VecDeque<(usize, Result<SensorRecord, String>)> =
-        VecDeque::with_capacity(LOOK_AHEAD + 1);
-    let mut feed_first = |ahead: &mut VecDeque<(usize, Result<SensorRecord, String>)>| {
-        let Some((line, rec)) = ahead.pop_front() else {
+    let mut ahead: VecDeque<Read> = VecDeque::with_capacity(LOOK_AHEAD + 1);
+    let mut feed_first = |ahead: &mut VecDeque<Read>| {
+        let Some(Read { file, line, rec }) = ahead.pop_front() else {
             return;
         };
+        let name = &names[file];
         let res = rec.and_then(|r| {
             // A record refused anyway is neither judged nor allowed to move the file's time.
             r.validate()
                 .and_then(|()| engine.admission().check_frame(&r))
                 .map_err(|e| e.to_string())?;
             let t = r.time().0;
-            let next = ahead.iter().filter_map(|(_, r)| r.as_ref().ok());
+            let next = ahead.iter().filter_map(|r| r.rec.as_ref().ok());
             let newest = engine.admission().newest();
             match engine.admission().judge_in_file(&r, next) {
                 FileTime::InOrder => {}
@@ -192,8 +196,7 @@ pub fn track(
                     gaps += 1;
                     if gaps <= 20 {
                         eprintln!(
-                            "{}:{line}: a gap in the file's time, {} to {}: the records after it go on from there, so the tracks before it end",
-                            detections.display(),
+                            "{name}:{line}: a gap in the file's time, {} to {}: the records after it go on from there, so the tracks before it end",
                             Time(newest.unwrap_or(t)),
                             Time(t)
                         );
@@ -207,29 +210,27 @@ pub fn track(
         if let Err(e) = res {
             refused += 1;
             if refused <= 20 {
-                eprintln!("{}:{line}: {e}", detections.display());
+                eprintln!("{name}:{line}: {e}");
             }
         }
     };
-    for_each_line(detections, |line, text| {
-        bytes += text.as_ref().map_or(0, |t| t.len() as u64 + 1);
-        let rec = text.and_then(|t| SensorRecord::from_json(t).map_err(|e| e.to_string()));
-        ahead.push_back((line, rec));
+    let mut read = 0u64;
+    while let Some(r) = input.next_read()? {
+        ahead.push_back(r);
         if ahead.len() > LOOK_AHEAD {
             feed_first(&mut ahead);
         }
-        if line % 10_000 == 0 {
-            bar.set_position((bytes * 1000 / size).min(1000));
+        read += 1;
+        if read.is_multiple_of(10_000) {
+            bar.set_position((input.bytes() * 1000 / size).min(1000));
         }
-    })?;
+    }
     while !ahead.is_empty() {
         feed_first(&mut ahead);
     }
+    let all_inputs = names.join(", ");
     if gaps > 20 {
-        eprintln!(
-            "{gaps} gaps in the time of {} crossed (the first 20 listed above)",
-            detections.display()
-        );
+        eprintln!("{gaps} gaps in the time of {all_inputs} crossed (the first 20 listed above)");
     }
     engine.finish(last_t, &mut files);
     bar.finish_and_clear();
@@ -272,9 +273,15 @@ pub fn track(
         }
     }
     if refused > 0 {
+        // A file holding one sensor's log after another's reads as the second log being late.
+        let hint = if late > 0 && detections.len() == 1 {
+            "; records behind the file's time are late: a file holding one log after another \
+             can be given as one --detections file per log, which are merged by time"
+        } else {
+            ""
+        };
         bail!(
-            "{refused} record(s) of {} refused (first ones listed above); the rest were tracked",
-            detections.display()
+            "{refused} record(s) of {all_inputs} refused (first ones listed above); the rest were tracked{hint}"
         );
     }
     Ok(())

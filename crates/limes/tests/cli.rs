@@ -551,3 +551,66 @@ fn an_error_says_what_went_wrong_without_a_backtrace() {
         "{err}"
     );
 }
+
+/// Two sensors' logs, each in its own time order, are tracked together when given as two
+/// `--detections` files (merged by time); one file holding one log after the other loses the
+/// second log as late, and the error says how to give them instead.
+#[test]
+fn several_detection_files_are_merged_by_time() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path();
+    let log = |sensor: &str, y: f64| {
+        (0..40)
+            .map(|k| {
+                let t = 1_000_000.0 + f64::from(k);
+                format!("{{\"type\":\"detection\",\"sensor\":\"{sensor}\",\"time\":{t},\"x\":{},\"y\":{y},\"ce\":5.0}}\n", 1.3 * f64::from(k))
+            })
+            .collect::<String>()
+    };
+    let (a, b) = (log("s1", 0.0), log("s2", 500.0));
+    std::fs::write(d.join("a.jsonl"), &a).expect("write");
+    std::fs::write(d.join("b.jsonl"), &b).expect("write");
+    std::fs::write(d.join("ab.jsonl"), format!("{a}{b}")).expect("write");
+    let s = |n: &str| d.join(n).to_str().expect("utf-8").to_string();
+    let out = limes(&[
+        "track",
+        "--detections",
+        &s("a.jsonl"),
+        &s("b.jsonl"),
+        "--out",
+        &s("tracks.jsonl"),
+    ]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        summary.starts_with("80 detections tracked (0 refused"),
+        "{summary}"
+    );
+    let tracks = std::fs::read_to_string(d.join("tracks.jsonl")).expect("tracks");
+    let confirmed_ys: std::collections::BTreeSet<i64> = tracks
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json"))
+        .filter(|v| v["status"] == "confirmed")
+        .filter_map(|v| v["y"].as_f64().map(|y| (y / 100.0).round() as i64))
+        .collect();
+    assert_eq!(
+        confirmed_ys.into_iter().collect::<Vec<_>>(),
+        [0, 5],
+        "both walkers tracked"
+    );
+    // One file, one log after the other: the second is late, and the error says what to do.
+    let out = limes(&[
+        "track",
+        "--detections",
+        &s("ab.jsonl"),
+        "--out",
+        &s("tracks2.jsonl"),
+    ]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains("ab.jsonl:4") && said.contains("one --detections file per log"),
+        "{said}"
+    );
+}

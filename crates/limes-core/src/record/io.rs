@@ -120,40 +120,90 @@ pub fn for_each_line(
 
 /// [`for_each_line`] of an open reader, until `f` breaks; `path` names it in errors.
 fn lines_until(
-    mut reader: impl BufRead,
+    reader: impl BufRead,
     path: &Path,
     mut f: impl FnMut(usize, Result<&[u8], String>) -> ControlFlow<()>,
 ) -> Result<(), ReadError> {
-    let io = |source| ReadError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut buf = Vec::new();
-    for n in 1.. {
-        buf.clear();
-        let (end, too_long) = read_bounded_line(&mut reader, &mut buf).map_err(io)?;
-        let flow = if too_long {
-            f(
-                n,
-                Err(format!("longer than {MAX_LINE} bytes: not a record")),
-            )
-        } else {
-            let mut line = &buf[..];
-            if n == 1 {
-                line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
-            }
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            if line.trim_ascii().is_empty() {
-                ControlFlow::Continue(())
-            } else {
-                f(n, Ok(line))
-            }
-        };
-        if end || flow.is_break() {
+    let mut lines = LineReader::new(reader, path);
+    while let Some((n, line)) = lines.next_line()? {
+        if f(n, line).is_break() {
             break;
         }
     }
     Ok(())
+}
+
+/// The lines of a file that are not blank, one at a time (as [`for_each_line`] gives them): for
+/// reading several files side by side.
+pub struct LineReader<R> {
+    reader: R,
+    path: PathBuf,
+    n: usize,
+    buf: Vec<u8>,
+    ended: bool,
+}
+
+impl LineReader<BufReader<File>> {
+    /// Opens `path`.
+    pub fn open(path: &Path) -> Result<Self, ReadError> {
+        let file = File::open(path).map_err(|source| ReadError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(Self::new(BufReader::with_capacity(1 << 20, file), path))
+    }
+}
+
+impl<R: BufRead> LineReader<R> {
+    /// Reads `reader`; `path` names it in errors.
+    pub fn new(reader: R, path: &Path) -> Self {
+        Self {
+            reader,
+            path: path.to_path_buf(),
+            n: 0,
+            buf: Vec::new(),
+            ended: false,
+        }
+    }
+
+    /// The next line that is not blank, with its 1-based number: its bytes (a UTF-8 byte-order
+    /// mark at the start of the file and a trailing `\r` removed), or an error for a line
+    /// longer than [`MAX_LINE`]; `None` at the end of the file.
+    #[allow(clippy::type_complexity)]
+    pub fn next_line(&mut self) -> Result<Option<(usize, Result<&[u8], String>)>, ReadError> {
+        loop {
+            if self.ended {
+                return Ok(None);
+            }
+            self.n += 1;
+            self.buf.clear();
+            let (end, too_long) =
+                read_bounded_line(&mut self.reader, &mut self.buf).map_err(|source| {
+                    ReadError::Io {
+                        path: self.path.clone(),
+                        source,
+                    }
+                })?;
+            self.ended = end;
+            if too_long {
+                return Ok(Some((
+                    self.n,
+                    Err(format!("longer than {MAX_LINE} bytes: not a record")),
+                )));
+            }
+            let mut from = 0;
+            if self.n == 1 && self.buf.starts_with(b"\xEF\xBB\xBF") {
+                from = 3;
+            }
+            let mut to = self.buf.len().max(from);
+            if to > from && self.buf[to - 1] == b'\r' {
+                to -= 1;
+            }
+            if !self.buf[from..to].trim_ascii().is_empty() {
+                return Ok(Some((self.n, Ok(&self.buf[from..to]))));
+            }
+        }
+    }
 }
 
 /// Reads one line into `buf` (without its `\n`), keeping at most [`MAX_LINE`] bytes of it and

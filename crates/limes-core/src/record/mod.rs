@@ -7,7 +7,9 @@ mod time;
 
 pub use assess::{AssessReason, Assessment, CameraView, EventRecord, EventSource};
 pub use check::{FieldError, MAX_CE_M, MAX_COUNT, MAX_HEAT_M2, MAX_ID_LEN};
-pub use io::{for_each_jsonl, for_each_line, read_jsonl, JsonlWriter, ReadError, MAX_LINE};
+pub use io::{
+    for_each_jsonl, for_each_line, read_jsonl, JsonlWriter, LineReader, ReadError, MAX_LINE,
+};
 pub use time::Time;
 
 use serde::{Deserialize, Serialize};
