@@ -110,6 +110,12 @@ pub fn track(
     if events.is_some() && site_file.is_none() {
         bail!("--events needs --site: the alert rules come from the site file");
     }
+    // One file given twice would be every record twice.
+    for (k, d) in detections.iter().enumerate() {
+        if detections[k + 1..].iter().any(|e| same_path(d, e)) {
+            bail!("{} is given twice as --detections", d.display());
+        }
+    }
     // An output that is the input would be emptied before it is read; two outputs that are
     // one file would overwrite each other.
     let outputs = [

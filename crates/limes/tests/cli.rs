@@ -599,6 +599,20 @@ fn several_detection_files_are_merged_by_time() {
         [0, 5],
         "both walkers tracked"
     );
+    // One file given twice is refused, not tracked twice.
+    let out = limes(&[
+        "track",
+        "--detections",
+        &s("a.jsonl"),
+        &s("a.jsonl"),
+        "--out",
+        &s("tracks3.jsonl"),
+    ]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && said.contains("given twice"),
+        "{said}"
+    );
     // One file, one log after the other: the second is late, and the error says what to do.
     let out = limes(&[
         "track",
