@@ -27,12 +27,26 @@ pub struct Merged {
     bytes: u64,
 }
 
+/// Files read side by side at most: each holds a file descriptor, a read buffer and up to a
+/// line of [`limes_core::record::MAX_LINE`] bytes.
+pub const MAX_FILES: usize = 256;
+
+/// Read buffers of all files together, bytes (each at least 64 KiB).
+const BUFFERS: usize = 1 << 20;
+
 impl Merged {
     /// Opens every file.
-    pub fn open(paths: &[PathBuf]) -> Result<Self, ReadError> {
+    pub fn open(paths: &[PathBuf]) -> anyhow::Result<Self> {
+        if paths.len() > MAX_FILES {
+            anyhow::bail!(
+                "{} detections files: at most {MAX_FILES} are read side by side (concatenate each sensor's logs, in time order, first)",
+                paths.len()
+            );
+        }
+        let buffer = (BUFFERS / paths.len().max(1)).max(64 << 10);
         let mut files = Vec::with_capacity(paths.len());
         for p in paths {
-            files.push(LineReader::open(p)?);
+            files.push(LineReader::open(p, buffer)?);
         }
         let mut m = Self {
             heads: (0..files.len()).map(|_| None).collect(),

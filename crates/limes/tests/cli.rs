@@ -613,6 +613,22 @@ fn several_detection_files_are_merged_by_time() {
         !out.status.success() && said.contains("given twice"),
         "{said}"
     );
+    // Files read side by side are bounded (each holds a descriptor and buffers).
+    let many: Vec<String> = (0..257)
+        .map(|k| {
+            let p = s(&format!("m{k}.jsonl"));
+            std::fs::write(&p, "").expect("write");
+            p
+        })
+        .collect();
+    let mut args = vec!["track", "--out", "unused.jsonl", "--detections"];
+    args.extend(many.iter().map(String::as_str));
+    let out = limes(&args);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && said.contains("257 detections files: at most 256"),
+        "{said}"
+    );
     // One file, one log after the other: the second is late, and the error says what to do.
     let out = limes(&[
         "track",

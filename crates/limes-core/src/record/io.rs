@@ -144,13 +144,13 @@ pub struct LineReader<R> {
 }
 
 impl LineReader<BufReader<File>> {
-    /// Opens `path`.
-    pub fn open(path: &Path) -> Result<Self, ReadError> {
+    /// Opens `path`, reading it `buffer` bytes at a time.
+    pub fn open(path: &Path, buffer: usize) -> Result<Self, ReadError> {
         let file = File::open(path).map_err(|source| ReadError::Io {
             path: path.to_path_buf(),
             source,
         })?;
-        Ok(Self::new(BufReader::with_capacity(1 << 20, file), path))
+        Ok(Self::new(BufReader::with_capacity(buffer, file), path))
     }
 }
 
