@@ -30,7 +30,7 @@ pub const MAX_COUNT: u32 = 100_000;
 
 /// What is wrong with one field of one record.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, thiserror::Error)]
-#[error("field `{field}`: {message}")]
+#[error("{}{message}", if field.is_empty() { String::new() } else { format!("field `{field}`: ") })]
 pub struct FieldError {
     /// The field at fault, as a JSON path (`ce`, `class.person`, `cov[1]`); empty only when the
     /// text is not a JSON object at all.
@@ -448,6 +448,12 @@ mod tests {
         );
         assert_eq!(field(&d(r#""heat_m2":1"#)), "ce");
         assert_eq!(field(&OK.replace("38.9", "NaN")), "lon");
+        // Text that is no JSON object has no field to name, and the message says none.
+        let e = SensorRecord::from_json(b"not json").expect_err("not a record");
+        assert!(
+            e.field.is_empty() && !e.to_string().contains("field"),
+            "{e}"
+        );
         assert_eq!(field(&OK.replace("38.9", "238.9")), "lon");
         assert_eq!(field(&OK.replace("36.4", "\"north\"")), "lat");
         assert_eq!(
