@@ -70,7 +70,7 @@ enum Cmd {
     /// Track detections (JSON Lines) into tracks; with --site also raise alerts.
     Track {
         /// Detections files (sensor records, JSON Lines), each in its own time order (one
-        /// sensor's log per file, say): several are merged by time.
+        /// sensor's log per file, say): several are merged by time; `-` is standard input.
         #[arg(long, num_args = 1.., required = true)]
         detections: Vec<PathBuf>,
         /// Tracks file to write.

@@ -4,8 +4,8 @@
 
 use limes_core::record::{LineReader, ReadError, SensorRecord};
 use std::fs::File;
-use std::io::BufReader;
-use std::path::PathBuf;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
 
 /// One record read: which file (index into the inputs), its line, and the record or why the
 /// line is not one.
@@ -21,7 +21,7 @@ pub struct Read {
 /// The next records of several files, the earliest first (a line that is no record first of
 /// all, so it is named at once); records of one time in the order of the files.
 pub struct Merged {
-    files: Vec<LineReader<BufReader<File>>>,
+    files: Vec<LineReader<Box<dyn BufRead>>>,
     /// Each file's next record, read ahead: one per file, so memory does not grow with them.
     heads: Vec<Option<Read>>,
     bytes: u64,
@@ -46,7 +46,7 @@ impl Merged {
         let buffer = (BUFFERS / paths.len().max(1)).max(64 << 10);
         let mut files = Vec::with_capacity(paths.len());
         for p in paths {
-            files.push(LineReader::open(p, buffer)?);
+            files.push(open(p, buffer)?);
         }
         let mut m = Self {
             heads: (0..files.len()).map(|_| None).collect(),
@@ -98,4 +98,18 @@ impl Merged {
         self.heads[k] = Some(Read { file: k, line, rec });
         Ok(())
     }
+}
+
+/// A file's lines, read `buffer` bytes at a time; `-` is standard input.
+fn open(path: &Path, buffer: usize) -> Result<LineReader<Box<dyn BufRead>>, ReadError> {
+    let reader: Box<dyn BufRead> = if path == Path::new("-") {
+        Box::new(BufReader::with_capacity(buffer, std::io::stdin().lock()))
+    } else {
+        let file = File::open(path).map_err(|source| ReadError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Box::new(BufReader::with_capacity(buffer, file))
+    };
+    Ok(LineReader::new(reader, path))
 }

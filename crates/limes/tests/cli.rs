@@ -599,6 +599,33 @@ fn several_detection_files_are_merged_by_time() {
         [0, 5],
         "both walkers tracked"
     );
+    // `-` is standard input, merged like a file.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_limes"))
+        .args([
+            "track",
+            "--out",
+            &s("tracks4.jsonl"),
+            "--detections",
+            &s("a.jsonl"),
+            "-",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("limes runs");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(b.as_bytes()).expect("write stdin");
+    }
+    let out = child.wait_with_output().expect("limes ends");
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && summary.starts_with("80 detections tracked (0 refused"),
+        "{summary}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // One file given twice is refused, not tracked twice.
     let out = limes(&[
         "track",

@@ -143,17 +143,6 @@ pub struct LineReader<R> {
     ended: bool,
 }
 
-impl LineReader<BufReader<File>> {
-    /// Opens `path`, reading it `buffer` bytes at a time.
-    pub fn open(path: &Path, buffer: usize) -> Result<Self, ReadError> {
-        let file = File::open(path).map_err(|source| ReadError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Ok(Self::new(BufReader::with_capacity(buffer, file), path))
-    }
-}
-
 impl<R: BufRead> LineReader<R> {
     /// Reads `reader`; `path` names it in errors.
     pub fn new(reader: R, path: &Path) -> Self {
