@@ -150,6 +150,9 @@ pub fn track(
             cfg
         }
     };
+    // The inputs are opened before any output is created: one that cannot be read leaves an
+    // earlier run's files as they were.
+    let mut input = Merged::open(detections)?;
     let mut engine = Engine::new(cfg, site.as_ref());
     // Every update of a confirmed track (and of tentative ones with --all).
     let mut files = FileOutput::create(out, alerts, all, 0.0)?;
@@ -161,7 +164,6 @@ pub fn track(
         .map(|d| std::fs::metadata(d).map_or(0, |m| m.len()))
         .sum::<u64>()
         .max(1);
-    let mut input = Merged::open(detections)?;
     let names: Vec<String> = detections.iter().map(|d| d.display().to_string()).collect();
     let bar = progress::bar("track");
     let mut last_t = f64::NEG_INFINITY;

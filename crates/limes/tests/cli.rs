@@ -648,13 +648,18 @@ fn several_detection_files_are_merged_by_time() {
             p
         })
         .collect();
-    let mut args = vec!["track", "--out", "unused.jsonl", "--detections"];
+    let unused = s("unused.jsonl");
+    let mut args = vec!["track", "--out", &unused, "--detections"];
     args.extend(many.iter().map(String::as_str));
     let out = limes(&args);
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success() && said.contains("257 detections files: at most 256"),
         "{said}"
+    );
+    assert!(
+        !d.join("unused.jsonl").exists(),
+        "no output for a run refused at its inputs"
     );
     // One file, one log after the other: the second is late, and the error says what to do.
     let out = limes(&[
