@@ -3,6 +3,7 @@
 //! second log late).
 
 use limes_core::record::{LineReader, ReadError, SensorRecord};
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -20,23 +21,33 @@ pub struct Read {
 
 /// The next records of several files, the earliest first (a line that is no record first of
 /// all, so it is named at once); records of one time in the order of the files.
+///
+/// A record is placed by its time only when that time fits its own file: one that is no valid
+/// record, or more than `window` ahead of most of the records after it in its file (a wrong
+/// clock), goes out at once, to be refused where it stands, instead of holding its file back
+/// until every other file has ended and making the rest of it late.
 pub struct Merged {
     files: Vec<LineReader<Box<dyn BufRead>>>,
-    /// Each file's next record, read ahead: one per file, so memory does not grow with them.
-    heads: Vec<Option<Read>>,
+    /// Each file's next records, read ahead: at most [`AHEAD`] + 1 per file, so memory does
+    /// not grow with the files' length.
+    queues: Vec<VecDeque<Read>>,
+    window: f64,
     bytes: u64,
 }
 
-/// Files read side by side at most: each holds a file descriptor, a read buffer and up to a
-/// line of [`limes_core::record::MAX_LINE`] bytes.
-pub const MAX_FILES: usize = 256;
+/// Files read side by side at most: each holds a file descriptor, a read buffer and up to
+/// [`AHEAD`] + 1 records of up to [`limes_core::record::MAX_LINE`] bytes.
+pub const MAX_FILES: usize = 64;
+
+/// Records of its own file a record is judged by before its time places it.
+const AHEAD: usize = 4;
 
 /// Read buffers of all files together, bytes (each at least 64 KiB).
 const BUFFERS: usize = 1 << 20;
 
 impl Merged {
-    /// Opens every file.
-    pub fn open(paths: &[PathBuf]) -> anyhow::Result<Self> {
+    /// Opens every file; `window` is the tracker's reorder window, seconds.
+    pub fn open(paths: &[PathBuf], window: f64) -> anyhow::Result<Self> {
         if paths.len() > MAX_FILES {
             anyhow::bail!(
                 "{} detections files: at most {MAX_FILES} are read side by side (concatenate each sensor's logs, in time order, first)",
@@ -49,8 +60,9 @@ impl Merged {
             files.push(open(p, buffer)?);
         }
         let mut m = Self {
-            heads: (0..files.len()).map(|_| None).collect(),
+            queues: (0..files.len()).map(|_| VecDeque::new()).collect(),
             files,
+            window,
             bytes: 0,
         };
         for k in 0..m.files.len() {
@@ -66,36 +78,56 @@ impl Merged {
 
     /// The earliest record left, or `None` when every file has ended.
     pub fn next_read(&mut self) -> Result<Option<Read>, ReadError> {
-        let key = |r: &Read| match &r.rec {
-            Ok(rec) => rec.time().0,
-            Err(_) => f64::NEG_INFINITY,
-        };
         let mut best: Option<(usize, f64)> = None;
-        for (k, h) in self.heads.iter().enumerate() {
-            if let Some(r) = h {
-                let t = key(r);
-                // NaN never wins (a record's time is a number once validated; until then, last).
-                if best.is_none_or(|(_, b)| t < b || b.is_nan() && !t.is_nan()) {
-                    best = Some((k, t));
-                }
+        for (k, q) in self.queues.iter().enumerate() {
+            let Some(t) = self.place(q) else { continue };
+            if best.is_none_or(|(_, b)| t < b) {
+                best = Some((k, t));
             }
         }
         let Some((k, _)) = best else {
             return Ok(None);
         };
-        let r = self.heads[k].take();
+        let r = self.queues[k].pop_front();
         self.fill(k)?;
         Ok(r)
     }
 
-    /// Reads file `k`'s next record into its head.
-    fn fill(&mut self, k: usize) -> Result<(), ReadError> {
-        let Some((line, text)) = self.files[k].next_line()? else {
-            return Ok(());
+    /// Where the first record of a file's queue goes: its time, or −∞ (at once) when it is no
+    /// valid record or is more than the window ahead of most of the records after it.
+    fn place(&self, q: &VecDeque<Read>) -> Option<f64> {
+        let first = q.front()?;
+        let Ok(rec) = first.rec.as_ref().map_err(|_| ()).and_then(|r| {
+            r.validate().map_err(|_| ())?;
+            Ok(r)
+        }) else {
+            return Some(f64::NEG_INFINITY);
         };
-        self.bytes += text.as_ref().map_or(0, |t| t.len() as u64 + 1);
-        let rec = text.and_then(|t| SensorRecord::from_json(t).map_err(|e| e.to_string()));
-        self.heads[k] = Some(Read { file: k, line, rec });
+        let t = rec.time().0;
+        let after: Vec<f64> = q
+            .iter()
+            .skip(1)
+            .filter_map(|r| r.rec.as_ref().ok())
+            .map(|r| r.time().0)
+            .filter(|t| t.is_finite())
+            .collect();
+        let behind = after.iter().filter(|&&u| u < t - self.window).count();
+        if !after.is_empty() && behind * 2 > after.len() {
+            return Some(f64::NEG_INFINITY);
+        }
+        Some(t)
+    }
+
+    /// Tops file `k`'s queue up to [`AHEAD`] + 1 records.
+    fn fill(&mut self, k: usize) -> Result<(), ReadError> {
+        while self.queues[k].len() <= AHEAD {
+            let Some((line, text)) = self.files[k].next_line()? else {
+                return Ok(());
+            };
+            self.bytes += text.as_ref().map_or(0, |t| t.len() as u64 + 1);
+            let rec = text.and_then(|t| SensorRecord::from_json(t).map_err(|e| e.to_string()));
+            self.queues[k].push_back(Read { file: k, line, rec });
+        }
         Ok(())
     }
 }

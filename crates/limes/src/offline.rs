@@ -152,7 +152,7 @@ pub fn track(
     };
     // The inputs are opened before any output is created: one that cannot be read leaves an
     // earlier run's files as they were.
-    let mut input = Merged::open(detections)?;
+    let mut input = Merged::open(detections, cfg.reorder_window_s)?;
     let mut engine = Engine::new(cfg, site.as_ref());
     // Every update of a confirmed track (and of tentative ones with --all).
     let mut files = FileOutput::create(out, alerts, all, 0.0)?;
