@@ -72,8 +72,24 @@ const LOOK_AHEAD: usize = 16;
 /// Sensors whose learnt figures `limes track` prints at most.
 const SENSORS_SHOWN: usize = 20;
 
-/// Whether two paths name one existing file (a path that does not exist yet is no input).
+/// Whether two paths name one existing file — by device and inode where there are such, so a
+/// hard link, a symlink, `/dev/stdin` or `-` (standard input) is seen for what it is (a path
+/// that does not exist yet is no input).
 fn same_file(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let id = |p: &Path| {
+            let p = if p == Path::new("-") {
+                Path::new("/dev/stdin")
+            } else {
+                p
+            };
+            std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()))
+        };
+        matches!((id(a), id(b)), (Some(x), Some(y)) if x == y)
+    }
+    #[cfg(not(unix))]
     match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
         (Ok(a), Ok(b)) => a == b,
         _ => false,

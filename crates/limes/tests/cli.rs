@@ -685,6 +685,34 @@ fn several_detection_files_are_merged_by_time() {
         !d.join("unused.jsonl").exists(),
         "no output for a run refused at its inputs"
     );
+    // A hard link is the same file: refused as given twice, and as an output.
+    std::fs::hard_link(d.join("a.jsonl"), d.join("a-link.jsonl")).expect("link");
+    let out = limes(&[
+        "track",
+        "--detections",
+        &s("a.jsonl"),
+        &s("a-link.jsonl"),
+        "--out",
+        &s("tracks6.jsonl"),
+    ]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && said.contains("given twice"),
+        "{said}"
+    );
+    let out = limes(&[
+        "track",
+        "--detections",
+        &s("a.jsonl"),
+        "--out",
+        &s("a-link.jsonl"),
+    ]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && said.contains("is the detections file"),
+        "{said}"
+    );
+    assert_eq!(std::fs::read_to_string(d.join("a.jsonl")).expect("a"), a);
     // One file, one log after the other: the second is late, and the error says what to do.
     let out = limes(&[
         "track",
