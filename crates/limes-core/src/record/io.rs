@@ -88,7 +88,7 @@ fn parse<T: DeserializeOwned>(line: &[u8]) -> Result<T, String> {
         return Ok(v);
     }
     let de = &mut serde_json::Deserializer::from_str(text);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let v: T = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         // `.` is the record itself (a flattened field, or a missing one serde names).
@@ -97,7 +97,12 @@ fn parse<T: DeserializeOwned>(line: &[u8]) -> Result<T, String> {
         } else {
             format!("field `{path}`: {inner}")
         }
-    })
+    })?;
+    // The record read, only what follows it can have failed the plain parse: two records on
+    // one line, or a record and junk, are refused as the plain parse refuses them.
+    de.end()
+        .map_err(|e| format!("text after the record: {e}"))?;
+    Ok(v)
 }
 
 /// Streams the lines of a file that are not blank: calls `f` with the 1-based line number and
@@ -263,6 +268,16 @@ mod tests {
         fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
             Err(std::io::Error::other("read past the first bad line"))
         }
+    }
+
+    #[test]
+    fn text_after_a_record_is_refused() {
+        type Map = serde_json::Map<String, serde_json::Value>;
+        for line in [&b"{\"a\":1}{\"a\":2}"[..], b"{\"a\":1} junk"] {
+            let e = parse::<Map>(line).expect_err("two records on one line");
+            assert!(e.contains("text after the record"), "{e}");
+        }
+        assert!(parse::<Map>(b"{\"a\":1}  ").is_ok());
     }
 
     #[test]
