@@ -12,6 +12,14 @@ fn limes(args: &[&str]) -> std::process::Output {
         .expect("limes runs")
 }
 
+/// Runs `limes` expecting it to fail; its stderr.
+fn fails(args: &[&str]) -> String {
+    let out = limes(args);
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "limes {args:?} succeeded:\n{said}");
+    said
+}
+
 fn ok(args: &[&str]) -> String {
     let out = limes(args);
     assert!(
@@ -651,7 +659,7 @@ fn several_detection_files_are_merged_by_time() {
         "{summary}"
     );
     // One file given twice is refused, not tracked twice.
-    let out = limes(&[
+    let said = fails(&[
         "track",
         "--detections",
         &s("a.jsonl"),
@@ -659,11 +667,7 @@ fn several_detection_files_are_merged_by_time() {
         "--out",
         &s("tracks3.jsonl"),
     ]);
-    let said = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && said.contains("given twice"),
-        "{said}"
-    );
+    assert!(said.contains("given twice"), "{said}");
     // Files read side by side are bounded (each holds a descriptor and buffers).
     let many: Vec<String> = (0..65)
         .map(|k| {
@@ -675,19 +679,15 @@ fn several_detection_files_are_merged_by_time() {
     let unused = s("unused.jsonl");
     let mut args = vec!["track", "--out", &unused, "--detections"];
     args.extend(many.iter().map(String::as_str));
-    let out = limes(&args);
-    let said = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && said.contains("65 detections files: at most 64"),
-        "{said}"
-    );
+    let said = fails(&args);
+    assert!(said.contains("65 detections files: at most 64"), "{said}");
     assert!(
         !d.join("unused.jsonl").exists(),
         "no output for a run refused at its inputs"
     );
     // A hard link is the same file: refused as given twice, and as an output.
     std::fs::hard_link(d.join("a.jsonl"), d.join("a-link.jsonl")).expect("link");
-    let out = limes(&[
+    let said = fails(&[
         "track",
         "--detections",
         &s("a.jsonl"),
@@ -695,23 +695,15 @@ fn several_detection_files_are_merged_by_time() {
         "--out",
         &s("tracks6.jsonl"),
     ]);
-    let said = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && said.contains("given twice"),
-        "{said}"
-    );
-    let out = limes(&[
+    assert!(said.contains("given twice"), "{said}");
+    let said = fails(&[
         "track",
         "--detections",
         &s("a.jsonl"),
         "--out",
         &s("a-link.jsonl"),
     ]);
-    let said = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && said.contains("is the detections file"),
-        "{said}"
-    );
+    assert!(said.contains("is the detections file"), "{said}");
     assert_eq!(std::fs::read_to_string(d.join("a.jsonl")).expect("a"), a);
     // One file, one log after the other: the second is late, and the error says what to do.
     let out = limes(&[
