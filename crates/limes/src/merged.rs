@@ -104,15 +104,16 @@ impl Merged {
             return Some(f64::NEG_INFINITY);
         };
         let t = rec.time().0;
-        let after: Vec<f64> = q
+        let (after, behind) = q
             .iter()
             .skip(1)
             .filter_map(|r| r.rec.as_ref().ok())
             .map(|r| r.time().0)
-            .filter(|t| t.is_finite())
-            .collect();
-        let behind = after.iter().filter(|&&u| u < t - self.window).count();
-        if !after.is_empty() && behind * 2 > after.len() {
+            .filter(|u| u.is_finite())
+            .fold((0, 0), |(n, b), u| {
+                (n + 1, b + usize::from(u < t - self.window))
+            });
+        if after > 0 && behind * 2 > after {
             return Some(f64::NEG_INFINITY);
         }
         Some(t)
