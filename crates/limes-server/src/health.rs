@@ -1,10 +1,10 @@
 //! The server's health as `/readyz` reports it: replaying, ready, or failed (a stopped engine
 //! or writer thread, with the reason), and the systematic problems that make it not ready
-//! (the engine refusing most records); sensors that flood are named beside it.
+//! (the engine refusing most records, the store failing to commit); sensors that flood are named beside it.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use tokio::sync::watch;
 
 /// Where the server is in its life.
@@ -29,6 +29,7 @@ pub struct Health {
     pub processed: Arc<AtomicI64>,
     recent: Arc<Mutex<VecDeque<bool>>>,
     flooding: Arc<Mutex<BTreeSet<String>>>,
+    writer: Arc<OnceLock<Arc<crate::store::WriterStatus>>>,
 }
 
 impl Default for Health {
@@ -45,6 +46,7 @@ impl Health {
             processed: Arc::new(AtomicI64::new(0)),
             recent: Default::default(),
             flooding: Default::default(),
+            writer: Default::default(),
         }
     }
 
@@ -108,6 +110,11 @@ impl Health {
         }
     }
 
+    /// Reports the store's writer as a problem while its transactions fail.
+    pub fn watch_writer(&self, status: Arc<crate::store::WriterStatus>) {
+        let _ = self.writer.set(status);
+    }
+
     /// Notes whether the engine took (`true`) or refused a logged record.
     pub fn engine_took(&self, took: bool) {
         if let Ok(mut r) = self.recent.lock() {
@@ -145,6 +152,9 @@ impl Health {
             State::Replaying => out.push("replaying the log".to_string()),
             State::Failed(r) => out.push(r),
             State::Ready => {}
+        }
+        if let Some(p) = self.writer.get().and_then(|w| w.problem()) {
+            out.push(p);
         }
         if let Ok(r) = self.recent.lock() {
             let refused = r.iter().filter(|t| !**t).count();

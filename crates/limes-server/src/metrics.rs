@@ -73,6 +73,8 @@ pub struct Metrics {
     /// Audit checkpoints that could not be signed (the log does not extend the last one, or
     /// the store failed).
     pub audit_checkpoint_failed: Counter,
+    /// The store's transactions that failed (nothing of them stored).
+    pub store_commit_failed: Counter,
 }
 
 impl Default for Metrics {
@@ -84,6 +86,11 @@ impl Default for Metrics {
 impl Metrics {
     /// Registers every metric.
     pub fn new() -> Self {
+        Self::counting_commits(Counter::default())
+    }
+
+    /// Registers every metric, `store_commit_failed` being the store writer's own counter.
+    pub fn counting_commits(store_commit_failed: Counter) -> Self {
         let mut r = Registry::with_prefix("limes");
         let m = Self {
             registry: Arc::new(Registry::default()),
@@ -111,6 +118,7 @@ impl Metrics {
             flood_refused: Gauge::default(),
             audit_checkpoint_size: Gauge::default(),
             audit_checkpoint_failed: Counter::default(),
+            store_commit_failed,
         };
         r.register(
             "ingest_records",
@@ -226,6 +234,11 @@ impl Metrics {
             "audit_checkpoint_failed",
             "Audit checkpoints not signed (the log does not extend the last one, or the store failed)",
             m.audit_checkpoint_failed.clone(),
+        );
+        r.register(
+            "store_commit_failed",
+            "Store transactions that failed: nothing of them stored, input refused with 503 until one commits",
+            m.store_commit_failed.clone(),
         );
         r.register(
             "late_dropped",

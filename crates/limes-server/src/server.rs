@@ -309,6 +309,7 @@ impl Server {
         let health = Health::new();
         let (feed_tx, feed_rx) = bounded(64);
         let (store, writer) = Store::open(&cfg.data, cfg.queue, feed_tx)?;
+        health.watch_writer(store.writer_status().clone());
         let writer_ended = supervise("log writer", writer, health.clone(), shutdown.clone())
             .map_err(ServerError::Thread)?;
         let tokens = store.read_blocking(Tokens::load)?;
@@ -343,7 +344,7 @@ impl Server {
             Clock::drill(resume, cfg.clock_speed)
         };
         let policy = Arc::new(Policy::new(&site, Ids::load_or_create(&cfg.data)?));
-        let metrics = Metrics::new();
+        let metrics = Metrics::counting_commits(store.writer_status().failed.clone());
         let checker = Arc::new(Checker::new(
             &site,
             clock.clone(),

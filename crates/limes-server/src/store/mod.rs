@@ -8,7 +8,7 @@ pub(crate) mod schema;
 mod tests;
 mod writer;
 
-pub use writer::{AlertWrite, EngineWrite, Fed, Feed, OutboxRow};
+pub use writer::{AlertWrite, EngineWrite, Fed, Feed, OutboxRow, WriterStatus};
 
 use crossbeam_channel::{bounded, Sender, TrySendError};
 use limes_core::engine::Admission;
@@ -61,6 +61,10 @@ pub enum StoreError {
     /// The engine has not finished replaying the log; nothing is taken yet.
     #[error("replaying the log; not ready")]
     NotReady,
+    /// The writer's transaction failed (disk full, I/O error): nothing of it was stored and the
+    /// request may be sent again.
+    #[error("not stored: {0}; send it again")]
+    NotStored(String),
     /// The audit log's Merkle tree does not fit the log.
     #[error(transparent)]
     Audit(crate::audit::merkle::TreeError),
@@ -83,6 +87,7 @@ pub struct Store {
     ingest: Sender<Op>,
     control: Sender<Op>,
     engine: Sender<EngineWrite>,
+    status: Arc<WriterStatus>,
 }
 
 /// What a store holds, for `/api/v1/stats` and the tests.
@@ -137,6 +142,7 @@ impl Store {
         let (ingest, ingest_rx) = bounded(queue.max(1));
         let (control, control_rx) = bounded(1024);
         let (engine, engine_rx) = bounded(ENGINE_QUEUE);
+        let status = Arc::new(WriterStatus::default());
         let handle = writer::spawn(
             conn,
             Queues {
@@ -145,12 +151,14 @@ impl Store {
                 engine: engine_rx,
             },
             feed,
+            status.clone(),
         )?;
         Ok((
             Self {
                 ingest,
                 control,
                 engine,
+                status,
                 db,
                 readers: Arc::new(Mutex::new(Vec::new())),
                 _lock: Arc::new(lock),
@@ -162,6 +170,11 @@ impl Store {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.db
+    }
+
+    /// Whether the writer's last transaction failed, and how many have failed.
+    pub fn writer_status(&self) -> &Arc<WriterStatus> {
+        &self.status
     }
 
     /// Queues a checked batch for the log, or [`StoreError::Busy`] when the queue is full. The

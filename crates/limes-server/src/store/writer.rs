@@ -8,8 +8,10 @@
 use crossbeam_channel::{Receiver, Select, Sender};
 use limes_core::engine::Admission;
 use limes_core::record::{AlertRecord, EventRecord, SensorRecord};
+use prometheus_client::metrics::counter::Counter;
 use rusqlite::{params, Connection, OptionalExtension};
-use std::time::Instant;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use super::{ChangeFn, StoreError};
@@ -21,6 +23,13 @@ pub type Fed = (Feed, Option<Instant>);
 
 /// Most operations applied in one transaction.
 const MAX_GROUP: usize = 1024;
+
+/// The first wait before a failed transaction's alert revisions are tried again; it doubles
+/// with each failure in a row up to [`MAX_RETRY`].
+const FIRST_RETRY: Duration = Duration::from_millis(50);
+
+/// The longest wait between two tries of a failing transaction.
+const MAX_RETRY: Duration = Duration::from_secs(2);
 
 /// Idempotency keys are kept this long, seconds.
 pub const KEY_TTL_S: f64 = 24.0 * 3600.0;
@@ -132,10 +141,38 @@ pub(super) struct Queues {
     pub engine: Receiver<EngineWrite>,
 }
 
+/// Whether the writer can commit, shared with readiness and the metrics.
+#[derive(Debug, Default)]
+pub struct WriterStatus {
+    /// Transactions that failed (nothing of them stored), since the start.
+    pub failed: Counter,
+    /// The last failure, while no transaction has committed since.
+    failing: Mutex<Option<String>>,
+}
+
+impl WriterStatus {
+    /// Why the store is not taking input, while its last transaction failed.
+    pub fn problem(&self) -> Option<String> {
+        let failing = self.failing.lock().ok()?.clone()?;
+        Some(format!(
+            "the store cannot commit ({failing}); {} transactions failed since the start, \
+             input is refused until one commits",
+            self.failed.get()
+        ))
+    }
+
+    fn set(&self, failing: Option<String>) {
+        if let Ok(mut f) = self.failing.lock() {
+            *f = failing;
+        }
+    }
+}
+
 pub(super) fn spawn(
     conn: Connection,
     queues: Queues,
     feed: Sender<Fed>,
+    status: std::sync::Arc<WriterStatus>,
 ) -> Result<std::thread::JoinHandle<Result<(), String>>, StoreError> {
     let last = audit::last_hash(&conn)?;
     std::thread::Builder::new()
@@ -151,6 +188,8 @@ pub(super) fn spawn(
                 feed,
                 revs: Vec::new(),
                 commits: 0,
+                status,
+                retry: None,
             };
             w.run(queues);
             Ok(())
@@ -167,6 +206,9 @@ struct Writer {
     feed: Sender<Fed>,
     revs: Vec<EngineWrite>,
     commits: u64,
+    status: std::sync::Arc<WriterStatus>,
+    /// After a failed transaction, how long to wait before trying its alert revisions again.
+    retry: Option<Duration>,
 }
 
 /// What the writer keeps between commits: the audit chain's head and the admission rule.
@@ -196,41 +238,60 @@ impl Writer {
     fn run(&mut self, q: Queues) {
         let mut ops = Vec::new();
         loop {
-            if self.revs.is_empty() {
-                let first = crossbeam_channel::select! {
-                    recv(q.engine) -> a => a.map(Err),
-                    recv(q.control) -> op => op.map(Ok),
-                    recv(q.ingest) -> op => op.map(Ok),
-                };
-                match first {
-                    Ok(Ok(op)) => ops.push(op),
-                    Ok(Err(a)) => self.revs.push(a),
+            // Alert revisions left by a failed transaction are tried again after a wait, or
+            // with the next operation that comes meanwhile.
+            let wait = match (self.revs.is_empty(), self.retry) {
+                (true, _) => Some(None),
+                (false, Some(d)) => Some(Some(d)),
+                (false, None) => None,
+            };
+            if let Some(timeout) = wait {
+                match next(&q, timeout) {
+                    Next::Op(op) => self.take(op, &mut ops),
+                    Next::Write(a) => self.revs.push(a),
+                    Next::Timeout => {}
                     // All senders gone: the store was dropped.
-                    Err(_) => return,
+                    Next::Closed => return,
                 }
             }
             while ops.len() + self.revs.len() < MAX_GROUP {
                 if let Ok(a) = q.engine.try_recv() {
                     self.revs.push(a);
                 } else if let Ok(op) = q.control.try_recv() {
-                    ops.push(op);
+                    self.take(op, &mut ops);
                 } else if let Ok(op) = q.ingest.try_recv() {
-                    ops.push(op);
+                    self.take(op, &mut ops);
                 } else {
                     break;
                 }
+            }
+            if ops.is_empty() && self.revs.is_empty() {
+                continue;
             }
             self.commit(&mut ops, &q.engine);
         }
     }
 
+    /// Queues `op` for the next transaction; the admission state is adopted at once, outside
+    /// any transaction, so a transaction that fails cannot lose it.
+    fn take(&mut self, op: Op, ops: &mut Vec<Op>) {
+        match op {
+            Op::Admission(a) => self.log.adopt(*a),
+            op => ops.push(op),
+        }
+    }
+
     /// Applies everything queued in one transaction; acknowledges only after the commit.
     fn commit(&mut self, ops: &mut Vec<Op>, alerts: &Receiver<EngineWrite>) {
-        fail::fail_point!("writer-commit");
         let before = self.log.clone();
         let mut done = Vec::with_capacity(ops.len());
         let revs: Vec<EngineWrite> = self.revs.drain(..).collect();
         let result = (|| -> Result<(), rusqlite::Error> {
+            // Tests fail the transaction here as a full disk would.
+            fail::fail_point!("writer-commit", |_| Err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+                Some("injected: disk full".into()),
+            )));
             let tx = self.conn.unchecked_transaction()?;
             for w in &revs {
                 match w {
@@ -253,21 +314,48 @@ impl Writer {
             tx.commit()
         })();
         if let Err(e) = result {
-            // Nothing in the group is durable: say so to every waiter.
+            // Nothing in the group is durable: say so to every waiter, and keep the engine's
+            // alert revisions (the engine will not send them again) for the next try.
             self.log = before;
-            tracing::error!("commit failed: {e}");
+            self.status.failed.inc();
+            self.status.set(Some(e.to_string()));
+            let wait = self.retry.map_or(FIRST_RETRY, |d| (d * 2).min(MAX_RETRY));
+            self.retry = Some(wait);
+            tracing::error!(
+                "commit failed ({} alert revisions and events kept, tried again within {} ms): {e}",
+                revs.len(),
+                wait.as_millis()
+            );
+            self.revs.splice(0..0, revs);
+            let not_stored = || StoreError::NotStored(e.to_string());
             for d in done {
                 match d {
                     Done::Records(ack, ..) => {
-                        let _ = ack.send(Err(StoreError::Refused(format!("not stored: {e}"))));
+                        let _ = ack.send(Err(not_stored()));
                     }
                     Done::Change(ack, _) => {
-                        let _ = ack.send(Err(StoreError::Refused(format!("not stored: {e}"))));
+                        let _ = ack.send(Err(not_stored()));
                     }
                     Done::Tick(_) => {}
                 }
             }
+            // Those the transaction failed before reaching are not stored either.
+            for op in ops.drain(..) {
+                match op {
+                    Op::Records { ack, .. } => {
+                        let _ = ack.send(Err(not_stored()));
+                    }
+                    Op::Change { ack, .. } => {
+                        let _ = ack.send(Err(not_stored()));
+                    }
+                    Op::Tick(_) | Op::Admission(_) => {}
+                }
+            }
             return;
+        }
+        if self.retry.take().is_some() {
+            tracing::info!("the store commits again");
+            self.status.set(None);
         }
         for d in done {
             match d {
@@ -310,6 +398,39 @@ impl Writer {
             }
         }
     }
+}
+
+/// What the writer waits for next.
+// An operation is moved once, from its queue into the group, as it is everywhere else.
+#[allow(clippy::large_enum_variant)]
+enum Next {
+    Op(Op),
+    Write(EngineWrite),
+    Timeout,
+    Closed,
+}
+
+/// The next operation or engine write from any queue, waiting at most `timeout` (for ever
+/// with `None`).
+fn next(q: &Queues, timeout: Option<Duration>) -> Next {
+    let mut sel = Select::new();
+    let engine = sel.recv(&q.engine);
+    let control = sel.recv(&q.control);
+    let ingest = sel.recv(&q.ingest);
+    let oper = match timeout {
+        Some(d) => match sel.select_timeout(d) {
+            Ok(oper) => oper,
+            Err(_) => return Next::Timeout,
+        },
+        None => sel.select(),
+    };
+    let got = match oper.index() {
+        i if i == engine => oper.recv(&q.engine).map(Next::Write),
+        i if i == control => oper.recv(&q.control).map(Next::Op),
+        i if i == ingest => oper.recv(&q.ingest).map(Next::Op),
+        _ => return Next::Timeout,
+    };
+    got.unwrap_or(Next::Closed)
 }
 
 impl Log {
@@ -356,14 +477,19 @@ impl Log {
                 tx.execute_batch("RELEASE change")?;
                 Done::Change(ack, r)
             }
-            Op::Admission(mut a) => {
-                if self.latest_tick.is_finite() {
-                    a.tick(self.latest_tick);
-                }
-                self.admission = Some(*a);
+            Op::Admission(a) => {
+                self.adopt(*a);
                 return Ok(None);
             }
         }))
+    }
+
+    /// Takes the engine's admission state after its replay, with the latest tick logged.
+    fn adopt(&mut self, mut a: Admission) {
+        if self.latest_tick.is_finite() {
+            a.tick(self.latest_tick);
+        }
+        self.admission = Some(a);
     }
 
     /// Logs the records the engine will take; refuses the rest by index and field.
