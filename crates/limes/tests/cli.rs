@@ -720,3 +720,36 @@ fn several_detection_files_are_merged_by_time() {
         "{said}"
     );
 }
+
+/// An output that cannot be created, or written (a full disk: `/dev/full`), fails the run with
+/// an error that names the file.
+#[test]
+fn an_output_that_cannot_be_written_is_named() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path();
+    let detections = (0..5)
+        .map(|k| {
+            format!(
+                "{{\"type\":\"detection\",\"sensor\":\"s1\",\"time\":{},\"x\":{},\"y\":0.0,\"ce\":5.0}}\n",
+                1_000_000 + k,
+                1.3 * f64::from(k)
+            )
+        })
+        .collect::<String>();
+    std::fs::write(d.join("det.jsonl"), detections).expect("write");
+    let s = |n: &str| d.join(n).to_str().expect("utf-8").to_string();
+    let missing = s("no-such-dir/tracks.jsonl");
+    let said = fails(&["track", "--detections", &s("det.jsonl"), "--out", &missing]);
+    assert!(said.contains(&missing), "{said}");
+    if Path::new("/dev/full").exists() {
+        let said = fails(&[
+            "track",
+            "--detections",
+            &s("det.jsonl"),
+            "--out",
+            "/dev/full",
+            "--all",
+        ]);
+        assert!(said.contains("/dev/full"), "{said}");
+    }
+}

@@ -229,9 +229,9 @@ fn read_bounded_line(r: &mut impl BufRead, buf: &mut Vec<u8>) -> std::io::Result
     }
 }
 
-/// A buffered JSON Lines writer.
+/// A buffered JSON Lines writer; its errors name the file (`fs_err`).
 pub struct JsonlWriter {
-    out: BufWriter<File>,
+    out: BufWriter<fs_err::File>,
     path: PathBuf,
 }
 
@@ -239,7 +239,7 @@ impl JsonlWriter {
     /// Creates (or truncates) the file.
     pub fn create(path: &Path) -> std::io::Result<Self> {
         Ok(Self {
-            out: BufWriter::with_capacity(1 << 20, File::create(path)?),
+            out: BufWriter::with_capacity(1 << 20, fs_err::File::create(path)?),
             path: path.to_path_buf(),
         })
     }
