@@ -75,6 +75,8 @@ pub struct Metrics {
     pub audit_checkpoint_failed: Counter,
     /// The store's transactions that failed (nothing of them stored).
     pub store_commit_failed: Counter,
+    /// The engine's writes the store refused for their content, dropped.
+    pub store_writes_dropped: Counter,
 }
 
 impl Default for Metrics {
@@ -86,11 +88,11 @@ impl Default for Metrics {
 impl Metrics {
     /// Registers every metric.
     pub fn new() -> Self {
-        Self::counting_commits(Counter::default())
+        Self::with_writer(&crate::store::WriterStatus::default())
     }
 
-    /// Registers every metric, `store_commit_failed` being the store writer's own counter.
-    pub fn counting_commits(store_commit_failed: Counter) -> Self {
+    /// Registers every metric, the store's counting `writer`'s own counters.
+    pub fn with_writer(writer: &crate::store::WriterStatus) -> Self {
         let mut r = Registry::with_prefix("limes");
         let m = Self {
             registry: Arc::new(Registry::default()),
@@ -118,7 +120,8 @@ impl Metrics {
             flood_refused: Gauge::default(),
             audit_checkpoint_size: Gauge::default(),
             audit_checkpoint_failed: Counter::default(),
-            store_commit_failed,
+            store_commit_failed: writer.failed.clone(),
+            store_writes_dropped: writer.dropped.clone(),
         };
         r.register(
             "ingest_records",
@@ -239,6 +242,11 @@ impl Metrics {
             "store_commit_failed",
             "Store transactions that failed: nothing of them stored, input refused with 503 until one commits",
             m.store_commit_failed.clone(),
+        );
+        r.register(
+            "store_writes_dropped",
+            "Alert revisions and events the store refused for their content (a constraint), dropped",
+            m.store_writes_dropped.clone(),
         );
         r.register(
             "late_dropped",

@@ -344,7 +344,7 @@ impl Server {
             Clock::drill(resume, cfg.clock_speed)
         };
         let policy = Arc::new(Policy::new(&site, Ids::load_or_create(&cfg.data)?));
-        let metrics = Metrics::counting_commits(store.writer_status().failed.clone());
+        let metrics = Metrics::with_writer(store.writer_status());
         let checker = Arc::new(Checker::new(
             &site,
             clock.clone(),

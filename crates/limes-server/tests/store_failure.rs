@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use limes_core::engine::Admission;
-use limes_core::record::{Heartbeat, SensorRecord, Time};
+use limes_core::record::{AlertRecord, Heartbeat, SensorRecord, Time};
 use limes_core::track::TrackerConfig;
 use limes_server::ingest::{Batch, IngestReply};
 use limes_server::store::{AlertWrite, OutboxRow, Store, StoreError};
@@ -62,16 +62,20 @@ async fn a_failed_commit_loses_nothing_and_fails_readiness_while_it_lasts() {
     let err = log(&store, t)
         .await
         .expect_err("nothing is stored while the disk is full");
-    assert!(
-        matches!(&err, StoreError::NotStored(m) if m.contains("injected")),
-        "{err}"
-    );
+    assert!(matches!(err, StoreError::NotStored), "{err}");
     let status = store.writer_status().clone();
     assert!(status.failed.get() >= 1);
     let problem = status.problem().expect("readiness names the failure");
-    assert!(problem.contains("cannot commit"), "{problem}");
+    assert!(problem.contains("injected: disk full"), "{problem}");
 
     fail::cfg("writer-commit", "off").expect("fail point off");
+    // A statement failing halfway through a transaction: its request is answered too.
+    fail::cfg("writer-log-insert", "return").expect("fail point");
+    let err = log(&store, t + 0.5)
+        .await
+        .expect_err("not stored when the log's insert fails");
+    assert!(matches!(err, StoreError::NotStored), "{err}");
+    fail::cfg("writer-log-insert", "off").expect("fail point off");
     let reply = log(&store, t + 1.0)
         .await
         .expect("stored once the store commits again");
@@ -85,6 +89,24 @@ async fn a_failed_commit_loses_nothing_and_fails_readiness_while_it_lasts() {
         stats.records, 1,
         "the refused record is not in the log, {stats:?}"
     );
+
+    // A write the store refuses for its content (a time that is no number: NOT NULL) is
+    // dropped and counted, not tried for ever in front of everything else.
+    let mut bad: AlertRecord = serde_json::from_str(ALERT).expect("alert");
+    bad.id = 2;
+    bad.time = Time(f64::NAN);
+    store
+        .alert(AlertWrite {
+            rec: bad,
+            outbox: vec![],
+        })
+        .expect("queued");
+    let reply = log(&store, t + 2.0)
+        .await
+        .expect("stored after the bad write");
+    assert_eq!(reply.accepted, 1, "{:?}", reply.rejected);
+    assert_eq!(status.dropped.get(), 1);
+    assert_eq!(status.problem(), None);
     drop(store);
 
     // Served: input is refused with 503 and Retry-After, readiness says why, the metric counts.

@@ -59,7 +59,7 @@ fn idempotency_key(
         (status = 409, description = "Idempotency key reused with another body", body = super::openapi::ErrorBody),
         (status = 413, description = "Body over 16 MiB", body = super::openapi::ErrorBody),
         (status = 429, description = "Queue full; retry after a second", body = super::openapi::ErrorBody),
-        (status = 503, description = "Not taking input (replaying, or a thread failed)", body = super::openapi::ErrorBody),
+        (status = 503, description = "Nothing stored: replaying, a thread failed, or the store could not write; send it again after Retry-After", body = super::openapi::ErrorBody),
     ),
     security(("bearer" = [])))]
 /// Accepts sensor records; replies once they are durable.

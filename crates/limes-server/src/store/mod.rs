@@ -62,9 +62,10 @@ pub enum StoreError {
     #[error("replaying the log; not ready")]
     NotReady,
     /// The writer's transaction failed (disk full, I/O error): nothing of it was stored and the
-    /// request may be sent again.
-    #[error("not stored: {0}; send it again")]
-    NotStored(String),
+    /// request may be sent again. (What failed is in the server's log and readiness, not here:
+    /// the caller may be another organisation.)
+    #[error("not stored: the store could not write; send it again")]
+    NotStored,
     /// The audit log's Merkle tree does not fit the log.
     #[error(transparent)]
     Audit(crate::audit::merkle::TreeError),

@@ -146,6 +146,8 @@ pub(super) struct Queues {
 pub struct WriterStatus {
     /// Transactions that failed (nothing of them stored), since the start.
     pub failed: Counter,
+    /// The engine's alert revisions and events SQLite refused for their content, dropped.
+    pub dropped: Counter,
     /// The last failure, while no transaction has committed since.
     failing: Mutex<Option<String>>,
 }
@@ -156,7 +158,7 @@ impl WriterStatus {
         let failing = self.failing.lock().ok()?.clone()?;
         Some(format!(
             "the store cannot commit ({failing}); {} transactions failed since the start, \
-             input is refused until one commits",
+             none of the input is stored until one commits",
             self.failed.get()
         ))
     }
@@ -238,21 +240,23 @@ impl Writer {
     fn run(&mut self, q: Queues) {
         let mut ops = Vec::new();
         loop {
-            // Alert revisions left by a failed transaction are tried again after a wait, or
-            // with the next operation that comes meanwhile.
-            let wait = match (self.revs.is_empty(), self.retry) {
-                (true, _) => Some(None),
-                (false, Some(d)) => Some(Some(d)),
-                (false, None) => None,
-            };
-            if let Some(timeout) = wait {
-                match next(&q, timeout) {
-                    Next::Op(op) => self.take(op, &mut ops),
-                    Next::Write(a) => self.revs.push(a),
-                    Next::Timeout => {}
+            if ops.is_empty() && self.revs.is_empty() {
+                let first = crossbeam_channel::select! {
+                    recv(q.engine) -> a => a.map(Err),
+                    recv(q.control) -> op => op.map(Ok),
+                    recv(q.ingest) -> op => op.map(Ok),
+                };
+                match first {
+                    Ok(Ok(op)) => self.take(op, &mut ops),
+                    Ok(Err(a)) => self.revs.push(a),
                     // All senders gone: the store was dropped.
-                    Next::Closed => return,
+                    Err(_) => return,
                 }
+            }
+            // After a failed transaction the next waits (50 ms doubling to 2 s): what comes
+            // meanwhile waits in the bounded queues and goes into that one try.
+            if let Some(wait) = self.retry {
+                std::thread::sleep(wait);
             }
             while ops.len() + self.revs.len() < MAX_GROUP {
                 if let Ok(a) = q.engine.try_recv() {
@@ -281,27 +285,31 @@ impl Writer {
         }
     }
 
-    /// Applies everything queued in one transaction; acknowledges only after the commit.
+    /// Applies everything queued in one transaction; acknowledges only after the commit. If
+    /// it fails, every request in it is answered "not stored", and the engine's writes and the
+    /// latest clock tick are kept for the next try.
     fn commit(&mut self, ops: &mut Vec<Op>, alerts: &Receiver<EngineWrite>) {
         let before = self.log.clone();
         let mut done = Vec::with_capacity(ops.len());
         let revs: Vec<EngineWrite> = self.revs.drain(..).collect();
+        let mut pending = std::mem::take(ops).into_iter();
+        // Who waits on the operation whose statement failed.
+        let mut failed_at: Option<Waiter> = None;
         let result = (|| -> Result<(), rusqlite::Error> {
             // Tests fail the transaction here as a full disk would.
-            fail::fail_point!("writer-commit", |_| Err(rusqlite::Error::SqliteFailure(
-                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
-                Some("injected: disk full".into()),
-            )));
+            fail::fail_point!("writer-commit", |_| Err(disk_full()));
             let tx = self.conn.unchecked_transaction()?;
             for w in &revs {
-                match w {
-                    EngineWrite::Alert(a) => write_alert(&tx, a)?,
-                    EngineWrite::Event(e) => super::events::write(&tx, e)?,
-                }
+                write_engine(&tx, w, &self.status)?;
             }
-            for op in ops.drain(..) {
-                if let Some(d) = self.log.apply(&tx, op)? {
-                    done.push(d);
+            for op in pending.by_ref() {
+                match self.log.apply(&tx, op) {
+                    Ok(Some(d)) => done.push(d),
+                    Ok(None) => {}
+                    Err((e, w)) => {
+                        failed_at = Some(w);
+                        return Err(e);
+                    }
                 }
             }
             self.commits += 1;
@@ -315,41 +323,35 @@ impl Writer {
         })();
         if let Err(e) = result {
             // Nothing in the group is durable: say so to every waiter, and keep the engine's
-            // alert revisions (the engine will not send them again) for the next try.
+            // writes (the engine will not send them again) and the latest tick for the next try.
             self.log = before;
             self.status.failed.inc();
             self.status.set(Some(e.to_string()));
             let wait = self.retry.map_or(FIRST_RETRY, |d| (d * 2).min(MAX_RETRY));
             self.retry = Some(wait);
             tracing::error!(
-                "commit failed ({} alert revisions and events kept, tried again within {} ms): {e}",
+                "commit failed ({} alert revisions and events kept, tried again in {} ms): {e}",
                 revs.len(),
                 wait.as_millis()
             );
             self.revs.splice(0..0, revs);
-            let not_stored = || StoreError::NotStored(e.to_string());
-            for d in done {
-                match d {
-                    Done::Records(ack, ..) => {
-                        let _ = ack.send(Err(not_stored()));
+            let mut tick = f64::NEG_INFINITY;
+            let waiters = (done.into_iter().map(Waiter::from))
+                .chain(failed_at)
+                .chain(pending.filter_map(Waiter::of));
+            for w in waiters {
+                match w {
+                    Waiter::Records(ack) => {
+                        let _ = ack.send(Err(StoreError::NotStored));
                     }
-                    Done::Change(ack, _) => {
-                        let _ = ack.send(Err(not_stored()));
+                    Waiter::Change(ack) => {
+                        let _ = ack.send(Err(StoreError::NotStored));
                     }
-                    Done::Tick(_) => {}
+                    Waiter::Tick(t) => tick = tick.max(t),
                 }
             }
-            // Those the transaction failed before reaching are not stored either.
-            for op in ops.drain(..) {
-                match op {
-                    Op::Records { ack, .. } => {
-                        let _ = ack.send(Err(not_stored()));
-                    }
-                    Op::Change { ack, .. } => {
-                        let _ = ack.send(Err(not_stored()));
-                    }
-                    Op::Tick(_) | Op::Admission(_) => {}
-                }
+            if tick.is_finite() {
+                ops.push(Op::Tick(tick));
             }
             return;
         }
@@ -400,88 +402,106 @@ impl Writer {
     }
 }
 
-/// What the writer waits for next.
-// An operation is moved once, from its queue into the group, as it is everywhere else.
-#[allow(clippy::large_enum_variant)]
-enum Next {
-    Op(Op),
-    Write(EngineWrite),
-    Timeout,
-    Closed,
+/// Who waits on an operation of a transaction that failed, to be told it was not stored.
+enum Waiter {
+    Records(oneshot::Sender<Result<IngestReply, StoreError>>),
+    Change(oneshot::Sender<Result<serde_json::Value, StoreError>>),
+    /// A clock tick, logged again with the next try.
+    Tick(f64),
 }
 
-/// The next operation or engine write from any queue, waiting at most `timeout` (for ever
-/// with `None`).
-fn next(q: &Queues, timeout: Option<Duration>) -> Next {
-    let mut sel = Select::new();
-    let engine = sel.recv(&q.engine);
-    let control = sel.recv(&q.control);
-    let ingest = sel.recv(&q.ingest);
-    let oper = match timeout {
-        Some(d) => match sel.select_timeout(d) {
-            Ok(oper) => oper,
-            Err(_) => return Next::Timeout,
-        },
-        None => sel.select(),
-    };
-    let got = match oper.index() {
-        i if i == engine => oper.recv(&q.engine).map(Next::Write),
-        i if i == control => oper.recv(&q.control).map(Next::Op),
-        i if i == ingest => oper.recv(&q.ingest).map(Next::Op),
-        _ => return Next::Timeout,
-    };
-    got.unwrap_or(Next::Closed)
+impl From<Done> for Waiter {
+    fn from(d: Done) -> Self {
+        match d {
+            Done::Records(ack, ..) => Waiter::Records(ack),
+            Done::Change(ack, _) => Waiter::Change(ack),
+            Done::Tick(t) => Waiter::Tick(t),
+        }
+    }
+}
+
+impl Waiter {
+    /// The waiter of an operation the transaction never reached.
+    fn of(op: Op) -> Option<Self> {
+        match op {
+            Op::Records { ack, .. } => Some(Waiter::Records(ack)),
+            Op::Change { ack, .. } => Some(Waiter::Change(ack)),
+            Op::Tick(t) => Some(Waiter::Tick(t)),
+            Op::Admission(_) => None,
+        }
+    }
 }
 
 impl Log {
-    fn apply(&mut self, tx: &Connection, op: Op) -> Result<Option<Done>, rusqlite::Error> {
+    /// Applies one operation in the transaction; when a statement fails, the error and who
+    /// waits on the operation.
+    fn apply(
+        &mut self,
+        tx: &Connection,
+        op: Op,
+    ) -> Result<Option<Done>, (rusqlite::Error, Waiter)> {
         let now = crate::clock::wall_now();
-        Ok(Some(match op {
+        match op {
             Op::Records {
                 source,
                 batch,
                 idem,
                 received,
                 ack,
-            } => {
-                let (reply, fed) = match self.records(tx, now, &source, batch, idem.as_ref())? {
-                    Ok((reply, fed)) => (Ok(reply), fed.map(|(s, r)| (s, r, received))),
-                    Err(e) => (Err(e), None),
-                };
-                Done::Records(ack, reply, fed)
-            }
+            } => match self.records(tx, now, &source, batch, idem.as_ref()) {
+                Ok(Ok((reply, fed))) => Ok(Some(Done::Records(
+                    ack,
+                    Ok(reply),
+                    fed.map(|(s, r)| (s, r, received)),
+                ))),
+                Ok(Err(e)) => Ok(Some(Done::Records(ack, Err(e), None))),
+                Err(e) => Err((e, Waiter::Records(ack))),
+            },
             Op::Tick(t) => {
-                tx.execute(
+                if let Err(e) = tx.execute(
                     "INSERT INTO log (received, source, kind, n, body) VALUES (?1, 'clock', 1, 0, ?2)",
                     params![now, t.to_string().into_bytes()],
-                )?;
+                ) {
+                    return Err((e, Waiter::Tick(t)));
+                }
                 self.latest_tick = self.latest_tick.max(t);
                 if let Some(a) = &mut self.admission {
                     a.tick(t);
                 }
-                Done::Tick(t)
+                Ok(Some(Done::Tick(t)))
             }
-            Op::Change { change, audit, ack } => {
-                tx.execute_batch("SAVEPOINT change")?;
-                let last = self.last.clone();
-                let r = change(tx).and_then(|v| {
-                    for a in &audit {
-                        audit::append(tx, &mut self.last, a)?;
-                    }
-                    Ok(v)
-                });
-                if r.is_err() {
-                    self.last = last;
-                    tx.execute_batch("ROLLBACK TO change")?;
-                }
-                tx.execute_batch("RELEASE change")?;
-                Done::Change(ack, r)
-            }
+            Op::Change { change, audit, ack } => match self.change(tx, change, &audit) {
+                Ok(r) => Ok(Some(Done::Change(ack, r))),
+                Err(e) => Err((e, Waiter::Change(ack))),
+            },
             Op::Admission(a) => {
                 self.adopt(*a);
-                return Ok(None);
+                Ok(None)
             }
-        }))
+        }
+    }
+
+    /// Runs a change and its audit entries in a savepoint: a change that fails is undone alone.
+    fn change(
+        &mut self,
+        tx: &Connection,
+        change: ChangeFn,
+        audit: &[AuditDraft],
+    ) -> Result<Result<serde_json::Value, StoreError>, rusqlite::Error> {
+        tx.execute_batch("SAVEPOINT change")?;
+        let last = self.last.clone();
+        let r = change(tx).and_then(|v| {
+            for a in audit {
+                audit::append(tx, &mut self.last, a)?;
+            }
+            Ok(v)
+        });
+        if r.is_err() {
+            self.last = last;
+            tx.execute_batch("ROLLBACK TO change")?;
+        }
+        tx.execute_batch("RELEASE change")?;
+        Ok(r)
     }
 
     /// Takes the engine's admission state after its replay, with the latest tick logged.
@@ -553,6 +573,8 @@ impl Log {
         }
         errors.sort_by_key(|e| e.index);
         let mut seq = None;
+        // Tests fail the log's insert here, halfway through a transaction.
+        fail::fail_point!("writer-log-insert", |_| Err(disk_full()));
         if !kept.is_empty() {
             let text = text.as_deref().unwrap_or(&body);
             tx.execute(
@@ -577,6 +599,55 @@ impl Log {
         }
         Ok(Ok((reply, seq.map(|s| (s, kept)))))
     }
+}
+
+/// Writes one of the engine's alert revisions or events in a savepoint. A write the store
+/// refuses for what it holds (a constraint, a value it cannot take) is logged, counted and
+/// dropped, so one bad write cannot fail every later transaction; any other failure (a full
+/// disk, an I/O error) fails the transaction, which keeps the write for the next try.
+fn write_engine(
+    tx: &Connection,
+    w: &EngineWrite,
+    status: &WriterStatus,
+) -> Result<(), rusqlite::Error> {
+    tx.execute_batch("SAVEPOINT engine")?;
+    let r = match w {
+        EngineWrite::Alert(a) => write_alert(tx, a),
+        EngineWrite::Event(e) => super::events::write(tx, e),
+    };
+    match r {
+        Ok(()) => {}
+        Err(e) if refuses_content(&e) => {
+            let what = match w {
+                EngineWrite::Alert(a) => format!("alert {} revision {}", a.rec.id, a.rec.rev),
+                EngineWrite::Event(e) => format!("event {}", e.id),
+            };
+            tracing::error!("{what} cannot be stored and is dropped: {e}");
+            status.dropped.inc();
+            tx.execute_batch("ROLLBACK TO engine")?;
+        }
+        Err(e) => return Err(e),
+    }
+    tx.execute_batch("RELEASE engine")
+}
+
+/// The error the fail points inject: SQLite's full disk.
+#[cfg(feature = "failpoints")]
+fn disk_full() -> rusqlite::Error {
+    rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+        Some("injected: disk full".into()),
+    )
+}
+
+/// Whether SQLite refused a write for its content rather than for the store's state.
+fn refuses_content(e: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode::{ConstraintViolation, TooBig, TypeMismatch};
+    matches!(e, rusqlite::Error::ToSqlConversionFailure(_))
+        || matches!(
+            e.sqlite_error_code(),
+            Some(ConstraintViolation | TooBig | TypeMismatch)
+        )
 }
 
 fn write_alert(tx: &Connection, w: &AlertWrite) -> Result<(), rusqlite::Error> {
