@@ -31,6 +31,9 @@ pub struct Merged {
     /// Each file's next records, read ahead: at most [`AHEAD`] + 1 per file, so memory does
     /// not grow with the files' length.
     queues: Vec<VecDeque<Read>>,
+    /// Where each queue's first record goes ([`Merged::place`]), worked out when the queue
+    /// changes rather than for every record read from any file.
+    places: Vec<Option<f64>>,
     window: f64,
     bytes: u64,
 }
@@ -61,6 +64,7 @@ impl Merged {
         }
         let mut m = Self {
             queues: (0..files.len()).map(|_| VecDeque::new()).collect(),
+            places: vec![None; files.len()],
             files,
             window,
             bytes: 0,
@@ -79,8 +83,8 @@ impl Merged {
     /// The earliest record left, or `None` when every file has ended.
     pub fn next_read(&mut self) -> Result<Option<Read>, ReadError> {
         let mut best: Option<(usize, f64)> = None;
-        for (k, q) in self.queues.iter().enumerate() {
-            let Some(t) = self.place(q) else { continue };
+        for (k, place) in self.places.iter().enumerate() {
+            let Some(t) = *place else { continue };
             if best.is_none_or(|(_, b)| t < b) {
                 best = Some((k, t));
             }
@@ -119,16 +123,17 @@ impl Merged {
         Some(t)
     }
 
-    /// Tops file `k`'s queue up to [`AHEAD`] + 1 records.
+    /// Tops file `k`'s queue up to [`AHEAD`] + 1 records and places its first.
     fn fill(&mut self, k: usize) -> Result<(), ReadError> {
         while self.queues[k].len() <= AHEAD {
             let Some((line, text)) = self.files[k].next_line()? else {
-                return Ok(());
+                break;
             };
             self.bytes += text.as_ref().map_or(0, |t| t.len() as u64 + 1);
             let rec = text.and_then(|t| SensorRecord::from_json(t).map_err(|e| e.to_string()));
             self.queues[k].push_back(Read { file: k, line, rec });
         }
+        self.places[k] = self.place(&self.queues[k]);
         Ok(())
     }
 }
