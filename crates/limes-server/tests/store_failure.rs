@@ -37,7 +37,7 @@ async fn log(store: &Store, t: f64) -> Result<IngestReply, StoreError> {
 async fn a_failed_commit_loses_nothing_and_fails_readiness_while_it_lasts() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (feed, _fed) = crossbeam_channel::unbounded();
-    let (store, _writer) = Store::open(dir.path(), 8, feed).expect("store");
+    let (store, writer) = Store::open(dir.path(), 8, feed).expect("store");
     let t = 1.9e9;
 
     fail::cfg("writer-commit", "return").expect("fail point");
@@ -107,7 +107,22 @@ async fn a_failed_commit_loses_nothing_and_fails_readiness_while_it_lasts() {
     assert_eq!(reply.accepted, 1, "{:?}", reply.rejected);
     assert_eq!(status.dropped.get(), 1);
     assert_eq!(status.problem(), None);
+
+    // Closed while it cannot commit, the writer ends (it kept trying for ever).
+    fail::cfg("writer-commit", "return").expect("fail point");
+    store
+        .alert(AlertWrite {
+            rec: serde_json::from_str(ALERT).expect("alert"),
+            outbox: vec![],
+        })
+        .expect("queued");
+    log(&store, t + 3.0).await.expect_err("not stored");
     drop(store);
+    writer
+        .join()
+        .expect("the writer did not panic")
+        .expect("the writer ended");
+    fail::cfg("writer-commit", "off").expect("fail point off");
 
     // Served: input is refused with 503 and Retry-After, readiness says why, the metric counts.
     let cfg = ServeConfig::new(site(dir.path()), dir.path().join("served")).on_free_ports();

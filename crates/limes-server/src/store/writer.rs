@@ -5,7 +5,7 @@
 //! engine had after its start-up replay, so a record the engine would refuse is refused here,
 //! by index and field, and never acknowledged as stored.
 
-use crossbeam_channel::{Receiver, Select, Sender};
+use crossbeam_channel::{Receiver, Select, Sender, TryRecvError};
 use limes_core::engine::Admission;
 use limes_core::record::{AlertRecord, EventRecord, SensorRecord};
 use prometheus_client::metrics::counter::Counter;
@@ -273,6 +273,21 @@ impl Writer {
                 continue;
             }
             self.commit(&mut ops, &q.engine);
+            // A store dropped while its transactions fail must not keep its writer trying.
+            if self.retry.is_some() {
+                match q.control.try_recv() {
+                    Ok(op) => self.take(op, &mut ops),
+                    Err(TryRecvError::Disconnected) => {
+                        tracing::error!(
+                            "the store closes while it cannot commit: {} alert revisions and events \
+                             not stored (the next start derives them again from the log)",
+                            self.revs.len()
+                        );
+                        return;
+                    }
+                    Err(TryRecvError::Empty) => {}
+                }
+            }
         }
     }
 
