@@ -4,6 +4,8 @@
 //! Memory is measured in this process (the server runs in it), from the kernel's peak figure.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod common;
+use common::site;
 use limes_server::{ServeConfig, Server};
 use rand::{Rng, SeedableRng};
 
@@ -22,17 +24,6 @@ fn memory() -> (u64, u64) {
     (kb("VmHWM:") * 1024, kb("VmRSS:") * 1024)
 }
 
-fn site(dir: &std::path::Path) -> String {
-    let text = limes_core::site::SITES
-        .iter()
-        .find(|(n, _)| *n == "ain-issa")
-        .expect("shipped")
-        .1;
-    let p = dir.join("ain-issa.toml");
-    std::fs::write(&p, text).expect("site");
-    p.display().to_string()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_from_one_sensor_is_bounded_flagged_and_replays_within_the_bound() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -42,17 +33,7 @@ async fn a_flood_from_one_sensor_is_bounded_flagged_and_replays_within_the_bound
     cfg.clock_start = Some(limes_core::record::Time(t0).to_rfc3339());
     let server = Server::start(cfg.clone()).await.expect("starts");
     let st = server.state.clone();
-    let token = limes_server::auth::create(
-        &st.store,
-        Some(&st.tokens),
-        "sdf",
-        limes_server::auth::Role::Sensor,
-        "flood",
-        "test",
-    )
-    .await
-    .expect("token")
-    .token;
+    let token = common::sensor_token(&server, "flood").await;
     let client = reqwest::Client::new();
     let url = format!("http://{}/api/v1/ingest", server.http);
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);

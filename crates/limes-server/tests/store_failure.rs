@@ -5,6 +5,8 @@
 //! the failure while it lasts; a server answers input 503 meanwhile, so a sensor sends it again.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod common;
+use common::site;
 
 use limes_core::engine::Admission;
 use limes_core::record::{AlertRecord, Heartbeat, SensorRecord, Time};
@@ -12,7 +14,6 @@ use limes_core::track::TrackerConfig;
 use limes_server::ingest::{Batch, IngestReply};
 use limes_server::store::{AlertWrite, OutboxRow, Store, StoreError};
 use limes_server::{ServeConfig, Server};
-use std::path::Path;
 
 const ALERT: &str = r#"{"id":1,"rev":1,"kind":"sensor_offline","severity":"medium","state":"open","time":"2019-10-12T18:52:32.000Z","raised":"2019-10-12T18:52:32.000Z","lon":41.38,"lat":36.50,"count":1,"sensors":["cam"],"tracks":[],"summary":"1 sensor(s) silent: coverage gap"}"#;
 
@@ -128,17 +129,7 @@ async fn a_failed_commit_loses_nothing_and_fails_readiness_while_it_lasts() {
     let cfg = ServeConfig::new(site(dir.path()), dir.path().join("served")).on_free_ports();
     let server = Server::start(cfg).await.expect("starts");
     let st = server.state.clone();
-    let token = limes_server::auth::create(
-        &st.store,
-        Some(&st.tokens),
-        "sdf",
-        limes_server::auth::Role::Sensor,
-        "t",
-        "test",
-    )
-    .await
-    .expect("token")
-    .token;
+    let token = common::sensor_token(&server, "t").await;
     let (code, _, v) = post(&server, &token, st.clock.now()).await;
     assert_eq!(code, 200, "{v}");
     fail::cfg("writer-commit", "return").expect("fail point");
@@ -184,17 +175,6 @@ async fn a_failed_commit_loses_nothing_and_fails_readiness_while_it_lasts() {
     assert_eq!(r.status().as_u16(), 200, "ready again");
     drop(st);
     server.stop().await;
-}
-
-fn site(dir: &Path) -> String {
-    let text = limes_core::site::SITES
-        .iter()
-        .find(|(n, _)| *n == "ain-issa")
-        .expect("shipped")
-        .1;
-    let p = dir.join("ain-issa.toml");
-    std::fs::write(&p, text).expect("site");
-    p.display().to_string()
 }
 
 /// Posts one heartbeat of a camera of the site: status, whether Retry-After came, the body.

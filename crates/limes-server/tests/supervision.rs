@@ -3,19 +3,9 @@
 //! non-zero), and a panic during the start-up replay fails the start instead of hanging it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod common;
+use common::site;
 use limes_server::{ServeConfig, Server};
-use std::path::Path;
-
-fn site(dir: &Path) -> String {
-    let text = limes_core::site::SITES
-        .iter()
-        .find(|(n, _)| *n == "ain-issa")
-        .expect("shipped")
-        .1;
-    let p = dir.join("ain-issa.toml");
-    std::fs::write(&p, text).expect("site");
-    p.display().to_string()
-}
 
 fn heartbeat(t: f64) -> String {
     format!(
@@ -42,17 +32,7 @@ async fn a_dead_engine_fails_readiness_refuses_input_and_ends_the_server() {
     let cfg = ServeConfig::new(site(dir.path()), dir.path().join("data")).on_free_ports();
     let server = Server::start(cfg.clone()).await.expect("starts");
     let st = server.state.clone();
-    let token = limes_server::auth::create(
-        &st.store,
-        Some(&st.tokens),
-        "sdf",
-        limes_server::auth::Role::Sensor,
-        "t",
-        "test",
-    )
-    .await
-    .expect("token")
-    .token;
+    let token = common::sensor_token(&server, "t").await;
     let (code, v) = post(&server, &token, heartbeat(st.clock.now())).await;
     assert_eq!(code, 200, "{v}");
 

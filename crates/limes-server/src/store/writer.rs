@@ -24,8 +24,8 @@ pub type Fed = (Feed, Option<Instant>);
 /// Most operations applied in one transaction.
 const MAX_GROUP: usize = 1024;
 
-/// The first wait before a failed transaction's alert revisions are tried again; it doubles
-/// with each failure in a row up to [`MAX_RETRY`].
+/// The wait before the first try after a failed transaction; it doubles with each failure in a
+/// row up to [`MAX_RETRY`].
 const FIRST_RETRY: Duration = Duration::from_millis(50);
 
 /// The longest wait between two tries of a failing transaction.
@@ -209,7 +209,7 @@ struct Writer {
     revs: Vec<EngineWrite>,
     commits: u64,
     status: std::sync::Arc<WriterStatus>,
-    /// After a failed transaction, how long to wait before trying its alert revisions again.
+    /// After a failed transaction, how long to wait before the next try.
     retry: Option<Duration>,
 }
 
