@@ -8,7 +8,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
-use crate::store::Store;
+use crate::store::{Backoff, Store};
 
 pub mod check;
 pub mod checkpoint;
@@ -18,32 +18,39 @@ pub mod publish;
 /// Audit entries of deliveries that may wait to be written before deliveries wait for them.
 const SINK_QUEUE: usize = 16_384;
 
+/// Most entries written in one request to the store.
+const SINK_GROUP: usize = 512;
+
+/// Tries of a group left once every sink is gone (the server stops): so a store that cannot
+/// commit lets the server stop, after about a second and a half.
+const SINK_TRIES_CLOSING: u32 = 5;
+
 /// Audit entries of deliveries (stream and CoT), written in groups by one task. The queue is
-/// bounded: when the store falls behind, deliveries wait rather than go unaudited.
+/// bounded: when the store falls behind or cannot commit, deliveries wait rather than go
+/// unaudited.
 #[derive(Clone)]
 pub struct AuditSink {
     tx: mpsc::Sender<AuditDraft>,
 }
 
 impl AuditSink {
-    /// Starts the writing task; it ends once every sink is dropped and the queue is written.
-    pub fn spawn(store: Store) -> Self {
+    /// Starts the writing task; it ends once every sink is dropped and the queue is written
+    /// (or, if the store cannot commit then, logged as lost).
+    pub fn spawn(store: Store) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, mut rx) = mpsc::channel::<AuditDraft>(SINK_QUEUE);
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             while let Some(first) = rx.recv().await {
                 let mut group = vec![first];
-                while group.len() < 512 {
+                while group.len() < SINK_GROUP {
                     match rx.try_recv() {
                         Ok(d) => group.push(d),
                         Err(_) => break,
                     }
                 }
-                if let Err(e) = store.audit_many(group).await {
-                    tracing::error!("audit entries not written: {e}");
-                }
+                write_group(&store, group, &rx).await;
             }
         });
-        Self { tx }
+        (Self { tx }, task)
     }
 
     /// Queues an entry, waiting while the queue is full.
@@ -63,6 +70,38 @@ impl AuditSink {
                 });
             }
         }
+    }
+}
+
+/// Writes a group of entries, trying again while the store cannot take them for now (a full
+/// disk, a failing commit): they are the only record of what was delivered to whom. It gives up,
+/// logging what is lost, when the store refuses them for good or, once the sinks are all gone,
+/// after [`SINK_TRIES_CLOSING`] more tries.
+async fn write_group(store: &Store, group: Vec<AuditDraft>, rx: &mpsc::Receiver<AuditDraft>) {
+    let mut backoff = Backoff::default();
+    let mut closing = 0;
+    loop {
+        let e = match store.audit_many(group.clone()).await {
+            Ok(()) => return,
+            Err(e) => e,
+        };
+        if rx.is_closed() {
+            closing += 1;
+        }
+        if !e.may_succeed_later() || closing > SINK_TRIES_CLOSING {
+            tracing::error!(
+                "{} audit entries of deliveries not written, lost: {e}",
+                group.len()
+            );
+            return;
+        }
+        let wait = backoff.next_wait();
+        tracing::warn!(
+            "{} audit entries of deliveries not written, tried again in {} ms: {e}",
+            group.len(),
+            wait.as_millis()
+        );
+        tokio::time::sleep(wait).await;
     }
 }
 

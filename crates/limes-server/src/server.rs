@@ -379,7 +379,9 @@ impl Server {
             metrics: metrics.clone(),
             health: health.clone(),
             clock: clock.clone(),
-            audit_sink: AuditSink::spawn(store.clone()),
+            // The sink's task ends after every handle on it: the writer, which ends after the
+            // sink's handle on the store, is what `stop` waits for.
+            audit_sink: AuditSink::spawn(store.clone()).0,
             shutdown: shutdown.clone(),
             tasks: TaskTracker::new(),
             limits: limits.clone(),

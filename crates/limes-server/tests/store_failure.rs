@@ -11,13 +11,23 @@ use common::site;
 use limes_core::engine::Admission;
 use limes_core::record::{AlertRecord, Heartbeat, SensorRecord, Time};
 use limes_core::track::TrackerConfig;
-use limes_server::ingest::{Batch, IngestReply};
+use limes_server::audit::{AuditDraft, AuditSink};
+use limes_server::ingest::{Batch, IdempotencyKey, IngestReply};
 use limes_server::store::{AlertWrite, OutboxRow, Store, StoreError};
 use limes_server::{ServeConfig, Server};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const ALERT: &str = r#"{"id":1,"rev":1,"kind":"sensor_offline","severity":"medium","state":"open","time":"2019-10-12T18:52:32.000Z","raised":"2019-10-12T18:52:32.000Z","lon":41.38,"lat":36.50,"count":1,"sensors":["cam"],"tracks":[],"summary":"1 sensor(s) silent: coverage gap"}"#;
 
 async fn log(store: &Store, t: f64) -> Result<IngestReply, StoreError> {
+    log_with(store, t, None).await
+}
+
+async fn log_with(
+    store: &Store,
+    t: f64,
+    idem: Option<IdempotencyKey>,
+) -> Result<IngestReply, StoreError> {
     let mut batch = Batch::default();
     batch.push_record(
         0,
@@ -27,7 +37,7 @@ async fn log(store: &Store, t: f64) -> Result<IngestReply, StoreError> {
         }),
     );
     store
-        .try_log("test".into(), batch, None)
+        .try_log("test".into(), batch, idem)
         .expect("queued")
         .await
         .expect("answered")
@@ -109,6 +119,107 @@ async fn a_failed_commit_loses_nothing_and_fails_readiness_while_it_lasts() {
     assert_eq!(status.dropped.get(), 1);
     assert_eq!(status.problem(), None);
 
+    // A refused write in a transaction that fails later is dropped then, and counted once:
+    // kept in the writer while commits fail, refused when the log's insert fails after it,
+    // then stored... it was counted on every try.
+    fail::cfg("writer-commit", "return").expect("fail point");
+    let mut bad: AlertRecord = serde_json::from_str(ALERT).expect("alert");
+    bad.id = 3;
+    bad.time = Time(f64::NAN);
+    store
+        .alert(AlertWrite {
+            rec: bad,
+            outbox: vec![],
+        })
+        .expect("queued");
+    log(&store, t + 2.1).await.expect_err("not stored");
+    fail::cfg("writer-commit", "off").expect("fail point off");
+    fail::cfg("writer-log-insert", "return").expect("fail point");
+    log(&store, t + 2.2).await.expect_err("not stored");
+    fail::cfg("writer-log-insert", "off").expect("fail point off");
+    log(&store, t + 2.3).await.expect("stored");
+    assert_eq!(status.dropped.get(), 2, "each refused write counted once");
+
+    // Writes kept from failed transactions leave room for input: a burst of the engine's
+    // writes larger than a transaction, kept while commits fail, does not keep a record
+    // waiting for the whole outage (it waited unanswered while the disk stayed full).
+    fail::cfg("writer-commit", "return").expect("fail point");
+    let burst = store.clone();
+    tokio::task::spawn_blocking(move || {
+        for id in 10..1500 {
+            let mut rec: AlertRecord = serde_json::from_str(ALERT).expect("alert");
+            rec.id = id;
+            burst
+                .alert(AlertWrite {
+                    rec,
+                    outbox: vec![],
+                })
+                .expect("queued");
+        }
+    })
+    .await
+    .expect("burst queued");
+    let err = log(&store, t + 2.4)
+        .await
+        .expect_err("answered while failing");
+    assert!(matches!(err, StoreError::NotStored), "{err}");
+    fail::cfg("writer-commit", "off").expect("fail point off");
+    log(&store, t + 2.5).await.expect("stored");
+    // Each transaction takes at most half a group of the engine's writes, so the burst goes in
+    // within three more; a record sent after each answer waits on one.
+    for i in 0..4 {
+        log(&store, t + 2.6 + f64::from(i) * 0.01)
+            .await
+            .expect("stored");
+    }
+    let stats = store.stats_blocking().expect("stats");
+    assert_eq!(
+        stats.alerts,
+        1 + 1490,
+        "every kept alert is stored, {stats:?}"
+    );
+
+    // A stored reply that no longer reads fails its own request, not everyone's transaction.
+    let idem = IdempotencyKey {
+        principal: "sdf/token:1".into(),
+        key: "k1".into(),
+        digest: [7; 32],
+    };
+    let first = log_with(&store, t + 2.7, Some(idem.clone()))
+        .await
+        .expect("stored");
+    assert_eq!(first.accepted, 1);
+    rusqlite::Connection::open(dir.path().join("limes.sqlite"))
+        .expect("open")
+        .execute(
+            "UPDATE ingest_keys SET reply = '{\"from\": \"another version\"}'",
+            [],
+        )
+        .expect("edited");
+    let err = log_with(&store, t + 2.7, Some(idem))
+        .await
+        .expect_err("refused");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+    log(&store, t + 2.8).await.expect("stored");
+
+    // The audit entries of deliveries outlive a failed commit: the sink writes them again (it
+    // logged them as not written and dropped them).
+    let before = store.stats_blocking().expect("stats").audit_entries;
+    fail::cfg("writer-commit", "1*return").expect("fail point");
+    let (sink, task) = AuditSink::spawn(store.clone());
+    sink.send(AuditDraft::new(
+        "sdf/token:1",
+        "deliver.stream",
+        "alert/1",
+        serde_json::json!({ "rev": 1 }),
+    ))
+    .await;
+    drop(sink);
+    task.await.expect("the sink ended");
+    let after = store.stats_blocking().expect("stats").audit_entries;
+    assert_eq!(after, before + 1, "the delivery is audited");
+    fail::cfg("writer-commit", "off").expect("fail point off");
+
     // Closed while it cannot commit, the writer ends (it kept trying for ever).
     fail::cfg("writer-commit", "return").expect("fail point");
     store
@@ -173,8 +284,36 @@ async fn a_failed_commit_loses_nothing_and_fails_readiness_while_it_lasts() {
         .await
         .expect("readyz");
     assert_eq!(r.status().as_u16(), 200, "ready again");
+
+    // A CoT sensor's batch that could not be stored is sent again, not dropped with the
+    // connection (the sensor is never told what was stored: the batch was lost).
+    let before = store_records(&server);
+    fail::cfg("writer-log-insert", "1*return").expect("fail point");
+    let mut cot = tokio::net::TcpStream::connect(server.cot.expect("CoT listens"))
+        .await
+        .expect("connect");
+    let heartbeat = |t: f64, token: &str| {
+        format!(
+            r#"<event version="2.0" uid="ai-ne-cam" type="a-f-G-E-S" how="m-g" time="{0}" start="{0}" stale="{0}"><point lat="36.5" lon="38.9" hae="0" ce="5" le="5"/><detail><limes token="{token}"/></detail></event>"#,
+            Time(t)
+        )
+    };
+    let first = heartbeat(st.clock.now(), &token);
+    cot.write_all(first.as_bytes()).await.expect("sent");
+    let second = heartbeat(st.clock.now() + 0.5, &token);
+    cot.write_all(second.as_bytes()).await.expect("sent");
+    cot.shutdown().await.expect("end of input");
+    // The server closes once it has stored what it read, or given up on it.
+    let mut rest = Vec::new();
+    let _ = cot.read_to_end(&mut rest).await;
+    fail::cfg("writer-log-insert", "off").expect("fail point off");
+    assert_eq!(store_records(&server), before + 2, "both heartbeats stored");
     drop(st);
     server.stop().await;
+}
+
+fn store_records(server: &Server) -> i64 {
+    server.state.store.stats_blocking().expect("stats").records
 }
 
 /// Posts one heartbeat of a camera of the site: status, whether Retry-After came, the body.

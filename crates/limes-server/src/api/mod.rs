@@ -177,12 +177,28 @@ impl ApiError {
 }
 
 impl From<StoreError> for ApiError {
+    /// What the caller may read of a store error: the store's own failures (SQLite's text, a
+    /// path, the audit tree's sizes) go to the server's log, and the caller, perhaps another
+    /// organisation, is told only that the store failed.
     fn from(e: StoreError) -> Self {
         let status = match &e {
             StoreError::Busy => StatusCode::TOO_MANY_REQUESTS,
             StoreError::Refused(_) | StoreError::Conflict(_) => StatusCode::CONFLICT,
             StoreError::NotFound(_) => StatusCode::NOT_FOUND,
-            _ => StatusCode::SERVICE_UNAVAILABLE,
+            StoreError::Closed | StoreError::NotReady | StoreError::NotStored => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            StoreError::Db(_)
+            | StoreError::Io { .. }
+            | StoreError::Locked(_)
+            | StoreError::Audit(_) => {
+                tracing::error!("a request failed in the store: {e}");
+                return Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the store failed (the operators have the error in the server's log); \
+                     nothing of this request is known to be stored, send it again",
+                );
+            }
         };
         Self::new(status, e.to_string())
     }
@@ -273,4 +289,39 @@ fn json_body<T: serde::de::DeserializeOwned + Default>(b: &[u8]) -> Result<T, Ap
 pub fn fuzz_bodies(data: &[u8]) {
     alerts::fuzz_bodies(data);
     read::fuzz_bodies(data);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stores_own_failures_are_not_told_to_the_caller() {
+        let sqlite = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+            Some("database or disk is full: INSERT INTO audit".into()),
+        );
+        let io = StoreError::Io {
+            path: "/srv/limes/secret-dir".into(),
+            source: std::io::Error::other("permission denied"),
+        };
+        for e in [StoreError::Db(sqlite), io] {
+            let a = ApiError::from(e);
+            assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE);
+            assert!(
+                !a.message.contains("INSERT")
+                    && !a.message.contains("disk is full")
+                    && !a.message.contains("secret-dir"),
+                "{}",
+                a.message
+            );
+        }
+        let busy = ApiError::from(StoreError::Busy);
+        assert_eq!(busy.status, StatusCode::TOO_MANY_REQUESTS);
+        let refused = ApiError::from(StoreError::Refused("alert 3 is closed".into()));
+        assert_eq!(
+            refused.message, "alert 3 is closed",
+            "the caller's own refusal"
+        );
+    }
 }

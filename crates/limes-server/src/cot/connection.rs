@@ -26,7 +26,8 @@ use super::relay::Relays;
 use crate::api::AppState;
 use crate::auth::Principal;
 use crate::deliver::cot::{client_feed, encode, FeedEnd};
-use crate::ingest::Batch;
+use crate::ingest::{Batch, IngestReply};
+use crate::store::{Backoff, StoreError};
 
 /// Events queued for one client before it is judged too slow and disconnected.
 pub const CLIENT_QUEUE: usize = 4096;
@@ -280,15 +281,17 @@ where
         if !batch.records.is_empty() {
             let n = batch.records.len();
             // Waits for durability (and for room in the queue) before reading on.
-            match st.store.log(principal.actor(), batch).await {
-                Ok(reply) => {
+            match log_until_stored(st, principal, sensor, batch, revoked).await {
+                None if revoked.is_cancelled() => return Err(REVOKED.into()),
+                None => return Ok(()),
+                Some(Ok(reply)) => {
                     st.metrics.ingest_records.inc_by(reply.accepted as u64);
                     for e in &reply.rejected {
                         let text = format!("{}: {}", e.field, e.message);
                         note_refusal(st, &mut refused, conn, sensor, e.index as u64, &text);
                     }
                 }
-                Err(e) => {
+                Some(Err(e)) => {
                     tracing::warn!("CoT sensor {sensor}: {n} events not stored: {e}; closing");
                     return Ok(());
                 }
@@ -321,6 +324,38 @@ where
                     Err(e) => note_refusal(st, &mut refused, conn, sensor, index, &e.to_string()),
                 }
             }
+        }
+    }
+}
+
+/// Logs a sensor's batch, sending it again while the store cannot take it for now (a full disk,
+/// a failing commit): a CoT sensor is never told what was stored, so a batch dropped here would
+/// be lost without a trace. Meanwhile the connection is not read, and TCP holds the sensor back.
+/// `None` when the server stops or the credential is revoked first.
+async fn log_until_stored(
+    st: &AppState,
+    principal: &Principal,
+    sensor: &str,
+    batch: Batch,
+    revoked: &CancellationToken,
+) -> Option<Result<IngestReply, StoreError>> {
+    let mut backoff = Backoff::default();
+    loop {
+        match st.store.log(principal.actor(), batch.clone()).await {
+            Err(e) if e.may_succeed_later() => {
+                let wait = backoff.next_wait();
+                tracing::warn!(
+                    "CoT sensor {sensor}: {} events not stored ({e}); sent again in {} ms",
+                    batch.records.len(),
+                    wait.as_millis()
+                );
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    () = st.shutdown.cancelled() => return None,
+                    () = revoked.cancelled() => return None,
+                }
+            }
+            r => return Some(r),
         }
     }
 }

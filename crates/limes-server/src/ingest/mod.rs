@@ -38,7 +38,7 @@ impl RecordError {
 }
 
 /// The checked records of one request, their log text, and the refusals so far.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Batch {
     /// Records that passed every check, in request order.
     pub records: Vec<SensorRecord>,

@@ -2,12 +2,14 @@
 //! commits whatever is queued in one transaction (group commit) and acknowledges only after the
 //! commit is on disk. Reads use their own connections.
 
+pub mod backoff;
 pub mod events;
 pub(crate) mod schema;
 #[cfg(test)]
 mod tests;
 mod writer;
 
+pub use backoff::Backoff;
 pub use writer::{AlertWrite, EngineWrite, Fed, Feed, OutboxRow, WriterStatus};
 
 use crossbeam_channel::{bounded, Sender, TrySendError};
@@ -111,6 +113,24 @@ pub struct Stats {
     pub outbox_pending: i64,
     /// Sequence number of the last batch of records in the log.
     pub last_batch_seq: i64,
+}
+
+impl StoreError {
+    /// Whether the same request may succeed if sent again later: the store was busy, not ready
+    /// or could not write for now, not refusing the request itself.
+    pub fn may_succeed_later(&self) -> bool {
+        match self {
+            StoreError::Busy | StoreError::NotReady | StoreError::NotStored => true,
+            StoreError::Db(e) => !writer::refuses_content(e),
+            StoreError::Closed
+            | StoreError::Locked(_)
+            | StoreError::Io { .. }
+            | StoreError::Refused(_)
+            | StoreError::NotFound(_)
+            | StoreError::Conflict(_)
+            | StoreError::Audit(_) => false,
+        }
+    }
 }
 
 impl Store {

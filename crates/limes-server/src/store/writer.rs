@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
-use super::{ChangeFn, StoreError};
+use super::{Backoff, ChangeFn, StoreError};
 use crate::audit::{self, AuditDraft};
 use crate::ingest::{Batch, IdempotencyKey, IngestReply, RecordError};
 
@@ -24,12 +24,9 @@ pub type Fed = (Feed, Option<Instant>);
 /// Most operations applied in one transaction.
 const MAX_GROUP: usize = 1024;
 
-/// The wait before the first try after a failed transaction; it doubles with each failure in a
-/// row up to [`MAX_RETRY`].
-const FIRST_RETRY: Duration = Duration::from_millis(50);
-
-/// The longest wait between two tries of a failing transaction.
-const MAX_RETRY: Duration = Duration::from_secs(2);
+/// Most of the engine's writes in one transaction: the rest of a group is room for requests,
+/// so writes kept from failed transactions cannot crowd input out while the store fails.
+const MAX_ENGINE: usize = MAX_GROUP / 2;
 
 /// Idempotency keys are kept this long, seconds.
 pub const KEY_TTL_S: f64 = 24.0 * 3600.0;
@@ -192,6 +189,7 @@ pub(super) fn spawn(
                 commits: 0,
                 status,
                 retry: None,
+                backoff: Backoff::default(),
             };
             w.run(queues);
             Ok(())
@@ -211,6 +209,8 @@ struct Writer {
     status: std::sync::Arc<WriterStatus>,
     /// After a failed transaction, how long to wait before the next try.
     retry: Option<Duration>,
+    /// The waits after failed transactions in a row.
+    backoff: Backoff,
 }
 
 /// What the writer keeps between commits: the audit chain's head and the admission rule.
@@ -258,10 +258,14 @@ impl Writer {
             if let Some(wait) = self.retry {
                 std::thread::sleep(wait);
             }
-            while ops.len() + self.revs.len() < MAX_GROUP {
-                if let Ok(a) = q.engine.try_recv() {
-                    self.revs.push(a);
-                } else if let Ok(op) = q.control.try_recv() {
+            while ops.len() + self.revs.len().min(MAX_ENGINE) < MAX_GROUP {
+                if self.revs.len() < MAX_ENGINE {
+                    if let Ok(a) = q.engine.try_recv() {
+                        self.revs.push(a);
+                        continue;
+                    }
+                }
+                if let Ok(op) = q.control.try_recv() {
                     self.take(op, &mut ops);
                 } else if let Ok(op) = q.ingest.try_recv() {
                     self.take(op, &mut ops);
@@ -306,7 +310,9 @@ impl Writer {
     fn commit(&mut self, ops: &mut Vec<Op>, alerts: &Receiver<EngineWrite>) {
         let before = self.log.clone();
         let mut done = Vec::with_capacity(ops.len());
-        let revs: Vec<EngineWrite> = self.revs.drain(..).collect();
+        let revs: Vec<EngineWrite> = self.revs.drain(..self.revs.len().min(MAX_ENGINE)).collect();
+        // The engine's writes SQLite refused for their content: dropped, failed or not.
+        let mut refused = vec![false; revs.len()];
         let mut pending = std::mem::take(ops).into_iter();
         // Who waits on the operation whose statement failed.
         let mut failed_at: Option<Waiter> = None;
@@ -314,8 +320,8 @@ impl Writer {
             // Tests fail the transaction here as a full disk would.
             fail::fail_point!("writer-commit", |_| Err(disk_full()));
             let tx = self.conn.unchecked_transaction()?;
-            for w in &revs {
-                write_engine(&tx, w, &self.status)?;
+            for (w, refused) in revs.iter().zip(&mut refused) {
+                *refused = !write_engine(&tx, w, &self.status)?;
             }
             for op in pending.by_ref() {
                 match self.log.apply(&tx, op) {
@@ -342,14 +348,15 @@ impl Writer {
             self.log = before;
             self.status.failed.inc();
             self.status.set(Some(e.to_string()));
-            let wait = self.retry.map_or(FIRST_RETRY, |d| (d * 2).min(MAX_RETRY));
+            let wait = self.backoff.next_wait();
             self.retry = Some(wait);
             tracing::error!(
                 "commit failed ({} alert revisions and events kept, tried again in {} ms): {e}",
-                revs.len(),
+                revs.len() - refused.iter().filter(|r| **r).count(),
                 wait.as_millis()
             );
-            self.revs.splice(0..0, revs);
+            let kept = revs.into_iter().zip(refused).filter(|(_, r)| !r);
+            self.revs.splice(0..0, kept.map(|(w, _)| w));
             let mut tick = f64::NEG_INFINITY;
             let waiters = (done.into_iter().map(Waiter::from))
                 .chain(failed_at)
@@ -371,6 +378,7 @@ impl Writer {
             return;
         }
         if self.retry.take().is_some() {
+            self.backoff = Backoff::default();
             tracing::info!("the store commits again");
             self.status.set(None);
         }
@@ -552,10 +560,28 @@ impl Log {
                         "this Idempotency-Key was used with a different body; use a new key".into(),
                     )));
                 }
-                let mut r: IngestReply = serde_json::from_str(&reply)
-                    .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-                r.replayed = true;
-                return Ok(Ok((r, None)));
+                // A reply that no longer reads (stored by another version) fails this request
+                // alone, not the transaction of everyone else's.
+                return Ok(match serde_json::from_str::<IngestReply>(&reply) {
+                    Ok(r) => Ok((
+                        IngestReply {
+                            replayed: true,
+                            ..r
+                        },
+                        None,
+                    )),
+                    Err(e) => {
+                        tracing::warn!(
+                            "the stored reply of an Idempotency-Key of {} does not read: {e}",
+                            k.principal
+                        );
+                        Err(StoreError::Conflict(
+                            "this Idempotency-Key was used before and its records were taken then, \
+                             but the reply stored with it cannot be read"
+                                .into(),
+                        ))
+                    }
+                });
             }
         }
         let Some(adm) = &mut self.admission else {
@@ -616,34 +642,36 @@ impl Log {
     }
 }
 
-/// Writes one of the engine's alert revisions or events in a savepoint. A write the store
-/// refuses for what it holds (a constraint, a value it cannot take) is logged, counted and
-/// dropped, so one bad write cannot fail every later transaction; any other failure (a full
-/// disk, an I/O error) fails the transaction, which keeps the write for the next try.
+/// Writes one of the engine's alert revisions or events in a savepoint; whether it was kept. A
+/// write the store refuses for what it holds (a constraint, a value it cannot take) is logged,
+/// counted and dropped, so one bad write cannot fail every later transaction; any other failure
+/// (a full disk, an I/O error) fails the transaction, which keeps the write for the next try.
 fn write_engine(
     tx: &Connection,
     w: &EngineWrite,
     status: &WriterStatus,
-) -> Result<(), rusqlite::Error> {
+) -> Result<bool, rusqlite::Error> {
     tx.execute_batch("SAVEPOINT engine")?;
     let r = match w {
         EngineWrite::Alert(a) => write_alert(tx, a),
         EngineWrite::Event(e) => super::events::write(tx, e),
     };
-    match r {
-        Ok(()) => {}
+    let kept = match r {
+        Ok(()) => true,
         Err(e) if refuses_content(&e) => {
+            tx.execute_batch("ROLLBACK TO engine")?;
             let what = match w {
                 EngineWrite::Alert(a) => format!("alert {} revision {}", a.rec.id, a.rec.rev),
                 EngineWrite::Event(e) => format!("event {}", e.id),
             };
             tracing::error!("{what} cannot be stored and is dropped: {e}");
             status.dropped.inc();
-            tx.execute_batch("ROLLBACK TO engine")?;
+            false
         }
         Err(e) => return Err(e),
-    }
-    tx.execute_batch("RELEASE engine")
+    };
+    tx.execute_batch("RELEASE engine")?;
+    Ok(kept)
 }
 
 /// The error the fail points inject: SQLite's full disk.
@@ -656,7 +684,7 @@ fn disk_full() -> rusqlite::Error {
 }
 
 /// Whether SQLite refused a write for its content rather than for the store's state.
-fn refuses_content(e: &rusqlite::Error) -> bool {
+pub(super) fn refuses_content(e: &rusqlite::Error) -> bool {
     use rusqlite::ErrorCode::{ConstraintViolation, TooBig, TypeMismatch};
     matches!(e, rusqlite::Error::ToSqlConversionFailure(_))
         || matches!(
