@@ -7,6 +7,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use crate::store::{Backoff, Store};
 
@@ -21,24 +23,37 @@ const SINK_QUEUE: usize = 16_384;
 /// Most entries written in one request to the store.
 const SINK_GROUP: usize = 512;
 
-/// Tries of a group left once every sink is gone (the server stops): so a store that cannot
-/// commit lets the server stop, after about a second and a half.
-const SINK_TRIES_CLOSING: u32 = 5;
+/// How long the sink keeps trying to write, once the server stops (or every sink is gone),
+/// before it counts what it could not write as lost: so a store that cannot commit lets the
+/// server stop.
+const SINK_CLOSING: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Audit entries of deliveries (stream and CoT), written in groups by one task. The queue is
 /// bounded: when the store falls behind or cannot commit, deliveries wait rather than go
-/// unaudited.
+/// unaudited (so a long outage of the store holds deliveries back once the queue is full).
 #[derive(Clone)]
 pub struct AuditSink {
     tx: mpsc::Sender<AuditDraft>,
 }
 
+/// What became of a group of entries.
+enum Written {
+    /// Stored.
+    Stored,
+    /// Refused by the store for good (logged).
+    Refused,
+    /// Not stored before the server stopped.
+    GaveUp,
+}
+
 impl AuditSink {
-    /// Starts the writing task; it ends once every sink is dropped and the queue is written
-    /// (or, if the store cannot commit then, logged as lost).
-    pub fn spawn(store: Store) -> (Self, tokio::task::JoinHandle<()>) {
+    /// Starts the writing task; it ends once every sink is dropped and the queue is written or,
+    /// when the store cannot commit as the server stops, counted as lost in the log.
+    pub fn spawn(store: Store, shutdown: CancellationToken) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, mut rx) = mpsc::channel::<AuditDraft>(SINK_QUEUE);
         let task = tokio::spawn(async move {
+            let mut closing_by = None;
+            let mut lost = 0usize;
             while let Some(first) = rx.recv().await {
                 let mut group = vec![first];
                 while group.len() < SINK_GROUP {
@@ -47,7 +62,24 @@ impl AuditSink {
                         Err(_) => break,
                     }
                 }
-                write_group(&store, group, &rx).await;
+                if lost > 0 {
+                    lost += group.len();
+                    continue;
+                }
+                let n = group.len();
+                let closing = || {
+                    (shutdown.is_cancelled() || rx.is_closed())
+                        .then(|| *closing_by.get_or_insert_with(|| Instant::now() + SINK_CLOSING))
+                };
+                if let Written::GaveUp = write_group(&store, group, &shutdown, closing).await {
+                    lost += n;
+                }
+            }
+            if lost > 0 {
+                tracing::error!(
+                    "{lost} audit entries of deliveries not written: the store could not commit \
+                     when the server stopped"
+                );
             }
         });
         (Self { tx }, task)
@@ -74,26 +106,29 @@ impl AuditSink {
 }
 
 /// Writes a group of entries, trying again while the store cannot take them for now (a full
-/// disk, a failing commit): they are the only record of what was delivered to whom. It gives up,
-/// logging what is lost, when the store refuses them for good or, once the sinks are all gone,
-/// after [`SINK_TRIES_CLOSING`] more tries.
-async fn write_group(store: &Store, group: Vec<AuditDraft>, rx: &mpsc::Receiver<AuditDraft>) {
+/// disk, a failing commit): they are the only record of what was delivered to whom. `closing`
+/// says, once the server stops, by when to give up.
+async fn write_group(
+    store: &Store,
+    group: Vec<AuditDraft>,
+    shutdown: &CancellationToken,
+    mut closing: impl FnMut() -> Option<Instant>,
+) -> Written {
     let mut backoff = Backoff::default();
-    let mut closing = 0;
     loop {
         let e = match store.audit_many(group.clone()).await {
-            Ok(()) => return,
+            Ok(()) => return Written::Stored,
             Err(e) => e,
         };
-        if rx.is_closed() {
-            closing += 1;
-        }
-        if !e.may_succeed_later() || closing > SINK_TRIES_CLOSING {
+        if !e.may_succeed_later() {
             tracing::error!(
-                "{} audit entries of deliveries not written, lost: {e}",
+                "{} audit entries of deliveries refused by the store, lost: {e}",
                 group.len()
             );
-            return;
+            return Written::Refused;
+        }
+        if closing().is_some_and(|by| Instant::now() >= by) {
+            return Written::GaveUp;
         }
         let wait = backoff.next_wait();
         tracing::warn!(
@@ -101,7 +136,10 @@ async fn write_group(store: &Store, group: Vec<AuditDraft>, rx: &mpsc::Receiver<
             group.len(),
             wait.as_millis()
         );
-        tokio::time::sleep(wait).await;
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = shutdown.cancelled() => {}
+        }
     }
 }
 
@@ -119,6 +157,8 @@ pub struct AuditDraft {
     pub object: String,
     /// Particulars (counts, reasons, revisions), as JSON.
     pub detail: serde_json::Value,
+    /// When it was done (the entry may be written later, after the store could not).
+    pub time: chrono::DateTime<chrono::Utc>,
 }
 
 impl AuditDraft {
@@ -134,6 +174,7 @@ impl AuditDraft {
             action: action.to_string(),
             object: object.into(),
             detail,
+            time: chrono::Utc::now(),
         }
     }
 }
@@ -143,7 +184,8 @@ impl AuditDraft {
 pub struct AuditEntry {
     /// Position in the chain, from 1.
     pub seq: i64,
-    /// Wall-clock time written, RFC 3339.
+    /// Wall-clock time of what was done, RFC 3339 (an entry the store could not take at once is
+    /// written later, with this time).
     pub time: String,
     /// Who.
     pub actor: String,
@@ -212,7 +254,7 @@ pub fn last_hash(conn: &Connection) -> rusqlite::Result<String> {
 
 /// Appends one entry after `last` (updated to the new hash) and returns its sequence number.
 pub fn append(conn: &Connection, last: &mut String, d: &AuditDraft) -> rusqlite::Result<i64> {
-    let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let time = d.time.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
     let detail = d.detail.to_string();
     let seq: i64 = conn.query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM audit", [], |r| {
         r.get(0)
@@ -234,8 +276,11 @@ pub fn append(conn: &Connection, last: &mut String, d: &AuditDraft) -> rusqlite:
         "INSERT INTO audit (seq, time, actor, action, object, detail, prev, hash, salt) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         params![e.seq, e.time, e.actor, e.action, e.object, e.detail, e.prev, e.hash, e.salt],
     )?;
-    merkle::append_leaf(conn, (seq - 1) as u64, merkle::leaf_hash(&e))
-        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    merkle::append_leaf(conn, (seq - 1) as u64, merkle::leaf_hash(&e)).map_err(|e| match e {
+        // A full disk or an I/O error stays one: it may pass.
+        merkle::TreeError::Db(e) => e,
+        e => rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
+    })?;
     let hash = e.hash;
     *last = hash;
     Ok(seq)

@@ -381,7 +381,7 @@ impl Server {
             clock: clock.clone(),
             // The sink's task ends after every handle on it: the writer, which ends after the
             // sink's handle on the store, is what `stop` waits for.
-            audit_sink: AuditSink::spawn(store.clone()).0,
+            audit_sink: AuditSink::spawn(store.clone(), shutdown.clone()).0,
             shutdown: shutdown.clone(),
             tasks: TaskTracker::new(),
             limits: limits.clone(),

@@ -16,6 +16,8 @@ use limes_server::ingest::{Batch, IdempotencyKey, IngestReply};
 use limes_server::store::{AlertWrite, OutboxRow, Store, StoreError};
 use limes_server::{ServeConfig, Server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
 
 const ALERT: &str = r#"{"id":1,"rev":1,"kind":"sensor_offline","severity":"medium","state":"open","time":"2019-10-12T18:52:32.000Z","raised":"2019-10-12T18:52:32.000Z","lon":41.38,"lat":36.50,"count":1,"sensors":["cam"],"tracks":[],"summary":"1 sensor(s) silent: coverage gap"}"#;
 
@@ -28,6 +30,15 @@ async fn log_with(
     t: f64,
     idem: Option<IdempotencyKey>,
 ) -> Result<IngestReply, StoreError> {
+    send(store, t, idem).await.expect("answered")
+}
+
+/// Queues a heartbeat of `cam` at `t`; the receiver of its answer.
+fn send(
+    store: &Store,
+    t: f64,
+    idem: Option<IdempotencyKey>,
+) -> oneshot::Receiver<Result<IngestReply, StoreError>> {
     let mut batch = Batch::default();
     batch.push_record(
         0,
@@ -36,11 +47,17 @@ async fn log_with(
             time: Time(t),
         }),
     );
-    store
-        .try_log("test".into(), batch, idem)
-        .expect("queued")
-        .await
-        .expect("answered")
+    store.try_log("test".into(), batch, idem).expect("queued")
+}
+
+/// An audit entry of a delivery.
+fn draft() -> AuditDraft {
+    AuditDraft::new(
+        "sdf/token:1",
+        "deliver.stream",
+        "alert/1",
+        serde_json::json!({ "rev": 1 }),
+    )
 }
 
 // One test function: fail points are process-wide.
@@ -120,9 +137,10 @@ async fn a_failed_commit_loses_nothing_and_fails_readiness_while_it_lasts() {
     assert_eq!(status.problem(), None);
 
     // A refused write in a transaction that fails later is dropped then, and counted once:
-    // kept in the writer while commits fail, refused when the log's insert fails after it,
-    // then stored... it was counted on every try.
-    fail::cfg("writer-commit", "return").expect("fail point");
+    // the writer held before it fills a transaction with the bad write and two records, whose
+    // log insert fails (it was kept, refused and counted again on the next try).
+    fail::cfg("writer-fill", "pause").expect("fail point");
+    let a = send(&store, t + 2.1, None);
     let mut bad: AlertRecord = serde_json::from_str(ALERT).expect("alert");
     bad.id = 3;
     bad.time = Time(f64::NAN);
@@ -132,10 +150,13 @@ async fn a_failed_commit_loses_nothing_and_fails_readiness_while_it_lasts() {
             outbox: vec![],
         })
         .expect("queued");
-    log(&store, t + 2.1).await.expect_err("not stored");
-    fail::cfg("writer-commit", "off").expect("fail point off");
+    let b = send(&store, t + 2.2, None);
     fail::cfg("writer-log-insert", "return").expect("fail point");
-    log(&store, t + 2.2).await.expect_err("not stored");
+    fail::cfg("writer-fill", "off").expect("fail point off");
+    for r in [a, b] {
+        let err = r.await.expect("answered").expect_err("not stored");
+        assert!(matches!(err, StoreError::NotStored), "{err}");
+    }
     fail::cfg("writer-log-insert", "off").expect("fail point off");
     log(&store, t + 2.3).await.expect("stored");
     assert_eq!(status.dropped.get(), 2, "each refused write counted once");
@@ -179,7 +200,8 @@ async fn a_failed_commit_loses_nothing_and_fails_readiness_while_it_lasts() {
         "every kept alert is stored, {stats:?}"
     );
 
-    // A stored reply that no longer reads fails its own request, not everyone's transaction.
+    // A stored reply that no longer reads fails its own request, not the others in its
+    // transaction (it failed the whole transaction).
     let idem = IdempotencyKey {
         principal: "sdf/token:1".into(),
         key: "k1".into(),
@@ -196,29 +218,47 @@ async fn a_failed_commit_loses_nothing_and_fails_readiness_while_it_lasts() {
             [],
         )
         .expect("edited");
-    let err = log_with(&store, t + 2.7, Some(idem))
-        .await
-        .expect_err("refused");
+    fail::cfg("writer-fill", "pause").expect("fail point");
+    let again = send(&store, t + 2.7, Some(idem));
+    let other = send(&store, t + 2.8, None);
+    fail::cfg("writer-fill", "off").expect("fail point off");
+    let err = again.await.expect("answered").expect_err("refused");
     assert!(matches!(err, StoreError::Conflict(_)), "{err}");
-    log(&store, t + 2.8).await.expect("stored");
+    let reply = other.await.expect("answered").expect("stored");
+    assert_eq!(reply.accepted, 1);
 
     // The audit entries of deliveries outlive a failed commit: the sink writes them again (it
     // logged them as not written and dropped them).
     let before = store.stats_blocking().expect("stats").audit_entries;
     fail::cfg("writer-commit", "1*return").expect("fail point");
-    let (sink, task) = AuditSink::spawn(store.clone());
-    sink.send(AuditDraft::new(
-        "sdf/token:1",
-        "deliver.stream",
-        "alert/1",
-        serde_json::json!({ "rev": 1 }),
-    ))
-    .await;
+    let (sink, task) = AuditSink::spawn(store.clone(), CancellationToken::new());
+    sink.send(draft()).await;
     drop(sink);
     task.await.expect("the sink ended");
     let after = store.stats_blocking().expect("stats").audit_entries;
     assert_eq!(after, before + 1, "the delivery is audited");
     fail::cfg("writer-commit", "off").expect("fail point off");
+
+    // Once the server stops, a sink whose store cannot commit gives up in a bounded time and
+    // drains its queue, so deliveries waiting on it (and the server's stop) go on; it retried
+    // the first group for ever, and the sends below waited for ever once the queue was full.
+    let before = store.stats_blocking().expect("stats").audit_entries;
+    fail::cfg("writer-commit", "return").expect("fail point");
+    let shutdown = CancellationToken::new();
+    let (sink, task) = AuditSink::spawn(store.clone(), shutdown.clone());
+    sink.send(draft()).await;
+    shutdown.cancel();
+    for _ in 0..20_000 {
+        sink.send(draft()).await;
+    }
+    drop(sink);
+    task.await.expect("the sink ended");
+    fail::cfg("writer-commit", "off").expect("fail point off");
+    let after = store.stats_blocking().expect("stats").audit_entries;
+    assert_eq!(
+        after, before,
+        "nothing written while the store could not commit"
+    );
 
     // Closed while it cannot commit, the writer ends (it kept trying for ever).
     fail::cfg("writer-commit", "return").expect("fail point");

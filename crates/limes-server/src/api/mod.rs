@@ -193,11 +193,18 @@ impl From<StoreError> for ApiError {
             | StoreError::Locked(_)
             | StoreError::Audit(_) => {
                 tracing::error!("a request failed in the store: {e}");
-                return Self::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "the store failed (the operators have the error in the server's log); \
-                     nothing of this request is known to be stored, send it again",
-                );
+                return if e.may_succeed_later() {
+                    Self::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "the store failed (the operators have the error in the server's log); \
+                         nothing of this request is stored, send it again",
+                    )
+                } else {
+                    Self::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "the store failed (the operators have the error in the server's log)",
+                    )
+                };
             }
         };
         Self::new(status, e.to_string())
@@ -305,9 +312,24 @@ mod tests {
             path: "/srv/limes/secret-dir".into(),
             source: std::io::Error::other("permission denied"),
         };
-        for e in [StoreError::Db(sqlite), io] {
+        let constraint = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT),
+            Some("NOT NULL constraint failed: secret-dir".into()),
+        );
+        for (e, status) in [
+            (StoreError::Db(sqlite), StatusCode::SERVICE_UNAVAILABLE),
+            (io, StatusCode::INTERNAL_SERVER_ERROR),
+            (
+                StoreError::Db(constraint),
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+            (
+                StoreError::Locked("/srv/limes/secret-dir".into()),
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+        ] {
             let a = ApiError::from(e);
-            assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(a.status, status, "{}", a.message);
             assert!(
                 !a.message.contains("INSERT")
                     && !a.message.contains("disk is full")

@@ -247,6 +247,7 @@ fn pending(c: &Connection) -> Result<Vec<(i64, AuditDraft)>, StoreError> {
                 action: r.get(3)?,
                 object: r.get(4)?,
                 detail,
+                time: chrono::Utc::now(),
             },
         ))
     })?;

@@ -24,9 +24,10 @@ pub type Fed = (Feed, Option<Instant>);
 /// Most operations applied in one transaction.
 const MAX_GROUP: usize = 1024;
 
-/// Most of the engine's writes in one transaction: the rest of a group is room for requests,
-/// so writes kept from failed transactions cannot crowd input out while the store fails.
-const MAX_ENGINE: usize = MAX_GROUP / 2;
+/// Most of the engine's writes in one try after a failed transaction: the rest of the group is
+/// room for requests, so writes kept through an outage cannot crowd input out. (While the store
+/// commits, a transaction takes every write the engine has made, so none wait behind input.)
+const MAX_ENGINE_RETRY: usize = MAX_GROUP / 2;
 
 /// Idempotency keys are kept this long, seconds.
 pub const KEY_TTL_S: f64 = 24.0 * 3600.0;
@@ -258,14 +259,14 @@ impl Writer {
             if let Some(wait) = self.retry {
                 std::thread::sleep(wait);
             }
-            while ops.len() + self.revs.len().min(MAX_ENGINE) < MAX_GROUP {
-                if self.revs.len() < MAX_ENGINE {
-                    if let Ok(a) = q.engine.try_recv() {
-                        self.revs.push(a);
-                        continue;
-                    }
-                }
-                if let Ok(op) = q.control.try_recv() {
+            // Tests hold the writer here to put several operations into one transaction.
+            fail::fail_point!("writer-fill");
+            // The engine's writes are always taken (the engine, never fed while the store
+            // fails, makes few, and must not block on its queue while holding the store).
+            while ops.len() + self.revs.len().min(self.engine_share()) < MAX_GROUP {
+                if let Ok(a) = q.engine.try_recv() {
+                    self.revs.push(a);
+                } else if let Ok(op) = q.control.try_recv() {
                     self.take(op, &mut ops);
                 } else if let Ok(op) = q.ingest.try_recv() {
                     self.take(op, &mut ops);
@@ -285,13 +286,22 @@ impl Writer {
                         tracing::error!(
                             "the store closes while it cannot commit: {} alert revisions and events \
                              not stored (the next start derives them again from the log)",
-                            self.revs.len()
+                            self.revs.len() + q.engine.len()
                         );
                         return;
                     }
                     Err(TryRecvError::Empty) => {}
                 }
             }
+        }
+    }
+
+    /// How many of the engine's writes the next transaction takes.
+    fn engine_share(&self) -> usize {
+        if self.retry.is_some() {
+            MAX_ENGINE_RETRY
+        } else {
+            usize::MAX
         }
     }
 
@@ -310,7 +320,8 @@ impl Writer {
     fn commit(&mut self, ops: &mut Vec<Op>, alerts: &Receiver<EngineWrite>) {
         let before = self.log.clone();
         let mut done = Vec::with_capacity(ops.len());
-        let revs: Vec<EngineWrite> = self.revs.drain(..self.revs.len().min(MAX_ENGINE)).collect();
+        let share = self.revs.len().min(self.engine_share());
+        let revs: Vec<EngineWrite> = self.revs.drain(..share).collect();
         // The engine's writes SQLite refused for their content: dropped, failed or not.
         let mut refused = vec![false; revs.len()];
         let mut pending = std::mem::take(ops).into_iter();
@@ -350,13 +361,26 @@ impl Writer {
             self.status.set(Some(e.to_string()));
             let wait = self.backoff.next_wait();
             self.retry = Some(wait);
-            tracing::error!(
-                "commit failed ({} alert revisions and events kept, tried again in {} ms): {e}",
-                revs.len() - refused.iter().filter(|r| **r).count(),
-                wait.as_millis()
-            );
             let kept = revs.into_iter().zip(refused).filter(|(_, r)| !r);
             self.revs.splice(0..0, kept.map(|(w, _)| w));
+            tracing::error!(
+                "commit failed ({} alert revisions and events kept, tried again in {} ms): {e}",
+                self.revs.len(),
+                wait.as_millis()
+            );
+            // A request whose own statement SQLite refused for what it holds would fail every
+            // try: it alone is refused for good, and the others are sent again without it.
+            let failed_at = match failed_at {
+                Some(Waiter::Records(ack)) if refuses_content(&e) => {
+                    let _ = ack.send(Err(StoreError::Refused(
+                        "the store cannot take this request (the server's log says why); \
+                         sending it again will not help"
+                            .into(),
+                    )));
+                    None
+                }
+                w => w,
+            };
             let mut tick = f64::NEG_INFINITY;
             let waiters = (done.into_iter().map(Waiter::from))
                 .chain(failed_at)
@@ -576,7 +600,7 @@ impl Log {
                             k.principal
                         );
                         Err(StoreError::Conflict(
-                            "this Idempotency-Key was used before and its records were taken then, \
+                            "this Idempotency-Key was used before and its request processed then, \
                              but the reply stored with it cannot be read"
                                 .into(),
                         ))
