@@ -71,8 +71,18 @@ impl AuditSink {
                     (shutdown.is_cancelled() || rx.is_closed())
                         .then(|| *closing_by.get_or_insert_with(|| Instant::now() + SINK_CLOSING))
                 };
-                if let Written::GaveUp = write_group(&store, group, &shutdown, closing).await {
-                    lost += n;
+                match write_group(&store, group, &shutdown, closing).await {
+                    // A store that commits again gets the full time once more.
+                    Written::Stored => closing_by = None,
+                    Written::Refused => {}
+                    Written::GaveUp => {
+                        lost += n;
+                        tracing::error!(
+                            "the server stops and the store still cannot commit: {n} audit entries \
+                             of deliveries lost, and the rest of the queue with them (counted at \
+                             the end)"
+                        );
+                    }
                 }
             }
             if lost > 0 {
@@ -85,10 +95,15 @@ impl AuditSink {
         (Self { tx }, task)
     }
 
-    /// Queues an entry, waiting while the queue is full.
-    pub async fn send(&self, d: AuditDraft) {
-        if self.tx.send(d).await.is_err() {
-            tracing::error!("the audit writer has stopped; an entry is lost");
+    /// Queues an entry, waiting while the queue is full; the entry's time is when it is
+    /// queued (the delivery it records follows), not when the wait began.
+    pub async fn send(&self, mut d: AuditDraft) {
+        match self.tx.reserve().await {
+            Ok(permit) => {
+                d.time = chrono::Utc::now();
+                permit.send(d);
+            }
+            Err(_) => tracing::error!("the audit writer has stopped; an entry is lost"),
         }
     }
 
@@ -136,9 +151,14 @@ async fn write_group(
             group.len(),
             wait.as_millis()
         );
-        tokio::select! {
-            () = tokio::time::sleep(wait) => {}
-            () = shutdown.cancelled() => {}
+        // The stop cuts a wait short once, so the last tries fit in the time left.
+        if shutdown.is_cancelled() {
+            tokio::time::sleep(wait).await;
+        } else {
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = shutdown.cancelled() => {}
+            }
         }
     }
 }

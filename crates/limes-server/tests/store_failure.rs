@@ -186,8 +186,8 @@ async fn a_failed_commit_loses_nothing_and_fails_readiness_while_it_lasts() {
     assert!(matches!(err, StoreError::NotStored), "{err}");
     fail::cfg("writer-commit", "off").expect("fail point off");
     log(&store, t + 2.5).await.expect("stored");
-    // Each transaction takes at most half a group of the engine's writes, so the burst goes in
-    // within three more; a record sent after each answer waits on one.
+    // The first try after the outage takes half a group of the engine's writes at most, the
+    // next every one left; a record sent after each answer waits on one transaction.
     for i in 0..4 {
         log(&store, t + 2.6 + f64::from(i) * 0.01)
             .await
@@ -259,6 +259,18 @@ async fn a_failed_commit_loses_nothing_and_fails_readiness_while_it_lasts() {
         after, before,
         "nothing written while the store could not commit"
     );
+
+    // ... but a store that commits again within that time gets every entry.
+    fail::cfg("writer-commit", "2*return").expect("fail point");
+    let shutdown = CancellationToken::new();
+    shutdown.cancel();
+    let (sink, task) = AuditSink::spawn(store.clone(), shutdown);
+    sink.send(draft()).await;
+    drop(sink);
+    task.await.expect("the sink ended");
+    fail::cfg("writer-commit", "off").expect("fail point off");
+    let after = store.stats_blocking().expect("stats").audit_entries;
+    assert_eq!(after, before + 1, "written once the store commits");
 
     // Closed while it cannot commit, the writer ends (it kept trying for ever).
     fail::cfg("writer-commit", "return").expect("fail point");

@@ -56,9 +56,10 @@ fn idempotency_key(
     responses(
         (status = 200, description = "Every record stored (durable)", body = IngestReply),
         (status = 422, description = "Some records refused by index and field; the others stored", body = IngestReply),
-        (status = 409, description = "Idempotency key reused with another body", body = super::openapi::ErrorBody),
+        (status = 409, description = "Idempotency key reused with another body, or its stored reply unreadable (the request was processed then)", body = super::openapi::ErrorBody),
         (status = 413, description = "Body over 16 MiB", body = super::openapi::ErrorBody),
         (status = 429, description = "Queue full; retry after a second", body = super::openapi::ErrorBody),
+        (status = 500, description = "Nothing stored: the store failed in a way sending it again will not mend (the operators have it in the server's log)", body = super::openapi::ErrorBody),
         (status = 503, description = "Nothing stored: replaying, a thread failed, or the store could not write; send it again after Retry-After", body = super::openapi::ErrorBody),
     ),
     security(("bearer" = [])))]

@@ -316,8 +316,13 @@ mod tests {
             rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT),
             Some("NOT NULL constraint failed: secret-dir".into()),
         );
+        let corrupt = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT),
+            Some("database disk image is malformed".into()),
+        );
         for (e, status) in [
             (StoreError::Db(sqlite), StatusCode::SERVICE_UNAVAILABLE),
+            (StoreError::Db(corrupt), StatusCode::INTERNAL_SERVER_ERROR),
             (io, StatusCode::INTERNAL_SERVER_ERROR),
             (
                 StoreError::Db(constraint),

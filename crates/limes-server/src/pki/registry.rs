@@ -218,7 +218,7 @@ pub fn queue_audit(c: &Connection, d: &AuditDraft) -> rusqlite::Result<()> {
     c.execute(
         "INSERT INTO audit_pending (time, actor, action, object, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![
-            chrono::Utc::now().to_rfc3339(),
+            d.time.to_rfc3339(),
             d.actor,
             d.action,
             d.object,
@@ -237,6 +237,8 @@ fn pending(c: &Connection) -> Result<Vec<(i64, AuditDraft)>, StoreError> {
         let detail: String = r.get(5)?;
         let mut detail: serde_json::Value =
             serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null);
+        let at = chrono::DateTime::parse_from_rfc3339(&time)
+            .map_or_else(|_| chrono::Utc::now(), |t| t.with_timezone(&chrono::Utc));
         if let Some(o) = detail.as_object_mut() {
             o.insert("at".into(), serde_json::Value::String(time));
         }
@@ -247,7 +249,7 @@ fn pending(c: &Connection) -> Result<Vec<(i64, AuditDraft)>, StoreError> {
                 action: r.get(3)?,
                 object: r.get(4)?,
                 detail,
-                time: chrono::Utc::now(),
+                time: at,
             },
         ))
     })?;

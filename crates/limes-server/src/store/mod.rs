@@ -121,7 +121,9 @@ impl StoreError {
     pub fn may_succeed_later(&self) -> bool {
         match self {
             StoreError::Busy | StoreError::NotReady | StoreError::NotStored => true,
-            StoreError::Db(e) => !writer::refuses_content(e),
+            StoreError::Db(e) | StoreError::Audit(crate::audit::merkle::TreeError::Db(e)) => {
+                passing(e)
+            }
             StoreError::Closed
             | StoreError::Locked(_)
             | StoreError::Io { .. }
@@ -131,6 +133,26 @@ impl StoreError {
             | StoreError::Audit(_) => false,
         }
     }
+}
+
+/// Whether SQLite failed for the state of the machine (a full disk, an I/O error, a lock, a
+/// read-only remount), which may pass, rather than for the request or a damaged file.
+fn passing(e: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode::{
+        CannotOpen, DatabaseBusy, DatabaseLocked, DiskFull, OutOfMemory, ReadOnly, SystemIoFailure,
+    };
+    matches!(
+        e.sqlite_error_code(),
+        Some(
+            DiskFull
+                | SystemIoFailure
+                | DatabaseBusy
+                | DatabaseLocked
+                | OutOfMemory
+                | ReadOnly
+                | CannotOpen
+        )
+    )
 }
 
 impl Store {

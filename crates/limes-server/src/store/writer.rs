@@ -29,6 +29,10 @@ const MAX_GROUP: usize = 1024;
 /// commits, a transaction takes every write the engine has made, so none wait behind input.)
 const MAX_ENGINE_RETRY: usize = MAX_GROUP / 2;
 
+/// Most of the engine's writes the writer holds; beyond them the engine waits on its queue
+/// (during its start-up replay it sends every revision again, as fast as it can).
+const MAX_KEPT: usize = 4 * MAX_GROUP;
+
 /// Idempotency keys are kept this long, seconds.
 pub const KEY_TTL_S: f64 = 24.0 * 3600.0;
 
@@ -261,12 +265,14 @@ impl Writer {
             }
             // Tests hold the writer here to put several operations into one transaction.
             fail::fail_point!("writer-fill");
-            // The engine's writes are always taken (the engine, never fed while the store
-            // fails, makes few, and must not block on its queue while holding the store).
             while ops.len() + self.revs.len().min(self.engine_share()) < MAX_GROUP {
-                if let Ok(a) = q.engine.try_recv() {
-                    self.revs.push(a);
-                } else if let Ok(op) = q.control.try_recv() {
+                if self.revs.len() < MAX_KEPT {
+                    if let Ok(a) = q.engine.try_recv() {
+                        self.revs.push(a);
+                        continue;
+                    }
+                }
+                if let Ok(op) = q.control.try_recv() {
                     self.take(op, &mut ops);
                 } else if let Ok(op) = q.ingest.try_recv() {
                     self.take(op, &mut ops);
