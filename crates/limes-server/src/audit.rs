@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::store::{Backoff, Store};
+use crate::store::{Backoff, Store, StoreError};
 
 pub mod check;
 pub mod checkpoint;
@@ -40,9 +40,7 @@ pub struct AuditSink {
 enum Written {
     /// Stored.
     Stored,
-    /// Refused by the store for good (logged).
-    Refused,
-    /// Not stored before the server stopped.
+    /// Not stored: the sink is closing and its time is up, or the store is closed.
     GaveUp,
 }
 
@@ -67,22 +65,19 @@ impl AuditSink {
                     continue;
                 }
                 let n = group.len();
+                // The time left runs from the first failure after the stop (or after every sink
+                // is gone), once for the whole queue.
                 let closing = || {
                     (shutdown.is_cancelled() || rx.is_closed())
                         .then(|| *closing_by.get_or_insert_with(|| Instant::now() + SINK_CLOSING))
                 };
-                match write_group(&store, group, &shutdown, closing).await {
-                    // A store that commits again gets the full time once more.
-                    Written::Stored => closing_by = None,
-                    Written::Refused => {}
-                    Written::GaveUp => {
-                        lost += n;
-                        tracing::error!(
-                            "the server stops and the store still cannot commit: {n} audit entries \
-                             of deliveries lost, and the rest of the queue with them (counted at \
-                             the end)"
-                        );
-                    }
+                if let Written::GaveUp = write_group(&store, group, &shutdown, closing).await {
+                    lost += n;
+                    tracing::error!(
+                        "the audit sink is closing and the store still cannot take its entries: \
+                         {n} audit entries of deliveries lost, and the rest of the queue with them \
+                         (counted at the end)"
+                    );
                 }
             }
             if lost > 0 {
@@ -120,9 +115,10 @@ impl AuditSink {
     }
 }
 
-/// Writes a group of entries, trying again while the store cannot take them for now (a full
-/// disk, a failing commit): they are the only record of what was delivered to whom. `closing`
-/// says, once the server stops, by when to give up.
+/// Writes a group of entries, trying again while the store cannot take them, whatever the
+/// reason (a full disk, a failing commit, a damaged table): they are the only record of what
+/// was delivered to whom, so deliveries wait rather than go on unaudited, and readiness says
+/// why meanwhile. `closing` says, once the server stops, by when to give up.
 async fn write_group(
     store: &Store,
     group: Vec<AuditDraft>,
@@ -132,16 +128,14 @@ async fn write_group(
     let mut backoff = Backoff::default();
     loop {
         let e = match store.audit_many(group.clone()).await {
-            Ok(()) => return Written::Stored,
+            Ok(()) => {
+                store.writer_status().set_audit(None);
+                return Written::Stored;
+            }
+            Err(StoreError::Closed) => return Written::GaveUp,
             Err(e) => e,
         };
-        if !e.may_succeed_later() {
-            tracing::error!(
-                "{} audit entries of deliveries refused by the store, lost: {e}",
-                group.len()
-            );
-            return Written::Refused;
-        }
+        store.writer_status().set_audit(Some(e.to_string()));
         if closing().is_some_and(|by| Instant::now() >= by) {
             return Written::GaveUp;
         }

@@ -259,6 +259,11 @@ async fn a_failed_commit_loses_nothing_and_fails_readiness_while_it_lasts() {
         after, before,
         "nothing written while the store could not commit"
     );
+    let problem = status.problem().expect("readiness says why");
+    assert!(
+        problem.contains("audit entries of deliveries cannot be written"),
+        "{problem}"
+    );
 
     // ... but a store that commits again within that time gets every entry.
     fail::cfg("writer-commit", "2*return").expect("fail point");
@@ -271,6 +276,7 @@ async fn a_failed_commit_loses_nothing_and_fails_readiness_while_it_lasts() {
     fail::cfg("writer-commit", "off").expect("fail point off");
     let after = store.stats_blocking().expect("stats").audit_entries;
     assert_eq!(after, before + 1, "written once the store commits");
+    assert_eq!(status.problem(), None, "ready again");
 
     // Closed while it cannot commit, the writer ends (it kept trying for ever).
     fail::cfg("writer-commit", "return").expect("fail point");

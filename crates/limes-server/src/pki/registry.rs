@@ -237,8 +237,13 @@ fn pending(c: &Connection) -> Result<Vec<(i64, AuditDraft)>, StoreError> {
         let detail: String = r.get(5)?;
         let mut detail: serde_json::Value =
             serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null);
-        let at = chrono::DateTime::parse_from_rfc3339(&time)
-            .map_or_else(|_| chrono::Utc::now(), |t| t.with_timezone(&chrono::Utc));
+        let at = match chrono::DateTime::parse_from_rfc3339(&time) {
+            Ok(t) => t.with_timezone(&chrono::Utc),
+            Err(e) => {
+                tracing::warn!("a queued audit entry's time {time:?} does not read ({e}); written with the time now");
+                chrono::Utc::now()
+            }
+        };
         if let Some(o) = detail.as_object_mut() {
             o.insert("at".into(), serde_json::Value::String(time));
         }

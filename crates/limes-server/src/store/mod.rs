@@ -139,7 +139,8 @@ impl StoreError {
 /// read-only remount), which may pass, rather than for the request or a damaged file.
 fn passing(e: &rusqlite::Error) -> bool {
     use rusqlite::ErrorCode::{
-        CannotOpen, DatabaseBusy, DatabaseLocked, DiskFull, OutOfMemory, ReadOnly, SystemIoFailure,
+        CannotOpen, DatabaseBusy, DatabaseLocked, DiskFull, FileLockingProtocolFailed, OutOfMemory,
+        ReadOnly, SchemaChanged, SystemIoFailure,
     };
     matches!(
         e.sqlite_error_code(),
@@ -148,6 +149,8 @@ fn passing(e: &rusqlite::Error) -> bool {
                 | SystemIoFailure
                 | DatabaseBusy
                 | DatabaseLocked
+                | FileLockingProtocolFailed
+                | SchemaChanged
                 | OutOfMemory
                 | ReadOnly
                 | CannotOpen

@@ -29,8 +29,9 @@ const MAX_GROUP: usize = 1024;
 /// commits, a transaction takes every write the engine has made, so none wait behind input.)
 const MAX_ENGINE_RETRY: usize = MAX_GROUP / 2;
 
-/// Most of the engine's writes the writer holds; beyond them the engine waits on its queue
-/// (during its start-up replay it sends every revision again, as fast as it can).
+/// Most of the engine's writes the writer takes from its queue while commits fail; beyond them
+/// the engine waits on its queue (during its start-up replay it sends every revision again, as
+/// fast as it can).
 const MAX_KEPT: usize = 4 * MAX_GROUP;
 
 /// Idempotency keys are kept this long, seconds.
@@ -152,17 +153,39 @@ pub struct WriterStatus {
     pub dropped: Counter,
     /// The last failure, while no transaction has committed since.
     failing: Mutex<Option<String>>,
+    /// Why the audit entries of deliveries cannot be written, while they cannot.
+    audit: Mutex<Option<String>>,
 }
 
 impl WriterStatus {
     /// Why the store is not taking input, while its last transaction failed.
     pub fn problem(&self) -> Option<String> {
-        let failing = self.failing.lock().ok()?.clone()?;
-        Some(format!(
-            "the store cannot commit ({failing}); {} transactions failed since the start, \
-             none of the input is stored until one commits",
-            self.failed.get()
-        ))
+        let failing = self.failing.lock().ok().and_then(|f| f.clone());
+        let audit = self.audit.lock().ok().and_then(|a| a.clone());
+        let failing = failing.map(|f| {
+            format!(
+                "the store cannot commit ({f}); {} transactions failed since the start, \
+                 none of the input is stored until one commits",
+                self.failed.get()
+            )
+        });
+        let audit = audit.map(|a| {
+            format!(
+                "the audit entries of deliveries cannot be written ({a}); deliveries to partners \
+                 wait once their queue is full"
+            )
+        });
+        match (failing, audit) {
+            (Some(f), Some(a)) => Some(format!("{f}; {a}")),
+            (f, a) => f.or(a),
+        }
+    }
+
+    /// Notes why the audit entries of deliveries cannot be written, or that they can again.
+    pub fn set_audit(&self, why: Option<String>) {
+        if let Ok(mut a) = self.audit.lock() {
+            *a = why;
+        }
     }
 
     fn set(&self, failing: Option<String>) {
