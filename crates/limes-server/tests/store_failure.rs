@@ -50,6 +50,17 @@ fn send(
     store.try_log("test".into(), batch, idem).expect("queued")
 }
 
+/// An alert revision the store refuses for its content: its time is no number (NOT NULL).
+fn bad_alert(id: u64) -> AlertWrite {
+    let mut rec: AlertRecord = serde_json::from_str(ALERT).expect("alert");
+    rec.id = id;
+    rec.time = Time(f64::NAN);
+    AlertWrite {
+        rec,
+        outbox: vec![],
+    }
+}
+
 /// An audit entry of a delivery.
 fn draft() -> AuditDraft {
     AuditDraft::new(
@@ -120,15 +131,7 @@ async fn a_failed_commit_loses_nothing_and_fails_readiness_while_it_lasts() {
 
     // A write the store refuses for its content (a time that is no number: NOT NULL) is
     // dropped and counted, not tried for ever in front of everything else.
-    let mut bad: AlertRecord = serde_json::from_str(ALERT).expect("alert");
-    bad.id = 2;
-    bad.time = Time(f64::NAN);
-    store
-        .alert(AlertWrite {
-            rec: bad,
-            outbox: vec![],
-        })
-        .expect("queued");
+    store.alert(bad_alert(2)).expect("queued");
     let reply = log(&store, t + 2.0)
         .await
         .expect("stored after the bad write");
@@ -141,15 +144,7 @@ async fn a_failed_commit_loses_nothing_and_fails_readiness_while_it_lasts() {
     // log insert fails (it was kept, refused and counted again on the next try).
     fail::cfg("writer-fill", "pause").expect("fail point");
     let a = send(&store, t + 2.1, None);
-    let mut bad: AlertRecord = serde_json::from_str(ALERT).expect("alert");
-    bad.id = 3;
-    bad.time = Time(f64::NAN);
-    store
-        .alert(AlertWrite {
-            rec: bad,
-            outbox: vec![],
-        })
-        .expect("queued");
+    store.alert(bad_alert(3)).expect("queued");
     let b = send(&store, t + 2.2, None);
     fail::cfg("writer-log-insert", "return").expect("fail point");
     fail::cfg("writer-fill", "off").expect("fail point off");
