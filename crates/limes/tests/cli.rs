@@ -753,3 +753,43 @@ fn an_output_that_cannot_be_written_is_named() {
         assert!(said.contains("/dev/full"), "{said}");
     }
 }
+
+/// `limes bench-serve` drives two separate servers, HTTP and CoT, from any folder; a short
+/// night must end with every record stored and none refused. (It once waited for ever: the
+/// statistics it polled had become the deployment owner's and the refusal read as "not there
+/// yet"; then CoT connections, read at their own pace, fell behind each other by more than
+/// the reorder window and their records were refused as late.)
+#[test]
+fn bench_serve_runs_anywhere_and_stores_every_record() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = Command::new(env!("CARGO_BIN_EXE_limes"))
+        .current_dir(dir.path())
+        .args(["bench-serve", "--minutes", "1", "--no-latency"])
+        .output()
+        .expect("limes runs");
+    let (text, err) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "bench-serve failed:\n{err}");
+    // "frontier night: 1 minutes, N records (…)"
+    let night: u64 = err
+        .split(" records")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no night size in:\n{err}"));
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .filter(|l| l.starts_with("| HTTP") || l.starts_with("| CoT"))
+        .map(|l| l.split('|').map(str::trim).collect())
+        .collect();
+    assert_eq!(rows.len(), 2, "{text}");
+    for row in &rows {
+        let records: u64 = row[2].parse().expect("records");
+        // The CoT run sends detections and heartbeats (fence alarms are HTTP only).
+        assert!(records > 0 && records <= night, "{row:?} of {night}");
+        assert_eq!(row[6], "0", "records refused: {row:?}");
+    }
+    assert_eq!(rows[0][2], night.to_string(), "HTTP stores the whole night");
+}

@@ -21,4 +21,4 @@ pub use load::{load, parse, parse_with, ReadFile, SiteError};
 pub use model::*;
 pub use org::{Detail, FacilityField, FrontierSide, Geometry, Org, ReleaseArea};
 pub use scenario::{AdversarialConfig, BreakoutConfig, ScenarioConfig};
-pub use shipped::{open, shipped, SITES};
+pub use shipped::{open, shipped, write_shipped, SITES};

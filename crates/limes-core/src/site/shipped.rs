@@ -48,6 +48,25 @@ pub fn shipped(name: &str) -> Option<Result<Site, SiteError>> {
     Some(parse_with(text, &path, &read))
 }
 
+/// Writes the shipped sites into `dir/sites/` and the files they name beside them (`dir/data/…`),
+/// so a command that needs site files on disk (a changed copy, another process) has them
+/// without a checkout; returns the folder of the site files.
+pub fn write_shipped(dir: &Path) -> std::io::Result<PathBuf> {
+    let sites = dir.join("sites");
+    std::fs::create_dir_all(&sites)?;
+    for (name, text) in SITES {
+        std::fs::write(sites.join(format!("{name}.toml")), text)?;
+    }
+    for (file, text) in FILES {
+        let path = dir.join(file);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(path, text)?;
+    }
+    Ok(sites)
+}
+
 /// Opens a site: the file at `name_or_path` when it exists, else the shipped site of that name.
 pub fn open(name_or_path: &str) -> Result<Site, SiteError> {
     let p = Path::new(name_or_path);
@@ -72,6 +91,17 @@ pub fn open(name_or_path: &str) -> Result<Site, SiteError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_shipped_sites_written_to_a_folder_load_from_there() {
+        let dir = std::env::temp_dir().join(format!("limes-shipped-{}", std::process::id()));
+        let sites = super::write_shipped(&dir).expect("writes");
+        for (name, _) in super::SITES {
+            let s = super::load(&sites.join(format!("{name}.toml"))).expect("loads from disk");
+            assert_eq!(&s.name, name);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn every_shipped_site_loads_from_the_binary() {
         for (name, _) in super::SITES {

@@ -148,15 +148,16 @@ pub(super) async fn latency_run(
     let data = dir.join(format!("latency-{window_s}"));
     std::fs::create_dir_all(&data)?;
     // The frontier with the reorder window under test.
-    let text = std::fs::read_to_string("sites/frontier.toml")?.replace(
+    let sites = dir.join("sites");
+    let text = std::fs::read_to_string(sites.join("frontier.toml"))?.replace(
         "reorder_window_s = 2.0",
         &format!("reorder_window_s = {window_s}"),
     );
-    let site_file =
-        std::fs::canonicalize("sites")?.join(format!(".bench-frontier-{window_s}.toml"));
+    let site_file = sites.join(format!(".bench-frontier-{window_s}.toml"));
     std::fs::write(&site_file, text)?;
     let sensor = token(&site_file, &data, "sensor")?;
     let viewer = token(&site_file, &data, "admin")?;
+    let owner = token(&site_file, &data, "owner")?;
     let p = serve(&site_file, &data, &[])?;
     let _ = std::fs::remove_file(&site_file);
     let client = reqwest::Client::new();
@@ -252,7 +253,7 @@ pub(super) async fn latency_run(
     }
     let run_s = t0.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs_f64(window_s + 2.0)).await;
-    let st = stats(&p.http, &viewer).await?;
+    let st = stats(&p.http, &owner).await?;
     eprintln!(
         "latency run (window {window_s} s): {} alerts, {} revisions in the store",
         st["store"]["alerts"], st["store"]["alert_revisions"]

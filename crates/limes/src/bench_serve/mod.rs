@@ -31,6 +31,7 @@ pub struct Args {
 struct Proc {
     child: Child,
     http: String,
+    ops: String,
     cot: String,
     pid: u32,
 }
@@ -74,7 +75,7 @@ fn token(site: &Path, data: &Path, role: &str) -> Result<String> {
 }
 
 fn serve(site: &Path, data: &Path, extra: &[&str]) -> Result<Proc> {
-    let (h, c) = (port()?, port()?);
+    let (h, o, c) = (port()?, port()?, port()?);
     let mut child = Command::new(limes()?)
         .arg("serve")
         .arg("--site")
@@ -84,11 +85,17 @@ fn serve(site: &Path, data: &Path, extra: &[&str]) -> Result<Proc> {
         .args([
             "--http",
             &format!("127.0.0.1:{h}"),
+            "--ops",
+            &format!("127.0.0.1:{o}"),
             "--cot",
             &format!("127.0.0.1:{c}"),
         ])
         .args(extra)
-        .env("RUST_LOG", "error")
+        // The servers log errors only, unless `LIMES_BENCH_SERVER_LOG` asks for more.
+        .env(
+            "RUST_LOG",
+            std::env::var("LIMES_BENCH_SERVER_LOG").unwrap_or_else(|_| "error".into()),
+        )
         .stdout(Stdio::piped())
         .spawn()?;
     let out = child.stdout.take().context("stdout")?;
@@ -104,23 +111,108 @@ fn serve(site: &Path, data: &Path, extra: &[&str]) -> Result<Proc> {
     Ok(Proc {
         child,
         http: format!("http://127.0.0.1:{h}"),
+        ops: format!("http://127.0.0.1:{o}"),
         cot: format!("127.0.0.1:{c}"),
         pid,
     })
 }
 
+/// The server's `/api/v1/stats` (an owner's token); any other answer than 200 is an error, so a
+/// wait on a count never spins on a refusal.
 async fn stats(http: &str, token: &str) -> Result<serde_json::Value> {
-    Ok(reqwest::Client::new()
+    let resp = reqwest::Client::new()
         .get(format!("{http}/api/v1/stats"))
         .bearer_auth(token)
         .send()
-        .await?
-        .json()
-        .await?)
+        .await?;
+    if !resp.status().is_success() {
+        bail!("stats answered {}: {}", resp.status(), resp.text().await?);
+    }
+    Ok(resp.json().await?)
+}
+
+/// How long the server's counts may stand still before a wait on them gives up.
+const STALL: Duration = Duration::from_secs(120);
+
+/// Watches a server's counts while waiting on them: a wait that sees no change for `STALL`
+/// ends with an error naming the counts, rather than waiting for ever on a stuck server.
+struct Progress {
+    last: Option<(u64, i64)>,
+    since: Instant,
+}
+
+impl Progress {
+    fn new() -> Self {
+        Self {
+            last: None,
+            since: Instant::now(),
+        }
+    }
+
+    /// Notes the counts `now`; an error naming `what` once they have not moved for `STALL`.
+    fn note(&mut self, now: (u64, i64), what: impl FnOnce() -> String) -> Result<()> {
+        if self.last != Some(now) {
+            self.last = Some(now);
+            self.since = Instant::now();
+        } else if self.since.elapsed() > STALL {
+            bail!(
+                "the server made no progress for {} s: {}",
+                STALL.as_secs(),
+                what()
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Records the server has taken from sensors so far: stored, and refused (each refusal is
+/// named in its log), from its operations listener's `/metrics`.
+async fn taken(ops: &str) -> Result<(u64, u64)> {
+    let resp = reqwest::Client::new()
+        .get(format!("{ops}/metrics"))
+        .send()
+        .await?;
+    if !resp.status().is_success() {
+        bail!("metrics answered {}", resp.status());
+    }
+    let text = resp.text().await?;
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix(name)?
+                    .strip_prefix(' ')?
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+            })
+            .map(|v| v as u64)
+            .with_context(|| format!("{name} is not in the server's metrics"))
+    };
+    Ok((
+        value("limes_ingest_records_total")?,
+        value("limes_ingest_rejected_total")?,
+    ))
+}
+
+/// Waits until the server has taken (stored or refused) `n` records from sensors; returns
+/// what it stored and refused.
+async fn taken_all(ops: &str, n: u64) -> Result<(u64, u64)> {
+    let mut progress = Progress::new();
+    loop {
+        let (stored, refused) = taken(ops).await?;
+        if stored + refused >= n {
+            return Ok((stored, refused));
+        }
+        progress.note((stored, refused as i64), || {
+            format!("{stored} records stored and {refused} refused of {n} sent")
+        })?;
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
 }
 
 /// Waits until the engine has processed everything logged; returns when it did.
 async fn drained(http: &str, token: &str, records: u64) -> Result<Instant> {
+    let mut progress = Progress::new();
     loop {
         let s = stats(http, token).await?;
         if s["store"]["records"].as_u64() >= Some(records)
@@ -128,6 +220,16 @@ async fn drained(http: &str, token: &str, records: u64) -> Result<Instant> {
         {
             return Ok(Instant::now());
         }
+        let now = (
+            s["store"]["records"].as_u64().unwrap_or(0),
+            s["processed_seq"].as_i64().unwrap_or(i64::MIN),
+        );
+        progress.note(now, || {
+            format!(
+                "{} records stored, processed up to {}, last batch {}",
+                now.0, now.1, s["store"]["last_batch_seq"]
+            )
+        })?;
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -138,7 +240,7 @@ fn frontier_night(
     groups: u32,
     seed: u64,
 ) -> Result<(site::Site, Vec<SensorRecord>)> {
-    let site = site::load(Path::new("sites/frontier.toml"))?;
+    let site = site::shipped("frontier").context("the frontier site is shipped")??;
     let mut cfg = site.scenario.clone();
     cfg.duration_h = minutes / 60.0;
     cfg.flocks = flocks;
@@ -196,14 +298,14 @@ struct Throughput {
     processed_s: f64,
     rss_mib: f64,
     tracks: u64,
-    late: u64,
+    refused: u64,
 }
 
 /// A server whose clock stands still at `start`, taking a whole recorded night; with a sensor
-/// and an admin token.
+/// and an owner token (statistics are the deployment owner's).
 fn frozen(site_file: &Path, data: &Path, start: f64) -> Result<(Proc, String, String)> {
     let sensor = token(site_file, data, "sensor")?;
-    let admin = token(site_file, data, "admin")?;
+    let admin = token(site_file, data, "owner")?;
     let window = ["--max-past-s", "90000", "--max-future-s", "90000"];
     let p = serve(
         site_file,
@@ -236,6 +338,7 @@ async fn http_run(
         })
         .collect();
     let client = reqwest::Client::new();
+    let (mut stored, mut refused) = (0u64, 0u64);
     let t0 = Instant::now();
     for b in batches {
         loop {
@@ -246,22 +349,27 @@ async fn http_run(
                 .send()
                 .await?;
             match r.status().as_u16() {
-                200 => break,
-                429 => tokio::time::sleep(Duration::from_millis(5)).await,
+                200 => {
+                    let reply: serde_json::Value = r.json().await?;
+                    stored += reply["accepted"].as_u64().context("the reply's accepted")?;
+                    refused += reply["rejected"].as_array().map_or(0, |v| v.len() as u64);
+                    break;
+                }
+                429 | 503 => tokio::time::sleep(Duration::from_millis(5)).await,
                 s => bail!("ingest answered {s}: {}", r.text().await?),
             }
         }
     }
     let durable_s = t0.elapsed().as_secs_f64();
-    let done = drained(&p.http, &admin, recs.len() as u64).await?;
+    let done = drained(&p.http, &admin, stored).await?;
     let s = stats(&p.http, &admin).await?;
     Ok(Throughput {
-        records: s["store"]["records"].as_u64().unwrap_or(0),
+        records: stored,
         durable_s,
         processed_s: (done - t0).as_secs_f64(),
         rss_mib: status_kib(p.pid, "VmHWM:").unwrap_or(f64::NAN) / 1024.0,
         tracks: s["live_tracks"].as_u64().unwrap_or(0),
-        late: s["late_dropped"].as_u64().unwrap_or(0),
+        refused,
     })
 }
 
@@ -274,6 +382,11 @@ async fn cot_run(
     let (p, sensor, admin) = frozen(site_file, &dir.join("cot"), start)?;
     // One connection per sensor, opened with its own heartbeat carrying the token.
     let events: Vec<(String, String)> = recs.iter().filter_map(cot_event).collect();
+    let times: Vec<f64> = recs
+        .iter()
+        .filter(|r| cot_event(r).is_some())
+        .map(|r| r.time().0.floor())
+        .collect();
     let n = events.len() as u64;
     let mut conns: std::collections::HashMap<String, tokio::io::BufWriter<tokio::net::TcpStream>> =
         Default::default();
@@ -291,65 +404,79 @@ async fn cot_run(
             conns.insert(s.clone(), c);
         }
     }
+    for c in conns.values_mut() {
+        c.flush().await?;
+    }
     let hellos = conns.len() as u64;
+    taken_all(&p.ops, hellos).await?;
+    // CoT has no acknowledgement, and each connection is read at its own pace: a sensor whose
+    // records fell more than the reorder window (2 s) behind the others' would have them
+    // refused as late. Real sensors send as they see; this load runs hundreds of times faster
+    // than record time, so a connection one group commit behind the others would be seconds
+    // of record time behind. The load is therefore sent one second of record time at a time,
+    // and a second goes out once the server has taken (stored or refused) everything before it.
+    let seconds: Vec<usize> = (0..times.len())
+        .filter(|&i| i == 0 || times[i] != times[i - 1])
+        .collect();
     let t0 = Instant::now();
-    for (i, (s, e)) in events.iter().enumerate() {
-        if let Some(c) = conns.get_mut(s) {
-            c.write_all(e.as_bytes()).await?;
+    let mut touched = std::collections::HashSet::new();
+    for (k, &from) in seconds.iter().enumerate() {
+        if k > 0 {
+            taken_all(&p.ops, hellos + from as u64).await?;
         }
-        // Flush often enough that the connections stay within the reorder window of each other.
-        if i % 200 == 199 {
-            for c in conns.values_mut() {
+        let to = seconds.get(k + 1).copied().unwrap_or(events.len());
+        for (s, e) in &events[from..to] {
+            if let Some(c) = conns.get_mut(s) {
+                c.write_all(e.as_bytes()).await?;
+                touched.insert(s.clone());
+            }
+        }
+        for s in touched.drain() {
+            if let Some(c) = conns.get_mut(&s) {
                 c.flush().await?;
             }
         }
     }
-    for c in conns.values_mut() {
-        c.flush().await?;
-    }
-    // CoT has no acknowledgement: durable means in the store's log.
-    loop {
-        let s = stats(&p.http, &admin).await?;
-        if s["store"]["records"].as_u64().unwrap_or(0) >= n + hellos {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let (stored, refused) = taken_all(&p.ops, hellos + n).await?;
     let durable_s = t0.elapsed().as_secs_f64();
-    let done = drained(&p.http, &admin, n).await?;
+    let done = drained(&p.http, &admin, stored).await?;
     let s = stats(&p.http, &admin).await?;
     Ok(Throughput {
-        records: n,
+        records: stored - hellos,
         durable_s,
         processed_s: (done - t0).as_secs_f64(),
         rss_mib: status_kib(p.pid, "VmHWM:").unwrap_or(f64::NAN) / 1024.0,
         tracks: s["live_tracks"].as_u64().unwrap_or(0),
-        late: s["late_dropped"].as_u64().unwrap_or(0),
+        refused,
     })
 }
 
 /// Runs the three measurements and prints (and optionally appends) Markdown.
 pub fn run(a: Args) -> Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
-    let dir = tempfile_dir()?;
-    rt.block_on(async move {
+    let work = tempfile_dir()?;
+    let dir = &work;
+    let outcome = rt.block_on(async move {
         let mut through = Vec::new();
         if a.throughput {
             let (_, recs) = frontier_night(a.minutes, 8, 6, 7)?;
             let start = recs.first().map(|r| r.time().0).unwrap_or(0.0) - 1.0;
             let dets = recs.iter().filter(|r| matches!(r, SensorRecord::Detection(_))).count();
             eprintln!("frontier night: {} minutes, {} records ({dets} detections)", a.minutes, recs.len());
-            through.push(("HTTP NDJSON, 10 000-record batches, one connection", http_run(Path::new("sites/frontier.toml"), &recs, start, &dir).await?));
-            through.push(("CoT over TCP, one connection per sensor", cot_run(Path::new("sites/frontier.toml"), &recs, start, &dir).await?));
+            let frontier = dir.join("sites").join("frontier.toml");
+            through.push(("HTTP NDJSON, 10 000-record batches, one connection", http_run(&frontier, &recs, start, dir).await?));
+            through.push(("CoT over TCP, one connection per sensor", cot_run(&frontier, &recs, start, dir).await?));
         }
         // The latency load: the frontier with enough herds in view to make about 10 000 det/s,
         // and probe intruders crossing the line, whose infiltration alerts are timed.
         let dense = if a.windows.is_empty() { Vec::new() } else { latency_load(a.latency_s)? };
         let span = dense.last().map(|r| r.time().0).unwrap_or(0.0) - dense.first().map(|r| r.time().0).unwrap_or(0.0);
-        eprintln!("latency load: {:.0} records/s of record time", dense.len() as f64 / span.max(1.0));
+        if !dense.is_empty() {
+            eprintln!("latency load: {:.0} records/s of record time", dense.len() as f64 / span.max(1.0));
+        }
         let mut lat = Vec::new();
         for w in &a.windows {
-            lat.push(latency_run(&dense, a.latency_s, *w, &dir).await?);
+            lat.push(latency_run(&dense, a.latency_s, *w, dir).await?);
         }
         let cpu = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())).unwrap_or_default();
         let mut md = format!(
@@ -357,7 +484,7 @@ pub fn run(a: Args) -> Result<()> {
             std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
         );
         if !through.is_empty() {
-            md += "| transport | records | durable (records/s) | through tracker and rules (records/s) | live tracks at end | late (dropped by the reorder window) | server peak RSS |\n|---|---|---|---|---|---|---|\n";
+            md += "| transport | records | durable (records/s) | through tracker and rules (records/s) | live tracks at end | refused at ingest | server peak RSS |\n|---|---|---|---|---|---|---|\n";
         }
         for (name, t) in &through {
             md += &format!(
@@ -366,7 +493,7 @@ pub fn run(a: Args) -> Result<()> {
                 t.records as f64 / t.durable_s,
                 t.records as f64 / t.processed_s,
                 t.tracks,
-                t.late,
+                t.refused,
                 t.rss_mib
             );
         }
@@ -383,15 +510,23 @@ pub fn run(a: Args) -> Result<()> {
             writeln!(f, "{md}")?;
         }
         anyhow::Ok(())
-    })?;
-    Ok(())
+    });
+    // The servers are stopped by now (each `Proc` kills its process when dropped).
+    if let Err(e) = std::fs::remove_dir_all(&work) {
+        eprintln!("could not remove {}: {e}", work.display());
+    }
+    outcome
 }
 
+/// A fresh folder for the servers' data, with the shipped site files written into `sites/`
+/// (the servers are other processes and read their site from disk).
 fn tempfile_dir() -> Result<PathBuf> {
     let d = std::env::temp_dir().join(format!("limes-bench-serve-{}", std::process::id()));
     if d.exists() {
         std::fs::remove_dir_all(&d)?;
     }
     std::fs::create_dir_all(&d)?;
+    site::write_shipped(&d)
+        .with_context(|| format!("writing the shipped sites to {}", d.display()))?;
     Ok(d)
 }
