@@ -5,7 +5,7 @@
 mod latency;
 
 use anyhow::{bail, Context, Result};
-use latency::{latency_load, latency_run};
+use latency::{latency_load, latency_run, Load};
 use limes_core::record::{SensorRecord, Time};
 use limes_core::sim::{simulate, VecSink};
 use limes_core::site;
@@ -469,10 +469,10 @@ pub fn run(a: Args) -> Result<()> {
         }
         // The latency load: the frontier with enough herds in view to make about 10 000 det/s,
         // and probe intruders crossing the line, whose infiltration alerts are timed.
-        let dense = if a.windows.is_empty() { Vec::new() } else { latency_load(a.latency_s)? };
-        let span = dense.last().map(|r| r.time().0).unwrap_or(0.0) - dense.first().map(|r| r.time().0).unwrap_or(0.0);
-        if !dense.is_empty() {
-            eprintln!("latency load: {:.0} records/s of record time", dense.len() as f64 / span.max(1.0));
+        let dense = if a.windows.is_empty() { Load::default() } else { latency_load(a.latency_s)? };
+        let span = dense.recs.last().map(|r| r.time().0).unwrap_or(0.0) - dense.recs.first().map(|r| r.time().0).unwrap_or(0.0);
+        if !dense.recs.is_empty() {
+            eprintln!("latency load: {:.0} records/s of record time, {} probes", dense.recs.len() as f64 / span.max(1.0), dense.probes.len());
         }
         let mut lat = Vec::new();
         for w in &a.windows {
@@ -498,7 +498,7 @@ pub fn run(a: Args) -> Result<()> {
             );
         }
         if !lat.is_empty() {
-            md += "\n| reorder window | paced rate (det/s) | run | HTTP ack p50 / p99 (durable) | track updates | record → track on the stream p50 / p99 | alert revisions | record → alert on the stream p50 / p99 |\n|---|---|---|---|---|---|---|---|\n";
+            md += "\n| reorder window | paced rate (det/s) | run | HTTP ack p50 / p99 (durable) | refused as late | track updates | record → track on the stream p50 / p99 | alert revisions | record → alert on the stream p50 / p99 | probes alerted | probe's crossing → its first alert p50 / p99 |\n|---|---|---|---|---|---|---|---|---|---|---|\n";
         }
         for l in &lat {
             md += &l.row();
