@@ -754,17 +754,26 @@ fn an_output_that_cannot_be_written_is_named() {
     }
 }
 
-/// `limes bench-serve` drives two separate servers, HTTP and CoT, from any folder; a short
-/// night must end with every record stored and none refused. (It once waited for ever: the
-/// statistics it polled had become the deployment owner's and the refusal read as "not there
-/// yet"; then CoT connections, read at their own pace, fell behind each other by more than
-/// the reorder window and their records were refused as late.)
+/// `limes bench-serve` drives separate servers, HTTP, CoT and a paced latency run, from any
+/// folder; a short night must end with every record stored and none refused, and the latency
+/// run must read its event stream. (It once waited for ever: the statistics it polled had
+/// become the deployment owner's and the refusal read as "not there yet"; then CoT
+/// connections, read at their own pace, fell behind each other by more than the reorder window
+/// and their records were refused as late.)
 #[test]
 fn bench_serve_runs_anywhere_and_stores_every_record() {
     let dir = tempfile::tempdir().expect("temp dir");
     let out = Command::new(env!("CARGO_BIN_EXE_limes"))
         .current_dir(dir.path())
-        .args(["bench-serve", "--minutes", "1", "--no-latency"])
+        .args([
+            "bench-serve",
+            "--minutes",
+            "1",
+            "--latency-s",
+            "15",
+            "--windows",
+            "2",
+        ])
         .output()
         .expect("limes runs");
     let (text, err) = (
@@ -774,22 +783,33 @@ fn bench_serve_runs_anywhere_and_stores_every_record() {
     assert!(out.status.success(), "bench-serve failed:\n{err}");
     // "frontier night: 1 minutes, N records (…)"
     let night: u64 = err
-        .split(" records")
-        .next()
-        .and_then(|s| s.rsplit(' ').next())
+        .lines()
+        .find_map(|l| l.strip_prefix("frontier night: 1 minutes, "))
+        .and_then(|l| l.split(' ').next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no night size in:\n{err}"));
-    let rows: Vec<Vec<&str>> = text
-        .lines()
-        .filter(|l| l.starts_with("| HTTP") || l.starts_with("| CoT"))
-        .map(|l| l.split('|').map(str::trim).collect())
-        .collect();
-    assert_eq!(rows.len(), 2, "{text}");
-    for row in &rows {
-        let records: u64 = row[2].parse().expect("records");
-        // The CoT run sends detections and heartbeats (fence alarms are HTTP only).
-        assert!(records > 0 && records <= night, "{row:?} of {night}");
-        assert_eq!(row[6], "0", "records refused: {row:?}");
-    }
-    assert_eq!(rows[0][2], night.to_string(), "HTTP stores the whole night");
+    let rows = |first: &str| -> Vec<Vec<String>> {
+        text.lines()
+            .filter(|l| l.starts_with(first))
+            .map(|l| l.split('|').map(|c| c.trim().to_string()).collect())
+            .collect()
+    };
+    let (http, cot) = (rows("| HTTP"), rows("| CoT"));
+    assert_eq!((http.len(), cot.len()), (1, 1), "{text}");
+    assert_eq!(http[0][2], night.to_string(), "HTTP stores the whole night");
+    assert_eq!(http[0][6], "0", "records refused over HTTP: {:?}", http[0]);
+    // CoT sends detections and heartbeats (fence alarms are HTTP only), and stores them all.
+    let sent: u64 = cot[0][2].parse().expect("records");
+    assert!(sent > 0 && sent <= night, "{:?} of {night}", cot[0]);
+    assert_eq!(cot[0][6], "0", "records refused over CoT: {:?}", cot[0]);
+    // The latency run read track updates from its stream (a debug build is too slow for its
+    // figures to mean anything).
+    let latency = rows("| 2.00 s");
+    assert_eq!(latency.len(), 1, "{text}");
+    let updates: u64 = latency[0][6].parse().expect("track updates");
+    assert!(
+        updates > 0,
+        "no track updates on the stream: {:?}",
+        latency[0]
+    );
 }

@@ -8,12 +8,15 @@ use limes_core::site;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::{frontier_night, serve, stats, token};
+use super::frontier_night;
+use super::server::{client, serve, stats, token};
 
 /// A probe intruder: where and when it crosses the line.
 pub(super) struct Probe {
     /// Record time of the crossing.
     cross_t: f64,
+    /// The camera that sees it.
+    camera: String,
     /// The crossing point.
     at: LonLat,
 }
@@ -78,6 +81,7 @@ fn probes(site: &site::Site, t0: f64, seconds: f64) -> (Vec<SensorRecord>, Vec<P
         let outward = [-dir[1] * s, dir[0] * s];
         let start = t0 + 5.0 + 3.0 * placed as f64;
         crossings.push(Probe {
+            camera: cam.id.clone(),
             cross_t: start + 100.0 / 1.5,
             at: mid,
         });
@@ -134,22 +138,31 @@ pub(super) fn latency_load(seconds: f64) -> Result<Load> {
     Ok(Load { recs: v, probes })
 }
 
+/// What one latency run measured.
 pub(super) struct Latency {
+    /// Records sent per second of the run.
     rate: f64,
+    /// Length of the run, seconds.
     seconds: f64,
     ack_p50_ms: f64,
     ack_p99_ms: f64,
+    /// Records the server refused (late for the reorder window), each named in its reply.
     refused: usize,
+    /// Alert revisions seen on the stream during the run.
     revisions: usize,
+    /// Probes that crossed during the run.
     probes: usize,
+    /// ... and of them, those with an infiltration alert.
     alerted: usize,
     cross_p50_s: f64,
     cross_p99_s: f64,
     alert_p50_ms: f64,
     alert_p99_ms: f64,
+    /// Track updates seen on the stream during the run.
     tracks: usize,
     track_p50_ms: f64,
     track_p99_ms: f64,
+    /// The reorder window under test, seconds.
     window_s: f64,
 }
 
@@ -164,6 +177,8 @@ impl Latency {
     }
 }
 
+/// The `p` quantile of `v` (nearest rank; with fewer than 100 values the 0.99 quantile is the
+/// largest).
 fn pct(v: &mut [f64], p: f64) -> f64 {
     if v.is_empty() {
         return f64::NAN;
@@ -172,6 +187,101 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
     v[((v.len() - 1) as f64 * p).round() as usize]
 }
 
+/// An alert revision as it arrived on the event stream.
+struct Arrival {
+    /// Wall-clock arrival at the client.
+    at: f64,
+    /// The revision's time (that of the record that made it).
+    time: f64,
+    pos: LonLat,
+    kind: String,
+    sensors: Vec<String>,
+}
+
+/// What the stream reader saw, revisions made after `since` only (not the opening snapshot).
+#[derive(Default)]
+struct Seen {
+    alerts: Vec<Arrival>,
+    /// Track updates: arrival minus the update's time, seconds.
+    tracks: Vec<f64>,
+    /// Times the server said the stream had fallen behind (events were skipped).
+    lagged: u64,
+}
+
+/// Reads the server-sent event stream of alerts and tracks into `seen` until it ends; an
+/// error when it cannot be opened.
+async fn read_stream(
+    http: String,
+    token: String,
+    since: f64,
+    seen: std::sync::Arc<std::sync::Mutex<Seen>>,
+) -> Result<()> {
+    use futures_util::StreamExt;
+    let r = super::server::stream_client()
+        .get(format!("{http}/api/v1/stream?kinds=alert,track"))
+        .bearer_auth(token)
+        .send()
+        .await?;
+    if !r.status().is_success() {
+        bail!("the event stream answered {}", r.status());
+    }
+    let mut body = r.bytes_stream();
+    let mut buf = String::new();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk?;
+        let at = limes_server::clock::wall_now();
+        buf.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(i) = buf.find("\n\n") {
+            let ev: String = buf.drain(..i + 2).collect();
+            let name = ev.lines().find_map(|l| l.strip_prefix("event: "));
+            let data = ev.lines().find_map(|l| l.strip_prefix("data: "));
+            let Ok(mut seen) = seen.lock() else {
+                bail!("the stream's record is poisoned")
+            };
+            let (name, data) = match (name, data) {
+                (Some("lagged"), _) => {
+                    seen.lagged += 1;
+                    continue;
+                }
+                (Some(n @ ("alert" | "track")), Some(d)) => (n, d),
+                _ => continue,
+            };
+            let v: serde_json::Value = serde_json::from_str(data).unwrap_or_default();
+            let Some(t) = v["time"]
+                .as_str()
+                .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+                .map(|t| t.timestamp_micros() as f64 / 1e6)
+            else {
+                continue;
+            };
+            if t <= since {
+                continue;
+            }
+            if name == "track" {
+                seen.tracks.push(at - t);
+            } else if let Some((lon, lat)) = v["lon"].as_f64().zip(v["lat"].as_f64()) {
+                seen.alerts.push(Arrival {
+                    at,
+                    time: t,
+                    pos: LonLat { lon, lat },
+                    kind: v["kind"].as_str().unwrap_or_default().to_string(),
+                    sensors: v["sensors"]
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|s| s.as_str().map(String::from))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A server on the wall clock with `window_s` as its reorder window, fed `load` in real time
+/// for `seconds`; times the track updates and alerts on its event stream.
 pub(super) async fn latency_run(
     load: &Load,
     seconds: f64,
@@ -182,19 +292,20 @@ pub(super) async fn latency_run(
     std::fs::create_dir_all(&data)?;
     // The frontier with the reorder window under test.
     let sites = dir.join("sites");
-    let text = std::fs::read_to_string(sites.join("frontier.toml"))?.replace(
-        "reorder_window_s = 2.0",
-        &format!("reorder_window_s = {window_s}"),
-    );
+    let shipped = std::fs::read_to_string(sites.join("frontier.toml"))?;
+    const WINDOW: &str = "reorder_window_s = 2.0";
+    if !shipped.contains(WINDOW) {
+        bail!("the shipped frontier no longer says `{WINDOW}`: the bench cannot set its window");
+    }
+    let text = shipped.replace(WINDOW, &format!("reorder_window_s = {window_s}"));
     let site_file = sites.join(format!(".bench-frontier-{window_s}.toml"));
     std::fs::write(&site_file, text)?;
     let sensor = token(&site_file, &data, "sensor")?;
-    let viewer = token(&site_file, &data, "admin")?;
+    let admin = token(&site_file, &data, "admin")?;
     let owner = token(&site_file, &data, "owner")?;
     let p = serve(&site_file, &data, &[])?;
     let _ = std::fs::remove_file(&site_file);
-    let client = reqwest::Client::new();
-    let clock: serde_json::Value = client
+    let clock: serde_json::Value = client()
         .get(format!("{}/api/v1/clock", p.http))
         .send()
         .await?
@@ -204,60 +315,8 @@ pub(super) async fn latency_run(
     let recs = &load.recs;
     let first = recs.first().map(|r| r.time().0).unwrap_or(0.0);
     let offset = now - first;
-    // Alert revisions as they arrive on the event stream: wall-clock arrival, the revision's
-    // (record) time and its position. Events of the alert kind without a place (the audit
-    // log's signed checkpoints) are not alerts.
-    let arrivals = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(f64, f64, LonLat)>::new()));
-    let track_arrivals = std::sync::Arc::new(std::sync::Mutex::new(Vec::<f64>::new()));
-    {
-        let (http, viewer, arrivals, track_arrivals) = (
-            p.http.clone(),
-            viewer.clone(),
-            arrivals.clone(),
-            track_arrivals.clone(),
-        );
-        tokio::spawn(async move {
-            use futures_util::StreamExt;
-            let Ok(r) = reqwest::Client::new()
-                .get(format!("{http}/api/v1/stream?kinds=alert,track"))
-                .bearer_auth(viewer)
-                .send()
-                .await
-            else {
-                return;
-            };
-            let mut body = r.bytes_stream();
-            let mut buf = String::new();
-            while let Some(Ok(chunk)) = body.next().await {
-                let at = limes_server::clock::wall_now();
-                buf.push_str(&String::from_utf8_lossy(&chunk));
-                while let Some(i) = buf.find("\n\n") {
-                    let ev: String = buf.drain(..i + 2).collect();
-                    let is_track = ev.lines().any(|l| l == "event: track");
-                    if let Some(d) = ev.lines().find_map(|l| l.strip_prefix("data: ")) {
-                        let v: serde_json::Value = serde_json::from_str(d).unwrap_or_default();
-                        let t = v["time"]
-                            .as_str()
-                            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok());
-                        if let Some(t) = t {
-                            let t = t.timestamp_micros() as f64 / 1e6;
-                            // Only revisions made during the run (not the opening snapshot).
-                            if t > now && is_track {
-                                if let Ok(mut a) = track_arrivals.lock() {
-                                    a.push(at - t);
-                                }
-                            } else if t > now {
-                                let pos = v["lon"].as_f64().zip(v["lat"].as_f64());
-                                if let (Some((lon, lat)), Ok(mut a)) = (pos, arrivals.lock()) {
-                                    a.push((at, t, LonLat { lon, lat }));
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        });
-    }
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Seen::default()));
+    let reader = tokio::spawn(read_stream(p.http.clone(), admin, now, seen.clone()));
     let t0 = Instant::now();
     let mut acks = Vec::new();
     let mut i = 0;
@@ -279,7 +338,7 @@ pub(super) async fn latency_run(
             b.push(b'\n');
         }
         let s = Instant::now();
-        let resp = client
+        let resp = client()
             .post(format!("{}/api/v1/ingest", p.http))
             .bearer_auth(&sensor)
             .body(b)
@@ -298,38 +357,48 @@ pub(super) async fn latency_run(
         i = end;
     }
     let run_s = t0.elapsed().as_secs_f64();
+    // The last revisions leave the engine a reorder window after their records (a bench's
+    // pause, not a synchronisation: whatever comes later is not counted).
     tokio::time::sleep(Duration::from_secs_f64(window_s + 2.0)).await;
+    if reader.is_finished() {
+        reader.await??;
+        bail!("the event stream ended during the run");
+    }
+    reader.abort();
     let st = stats(&p.http, &owner).await?;
+    let seen = std::mem::take(&mut *seen.lock().map_err(|_| anyhow::anyhow!("poisoned"))?);
     eprintln!(
-        "latency run (window {window_s} s): {} alerts, {} revisions in the store",
-        st["store"]["alerts"], st["store"]["alert_revisions"]
+        "latency run (window {window_s} s): {} alerts, {} revisions in the store; the stream fell behind {} times",
+        st["store"]["alerts"], st["store"]["alert_revisions"], seen.lagged
     );
-    let revisions = arrivals.lock().map(|a| a.clone()).unwrap_or_default();
-    // Each probe that crossed during the run: its first alert revision near its crossing
-    // point, timed from the crossing (in wall-clock time, as the records were sent).
+    // Each probe that crossed during the run: its first infiltration alert from its camera
+    // near its crossing point, timed from the crossing (in wall-clock time, as the records
+    // were sent; records are spread over their second, so the crossing is half a second on).
     let crossed: Vec<&Probe> = load
         .probes
         .iter()
         .filter(|p| p.cross_t - first < run_s)
         .collect();
-    let mut al: Vec<f64> = revisions
+    let mut al: Vec<f64> = seen
+        .alerts
         .iter()
-        .map(|(arrival, t, _)| (arrival - t) * 1000.0)
+        .map(|a| (a.at - a.time) * 1000.0)
         .collect();
     let mut cl: Vec<f64> = crossed
         .iter()
         .filter_map(|p| {
-            revisions
+            seen.alerts
                 .iter()
-                .filter(|(_, _, at)| at.distance_m(&p.at) < PROBE_MATCH_M)
-                .map(|(arrival, _, _)| arrival - (p.cross_t + offset))
+                .filter(|a| {
+                    a.kind == "infiltration"
+                        && a.sensors.contains(&p.camera)
+                        && a.pos.distance_m(&p.at) < PROBE_MATCH_M
+                })
+                .map(|a| a.at - (p.cross_t + 0.5 + offset))
                 .min_by(f64::total_cmp)
         })
         .collect();
-    let mut tl: Vec<f64> = track_arrivals
-        .lock()
-        .map(|a| a.iter().map(|x| x * 1000.0).collect())
-        .unwrap_or_default();
+    let mut tl: Vec<f64> = seen.tracks.iter().map(|x| x * 1000.0).collect();
     Ok(Latency {
         tracks: tl.len(),
         track_p50_ms: pct(&mut tl, 0.5),
@@ -339,7 +408,7 @@ pub(super) async fn latency_run(
         ack_p50_ms: pct(&mut acks, 0.5),
         ack_p99_ms: pct(&mut acks, 0.99),
         refused,
-        revisions: revisions.len(),
+        revisions: seen.alerts.len(),
         probes: crossed.len(),
         alerted: cl.len(),
         cross_p50_s: pct(&mut cl, 0.5),

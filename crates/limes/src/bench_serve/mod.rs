@@ -3,14 +3,15 @@
 //! paced rate, and the server's memory while it holds the 600 km frontier live.
 
 mod latency;
+mod server;
 
 use anyhow::{bail, Context, Result};
 use latency::{latency_load, latency_run, Load};
 use limes_core::record::{SensorRecord, Time};
 use limes_core::sim::{simulate, VecSink};
 use limes_core::site;
+use server::{client, drained, peak_rss_mib, serve, stats, taken_all, token, Proc, STALL};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 
@@ -28,212 +29,8 @@ pub struct Args {
     pub throughput: bool,
 }
 
-struct Proc {
-    child: Child,
-    http: String,
-    ops: String,
-    cot: String,
-    pid: u32,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-fn status_kib(pid: u32, key: &str) -> Option<f64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = s.lines().find(|l| l.starts_with(key))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
-fn limes() -> Result<PathBuf> {
-    std::env::current_exe().context("locating the limes binary")
-}
-
-fn token(site: &Path, data: &Path, role: &str) -> Result<String> {
-    let out = Command::new(limes()?)
-        .args(["token", "create", "--site"])
-        .arg(site)
-        .arg("--data")
-        .arg(data)
-        .args(["--org", "ibf", "--role", role])
-        .stderr(Stdio::null())
-        .output()?;
-    if !out.status.success() {
-        bail!("limes token create failed");
-    }
-    Ok(String::from_utf8(out.stdout)?.trim().to_string())
-}
-
-fn serve(site: &Path, data: &Path, extra: &[&str]) -> Result<Proc> {
-    let (h, o, c) = (port()?, port()?, port()?);
-    let mut child = Command::new(limes()?)
-        .arg("serve")
-        .arg("--site")
-        .arg(site)
-        .arg("--data")
-        .arg(data)
-        .args([
-            "--http",
-            &format!("127.0.0.1:{h}"),
-            "--ops",
-            &format!("127.0.0.1:{o}"),
-            "--cot",
-            &format!("127.0.0.1:{c}"),
-        ])
-        .args(extra)
-        // The servers log errors only, unless `LIMES_BENCH_SERVER_LOG` asks for more.
-        .env(
-            "RUST_LOG",
-            std::env::var("LIMES_BENCH_SERVER_LOG").unwrap_or_else(|_| "error".into()),
-        )
-        .stdout(Stdio::piped())
-        .spawn()?;
-    let out = child.stdout.take().context("stdout")?;
-    use std::io::BufRead;
-    let mut lines = std::io::BufReader::new(out).lines();
-    for l in lines.by_ref() {
-        if l? == "ready" {
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    let pid = child.id();
-    Ok(Proc {
-        child,
-        http: format!("http://127.0.0.1:{h}"),
-        ops: format!("http://127.0.0.1:{o}"),
-        cot: format!("127.0.0.1:{c}"),
-        pid,
-    })
-}
-
-/// The server's `/api/v1/stats` (an owner's token); any other answer than 200 is an error, so a
-/// wait on a count never spins on a refusal.
-async fn stats(http: &str, token: &str) -> Result<serde_json::Value> {
-    let resp = reqwest::Client::new()
-        .get(format!("{http}/api/v1/stats"))
-        .bearer_auth(token)
-        .send()
-        .await?;
-    if !resp.status().is_success() {
-        bail!("stats answered {}: {}", resp.status(), resp.text().await?);
-    }
-    Ok(resp.json().await?)
-}
-
-/// How long the server's counts may stand still before a wait on them gives up.
-const STALL: Duration = Duration::from_secs(120);
-
-/// Watches a server's counts while waiting on them: a wait that sees no change for `STALL`
-/// ends with an error naming the counts, rather than waiting for ever on a stuck server.
-struct Progress {
-    last: Option<(u64, i64)>,
-    since: Instant,
-}
-
-impl Progress {
-    fn new() -> Self {
-        Self {
-            last: None,
-            since: Instant::now(),
-        }
-    }
-
-    /// Notes the counts `now`; an error naming `what` once they have not moved for `STALL`.
-    fn note(&mut self, now: (u64, i64), what: impl FnOnce() -> String) -> Result<()> {
-        if self.last != Some(now) {
-            self.last = Some(now);
-            self.since = Instant::now();
-        } else if self.since.elapsed() > STALL {
-            bail!(
-                "the server made no progress for {} s: {}",
-                STALL.as_secs(),
-                what()
-            );
-        }
-        Ok(())
-    }
-}
-
-/// Records the server has taken from sensors so far: stored, and refused (each refusal is
-/// named in its log), from its operations listener's `/metrics`.
-async fn taken(ops: &str) -> Result<(u64, u64)> {
-    let resp = reqwest::Client::new()
-        .get(format!("{ops}/metrics"))
-        .send()
-        .await?;
-    if !resp.status().is_success() {
-        bail!("metrics answered {}", resp.status());
-    }
-    let text = resp.text().await?;
-    let value = |name: &str| {
-        text.lines()
-            .find_map(|l| {
-                l.strip_prefix(name)?
-                    .strip_prefix(' ')?
-                    .trim()
-                    .parse::<f64>()
-                    .ok()
-            })
-            .map(|v| v as u64)
-            .with_context(|| format!("{name} is not in the server's metrics"))
-    };
-    Ok((
-        value("limes_ingest_records_total")?,
-        value("limes_ingest_rejected_total")?,
-    ))
-}
-
-/// Waits until the server has taken (stored or refused) `n` records from sensors; returns
-/// what it stored and refused.
-async fn taken_all(ops: &str, n: u64) -> Result<(u64, u64)> {
-    let mut progress = Progress::new();
-    loop {
-        let (stored, refused) = taken(ops).await?;
-        if stored + refused >= n {
-            return Ok((stored, refused));
-        }
-        progress.note((stored, refused as i64), || {
-            format!("{stored} records stored and {refused} refused of {n} sent")
-        })?;
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-}
-
-/// Waits until the engine has processed everything logged; returns when it did.
-async fn drained(http: &str, token: &str, records: u64) -> Result<Instant> {
-    let mut progress = Progress::new();
-    loop {
-        let s = stats(http, token).await?;
-        if s["store"]["records"].as_u64() >= Some(records)
-            && s["processed_seq"].as_i64() >= s["store"]["last_batch_seq"].as_i64()
-        {
-            return Ok(Instant::now());
-        }
-        let now = (
-            s["store"]["records"].as_u64().unwrap_or(0),
-            s["processed_seq"].as_i64().unwrap_or(i64::MIN),
-        );
-        progress.note(now, || {
-            format!(
-                "{} records stored, processed up to {}, last batch {}",
-                now.0, now.1, s["store"]["last_batch_seq"]
-            )
-        })?;
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
+/// Simulates `minutes` of the shipped frontier with `flocks` herds and `groups` infiltrator
+/// groups; its records in time order.
 fn frontier_night(
     minutes: f64,
     flocks: u32,
@@ -256,7 +53,25 @@ fn iso(t: f64) -> String {
     Time(t).to_string()
 }
 
-fn cot_event(r: &SensorRecord) -> Option<(String, String)> {
+/// A sensor's heartbeat as a CoT event (`detail` inside `<detail>`: the token of a
+/// connection's first event, or nothing).
+fn heartbeat_xml(sensor: &str, t: f64, detail: &str) -> String {
+    format!(
+        r#"<event version="2.0" uid="{sensor}" type="a-f-G-E-S" how="h-e" time="{t}" start="{t}" stale="{t}"><point lat="0" lon="0" hae="0" ce="9999999" le="9999999"/><detail>{detail}</detail></event>"#,
+        t = iso(t)
+    )
+}
+
+/// One record as its sensor would send it over CoT.
+struct CotEvent {
+    sensor: String,
+    /// The record's time.
+    time: f64,
+    xml: String,
+}
+
+/// A detection or heartbeat as a CoT event; fence alarms have no CoT form here.
+fn cot_event(r: &SensorRecord) -> Option<CotEvent> {
     match r {
         SensorRecord::Detection(d) => {
             let (lon, lat) = match d.pos {
@@ -271,33 +86,38 @@ fn cot_event(r: &SensorRecord) -> Option<(String, String)> {
                 .count
                 .map(|n| format!(r#" count="{n}""#))
                 .unwrap_or_default();
-            Some((
-                d.sensor.clone(),
-                format!(
+            Some(CotEvent {
+                sensor: d.sensor.clone(),
+                time: d.time.0,
+                xml: format!(
                     r#"<event version="2.0" uid="det" type="a-u-G" how="m-r" time="{t}" start="{t}" stale="{t}"><point lat="{lat:.7}" lon="{lon:.7}" hae="0" ce="{ce:.1}" le="9999999"/><detail><limes{class}{count}/></detail></event>"#,
                     t = iso(d.time.0),
                     ce = d.ce.unwrap_or(5.0)
                 ),
-            ))
+            })
         }
-        SensorRecord::Heartbeat(h) => Some((
-            h.sensor.clone(),
-            format!(
-                r#"<event version="2.0" uid="{s}" type="a-f-G-E-S" how="h-e" time="{t}" start="{t}" stale="{t}"><point lat="0" lon="0" hae="0" ce="9999999" le="9999999"/><detail/></event>"#,
-                s = h.sensor,
-                t = iso(h.time.0)
-            ),
-        )),
+        SensorRecord::Heartbeat(h) => Some(CotEvent {
+            sensor: h.sensor.clone(),
+            time: h.time.0,
+            xml: heartbeat_xml(&h.sensor, h.time.0, ""),
+        }),
         SensorRecord::Fence(_) => None,
     }
 }
 
+/// What one throughput run measured.
 struct Throughput {
+    /// Records stored.
     records: u64,
+    /// Seconds until the last was stored.
     durable_s: f64,
+    /// Seconds until the engine had processed the last.
     processed_s: f64,
+    /// The server's peak resident memory, MiB.
     rss_mib: f64,
+    /// Live tracks at the end.
     tracks: u64,
+    /// Records the server refused (each named in a reply or its log).
     refused: u64,
 }
 
@@ -305,7 +125,7 @@ struct Throughput {
 /// and an owner token (statistics are the deployment owner's).
 fn frozen(site_file: &Path, data: &Path, start: f64) -> Result<(Proc, String, String)> {
     let sensor = token(site_file, data, "sensor")?;
-    let admin = token(site_file, data, "owner")?;
+    let owner = token(site_file, data, "owner")?;
     let window = ["--max-past-s", "90000", "--max-future-s", "90000"];
     let p = serve(
         site_file,
@@ -316,16 +136,19 @@ fn frozen(site_file: &Path, data: &Path, start: f64) -> Result<(Proc, String, St
         ]
         .concat(),
     )?;
-    Ok((p, sensor, admin))
+    Ok((p, sensor, owner))
 }
 
+/// The night over HTTP in 10,000-record NDJSON batches on one connection, each sent when the
+/// last was acknowledged (durable); a batch the server has no room for (429, 503) is sent
+/// again, for at most `STALL`.
 async fn http_run(
     site_file: &Path,
     recs: &[SensorRecord],
     start: f64,
     dir: &Path,
 ) -> Result<Throughput> {
-    let (p, sensor, admin) = frozen(site_file, &dir.join("http"), start)?;
+    let (p, sensor, owner) = frozen(site_file, &dir.join("http"), start)?;
     let batches: Vec<Vec<u8>> = recs
         .chunks(10_000)
         .map(|c| {
@@ -337,75 +160,81 @@ async fn http_run(
             b
         })
         .collect();
-    let client = reqwest::Client::new();
     let (mut stored, mut refused) = (0u64, 0u64);
     let t0 = Instant::now();
     for b in batches {
+        let first_try = Instant::now();
         loop {
-            let r = client
+            let r = client()
                 .post(format!("{}/api/v1/ingest", p.http))
                 .bearer_auth(&sensor)
                 .body(b.clone())
                 .send()
                 .await?;
             match r.status().as_u16() {
-                200 => {
+                // 422: some records refused, each named; the rest stored.
+                200 | 422 => {
                     let reply: serde_json::Value = r.json().await?;
                     stored += reply["accepted"].as_u64().context("the reply's accepted")?;
                     refused += reply["rejected"].as_array().map_or(0, |v| v.len() as u64);
                     break;
                 }
-                429 | 503 => tokio::time::sleep(Duration::from_millis(5)).await,
+                429 | 503 if first_try.elapsed() < STALL => {
+                    tokio::time::sleep(Duration::from_millis(5)).await
+                }
                 s => bail!("ingest answered {s}: {}", r.text().await?),
             }
         }
     }
     let durable_s = t0.elapsed().as_secs_f64();
-    let done = drained(&p.http, &admin, stored).await?;
-    let s = stats(&p.http, &admin).await?;
+    let done = drained(&p.http, &owner, stored).await?;
+    let s = stats(&p.http, &owner).await?;
     Ok(Throughput {
         records: stored,
         durable_s,
         processed_s: (done - t0).as_secs_f64(),
-        rss_mib: status_kib(p.pid, "VmHWM:").unwrap_or(f64::NAN) / 1024.0,
+        rss_mib: peak_rss_mib(p.pid),
         tracks: s["live_tracks"].as_u64().unwrap_or(0),
         refused,
     })
 }
 
+/// `f`, or an error naming `what` when it takes longer than `STALL`.
+async fn bounded<T>(
+    what: &str,
+    f: impl std::future::Future<Output = std::io::Result<T>>,
+) -> Result<T> {
+    match tokio::time::timeout(STALL, f).await {
+        Ok(r) => Ok(r.with_context(|| what.to_string())?),
+        Err(_) => bail!("{what}: the server took nothing for {} s", STALL.as_secs()),
+    }
+}
+
+/// The night over CoT, one TCP connection per sensor, one second of record time at a time
+/// (see the comment inside for why).
 async fn cot_run(
     site_file: &Path,
     recs: &[SensorRecord],
     start: f64,
     dir: &Path,
 ) -> Result<Throughput> {
-    let (p, sensor, admin) = frozen(site_file, &dir.join("cot"), start)?;
-    // One connection per sensor, opened with its own heartbeat carrying the token.
-    let events: Vec<(String, String)> = recs.iter().filter_map(cot_event).collect();
-    let times: Vec<f64> = recs
-        .iter()
-        .filter(|r| cot_event(r).is_some())
-        .map(|r| r.time().0.floor())
-        .collect();
+    let (p, sensor, owner) = frozen(site_file, &dir.join("cot"), start)?;
+    let events: Vec<CotEvent> = recs.iter().filter_map(cot_event).collect();
     let n = events.len() as u64;
-    let mut conns: std::collections::HashMap<String, tokio::io::BufWriter<tokio::net::TcpStream>> =
+    // One connection per sensor, opened with its own heartbeat carrying the token.
+    let mut conns: std::collections::HashMap<&str, tokio::io::BufWriter<tokio::net::TcpStream>> =
         Default::default();
-    for (s, _) in &events {
-        if !conns.contains_key(s) {
-            let mut c = tokio::io::BufWriter::with_capacity(
-                256 * 1024,
-                tokio::net::TcpStream::connect(&p.cot).await?,
-            );
-            let hello = format!(
-                r#"<event version="2.0" uid="{s}" type="a-f-G-E-S" how="h-e" time="{t}" start="{t}" stale="{t}"><point lat="0" lon="0" hae="0" ce="9999999" le="9999999"/><detail><limes token="{sensor}"/></detail></event>"#,
-                t = iso(start)
-            );
-            c.write_all(hello.as_bytes()).await?;
-            conns.insert(s.clone(), c);
+    for e in &events {
+        if !conns.contains_key(e.sensor.as_str()) {
+            let stream = bounded("connecting", tokio::net::TcpStream::connect(&p.cot)).await?;
+            let mut c = tokio::io::BufWriter::with_capacity(256 * 1024, stream);
+            let hello = heartbeat_xml(&e.sensor, start, &format!(r#"<limes token="{sensor}"/>"#));
+            bounded("sending", c.write_all(hello.as_bytes())).await?;
+            conns.insert(&e.sensor, c);
         }
     }
     for c in conns.values_mut() {
-        c.flush().await?;
+        bounded("sending", c.flush()).await?;
     }
     let hellos = conns.len() as u64;
     taken_all(&p.ops, hellos).await?;
@@ -415,8 +244,8 @@ async fn cot_run(
     // than record time, so a connection one group commit behind the others would be seconds
     // of record time behind. The load is therefore sent one second of record time at a time,
     // and a second goes out once the server has taken (stored or refused) everything before it.
-    let seconds: Vec<usize> = (0..times.len())
-        .filter(|&i| i == 0 || times[i] != times[i - 1])
+    let seconds: Vec<usize> = (0..events.len())
+        .filter(|&i| i == 0 || events[i].time.floor() != events[i - 1].time.floor())
         .collect();
     let t0 = Instant::now();
     let mut touched = std::collections::HashSet::new();
@@ -425,27 +254,27 @@ async fn cot_run(
             taken_all(&p.ops, hellos + from as u64).await?;
         }
         let to = seconds.get(k + 1).copied().unwrap_or(events.len());
-        for (s, e) in &events[from..to] {
-            if let Some(c) = conns.get_mut(s) {
-                c.write_all(e.as_bytes()).await?;
-                touched.insert(s.clone());
+        for e in &events[from..to] {
+            if let Some(c) = conns.get_mut(e.sensor.as_str()) {
+                bounded("sending", c.write_all(e.xml.as_bytes())).await?;
+                touched.insert(e.sensor.as_str());
             }
         }
         for s in touched.drain() {
-            if let Some(c) = conns.get_mut(&s) {
-                c.flush().await?;
+            if let Some(c) = conns.get_mut(s) {
+                bounded("sending", c.flush()).await?;
             }
         }
     }
     let (stored, refused) = taken_all(&p.ops, hellos + n).await?;
     let durable_s = t0.elapsed().as_secs_f64();
-    let done = drained(&p.http, &admin, stored).await?;
-    let s = stats(&p.http, &admin).await?;
+    let done = drained(&p.http, &owner, stored).await?;
+    let s = stats(&p.http, &owner).await?;
     Ok(Throughput {
-        records: stored - hellos,
+        records: stored.saturating_sub(hellos),
         durable_s,
         processed_s: (done - t0).as_secs_f64(),
-        rss_mib: status_kib(p.pid, "VmHWM:").unwrap_or(f64::NAN) / 1024.0,
+        rss_mib: peak_rss_mib(p.pid),
         tracks: s["live_tracks"].as_u64().unwrap_or(0),
         refused,
     })
@@ -498,7 +327,7 @@ pub fn run(a: Args) -> Result<()> {
             );
         }
         if !lat.is_empty() {
-            md += "\n| reorder window | paced rate (det/s) | run | HTTP ack p50 / p99 (durable) | refused as late | track updates | record → track on the stream p50 / p99 | alert revisions | record → alert on the stream p50 / p99 | probes alerted | probe's crossing → its first alert p50 / p99 |\n|---|---|---|---|---|---|---|---|---|---|---|\n";
+            md += "\n| reorder window | paced rate (records/s) | run | HTTP ack p50 / p99 (durable) | refused as late | track updates | record → track on the stream p50 / p99 | alert revisions | record → alert on the stream p50 / p99 | probes alerted | probe's crossing → its first alert p50 / p99 |\n|---|---|---|---|---|---|---|---|---|---|---|\n";
         }
         for l in &lat {
             md += &l.row();
@@ -526,7 +355,9 @@ fn tempfile_dir() -> Result<PathBuf> {
         std::fs::remove_dir_all(&d)?;
     }
     std::fs::create_dir_all(&d)?;
-    site::write_shipped(&d)
-        .with_context(|| format!("writing the shipped sites to {}", d.display()))?;
+    if let Err(e) = site::write_shipped(&d) {
+        let _ = std::fs::remove_dir_all(&d);
+        return Err(e).with_context(|| format!("writing the shipped sites to {}", d.display()));
+    }
     Ok(d)
 }
