@@ -294,7 +294,7 @@ pub fn run(a: Args) -> Result<()> {
             eprintln!("frontier night: {} minutes, {} records ({dets} detections)", a.minutes, recs.len());
             let frontier = dir.join("sites").join("frontier.toml");
             through.push(("HTTP NDJSON, 10 000-record batches, one connection", http_run(&frontier, &recs, start, dir).await?));
-            through.push(("CoT over TCP, one connection per sensor", cot_run(&frontier, &recs, start, dir).await?));
+            through.push(("CoT over TCP, one connection per sensor, one second of record time per step", cot_run(&frontier, &recs, start, dir).await?));
         }
         // The latency load: the frontier with enough herds in view to make about 10 000 det/s,
         // and probe intruders crossing the line, whose infiltration alerts are timed.
