@@ -142,6 +142,8 @@ pub(super) fn serve(site: &Path, data: &Path, extra: &[&str]) -> Result<Proc> {
             bail!("limes serve was not ready within {} s", STALL.as_secs())
         }
         Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+            // Its output ended or did not read: it may still run, so it is stopped first.
+            let _ = proc.child.kill();
             let status = proc.child.wait()?;
             bail!("limes serve ended before it was ready ({status}); its errors are above")
         }
