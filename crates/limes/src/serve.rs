@@ -8,6 +8,13 @@ use limes_server::auth::{self, Role};
 use limes_server::store::Store;
 use limes_server::{ServeConfig, Server};
 
+/// How the start-up line giving the API's address begins (followed by `host:port/`).
+pub const HTTP_LINE: &str = "  HTTP  http://";
+/// How the start-up line giving the operations listener's address begins.
+pub const OPS_LINE: &str = "  ops   http://";
+/// How the start-up line giving the plain-TCP CoT listener's address begins.
+pub const COT_LINE: &str = "  CoT   tcp://";
+
 /// Runs the server until interrupted (exit 0) or until a thread it cannot run without fails
 /// (an error, so the process exits non-zero and a supervisor restarts it).
 pub fn serve(cfg: ServeConfig) -> Result<()> {
@@ -29,12 +36,12 @@ pub fn serve(cfg: ServeConfig) -> Result<()> {
             cfg.data.display()
         );
         println!(
-            "  HTTP  http://{}/  (the console; OpenAPI at /api/v1/openapi.json)",
+            "{HTTP_LINE}{}/  (the console; OpenAPI at /api/v1/openapi.json)",
             server.http
         );
-        println!("  ops   http://{}/metrics, /readyz", server.ops);
+        println!("{OPS_LINE}{}/metrics, /readyz", server.ops);
         if let Some(c) = server.cot {
-            println!("  CoT   tcp://{c}");
+            println!("{COT_LINE}{c}");
         }
         if let Some(c) = server.cot_tls {
             println!("  CoT   tls://{c}  (device certificates: limes cert)");

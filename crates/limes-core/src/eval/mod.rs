@@ -13,7 +13,7 @@ pub mod quality;
 mod report;
 
 pub use alerts::{AlertScore, IncidentScore, Outcome};
-pub use report::{Report, SiteFigures};
+pub use report::{percentile, Report, SiteFigures};
 
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};

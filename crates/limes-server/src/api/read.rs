@@ -361,11 +361,11 @@ pub async fn revoke_token(
 }
 
 #[utoipa::path(get, path = "/api/v1/stats", tag = "admin",
-    responses((status = 200, description = "Store counts (the deployment owner only)", body = Object),
+    responses((status = 200, description = "Store counts (the deployment owner only)", body = StatsReply),
         (status = 403, description = "Your role or organisation may not", body = super::openapi::ErrorBody)),
     security(("bearer" = [])))]
 /// What the store holds and how far the engine has got (the deployment owner only).
-pub async fn stats(State(s): State<AppState>, p: Principal) -> Result<Json<Value>, ApiError> {
+pub async fn stats(State(s): State<AppState>, p: Principal) -> Result<Json<StatsReply>, ApiError> {
     if p.role != Role::Owner {
         return Err(ApiError::forbidden("read deployment statistics"));
     }
@@ -380,10 +380,23 @@ pub async fn stats(State(s): State<AppState>, p: Principal) -> Result<Json<Value
                 )
             })??
     };
-    let live_tracks = s.hub.with(|pic| pic.tracks.len());
-    Ok(Json(
-        json!({ "store": st, "processed_seq": s.health.processed(), "live_tracks": live_tracks }),
-    ))
+    Ok(Json(StatsReply {
+        store: st,
+        processed_seq: s.health.processed(),
+        live_tracks: s.hub.with(|pic| pic.tracks.len()),
+    }))
+}
+
+/// The answer of `/api/v1/stats`.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct StatsReply {
+    /// What the store holds.
+    pub store: crate::store::Stats,
+    /// Sequence number of the last batch of records the engine has processed (the store's
+    /// `last_batch_seq` once it has caught up).
+    pub processed_seq: i64,
+    /// Tracks in the live picture.
+    pub live_tracks: usize,
 }
 
 /// Parses `data` as each admin and facility body (fuzzing).

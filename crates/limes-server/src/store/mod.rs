@@ -94,7 +94,7 @@ pub struct Store {
 }
 
 /// What a store holds, for `/api/v1/stats` and the tests.
-#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Stats {
     /// Sensor records in the durable log.
     pub records: i64,

@@ -1,7 +1,7 @@
 //! The latency half of `limes bench-serve`: a paced load with probe intruders, and the time
 //! from a record to the track update and the alert on the event stream.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use limes_core::geo::LonLat;
 use limes_core::record::{SensorRecord, Time};
 use limes_core::site;
@@ -178,13 +178,9 @@ impl Latency {
 }
 
 /// The `p` quantile of `v` (nearest rank; with fewer than 100 values the 0.99 quantile is the
-/// largest).
+/// largest); NaN (printed "NaN") when there is none.
 fn pct(v: &mut [f64], p: f64) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(f64::total_cmp);
-    v[((v.len() - 1) as f64 * p).round() as usize]
+    limes_core::eval::percentile(v, p).unwrap_or(f64::NAN)
 }
 
 /// An alert revision as it arrived on the event stream.
@@ -217,7 +213,7 @@ async fn read_stream(
     seen: std::sync::Arc<std::sync::Mutex<Seen>>,
 ) -> Result<()> {
     use futures_util::StreamExt;
-    let r = super::server::stream_client()
+    let r = super::server::stream_client()?
         .get(format!("{http}/api/v1/stream?kinds=alert,track"))
         .bearer_auth(token)
         .send()
@@ -305,13 +301,19 @@ pub(super) async fn latency_run(
     let owner = token(&site_file, &data, "owner")?;
     let p = serve(&site_file, &data, &[])?;
     let _ = std::fs::remove_file(&site_file);
-    let clock: serde_json::Value = client()
+    /// What the bench reads of the server's `/api/v1/clock`.
+    #[derive(serde::Deserialize)]
+    struct Clock {
+        /// The server's time, Unix seconds.
+        unix: f64,
+    }
+    let clock: Clock = client()?
         .get(format!("{}/api/v1/clock", p.http))
         .send()
         .await?
         .json()
         .await?;
-    let now = clock["unix"].as_f64().context("clock")?;
+    let now = clock.unix;
     let recs = &load.recs;
     let first = recs.first().map(|r| r.time().0).unwrap_or(0.0);
     let offset = now - first;
@@ -338,7 +340,7 @@ pub(super) async fn latency_run(
             b.push(b'\n');
         }
         let s = Instant::now();
-        let resp = client()
+        let resp = client()?
             .post(format!("{}/api/v1/ingest", p.http))
             .bearer_auth(&sensor)
             .body(b)
@@ -369,7 +371,7 @@ pub(super) async fn latency_run(
     let seen = std::mem::take(&mut *seen.lock().map_err(|_| anyhow::anyhow!("poisoned"))?);
     eprintln!(
         "latency run (window {window_s} s): {} alerts, {} revisions in the store; the stream fell behind {} times",
-        st["store"]["alerts"], st["store"]["alert_revisions"], seen.lagged
+        st.store.alerts, st.store.alert_revisions, seen.lagged
     );
     // Each probe that crossed during the run: its first infiltration alert from its camera
     // near its crossing point, timed from the crossing (in wall-clock time, as the records

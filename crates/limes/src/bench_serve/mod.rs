@@ -165,7 +165,7 @@ async fn http_run(
     for b in batches {
         let first_try = Instant::now();
         loop {
-            let r = client()
+            let r = client()?
                 .post(format!("{}/api/v1/ingest", p.http))
                 .bearer_auth(&sensor)
                 .body(b.clone())
@@ -194,7 +194,7 @@ async fn http_run(
         durable_s,
         processed_s: (done - t0).as_secs_f64(),
         rss_mib: peak_rss_mib(p.pid),
-        tracks: s["live_tracks"].as_u64().unwrap_or(0),
+        tracks: s.live_tracks as u64,
         refused,
     })
 }
@@ -275,7 +275,7 @@ async fn cot_run(
         durable_s,
         processed_s: (done - t0).as_secs_f64(),
         rss_mib: peak_rss_mib(p.pid),
-        tracks: s["live_tracks"].as_u64().unwrap_or(0),
+        tracks: s.live_tracks as u64,
         refused,
     })
 }

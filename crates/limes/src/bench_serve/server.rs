@@ -8,6 +8,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use crate::serve::{COT_LINE, HTTP_LINE, OPS_LINE};
+use limes_server::api::read::StatsReply;
+
 /// How long the server may take to start, or its counts stand still, before a wait on it
 /// gives up; also the bound on any one request to it.
 pub(super) const STALL: Duration = Duration::from_secs(120);
@@ -32,23 +35,22 @@ impl Drop for Proc {
     }
 }
 
-/// The HTTP client for requests to the server, each bounded by `STALL`.
-pub(super) fn client() -> &'static reqwest::Client {
+/// The HTTP client for requests to the server, each bounded by `STALL` (one for the whole
+/// bench, so its connections are kept alive).
+pub(super) fn client() -> Result<&'static reqwest::Client> {
     static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
-    CLIENT.get_or_init(|| {
-        reqwest::Client::builder()
-            .timeout(STALL)
-            .build()
-            .unwrap_or_default()
-    })
+    if let Some(c) = CLIENT.get() {
+        return Ok(c);
+    }
+    let c = reqwest::Client::builder().timeout(STALL).build()?;
+    Ok(CLIENT.get_or_init(|| c))
 }
 
 /// A client for a long-lived event stream: its connection is bounded, its length is not.
-pub(super) fn stream_client() -> reqwest::Client {
-    reqwest::Client::builder()
+pub(super) fn stream_client() -> Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
-        .build()
-        .unwrap_or_default()
+        .build()?)
 }
 
 /// Peak resident memory of process `pid`, MiB.
@@ -153,16 +155,16 @@ pub(super) fn serve(site: &Path, data: &Path, extra: &[&str]) -> Result<Proc> {
             .find_map(|l| address(l, prefix))
             .with_context(|| format!("no `{}` line in the server's start-up", prefix.trim()))
     };
-    proc.http = format!("http://{}", find("  HTTP  http://")?);
-    proc.ops = format!("http://{}", find("  ops   http://")?);
-    proc.cot = find("  CoT   tcp://")?;
+    proc.http = format!("http://{}", find(HTTP_LINE)?);
+    proc.ops = format!("http://{}", find(OPS_LINE)?);
+    proc.cot = find(COT_LINE)?;
     Ok(proc)
 }
 
 /// The server's `/api/v1/stats` (an owner's token); any other answer than 200 is an error, so a
 /// wait on a count never spins on a refusal.
-pub(super) async fn stats(http: &str, token: &str) -> Result<serde_json::Value> {
-    let resp = client()
+pub(super) async fn stats(http: &str, token: &str) -> Result<StatsReply> {
+    let resp = client()?
         .get(format!("{http}/api/v1/stats"))
         .bearer_auth(token)
         .send()
@@ -208,7 +210,7 @@ impl<T: PartialEq> Progress<T> {
 /// Records the server has taken from sensors so far: stored, and refused (each refusal is
 /// named in its log or its reply), from its operations listener's `/metrics`.
 pub(super) async fn taken(ops: &str) -> Result<(u64, u64)> {
-    let resp = client().get(format!("{ops}/metrics")).send().await?;
+    let resp = client()?.get(format!("{ops}/metrics")).send().await?;
     if !resp.status().is_success() {
         bail!("metrics answered {}", resp.status());
     }
@@ -253,19 +255,15 @@ pub(super) async fn drained(http: &str, token: &str, records: u64) -> Result<Ins
     let mut progress = Progress::new();
     loop {
         let s = stats(http, token).await?;
-        if s["store"]["records"].as_u64() >= Some(records)
-            && s["processed_seq"].as_i64() >= s["store"]["last_batch_seq"].as_i64()
-        {
+        let stored = u64::try_from(s.store.records).unwrap_or(0);
+        if stored >= records && s.processed_seq >= s.store.last_batch_seq {
             return Ok(Instant::now());
         }
-        let now = (
-            s["store"]["records"].as_u64().unwrap_or(0),
-            s["processed_seq"].as_i64().unwrap_or(i64::MIN),
-        );
+        let now = (stored, s.processed_seq);
         progress.note(now, || {
             format!(
-                "{} records stored, processed up to {}, last batch {}",
-                now.0, now.1, s["store"]["last_batch_seq"]
+                "{stored} records stored, processed up to {}, last batch {}",
+                s.processed_seq, s.store.last_batch_seq
             )
         })?;
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -274,22 +272,24 @@ pub(super) async fn drained(http: &str, token: &str, records: u64) -> Result<Ins
 
 #[cfg(test)]
 mod tests {
+    use crate::serve::{COT_LINE, HTTP_LINE, OPS_LINE};
+
     #[test]
     fn the_listeners_addresses_are_read_from_the_start_up_lines() {
         let l = "  HTTP  http://127.0.0.1:43121/  (the console; OpenAPI at /api/v1/openapi.json)";
         assert_eq!(
-            super::address(l, "  HTTP  http://").as_deref(),
+            super::address(l, HTTP_LINE).as_deref(),
             Some("127.0.0.1:43121")
         );
         let l = "  ops   http://127.0.0.1:9464/metrics, /readyz";
         assert_eq!(
-            super::address(l, "  ops   http://").as_deref(),
+            super::address(l, OPS_LINE).as_deref(),
             Some("127.0.0.1:9464")
         );
         assert_eq!(
-            super::address("  CoT   tcp://127.0.0.1:8087", "  CoT   tcp://").as_deref(),
+            super::address("  CoT   tcp://127.0.0.1:8087", COT_LINE).as_deref(),
             Some("127.0.0.1:8087")
         );
-        assert_eq!(super::address("ready", "  CoT   tcp://"), None);
+        assert_eq!(super::address("ready", COT_LINE), None);
     }
 }
