@@ -287,15 +287,7 @@ pub(super) async fn latency_run(
     let data = dir.join(format!("latency-{window_s}"));
     std::fs::create_dir_all(&data)?;
     // The frontier with the reorder window under test.
-    let sites = dir.join("sites");
-    let shipped = std::fs::read_to_string(sites.join("frontier.toml"))?;
-    const WINDOW: &str = "reorder_window_s = 2.0";
-    if !shipped.contains(WINDOW) {
-        bail!("the shipped frontier no longer says `{WINDOW}`: the bench cannot set its window");
-    }
-    let text = shipped.replace(WINDOW, &format!("reorder_window_s = {window_s}"));
-    let site_file = sites.join(format!(".bench-frontier-{window_s}.toml"));
-    std::fs::write(&site_file, text)?;
+    let site_file = super::frontier_with_window(dir, window_s)?;
     let sensor = token(&site_file, &data, "sensor")?;
     let admin = token(&site_file, &data, "admin")?;
     let owner = token(&site_file, &data, "owner")?;

@@ -105,6 +105,9 @@ fn cot_event(r: &SensorRecord) -> Option<CotEvent> {
     }
 }
 
+/// Record time per step of the CoT capacity run, seconds (its row's name says 300 s).
+const COT_STEP_S: f64 = 300.0;
+
 /// What one throughput run measured.
 struct Throughput {
     /// Records stored.
@@ -199,6 +202,20 @@ async fn http_run(
     })
 }
 
+/// The shipped frontier with another reorder window, written beside it in `dir/sites/`.
+fn frontier_with_window(dir: &Path, window_s: f64) -> Result<PathBuf> {
+    let sites = dir.join("sites");
+    let shipped = std::fs::read_to_string(sites.join("frontier.toml"))?;
+    const WINDOW: &str = "reorder_window_s = 2.0";
+    if !shipped.contains(WINDOW) {
+        bail!("the shipped frontier no longer says `{WINDOW}`: the bench cannot set its window");
+    }
+    let text = shipped.replace(WINDOW, &format!("reorder_window_s = {window_s}"));
+    let site_file = sites.join(format!(".bench-frontier-{window_s}.toml"));
+    std::fs::write(&site_file, text)?;
+    Ok(site_file)
+}
+
 /// `f`, or an error naming `what` when it takes longer than `STALL`.
 async fn bounded<T>(
     what: &str,
@@ -210,15 +227,16 @@ async fn bounded<T>(
     }
 }
 
-/// The night over CoT, one TCP connection per sensor, one second of record time at a time
-/// (see the comment inside for why).
+/// The night over CoT, one TCP connection per sensor, `step_s` seconds of record time at a
+/// time (see the comment inside for why), on a site whose reorder window is longer than a step.
 async fn cot_run(
     site_file: &Path,
     recs: &[SensorRecord],
     start: f64,
     dir: &Path,
+    step_s: f64,
 ) -> Result<Throughput> {
-    let (p, sensor, owner) = frozen(site_file, &dir.join("cot"), start)?;
+    let (p, sensor, owner) = frozen(site_file, &dir.join(format!("cot-{step_s}")), start)?;
     let events: Vec<CotEvent> = recs.iter().filter_map(cot_event).collect();
     let n = events.len() as u64;
     // One connection per sensor, opened with its own heartbeat carrying the token.
@@ -239,13 +257,15 @@ async fn cot_run(
     let hellos = conns.len() as u64;
     taken_all(&p.ops, hellos).await?;
     // CoT has no acknowledgement, and each connection is read at its own pace: a sensor whose
-    // records fell more than the reorder window (2 s) behind the others' would have them
-    // refused as late. Real sensors send as they see; this load runs hundreds of times faster
-    // than record time, so a connection one group commit behind the others would be seconds
-    // of record time behind. The load is therefore sent one second of record time at a time,
-    // and a second goes out once the server has taken (stored or refused) everything before it.
+    // records fell more than the reorder window behind the others' would have them refused
+    // as late. Real sensors send as they see; this load runs hundreds of times faster than
+    // record time, so a connection one group commit behind the others would be seconds of
+    // record time behind. The load is therefore sent `step_s` seconds of record time at a
+    // time, and a step goes out once the server has taken (stored or refused) everything
+    // before it.
+    let step = |t: f64| (t / step_s).floor();
     let seconds: Vec<usize> = (0..events.len())
-        .filter(|&i| i == 0 || events[i].time.floor() != events[i - 1].time.floor())
+        .filter(|&i| i == 0 || step(events[i].time) != step(events[i - 1].time))
         .collect();
     let t0 = Instant::now();
     let mut touched = std::collections::HashSet::new();
@@ -294,7 +314,11 @@ pub fn run(a: Args) -> Result<()> {
             eprintln!("frontier night: {} minutes, {} records ({dets} detections)", a.minutes, recs.len());
             let frontier = dir.join("sites").join("frontier.toml");
             through.push(("HTTP NDJSON, 10 000-record batches, one connection", http_run(&frontier, &recs, start, dir).await?));
-            through.push(("CoT over TCP, one connection per sensor, one second of record time per step", cot_run(&frontier, &recs, start, dir).await?));
+            through.push(("CoT over TCP, one connection per sensor, one second of record time per step", cot_run(&frontier, &recs, start, dir, 1.0).await?));
+            // Capacity: steps long enough that their round trips cost nothing, on a site whose
+            // reorder window (twice a step) lets the connections drift apart within one.
+            let wide = frontier_with_window(dir, 2.0 * COT_STEP_S)?;
+            through.push(("CoT over TCP, one connection per sensor, 300 s of record time per step (reorder window 600 s)", cot_run(&wide, &recs, start, dir, COT_STEP_S).await?));
         }
         // The latency load: the frontier with enough herds in view to make about 10 000 det/s,
         // and probe intruders crossing the line, whose infiltration alerts are timed.
