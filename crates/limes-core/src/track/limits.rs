@@ -73,8 +73,16 @@ impl TrackerLimits {
     }
 }
 
-/// Area a sensor's detections are assumed to span before it has shown more, m² (1 km²).
+/// Area a sensor's detections are assumed to span before it has shown more, m² (1 km²), for
+/// a sensor whose detections are 20 m (1 sigma) or coarser; see [`FIELD_SDS`].
 const MIN_AREA_M2: f64 = 1.0e6;
+/// A sensor's field is assumed to be at least this many of its detections' sigmas across
+/// (the floor of its clutter area is the smaller of [`MIN_AREA_M2`] and the square of this
+/// many mean sigmas): so the floor follows the sensor's scale, and a sensor watching a 60 m
+/// square with 1 m errors (the units of Stone Soup's tutorials) is not taken for one whose
+/// clutter is spread over a square kilometre, which made its clutter look 300 times rarer than
+/// it was and confirmed pairs of clutter detections as tracks.
+const FIELD_SDS: f64 = 50.0;
 /// Weight of a new scan in the unexplained-detections average (about the last 50 scans).
 const CLUTTER_GAIN: f64 = 0.02;
 /// Smallest clutter density the score uses, per m² per scan.
@@ -122,6 +130,9 @@ pub(super) struct SensorState {
     learning_revisit: bool,
     /// Bounding box of its detections `[min_x, min_y, max_x, max_y]`, approximate metres.
     bbox: Option<[f64; 4]>,
+    /// Mean sigma of its detections (the larger axis), metres, and how many it is the mean of.
+    sd_mean: f64,
+    sd_count: f64,
     /// Scans in which its established tracks were detected again, and scans they were missed
     /// in before that (decayed counts), for its detection probability.
     track_hits: f64,
@@ -143,6 +154,8 @@ impl SensorState {
             revisit: Revisit::default(),
             learning_revisit: false,
             bbox: None,
+            sd_mean: 0.0,
+            sd_count: 0.0,
             track_hits: 0.0,
             track_misses: 0.0,
         }
@@ -204,6 +217,12 @@ impl SensorState {
             let p = approx_metres(m);
             if let Some(cells) = cells.as_deref_mut() {
                 cells.observe(m.sensor, t, p, &mut self.revisit);
+            }
+            let sd = m.r[0].max(m.r[2]).sqrt();
+            if sd.is_finite() {
+                // The mean so far, then of about the last 10,000.
+                self.sd_count = (self.sd_count + 1.0).min(10_000.0);
+                self.sd_mean += (sd - self.sd_mean) / self.sd_count;
             }
             let b = self.bbox.get_or_insert([p[0], p[1], p[0], p[1]]);
             b[0] = b[0].min(p[0]);
@@ -277,9 +296,14 @@ impl SensorState {
     /// upper bound while targets are still being picked up), times the timestamps in one
     /// revisit period where the sensor spreads its scan over several.
     pub fn clutter_density(&self) -> f64 {
-        let area = self.bbox.map_or(MIN_AREA_M2, |b| {
-            ((b[2] - b[0]) * (b[3] - b[1])).max(MIN_AREA_M2)
-        });
+        let floor = if self.sd_count > 0.0 {
+            MIN_AREA_M2.min((FIELD_SDS * self.sd_mean).powi(2)).max(1.0)
+        } else {
+            MIN_AREA_M2
+        };
+        let area = self
+            .bbox
+            .map_or(floor, |b| ((b[2] - b[0]) * (b[3] - b[1])).max(floor));
         let period = self.period();
         let stamps_per_look = if period > self.scan_gap {
             period / self.scan_gap
@@ -463,6 +487,54 @@ impl Books<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A sensor's scans of `n` clutter detections each, uniform over a `side` m square, with
+    /// `sd` m errors, none explained by a track; its clutter density estimate after `scans`.
+    fn clutter_estimate(side: f64, sd: f64, n: usize, scans: usize) -> f64 {
+        let mut s = SensorState::new("x");
+        // A fixed low-discrepancy fill of the square (no random generator needed).
+        let mut k = 0u64;
+        for scan in 0..scans {
+            let meas: Vec<Meas> = (0..n)
+                .map(|_| {
+                    k += 1;
+                    let u = (k as f64 * 0.754_877_666).fract();
+                    let v = (k as f64 * 0.569_840_291).fract();
+                    Meas {
+                        xy: [u * side, v * side],
+                        r: [sd * sd, 0.0, sd * sd],
+                        t: scan as f64,
+                        sensor: 0,
+                        class: None,
+                        heat: None,
+                        ll: None,
+                    }
+                })
+                .collect();
+            s.observe_scan(scan as f64, meas.iter(), n, None);
+        }
+        s.clutter_density()
+    }
+
+    #[test]
+    fn clutter_density_follows_the_sensors_scale() {
+        // Stone Soup's tutorials: 3 clutter detections a scan over a 60 m square, σ 0.87 m.
+        let truth = 3.0 / 3600.0;
+        let small = clutter_estimate(60.0, 0.87, 3, 30);
+        assert!(
+            small > truth / 2.0 && small < truth * 2.0,
+            "{small:e} against {truth:e}"
+        );
+        // The same scene in units 30 times larger: the same density per squared unit.
+        let large = clutter_estimate(1800.0, 26.0, 3, 30) * 900.0;
+        assert!(
+            (large / small - 1.0).abs() < 0.5,
+            "{large:e} against {small:e}"
+        );
+        // A coarse sensor with few detections so far keeps the 1 km² floor.
+        let coarse = clutter_estimate(100.0, 30.0, 2, 3);
+        assert!(coarse <= 2.0 / MIN_AREA_M2 * 1.0001, "{coarse:e}");
+    }
 
     #[test]
     fn a_sensor_floods_above_its_rate_and_recovers_below_half() {
