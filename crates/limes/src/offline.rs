@@ -159,8 +159,10 @@ pub fn track(
         None => {
             let cfg = TrackerConfig::unknown_sensor();
             eprintln!(
-                "no --site: tracking with the parameters for an unknown point sensor at about 1 Hz \
-                 (docs/site.md, \"Setting the tracker\", says how to set them in a site file):\n{}",
+                "# no --site: tracking with the parameters for an unknown point sensor at about 1 Hz.\n\
+                 # This is a site file that sets them: save it, change what your sensor needs\n\
+                 # (docs/site.md, \"Setting the tracker\"), and pass it with --site.\n\
+                 name = \"unknown-sensor\"\n\n{}",
                 tracker_table(&cfg)?
             );
             cfg

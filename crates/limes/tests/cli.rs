@@ -177,10 +177,10 @@ fn a_flat_local_frame_is_tracked_and_scored_in_metres() {
         &s("tracks.jsonl"),
     ]);
     assert!(out.status.success());
-    // Without a site it says which parameters it used, as a table a site file takes.
+    // Without a site it says which parameters it used, as a whole site file: saved as it is
+    // and given back with --site, it tracks the same.
     let said = String::from_utf8_lossy(&out.stderr);
-    let table: toml::Table = toml::from_str(&said[said.find("\n[tracker]\n").expect("a table")..])
-        .expect("the parameters parse as TOML");
+    let table: toml::Table = toml::from_str(&said).expect("what it says parses as TOML");
     let used: limes_core::track::TrackerConfig = table["tracker"]
         .clone()
         .try_into()
@@ -195,6 +195,26 @@ fn a_flat_local_frame_is_tracked_and_scored_in_metres() {
         "{said}"
     );
     let first = std::fs::read_to_string(d.join("tracks.jsonl")).expect("tracks");
+    std::fs::write(d.join("printed.toml"), said.as_bytes()).expect("write");
+    let again = limes(&[
+        "track",
+        "--detections",
+        &s("det.jsonl"),
+        "--out",
+        &s("again.jsonl"),
+        "--site",
+        &s("printed.toml"),
+    ]);
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(d.join("again.jsonl")).expect("tracks"),
+        first,
+        "the printed site file tracks as the run without a site did"
+    );
     let line: serde_json::Value =
         serde_json::from_str(first.lines().next().expect("a track line")).expect("json");
     assert!(
