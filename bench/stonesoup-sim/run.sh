@@ -10,7 +10,8 @@ out=${1:-limes-out/stonesoup-sim}
 py=${PYTHON:-target/stonesoup-venv/bin/python}
 limes=${LIMES:-target/release/limes}
 mkdir -p "$out"
-elapsed() { "$py" -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.3f}')" "$1" "$EPOCHREALTIME"; }
+now() { "$py" -c 'import time; print(time.time())'; }
+elapsed() { "$py" -c "import sys, time; print(f'{time.time() - float(sys.argv[1]):.3f}')" "$1"; }
 # scenario:GOSPA cut-off c:Stone Soup's JPDA (EHM2 where plain JPDA's enumeration is too slow)
 for spec in tut10:10:jpda tut10_1s:10:jpda tutjpda:10:jpda metre:50:jpda-ehm2 metre_zero:50:jpda-ehm2; do
   IFS=: read -r name c jpda <<< "$spec"
@@ -18,7 +19,7 @@ for spec in tut10:10:jpda tut10_1s:10:jpda tutjpda:10:jpda metre:50:jpda-ehm2 me
   "$py" "$here/gen.py" "$name" "$out"
   # Limes as a new user runs it: no site. What it prints on standard error is a site file with
   # the parameters it used; the matched run changes q and the initial speed to the scenario's.
-  t=$EPOCHREALTIME
+  t=$(now)
   "$limes" track --detections "$d/detections.jsonl" --out "$d/limes.tracks.jsonl" \
     2> "$d/limes.toml" > "$d/limes.log"
   elapsed "$t" > "$d/limes.time"
@@ -32,7 +33,7 @@ for key, value in [("q_person", meta["q"]), ("q_vehicle", meta["q"]),
     text = re.sub(rf"^{key} = .*$", f"{key} = {value}", text, count=1, flags=re.M)
 open(f"{d}/matched.toml", "w").write(text.replace('name = "unknown-sensor"', 'name = "matched"'))
 PYEOF
-  t=$EPOCHREALTIME
+  t=$(now)
   "$limes" track --detections "$d/detections.jsonl" --out "$d/limes-matched.tracks.jsonl" \
     --site "$d/matched.toml" > "$d/limes-matched.log" 2>&1
   elapsed "$t" > "$d/limes-matched.time"

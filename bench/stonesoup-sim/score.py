@@ -8,7 +8,7 @@ Also: distinct track ids, false tracks (never GOSPA-assigned to a truth within c
 """
 import json, sys
 from bisect import bisect_right
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 from stonesoup.metricgenerator.ospametric import GOSPAMetric
@@ -18,8 +18,8 @@ T0 = datetime(2019, 10, 12, 19, 0, 0)
 
 
 def parse_t(s):
-    if isinstance(s, (int, float)):
-        return s - T0.replace(tzinfo=None).timestamp()
+    if isinstance(s, (int, float)):  # Unix seconds (T0 is UTC)
+        return s - T0.replace(tzinfo=timezone.utc).timestamp()
     return (datetime.fromisoformat(s.replace("Z", "+00:00")).replace(tzinfo=None) - T0).total_seconds()
 
 
@@ -32,6 +32,8 @@ def limes_scans(path, times, keep=("confirmed", "coasting")):
             bad += 1
             continue
         by.setdefault(r["id"], []).append((parse_t(r["time"]), r["status"], r["x"], r["y"], r.get("vel", [0, 0])))
+    if bad:
+        print(f"{path}: {bad} track lines without x and y (not in a local frame) left out", file=sys.stderr)
     for v in by.values():
         v.sort(key=lambda a: a[0])
     out = []

@@ -831,6 +831,12 @@ fn bench_serve_runs_anywhere_and_stores_every_record() {
         );
         assert_eq!(row[6], "0", "records refused over CoT: {row:?}");
     }
+    // Every row's night went through the tracker to its end, not only into the store (with the
+    // server's clock held still, the last reorder window of records waits for a later one).
+    for row in http.iter().chain(&cot) {
+        let live: u64 = row[5].parse().expect("live tracks");
+        assert!(live > 0, "no live tracks at the end: {row:?}");
+    }
     // The latency run read track updates from its stream (a debug build is too slow for its
     // figures to mean anything).
     let latency = rows("| 2.00 s");

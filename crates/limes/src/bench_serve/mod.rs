@@ -7,7 +7,7 @@ mod server;
 
 use anyhow::{bail, Context, Result};
 use latency::{latency_load, latency_run, Load};
-use limes_core::record::{SensorRecord, Time};
+use limes_core::record::{Heartbeat, SensorRecord, Time};
 use limes_core::sim::{simulate, VecSink};
 use limes_core::site;
 use server::{client, drained, peak_rss_mib, serve, stats, taken_all, token, Proc, STALL};
@@ -142,6 +142,32 @@ fn frozen(site_file: &Path, data: &Path, start: f64) -> Result<(Proc, String, St
     Ok((p, sensor, owner))
 }
 
+/// The shipped frontier's reorder window, seconds.
+const SHIPPED_WINDOW_S: f64 = 2.0;
+
+/// A heartbeat of the night's last heartbeating sensor, `window_s` + 1 s after the night's
+/// last record. The bench's server clock stands still, so only a later record moves the
+/// tracker past its reorder window and has it process the night's last `window_s` seconds;
+/// it is sent after the night and not counted in it.
+fn flush(recs: &[SensorRecord], window_s: f64) -> Result<SensorRecord> {
+    let last = recs
+        .iter()
+        .map(|r| r.time().0)
+        .fold(f64::NEG_INFINITY, f64::max);
+    let sensor = recs
+        .iter()
+        .rev()
+        .find_map(|r| match r {
+            SensorRecord::Heartbeat(h) => Some(h.sensor.clone()),
+            _ => None,
+        })
+        .context("the night has no heartbeat to end it with")?;
+    Ok(SensorRecord::Heartbeat(Heartbeat {
+        sensor,
+        time: Time(last + window_s + 1.0),
+    }))
+}
+
 /// The night over HTTP in 10,000-record NDJSON batches on one connection, each sent when the
 /// last was acknowledged (durable); a batch the server has no room for (429, 503) is sent
 /// again, for at most `STALL`.
@@ -152,17 +178,16 @@ async fn http_run(
     dir: &Path,
 ) -> Result<Throughput> {
     let (p, sensor, owner) = frozen(site_file, &dir.join("http"), start)?;
-    let batches: Vec<Vec<u8>> = recs
-        .chunks(10_000)
-        .map(|c| {
-            let mut b = Vec::with_capacity(c.len() * 200);
-            for r in c {
-                let _ = serde_json::to_writer(&mut b, r);
-                b.push(b'\n');
-            }
-            b
-        })
-        .collect();
+    let ndjson = |c: &[SensorRecord]| {
+        let mut b = Vec::with_capacity(c.len() * 200);
+        for r in c {
+            let _ = serde_json::to_writer(&mut b, r);
+            b.push(b'\n');
+        }
+        b
+    };
+    let mut batches: Vec<Vec<u8>> = recs.chunks(10_000).map(ndjson).collect();
+    batches.push(ndjson(&[flush(recs, SHIPPED_WINDOW_S)?]));
     let (mut stored, mut refused) = (0u64, 0u64);
     let t0 = Instant::now();
     for b in batches {
@@ -193,7 +218,8 @@ async fn http_run(
     let done = drained(&p.http, &owner, stored).await?;
     let s = stats(&p.http, &owner).await?;
     Ok(Throughput {
-        records: stored,
+        // Not the flush.
+        records: stored.saturating_sub(1),
         durable_s,
         processed_s: (done - t0).as_secs_f64(),
         rss_mib: peak_rss_mib(p.pid),
@@ -206,11 +232,11 @@ async fn http_run(
 fn frontier_with_window(dir: &Path, window_s: f64) -> Result<PathBuf> {
     let sites = dir.join("sites");
     let shipped = std::fs::read_to_string(sites.join("frontier.toml"))?;
-    const WINDOW: &str = "reorder_window_s = 2.0";
-    if !shipped.contains(WINDOW) {
-        bail!("the shipped frontier no longer says `{WINDOW}`: the bench cannot set its window");
+    let window = format!("reorder_window_s = {SHIPPED_WINDOW_S:.1}");
+    if !shipped.contains(&window) {
+        bail!("the shipped frontier no longer says `{window}`: the bench cannot set its window");
     }
-    let text = shipped.replace(WINDOW, &format!("reorder_window_s = {window_s}"));
+    let text = shipped.replace(&window, &format!("reorder_window_s = {window_s}"));
     let site_file = sites.join(format!(".bench-frontier-{window_s}.toml"));
     std::fs::write(&site_file, text)?;
     Ok(site_file)
@@ -228,13 +254,14 @@ async fn bounded<T>(
 }
 
 /// The night over CoT, one TCP connection per sensor, `step_s` seconds of record time at a
-/// time (see the comment inside for why), on a site whose reorder window is longer than a step.
+/// time (see the comment inside for why), on a site whose reorder window (`window_s`) is longer
+/// than a step.
 async fn cot_run(
     site_file: &Path,
     recs: &[SensorRecord],
     start: f64,
     dir: &Path,
-    step_s: f64,
+    (step_s, window_s): (f64, f64),
 ) -> Result<Throughput> {
     let (p, sensor, owner) = frozen(site_file, &dir.join(format!("cot-{step_s}")), start)?;
     let events: Vec<CotEvent> = recs.iter().filter_map(cot_event).collect();
@@ -288,7 +315,15 @@ async fn cot_run(
     }
     let (stored, refused) = taken_all(&p.ops, hellos + n).await?;
     let durable_s = t0.elapsed().as_secs_f64();
-    let done = drained(&p.http, &owner, stored).await?;
+    // Once the whole night is taken: the heartbeat that lets the tracker finish it.
+    let end = cot_event(&flush(recs, window_s)?).context("a heartbeat has a CoT form")?;
+    let c = conns
+        .get_mut(end.sensor.as_str())
+        .context("the last heartbeating sensor's connection")?;
+    bounded("sending", c.write_all(end.xml.as_bytes())).await?;
+    bounded("sending", c.flush()).await?;
+    let (all, _) = taken_all(&p.ops, hellos + n + 1).await?;
+    let done = drained(&p.http, &owner, all).await?;
     let s = stats(&p.http, &owner).await?;
     Ok(Throughput {
         records: stored.saturating_sub(hellos),
@@ -314,11 +349,11 @@ pub fn run(a: Args) -> Result<()> {
             eprintln!("frontier night: {} minutes, {} records ({dets} detections)", a.minutes, recs.len());
             let frontier = dir.join("sites").join("frontier.toml");
             through.push(("HTTP NDJSON, 10 000-record batches, one connection", http_run(&frontier, &recs, start, dir).await?));
-            through.push(("CoT over TCP, one connection per sensor, one second of record time per step", cot_run(&frontier, &recs, start, dir, 1.0).await?));
+            through.push(("CoT over TCP, one connection per sensor, one second of record time per step", cot_run(&frontier, &recs, start, dir, (1.0, SHIPPED_WINDOW_S)).await?));
             // Capacity: steps long enough that their round trips cost nothing, on a site whose
             // reorder window (twice a step) lets the connections drift apart within one.
             let wide = frontier_with_window(dir, 2.0 * COT_STEP_S)?;
-            through.push(("CoT over TCP, one connection per sensor, 300 s of record time per step (reorder window 600 s)", cot_run(&wide, &recs, start, dir, COT_STEP_S).await?));
+            through.push(("CoT over TCP, one connection per sensor, 300 s of record time per step (reorder window 600 s)", cot_run(&wide, &recs, start, dir, (COT_STEP_S, 2.0 * COT_STEP_S)).await?));
         }
         // The latency load: the frontier with enough herds in view to make about 10 000 det/s,
         // and probe intruders crossing the line, whose infiltration alerts are timed.
