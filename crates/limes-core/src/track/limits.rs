@@ -73,15 +73,17 @@ impl TrackerLimits {
     }
 }
 
-/// Area a sensor's detections are assumed to span before it has shown more, m² (1 km²), for
-/// a sensor whose detections are 20 m (1 sigma) or coarser; see [`FIELD_SDS`].
-const MIN_AREA_M2: f64 = 1.0e6;
-/// A sensor's field is assumed to be at least this many of its detections' sigmas across
-/// (the floor of its clutter area is the smaller of [`MIN_AREA_M2`] and the square of this
-/// many mean sigmas): so the floor follows the sensor's scale, and a sensor watching a 60 m
-/// square with 1 m errors (the units of Stone Soup's tutorials) is not taken for one whose
-/// clutter is spread over a square kilometre, which made its clutter look 300 times rarer than
-/// it was and confirmed pairs of clutter detections as tracks.
+/// How far a sensor's detections are assumed to spread in each direction before it has shown
+/// more, m (an area of 1 km²), for a sensor whose detections are 20 m (1 sigma) or coarser;
+/// see [`FIELD_SDS`].
+const MIN_SIDE_M: f64 = 1000.0;
+/// A sensor's field is assumed to be at least this many of its detections' mean sigmas across
+/// in each direction (at most [`MIN_SIDE_M`]): so the floor of its clutter area follows the
+/// sensor's scale, and a sensor watching a 60 m square with 1 m errors (the units of Stone
+/// Soup's tutorials) is not taken for one whose clutter is spread over a square kilometre,
+/// which made its clutter look 300 times rarer than it was and confirmed pairs of clutter
+/// detections as tracks. A side, not an area: detections along a line (one road) still span a
+/// field as wide as that.
 const FIELD_SDS: f64 = 50.0;
 /// Weight of a new scan in the unexplained-detections average (about the last 50 scans).
 const CLUTTER_GAIN: f64 = 0.02;
@@ -296,14 +298,14 @@ impl SensorState {
     /// upper bound while targets are still being picked up), times the timestamps in one
     /// revisit period where the sensor spreads its scan over several.
     pub fn clutter_density(&self) -> f64 {
-        let floor = if self.sd_count > 0.0 {
-            MIN_AREA_M2.min((FIELD_SDS * self.sd_mean).powi(2)).max(1.0)
+        let side = if self.sd_count > 0.0 {
+            (FIELD_SDS * self.sd_mean).clamp(1.0, MIN_SIDE_M)
         } else {
-            MIN_AREA_M2
+            MIN_SIDE_M
         };
-        let area = self
-            .bbox
-            .map_or(floor, |b| ((b[2] - b[0]) * (b[3] - b[1])).max(floor));
+        let area = self.bbox.map_or(side * side, |b| {
+            (b[2] - b[0]).max(side) * (b[3] - b[1]).max(side)
+        });
         let period = self.period();
         let stamps_per_look = if period > self.scan_gap {
             period / self.scan_gap
@@ -533,7 +535,10 @@ mod tests {
         );
         // A coarse sensor with few detections so far keeps the 1 km² floor.
         let coarse = clutter_estimate(100.0, 30.0, 2, 3);
-        assert!(coarse <= 2.0 / MIN_AREA_M2 * 1.0001, "{coarse:e}");
+        assert!(
+            coarse <= 2.0 / (MIN_SIDE_M * MIN_SIDE_M) * 1.0001,
+            "{coarse:e}"
+        );
     }
 
     #[test]
