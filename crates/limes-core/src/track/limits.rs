@@ -135,6 +135,8 @@ pub(super) struct SensorState {
     /// Mean sigma of its detections (the larger axis), metres, and how many it is the mean of.
     sd_mean: f64,
     sd_count: f64,
+    /// Latitude its WGS84 detections are projected about (see `approx_metres`).
+    ref_lat: Option<f64>,
     /// Scans in which its established tracks were detected again, and scans they were missed
     /// in before that (decayed counts), for its detection probability.
     track_hits: f64,
@@ -158,6 +160,7 @@ impl SensorState {
             bbox: None,
             sd_mean: 0.0,
             sd_count: 0.0,
+            ref_lat: None,
             track_hits: 0.0,
             track_misses: 0.0,
         }
@@ -216,7 +219,7 @@ impl SensorState {
         }
         self.learning_revisit |= cells.is_some();
         for m in meas {
-            let p = approx_metres(m);
+            let p = approx_metres(m, &mut self.ref_lat);
             if let Some(cells) = cells.as_deref_mut() {
                 cells.observe(m.sensor, t, p, &mut self.revisit);
             }
@@ -317,13 +320,18 @@ impl SensorState {
 }
 
 /// A position in metres good enough for an area: the tile frame is lost once a detection is
-/// in it, so WGS84 detections use an equirectangular projection of their lon/lat.
-fn approx_metres(m: &Meas) -> [f64; 2] {
+/// in it, so WGS84 detections use an equirectangular projection of their lon/lat about one
+/// latitude per sensor (`ref_lat`, its first WGS84 detection's). Each point's own latitude
+/// would make a line north–south look wide: 400 m east–west per km at 39° E, 36° N.
+fn approx_metres(m: &Meas, ref_lat: &mut Option<f64>) -> [f64; 2] {
     match m.ll {
-        Some(ll) => [
-            ll.lon * 111_320.0 * ll.lat.to_radians().cos(),
-            ll.lat * 110_574.0,
-        ],
+        Some(ll) => {
+            let lat = *ref_lat.get_or_insert(if ll.lat.is_finite() { ll.lat } else { 0.0 });
+            [
+                ll.lon * 111_320.0 * lat.to_radians().cos(),
+                ll.lat * 110_574.0,
+            ]
+        }
         None => m.xy,
     }
 }
@@ -516,6 +524,35 @@ mod tests {
             s.observe_scan(scan as f64, meas.iter(), n, None);
         }
         s.clutter_density()
+    }
+
+    #[test]
+    fn a_line_north_south_spans_no_width() {
+        use crate::geo::LonLat;
+        // Ten detections 1 km apart along the meridian 39° E from 36° N.
+        let mut s = SensorState::new("x");
+        let meas: Vec<Meas> = (0..10)
+            .map(|k| Meas {
+                xy: [0.0, 0.0],
+                r: [25.0, 0.0, 25.0],
+                t: 0.0,
+                sensor: 0,
+                class: None,
+                heat: None,
+                ll: Some(LonLat {
+                    lon: 39.0,
+                    lat: 36.0 + f64::from(k) * 1000.0 / 110_574.0,
+                }),
+            })
+            .collect();
+        s.observe_scan(0.0, meas.iter(), 0, None);
+        let b = s.bbox.expect("a box");
+        assert!(b[2] - b[0] < 1.0, "width {} m", b[2] - b[0]);
+        assert!(
+            (b[3] - b[1] - 9000.0).abs() < 1.0,
+            "height {} m",
+            b[3] - b[1]
+        );
     }
 
     #[test]
