@@ -299,7 +299,14 @@ async fn a_failed_commit_loses_nothing_and_fails_readiness_while_it_lasts() {
     fail::cfg("writer-commit", "return").expect("fail point");
     let (code, retry, v) = post(&server, &token, st.clock.now()).await;
     assert_eq!(code, 503, "{v}");
-    assert!(retry, "with Retry-After");
+    // Retry-After no shorter than the writer's longest wait between two tries of a commit, so
+    // a client that obeys it does not come back before the store has tried again.
+    let longest = limes_server::store::backoff::MAX.as_secs_f64().ceil() as u64;
+    assert_eq!(
+        retry,
+        Some(longest),
+        "Retry-After the writer's longest wait"
+    );
     assert!(
         v["error"]
             .as_str()
@@ -369,8 +376,8 @@ fn store_records(server: &Server) -> i64 {
     server.state.store.stats_blocking().expect("stats").records
 }
 
-/// Posts one heartbeat of a camera of the site: status, whether Retry-After came, the body.
-async fn post(server: &Server, token: &str, t: f64) -> (u16, bool, serde_json::Value) {
+/// Posts one heartbeat of a camera of the site: status, Retry-After's seconds, the body.
+async fn post(server: &Server, token: &str, t: f64) -> (u16, Option<u64>, serde_json::Value) {
     let body = format!(
         r#"{{"type":"heartbeat","sensor":"ai-ne-cam","time":"{}"}}"#,
         Time(t)
@@ -382,7 +389,10 @@ async fn post(server: &Server, token: &str, t: f64) -> (u16, bool, serde_json::V
         .send()
         .await
         .expect("post");
-    let retry = r.headers().contains_key("retry-after");
+    let retry = r
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok()?.parse().ok());
     (
         r.status().as_u16(),
         retry,

@@ -218,11 +218,19 @@ impl IntoResponse for ApiError {
             Json(json!({ "error": self.message, "details": self.details })),
         )
             .into_response();
-        if self.status == StatusCode::TOO_MANY_REQUESTS
-            || self.status == StatusCode::SERVICE_UNAVAILABLE
-        {
+        // A full queue drains within a second; a store that could not write is tried again
+        // after waits of up to `backoff::MAX`, and a client that comes back sooner is only
+        // refused again.
+        let retry_after = match self.status {
+            StatusCode::TOO_MANY_REQUESTS => Some(1),
+            StatusCode::SERVICE_UNAVAILABLE => {
+                Some(crate::store::backoff::MAX.as_secs_f64().ceil() as u64)
+            }
+            _ => None,
+        };
+        if let Some(s) = retry_after {
             r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                .insert(header::RETRY_AFTER, HeaderValue::from(s));
         }
         r
     }
