@@ -77,6 +77,8 @@ pub struct Metrics {
     pub store_commit_failed: Counter,
     /// The engine's writes the store refused for their content, dropped.
     pub store_writes_dropped: Counter,
+    /// Rows the console's history could not keep (its writer behind, or a lagging feed).
+    pub history_dropped: Counter,
 }
 
 impl Default for Metrics {
@@ -122,6 +124,7 @@ impl Metrics {
             audit_checkpoint_failed: Counter::default(),
             store_commit_failed: writer.failed.clone(),
             store_writes_dropped: writer.dropped.clone(),
+            history_dropped: Counter::default(),
         };
         r.register(
             "ingest_records",
@@ -247,6 +250,11 @@ impl Metrics {
             "store_writes_dropped",
             "Alert revisions and events the store refused for their content (a constraint), dropped",
             m.store_writes_dropped.clone(),
+        );
+        r.register(
+            "history_dropped",
+            "Rows the console's history could not keep (its writer behind, or a lagging feed)",
+            m.history_dropped.clone(),
         );
         r.register(
             "late_dropped",

@@ -368,7 +368,8 @@ impl Server {
             shutdown.cancel();
             return Err(ServerError::Checkpoint(e));
         }
-        let console = crate::console::Console::open(&store, &cfg.data, cfg.console.clone())?;
+        let console =
+            crate::console::Console::open(&store, &cfg.data, cfg.console.clone(), &metrics)?;
         let state = AppState {
             site: site.clone(),
             store: store.clone(),

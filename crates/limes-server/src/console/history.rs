@@ -11,12 +11,12 @@ use axum::extract::{Query, State};
 use axum::Json;
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 use limes_core::record::{TrackRecord, TrackStatus};
+use prometheus_client::metrics::counter::Counter;
 use rusqlite::{params, Connection};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
@@ -139,7 +139,7 @@ struct Inner {
     reader: Mutex<Connection>,
     retention_s: f64,
     step_s: f64,
-    dropped: AtomicU64,
+    dropped: Counter,
     path: PathBuf,
 }
 
@@ -150,8 +150,9 @@ pub struct History {
 }
 
 impl History {
-    /// Opens (creating) `history.sqlite` in `dir` and starts its writer.
-    pub fn open(dir: &Path, hours: f64, step_s: f64) -> Result<Self, StoreError> {
+    /// Opens (creating) `history.sqlite` in `dir` and starts its writer; rows it has to drop
+    /// are counted in `dropped` (the server's `limes_history_dropped_total`).
+    pub fn open(dir: &Path, hours: f64, step_s: f64, dropped: Counter) -> Result<Self, StoreError> {
         let path = dir.join("history.sqlite");
         let conn = Connection::open(&path)?;
         conn.execute_batch(SCHEMA)?;
@@ -173,7 +174,7 @@ impl History {
                 reader: Mutex::new(reader),
                 retention_s,
                 step_s,
-                dropped: AtomicU64::new(0),
+                dropped,
                 path,
             }),
         })
@@ -188,17 +189,12 @@ impl History {
         match self.inner.tx.try_send(rows) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                let before = self.inner.dropped.fetch_add(n, Ordering::Relaxed);
+                let before = self.inner.dropped.inc_by(n);
                 if before == 0 {
-                    tracing::warn!("history: the writer is behind; dropping rows (counted in GET /api/v1/history)");
+                    tracing::warn!("history: the writer is behind; dropping rows (counted in limes_history_dropped_total)");
                 }
             }
         }
-    }
-
-    /// Rows dropped so far.
-    pub fn dropped(&self) -> u64 {
-        self.inner.dropped.load(Ordering::Relaxed)
     }
 
     /// The file.
@@ -282,7 +278,7 @@ pub fn spawn_recorder(state: AppState) {
                         if batch.len() >= 2000 { history.push(std::mem::take(&mut batch)); }
                     }
                     Err(RecvError::Lagged(n)) => {
-                        history.inner.dropped.fetch_add(n, Ordering::Relaxed);
+                        history.inner.dropped.inc_by(n);
                     }
                     Err(RecvError::Closed) => break,
                 },
@@ -305,35 +301,89 @@ pub struct HistoryQuery {
     span: Option<f64>,
 }
 
-type Rows = Vec<(f64, u8, String)>;
+/// One window as the caller is given it: the picture at its start and the changes after it,
+/// every row released (and rows the caller is not given left out) as it is read.
+#[derive(Debug)]
+struct Window<T> {
+    /// Alerts and facilities as they were at `at`, and tracks seen shortly before it.
+    start: Vec<(u8, T)>,
+    /// The changes after `at`, in time order.
+    changes: Vec<(f64, u8, T)>,
+    /// Where the changes end: the window's end, or the last whole instant before the cap.
+    to: f64,
+    /// Whether the changes were cut at [`MAX_CHANGES`].
+    truncated: bool,
+}
 
-fn read_window(c: &Connection, at: f64, to: f64) -> rusqlite::Result<(Rows, Rows)> {
-    let mut start: Rows = Vec::new();
+/// Reads the window `(at, to]`, releasing each row with `release` as it comes, so the caps
+/// ([`MAX_CHANGES`] on the changes and on the picture's tracks) count only what the caller is
+/// given: how far a window reaches says nothing of rows released to others. Memory is bounded
+/// by the caps; the rows read are bounded by the span and what the history keeps.
+fn read_window<T>(
+    c: &Connection,
+    at: f64,
+    to: f64,
+    mut release: impl FnMut(u8, &str) -> Option<T>,
+) -> rusqlite::Result<Window<T>> {
+    let mut start = Vec::new();
     // Alerts and facilities: the latest row of each at or before `at`.
     let mut stmt = c.prepare_cached(
-        "SELECT MAX(t), kind, body FROM history WHERE kind IN (1, 2) AND t <= ?1 GROUP BY kind, key",
+        "SELECT kind, body FROM (SELECT MAX(t), kind, body FROM history \
+         WHERE kind IN (1, 2) AND t <= ?1 GROUP BY kind, key)",
     )?;
-    for r in stmt.query_map([at], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))? {
-        start.push(r?);
+    let mut rows = stmt.query([at])?;
+    while let Some(r) = rows.next()? {
+        let (kind, body): (u8, String) = (r.get(0)?, r.get(1)?);
+        if let Some(v) = release(kind, &body) {
+            start.push((kind, v));
+        }
     }
     // Tracks: the latest state of each seen shortly before `at`.
     let mut stmt = c.prepare_cached(
-        "SELECT MAX(t), kind, body FROM history WHERE t > ?1 AND t <= ?2 AND kind = 0 GROUP BY key LIMIT ?3",
+        "SELECT body FROM (SELECT MAX(t), body FROM history \
+         WHERE t > ?1 AND t <= ?2 AND kind = 0 GROUP BY key)",
     )?;
-    for r in stmt.query_map(params![at - TRACK_GAP_S, at, MAX_CHANGES as i64], |r| {
-        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-    })? {
-        start.push(r?);
+    let mut rows = stmt.query(params![at - TRACK_GAP_S, at])?;
+    let mut tracks = 0;
+    let mut truncated = false;
+    while let Some(r) = rows.next()? {
+        let body: String = r.get(0)?;
+        if let Some(v) = release(0, &body) {
+            if tracks == MAX_CHANGES {
+                truncated = true;
+                break;
+            }
+            tracks += 1;
+            start.push((0, v));
+        }
     }
     let mut stmt = c.prepare_cached(
-        "SELECT t, kind, body FROM history WHERE t > ?1 AND t <= ?2 ORDER BY t, kind LIMIT ?3",
+        "SELECT t, kind, body FROM history WHERE t > ?1 AND t <= ?2 ORDER BY t, kind",
     )?;
-    let changes = stmt
-        .query_map(params![at, to, MAX_CHANGES as i64 + 1], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })?
-        .collect::<rusqlite::Result<Rows>>()?;
-    Ok((start, changes))
+    let mut rows = stmt.query(params![at, to])?;
+    let mut changes = Vec::new();
+    let mut end = to;
+    while let Some(r) = rows.next()? {
+        let (t, kind, body): (f64, u8, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
+        let Some(v) = release(kind, &body) else {
+            continue;
+        };
+        if changes.len() == MAX_CHANGES {
+            // Cut at the last whole instant, so no instant is half-delivered.
+            truncated = true;
+            let last = changes.last().map_or(at, |c: &(f64, u8, T)| c.0);
+            changes.retain(|c| c.0 < last);
+            end = last;
+            break;
+        }
+        changes.push((t, kind, v));
+    }
+    Ok(Window {
+        start,
+        changes,
+        to: end,
+        truncated,
+    })
 }
 
 fn kind_name(k: u8) -> &'static str {
@@ -369,10 +419,12 @@ pub async fn handler(
                 "history task failed",
             )
         })??;
+        s.audit(&p, "read.history", "history", json!({})).await?;
+        // What was dropped is the operators' (a metric): how much the hub published says how
+        // much there is to see, released or not.
         return Ok(Json(json!({
             "earliest": earliest.map(|e| e.max(now - h.inner.retention_s)),
             "now": now, "retention_h": h.inner.retention_s / 3600.0, "step_s": h.inner.step_s,
-            "dropped": h.dropped(),
         })));
     };
     let span = q.span.unwrap_or(600.0);
@@ -387,49 +439,43 @@ pub async fn handler(
     }
     let to = at + span;
     let h2 = h.clone();
-    let (start, mut changes) =
-        tokio::task::spawn_blocking(move || h2.read(|c| read_window(c, at, to)))
-            .await
-            .map_err(|_| {
-                ApiError::new(
-                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                    "history task failed",
-                )
-            })??;
-    let truncated = changes.len() > MAX_CHANGES;
-    let mut end = to;
-    if truncated {
-        changes.truncate(MAX_CHANGES);
-        // Cut at the last whole timestamp so no instant is half-delivered.
-        let last = changes.last().map(|c| c.0).unwrap_or(at);
-        changes.retain(|c| c.0 < last);
-        end = last;
-    }
-    let release = |kind: u8, body: &str| -> Option<Value> {
-        let r = s.policy.release(&p.org, &item(kind, body)?)?;
-        serde_json::to_value(&r.out).ok()
-    };
+    let policy = s.policy.clone();
+    let org = p.org.clone();
+    let w = tokio::task::spawn_blocking(move || {
+        h2.read(|c| {
+            read_window(c, at, to, |kind, body| {
+                let r = policy.release(&org, &item(kind, body)?)?;
+                serde_json::to_value(&r.out).ok()
+            })
+        })
+    })
+    .await
+    .map_err(|_| {
+        ApiError::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "history task failed",
+        )
+    })??;
     let mut tracks = Vec::new();
     let mut alerts = Vec::new();
     let mut facilities = Vec::new();
-    for (_, kind, body) in &start {
-        if let Some(v) = release(*kind, body) {
-            match kind {
-                0 => {
-                    if v["status"] != "deleted" {
-                        tracks.push(v)
-                    }
+    for (kind, v) in w.start {
+        match kind {
+            0 => {
+                if v["status"] != "deleted" {
+                    tracks.push(v)
                 }
-                1 => alerts.push(v),
-                _ => facilities.push(v),
             }
+            1 => alerts.push(v),
+            _ => facilities.push(v),
         }
     }
-    let changes: Vec<Value> = changes
-        .iter()
-        .filter_map(|(t, kind, body)| {
-            release(*kind, body).map(|b| json!({ "t": t, "kind": kind_name(*kind), "body": b }))
-        })
+    let end = w.to;
+    let truncated = w.truncated;
+    let changes: Vec<Value> = w
+        .changes
+        .into_iter()
+        .map(|(t, kind, b)| json!({ "t": t, "kind": kind_name(kind), "body": b }))
         .collect();
     s.audit(
         &p,
@@ -491,7 +537,7 @@ mod tests {
     #[test]
     fn a_window_holds_the_picture_at_its_start_and_the_changes_after() {
         let dir = tempfile::tempdir().unwrap();
-        let h = History::open(dir.path(), 24.0, 10.0).unwrap();
+        let h = History::open(dir.path(), 24.0, 10.0, Counter::default()).unwrap();
         let body = |t: f64| serde_json::to_string(&tr(7, t, TrackStatus::Confirmed)).unwrap();
         use limes_core::site::FacilityStatus;
         let fac = |st: FacilityStatus| {
@@ -525,19 +571,57 @@ mod tests {
             )
             .unwrap();
         }
-        let (start, changes) = read_window(&c, 1005.0, 1150.0).unwrap();
-        assert_eq!(start.len(), 2, "{start:?}");
-        assert!(start.iter().any(|r| r.1 == 0 && r.0 == 1000.0));
-        assert!(start.iter().any(|r| r.1 == 2 && r.2.contains("secure")));
-        assert_eq!(changes.len(), 1);
-        assert!(changes[0].2.contains("breached"));
+        let all = |_: u8, b: &str| Some(b.to_string());
+        let w = read_window(&c, 1005.0, 1150.0, all).unwrap();
+        assert_eq!(w.start.len(), 2, "{:?}", w.start);
+        let time = |b: &str| serde_json::from_str::<TrackRecord>(b).unwrap().time.0;
+        assert!(w.start.iter().any(|r| r.0 == 0 && time(&r.1) == 1000.0));
+        assert!(w.start.iter().any(|r| r.0 == 2 && r.1.contains("secure")));
+        assert_eq!(w.changes.len(), 1);
+        assert!(w.changes[0].2.contains("breached"));
+        assert!(!w.truncated);
+        assert_eq!(w.to, 1150.0);
         // A track unseen for longer than the gap is not in the picture.
-        let (start, _) = read_window(&c, 1000.0 + TRACK_GAP_S + 1.0, 1100.0).unwrap();
-        assert!(start.iter().all(|r| r.1 != 0));
+        let w = read_window(&c, 1000.0 + TRACK_GAP_S + 1.0, 1100.0, all).unwrap();
+        assert!(w.start.iter().all(|r| r.0 != 0));
         assert!(matches!(
             item(2, &fac(FacilityStatus::Secure)),
             Some(Item::Facility(_))
         ));
         assert!(item(9, "{}").is_none());
+    }
+
+    #[test]
+    fn the_cap_on_a_window_counts_only_what_the_caller_is_given() {
+        // 20,001 track changes of another organisation's and one facility change of the
+        // caller's: the window is not cut short, and its end is the one asked for (a cap
+        // counted before the release told a partner given no tracks how many there were).
+        let dir = tempfile::tempdir().unwrap();
+        let h = History::open(dir.path(), 24.0, 10.0, Counter::default()).unwrap();
+        let mut c = h.inner.reader.lock().unwrap();
+        let tx = c.transaction().unwrap();
+        for i in 0..=MAX_CHANGES {
+            tx.execute(
+                "INSERT INTO history (t, kind, key, body) VALUES (?1, 0, ?2, '{}')",
+                params![1001.0 + i as f64 * 0.01, i.to_string()],
+            )
+            .unwrap();
+        }
+        tx.execute(
+            "INSERT INTO history (t, kind, key, body) VALUES (1500.0, 2, 'camp', 'released')",
+            [],
+        )
+        .unwrap();
+        tx.commit().unwrap();
+        let facilities_only = |kind: u8, b: &str| (kind == 2).then(|| b.to_string());
+        let w = read_window(&c, 1000.0, 1600.0, facilities_only).unwrap();
+        assert!(!w.truncated);
+        assert_eq!(w.to, 1600.0);
+        assert_eq!(w.changes.len(), 1);
+        // Given everything, the same window is cut at the cap, on a whole instant.
+        let w = read_window(&c, 1000.0, 1600.0, |_, b| Some(b.to_string())).unwrap();
+        assert!(w.truncated);
+        assert_eq!(w.changes.len(), MAX_CHANGES - 1);
+        assert!(w.to < 1500.0);
     }
 }

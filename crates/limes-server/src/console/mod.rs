@@ -62,10 +62,20 @@ pub struct Console {
 
 impl Console {
     /// Opens the console's state: loads sessions from the store and opens the history file in
-    /// the data directory.
-    pub fn open(store: &Store, data: &Path, config: ConsoleConfig) -> Result<Self, StoreError> {
+    /// the data directory (its dropped rows counted in `metrics`).
+    pub fn open(
+        store: &Store,
+        data: &Path,
+        config: ConsoleConfig,
+        metrics: &crate::metrics::Metrics,
+    ) -> Result<Self, StoreError> {
         let sessions = store.read_blocking(session::Sessions::load)?;
-        let history = history::History::open(data, config.history_hours, config.history_step_s)?;
+        let history = history::History::open(
+            data,
+            config.history_hours,
+            config.history_step_s,
+            metrics.history_dropped.clone(),
+        )?;
         Ok(Self {
             config: Arc::new(config),
             sessions,
