@@ -443,6 +443,35 @@ fn the_life_cycle_runs_in_order_by_operators_and_is_audited_with_who_did_it() {
         409,
         "acknowledged twice"
     );
+    // A partner given the alert below full sees it "new", and a filter on the status matches
+    // what it sees, never the life cycle it is not given (it found "acknowledged" before).
+    let mut reduced = 0;
+    for org in ORGS {
+        let t = c.srv.token(org, "viewer");
+        let Some(theirs) = alert_id(c, &t, "mass_breakout") else {
+            continue;
+        };
+        let (_, v) = c.srv.get(&t, &format!("/api/v1/alerts/{theirs}"));
+        let seen = v["status"].as_str().expect("a status").to_string();
+        reduced += usize::from(seen == "new");
+        for status in ["new", "acknowledged"] {
+            let (_, l) = c.srv.get(
+                &t,
+                &format!("/api/v1/alerts?kind=mass_breakout&status={status}"),
+            );
+            let listed = l["alerts"]
+                .as_array()
+                .expect("alerts")
+                .iter()
+                .any(|a| a["id"] == json!(theirs));
+            assert_eq!(
+                listed,
+                seen == status,
+                "{org} sees {seen}; ?status={status}"
+            );
+        }
+    }
+    assert!(reduced > 0, "some partner is given the breakout below full");
     let (st, v) = c
         .srv
         .post(&op, &url("assign"), r#"{"unit":"no-such-unit"}"#);

@@ -58,9 +58,15 @@ pub async fn list(
         .eq("sector", f.sector)
         .eq("facility", f.facility)
         .eq("state", f.state.map(|x| x.name().to_string()))
-        .eq("status", f.status.map(|x| x.name().to_string()))
+        // The status is matched on what is released: a partner given an alert below full sees
+        // only new or resolved, and a filter on the stored status would tell it when someone
+        // acknowledged or assigned it.
         .read(&s.store, lifecycle::row_view, move |v| {
-            policy.release(&org, &Item::Alert(v.into())).map(|r| r.out)
+            let out = policy.release(&org, &Item::Alert(v.into()))?.out;
+            match (&out, f.status) {
+                (Out::Alert(a), Some(want)) if a.status() != want => None,
+                _ => Some(out),
+            }
         })
         .await?;
     let ids: Vec<&str> = released.iter().map(Out::id).collect();

@@ -209,6 +209,16 @@ impl AlertOut {
         }
     }
 
+    /// The operators' life-cycle state as released (a partner given less than full sees
+    /// only new or resolved).
+    pub fn status(&self) -> Lifecycle {
+        match self {
+            AlertOut::Full(a) => a.view.life.status,
+            AlertOut::Coarse(a) => a.base.status,
+            AlertOut::Summary(a) => a.status,
+        }
+    }
+
     /// The fields every detail carries.
     pub fn summary(&self) -> SummaryAlert {
         match self {
