@@ -267,6 +267,21 @@ fn facility_writes_follow_the_site_policy() {
         (json!(9), json!("second count")),
         "{f}"
     );
+    // Who set it is named by organisation only to the others (never a token or user).
+    assert_eq!(f["changed_by"], "humanitarian", "{f}");
+    let (_, f) = c.srv.get(&hum, "/api/v1/facilities");
+    let by = f["facilities"][0]["changed_by"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(by.starts_with("humanitarian/token:"), "its own: {f}");
+    // An organisation that may set no field (the coalition), or an update that sets none,
+    // changes nothing (it took `changed_by` over before).
+    let coalition = c.srv.token("coalition", "operator");
+    assert_eq!(c.srv.post(&coalition, path, "{}").0, 403);
+    let (st, v) = c.srv.post(&sdf, path, "{}");
+    assert_eq!(st, 400, "{v}");
+    let (_, f) = c.srv.get(&sdf, "/api/v1/facilities");
+    assert_eq!(f["facilities"][0]["changed_by"], "humanitarian", "{f}");
 }
 
 #[test]

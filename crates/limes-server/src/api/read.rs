@@ -94,6 +94,18 @@ pub async fn update_facility(
     else {
         return Err(ApiError::not_found("no such facility"));
     };
+    if org.facility_writes.is_empty() {
+        return Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "your organisation may not update facilities",
+        ));
+    }
+    if u.status.is_none() && u.head_count.is_none() && u.guards.is_none() && u.note.is_none() {
+        return Err(ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "an update sets at least one of status, head_count, guards, note",
+        ));
+    }
     for (field, set) in [
         (FacilityField::Status, u.status.is_some()),
         (FacilityField::HeadCount, u.head_count.is_some()),

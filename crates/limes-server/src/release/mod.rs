@@ -321,10 +321,19 @@ impl Policy {
                 }),
                 None,
             ),
-            Detail::Coarse | Detail::Full => (
-                FacilityOut::Full(f.clone()),
-                Some(LonLat::new(f.lon, f.lat)),
-            ),
+            Detail::Coarse | Detail::Full => {
+                // The note is a field of the facility (the site's `facility_writes` says who
+                // may set it, for everyone released the facility to read); who set it is
+                // named as for alerts.
+                let (changed_by, _) = attribution_for(&o.id, f.changed_by.as_deref(), None);
+                (
+                    FacilityOut::Full(FacilityView {
+                        changed_by,
+                        ..f.clone()
+                    }),
+                    Some(LonLat::new(f.lon, f.lat)),
+                )
+            }
         };
         Some(Released {
             out: Out::Facility(out),
@@ -391,24 +400,28 @@ fn partner_status(detail: Detail, status: Lifecycle) -> Lifecycle {
     }
 }
 
-/// The life cycle as organisation `org` sees it in full: who changed it is named by
-/// organisation only when it was another organisation (never its token or user), and another
-/// organisation's operator's note is not passed on.
+/// The life cycle as organisation `org` sees it in full: who changed it and the note as
+/// [`attribution_for`] gives them.
 fn life_for(org: &str, life: &AlertLife) -> AlertLife {
-    let own = life
-        .changed_by
-        .as_deref()
-        .is_some_and(|c| c.split('/').next() == Some(org));
-    if own {
-        return life.clone();
-    }
+    let (changed_by, note) = attribution_for(org, life.changed_by.as_deref(), life.note.as_deref());
     AlertLife {
-        changed_by: life
-            .changed_by
-            .as_deref()
-            .and_then(|c| c.split('/').next())
-            .map(str::to_string),
-        note: None,
+        changed_by,
+        note,
         ..life.clone()
     }
+}
+
+/// Who changed something (`org/token:N`, `org/user:NAME`) and their note, as organisation
+/// `org` is given them: in full when it was `org` itself; otherwise the organisation only
+/// (never another organisation's token number or user name) and no note.
+fn attribution_for(
+    org: &str,
+    changed_by: Option<&str>,
+    note: Option<&str>,
+) -> (Option<String>, Option<String>) {
+    let by_org = changed_by.and_then(|c| c.split('/').next());
+    if by_org == Some(org) {
+        return (changed_by.map(str::to_string), note.map(str::to_string));
+    }
+    (by_org.map(str::to_string), None)
 }
