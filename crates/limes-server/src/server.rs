@@ -101,6 +101,11 @@ pub struct ServeConfig {
     /// HTTP connections open at once from one address.
     #[arg(long, default_value_t = 64)]
     pub max_per_address: usize,
+    /// MiB of request bodies the API holds at once, each counted at its Content-Length (16 MiB
+    /// when it gives none) from before it is read until its request is answered; a request
+    /// that finds no room within a second gets 429.
+    #[arg(long, default_value_t = 64)]
+    pub max_body_memory_mib: usize,
     /// CoT connections open at once, plain and TLS (lowered to fit the descriptor limit).
     #[arg(long, default_value_t = 1024)]
     pub max_cot_connections: usize,
@@ -287,6 +292,9 @@ fn limits(cfg: &ServeConfig) -> Limits {
         cot_connections: cfg.max_cot_connections.min(room * 2 / 5).max(8),
         body_timeout: Duration::from_secs(30),
         cot_first_event: Duration::from_secs(10),
+        body_budget: Arc::new(tokio::sync::Semaphore::new(
+            cfg.max_body_memory_mib.clamp(api::MAX_BODY >> 20, 1 << 20) << 10,
+        )),
     };
     tracing::info!(
         "file-descriptor limit {nofile}: at most {} HTTP and {} CoT connections",

@@ -262,7 +262,7 @@ pub async fn ack(
     State(s): State<AppState>,
     p: Principal,
     Path(id): Path<String>,
-    Body(body): Body,
+    Body(body, _held): Body,
 ) -> Result<Json<Value>, ApiError> {
     let b: AckBody = json_body(&body)?;
     act(s, p, id, Action::Ack, b.note).await
@@ -280,7 +280,7 @@ pub async fn assign(
     State(s): State<AppState>,
     p: Principal,
     Path(id): Path<String>,
-    Body(body): Body,
+    Body(body, _held): Body,
 ) -> Result<Json<Value>, ApiError> {
     let b: AssignBody = parse_body(&body)?;
     act(s, p, id, Action::Assign(b.unit), b.note).await
@@ -298,7 +298,7 @@ pub async fn resolve(
     State(s): State<AppState>,
     p: Principal,
     Path(id): Path<String>,
-    Body(body): Body,
+    Body(body, _held): Body,
 ) -> Result<Json<Value>, ApiError> {
     let b: ResolveBody = parse_body(&body)?;
     act(s, p, id, Action::Resolve(b.reason), b.note).await

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 use super::{ApiError, AppState, Body};
 use crate::auth::Principal;
-use crate::ingest::{body, IdempotencyKey, IngestReply};
+use crate::ingest::{body, IdempotencyKey, IngestReply, RecordError};
 
 /// Longest idempotency key, bytes.
 pub const MAX_KEY_LEN: usize = 128;
@@ -68,7 +68,7 @@ pub async fn ingest(
     State(s): State<AppState>,
     p: Principal,
     headers: HeaderMap,
-    Body(body): Body,
+    Body(body, _held): Body,
 ) -> Result<Response, ApiError> {
     if !p.role.can_ingest() {
         return Err(ApiError::forbidden("send sensor records"));
@@ -87,7 +87,7 @@ pub async fn ingest(
     })
     .await
     .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "parser task failed"))?;
-    let parse_refused = batch.errors.len();
+    let parse_refused: usize = batch.errors.iter().map(RecordError::records).sum();
     let reply = if batch.records.is_empty() && idem.is_none() {
         IngestReply {
             accepted: 0,
@@ -107,12 +107,11 @@ pub async fn ingest(
     };
     if !reply.replayed {
         s.metrics.ingest_records.inc_by(reply.accepted as u64);
-        s.metrics
-            .ingest_rejected
-            .inc_by(reply.rejected.len() as u64);
+        let refused: usize = reply.rejected.iter().map(RecordError::records).sum();
+        s.metrics.ingest_rejected.inc_by(refused as u64);
         s.metrics
             .engine_late
-            .inc_by((reply.rejected.len() - parse_refused.min(reply.rejected.len())) as u64);
+            .inc_by(refused.saturating_sub(parse_refused) as u64);
     }
     let status = if reply.rejected.is_empty() {
         StatusCode::OK
@@ -125,15 +124,24 @@ pub async fn ingest(
 /// The reply's JSON: the counts, and for any refusal an `error` sentence.
 fn reply_body(r: &IngestReply) -> serde_json::Value {
     let mut v = serde_json::to_value(r).unwrap_or_default();
-    if !r.rejected.is_empty() {
-        v["error"] = serde_json::json!(format!(
-            "{} record(s) refused, {} accepted and stored; resend only the refused ones",
-            r.rejected
-                .iter()
-                .map(|e| e.last.map_or(1, |l| l + 1 - e.index))
-                .sum::<usize>(),
+    let refused: usize = r
+        .rejected
+        .iter()
+        .filter(|e| !e.rest)
+        .map(RecordError::records)
+        .sum();
+    let sentence = match r.rejected.iter().find(|e| e.rest) {
+        Some(rest) => format!(
+            "{refused} record(s) refused, {} accepted and stored, and the body could not be read from record {} on; resend the refused ones and everything from record {}",
+            r.accepted, rest.index, rest.index
+        ),
+        None => format!(
+            "{refused} record(s) refused, {} accepted and stored; resend only the refused ones",
             r.accepted
-        ));
+        ),
+    };
+    if !r.rejected.is_empty() {
+        v["error"] = serde_json::json!(sentence);
     }
     v
 }

@@ -39,6 +39,9 @@ use crate::store::{Store, StoreError};
 /// Largest request body accepted, bytes.
 pub const MAX_BODY: usize = 16 * 1024 * 1024;
 
+/// Longest a request waits for room in the body budget before it gets 429.
+pub const BODY_ROOM_WAIT: Duration = Duration::from_secs(1);
+
 /// Bounds the server keeps, shared by the listeners.
 #[derive(Clone, Debug)]
 pub struct Limits {
@@ -50,6 +53,8 @@ pub struct Limits {
     pub body_timeout: Duration,
     /// Time a CoT connection has to send its first event.
     pub cot_first_event: Duration,
+    /// KiB of request bodies held at once (see [`Body`]).
+    pub body_budget: Arc<tokio::sync::Semaphore>,
 }
 
 /// Everything a handler may need.
@@ -261,26 +266,57 @@ impl FromRequestParts<AppState> for Principal {
 }
 
 /// A request body, read within [`MAX_BODY`] and the body timeout; too large, too slow or
-/// broken bodies get the API's JSON error, not a plain-text one.
-pub struct Body(pub axum::body::Bytes);
+/// broken bodies get the API's JSON error, not a plain-text one. Its room in the server's
+/// body budget ([`Limits::body_budget`], counted at its Content-Length, or [`MAX_BODY`] when
+/// it gives none) is taken before it is read and held with it (the second field) until the
+/// request is answered, so the bodies held and what is parsed from them stay bounded however
+/// many connections send at once; one that finds no room within [`BODY_ROOM_WAIT`] gets 429
+/// (as when the ingest queue is full).
+pub struct Body(pub axum::body::Bytes, pub tokio::sync::OwnedSemaphorePermit);
 
-impl<S: Send + Sync> FromRequest<S> for Body {
+impl FromRequest<AppState> for Body {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        axum::body::Bytes::from_request(req, state)
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+        if declared.is_some_and(|n| n > MAX_BODY) {
+            return Err(too_large());
+        }
+        let kib = declared.unwrap_or(MAX_BODY).div_ceil(1024).max(1) as u32;
+        let room = state.limits.body_budget.clone().acquire_many_owned(kib);
+        let permit = match tokio::time::timeout(BODY_ROOM_WAIT, room).await {
+            Ok(Ok(p)) => p,
+            _ => {
+                return Err(ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "the server holds as many request bodies as it may; send it again",
+                ))
+            }
+        };
+        let bytes = axum::body::Bytes::from_request(req, state)
             .await
-            .map(Body)
             .map_err(|e| {
                 let status = e.status();
-                let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                    format!("the body is larger than {MAX_BODY} bytes; send smaller batches")
-                } else {
-                    format!("the body could not be read: {}", e.body_text())
-                };
-                ApiError::new(status, message)
-            })
+                if status == StatusCode::PAYLOAD_TOO_LARGE {
+                    return too_large();
+                }
+                ApiError::new(
+                    status,
+                    format!("the body could not be read: {}", e.body_text()),
+                )
+            })?;
+        Ok(Body(bytes, permit))
     }
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("the body is larger than {MAX_BODY} bytes; send smaller batches"),
+    )
 }
 
 /// Parses a JSON request body; a fault is a 400 naming the field (`details.field`).

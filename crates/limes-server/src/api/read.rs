@@ -82,7 +82,7 @@ pub async fn update_facility(
     State(s): State<AppState>,
     p: Principal,
     Path(id): Path<String>,
-    Body(body): Body,
+    Body(body, _held): Body,
 ) -> Result<Json<Value>, ApiError> {
     if !p.role.can_operate() {
         return Err(ApiError::forbidden("update facilities"));
@@ -315,7 +315,7 @@ pub struct TokenRequest {
 pub async fn create_token(
     State(s): State<AppState>,
     p: Principal,
-    Body(body): Body,
+    Body(body, _held): Body,
 ) -> Result<Json<Value>, ApiError> {
     if !p.role.can_administer() {
         return Err(ApiError::forbidden("create tokens"));

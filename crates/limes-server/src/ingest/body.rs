@@ -21,17 +21,18 @@ pub fn parse(body: &[u8], checker: &Checker, may_send: MaySend<'_>) -> Batch {
     let trimmed = body.trim_ascii();
     if trimmed.first() == Some(&b'[') {
         let split = split_array(trimmed);
-        let n = split.elements.len();
-        for (i, text) in split.elements.into_iter().enumerate().take(MAX_RECORDS) {
+        let n = split.count;
+        for (i, text) in split.elements.into_iter().enumerate() {
             one(&mut batch, i, text, checker, may_send);
         }
         if n > MAX_RECORDS {
-            batch.errors.push(over_limit(MAX_RECORDS, n - 1));
+            batch.refuse(over_limit(MAX_RECORDS, n - 1));
         }
         if let Some(message) = split.broken {
-            batch.errors.push(RecordError {
+            batch.refuse(RecordError {
                 index: n,
                 last: None,
+                rest: true,
                 field: String::new(),
                 message,
             });
@@ -55,7 +56,7 @@ pub fn parse(body: &[u8], checker: &Checker, may_send: MaySend<'_>) -> Batch {
         }
     }
     if n > MAX_RECORDS {
-        batch.errors.push(over_limit(MAX_RECORDS, n - 1));
+        batch.refuse(over_limit(MAX_RECORDS, n - 1));
     }
     batch
 }
@@ -64,6 +65,7 @@ fn over_limit(first: usize, last: usize) -> RecordError {
     RecordError {
         index: first,
         last: Some(last),
+        rest: false,
         field: String::new(),
         message: format!(
             "over the limit of {MAX_RECORDS} records per request: records {first}–{last} were not read; send them in another request"
@@ -77,7 +79,7 @@ fn one(batch: &mut Batch, index: usize, text: &[u8], checker: &Checker, may_send
         .and_then(|r| checker.check(&r).map(|()| r))
     {
         Ok(r) => r,
-        Err(e) => return batch.errors.push(RecordError::at(index, e)),
+        Err(e) => return batch.refuse(RecordError::at(index, e)),
     };
     // The log keeps the record as received when it is one line (the strict decoder has read
     // every key of it); a record spread over lines is written again on one.
@@ -105,8 +107,11 @@ pub fn speaks_for(rec: &SensorRecord, may_send: MaySend<'_>) -> Result<(), Field
 /// The elements of a JSON array, delimited without parsing them.
 #[derive(Debug, Default, PartialEq)]
 pub struct Split<'a> {
-    /// Each element's text, trimmed.
+    /// Each element's text, trimmed: the first [`MAX_RECORDS`] (memory stays bounded by the
+    /// limit, not by how many two-byte elements fit in a body).
     pub elements: Vec<&'a [u8]>,
+    /// How many elements the array has.
+    pub count: usize,
     /// Why the array could not be delimited past the last element, if it could not.
     pub broken: Option<String>,
 }
@@ -142,8 +147,11 @@ pub fn split_array(text: &[u8]) -> Split<'_> {
                 b',' | b']' if depth == 0 => {
                     let el = text[start..i].trim_ascii();
                     let last = b == b']';
-                    if !(last && el.is_empty() && out.elements.is_empty()) {
-                        out.elements.push(el);
+                    if !(last && el.is_empty() && out.count == 0) {
+                        if out.count < MAX_RECORDS {
+                            out.elements.push(el);
+                        }
+                        out.count += 1;
                     }
                     if last {
                         if !text[i + 1..].trim_ascii().is_empty() {
@@ -185,5 +193,54 @@ mod tests {
         assert!(t.broken.is_some());
         let e = split_array(b"[1,]");
         assert_eq!(e.elements, vec![&b"1"[..], b""]);
+    }
+
+    #[test]
+    fn a_huge_array_keeps_only_the_limit_and_one_wrong_run_is_one_entry() {
+        // 16 MiB of `1,`: 8 M elements. Only the first MAX_RECORDS are kept (each a slice,
+        // 16 bytes: 128 MiB before), and 100,000 records all wrong the same way are one run.
+        let n = 8 * 1024 * 1024;
+        let mut body = Vec::with_capacity(2 * n + 2);
+        body.push(b'[');
+        for _ in 0..n {
+            body.extend_from_slice(b"1,");
+        }
+        *body.last_mut().unwrap_or(&mut 0) = b']';
+        let split = split_array(&body);
+        assert_eq!((split.elements.len(), split.count), (MAX_RECORDS, n));
+        let batch = parse(&body, &crate::ingest::testing_checker(), &|_| true);
+        assert!(batch.records.is_empty());
+        let runs: Vec<(usize, Option<usize>)> =
+            batch.errors.iter().map(|e| (e.index, e.last)).collect();
+        assert_eq!(
+            runs,
+            vec![(0, Some(MAX_RECORDS - 1)), (MAX_RECORDS, Some(n - 1))],
+            "{:?}",
+            batch.errors.first()
+        );
+    }
+
+    #[test]
+    fn a_body_broken_after_good_records_names_everything_not_read() {
+        let good = |s: &str| {
+            format!(
+                r#"{{"type":"heartbeat","sensor":"cam","time":"{}"}}"#,
+                limes_core::record::Time(crate::clock::Clock::wall().now() - 1.0)
+            ) + s
+        };
+        let body = format!("[{}]\n{}\n{}", good(""), good(""), good(""));
+        let batch = parse(body.as_bytes(), &crate::ingest::testing_checker(), &|_| {
+            true
+        });
+        assert_eq!(batch.records.len(), 1);
+        let e = &batch.errors[..];
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].rest && e[0].index == 1, "{e:?}");
+        let body = format!("[{},{}]", good("}"), good(""));
+        let batch = parse(body.as_bytes(), &crate::ingest::testing_checker(), &|_| {
+            true
+        });
+        assert!(batch.records.is_empty());
+        assert!(batch.errors[0].rest && batch.errors[0].index == 0);
     }
 }

@@ -15,9 +15,14 @@ use serde::{Deserialize, Serialize};
 pub struct RecordError {
     /// Position of the record in the request, from 0.
     pub index: usize,
-    /// For a run of records refused together (over the per-request limit), the last index.
+    /// For a run of records refused together (consecutive records refused for the same
+    /// reason, or over the per-request limit), the last index.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last: Option<usize>,
+    /// The body could not be read past this point (broken or truncated): this record and
+    /// everything after it in the body were not read, whatever they held.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rest: bool,
     /// The field at fault (`time`, `lon`, `class.person`, …); empty only when the text is not
     /// a JSON object at all.
     pub field: String,
@@ -31,9 +36,16 @@ impl RecordError {
         Self {
             index,
             last: None,
+            rest: false,
             field: e.field,
             message: e.message,
         }
+    }
+
+    /// How many records it names (a run names several; the unread rest of a body counts one).
+    pub fn records(&self) -> usize {
+        self.last
+            .map_or(1, |l| l.saturating_add(1).saturating_sub(self.index).max(1))
     }
 }
 
@@ -67,6 +79,26 @@ impl Batch {
         if let Ok(line) = serde_json::to_vec(&rec) {
             self.push(index, rec, &line);
         }
+    }
+
+    /// Names a refused record, folding it into the previous refusal when that one is of the
+    /// record just before for the same field and reason (a body of 100,000 records all wrong
+    /// in one way is one run, not 100,000 entries in the reply).
+    pub fn refuse(&mut self, e: RecordError) {
+        if let Some(prev) = self.errors.last_mut() {
+            let end = prev.last.unwrap_or(prev.index);
+            if !prev.rest
+                && !e.rest
+                && e.last.is_none()
+                && e.index == end + 1
+                && e.field == prev.field
+                && e.message == prev.message
+            {
+                prev.last = Some(e.index);
+                return;
+            }
+        }
+        self.errors.push(e);
     }
 
     /// The line of record `k` (without its newline).

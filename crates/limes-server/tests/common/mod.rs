@@ -33,3 +33,16 @@ pub async fn sensor_token(server: &Server, name: &str) -> String {
     .expect("token")
     .token
 }
+
+/// Waits until `cond` holds (checked every few milliseconds); panics after a minute, which only
+/// a broken server takes.
+pub async fn wait_until(cond: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !cond() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the condition never held"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
