@@ -196,7 +196,7 @@ impl Hub {
             life,
         });
         p.alerts.insert(id, v.clone());
-        self.send(Item::Alert(v.clone()));
+        self.send(Item::AlertLife(v.clone()));
         Some(v)
     }
 

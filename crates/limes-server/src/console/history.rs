@@ -40,7 +40,7 @@ PRAGMA journal_mode = WAL;
 PRAGMA synchronous = NORMAL;
 CREATE TABLE IF NOT EXISTS history (
     t    REAL    NOT NULL,   -- the item's time (tracks) or the server clock when published
-    kind INTEGER NOT NULL,   -- 0 track, 1 alert, 2 facility
+    kind INTEGER NOT NULL,   -- 0 track, 1 alert, 2 facility, 3 alert's life cycle
     key  TEXT    NOT NULL,   -- track id, alert id, facility id
     body TEXT    NOT NULL,   -- the item as the hub holds it (full detail; released on the way out)
     PRIMARY KEY (kind, key, t)
@@ -53,7 +53,7 @@ CREATE INDEX IF NOT EXISTS history_t ON history (t);
 pub struct Row {
     /// Time, seconds since the epoch.
     pub t: f64,
-    /// 0 track, 1 alert, 2 facility.
+    /// 0 track, 1 alert (a revision), 2 facility, 3 alert (a change of its life cycle).
     pub kind: u8,
     /// Its id.
     pub key: String,
@@ -69,6 +69,9 @@ fn row(t: f64, item: &Item) -> Option<Row> {
             serde_json::to_string(&tr.rec).ok()?,
         ),
         Item::Alert(a) => (1, a.alert.id.to_string(), serde_json::to_string(&**a).ok()?),
+        // Kept apart from the rules' revisions: a change of its life cycle is released as one
+        // (to organisations given the alert in full) when the window is read.
+        Item::AlertLife(a) => (3, a.alert.id.to_string(), serde_json::to_string(&**a).ok()?),
         Item::Facility(f) => (2, f.id.clone(), serde_json::to_string(&**f).ok()?),
         // Events are not part of the picture at a moment (`GET /api/v1/events` lists them).
         Item::Event(_) => return None,
@@ -89,6 +92,9 @@ pub fn item(kind: u8, body: &str) -> Option<Item> {
         1 => serde_json::from_str::<AlertView>(body)
             .ok()
             .map(|a| Item::Alert(Arc::new(a))),
+        3 => serde_json::from_str::<AlertView>(body)
+            .ok()
+            .map(|a| Item::AlertLife(Arc::new(a))),
         2 => serde_json::from_str::<FacilityView>(body)
             .ok()
             .map(|f| Item::Facility(Arc::new(f))),
@@ -326,14 +332,17 @@ fn read_window<T>(
     mut release: impl FnMut(u8, &str) -> Option<T>,
 ) -> rusqlite::Result<Window<T>> {
     let mut start = Vec::new();
-    // Alerts and facilities: the latest row of each at or before `at`.
+    // Alerts and facilities: the latest row of each at or before `at` (of an alert, its
+    // revision or life cycle, whichever is later: the picture holds the state, released as it
+    // stands, not the change that made it).
     let mut stmt = c.prepare_cached(
         "SELECT kind, body FROM (SELECT MAX(t), kind, body FROM history \
-         WHERE kind IN (1, 2) AND t <= ?1 GROUP BY kind, key)",
+         WHERE kind IN (1, 2, 3) AND t <= ?1 GROUP BY kind = 2, key)",
     )?;
     let mut rows = stmt.query([at])?;
     while let Some(r) = rows.next()? {
         let (kind, body): (u8, String) = (r.get(0)?, r.get(1)?);
+        let kind = if kind == 3 { 1 } else { kind };
         if let Some(v) = release(kind, &body) {
             start.push((kind, v));
         }
@@ -389,7 +398,7 @@ fn read_window<T>(
 fn kind_name(k: u8) -> &'static str {
     match k {
         0 => "track",
-        1 => "alert",
+        1 | 3 => "alert",
         _ => "facility",
     }
 }

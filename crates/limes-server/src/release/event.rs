@@ -256,6 +256,38 @@ mod tests {
     }
 
     #[test]
+    fn a_life_cycle_change_reaches_only_those_given_the_alert_in_full_until_it_is_resolved() {
+        // An acknowledgement or assignment published to a partner given the alert below full
+        // was the same alert again ("new"), which told it when the change was made.
+        use crate::release::Lifecycle;
+        let site = limes_core::site::open("ain-issa").expect("site");
+        let policy = Policy::new(&site, Ids::new([3; 16]));
+        let p = site.sensors[0].pos;
+        let mut a = alert_of(&event(EventSource::FenceClimb, p));
+        a.alert.kind = limes_core::record::AlertKind::MassBreakout;
+        let (mut full, mut reduced) = (0, 0);
+        for o in &site.orgs {
+            let Some(r) = policy.release(&o.id, &Item::Alert(Arc::new(a.clone()))) else {
+                continue;
+            };
+            for status in [
+                Lifecycle::Acknowledged,
+                Lifecycle::Assigned,
+                Lifecycle::Resolved,
+            ] {
+                let mut changed = a.clone();
+                changed.life.status = status;
+                let life = policy.release(&o.id, &Item::AlertLife(Arc::new(changed)));
+                let want = r.detail == Detail::Full || status == Lifecycle::Resolved;
+                assert_eq!(life.is_some(), want, "{} {status:?}", o.id);
+            }
+            full += usize::from(r.detail == Detail::Full);
+            reduced += usize::from(r.detail != Detail::Full);
+        }
+        assert!(full > 0 && reduced > 0, "{full} full, {reduced} reduced");
+    }
+
+    #[test]
     fn every_organisation_gets_an_event_exactly_as_it_gets_the_alert_it_would_have_been() {
         for name in ["frontier", "ain-issa"] {
             let site = limes_core::site::open(name).expect("site");

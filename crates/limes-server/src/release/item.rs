@@ -140,6 +140,10 @@ pub enum Item {
     Track(Arc<TrackItem>),
     /// An alert (latest revision and life cycle).
     Alert(Arc<AlertView>),
+    /// An alert whose life cycle an operator changed (acknowledged, assigned, resolved):
+    /// released only to organisations given the alert in full, and to the others once it is
+    /// resolved (all they are told of its life cycle).
+    AlertLife(Arc<AlertView>),
     /// A facility's status.
     Facility(Arc<FacilityView>),
     /// An assessed alarm kept from the operators (released as the alert it would have been).
@@ -177,7 +181,7 @@ impl Item {
     pub fn kind(&self) -> DataKind {
         match self {
             Item::Track(_) => DataKind::Track,
-            Item::Alert(_) => DataKind::Alert,
+            Item::Alert(_) | Item::AlertLife(_) => DataKind::Alert,
             Item::Facility(_) => DataKind::Facility,
             Item::Event(_) => DataKind::Event,
         }

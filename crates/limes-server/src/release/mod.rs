@@ -132,6 +132,9 @@ impl Policy {
         match item {
             Item::Track(t) => self.track(o, t),
             Item::Alert(a) => self.alert(o, a),
+            Item::AlertLife(a) => self
+                .alert(o, a)
+                .filter(|r| r.detail == Detail::Full || a.life.status == Lifecycle::Resolved),
             Item::Facility(f) => self.facility(o, f),
             Item::Event(e) => self.event(o, e),
         }
