@@ -336,7 +336,8 @@ pub fn verify(conn: &Connection) -> Result<i64, AuditError> {
 }
 
 /// Entries after `after`, oldest first, at most `limit`; with `org`, only the entries whose
-/// actor is of that organisation (`org/…`).
+/// actor is of that organisation (`org/…`) and not the deployment's owner (an owner's token,
+/// account or certificate carries an organisation too, and its admins do not read the owner).
 pub fn list(
     conn: &Connection,
     after: i64,
@@ -345,7 +346,12 @@ pub fn list(
 ) -> rusqlite::Result<Vec<AuditEntry>> {
     let mut stmt = conn.prepare(
         "SELECT seq, time, actor, action, object, detail, prev, hash, salt FROM audit
-         WHERE seq > ?1 AND (?3 IS NULL OR substr(actor, 1, length(?3) + 1) = ?3 || '/')
+         WHERE seq > ?1 AND (?3 IS NULL OR (substr(actor, 1, length(?3) + 1) = ?3 || '/'
+             AND actor NOT IN (SELECT org || '/token:' || id FROM tokens WHERE role = 'owner'
+                               UNION ALL
+                               SELECT org || '/user:' || name FROM users WHERE role = 'owner'
+                               UNION ALL
+                               SELECT org || '/cert:' || name FROM certs WHERE role = 'owner')))
          ORDER BY seq LIMIT ?2",
     )?;
     let rows = stmt.query_map(params![after, limit, org], row_entry)?;

@@ -274,7 +274,8 @@ pub async fn create(
 }
 
 /// Marks token `id` revoked in the table, audited as `actor`; `Ok(None)` when there is no such
-/// token (of `org`, when given). The caller tells a running server's [`Tokens`].
+/// token (of `org`, when given: an organisation's admin, who never revokes an owner's token,
+/// whatever organisation it carries). The caller tells a running server's [`Tokens`].
 pub async fn revoke(
     store: &Store,
     id: i64,
@@ -284,15 +285,18 @@ pub async fn revoke(
     let only = org.map(str::to_string);
     let found = store
         .read(move |c| {
-            Ok(
-                c.query_row("SELECT org FROM tokens WHERE id = ?1", params![id], |r| {
-                    r.get::<_, String>(0)
-                })
-                .optional()?,
+            Ok(c.query_row(
+                "SELECT org, role FROM tokens WHERE id = ?1",
+                params![id],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
             )
+            .optional()?)
         })
         .await?;
-    let Some(token_org) = found.filter(|o| only.as_ref().is_none_or(|w| w == o)) else {
+    let Some((token_org, _)) = found.filter(|(o, role)| {
+        only.as_ref()
+            .is_none_or(|w| w == o && role != Role::Owner.name())
+    }) else {
         return Ok(None);
     };
     store

@@ -99,6 +99,30 @@ fn an_admin_mints_tokens_only_for_its_own_organisation_and_never_an_owner() {
         json!({"org": "turkey", "role": "admin"}).to_string(),
     );
     assert_eq!(st, 200, "the owner mints for any organisation: {v}");
+    // An owner's token carries an organisation too; that organisation's admin cannot revoke
+    // it, and gets the answer a missing token gets (it could before).
+    let (st, v) = c.srv.post(
+        &c.owner,
+        "/api/v1/tokens",
+        json!({"org": "ibf", "role": "owner"}).to_string(),
+    );
+    assert_eq!(st, 200, "{v}");
+    let (id, spare) = (v["id"].as_i64().expect("id"), v["token"].clone());
+    let delete = |who: &str, id: i64| {
+        let r = client()
+            .delete(format!("{}/api/v1/tokens/{id}", c.srv.http))
+            .bearer_auth(who)
+            .send()
+            .expect("delete");
+        (r.status().as_u16(), r.text().unwrap_or_default())
+    };
+    let ibf_admin = c.srv.token("ibf", "admin");
+    let refused = delete(&ibf_admin, id);
+    assert_eq!(refused.0, 404, "{refused:?}");
+    assert_eq!(refused, delete(&ibf_admin, 999_999));
+    let spare = spare.as_str().expect("token");
+    assert_eq!(c.srv.get(spare, "/api/v1/stats").0, 200, "still valid");
+    assert_eq!(delete(&c.owner, id).0, 200, "the owner revokes it");
 }
 
 #[test]
@@ -121,6 +145,24 @@ fn an_admin_reads_only_its_own_organisations_audit_entries() {
                 actor.starts_with(&format!("{org}/")),
                 "{org} admin saw {actor}'s entry: {e}"
             );
+        }
+    }
+    // The owner's entries are not its organisation's admins' to read, though its token
+    // carries that organisation (ibf): an ibf admin saw the owner mint a turkey admin.
+    let (st, _) = c.srv.post(
+        &c.owner,
+        "/api/v1/tokens",
+        json!({"org": "turkey", "role": "viewer"}).to_string(),
+    );
+    assert_eq!(st, 200);
+    for org in ORGS {
+        let (_, v) = c
+            .srv
+            .get(&c.srv.token(org, "admin"), "/api/v1/audit?limit=10000");
+        for e in v["entries"].as_array().expect("entries") {
+            if e["action"] == "token.create" {
+                assert_eq!(e["object"], format!("org/{org}"), "{org} admin saw {e}");
+            }
         }
     }
     let (_, v) = c.srv.get(&c.owner, "/api/v1/audit?limit=10000");
