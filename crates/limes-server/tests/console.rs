@@ -180,7 +180,17 @@ async fn an_operator_signs_in_changes_a_facility_and_the_audit_names_them() {
     assert!(audit
         .iter()
         .any(|e| e["action"] == "session.open" && e["actor"] == "ibf/user:op1"));
-    // Signing out ends the session on the server, not only in the browser.
+    // Signing out ends the session on the server, not only in the browser, and the event
+    // stream the page holds open with it (it kept delivering before).
+    let mut stream = t
+        .http
+        .get(format!("{}/api/v1/stream", t.base))
+        .header(COOKIE, &p.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    assert!(stream.chunk().await.unwrap().is_some(), "the stream opens");
     let r = t
         .http
         .delete(format!("{}/api/v1/session", t.base))
@@ -200,6 +210,13 @@ async fn an_operator_signs_in_changes_a_facility_and_the_audit_names_them() {
         v["error"].as_str().unwrap().contains("sign in again"),
         "{v}"
     );
+    // The open stream ends: what it still had queued, then its end (a minute is what only a
+    // stream that never ends takes).
+    tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while stream.chunk().await.unwrap().is_some() {}
+    })
+    .await
+    .expect("the stream ended with the session");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -74,9 +74,21 @@ pub enum Lookup {
 }
 
 /// Live sessions by the SHA-256 of their token, cached from the store.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Sessions {
     by_hash: Arc<RwLock<HashMap<String, Session>>>,
+    /// Bumped whenever sessions are removed, so what a session holds open (an event stream)
+    /// can end with it.
+    removed: Arc<tokio::sync::watch::Sender<u64>>,
+}
+
+impl Default for Sessions {
+    fn default() -> Self {
+        Self {
+            by_hash: Arc::default(),
+            removed: Arc::new(tokio::sync::watch::channel(0).0),
+        }
+    }
 }
 
 fn wall_now() -> f64 {
@@ -122,7 +134,33 @@ impl Sessions {
         }
         Ok(Self {
             by_hash: Arc::new(RwLock::new(map)),
+            ..Self::default()
         })
+    }
+
+    /// Resolves once the session of cookie token `token` has ended: signed out, dropped, or
+    /// past its expiry (at once when there is no such session).
+    pub async fn ended(&self, token: &str) {
+        let h = hash_token(token);
+        let mut rx = self.removed.subscribe();
+        loop {
+            let expires = self
+                .by_hash
+                .read()
+                .ok()
+                .and_then(|m| m.get(&h).map(|s| s.expires));
+            let Some(left) = expires.map(|e| e - wall_now()).filter(|l| *l > 0.0) else {
+                return;
+            };
+            tokio::select! {
+                () = tokio::time::sleep(std::time::Duration::from_secs_f64(left.min(1e9))) => {}
+                r = rx.changed() => {
+                    if r.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
     }
 
     /// Finds the session of a cookie token.
@@ -150,6 +188,7 @@ impl Sessions {
                 m.remove(h);
             }
         }
+        self.removed.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// Sessions held, for tests.

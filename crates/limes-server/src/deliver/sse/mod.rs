@@ -74,6 +74,7 @@ fn kinds(q: &StreamQuery) -> Result<Vec<DataKind>, ApiError> {
 pub async fn stream(
     State(s): State<AppState>,
     p: Principal,
+    headers: axum::http::HeaderMap,
     q: Result<Query<StreamQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     if !p.role.can_read() {
@@ -95,16 +96,31 @@ pub async fn stream(
     // The latest checkpoint goes first.
     checkpoints.mark_changed();
     let (hub, clock, tokens) = (s.hub.clone(), s.clock.clone(), s.tokens.clone());
+    // A person's stream (signed in to the console) ends with their session.
+    let cookie = p
+        .via
+        .starts_with("user:")
+        .then(|| crate::console::session::cookie_token(&headers))
+        .flatten();
+    let sessions = s.console.sessions.clone();
     let stream = futures::stream::unfold(
         (feed, session, shutdown, checkpoints),
         move |(mut feed, session, shutdown, mut checkpoints)| {
             let (hub, clock, tokens, p) = (hub.clone(), clock.clone(), tokens.clone(), p.clone());
+            let (cookie, sessions) = (cookie.clone(), sessions.clone());
             async move {
+                let session_ended = async {
+                    match &cookie {
+                        Some(c) => sessions.ended(c).await,
+                        None => std::future::pending().await,
+                    }
+                };
                 let ev = tokio::select! {
                     biased;
                     () = shutdown.cancelled() => return None,
-                    // A revoked token's stream ends.
+                    // A revoked token's stream ends, and a signed-out person's.
                     () = tokens.revoked(&p) => return None,
+                    () = session_ended => return None,
                     Ok(()) = checkpoints.changed() => {
                         let cp = checkpoints.borrow_and_update().clone();
                         match cp {
