@@ -38,6 +38,11 @@ impl Clock {
         self.start + self.origin.elapsed().as_secs_f64() * self.speed
     }
 
+    /// Whether this is a drill clock (an exercise or a replay), not the wall clock.
+    pub fn is_drill(&self) -> bool {
+        !self.wall
+    }
+
     /// How many clock seconds pass per wall-clock second.
     pub fn speed(&self) -> f64 {
         self.speed

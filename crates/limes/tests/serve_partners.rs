@@ -491,22 +491,42 @@ fn cap_messages_validate_and_each_organisation_has_its_own_sequence() {
                 s.org,
                 msgs[0]
             );
-            let first_id = msgs[0]
-                .split("<identifier>")
-                .nth(1)
-                .and_then(|x| x.split("</identifier>").next())
-                .expect("identifier");
-            for m in &msgs[1..] {
+            let field = |m: &str, name: &str| -> String {
+                m.split(&format!("<{name}>"))
+                    .nth(1)
+                    .and_then(|x| x.split(&format!("</{name}>")).next())
+                    .expect(name)
+                    .to_string()
+            };
+            // An Update or Cancel references every earlier message of the organisation's
+            // sequence (sender, identifier, sent), since it supersedes them all and none
+            // expires; only the first was referenced before.
+            for (i, m) in msgs.iter().enumerate().skip(1) {
                 assert!(
                     m.contains("<msgType>Update</msgType>")
                         || m.contains("<msgType>Cancel</msgType>"),
                     "{m}"
                 );
-                assert!(
-                    m.contains(&format!(",{first_id},")),
-                    "{}: a later message references the organisation's own Alert {first_id}: {m}",
-                    s.org
-                );
+                let refs = field(m, "references");
+                let refs: Vec<&str> = refs.split(' ').collect();
+                let want: Vec<String> = msgs[..i]
+                    .iter()
+                    .map(|e| {
+                        format!(
+                            "{},{},{}",
+                            field(e, "sender"),
+                            field(e, "identifier"),
+                            field(e, "sent")
+                        )
+                    })
+                    .collect();
+                assert_eq!(refs, want, "{}: {m}", s.org);
+            }
+            // The night runs on a drill clock: an exercise, never an actual alert, with UTC
+            // written as CAP asks (-00:00).
+            for m in &msgs {
+                assert!(m.contains("<status>Exercise</status>"), "{m}");
+                assert!(field(m, "sent").ends_with("-00:00"), "{m}");
             }
             for m in &msgs {
                 match s.alerts {

@@ -31,8 +31,8 @@ impl MsgType {
     }
 }
 
-/// A message to write: the released revision, its type, and the organisation's first message
-/// (its revision and time), which every later message references.
+/// A message to write: the released revision, its type and time, and the organisation's
+/// earlier messages about the alert, which it references.
 pub struct Message<'a> {
     /// Site name (sender and identifiers).
     pub site: &'a str,
@@ -42,18 +42,25 @@ pub struct Message<'a> {
     pub released: &'a Released,
     /// Its type in the organisation's sequence.
     pub msg_type: MsgType,
-    /// Revision and `sent` time of the organisation's `Alert` message.
-    pub first: (u32, Time),
+    /// When it was sent.
+    pub sent: Time,
+    /// Revision, type and `sent` time of each earlier message of the organisation's sequence,
+    /// in order: an Update or Cancel references them all (CAP 1.2: it supersedes or cancels
+    /// the messages it references, and none of these expires).
+    pub earlier: &'a [(u32, MsgType, Time)],
+    /// `Exercise` instead of `Actual`: the server runs on a drill clock.
+    pub exercise: bool,
     /// The facility perimeter `[[lon, lat], …]`, for facility alerts released in full.
     pub perimeter: Option<&'a [[f64; 2]]>,
 }
 
-/// CAP `dateTime`: seconds, explicit `+00:00` offset (the schema refuses `Z`).
+/// CAP `dateTime`: seconds, UTC written `-00:00` as CAP 1.2 §3.3.2 asks (the schema refuses
+/// `Z`).
 fn cap_time(t: Time) -> String {
     let secs = t.0.floor() as i64;
     chrono::DateTime::from_timestamp(secs, 0)
         .unwrap_or_default()
-        .format("%Y-%m-%dT%H:%M:%S+00:00")
+        .format("%Y-%m-%dT%H:%M:%S-00:00")
         .to_string()
 }
 
@@ -92,19 +99,16 @@ pub fn message(m: &Message<'_>) -> Option<String> {
     let s = out.summary();
     let sender = format!("limes@{}", m.site);
     let id = identifier(m.site, &m.org.id, &s.id, s.rev, &m.msg_type);
-    let sent = match m.msg_type {
-        MsgType::Alert => s.raised,
-        _ => s.time,
-    };
     let e = |v: &str| escape(v).into_owned();
     let mut x = String::with_capacity(2048);
     let _ = write!(
         x,
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<alert xmlns=\"urn:oasis:names:tc:emergency:cap:1.2\">\n\
-         <identifier>{}</identifier>\n<sender>{}</sender>\n<sent>{}</sent>\n<status>Actual</status>\n<msgType>{}</msgType>\n",
+         <identifier>{}</identifier>\n<sender>{}</sender>\n<sent>{}</sent>\n<status>{}</status>\n<msgType>{}</msgType>\n",
         e(&id),
         e(&sender),
-        cap_time(sent),
+        cap_time(m.sent),
+        if m.exercise { "Exercise" } else { "Actual" },
         m.msg_type.name()
     );
     if m.released.detail == Detail::Full {
@@ -123,15 +127,16 @@ pub fn message(m: &Message<'_>) -> Option<String> {
             e(&m.org.id)
         );
     }
-    if m.msg_type != MsgType::Alert {
-        let first = identifier(m.site, &m.org.id, &s.id, m.first.0, &MsgType::Alert);
-        let _ = writeln!(
-            x,
-            "<references>{},{},{}</references>",
-            e(&sender),
-            e(&first),
-            cap_time(m.first.1)
-        );
+    if m.msg_type != MsgType::Alert && !m.earlier.is_empty() {
+        let refs: Vec<String> = m
+            .earlier
+            .iter()
+            .map(|(rev, t, sent)| {
+                let id = identifier(m.site, &m.org.id, &s.id, *rev, t);
+                format!("{},{},{}", e(&sender), e(&id), cap_time(*sent))
+            })
+            .collect();
+        let _ = writeln!(x, "<references>{}</references>", refs.join(" "));
     }
     let event = s.kind.name().replace('_', " ");
     let cancel = m.msg_type == MsgType::Cancel;

@@ -12,7 +12,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use limes_core::record::{AlertRecord, AlertState, Time};
-use rusqlite::params;
+use rusqlite::{params, OptionalExtension};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -35,8 +35,15 @@ pub struct Step {
 
 /// The organisation's sequence of messages about an alert, from every revision (`revs`, in
 /// order) and the current life cycle (which applies to the latest revision only: earlier ones
-/// are as they were issued).
-pub fn sequence(policy: &Policy, org: &str, revs: &[AlertRecord], life: &AlertLife) -> Vec<Step> {
+/// are as they were issued); `life_at` is when the life cycle last changed (a Cancel for a
+/// resolution is sent then, not at the revision's time).
+pub fn sequence(
+    policy: &Policy,
+    org: &str,
+    revs: &[AlertRecord],
+    life: &AlertLife,
+    life_at: Option<f64>,
+) -> Vec<Step> {
     let mut out: Vec<Step> = Vec::new();
     for (i, rec) in revs.iter().enumerate() {
         let latest = i + 1 == revs.len();
@@ -60,10 +67,11 @@ pub fn sequence(policy: &Policy, org: &str, revs: &[AlertRecord], life: &AlertLi
         } else {
             MsgType::Update
         };
-        let sent = if msg_type == MsgType::Alert {
-            rec.raised
-        } else {
-            rec.time
+        let resolved = latest && life.status == Lifecycle::Resolved;
+        let sent = match msg_type {
+            MsgType::Alert => rec.raised,
+            MsgType::Cancel if resolved => Time(life_at.map_or(rec.time.0, |t| t.max(rec.time.0))),
+            _ => rec.time,
         };
         out.push(Step {
             rev: rec.rev,
@@ -106,28 +114,40 @@ pub async fn cap(
         .ids()
         .internal(IdKind::Alert, &p.org, &id)
         .ok_or_else(ApiError::no_alert)?;
-    let (view, revs) = s
+    let (view, revs, life_at) = s
         .store
         .read(move |c| {
             let view = crate::lifecycle::load(c, internal)?;
+            let life_at: Option<f64> = c
+                .query_row(
+                    "SELECT changed_at FROM alerts WHERE id = ?1",
+                    params![internal as i64],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .flatten();
             let mut stmt = c.prepare("SELECT body FROM alert_revs WHERE id = ?1 ORDER BY rev")?;
             let revs = stmt
                 .query_map(params![internal as i64], |r| r.get::<_, String>(0))?
                 .filter_map(|r| r.ok())
                 .filter_map(|b| serde_json::from_str::<AlertRecord>(&b).ok())
                 .collect::<Vec<_>>();
-            Ok((view, revs))
+            Ok((view, revs, life_at))
         })
         .await?;
     let view = view.ok_or_else(ApiError::no_alert)?;
     let org = s.policy.org(&p.org).ok_or_else(ApiError::no_alert)?;
-    let steps = sequence(&s.policy, &p.org, &revs, &view.life);
-    let first = steps.first().ok_or_else(ApiError::no_alert)?;
-    let step = match q.rev {
-        Some(r) => steps.iter().find(|x| x.rev == r),
-        None => steps.last(),
+    let steps = sequence(&s.policy, &p.org, &revs, &view.life, life_at);
+    let at = match q.rev {
+        Some(r) => steps.iter().position(|x| x.rev == r),
+        None => steps.len().checked_sub(1),
     }
     .ok_or_else(ApiError::no_alert)?;
+    let step = &steps[at];
+    let earlier: Vec<(u32, MsgType, Time)> = steps[..at]
+        .iter()
+        .map(|x| (x.rev, x.msg_type.clone(), x.sent))
+        .collect();
     let perimeter = view
         .alert
         .facility
@@ -139,7 +159,9 @@ pub async fn cap(
         org,
         released: &step.released,
         msg_type: step.msg_type.clone(),
-        first: (first.rev, first.sent),
+        sent: step.sent,
+        earlier: &earlier,
+        exercise: s.clock.is_drill(),
         perimeter,
     })
     .ok_or_else(ApiError::no_alert)?;
