@@ -31,13 +31,16 @@ pub struct HttpLimits {
 }
 
 /// Counts open connections per client address; a slot is given back when its guard drops.
+/// (The HTTP and CoT listeners each keep one.)
 #[derive(Clone, Default)]
-struct PerAddress(Arc<Mutex<HashMap<IpAddr, usize>>>);
+pub(crate) struct PerAddress(Arc<Mutex<HashMap<IpAddr, usize>>>);
 
-struct AddressSlot(PerAddress, IpAddr);
+/// One connection's slot of its address; given back when dropped.
+pub(crate) struct AddressSlot(PerAddress, IpAddr);
 
 impl PerAddress {
-    fn take(&self, ip: IpAddr, max: usize) -> Option<AddressSlot> {
+    /// A slot for one more connection from `ip`, unless it has `max` open.
+    pub(crate) fn take(&self, ip: IpAddr, max: usize) -> Option<AddressSlot> {
         let mut m = self.0.lock().ok()?;
         let n = m.entry(ip).or_insert(0);
         if *n >= max {

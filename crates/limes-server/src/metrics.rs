@@ -79,6 +79,8 @@ pub struct Metrics {
     pub store_writes_dropped: Counter,
     /// Rows the console's history could not keep (its writer behind, or a lagging feed).
     pub history_dropped: Counter,
+    /// CoT peers cut for not reading (their feed's queue full, or a write waiting 30 s).
+    pub cot_slow_clients: Counter,
 }
 
 impl Default for Metrics {
@@ -125,6 +127,7 @@ impl Metrics {
             store_commit_failed: writer.failed.clone(),
             store_writes_dropped: writer.dropped.clone(),
             history_dropped: Counter::default(),
+            cot_slow_clients: Counter::default(),
         };
         r.register(
             "ingest_records",
@@ -255,6 +258,11 @@ impl Metrics {
             "history_dropped",
             "Rows the console's history could not keep (its writer behind, or a lagging feed)",
             m.history_dropped.clone(),
+        );
+        r.register(
+            "cot_slow_clients",
+            "CoT peers cut for not reading (their feed's queue full, or a write waiting 30 s)",
+            m.cot_slow_clients.clone(),
         );
         r.register(
             "late_dropped",

@@ -109,6 +109,9 @@ pub struct ServeConfig {
     /// CoT connections open at once, plain and TLS (lowered to fit the descriptor limit).
     #[arg(long, default_value_t = 1024)]
     pub max_cot_connections: usize,
+    /// CoT connections open at once from one address (sensors behind one gateway share it).
+    #[arg(long, default_value_t = 256)]
+    pub max_cot_per_address: usize,
     /// Seconds a client has to send a whole HTTP request head (and the idle limit).
     #[arg(long, default_value_t = 10)]
     pub header_timeout_s: u64,
@@ -455,7 +458,11 @@ impl Server {
             shutdown.clone(),
             grace,
         )));
-        let cot_server = CotServer::new(state.clone(), limits.cot_connections);
+        let cot_server = CotServer::new(
+            state.clone(),
+            limits.cot_connections,
+            cfg.max_cot_per_address,
+        );
         let cot = match cfg.cot.filter(|_| !cfg.no_cot) {
             Some(addr) => {
                 let (l, bound) = bind(addr).await?;

@@ -172,3 +172,44 @@ async fn request_bodies_held_at_once_are_bounded() {
     let r = post().await.expect("post");
     assert_eq!(r.status().as_u16(), 200, "{:?}", r.text().await);
 }
+
+/// One address cannot take every CoT slot: beyond `max_cot_per_address` its connections are
+/// closed at once (counted), while another address still gets in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_take_every_cot_slot() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = ServeConfig::new(site(dir.path()), dir.path().join("data")).on_free_ports();
+    cfg.max_cot_per_address = 2;
+    let server = Server::start(cfg).await.expect("starts");
+    let cot = server.cot.expect("a plain CoT listener");
+    let refused = || server.state.metrics.connections_refused.get();
+    let before = refused();
+    // Two held open (waiting to send their first event), a third from the same address.
+    let _a = tokio::net::TcpStream::connect(cot).await.expect("connect");
+    let _b = tokio::net::TcpStream::connect(cot).await.expect("connect");
+    let mut c = tokio::net::TcpStream::connect(cot).await.expect("connect");
+    let mut buf = [0u8; 16];
+    assert_eq!(c.read(&mut buf).await.unwrap_or(0), 0, "closed at once");
+    assert_eq!(refused(), before + 1);
+    // Another address (127.0.0.2 is loopback too) is let in: its first event is read and
+    // answered (here refused for want of a token, in words), where a connection over the cap
+    // is closed without a byte.
+    let other = tokio::net::TcpSocket::new_v4().expect("socket");
+    other
+        .bind("127.0.0.2:0".parse().expect("addr"))
+        .expect("bind 127.0.0.2");
+    let mut d = other.connect(cot).await.expect("connect");
+    let now = limes_core::record::Time(limes_server::clock::wall_now());
+    d.write_all(format!(
+        r#"<event version="2.0" uid="x" type="t-x-c-t" how="m-g" time="{now}" start="{now}" stale="{now}"><point lat="0" lon="0" hae="0" ce="9999999" le="9999999"/><detail/></event>"#
+    ).as_bytes()).await.expect("write");
+    let mut got = Vec::new();
+    let _ = d.read_to_end(&mut got).await;
+    assert!(
+        String::from_utf8_lossy(&got).contains("refused"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    assert_eq!(refused(), before + 1);
+}

@@ -441,12 +441,12 @@ fn tak_client_uids_are_scoped_per_organisation() {
             r#"<event version="2.0" uid="{uid}" type="a-f-G-U-C" how="m-g" time="{now}" start="{now}" stale="{now}"><point lat="36.39" lon="38.9" hae="0" ce="9999999" le="9999999"/><detail><limes token="{token}"/></detail></event><event version="2.0" uid="{uid}-ping" type="t-x-c-t" how="m-g" time="{now}" start="{now}" stale="{now}"><point lat="0" lon="0" hae="0" ce="9999999" le="9999999"/><detail/></event>"#
         )
     };
-    let open = |org: &str, uid: &str| {
+    let open_as = |token: &str, uid: &str| {
         let mut s = std::net::TcpStream::connect(c.srv.cot).expect("connect");
-        s.write_all(hello(&c.srv.token(org, "viewer"), uid).as_bytes())
-            .expect("write");
+        s.write_all(hello(token, uid).as_bytes()).expect("write");
         s
     };
+    let open = |org: &str, uid: &str| open_as(&c.srv.token(org, "viewer"), uid);
     let read_pong = |s: &mut std::net::TcpStream| {
         let mut got = Vec::new();
         let mut buf = [0u8; 4096];
@@ -475,6 +475,20 @@ fn tak_client_uids_are_scoped_per_organisation() {
     );
     drop(a);
     drop(b);
+    // The same credential connecting again with its uid (a phone back on another network
+    // before its old connection is seen to die) takes the uid over, and the old connection is
+    // closed; it was refused until the old one died.
+    let phone = c.srv.token("ibf", "viewer");
+    let mut old = open_as(&phone, "device-8");
+    assert!(read_pong(&mut old).contains("t-x-c-t-r"));
+    let mut new = open_as(&phone, "device-8");
+    assert!(read_pong(&mut new).contains("t-x-c-t-r"), "taken over");
+    let mut rest = Vec::new();
+    let _ = old.read_to_end(&mut rest);
+    assert!(
+        !String::from_utf8_lossy(&rest).contains("Connection refused"),
+        "the old connection is closed, not refused"
+    );
 }
 
 #[test]

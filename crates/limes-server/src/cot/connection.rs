@@ -32,6 +32,9 @@ use crate::store::{Backoff, StoreError};
 /// Events queued for one client before it is judged too slow and disconnected.
 pub const CLIENT_QUEUE: usize = 4096;
 
+/// Longest a write to a CoT peer may wait for the peer to read.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Events of one sensor connection logged in one batch at most.
 const MAX_BATCH: usize = 4096;
 
@@ -85,13 +88,25 @@ pub async fn serve<S>(
 {
     let (rd, mut wr) = tokio::io::split(sock);
     let (tx, mut rx) = mpsc::channel::<Arc<str>>(CLIENT_QUEUE);
+    let metrics = st.metrics.clone();
     let writer = tokio::spawn(async move {
         while let Some(x) = rx.recv().await {
-            if wr.write_all(x.as_bytes()).await.is_err() {
-                break;
+            match tokio::time::timeout(WRITE_TIMEOUT, wr.write_all(x.as_bytes())).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => break,
+                Err(_) => {
+                    // A peer that reads nothing for this long holds a slot and the events queued
+                    // for it: it is cut, not waited for.
+                    metrics.cot_slow_clients.inc();
+                    tracing::warn!(
+                        "CoT {peer} (connection {conn}): read nothing for {} s; closing",
+                        WRITE_TIMEOUT.as_secs()
+                    );
+                    return;
+                }
             }
         }
-        let _ = wr.shutdown().await;
+        let _ = tokio::time::timeout(WRITE_TIMEOUT, wr.shutdown()).await;
     });
     let mut frames = FramedRead::new(rd, CotCodec::default());
     let revoked = match &cred {
@@ -398,21 +413,33 @@ where
     let mut refused = 0u64;
     let mut index = 1u64;
     let mut uid: Option<String> = None;
+    let mut replaced: Option<CancellationToken> = None;
     let mut pending = Some(first);
     let end = loop {
         let who = uid.as_deref().unwrap_or("(no position yet)");
         let ev = match pending.take() {
             Some(ev) => ev,
             None => {
+                let taken_over = async {
+                    match &replaced {
+                        Some(t) => t.cancelled().await,
+                        None => std::future::pending().await,
+                    }
+                };
                 let next = tokio::select! {
                     n = frames.next() => n,
                     end = &mut feed => {
                         if let Ok(FeedEnd::TooSlow) = end {
+                            st.metrics.cot_slow_clients.inc();
                             tracing::warn!("CoT client {who} (connection {conn}): too slow to read its feed; closing");
                         }
                         break Ok(());
                     }
                     () = revoked.cancelled() => break Err(REVOKED.to_string()),
+                    () = taken_over => {
+                        tracing::info!("CoT client {who} (connection {conn}): the same device connected again; closing this connection");
+                        break Ok(());
+                    }
                 };
                 let f = match next {
                     None => break Ok(()),
@@ -434,14 +461,19 @@ where
         };
         if ev.kind == "t-x-c-t" {
             if tx.try_send(encode::pong(st.clock.now()).into()).is_err() {
+                st.metrics.cot_slow_clients.inc();
+                tracing::warn!(
+                    "CoT client {who} (connection {conn}): does not read its replies; closing"
+                );
                 break Ok(());
             }
         } else if ev.kind.starts_with("a-") {
             let own = match &uid {
                 Some(u) => u.clone(),
                 None => {
-                    if let Err(e) = relays.join(&principal.org, &ev.uid, conn) {
-                        break Err(e);
+                    match relays.join(&principal.org, &ev.uid, conn, &principal.via) {
+                        Ok(t) => replaced = Some(t),
+                        Err(e) => break Err(e),
                     }
                     uid = Some(ev.uid.clone());
                     ev.uid.clone()
@@ -454,7 +486,7 @@ where
     };
     feed.abort();
     if let Some(u) = &uid {
-        relays.leave(&principal.org, u, st.clock.now());
+        relays.leave(&principal.org, u, conn, st.clock.now());
     }
     end
 }

@@ -1,16 +1,18 @@
 //! The CoT listeners (plain TCP and TLS): accept within a cap on open connections (a
-//! semaphore, as in mini-redis), refuse beyond it at once, and stop on shutdown.
+//! semaphore, as in mini-redis) and one per client address (so one address cannot take every
+//! slot from the sensors), refuse beyond them at once, and stop on shutdown.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::connection::Credential;
 use super::relay::Relays;
 use crate::api::AppState;
+use crate::http::{AddressSlot, PerAddress};
 use crate::pki::revoke::Sessions;
 
 /// Seconds a TLS handshake may take.
@@ -23,19 +25,45 @@ pub struct CotServer {
     relays: Relays,
     next_id: Arc<AtomicU64>,
     limit: Arc<Semaphore>,
+    per_address: PerAddress,
+    max_per_address: usize,
     sessions: Sessions,
 }
 
+/// A connection's hold on the caps: its slot of the total and of its address.
+type Slots = (OwnedSemaphorePermit, AddressSlot);
+
 impl CotServer {
-    /// A CoT server over the API's state, with at most `max_connections` open at once.
-    pub fn new(st: AppState, max_connections: usize) -> Self {
+    /// A CoT server over the API's state, with at most `max_connections` open at once and
+    /// `max_per_address` from one address.
+    pub fn new(st: AppState, max_connections: usize, max_per_address: usize) -> Self {
         Self {
             st,
             relays: Relays::default(),
             next_id: Arc::new(AtomicU64::new(1)),
             limit: Arc::new(Semaphore::new(max_connections.max(1))),
+            per_address: PerAddress::default(),
+            max_per_address: max_per_address.max(1),
             sessions: Sessions::default(),
         }
+    }
+
+    /// Slots for a new connection from `peer`, or a WARN and the refusal counted.
+    fn admit(&self, peer: SocketAddr, what: &str) -> Option<Slots> {
+        let Some(address) = self.per_address.take(peer.ip(), self.max_per_address) else {
+            self.st.metrics.connections_refused.inc();
+            tracing::warn!(
+                "{what} {peer}: refused, {} connections open from its address",
+                self.max_per_address
+            );
+            return None;
+        };
+        let Ok(permit) = self.limit.clone().try_acquire_owned() else {
+            self.st.metrics.connections_refused.inc();
+            tracing::warn!("{what} {peer}: refused, {} connections open", self.open());
+            return None;
+        };
+        Some((permit, address))
     }
 
     /// The open TLS connections by certificate, for the revocation watcher.
@@ -62,9 +90,7 @@ impl CotServer {
     /// Accepts plain TCP connections until shutdown; TAK clients only when `clients` is set.
     pub async fn serve(self, listener: TcpListener, clients: bool) {
         while let Some((sock, peer)) = self.accept(&listener).await {
-            let Ok(permit) = self.limit.clone().try_acquire_owned() else {
-                self.st.metrics.connections_refused.inc();
-                tracing::warn!("CoT {peer}: refused, {} connections open", self.open());
+            let Some(permit) = self.admit(peer, "CoT") else {
                 continue;
             };
             let _ = sock.set_nodelay(true);
@@ -84,9 +110,7 @@ impl CotServer {
     /// certificate the registry does not know, or knows as revoked, is refused with an event.
     pub async fn serve_tls(self, listener: TcpListener, acceptor: tokio_rustls::TlsAcceptor) {
         while let Some((sock, peer)) = self.accept(&listener).await {
-            let Ok(permit) = self.limit.clone().try_acquire_owned() else {
-                self.st.metrics.connections_refused.inc();
-                tracing::warn!("CoT TLS {peer}: refused, {} connections open", self.open());
+            let Some(permit) = self.admit(peer, "CoT TLS") else {
                 continue;
             };
             let _ = sock.set_nodelay(true);

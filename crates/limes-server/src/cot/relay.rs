@@ -10,6 +10,7 @@ use quick_xml::escape::escape;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
 
 use super::parse::CotEvent;
 use crate::deliver::cot::encode::iso;
@@ -34,6 +35,11 @@ const BUS: usize = 1024;
 
 struct Client {
     conn: u64,
+    /// Who holds the uid (`token:N`, `cert:CN`): the same credential connecting again with it
+    /// takes it over.
+    holder: String,
+    /// Cancelled when a new connection of the same credential takes the uid over.
+    replaced: CancellationToken,
     last: Option<(Arc<str>, f64)>,
     /// The wall second being counted, and how many reports were relayed in it.
     second: i64,
@@ -67,26 +73,41 @@ impl Relays {
         }
     }
 
-    /// Registers a client's uid within its organisation; an error when another connection of
-    /// the organisation holds it.
-    pub fn join(&self, org: &str, uid: &str, conn: u64) -> Result<(), String> {
+    /// Registers a client's uid within its organisation for credential `holder`; returns what
+    /// is cancelled when the connection is replaced. The same credential connecting again with
+    /// the uid (a device back on another network while its old connection has not yet been
+    /// seen to die) takes it over and the old connection is told to close; another credential
+    /// of the organisation gets an error.
+    pub fn join(
+        &self,
+        org: &str,
+        uid: &str,
+        conn: u64,
+        holder: &str,
+    ) -> Result<CancellationToken, String> {
         let mut c = self.clients.lock().map_err(|_| "internal lock poisoned")?;
         let key = (org.to_string(), uid.to_string());
-        if c.contains_key(&key) {
-            return Err(format!(
-                "another client of your organisation is connected with uid {uid:?}; uids must be distinct"
-            ));
+        if let Some(old) = c.get(&key) {
+            if old.holder != holder {
+                return Err(format!(
+                    "another client of your organisation is connected with uid {uid:?}; uids must be distinct"
+                ));
+            }
+            old.replaced.cancel();
         }
+        let replaced = CancellationToken::new();
         c.insert(
             key,
             Client {
                 conn,
+                holder: holder.to_string(),
+                replaced: replaced.clone(),
                 last: None,
                 second: 0,
                 sent: 0,
             },
         );
-        Ok(())
+        Ok(replaced)
     }
 
     /// The latest positions of the organisation's other clients not yet stale at `now` (the
@@ -137,10 +158,15 @@ impl Relays {
         true
     }
 
-    /// A client left: forget its uid and tell the organisation's other clients.
-    pub fn leave(&self, org: &str, uid: &str, now: f64) {
+    /// Connection `conn` left: forget its uid (unless a newer connection took it over) and
+    /// tell the organisation's other clients.
+    pub fn leave(&self, org: &str, uid: &str, conn: u64, now: f64) {
         if let Ok(mut c) = self.clients.lock() {
-            let Some(cl) = c.remove(&(org.to_string(), uid.to_string())) else {
+            let key = (org.to_string(), uid.to_string());
+            if c.get(&key).is_none_or(|cl| cl.conn != conn) {
+                return;
+            }
+            let Some(cl) = c.remove(&key) else {
                 return;
             };
             drop(c);
