@@ -310,6 +310,10 @@ fn facility_writes_follow_the_site_policy() {
         "{f}"
     );
     // Who set it is named by organisation only to the others (never a token or user).
+    let (st, _) = c.srv.post(&hum, path, r#"{"note":"third count"}"#);
+    assert_eq!(st, 200);
+    let (_, f) = c.srv.get(&sdf, "/api/v1/facilities");
+    let f = &f["facilities"][0];
     assert_eq!(f["changed_by"], "humanitarian", "{f}");
     let (_, f) = c.srv.get(&hum, "/api/v1/facilities");
     let by = f["facilities"][0]["changed_by"]

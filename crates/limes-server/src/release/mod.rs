@@ -22,7 +22,7 @@ pub use out::{
 
 use limes_core::geo::LonLat;
 use limes_core::record::{AlertKind, AlertRecord, Position, TrackRecord};
-use limes_core::site::{Detail, FrontierIndex, FrontierSide, Org, Site};
+use limes_core::site::{Detail, FrontierIndex, FrontierSide, Geometry, Org, Site};
 use std::collections::HashMap;
 
 use crate::auth::{Principal, Role};
@@ -232,7 +232,14 @@ impl Policy {
 
     /// The detail at which `o` receives alert `v`, if at all.
     fn alert_detail(&self, o: &Org, v: &AlertView) -> Option<Detail> {
-        self.detail_at(o, v.alert.kind, &v.alert.pos)
+        let d = self.detail_at(o, v.alert.kind, &v.alert.pos)?;
+        // A sensor-offline alert names the silent sensors and sits at them: where cameras were
+        // covering and are now blind. In full only to an organisation given where the sensors
+        // are (as assessed events are); to others a summary (no names, no position).
+        if v.alert.kind == AlertKind::SensorOffline && !o.sees(Geometry::Sensors) {
+            return Some(d.min(Detail::Summary));
+        }
+        Some(d)
     }
 
     fn alert(&self, o: &Org, v: &AlertView) -> Option<Released> {
