@@ -392,6 +392,7 @@ pub async fn stats(State(s): State<AppState>, p: Principal) -> Result<Json<Stats
                 )
             })??
     };
+    s.audit(&p, "read.stats", "stats", json!({})).await?;
     Ok(Json(StatsReply {
         store: st,
         processed_seq: s.health.processed(),

@@ -18,7 +18,11 @@ pub type MaySend<'a> = &'a dyn Fn(&str) -> bool;
 /// panics, whatever the bytes.
 pub fn parse(body: &[u8], checker: &Checker, may_send: MaySend<'_>) -> Batch {
     let mut batch = Batch::default();
-    let trimmed = body.trim_ascii();
+    // A UTF-8 byte-order mark (some editors and Windows tools write one) is not content.
+    let trimmed = body
+        .strip_prefix(b"\xEF\xBB\xBF")
+        .unwrap_or(body)
+        .trim_ascii();
     if trimmed.first() == Some(&b'[') {
         let split = split_array(trimmed);
         let n = split.count;
@@ -242,5 +246,23 @@ mod tests {
         });
         assert!(batch.records.is_empty());
         assert!(batch.errors[0].rest && batch.errors[0].index == 0);
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_content() {
+        let rec = format!(
+            r#"{{"type":"heartbeat","sensor":"cam","time":"{}"}}"#,
+            limes_core::record::Time(crate::clock::Clock::wall().now() - 1.0)
+        );
+        for body in [format!("\u{feff}{rec}"), format!("\u{feff}[{rec}]")] {
+            let batch = parse(body.as_bytes(), &crate::ingest::testing_checker(), &|_| {
+                true
+            });
+            assert_eq!(
+                (batch.records.len(), batch.errors.len()),
+                (1, 0),
+                "{body:?}"
+            );
+        }
     }
 }
