@@ -395,4 +395,29 @@ mod tests {
         let snap = hub.snapshot(1_570_000_000.0);
         assert!(!snap.iter().any(|i| matches!(i, Item::Event(_))));
     }
+
+    #[test]
+    fn a_life_cycle_change_is_published_as_one_and_a_revision_as_an_alert() {
+        // The release tells them apart (a change of the life cycle reaches only organisations
+        // given the alert in full); published as an alert, it went to every partner.
+        let site = Arc::new(limes_core::site::open("ain-issa").expect("site"));
+        let hub = Hub::new(site);
+        let mut rx = hub.subscribe();
+        let rec: AlertRecord = serde_json::from_value(serde_json::json!({
+            "id": 4, "rev": 1, "kind": "mass_breakout", "severity": "critical",
+            "state": "open", "time": "2019-10-13T00:00:00Z", "raised": "2019-10-13T00:00:00Z",
+            "lon": 38.872, "lat": 36.382, "count": 30, "sensors": [], "tracks": [],
+            "summary": "x",
+        }))
+        .expect("an alert");
+        hub.alert_revision(rec);
+        assert!(matches!(rx.try_recv(), Ok(Item::Alert(_))));
+        let life = AlertLife {
+            status: Lifecycle::Acknowledged,
+            version: 1,
+            ..AlertLife::default()
+        };
+        hub.alert_life(4, life);
+        assert!(matches!(rx.try_recv(), Ok(Item::AlertLife(a)) if a.alert.id == 4));
+    }
 }

@@ -101,9 +101,8 @@ pub struct ServeConfig {
     /// HTTP connections open at once from one address.
     #[arg(long, default_value_t = 64)]
     pub max_per_address: usize,
-    /// MiB of request bodies the API holds at once, each counted at its Content-Length (16 MiB
-    /// when it gives none) from before it is read until its request is answered; a request
-    /// that finds no room within a second gets 429.
+    /// MiB of request bodies the API holds at once, each counted from when it has arrived until
+    /// its request is answered; a request that finds no room within a second gets 429.
     #[arg(long, default_value_t = 64)]
     pub max_body_memory_mib: usize,
     /// CoT connections open at once, plain and TLS (lowered to fit the descriptor limit).

@@ -212,7 +212,7 @@ async fn an_operator_signs_in_changes_a_facility_and_the_audit_names_them() {
     );
     // The open stream ends: what it still had queued, then its end (a minute is what only a
     // stream that never ends takes).
-    tokio::time::timeout(std::time::Duration::from_secs(60), async {
+    tokio::time::timeout(Duration::from_secs(60), async {
         while stream.chunk().await.unwrap().is_some() {}
     })
     .await

@@ -370,6 +370,47 @@ async fn a_failed_commit_loses_nothing_and_fails_readiness_while_it_lasts() {
     assert_eq!(store_records(&server), before + 2, "both heartbeats stored");
     drop(st);
     server.stop().await;
+
+    // Arrived bodies held at once are bounded by the body budget: with a budget of one
+    // largest body, a request waiting for its commit holds all of it; another gets 429 (and
+    // Retry-After) instead of adding its body, and passes once the first is answered.
+    let mut cfg = ServeConfig::new(site(dir.path()), dir.path().join("budget")).on_free_ports();
+    cfg.max_body_memory_mib = 16;
+    let server = Server::start(cfg).await.expect("starts");
+    let st = server.state.clone();
+    let token = common::sensor_token(&server, "budget").await;
+    let budget = st.limits.body_budget.clone();
+    let whole = budget.available_permits();
+    let line = format!(
+        r#"{{"type":"heartbeat","sensor":"ai-ne-cam","time":"{}"}}"#,
+        Time(st.clock.now())
+    );
+    let mut big = line.clone().into_bytes();
+    big.resize(limes_server::api::MAX_BODY, b'\n');
+    fail::cfg("writer-commit", "pause").expect("fail point");
+    let url = format!("http://{}/api/v1/ingest", server.http);
+    let held = tokio::spawn({
+        let (url, token) = (url.clone(), token.clone());
+        async move {
+            let r = reqwest::Client::new()
+                .post(url)
+                .bearer_auth(token)
+                .body(big)
+                .send()
+                .await
+                .expect("post");
+            r.status().as_u16()
+        }
+    });
+    common::wait_until(|| budget.available_permits() == 0).await;
+    let (code, retry, v) = post(&server, &token, st.clock.now()).await;
+    assert_eq!((code, retry), (429, Some(1)), "{v}");
+    fail::cfg("writer-commit", "off").expect("fail point off");
+    assert_eq!(held.await.expect("joined"), 200);
+    common::wait_until(|| budget.available_permits() == whole).await;
+    let (code, _, v) = post(&server, &token, st.clock.now()).await;
+    assert_eq!(code, 200, "{v}");
+    server.stop().await;
 }
 
 fn store_records(server: &Server) -> i64 {

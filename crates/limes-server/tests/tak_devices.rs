@@ -526,3 +526,44 @@ async fn a_sensor_certificate_speaks_for_its_sensor_only() {
     drop(s);
     server.stop().await;
 }
+
+/// The same device certificate connecting again with its uid (a phone back on another
+/// network before its old connection is seen to die) takes the uid over and the old
+/// connection is closed; before, the device was refused until the server saw the old one die.
+/// Another device of the organisation with that uid is still refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_connecting_again_takes_its_uid_over() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (site, _paths, ca) = deployment(dir.path());
+    let data = dir.path().join("data");
+    let mut db = limes_server::store::open_beside(&data).expect("db");
+    let bob = issue::device(&ca, &subject("ibf", Role::Viewer, "tak-bob"), 30).expect("issue");
+    issue::record(&mut db, &bob.row, "test").expect("record");
+    let eve = issue::device(&ca, &subject("ibf", Role::Viewer, "tak-eve"), 30).expect("issue");
+    issue::record(&mut db, &eve.row, "test").expect("record");
+    let server = start(&site, &data, false, false).await;
+    let addr = server.cot_tls.expect("TLS bound");
+    let hello = |uid: &str| event(uid, "a-f-G-U-C", "") + &event("takPing", "t-x-c-t", "");
+    let mut old = connect(addr, from_p12(&ca, &bob)).await.expect("handshake");
+    old.write_all(hello("ANDROID-bob").as_bytes())
+        .await
+        .expect("write");
+    read_until(&mut old, &["t-x-c-t-r"]).await.expect("pong");
+    let mut new = connect(addr, from_p12(&ca, &bob)).await.expect("handshake");
+    new.write_all(hello("ANDROID-bob").as_bytes())
+        .await
+        .expect("write");
+    read_until(&mut new, &["t-x-c-t-r"])
+        .await
+        .expect("taken over");
+    let end = read_until(&mut old, &["never"]).await;
+    assert!(end.is_err(), "the old connection is closed");
+    let mut other = connect(addr, from_p12(&ca, &eve)).await.expect("handshake");
+    other
+        .write_all(hello("ANDROID-bob").as_bytes())
+        .await
+        .expect("write");
+    let got = read_until(&mut other, &["uids must be distinct"]).await;
+    assert!(got.is_ok(), "another device is refused: {got:?}");
+    server.stop().await;
+}

@@ -132,8 +132,8 @@ fn reply_body(r: &IngestReply) -> serde_json::Value {
         .sum();
     let sentence = match r.rejected.iter().find(|e| e.rest) {
         Some(rest) => format!(
-            "{refused} record(s) refused, {} accepted and stored, and the body could not be read from record {} on; resend the refused ones and everything from record {}",
-            r.accepted, rest.index, rest.index
+            "{refused} record(s) refused, {} accepted and stored; nothing from record {} on was stored ({}); resend the refused ones and everything from record {}",
+            r.accepted, rest.index, rest.message, rest.index
         ),
         None => format!(
             "{refused} record(s) refused, {} accepted and stored; resend only the refused ones",

@@ -265,13 +265,13 @@ impl FromRequestParts<AppState> for Principal {
     }
 }
 
-/// A request body, read within [`MAX_BODY`] and the body timeout; too large, too slow or
-/// broken bodies get the API's JSON error, not a plain-text one. Its room in the server's
-/// body budget ([`Limits::body_budget`], counted at its Content-Length, or [`MAX_BODY`] when
-/// it gives none) is taken before it is read and held with it (the second field) until the
-/// request is answered, so the bodies held and what is parsed from them stay bounded however
-/// many connections send at once; one that finds no room within [`BODY_ROOM_WAIT`] gets 429
-/// (as when the ingest queue is full).
+/// A request body, read within [`MAX_BODY`] and, as a whole, within the body timeout; too
+/// large, too slow or broken bodies get the API's JSON error, not a plain-text one. Once it
+/// has arrived it takes its size in the server's body budget ([`Limits::body_budget`]) and
+/// holds it (the second field) until the request is answered, so what is held and parsed from
+/// bodies stays bounded however many requests arrive at once; one that finds no room within
+/// [`BODY_ROOM_WAIT`] gets 429 (as when the ingest queue is full). A body still arriving holds
+/// no room: a client that trickles one cannot keep others out, and is cut at the deadline.
 pub struct Body(pub axum::body::Bytes, pub tokio::sync::OwnedSemaphorePermit);
 
 impl FromRequest<AppState> for Body {
@@ -285,7 +285,32 @@ impl FromRequest<AppState> for Body {
         if declared.is_some_and(|n| n > MAX_BODY) {
             return Err(too_large());
         }
-        let kib = declared.unwrap_or(MAX_BODY).div_ceil(1024).max(1) as u32;
+        let deadline = state.limits.body_timeout;
+        let bytes =
+            match tokio::time::timeout(deadline, axum::body::Bytes::from_request(req, state)).await
+            {
+                Ok(Ok(b)) => b,
+                Ok(Err(e)) => {
+                    let status = e.status();
+                    if status == StatusCode::PAYLOAD_TOO_LARGE {
+                        return Err(too_large());
+                    }
+                    return Err(ApiError::new(
+                        status,
+                        format!("the body could not be read: {}", e.body_text()),
+                    ));
+                }
+                Err(_) => {
+                    return Err(ApiError::new(
+                        StatusCode::REQUEST_TIMEOUT,
+                        format!(
+                            "the body did not arrive within {} s; send it again",
+                            deadline.as_secs()
+                        ),
+                    ))
+                }
+            };
+        let kib = bytes.len().div_ceil(1024).max(1) as u32;
         let room = state.limits.body_budget.clone().acquire_many_owned(kib);
         let permit = match tokio::time::timeout(BODY_ROOM_WAIT, room).await {
             Ok(Ok(p)) => p,
@@ -296,18 +321,6 @@ impl FromRequest<AppState> for Body {
                 ))
             }
         };
-        let bytes = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|e| {
-                let status = e.status();
-                if status == StatusCode::PAYLOAD_TOO_LARGE {
-                    return too_large();
-                }
-                ApiError::new(
-                    status,
-                    format!("the body could not be read: {}", e.body_text()),
-                )
-            })?;
         Ok(Body(bytes, permit))
     }
 }

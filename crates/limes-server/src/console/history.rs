@@ -324,11 +324,14 @@ struct Window<T> {
 /// Reads the window `(at, to]`, releasing each row with `release` as it comes, so the caps
 /// ([`MAX_CHANGES`] on the changes and on the picture's tracks) count only what the caller is
 /// given: how far a window reaches says nothing of rows released to others. Memory is bounded
-/// by the caps; the rows read are bounded by the span and what the history keeps.
+/// by the caps; the rows read are bounded by the span and what the history keeps, and track
+/// rows are not read at all for a caller given no tracks (`tracks` false), so the time a read
+/// takes does not grow with tracks it is not given.
 fn read_window<T>(
     c: &Connection,
     at: f64,
     to: f64,
+    tracks: bool,
     mut release: impl FnMut(u8, &str) -> Option<T>,
 ) -> rusqlite::Result<Window<T>> {
     let mut start = Vec::new();
@@ -352,24 +355,28 @@ fn read_window<T>(
         "SELECT body FROM (SELECT MAX(t), body FROM history \
          WHERE t > ?1 AND t <= ?2 AND kind = 0 GROUP BY key)",
     )?;
-    let mut rows = stmt.query(params![at - TRACK_GAP_S, at])?;
-    let mut tracks = 0;
+    let mut rows = stmt.query(params![
+        at - TRACK_GAP_S,
+        if tracks { at } else { f64::NEG_INFINITY }
+    ])?;
+    let mut n_tracks = 0;
     let mut truncated = false;
     while let Some(r) = rows.next()? {
         let body: String = r.get(0)?;
         if let Some(v) = release(0, &body) {
-            if tracks == MAX_CHANGES {
+            if n_tracks == MAX_CHANGES {
                 truncated = true;
                 break;
             }
-            tracks += 1;
+            n_tracks += 1;
             start.push((0, v));
         }
     }
     let mut stmt = c.prepare_cached(
-        "SELECT t, kind, body FROM history WHERE t > ?1 AND t <= ?2 ORDER BY t, kind",
+        "SELECT t, kind, body FROM history WHERE t > ?1 AND t <= ?2 AND (?3 OR kind != 0) \
+         ORDER BY t, kind",
     )?;
-    let mut rows = stmt.query(params![at, to])?;
+    let mut rows = stmt.query(params![at, to, tracks])?;
     let mut changes = Vec::new();
     let mut end = to;
     while let Some(r) = rows.next()? {
@@ -450,9 +457,12 @@ pub async fn handler(
     let h2 = h.clone();
     let policy = s.policy.clone();
     let org = p.org.clone();
+    let tracks = policy
+        .org(&org)
+        .is_some_and(|o| o.tracks > limes_core::site::Detail::None);
     let w = tokio::task::spawn_blocking(move || {
         h2.read(|c| {
-            read_window(c, at, to, |kind, body| {
+            read_window(c, at, to, tracks, |kind, body| {
                 let r = policy.release(&org, &item(kind, body)?)?;
                 serde_json::to_value(&r.out).ok()
             })
@@ -581,7 +591,7 @@ mod tests {
             .unwrap();
         }
         let all = |_: u8, b: &str| Some(b.to_string());
-        let w = read_window(&c, 1005.0, 1150.0, all).unwrap();
+        let w = read_window(&c, 1005.0, 1150.0, true, all).unwrap();
         assert_eq!(w.start.len(), 2, "{:?}", w.start);
         let time = |b: &str| serde_json::from_str::<TrackRecord>(b).unwrap().time.0;
         assert!(w.start.iter().any(|r| r.0 == 0 && time(&r.1) == 1000.0));
@@ -591,7 +601,7 @@ mod tests {
         assert!(!w.truncated);
         assert_eq!(w.to, 1150.0);
         // A track unseen for longer than the gap is not in the picture.
-        let w = read_window(&c, 1000.0 + TRACK_GAP_S + 1.0, 1100.0, all).unwrap();
+        let w = read_window(&c, 1000.0 + TRACK_GAP_S + 1.0, 1100.0, true, all).unwrap();
         assert!(w.start.iter().all(|r| r.0 != 0));
         assert!(matches!(
             item(2, &fac(FacilityStatus::Secure)),
@@ -623,14 +633,21 @@ mod tests {
         .unwrap();
         tx.commit().unwrap();
         let facilities_only = |kind: u8, b: &str| (kind == 2).then(|| b.to_string());
-        let w = read_window(&c, 1000.0, 1600.0, facilities_only).unwrap();
+        let w = read_window(&c, 1000.0, 1600.0, true, facilities_only).unwrap();
         assert!(!w.truncated);
         assert_eq!(w.to, 1600.0);
         assert_eq!(w.changes.len(), 1);
         // Given everything, the same window is cut at the cap, on a whole instant.
-        let w = read_window(&c, 1000.0, 1600.0, |_, b| Some(b.to_string())).unwrap();
+        let w = read_window(&c, 1000.0, 1600.0, true, |_, b| Some(b.to_string())).unwrap();
         assert!(w.truncated);
         assert_eq!(w.changes.len(), MAX_CHANGES - 1);
         assert!(w.to < 1500.0);
+        // A caller given no tracks does not have track rows read at all.
+        let w = read_window(&c, 1000.0, 1600.0, false, |kind, b| {
+            assert_ne!(kind, 0, "a track row read");
+            Some(b.to_string())
+        })
+        .unwrap();
+        assert_eq!((w.changes.len(), w.truncated), (1, false));
     }
 }

@@ -74,10 +74,10 @@ impl Relays {
     }
 
     /// Registers a client's uid within its organisation for credential `holder`; returns what
-    /// is cancelled when the connection is replaced. The same credential connecting again with
-    /// the uid (a device back on another network while its old connection has not yet been
-    /// seen to die) takes it over and the old connection is told to close; another credential
-    /// of the organisation gets an error.
+    /// is cancelled when the connection is replaced. The same device certificate connecting
+    /// again with the uid (a device back on another network while its old connection has not
+    /// yet been seen to die) takes it over and the old connection is told to close; any other
+    /// credential of the organisation, a token among them, gets an error.
     pub fn join(
         &self,
         org: &str,
@@ -88,7 +88,9 @@ impl Relays {
         let mut c = self.clients.lock().map_err(|_| "internal lock poisoned")?;
         let key = (org.to_string(), uid.to_string());
         if let Some(old) = c.get(&key) {
-            if old.holder != holder {
+            // Only a device certificate names one device; a token may be shared by many
+            // (a gateway), and one of them must not be able to cut a colleague off.
+            if old.holder != holder || !holder.starts_with("cert:") {
                 return Err(format!(
                     "another client of your organisation is connected with uid {uid:?}; uids must be distinct"
                 ));

@@ -11,6 +11,10 @@ use super::{Batch, RecordError};
 /// Most records one request may carry; later ones are refused (as one named run), not dropped.
 pub const MAX_RECORDS: usize = 100_000;
 
+/// Most refusals one request's reply lists (each names its record, field and reason): past
+/// them the request is refused whole, so a reply never grows to 100,000 different messages.
+pub const MAX_LISTED: usize = 10_000;
+
 /// Whether the caller may send records for a sensor.
 pub type MaySend<'a> = &'a dyn Fn(&str) -> bool;
 
@@ -28,6 +32,9 @@ pub fn parse(body: &[u8], checker: &Checker, may_send: MaySend<'_>) -> Batch {
         let n = split.count;
         for (i, text) in split.elements.into_iter().enumerate() {
             one(&mut batch, i, text, checker, may_send);
+            if batch.errors.len() > MAX_LISTED {
+                return refuse_whole(batch);
+            }
         }
         if n > MAX_RECORDS {
             batch.refuse(over_limit(MAX_RECORDS, n - 1));
@@ -57,12 +64,37 @@ pub fn parse(body: &[u8], checker: &Checker, may_send: MaySend<'_>) -> Batch {
         n = i + 1;
         if i < MAX_RECORDS {
             one(&mut batch, i, line.trim_ascii(), checker, may_send);
+            if batch.errors.len() > MAX_LISTED {
+                return refuse_whole(batch);
+            }
         }
     }
     if n > MAX_RECORDS {
         batch.refuse(over_limit(MAX_RECORDS, n - 1));
     }
     batch
+}
+
+/// A request with more refusals than [`MAX_LISTED`]: nothing of it is stored; the first
+/// refusals are listed after one entry that says so.
+fn refuse_whole(mut batch: Batch) -> Batch {
+    batch.errors.truncate(MAX_LISTED);
+    batch.errors.insert(
+        0,
+        RecordError {
+            index: 0,
+            last: None,
+            rest: true,
+            field: String::new(),
+            message: format!(
+                "more than {MAX_LISTED} records refused (the first {MAX_LISTED} are listed): nothing of this request was stored; correct it and send it again"
+            ),
+        },
+    );
+    Batch {
+        errors: batch.errors,
+        ..Batch::default()
+    }
 }
 
 fn over_limit(first: usize, last: usize) -> RecordError {
@@ -264,5 +296,25 @@ mod tests {
                 "{body:?}"
             );
         }
+    }
+
+    #[test]
+    fn more_refusals_than_are_listed_refuse_the_whole_request() {
+        // 0,1,2,…: each refused with its own message (serde names the value), so none fold.
+        let good = format!(
+            r#"{{"type":"heartbeat","sensor":"cam","time":"{}"}}"#,
+            limes_core::record::Time(crate::clock::Clock::wall().now() - 1.0)
+        );
+        let mut body = format!("[{good}");
+        for i in 0..MAX_RECORDS {
+            body.push_str(&format!(",{i}"));
+        }
+        body.push(']');
+        let batch = parse(body.as_bytes(), &crate::ingest::testing_checker(), &|_| {
+            true
+        });
+        assert!(batch.records.is_empty() && batch.body.is_empty());
+        assert_eq!(batch.errors.len(), MAX_LISTED + 1);
+        assert!(batch.errors[0].rest && batch.errors[0].index == 0);
     }
 }

@@ -264,7 +264,7 @@ mod tests {
         let policy = Policy::new(&site, Ids::new([3; 16]));
         let p = site.sensors[0].pos;
         let mut a = alert_of(&event(EventSource::FenceClimb, p));
-        a.alert.kind = limes_core::record::AlertKind::MassBreakout;
+        a.alert.kind = AlertKind::MassBreakout;
         let (mut full, mut reduced) = (0, 0);
         for o in &site.orgs {
             let Some(r) = policy.release(&o.id, &Item::Alert(Arc::new(a.clone()))) else {

@@ -345,8 +345,12 @@ pub(super) async fn latency_run(
             bail!("ingest answered {status}: {}", resp.text().await?);
         }
         acks.push(s.elapsed().as_secs_f64() * 1000.0);
-        let reply: serde_json::Value = resp.json().await?;
-        refused += reply["rejected"].as_array().map_or(0, |v| v.len());
+        let reply: limes_server::ingest::IngestReply = resp.json().await?;
+        refused += reply
+            .rejected
+            .iter()
+            .map(limes_server::ingest::RecordError::records)
+            .sum::<usize>();
         sent += end - i;
         i = end;
     }

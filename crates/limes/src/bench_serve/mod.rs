@@ -202,9 +202,13 @@ async fn http_run(
             match r.status().as_u16() {
                 // 422: some records refused, each named; the rest stored.
                 200 | 422 => {
-                    let reply: serde_json::Value = r.json().await?;
-                    stored += reply["accepted"].as_u64().context("the reply's accepted")?;
-                    refused += reply["rejected"].as_array().map_or(0, |v| v.len() as u64);
+                    let reply: limes_server::ingest::IngestReply = r.json().await?;
+                    stored += reply.accepted as u64;
+                    refused += reply
+                        .rejected
+                        .iter()
+                        .map(limes_server::ingest::RecordError::records)
+                        .sum::<usize>() as u64;
                     break;
                 }
                 429 | 503 if first_try.elapsed() < STALL => {

@@ -45,8 +45,18 @@ pub fn sequence(
     life_at: Option<f64>,
 ) -> Vec<Step> {
     let mut out: Vec<Step> = Vec::new();
+    // When the operator resolved it (the latest revision's time when the store has none).
+    let resolved_at = (life.status == Lifecycle::Resolved).then(|| {
+        life_at
+            .or(revs.last().map(|r| r.time.0))
+            .unwrap_or(f64::NEG_INFINITY)
+    });
     for (i, rec) in revs.iter().enumerate() {
         let latest = i + 1 == revs.len();
+        // The revision that was current when it was resolved, and every later one, went out
+        // as Cancels: so they stay when the rules revise it after the resolution.
+        let after_resolution =
+            resolved_at.is_some_and(|ra| revs.get(i + 1).is_none_or(|next| next.time.0 > ra));
         let view = AlertView {
             alert: rec.clone(),
             life: if latest {
@@ -58,8 +68,7 @@ pub fn sequence(
         let Some(released) = policy.release(org, &Item::Alert(view.into())) else {
             continue;
         };
-        let over =
-            rec.state == AlertState::Closed || (latest && life.status == Lifecycle::Resolved);
+        let over = rec.state == AlertState::Closed || after_resolution;
         let msg_type = if out.is_empty() {
             MsgType::Alert
         } else if over {
@@ -67,10 +76,9 @@ pub fn sequence(
         } else {
             MsgType::Update
         };
-        let resolved = latest && life.status == Lifecycle::Resolved;
-        let sent = match msg_type {
-            MsgType::Alert => rec.raised,
-            MsgType::Cancel if resolved => Time(life_at.map_or(rec.time.0, |t| t.max(rec.time.0))),
+        let sent = match (msg_type.clone(), resolved_at) {
+            (MsgType::Alert, _) => rec.raised,
+            (MsgType::Cancel, Some(ra)) if after_resolution => Time(ra.max(rec.time.0)),
             _ => rec.time,
         };
         out.push(Step {
@@ -173,4 +181,48 @@ pub async fn cap(
     )
     .await?;
     Ok(([(header::CONTENT_TYPE, "application/cap+xml")], xml).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::release::Ids;
+
+    fn rev(rev: u32, t: f64) -> AlertRecord {
+        serde_json::from_value(json!({
+            "id": 4, "rev": rev, "kind": "mass_breakout", "severity": "critical",
+            "state": "open", "time": Time(t), "raised": Time(100.0), "lon": 38.872,
+            "lat": 36.382, "count": 30, "facility": "ain-issa-annex", "sensors": [],
+            "tracks": [], "summary": "x",
+        }))
+        .expect("an alert")
+    }
+
+    #[test]
+    fn revisions_after_a_resolution_keep_the_messages_already_sent() {
+        // Resolved at 250; the rules revise it at 300. The messages sent at the resolution
+        // (r2 as a Cancel at 250) stay what they were, so later ones reference messages that
+        // were sent, not r2 recomputed as an Update.
+        let site = limes_core::site::open("ain-issa").expect("site");
+        let policy = Policy::new(&site, Ids::new([3; 16]));
+        let life = AlertLife {
+            status: Lifecycle::Resolved,
+            ..AlertLife::default()
+        };
+        let revs = [rev(1, 100.0), rev(2, 200.0), rev(3, 300.0)];
+        let then = sequence(&policy, "ibf", &revs[..2], &life, Some(250.0));
+        let now = sequence(&policy, "ibf", &revs, &life, Some(250.0));
+        let view = |s: &[Step]| -> Vec<(u32, MsgType, f64)> {
+            s.iter()
+                .map(|x| (x.rev, x.msg_type.clone(), x.sent.0))
+                .collect()
+        };
+        assert_eq!(
+            view(&then),
+            [(1, MsgType::Alert, 100.0), (2, MsgType::Cancel, 250.0)]
+        );
+        assert_eq!(view(&now)[..2], view(&then)[..]);
+        assert_eq!(view(&now)[2], (3, MsgType::Cancel, 300.0));
+    }
 }
