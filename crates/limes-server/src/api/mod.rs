@@ -278,13 +278,8 @@ impl FromRequest<AppState> for Body {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let declared = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
-        if declared.is_some_and(|n| n > MAX_BODY) {
-            return Err(too_large());
-        }
+        // An oversized body is read up to the limit before the 413 (answered while the client
+        // is still sending, a stock client sees a broken pipe rather than the reason).
         let deadline = state.limits.body_timeout;
         let bytes =
             match tokio::time::timeout(deadline, axum::body::Bytes::from_request(req, state)).await
