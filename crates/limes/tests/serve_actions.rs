@@ -57,6 +57,16 @@ fn camp() -> &'static Camp {
     })
 }
 
+/// `DELETE /api/v1/tokens/{id}` as `who`: status and body.
+fn revoke(c: &Camp, who: &str, id: i64) -> (u16, String) {
+    let r = client()
+        .delete(format!("{}/api/v1/tokens/{id}", c.srv.http))
+        .bearer_auth(who)
+        .send()
+        .expect("delete");
+    (r.status().as_u16(), r.text().unwrap_or_default())
+}
+
 /// The id `org` knows the first alert of `kind` by, if it is released that alert.
 fn alert_id(c: &Camp, token: &str, kind: &str) -> Option<String> {
     let (_, v) = c.srv.get(token, &format!("/api/v1/alerts?kind={kind}"));
@@ -108,14 +118,7 @@ fn an_admin_mints_tokens_only_for_its_own_organisation_and_never_an_owner() {
     );
     assert_eq!(st, 200, "{v}");
     let (id, spare) = (v["id"].as_i64().expect("id"), v["token"].clone());
-    let delete = |who: &str, id: i64| {
-        let r = client()
-            .delete(format!("{}/api/v1/tokens/{id}", c.srv.http))
-            .bearer_auth(who)
-            .send()
-            .expect("delete");
-        (r.status().as_u16(), r.text().unwrap_or_default())
-    };
+    let delete = |who: &str, id: i64| revoke(c, who, id);
     let ibf_admin = c.srv.token("ibf", "admin");
     let refused = delete(&ibf_admin, id);
     assert_eq!(refused.0, 404, "{refused:?}");
@@ -893,14 +896,7 @@ fn a_revoked_token_is_refused_and_its_open_stream_and_cot_connection_are_cut() {
         assert!(n > 0, "the CoT connection closed early");
         got.extend_from_slice(&buf[..n]);
     }
-    let delete = |who: &str, id: i64| {
-        let r = client()
-            .delete(format!("{}/api/v1/tokens/{id}", c.srv.http))
-            .bearer_auth(who)
-            .send()
-            .expect("delete");
-        (r.status().as_u16(), r.text().unwrap_or_default())
-    };
+    let delete = |who: &str, id: i64| revoke(c, who, id);
     // Another organisation's admin cannot, and cannot tell the token exists; a viewer cannot.
     let foreign = delete(&c.srv.token("turkey", "admin"), id);
     assert_eq!(foreign, delete(&c.srv.token("turkey", "admin"), 999_999));

@@ -410,6 +410,14 @@ fn kind_name(k: u8) -> &'static str {
     }
 }
 
+/// A history read that did not finish (its blocking task panicked or was cancelled).
+fn task_failed(_: tokio::task::JoinError) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        "history task failed",
+    )
+}
+
 /// The handler: without `at`, what is kept; with it, a released window.
 pub async fn handler(
     State(s): State<AppState>,
@@ -429,12 +437,7 @@ pub async fn handler(
             h2.read(|c| c.query_row("SELECT MIN(t) FROM history", [], |r| r.get(0)))
         })
         .await
-        .map_err(|_| {
-            ApiError::new(
-                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                "history task failed",
-            )
-        })??;
+        .map_err(task_failed)??;
         s.audit(&p, "read.history", "history", json!({})).await?;
         // What was dropped is the operators' (a metric): how much the hub published says how
         // much there is to see, released or not.
@@ -469,12 +472,7 @@ pub async fn handler(
         })
     })
     .await
-    .map_err(|_| {
-        ApiError::new(
-            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-            "history task failed",
-        )
-    })??;
+    .map_err(task_failed)??;
     let mut tracks = Vec::new();
     let mut alerts = Vec::new();
     let mut facilities = Vec::new();
