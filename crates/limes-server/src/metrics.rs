@@ -30,6 +30,8 @@ pub struct Metrics {
     pub ingest_rejected: Counter,
     /// Requests refused because the ingest queue was full.
     pub ingest_throttled: Counter,
+    /// Requests refused with 429 because their body found no room in a body budget.
+    pub bodies_refused: Counter,
     /// Records the engine has processed.
     pub engine_records: Counter,
     /// Records the engine refused (should stay 0: the log holds checked records).
@@ -103,6 +105,7 @@ impl Metrics {
             ingest_records: Counter::default(),
             ingest_rejected: Counter::default(),
             ingest_throttled: Counter::default(),
+            bodies_refused: Counter::default(),
             engine_records: Counter::default(),
             engine_refused: Counter::default(),
             alert_revisions: Counter::default(),
@@ -143,6 +146,11 @@ impl Metrics {
             "ingest_throttled",
             "Ingest requests refused with 429 (queue full)",
             m.ingest_throttled.clone(),
+        );
+        r.register(
+            "bodies_refused",
+            "Requests refused with 429: no room for their body (the organisation's share or the server's budget)",
+            m.bodies_refused.clone(),
         );
         r.register(
             "engine_records",

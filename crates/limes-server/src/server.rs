@@ -101,8 +101,9 @@ pub struct ServeConfig {
     /// HTTP connections open at once from one address.
     #[arg(long, default_value_t = 64)]
     pub max_per_address: usize,
-    /// MiB of request bodies the API holds at once, each counted from when it has arrived until
-    /// its request is answered; a request that finds no room within a second gets 429.
+    /// MiB of request bodies the API parses at once, each counted from when it has arrived
+    /// until its request is answered; also each organisation's share of bodies still arriving
+    /// (counted as their bytes arrive). A request that finds no room within a second gets 429.
     #[arg(long, default_value_t = 64)]
     pub max_body_memory_mib: usize,
     /// CoT connections open at once, plain and TLS (lowered to fit the descriptor limit).
@@ -297,6 +298,9 @@ fn limits(cfg: &ServeConfig) -> Limits {
         body_budget: Arc::new(tokio::sync::Semaphore::new(
             cfg.max_body_memory_mib.clamp(api::MAX_BODY >> 20, 1 << 20) << 10,
         )),
+        org_bodies: api::OrgBodies::new(
+            cfg.max_body_memory_mib.clamp(api::MAX_BODY >> 20, 1 << 20) << 20,
+        ),
     };
     tracing::info!(
         "file-descriptor limit {nofile}: at most {} HTTP and {} CoT connections",

@@ -204,3 +204,80 @@ async fn a_trickled_body_keeps_no_one_out() {
     assert_eq!(r.status().as_u16(), 200, "{:?}", r.text().await);
     drop(holder);
 }
+
+/// Bodies still arriving count against their organisation's share as their bytes arrive: the
+/// SDF's client that has sent all but the last byte of the largest body fills the SDF's share
+/// (its next request gets 429), while another organisation's request is read as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_organisation_fills_only_its_own_share_of_arriving_bodies() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = ServeConfig::new(site(dir.path()), dir.path().join("data")).on_free_ports();
+    cfg.max_body_memory_mib = 16;
+    let server = Server::start(cfg).await.expect("starts");
+    let st = server.state.clone();
+    let sdf = common::sensor_token(&server, "budget").await;
+    let ibf = limes_server::auth::create(
+        &st.store,
+        Some(&st.tokens),
+        "ibf",
+        limes_server::auth::Role::Sensor,
+        "other",
+        "test",
+    )
+    .await
+    .expect("token")
+    .token;
+    let max = limes_server::api::MAX_BODY;
+    let mut holder = tokio::net::TcpStream::connect(server.http)
+        .await
+        .expect("connect");
+    let mut sent = format!(
+        "POST /api/v1/ingest HTTP/1.1\r\nHost: limes\r\nAuthorization: Bearer {sdf}\r\n\
+         Content-Length: {max}\r\n\r\n["
+    )
+    .into_bytes();
+    sent.resize(sent.len() + max - 2, b' ');
+    holder
+        .write_all(&sent)
+        .await
+        .expect("all but the last byte");
+    let shares = st.limits.org_bodies.clone();
+    common::wait_until(|| shares.free("sdf") == 1).await;
+    let post = |token: String| {
+        let url = format!("http://{}/api/v1/ingest", server.http);
+        let body = format!(
+            r#"{{"type":"heartbeat","sensor":"ai-ne-cam","time":"{}"}}"#,
+            limes_core::record::Time(st.clock.now())
+        );
+        async move {
+            let r = reqwest::Client::new()
+                .post(url)
+                .bearer_auth(token)
+                .body(body)
+                .send()
+                .await
+                .expect("post");
+            (r.status().as_u16(), r.text().await.unwrap_or_default())
+        }
+    };
+    let (code, text) = post(sdf.clone()).await;
+    assert_eq!(code, 429, "{text}");
+    assert!(text.contains("organisation"), "{text}");
+    // The IBF sends for no sensor of this site: its record is refused by name, not for room.
+    let (code, text) = post(ibf).await;
+    assert_eq!(code, 422, "{text}");
+    holder.write_all(b"]").await.expect("last byte");
+    let mut reply = [0u8; 12];
+    holder.read_exact(&mut reply).await.expect("reply");
+    assert_eq!(
+        &reply,
+        b"HTTP/1.1 200",
+        "{}",
+        String::from_utf8_lossy(&reply)
+    );
+    common::wait_until(|| shares.free("sdf") == 16 << 20).await;
+    let (code, text) = post(sdf).await;
+    assert_eq!(code, 200, "{text}");
+    drop(holder);
+}

@@ -66,6 +66,16 @@ impl LonLat {
         2.0 * 6_371_008.8 * h.sqrt().min(1.0).asin()
     }
 
+    /// Initial bearing to another position on a sphere, degrees clockwise from north in
+    /// [0, 360): good to a fraction of a degree over the tens of kilometres a sensor sees.
+    pub fn sphere_bearing_deg(&self, other: &LonLat) -> f64 {
+        let (p1, p2) = (self.lat.to_radians(), other.lat.to_radians());
+        let dl = (other.lon - self.lon).to_radians();
+        let y = dl.sin() * p2.cos();
+        let x = p1.cos() * p2.sin() - p1.sin() * p2.cos() * dl.cos();
+        y.atan2(x).to_degrees().rem_euclid(360.0)
+    }
+
     /// Geodesic (WGS84) distance to another position, in metres.
     pub fn distance_m(&self, other: &LonLat) -> f64 {
         let s: f64 = WGS84.inverse(self.lat, self.lon, other.lat, other.lon);

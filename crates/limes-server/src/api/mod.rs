@@ -2,6 +2,7 @@
 //! handler returns. The OpenAPI document is generated from the handlers (`openapi.rs`).
 
 pub mod alerts;
+mod body;
 pub mod events;
 pub mod ingest;
 pub mod listing;
@@ -10,9 +11,10 @@ pub mod openapi;
 pub mod read;
 mod witness;
 
+pub use body::{Body, OrgBodies, BODY_ROOM_WAIT, MAX_BODY};
 pub use read::load_facility_ops;
 
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -36,12 +38,6 @@ use crate::metrics::Metrics;
 use crate::release::Policy;
 use crate::store::{Store, StoreError};
 
-/// Largest request body accepted, bytes.
-pub const MAX_BODY: usize = 16 * 1024 * 1024;
-
-/// Longest a request waits for room in the body budget before it gets 429.
-pub const BODY_ROOM_WAIT: Duration = Duration::from_secs(1);
-
 /// Bounds the server keeps, shared by the listeners.
 #[derive(Clone, Debug)]
 pub struct Limits {
@@ -53,8 +49,10 @@ pub struct Limits {
     pub body_timeout: Duration,
     /// Time a CoT connection has to send its first event.
     pub cot_first_event: Duration,
-    /// KiB of request bodies held at once (see [`Body`]).
+    /// KiB of arrived request bodies held at once (see [`Body`]).
     pub body_budget: Arc<tokio::sync::Semaphore>,
+    /// Bytes of request bodies each organisation holds at once, arriving or arrived.
+    pub org_bodies: OrgBodies,
 }
 
 /// Everything a handler may need.
@@ -248,83 +246,29 @@ impl FromRequestParts<AppState> for Principal {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let unauthorized = |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, m);
-        let Some(h) = parts.headers.get(header::AUTHORIZATION) else {
-            // People signed in to the console: the session cookie (CSRF-checked on changes).
-            return crate::console::session::principal(parts, state);
-        };
-        let token = h
-            .to_str()
-            .ok()
-            .and_then(|s| s.strip_prefix("Bearer "))
-            .ok_or_else(|| unauthorized("Authorization must be `Bearer <token>`"))?;
-        state
-            .tokens
-            .lookup(token.trim())
-            .ok_or_else(|| unauthorized("unknown or revoked token"))
+        let p = authenticate(parts, state)?;
+        // The body that follows is counted in its organisation's share ([`Body`]).
+        parts.extensions.insert(body::Sender(p.org.clone()));
+        Ok(p)
     }
 }
 
-/// A request body, read within [`MAX_BODY`] and, as a whole, within the body timeout; too
-/// large, too slow or broken bodies get the API's JSON error, not a plain-text one. Once it
-/// has arrived it takes its size in the server's body budget ([`Limits::body_budget`]) and
-/// holds it (the second field) until the request is answered, so what is held and parsed from
-/// bodies stays bounded however many requests arrive at once; one that finds no room within
-/// [`BODY_ROOM_WAIT`] gets 429 (as when the ingest queue is full). A body still arriving holds
-/// no room: a client that trickles one cannot keep others out, and is cut at the deadline.
-pub struct Body(pub axum::body::Bytes, pub tokio::sync::OwnedSemaphorePermit);
-
-impl FromRequest<AppState> for Body {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        // An oversized body is read up to the limit before the 413 (answered while the client
-        // is still sending, a stock client sees a broken pipe rather than the reason).
-        let deadline = state.limits.body_timeout;
-        let bytes =
-            match tokio::time::timeout(deadline, axum::body::Bytes::from_request(req, state)).await
-            {
-                Ok(Ok(b)) => b,
-                Ok(Err(e)) => {
-                    let status = e.status();
-                    if status == StatusCode::PAYLOAD_TOO_LARGE {
-                        return Err(too_large());
-                    }
-                    return Err(ApiError::new(
-                        status,
-                        format!("the body could not be read: {}", e.body_text()),
-                    ));
-                }
-                Err(_) => {
-                    return Err(ApiError::new(
-                        StatusCode::REQUEST_TIMEOUT,
-                        format!(
-                            "the body did not arrive within {} s; send it again",
-                            deadline.as_secs()
-                        ),
-                    ))
-                }
-            };
-        let kib = bytes.len().div_ceil(1024).max(1) as u32;
-        let room = state.limits.body_budget.clone().acquire_many_owned(kib);
-        let permit = match tokio::time::timeout(BODY_ROOM_WAIT, room).await {
-            Ok(Ok(p)) => p,
-            _ => {
-                return Err(ApiError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "the server holds as many request bodies as it may; send it again",
-                ))
-            }
-        };
-        Ok(Body(bytes, permit))
-    }
-}
-
-fn too_large() -> ApiError {
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        format!("the body is larger than {MAX_BODY} bytes; send smaller batches"),
-    )
+/// The caller of a request: a bearer token, or a console session.
+fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
+    let unauthorized = |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, m);
+    let Some(h) = parts.headers.get(header::AUTHORIZATION) else {
+        // People signed in to the console: the session cookie (CSRF-checked on changes).
+        return crate::console::session::principal(parts, state);
+    };
+    let token = h
+        .to_str()
+        .ok()
+        .and_then(|s| s.strip_prefix("Bearer "))
+        .ok_or_else(|| unauthorized("Authorization must be `Bearer <token>`"))?;
+    state
+        .tokens
+        .lookup(token.trim())
+        .ok_or_else(|| unauthorized("unknown or revoked token"))
 }
 
 /// Parses a JSON request body; a fault is a 400 naming the field (`details.field`).

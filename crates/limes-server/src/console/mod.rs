@@ -103,8 +103,17 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/site", get(geometry::site))
         .route("/api/v1/history", get(history::handler))
         .route("/api/v1/nuisance/recent", get(nuisance::recent))
+        // Only sign-in has a body, a name and a password: it is read before anyone is known,
+        // so it is held to a few KiB (not the API's 16 MiB) and to the body timeout.
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            state.limits.body_timeout,
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(SIGN_IN_BODY))
         .with_state(state)
 }
+
+/// Largest body of a console request (a sign-in: a name and a password), bytes.
+pub const SIGN_IN_BODY: usize = 16 * 1024;
 
 /// Every path the console adds to the API.
 pub const PATHS: &[&str] = &[
