@@ -435,6 +435,10 @@ impl Server {
         let app = api::router(state.clone())
             .merge(crate::console::router(state.clone()))
             .merge(web)
+            .layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                api::refused::audit,
+            ))
             .layer(axum::middleware::from_fn(crate::console::api_headers));
         tasks.push(tokio::spawn(http::serve(
             l,

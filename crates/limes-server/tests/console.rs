@@ -365,6 +365,21 @@ async fn a_forged_cross_site_request_is_refused_and_changes_nothing() {
         .await
         .unwrap();
     assert_eq!(r.status(), 415);
+    // A sign-in is read before anyone is known: a body past a few KiB is refused, not held.
+    let r = t
+        .http
+        .post(format!("{}/api/v1/session", t.base))
+        .header("content-type", "application/json")
+        .body(vec![b' '; 64 << 10])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert!(
+        v["error"].as_str().is_some_and(|e| e.contains("sign-in")),
+        "{v}"
+    );
     assert!(!t
         .audit()
         .await

@@ -241,6 +241,19 @@ fn operators_act_only_on_alerts_released_to_them_in_full_and_refusals_look_like_
             (st2, t2.as_str()),
             "{org}: a revision that does not exist"
         );
+        // The probe leaves a trace its own organisation's admin reads (and no other's).
+        let (_, a) = c
+            .srv
+            .get(&c.srv.token(org, "admin"), "/api/v1/audit?limit=10000");
+        let probe = format!("POST /api/v1/alerts/{ibf_id}/ack");
+        let traced = a["entries"].as_array().expect("entries").iter().any(|e| {
+            e["action"] == "refused"
+                && e["object"] == probe.as_str()
+                && e["actor"]
+                    .as_str()
+                    .is_some_and(|x| x.starts_with(&format!("{org}/")))
+        });
+        assert!(traced, "{org}'s admin reads its operator's refused probe");
     }
 }
 

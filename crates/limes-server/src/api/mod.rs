@@ -9,6 +9,7 @@ pub mod listing;
 pub mod meta;
 pub mod openapi;
 pub mod read;
+pub mod refused;
 mod witness;
 
 pub use body::{Body, OrgBodies, BODY_ROOM_WAIT, MAX_BODY};

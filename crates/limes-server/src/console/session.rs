@@ -352,9 +352,19 @@ pub struct SignIn {
 pub async fn sign_in(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
     same_origin(&headers)?;
+    let body = body.map_err(|e| {
+        ApiError::new(
+            e.status(),
+            format!(
+                "a sign-in body is a name and a password (at most {} bytes): {}",
+                super::SIGN_IN_BODY,
+                e.body_text()
+            ),
+        )
+    })?;
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
