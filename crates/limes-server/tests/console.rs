@@ -255,6 +255,62 @@ async fn a_wrong_password_is_refused_and_repeated_failures_lock_the_name() {
         .any(|e| e["action"] == "session.lockout"));
 }
 
+/// OWASP's device cookies: strangers failing to sign in as an operator lock the name for
+/// strangers only; the operator's own browser (which signed in before) still signs in, and
+/// fails into a count of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_locked_by_strangers_still_takes_its_own_browsers_sign_in() {
+    let t = start(3600.0).await;
+    let sign_in = |pw: &'static str, device: Option<String>| {
+        let mut r = t
+            .http
+            .post(format!("{}/api/v1/session", t.base))
+            .json(&json!({ "user": "op1", "password": pw }));
+        if let Some(d) = device {
+            r = r.header(COOKIE, d);
+        }
+        async move {
+            let r = r.send().await.unwrap();
+            let device = r
+                .headers()
+                .get_all(SET_COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .find(|c| c.starts_with("limes_device="))
+                .map(|c| c.split(';').next().unwrap_or_default().to_string());
+            (r.status().as_u16(), device)
+        }
+    };
+    let (st, device) = sign_in(PW, None).await;
+    assert_eq!(st, 200);
+    let device = device.expect("a device cookie");
+    for _ in 0..=users::FREE_FAILURES {
+        sign_in("wrong", None).await;
+    }
+    assert_eq!(sign_in(PW, None).await.0, 429, "locked for strangers");
+    let (st, again) = sign_in(PW, Some(device.clone())).await;
+    assert_eq!(st, 200, "the operator's own browser signs in");
+    assert!(again.is_none(), "it keeps its device cookie");
+    // A forged or another account's device cookie is a stranger's.
+    assert_eq!(sign_in(PW, Some("limes_device=00".into())).await.0, 429);
+    // The browser's own failures lock the browser.
+    for _ in 0..=users::FREE_FAILURES {
+        sign_in("wrong", Some(device.clone())).await;
+    }
+    assert_eq!(sign_in(PW, Some(device)).await.0, 429);
+    // The IBF's admin reads the lock-outs of its operator's name.
+    let locks: Vec<Value> = t
+        .audit()
+        .await
+        .into_iter()
+        .filter(|e| e["action"] == "session.lockout")
+        .collect();
+    assert!(
+        locks.len() >= 2 && locks.iter().all(|e| e["actor"] == "ibf/system"),
+        "{locks:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_session_is_refused() {
     let t = start(0.0).await;
@@ -375,7 +431,7 @@ async fn a_forged_cross_site_request_is_refused_and_changes_nothing() {
         .await
         .unwrap();
     assert_eq!(r.status(), 413);
-    let v: serde_json::Value = r.json().await.unwrap();
+    let v: Value = r.json().await.unwrap();
     assert!(
         v["error"].as_str().is_some_and(|e| e.contains("sign-in")),
         "{v}"

@@ -3,6 +3,7 @@
 //! geometry released per organisation, history for the time slider, and nuisance counts over a
 //! recent window. Every reply passes through the release policy, as the rest of the API does.
 
+pub mod device;
 pub mod geometry;
 pub mod history;
 pub mod nuisance;

@@ -19,7 +19,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Instant;
 use subtle::ConstantTimeEq;
 
-use super::users;
+use super::{device, users};
 use crate::api::{parse_body, ApiError, AppState};
 use crate::audit::AuditDraft;
 use crate::auth::{hash_token, Principal, Role};
@@ -209,13 +209,18 @@ fn random_hex() -> String {
 
 /// The cookie's token in a request, if any.
 pub fn cookie_token(headers: &HeaderMap) -> Option<String> {
+    cookie(headers, COOKIE)
+}
+
+/// The value of cookie `name` in a request, if it carries one.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(Cookie::split_parse)
         .filter_map(Result::ok)
-        .find(|c| c.name() == COOKIE)
+        .find(|c| c.name() == name)
         .map(|c| c.value().to_string())
 }
 
@@ -383,7 +388,25 @@ pub async fn sign_in(
         return Err(refused());
     }
     let console = state.console.clone();
-    if let Some(wait) = console.lockout.locked(&name, Instant::now()) {
+    // A browser that signed in to this account before counts its failures apart from
+    // everyone else's (a name locked by strangers still takes its sign-ins).
+    let device = cookie(&headers, device::COOKIE).map(|t| hash_token(&t));
+    let (n2, d2) = (name.clone(), device.clone());
+    let (user, known) = state
+        .store
+        .read(move |c| {
+            let known = match &d2 {
+                Some(h) => device::known(c, &n2, h, wall_now())?,
+                None => false,
+            };
+            Ok((users::find(c, &n2)?, known))
+        })
+        .await?;
+    let lock_key = match (&device, known) {
+        (Some(h), true) => format!("{name}\n{h}"),
+        _ => name.clone(),
+    };
+    if let Some(wait) = console.lockout.locked(&lock_key, Instant::now()) {
         return Err(locked(wait));
     }
     let _slot = console
@@ -392,9 +415,11 @@ pub async fn sign_in(
         .acquire_owned()
         .await
         .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting down"))?;
-    let n2 = name.clone();
-    let user = state.store.read(move |c| users::find(c, &n2)).await?;
     let user = user.filter(|u| !u.disabled);
+    // The lock-out's entry is its organisation's to read (the owner reads all).
+    let actor = user
+        .as_ref()
+        .map_or_else(|| "system".to_string(), |u| format!("{}/system", u.org));
     let hash = user.as_ref().map(|u| u.hash.clone());
     let password = b.password;
     let ok = tokio::task::spawn_blocking(move || users::verify(hash.as_deref(), &password))
@@ -403,14 +428,14 @@ pub async fn sign_in(
     drop(_slot);
     let Some(user) = user.filter(|_| ok) else {
         tracing::warn!("failed sign-in for user name {name:?}");
-        if let Some(lock) = console.lockout.fail(&name, Instant::now()) {
+        if let Some(lock) = console.lockout.fail(&lock_key, Instant::now()) {
             let _ = state
                 .store
                 .audit(AuditDraft::new(
-                    "system",
+                    actor,
                     "session.lockout",
                     format!("user/{name}"),
-                    json!({ "seconds": lock.as_secs() }),
+                    json!({ "seconds": lock.as_secs(), "known_browser": known }),
                 ))
                 .await;
         }
@@ -425,7 +450,14 @@ pub async fn sign_in(
             ),
         ));
     }
-    console.lockout.clear(&name);
+    console.lockout.clear(&lock_key);
+    // The browser keeps its device token, or gets one.
+    let device_token = (!known).then(random_hex);
+    let device_hash = device_token
+        .as_deref()
+        .map(hash_token)
+        .or(device)
+        .unwrap_or_default();
     let token = random_hex();
     let hash = hash_token(&token);
     let now = wall_now();
@@ -458,6 +490,7 @@ pub async fn sign_in(
                 for h in &old {
                     c.execute("DELETE FROM sessions WHERE hash = ?1", params![h])?;
                 }
+                device::remember(c, s2.user_id, &device_hash, s2.created)?;
                 Ok(json!(old))
             }),
             AuditDraft::new(
@@ -480,6 +513,12 @@ pub async fn sign_in(
             secure(&state, &headers),
         ),
     );
+    if let Some(t) = device_token {
+        r.headers_mut().append(
+            header::SET_COOKIE,
+            device::set_cookie(&t, secure(&state, &headers)),
+        );
+    }
     Ok(r)
 }
 

@@ -135,11 +135,15 @@ fn add_change(name: String, org: String, role: Role, hash: String, replace: bool
                    hash = excluded.hash, disabled = 0",
                 params![name, org, role.name(), hash, now],
             )?;
-            // A new password ends the account's sessions.
-            c.execute(
-                "DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE name = ?1)",
-                params![name],
-            )?;
+            // A new password ends the account's sessions and forgets its browsers.
+            for table in ["sessions", "devices"] {
+                c.execute(
+                    &format!(
+                        "DELETE FROM {table} WHERE user_id = (SELECT id FROM users WHERE name = ?1)"
+                    ),
+                    params![name],
+                )?;
+            }
         } else {
             let n = c.execute(
                 "INSERT OR IGNORE INTO users (name, org, role, hash, created) VALUES (?1, ?2, ?3, ?4, ?5)",

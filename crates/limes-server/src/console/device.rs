@@ -1,0 +1,59 @@
+//! Browsers that have signed in to an account (OWASP's "device cookies"): a good sign-in gives
+//! the browser a long-lived `HttpOnly` cookie with a random token, stored only as its SHA-256
+//! and bound to the account. Failed sign-ins from anyone else lock the name for everyone else,
+//! but a browser presenting its device cookie has its own count and lock: someone who knows an
+//! operator's name can no longer keep that operator out on the night it matters.
+
+use axum::http::HeaderValue;
+use cookie::{Cookie, SameSite};
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::store::StoreError;
+
+/// The device cookie's name.
+pub const COOKIE: &str = "limes_device";
+/// Browsers one account remembers (the oldest is forgotten first).
+pub const MAX_PER_USER: usize = 8;
+/// How long a browser is remembered after its last good sign-in, days.
+pub const DAYS: i64 = 90;
+
+/// Whether the browser whose token hashes to `hash` signed in to account `name` within
+/// [`DAYS`] (`now`: wall clock, seconds since the epoch).
+pub fn known(c: &Connection, name: &str, hash: &str, now: f64) -> Result<bool, StoreError> {
+    Ok(c.query_row(
+        "SELECT 1 FROM devices d JOIN users u ON u.id = d.user_id
+          WHERE d.hash = ?1 AND u.name = ?2 AND d.seen > ?3",
+        params![hash, name, now - (DAYS * 86_400) as f64],
+        |_| Ok(()),
+    )
+    .optional()?
+    .is_some())
+}
+
+/// Remembers (or refreshes) a browser of an account after a good sign-in, forgetting the
+/// account's oldest beyond [`MAX_PER_USER`] and any not seen within [`DAYS`].
+pub fn remember(c: &Connection, user_id: i64, hash: &str, now: f64) -> rusqlite::Result<()> {
+    c.execute(
+        "INSERT INTO devices (hash, user_id, seen) VALUES (?1, ?2, ?3)
+         ON CONFLICT(hash) DO UPDATE SET seen = excluded.seen WHERE user_id = excluded.user_id",
+        params![hash, user_id, now],
+    )?;
+    c.execute(
+        "DELETE FROM devices WHERE seen <= ?1 OR hash IN (
+           SELECT hash FROM devices WHERE user_id = ?2 ORDER BY seen DESC LIMIT -1 OFFSET ?3)",
+        params![now - (DAYS * 86_400) as f64, user_id, MAX_PER_USER as i64],
+    )?;
+    Ok(())
+}
+
+/// The `Set-Cookie` value giving a browser its device token (sent only to sign-in).
+pub fn set_cookie(token: &str, secure: bool) -> HeaderValue {
+    let c = Cookie::build((COOKIE, token))
+        .path("/api/v1/session")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(secure)
+        .max_age(time::Duration::days(DAYS))
+        .build();
+    HeaderValue::from_str(&c.to_string()).unwrap_or(HeaderValue::from_static(""))
+}
