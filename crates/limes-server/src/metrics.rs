@@ -149,7 +149,7 @@ impl Metrics {
         );
         r.register(
             "bodies_refused",
-            "Requests refused with 429: no room for their body (the organisation's share or the server's budget)",
+            "Requests refused with 429: no room for their body in their credential's or organisation's share",
             m.bodies_refused.clone(),
         );
         r.register(

@@ -101,9 +101,9 @@ pub struct ServeConfig {
     /// HTTP connections open at once from one address.
     #[arg(long, default_value_t = 64)]
     pub max_per_address: usize,
-    /// MiB of request bodies the API parses at once, each counted from when it has arrived
-    /// until its request is answered; also each organisation's share of bodies still arriving
-    /// (counted as their bytes arrive). A request that finds no room within a second gets 429.
+    /// MiB of request bodies each organisation's requests hold at once (one credential half
+    /// of it; raised to hold two of the largest), counted as their bytes arrive until their
+    /// request is answered. A request that finds no room within a second gets 429.
     #[arg(long, default_value_t = 64)]
     pub max_body_memory_mib: usize,
     /// CoT connections open at once, plain and TLS (lowered to fit the descriptor limit).
@@ -295,12 +295,7 @@ fn limits(cfg: &ServeConfig) -> Limits {
         cot_connections: cfg.max_cot_connections.min(room * 2 / 5).max(8),
         body_timeout: Duration::from_secs(30),
         cot_first_event: Duration::from_secs(10),
-        body_budget: Arc::new(tokio::sync::Semaphore::new(
-            cfg.max_body_memory_mib.clamp(api::MAX_BODY >> 20, 1 << 20) << 10,
-        )),
-        org_bodies: api::OrgBodies::new(
-            cfg.max_body_memory_mib.clamp(api::MAX_BODY >> 20, 1 << 20) << 20,
-        ),
+        body_shares: api::BodyShares::new(cfg.max_body_memory_mib.min(1 << 20) << 20),
     };
     tracing::info!(
         "file-descriptor limit {nofile}: at most {} HTTP and {} CoT connections",

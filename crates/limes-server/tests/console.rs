@@ -309,6 +309,23 @@ async fn a_name_locked_by_strangers_still_takes_its_own_browsers_sign_in() {
         locks.len() >= 2 && locks.iter().all(|e| e["actor"] == "ibf/system"),
         "{locks:?}"
     );
+    // The owner's account carries an organisation too, whose admins do not read its entries.
+    users::add(&t.server.state.store, "own1", "ibf", Role::Owner, PW, "test")
+        .await
+        .expect("owner");
+    for _ in 0..=users::FREE_FAILURES {
+        t.sign_in("own1", "wrong").await;
+    }
+    let owner_locks: Vec<Value> = t
+        .audit()
+        .await
+        .into_iter()
+        .filter(|e| e["action"] == "session.lockout" && e["object"] == "user/own1")
+        .collect();
+    assert!(
+        !owner_locks.is_empty() && owner_locks.iter().all(|e| e["actor"] == "system"),
+        "{owner_locks:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

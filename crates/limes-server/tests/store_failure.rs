@@ -371,16 +371,16 @@ async fn a_failed_commit_loses_nothing_and_fails_readiness_while_it_lasts() {
     drop(st);
     server.stop().await;
 
-    // Arrived bodies held at once are bounded by the body budget: with a budget of one
-    // largest body, a request waiting for its commit holds all of it; another gets 429 (and
-    // Retry-After) instead of adding its body, and passes once the first is answered.
+    // A body is held until its request is answered: a request waiting for its commit holds
+    // the largest body in its credential's share; another large body of the same credential
+    // gets 429 (and Retry-After) instead of adding to it, and passes once the first is
+    // answered.
     let mut cfg = ServeConfig::new(site(dir.path()), dir.path().join("budget")).on_free_ports();
-    cfg.max_body_memory_mib = 16;
+    cfg.max_body_memory_mib = 0;
     let server = Server::start(cfg).await.expect("starts");
     let st = server.state.clone();
     let token = common::sensor_token(&server, "budget").await;
-    let budget = st.limits.body_budget.clone();
-    let whole = budget.available_permits();
+    let shares = st.limits.body_shares.clone();
     let line = format!(
         r#"{{"type":"heartbeat","sensor":"ai-ne-cam","time":"{}"}}"#,
         Time(st.clock.now())
@@ -389,27 +389,30 @@ async fn a_failed_commit_loses_nothing_and_fails_readiness_while_it_lasts() {
     big.resize(limes_server::api::MAX_BODY, b'\n');
     fail::cfg("writer-commit", "pause").expect("fail point");
     let url = format!("http://{}/api/v1/ingest", server.http);
-    let held = tokio::spawn({
+    let send = |body: Vec<u8>| {
         let (url, token) = (url.clone(), token.clone());
         async move {
             let r = reqwest::Client::new()
                 .post(url)
                 .bearer_auth(token)
-                .body(big)
+                .body(body)
                 .send()
                 .await
                 .expect("post");
-            r.status().as_u16()
+            let retry = r
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+            (r.status().as_u16(), retry)
         }
-    });
-    common::wait_until(|| budget.available_permits() == 0).await;
-    let (code, retry, v) = post(&server, &token, st.clock.now()).await;
-    assert_eq!((code, retry), (429, Some(1)), "{v}");
+    };
+    let held = tokio::spawn(send(big.clone()));
+    common::wait_until(|| shares.held("sdf") >= limes_server::api::MAX_BODY).await;
+    assert_eq!(send(big.clone()).await, (429, Some(1)));
     fail::cfg("writer-commit", "off").expect("fail point off");
-    assert_eq!(held.await.expect("joined"), 200);
-    common::wait_until(|| budget.available_permits() == whole).await;
-    let (code, _, v) = post(&server, &token, st.clock.now()).await;
-    assert_eq!(code, 200, "{v}");
+    assert_eq!(held.await.expect("joined").0, 200);
+    common::wait_until(|| shares.held("sdf") == 0).await;
+    assert_eq!(send(big).await.0, 200);
     server.stop().await;
 }
 

@@ -128,6 +128,22 @@ impl Reach {
         let Position::LonLat { lon, lat } = d.pos else {
             return Ok(());
         };
+        // A stated error wider than the margin would let the detection feed tracks far from
+        // where its sensor sees (the tracker gates by it).
+        let stated = match (d.cov, d.ce) {
+            (Some(c), _) => Some(("cov", c[0].max(c[2]).sqrt())),
+            (None, Some(ce)) => Some(("ce", ce)),
+            (None, None) => None,
+        };
+        if let Some((field, sd)) = stated.filter(|&(_, sd)| sd > self.margin_m) {
+            return Err(FieldError::new(
+                field,
+                format!(
+                    "a position error of {sd:.0} m is more than sensor {sensor:?} can make ({:.0} m at most)",
+                    self.margin_m
+                ),
+            ));
+        }
         let p = LonLat::new(lon, lat);
         let dist = self.at.sphere_distance_m(&p);
         if dist > self.range_m + self.margin_m {
@@ -239,6 +255,16 @@ mod tests {
         // An observer sees all round, to its range and its report's error.
         assert_eq!(check.check(&at("obs", 0.0, -4_000.0)), Ok(()));
         assert!(check.check(&at("obs", 0.0, -9_000.0)).is_err());
+        // Nor may a detection claim an error that reaches beyond.
+        let SensorRecord::Detection(mut d) = at("cam", 1_000.0, 0.0) else {
+            unreachable!()
+        };
+        d.ce = Some(20_000.0);
+        let err = check.check(&SensorRecord::Detection(d.clone())).err();
+        assert_eq!(err.map(|e| e.field), Some("ce".into()));
+        d.cov = Some([1e8, 0.0, 1.0]);
+        let err = check.check(&SensorRecord::Detection(d)).err();
+        assert_eq!(err.map(|e| e.field), Some("cov".into()));
     }
 
     #[test]

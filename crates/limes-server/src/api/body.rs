@@ -1,6 +1,7 @@
-//! The request-body extractor and the two budgets that bound what bodies hold: each
-//! organisation's share of bytes arriving or being answered ([`OrgBodies`]), and the server's
-//! budget of arrived bodies being parsed and answered ([`super::Limits::body_budget`]).
+//! The request-body extractor and the shares that bound what bodies hold: each organisation
+//! has a share of memory for its requests' bodies ([`BodyShares`]), of which one credential
+//! may hold half. A body takes its memory in both as its bytes arrive and holds it until its
+//! request is answered.
 
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
@@ -13,116 +14,163 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::{ApiError, AppState};
 
-/// Largest request body accepted, bytes.
+/// Largest ingest body accepted, bytes.
 pub const MAX_BODY: usize = 16 * 1024 * 1024;
 
-/// Longest a request waits for room in a body budget before it gets 429.
+/// Largest body of any other request (an acknowledgement, a facility update, a token), and of
+/// an ingest request by a credential that may not send records, bytes.
+pub const SMALL_BODY: usize = 64 * 1024;
+
+/// Longest a request waits for room in its shares before it gets 429.
 pub const BODY_ROOM_WAIT: Duration = Duration::from_secs(1);
 
-/// The organisation a request's body is counted against (set by the caller's extractor).
-#[derive(Clone, Debug)]
-pub(crate) struct Sender(pub(crate) String);
+/// Bodies are copied, as they arrive, into buffers of this size (the first is smaller), so
+/// what a body holds is what it is charged, whatever size of pieces the client sends.
+const CHUNK: usize = 64 * 1024;
+/// The first buffer of a body: most bodies are small.
+const FIRST_CHUNK: usize = 4 * 1024;
 
-/// Bytes of request bodies each organisation may hold at once, from their first byte until
-/// their request is answered. One organisation's clients — however many addresses and
-/// credentials it has — can fill only its own share, never another's; all of them together
-/// hold at most one share per organisation of the site.
+/// Who sends a request's body (set by the caller's extractor): its organisation and
+/// credential, and whether it may send the largest bodies.
 #[derive(Clone, Debug)]
-pub struct OrgBodies {
-    each: usize,
-    shares: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
+pub(crate) struct Sender {
+    pub(crate) org: String,
+    pub(crate) credential: String,
+    pub(crate) large: bool,
 }
 
-impl OrgBodies {
-    /// Shares of `each` bytes (at least [`MAX_BODY`], so the largest body always fits).
+/// Bytes of request bodies each organisation may hold at once, from their first byte until
+/// their request is answered, and half of that for each credential. One organisation's
+/// clients — however many addresses and credentials they have — fill only its own share, and
+/// one credential only half of it; together the server holds at most one share per
+/// organisation of the site.
+#[derive(Clone, Debug)]
+pub struct BodyShares {
+    each: usize,
+    orgs: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
+    credentials: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
+}
+
+impl BodyShares {
+    /// Shares of `each` bytes per organisation (raised so that a credential's half holds the
+    /// largest body).
     pub fn new(each: usize) -> Self {
         Self {
-            each: each.max(MAX_BODY),
-            shares: Arc::default(),
+            each: each.max(2 * (MAX_BODY + CHUNK)),
+            orgs: Arc::default(),
+            credentials: Arc::default(),
         }
     }
 
-    /// The share of an organisation (made on its first body: organisations come from the site,
-    /// so there are few).
-    fn share(&self, org: &str) -> Arc<Semaphore> {
-        let mut m = self.shares.lock().unwrap_or_else(|e| e.into_inner());
+    /// Bytes of each organisation's share.
+    pub fn each(&self) -> usize {
+        self.each
+    }
+
+    /// Bytes of its share an organisation's bodies hold now.
+    pub fn held(&self, org: &str) -> usize {
+        self.each - self.org(org).available_permits()
+    }
+
+    fn org(&self, org: &str) -> Arc<Semaphore> {
+        // Organisations come from the site: there are few.
+        let mut m = self.orgs.lock().unwrap_or_else(|e| e.into_inner());
         m.entry(org.to_owned())
             .or_insert_with(|| Arc::new(Semaphore::new(self.each)))
             .clone()
     }
 
-    /// Bytes of its share an organisation has free now.
-    pub fn free(&self, org: &str) -> usize {
-        self.share(org).available_permits()
+    fn credential(&self, credential: &str) -> Arc<Semaphore> {
+        let mut m = self.credentials.lock().unwrap_or_else(|e| e.into_inner());
+        if m.len() >= 1024 {
+            // Forget credentials that hold nothing now (only the map has them).
+            m.retain(|_, s| Arc::strong_count(s) > 1);
+        }
+        m.entry(credential.to_owned())
+            .or_insert_with(|| Arc::new(Semaphore::new(self.each / 2)))
+            .clone()
     }
 }
 
-/// A request body, read within [`MAX_BODY`] and, as a whole, within the body timeout; too
-/// large, too slow or broken bodies get the API's JSON error, not a plain-text one. Each part
-/// takes its bytes in the sender's organisation's share ([`OrgBodies`]) as it arrives, so a
-/// client holds only what it has sent (a trickled body holds next to nothing); once arrived,
-/// the body also takes its size in the server's budget of bodies being parsed
-/// ([`super::Limits::body_budget`]). Both are held (the second field) until the request is
-/// answered. A body that finds no room within [`BODY_ROOM_WAIT`] is read to its end and
-/// discarded, and its request gets 429 (as when the ingest queue is full).
-pub struct Body(pub Bytes, pub Held);
+/// A request body, read within its limit ([`MAX_BODY`] for ingest by a credential that may
+/// send records, [`SMALL_BODY`] otherwise) and, as a whole, within the body timeout; too large,
+/// too slow or broken bodies get the API's JSON error, not a plain-text one. Its bytes are
+/// charged to the sender's shares ([`BodyShares`]) as they arrive, so a client holds only what
+/// it has sent (a trickled body holds next to nothing); the room is held (the second field)
+/// until the request is answered. A body that finds no room within [`BODY_ROOM_WAIT`] is read
+/// to its end and discarded, and its request gets 429 (as when the ingest queue is full).
+pub struct Body<const LIMIT: usize = SMALL_BODY>(pub Bytes, pub Held);
 
-/// Room a body holds in the budgets, given back when its request is answered.
+/// Room a body holds in its shares, given back when its request is answered.
+#[derive(Default)]
 pub struct Held {
-    _share: Option<OwnedSemaphorePermit>,
-    _parse: OwnedSemaphorePermit,
+    credential: Option<OwnedSemaphorePermit>,
+    org: Option<OwnedSemaphorePermit>,
 }
 
-impl FromRequest<AppState> for Body {
+impl Held {
+    fn add(&mut self, credential: OwnedSemaphorePermit, org: OwnedSemaphorePermit) {
+        match (self.credential.as_mut(), self.org.as_mut()) {
+            (Some(c), Some(o)) => {
+                c.merge(credential);
+                o.merge(org);
+            }
+            _ => (self.credential, self.org) = (Some(credential), Some(org)),
+        }
+    }
+}
+
+impl<const LIMIT: usize> FromRequest<AppState> for Body<LIMIT> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let org = req
-            .extensions()
-            .get::<Sender>()
-            .map_or_else(String::new, |s| s.0.clone());
-        let share = state.limits.org_bodies.share(&org);
+        let sender = req.extensions().get::<Sender>().cloned();
+        let shares = &state.limits.body_shares;
+        let (org, credential, large) = match &sender {
+            Some(s) => (
+                shares.org(&s.org),
+                shares.credential(&s.credential),
+                s.large,
+            ),
+            None => (shares.org(""), shares.credential(""), false),
+        };
+        let limit = if large { LIMIT } else { LIMIT.min(SMALL_BODY) };
         let deadline = state.limits.body_timeout;
-        let read = tokio::time::timeout(deadline, arrive(req.into_body(), share));
-        let (bytes, share) = match read.await {
-            Ok(Ok(Some(b))) => b,
+        let read = tokio::time::timeout(deadline, arrive(req.into_body(), limit, credential, org));
+        match read.await {
+            Ok(Ok(Some((bytes, held)))) => Ok(Body(bytes, held)),
             Ok(Ok(None)) => {
                 state.metrics.bodies_refused.inc();
-                return Err(no_room(
-                    "your organisation's request bodies fill its share of the server's memory",
-                ));
+                Err(ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "request bodies of your credential or organisation fill their share of the \
+                     server's memory; send it again",
+                ))
             }
-            Ok(Err(e)) => return Err(e),
-            Err(_) => return Err(too_slow(deadline)),
-        };
-        let kib = bytes.len().div_ceil(1024).max(1) as u32;
-        let room = state.limits.body_budget.clone().acquire_many_owned(kib);
-        let parse = match tokio::time::timeout(BODY_ROOM_WAIT, room).await {
-            Ok(Ok(p)) => p,
-            _ => {
-                state.metrics.bodies_refused.inc();
-                return Err(no_room("the server holds as many request bodies as it may"));
-            }
-        };
-        Ok(Body(
-            bytes,
-            Held {
-                _share: share,
-                _parse: parse,
-            },
-        ))
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the body did not arrive within {} s; send it again",
+                    deadline.as_secs()
+                ),
+            )),
+        }
     }
 }
 
-/// Reads a body part by part, each taking its bytes in `share`; `None` when the share had no
-/// room (the rest was read and dropped, so the client hears the 429 rather than a reset).
+/// Reads a body part by part into buffers charged to the shares; `None` when they had no room
+/// (the rest was read and dropped, so the client hears the 429 rather than a reset).
 async fn arrive(
     body: axum::body::Body,
-    share: Arc<Semaphore>,
-) -> Result<Option<(Bytes, Option<OwnedSemaphorePermit>)>, ApiError> {
+    limit: usize,
+    credential: Arc<Semaphore>,
+    org: Arc<Semaphore>,
+) -> Result<Option<(Bytes, Held)>, ApiError> {
     let mut parts = body.into_data_stream();
-    let mut got: Vec<Bytes> = Vec::new();
-    let mut held: Option<OwnedSemaphorePermit> = None;
+    let mut full: Vec<Bytes> = Vec::new();
+    let mut buf = BytesMut::new();
+    let mut held = Held::default();
     let (mut total, mut refused) = (0usize, false);
     while let Some(part) = parts.next().await {
         let part = part.map_err(|e| {
@@ -140,67 +188,71 @@ async fn arrive(
             }
         })?;
         total += part.len();
-        if total > MAX_BODY {
-            return Err(too_large());
+        if total > limit {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the body is larger than {limit} bytes; send smaller batches"),
+            ));
         }
-        if refused || part.is_empty() {
+        if refused {
             continue;
         }
-        // A part is at most MAX_BODY bytes, well within u32.
-        let n = u32::try_from(part.len()).unwrap_or(u32::MAX);
-        let room = match share.clone().try_acquire_many_owned(n) {
-            Ok(p) => Some(p),
-            Err(_) => tokio::time::timeout(BODY_ROOM_WAIT, share.clone().acquire_many_owned(n))
-                .await
-                .ok()
-                .and_then(Result::ok),
-        };
-        let Some(room) = room else {
-            // Give back what this body holds at once: another of the organisation's bodies
-            // waiting for room may then finish.
-            (refused, held, got) = (true, None, Vec::new());
-            continue;
-        };
-        match held.as_mut() {
-            Some(h) => h.merge(room),
-            None => held = Some(room),
+        let mut rest: &[u8] = &part;
+        while !rest.is_empty() {
+            if buf.capacity() == buf.len() {
+                let size = if full.is_empty() && buf.is_empty() {
+                    FIRST_CHUNK
+                } else {
+                    CHUNK
+                };
+                let Some((c, o)) = room(&credential, &org, size).await else {
+                    // Give back what this body holds at once: another body of the same
+                    // credential or organisation waiting for room may then finish.
+                    (refused, held, full, buf) =
+                        (true, Held::default(), Vec::new(), BytesMut::new());
+                    break;
+                };
+                held.add(c, o);
+                if !buf.is_empty() {
+                    full.push(buf.split().freeze());
+                }
+                buf = BytesMut::with_capacity(size);
+            }
+            let n = rest.len().min(buf.capacity() - buf.len());
+            buf.extend_from_slice(&rest[..n]);
+            rest = &rest[n..];
         }
-        got.push(part);
     }
     if refused {
         return Ok(None);
     }
-    // One copy into a buffer of the exact size (a growing buffer would hold up to twice it).
-    let bytes = if got.len() == 1 {
-        got.swap_remove(0)
-    } else {
-        let mut buf = BytesMut::with_capacity(total);
-        got.iter().for_each(|p| buf.extend_from_slice(p));
+    let bytes = if full.is_empty() {
         buf.freeze()
+    } else {
+        // One copy into a buffer of the exact size.
+        let mut all = BytesMut::with_capacity(total);
+        full.iter().for_each(|b| all.extend_from_slice(b));
+        all.extend_from_slice(&buf);
+        all.freeze()
     };
     Ok(Some((bytes, held)))
 }
 
-fn no_room(why: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        format!("{why}; send it again"),
-    )
-}
-
-fn too_slow(deadline: Duration) -> ApiError {
-    ApiError::new(
-        StatusCode::REQUEST_TIMEOUT,
-        format!(
-            "the body did not arrive within {} s; send it again",
-            deadline.as_secs()
-        ),
-    )
-}
-
-fn too_large() -> ApiError {
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        format!("the body is larger than {MAX_BODY} bytes; send smaller batches"),
-    )
+/// `size` bytes in the credential's and the organisation's shares, waiting at most
+/// [`BODY_ROOM_WAIT`] for them.
+async fn room(
+    credential: &Arc<Semaphore>,
+    org: &Arc<Semaphore>,
+    size: usize,
+) -> Option<(OwnedSemaphorePermit, OwnedSemaphorePermit)> {
+    let n = u32::try_from(size).ok()?;
+    let both = async {
+        let c = credential.clone().acquire_many_owned(n).await.ok()?;
+        let o = org.clone().acquire_many_owned(n).await.ok()?;
+        Some((c, o))
+    };
+    tokio::time::timeout(BODY_ROOM_WAIT, both)
+        .await
+        .ok()
+        .flatten()
 }

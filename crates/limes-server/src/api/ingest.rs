@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use sha2::{Digest, Sha256};
 
-use super::{ApiError, AppState, Body};
+use super::{ApiError, AppState, Body, MAX_BODY};
 use crate::auth::Principal;
 use crate::ingest::{body, IdempotencyKey, IngestReply, RecordError};
 
@@ -68,7 +68,7 @@ pub async fn ingest(
     State(s): State<AppState>,
     p: Principal,
     headers: HeaderMap,
-    Body(body, _held): Body,
+    Body(body, _held): Body<MAX_BODY>,
 ) -> Result<Response, ApiError> {
     if !p.role.can_ingest() {
         return Err(ApiError::forbidden("send sensor records"));

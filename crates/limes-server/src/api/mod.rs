@@ -12,7 +12,7 @@ pub mod read;
 pub mod refused;
 mod witness;
 
-pub use body::{Body, OrgBodies, BODY_ROOM_WAIT, MAX_BODY};
+pub use body::{Body, BodyShares, Held, BODY_ROOM_WAIT, MAX_BODY, SMALL_BODY};
 pub use read::load_facility_ops;
 
 use axum::extract::FromRequestParts;
@@ -50,10 +50,8 @@ pub struct Limits {
     pub body_timeout: Duration,
     /// Time a CoT connection has to send its first event.
     pub cot_first_event: Duration,
-    /// KiB of arrived request bodies held at once (see [`Body`]).
-    pub body_budget: Arc<tokio::sync::Semaphore>,
-    /// Bytes of request bodies each organisation holds at once, arriving or arrived.
-    pub org_bodies: OrgBodies,
+    /// Memory for request bodies, per organisation and credential (see [`Body`]).
+    pub body_shares: BodyShares,
 }
 
 /// Everything a handler may need.
@@ -249,7 +247,11 @@ impl FromRequestParts<AppState> for Principal {
     ) -> Result<Self, Self::Rejection> {
         let p = authenticate(parts, state)?;
         // The body that follows is counted in its organisation's share ([`Body`]).
-        parts.extensions.insert(body::Sender(p.org.clone()));
+        parts.extensions.insert(body::Sender {
+            org: p.org.clone(),
+            credential: p.actor(),
+            large: p.role.can_ingest(),
+        });
         Ok(p)
     }
 }

@@ -24,7 +24,14 @@ pub async fn audit(State(state): State<AppState>, req: Request, next: Next) -> R
     let who = watched
         .then(|| super::authenticate(&parts, &state).ok())
         .flatten();
-    let (method, path) = (parts.method.clone(), parts.uri.path().to_owned());
+    // A method is any token a client likes (up to the header limit): only the standard ones
+    // are written as they are.
+    let method = match parts.method.as_str() {
+        m @ ("GET" | "HEAD" | "POST" | "PUT" | "DELETE" | "PATCH" | "OPTIONS") => m,
+        _ => "OTHER",
+    }
+    .to_owned();
+    let path = parts.uri.path().to_owned();
     let response = next.run(Request::from_parts(parts, body)).await;
     let status = response.status();
     if let (Some(p), StatusCode::FORBIDDEN | StatusCode::NOT_FOUND) = (who, status) {

@@ -30,17 +30,29 @@ pub fn known(c: &Connection, name: &str, hash: &str, now: f64) -> Result<bool, S
     .is_some())
 }
 
+/// Whether a browser's token was given at a good sign-in to any account (and is still
+/// remembered): such a browser keeps its token when it signs in to another.
+pub fn seen(c: &Connection, hash: &str) -> Result<bool, StoreError> {
+    Ok(c.query_row(
+        "SELECT 1 FROM devices WHERE hash = ?1 LIMIT 1",
+        params![hash],
+        |_| Ok(()),
+    )
+    .optional()?
+    .is_some())
+}
+
 /// Remembers (or refreshes) a browser of an account after a good sign-in, forgetting the
 /// account's oldest beyond [`MAX_PER_USER`] and any not seen within [`DAYS`].
 pub fn remember(c: &Connection, user_id: i64, hash: &str, now: f64) -> rusqlite::Result<()> {
     c.execute(
         "INSERT INTO devices (hash, user_id, seen) VALUES (?1, ?2, ?3)
-         ON CONFLICT(hash) DO UPDATE SET seen = excluded.seen WHERE user_id = excluded.user_id",
+         ON CONFLICT(hash, user_id) DO UPDATE SET seen = excluded.seen",
         params![hash, user_id, now],
     )?;
     c.execute(
-        "DELETE FROM devices WHERE seen <= ?1 OR hash IN (
-           SELECT hash FROM devices WHERE user_id = ?2 ORDER BY seen DESC LIMIT -1 OFFSET ?3)",
+        "DELETE FROM devices WHERE seen <= ?1 OR (user_id = ?2 AND hash IN (
+           SELECT hash FROM devices WHERE user_id = ?2 ORDER BY seen DESC LIMIT -1 OFFSET ?3))",
         params![now - (DAYS * 86_400) as f64, user_id, MAX_PER_USER as i64],
     )?;
     Ok(())

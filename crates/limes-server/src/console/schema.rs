@@ -26,8 +26,9 @@ CREATE TABLE IF NOT EXISTS sessions (
 -- Browsers that signed in to an account: the SHA-256 of the device cookie's token. A name
 -- locked by others' failed sign-ins still takes sign-ins from them (console/device.rs).
 CREATE TABLE IF NOT EXISTS devices (
-    hash     TEXT PRIMARY KEY,
+    hash     TEXT NOT NULL,
     user_id  INTEGER NOT NULL,
-    seen     REAL NOT NULL       -- last good sign-in, wall clock seconds since the epoch
+    seen     REAL NOT NULL,      -- last good sign-in, wall clock seconds since the epoch
+    PRIMARY KEY (hash, user_id)
 );
 "#;

@@ -389,17 +389,29 @@ pub async fn sign_in(
     }
     let console = state.console.clone();
     // A browser that signed in to this account before counts its failures apart from
-    // everyone else's (a name locked by strangers still takes its sign-ins).
+    // everyone else's (a name locked by strangers still takes its sign-ins). Without a device
+    // cookie a locked name is answered from memory, before any read of the store.
     let device = cookie(&headers, device::COOKIE).map(|t| hash_token(&t));
+    if device.is_none() {
+        if let Some(wait) = console.lockout.locked(&name, Instant::now()) {
+            return Err(locked(wait));
+        }
+    }
+    let _slot = console
+        .verify_slots
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting down"))?;
     let (n2, d2) = (name.clone(), device.clone());
-    let (user, known) = state
+    let (user, known, seen) = state
         .store
         .read(move |c| {
-            let known = match &d2 {
-                Some(h) => device::known(c, &n2, h, wall_now())?,
-                None => false,
+            let (known, seen) = match &d2 {
+                Some(h) => (device::known(c, &n2, h, wall_now())?, device::seen(c, h)?),
+                None => (false, false),
             };
-            Ok((users::find(c, &n2)?, known))
+            Ok((users::find(c, &n2)?, known, seen))
         })
         .await?;
     let lock_key = match (&device, known) {
@@ -409,17 +421,13 @@ pub async fn sign_in(
     if let Some(wait) = console.lockout.locked(&lock_key, Instant::now()) {
         return Err(locked(wait));
     }
-    let _slot = console
-        .verify_slots
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting down"))?;
     let user = user.filter(|u| !u.disabled);
-    // The lock-out's entry is its organisation's to read (the owner reads all).
-    let actor = user
-        .as_ref()
-        .map_or_else(|| "system".to_string(), |u| format!("{}/system", u.org));
+    // The lock-out's entry is its organisation's to read (the owner reads all, and only the
+    // owner reads an owner account's: its organisation's admins do not read the owner's).
+    let actor = match &user {
+        Some(u) if u.role != Role::Owner => format!("{}/system", u.org),
+        _ => "system".to_string(),
+    };
     let hash = user.as_ref().map(|u| u.hash.clone());
     let password = b.password;
     let ok = tokio::task::spawn_blocking(move || users::verify(hash.as_deref(), &password))
@@ -451,8 +459,9 @@ pub async fn sign_in(
         ));
     }
     console.lockout.clear(&lock_key);
-    // The browser keeps its device token, or gets one.
-    let device_token = (!known).then(random_hex);
+    // The browser keeps a device token it was given at a sign-in (to any account: one
+    // browser may serve several people), or gets one.
+    let device_token = (!seen).then(random_hex);
     let device_hash = device_token
         .as_deref()
         .map(hash_token)
