@@ -86,3 +86,18 @@ fn a_bad_probability_in_a_model_is_named() {
     let e = error(&format!("{GOOD}camera = {{ pd_max = 1.5 }}\n"));
     assert!(e.contains("camera.pd_max"), "{e}");
 }
+
+#[test]
+fn a_camera_pointing_nowhere_is_refused() {
+    // A NaN azimuth would let the server take a detection at any bearing.
+    let e = error(&GOOD.replace(
+        "lat = 36.0\n",
+        "lat = 36.0\ncamera = { azimuth_deg = nan }\n",
+    ));
+    assert!(e.contains("`camera.azimuth_deg`"), "{e}");
+    let e = error(&GOOD.replace(
+        "lat = 36.0\n",
+        "lat = 36.0\ncamera = { sigma_per_km = -1.0 }\n",
+    ));
+    assert!(e.contains("`camera.sigma_per_km`"), "{e}");
+}

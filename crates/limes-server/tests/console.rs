@@ -310,9 +310,16 @@ async fn a_name_locked_by_strangers_still_takes_its_own_browsers_sign_in() {
         "{locks:?}"
     );
     // The owner's account carries an organisation too, whose admins do not read its entries.
-    users::add(&t.server.state.store, "own1", "ibf", Role::Owner, PW, "test")
-        .await
-        .expect("owner");
+    users::add(
+        &t.server.state.store,
+        "own1",
+        "ibf",
+        Role::Owner,
+        PW,
+        "test",
+    )
+    .await
+    .expect("owner");
     for _ in 0..=users::FREE_FAILURES {
         t.sign_in("own1", "wrong").await;
     }

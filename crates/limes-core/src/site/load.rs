@@ -324,6 +324,12 @@ impl Validator<'_> {
         if !(c.clutter_per_scan >= 0.0 && c.clutter_per_scan.is_finite()) {
             return Err(self.err(item, "camera.clutter_per_scan", "must be zero or more"));
         }
+        if !(c.sigma_per_km >= 0.0 && c.sigma_per_km.is_finite()) {
+            return Err(self.err(item, "camera.sigma_per_km", "must be zero or more"));
+        }
+        if !c.azimuth_deg.is_finite() {
+            return Err(self.err(item, "camera.azimuth_deg", "must be a number of degrees"));
+        }
         Ok(())
     }
 
