@@ -5,7 +5,6 @@
 //! operator's name can no longer keep that operator out on the night it matters.
 
 use axum::http::HeaderValue;
-use cookie::{Cookie, SameSite};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::store::StoreError;
@@ -60,12 +59,11 @@ pub fn remember(c: &Connection, user_id: i64, hash: &str, now: f64) -> rusqlite:
 
 /// The `Set-Cookie` value giving a browser its device token (sent only to sign-in).
 pub fn set_cookie(token: &str, secure: bool) -> HeaderValue {
-    let c = Cookie::build((COOKIE, token))
-        .path("/api/v1/session")
-        .http_only(true)
-        .same_site(SameSite::Strict)
-        .secure(secure)
-        .max_age(time::Duration::days(DAYS))
-        .build();
-    HeaderValue::from_str(&c.to_string()).unwrap_or(HeaderValue::from_static(""))
+    super::session::cookie_header(
+        COOKIE,
+        token.to_owned(),
+        "/api/v1/session",
+        DAYS * 86_400,
+        secure,
+    )
 }

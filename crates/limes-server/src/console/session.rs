@@ -232,8 +232,20 @@ fn secure(state: &AppState, headers: &HeaderMap) -> bool {
 }
 
 fn set_cookie(value: String, max_age_s: i64, secure: bool) -> HeaderValue {
-    let c = Cookie::build((COOKIE, value))
-        .path("/")
+    cookie_header(COOKIE, value, "/", max_age_s, secure)
+}
+
+/// A `Set-Cookie` value as every console cookie is set: `HttpOnly`, `SameSite=Strict`,
+/// `Secure` over TLS.
+pub(super) fn cookie_header(
+    name: &'static str,
+    value: String,
+    path: &'static str,
+    max_age_s: i64,
+    secure: bool,
+) -> HeaderValue {
+    let c = Cookie::build((name, value))
+        .path(path)
         .http_only(true)
         .same_site(SameSite::Strict)
         .secure(secure)
