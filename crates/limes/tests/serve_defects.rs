@@ -230,6 +230,26 @@ fn faults_name_their_field_and_nothing_unchecked_gets_in() {
         .send()
         .expect("post");
     assert_eq!(r.status().as_u16(), 413);
+    // Far past the limit, from a client that sends the whole body before it reads the answer
+    // (Python's http.client and `requests` do): it is read to its end and answered, not cut
+    // off mid-send with a broken pipe.
+    {
+        use std::io::{Read, Write};
+        let addr = srv.http.trim_start_matches("http://");
+        let mut s = std::net::TcpStream::connect(addr).expect("connect");
+        let n = 40 * 1024 * 1024;
+        write!(
+            s,
+            "POST /api/v1/ingest HTTP/1.1\r\nHost: limes\r\nAuthorization: Bearer {sensor}\r\n\
+             Content-Length: {n}\r\n\r\n"
+        )
+        .expect("head");
+        s.write_all(&vec![b' '; n])
+            .expect("the whole body is taken, not refused mid-send");
+        let mut head = [0u8; 12];
+        s.read_exact(&mut head).expect("an answer");
+        assert_eq!(&head, b"HTTP/1.1 413");
+    }
     let v: serde_json::Value = r.json().expect("a JSON error, not plain text");
     assert!(
         v["error"].as_str().is_some_and(|e| e.contains("larger")),

@@ -30,6 +30,10 @@ const CHUNK: usize = 64 * 1024;
 /// The first buffer of a body: most bodies are small.
 const FIRST_CHUNK: usize = 4 * 1024;
 
+/// Bytes of a too-large body read (and dropped) before its 413, so that a client still
+/// sending it reads the answer; a larger one is answered at once (within the body timeout).
+const DRAIN: usize = 8 * MAX_BODY;
+
 /// Who sends a request's body (set by the caller's extractor): its organisation and
 /// credential, and whether it may send the largest bodies.
 #[derive(Clone, Debug)]
@@ -171,7 +175,7 @@ async fn arrive(
     let mut full: Vec<Bytes> = Vec::new();
     let mut buf = BytesMut::new();
     let mut held = Held::default();
-    let (mut total, mut refused) = (0usize, false);
+    let (mut total, mut refused, mut over) = (0usize, false, false);
     while let Some(part) = parts.next().await {
         let part = part.map_err(|e| {
             let inner = e.into_inner();
@@ -188,13 +192,15 @@ async fn arrive(
             }
         })?;
         total += part.len();
-        if total > limit {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("the body is larger than {limit} bytes; send smaller batches"),
-            ));
+        if total > limit && !over {
+            // Read on and drop the rest, so a stock client still sending hears the reason
+            // rather than a reset; past DRAIN the 413 goes out at once.
+            (over, held, full, buf) = (true, Held::default(), Vec::new(), BytesMut::new());
         }
-        if refused {
+        if total > DRAIN {
+            break;
+        }
+        if refused || over {
             continue;
         }
         let mut rest: &[u8] = &part;
@@ -222,6 +228,12 @@ async fn arrive(
             buf.extend_from_slice(&rest[..n]);
             rest = &rest[n..];
         }
+    }
+    if over {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body is larger than {limit} bytes; send smaller batches"),
+        ));
     }
     if refused {
         return Ok(None);
