@@ -234,9 +234,8 @@ fn faults_name_their_field_and_nothing_unchecked_gets_in() {
     // (Python's http.client and `requests` do): it is read to its end and answered, not cut
     // off mid-send with a broken pipe.
     {
-        use std::io::{Read, Write};
         let addr = srv.http.trim_start_matches("http://");
-        let mut s = std::net::TcpStream::connect(addr).expect("connect");
+        let mut s = TcpStream::connect(addr).expect("connect");
         let n = 40 * 1024 * 1024;
         write!(
             s,
