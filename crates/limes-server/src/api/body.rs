@@ -13,6 +13,7 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::{ApiError, AppState};
+use crate::auth::Principal;
 
 /// Largest ingest body accepted, bytes.
 pub const MAX_BODY: usize = 16 * 1024 * 1024;
@@ -33,15 +34,6 @@ const FIRST_CHUNK: usize = 4 * 1024;
 /// Bytes of a too-large body read (and dropped) before its 413, so that a client still
 /// sending it reads the answer; a larger one is answered at once (within the body timeout).
 const DRAIN: usize = 8 * MAX_BODY;
-
-/// Who sends a request's body (set by the caller's extractor): its organisation and
-/// credential, and whether it may send the largest bodies.
-#[derive(Clone, Debug)]
-pub(crate) struct Sender {
-    pub(crate) org: String,
-    pub(crate) credential: String,
-    pub(crate) large: bool,
-}
 
 /// Bytes of request bodies each organisation may hold at once, from their first byte until
 /// their request is answered, and half of that for each credential. One organisation's
@@ -64,11 +56,6 @@ impl BodyShares {
             orgs: Arc::default(),
             credentials: Arc::default(),
         }
-    }
-
-    /// Bytes of each organisation's share.
-    pub fn each(&self) -> usize {
-        self.each
     }
 
     /// Bytes of its share an organisation's bodies hold now.
@@ -128,13 +115,14 @@ impl<const LIMIT: usize> FromRequest<AppState> for Body<LIMIT> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let sender = req.extensions().get::<Sender>().cloned();
+        // The caller, as its extractor (which runs first) left it; the largest bodies are for
+        // credentials that may send records.
         let shares = &state.limits.body_shares;
-        let (org, credential, large) = match &sender {
-            Some(s) => (
-                shares.org(&s.org),
-                shares.credential(&s.credential),
-                s.large,
+        let (org, credential, large) = match req.extensions().get::<Principal>() {
+            Some(p) => (
+                shares.org(&p.org),
+                shares.credential(&p.actor()),
+                p.role.can_ingest(),
             ),
             None => (shares.org(""), shares.credential(""), false),
         };
@@ -172,10 +160,9 @@ async fn arrive(
     org: Arc<Semaphore>,
 ) -> Result<Option<(Bytes, Held)>, ApiError> {
     let mut parts = body.into_data_stream();
-    let mut full: Vec<Bytes> = Vec::new();
-    let mut buf = BytesMut::new();
-    let mut held = Held::default();
-    let (mut total, mut refused, mut over) = (0usize, false, false);
+    // What is kept so far; `None` once the body is dropped (too large, or no room).
+    let mut kept = Some(Kept::default());
+    let (mut total, mut over) = (0usize, false);
     while let Some(part) = parts.next().await {
         let part = part.map_err(|e| {
             let inner = e.into_inner();
@@ -192,41 +179,20 @@ async fn arrive(
             }
         })?;
         total += part.len();
-        if total > limit && !over {
+        if total > limit {
             // Read on and drop the rest, so a stock client still sending hears the reason
             // rather than a reset; past DRAIN the 413 goes out at once.
-            (over, held, full, buf) = (true, Held::default(), Vec::new(), BytesMut::new());
-        }
-        if total > DRAIN {
-            break;
-        }
-        if refused || over {
-            continue;
-        }
-        let mut rest: &[u8] = &part;
-        while !rest.is_empty() {
-            if buf.capacity() == buf.len() {
-                let size = if full.is_empty() && buf.is_empty() {
-                    FIRST_CHUNK
-                } else {
-                    CHUNK
-                };
-                let Some((c, o)) = room(&credential, &org, size).await else {
-                    // Give back what this body holds at once: another body of the same
-                    // credential or organisation waiting for room may then finish.
-                    (refused, held, full, buf) =
-                        (true, Held::default(), Vec::new(), BytesMut::new());
-                    break;
-                };
-                held.add(c, o);
-                if !buf.is_empty() {
-                    full.push(buf.split().freeze());
-                }
-                buf = BytesMut::with_capacity(size);
+            (over, kept) = (true, None);
+            if total > DRAIN {
+                break;
             }
-            let n = rest.len().min(buf.capacity() - buf.len());
-            buf.extend_from_slice(&rest[..n]);
-            rest = &rest[n..];
+        }
+        if let Some(k) = kept.as_mut() {
+            if !k.add(&part, &credential, &org).await {
+                // Give back what this body holds at once: another body of the same
+                // credential or organisation waiting for room may then finish.
+                kept = None;
+            }
         }
     }
     if over {
@@ -235,19 +201,59 @@ async fn arrive(
             format!("the body is larger than {limit} bytes; send smaller batches"),
         ));
     }
-    if refused {
-        return Ok(None);
+    Ok(kept.map(|k| k.into_body(total)))
+}
+
+/// A body's bytes kept so far: buffers filled, the one being filled, and their room.
+#[derive(Default)]
+struct Kept {
+    full: Vec<Bytes>,
+    buf: BytesMut,
+    held: Held,
+}
+
+impl Kept {
+    /// Copies a part in, taking room for each new buffer; false when there was none.
+    async fn add(
+        &mut self,
+        part: &[u8],
+        credential: &Arc<Semaphore>,
+        org: &Arc<Semaphore>,
+    ) -> bool {
+        let mut rest = part;
+        while !rest.is_empty() {
+            if self.buf.capacity() == self.buf.len() {
+                let first = self.full.is_empty() && self.buf.is_empty();
+                let size = if first { FIRST_CHUNK } else { CHUNK };
+                let Some((c, o)) = room(credential, org, size).await else {
+                    return false;
+                };
+                self.held.add(c, o);
+                if !self.buf.is_empty() {
+                    self.full.push(self.buf.split().freeze());
+                }
+                self.buf = BytesMut::with_capacity(size);
+            }
+            let n = rest.len().min(self.buf.capacity() - self.buf.len());
+            self.buf.extend_from_slice(&rest[..n]);
+            rest = &rest[n..];
+        }
+        true
     }
-    let bytes = if full.is_empty() {
-        buf.freeze()
-    } else {
-        // One copy into a buffer of the exact size.
-        let mut all = BytesMut::with_capacity(total);
-        full.iter().for_each(|b| all.extend_from_slice(b));
-        all.extend_from_slice(&buf);
-        all.freeze()
-    };
-    Ok(Some((bytes, held)))
+
+    /// The whole body (`total` bytes) and the room it holds.
+    fn into_body(self, total: usize) -> (Bytes, Held) {
+        let bytes = if self.full.is_empty() {
+            self.buf.freeze()
+        } else {
+            // One copy into a buffer of the exact size.
+            let mut all = BytesMut::with_capacity(total);
+            self.full.iter().for_each(|b| all.extend_from_slice(b));
+            all.extend_from_slice(&self.buf);
+            all.freeze()
+        };
+        (bytes, self.held)
+    }
 }
 
 /// `size` bytes in the credential's and the organisation's shares, waiting at most

@@ -113,7 +113,6 @@ pub fn router(state: AppState) -> Router {
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
             state.limits.body_timeout,
         ))
-        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }
 
@@ -245,13 +244,14 @@ impl FromRequestParts<AppState> for Principal {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        // Authenticated once per request: by the refusal audit's middleware under `/api/`,
+        // which leaves the caller here, or now. The body that follows reads it too (it is
+        // counted in its sender's shares, [`Body`]).
+        if let Some(p) = parts.extensions.get::<Principal>() {
+            return Ok(p.clone());
+        }
         let p = authenticate(parts, state)?;
-        // The body that follows is counted in its organisation's share ([`Body`]).
-        parts.extensions.insert(body::Sender {
-            org: p.org.clone(),
-            credential: p.actor(),
-            large: p.role.can_ingest(),
-        });
+        parts.extensions.insert(p.clone());
         Ok(p)
     }
 }

@@ -19,11 +19,15 @@ const MAX_PATH: usize = 200;
 
 /// The middleware: passes the request on, then audits a refusal of a known caller.
 pub async fn audit(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     let watched = parts.uri.path().starts_with("/api/");
     let who = watched
         .then(|| super::authenticate(&parts, &state).ok())
         .flatten();
+    if let Some(p) = &who {
+        // The handler's extractor takes the caller from here rather than again.
+        parts.extensions.insert(p.clone());
+    }
     // A method is any token a client likes (up to the header limit): only the standard ones
     // are written as they are.
     let method = match parts.method.as_str() {
