@@ -36,6 +36,7 @@ fn the_document_validates_and_keeps_the_ingest_body() {
     );
     for p in [
         "/api/v1/alerts/{id}/cap",
+        "/api/v1/cap/feed",
         "/api/v1/stream",
         "/api/v1/tokens",
         "/api/v1/events",

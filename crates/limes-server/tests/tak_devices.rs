@@ -504,11 +504,15 @@ async fn a_sensor_certificate_speaks_for_its_sensor_only() {
     let mut s = connect(server.cot_tls.expect("TLS bound"), from_p12(&ca, &cert))
         .await
         .expect("handshake");
-    // A ping first (its uid is not the sensor's; it stores nothing), then its heartbeat and a
+    // A ping first (its uid is not the sensor's; it stores nothing, and is answered), then its heartbeat and a
     // detection (any other uid's `a-…` event is a detection of this sensor).
     s.write_all(event("takPing", "t-x-c-t", "").as_bytes())
         .await
         .expect("write");
+    // It is answered, as a TAK server answers a device's pings.
+    read_until(&mut s, &["t-x-c-t-r"])
+        .await
+        .expect("the sensor's ping is answered");
     s.write_all(event(&sensor.id, "a-f-G-E-S", "").as_bytes())
         .await
         .expect("write");

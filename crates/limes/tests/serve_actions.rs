@@ -669,6 +669,7 @@ fn every_role_of_every_organisation_gets_exactly_its_rights_on_every_endpoint() 
             Needs::Read,
             404,
         ),
+        ("GET", "/api/v1/cap/feed".into(), "", Needs::Read, 200),
         (
             "POST",
             format!("/api/v1/alerts/{NONE}/ack"),

@@ -248,6 +248,10 @@ struct Night {
     /// CAP messages per organisation: (alert key, rev, XML), and the files written.
     cap: BTreeMap<&'static str, Vec<(String, String)>>,
     cap_files: Vec<PathBuf>,
+    /// Per organisation: each alert id's latest revision with a CAP message, and that message.
+    cap_latest: BTreeMap<&'static str, BTreeMap<String, (u64, String)>>,
+    /// Per organisation: its CAP feed in full, and with `limit=1` (status, content type, body).
+    feeds: BTreeMap<&'static str, [(u16, String, String); 2]>,
     /// SSE events per organisation.
     sse: BTreeMap<&'static str, Vec<(String, Value)>>,
     /// CoT events per TAK client uid, and frames a standard XML parser refused.
@@ -260,6 +264,22 @@ struct Night {
 fn night() -> &'static Night {
     static N: OnceLock<Night> = OnceLock::new();
     N.get_or_init(run_night)
+}
+
+/// GET returning the status, the content type and the body.
+fn get_typed(srv: &Srv, token: &str, path: &str) -> (u16, String, String) {
+    let r = client()
+        .get(format!("{}{path}", srv.http))
+        .bearer_auth(token)
+        .send()
+        .expect("GET");
+    let ctype = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    (r.status().as_u16(), ctype, r.text().unwrap_or_default())
 }
 
 fn run_night() -> Night {
@@ -361,6 +381,8 @@ fn run_night() -> Night {
     let mut rest_one = BTreeMap::new();
     let mut cap = BTreeMap::new();
     let mut cap_files = Vec::new();
+    let mut cap_latest = BTreeMap::new();
+    let mut feeds = BTreeMap::new();
     let cap_dir = dir.path().join("cap");
     std::fs::create_dir_all(&cap_dir).expect("cap dir");
     for s in &SPECS {
@@ -371,6 +393,7 @@ fn run_night() -> Night {
         let facilities = f["facilities"].as_array().expect("facilities").clone();
         let mut ones = Vec::new();
         let mut caps = Vec::new();
+        let mut latest = BTreeMap::new();
         for a in &alerts {
             let id = a["id"].as_str().expect("id");
             ones.push(srv.get(tok, &format!("/api/v1/alerts/{id}")));
@@ -381,6 +404,7 @@ fn run_night() -> Night {
                     let f = cap_dir.join(format!("{}-{id}-{rev}.xml", s.org));
                     std::fs::write(&f, &xml).expect("write");
                     cap_files.push(f);
+                    latest.insert(id.to_string(), (rev, xml.clone()));
                     caps.push((key(a), xml));
                 } else {
                     assert_eq!(st, 404, "CAP rev {rev} for {}: {xml}", s.org);
@@ -390,6 +414,14 @@ fn run_night() -> Night {
         rest.insert(s.org, (live_tracks[s.org].clone(), alerts, facilities));
         rest_one.insert(s.org, ones);
         cap.insert(s.org, caps);
+        cap_latest.insert(s.org, latest);
+        feeds.insert(
+            s.org,
+            [
+                get_typed(&srv, tok, "/api/v1/cap/feed?limit=500"),
+                get_typed(&srv, tok, "/api/v1/cap/feed?limit=1"),
+            ],
+        );
     }
     let delivered = wait_for(30.0, || {
         let (_, st) = srv.get(&owner, "/api/v1/stats");
@@ -424,6 +456,8 @@ fn run_night() -> Night {
         rest_one,
         cap,
         cap_files,
+        cap_latest,
+        feeds,
         sse,
         cot,
         hooks,
@@ -566,6 +600,128 @@ fn cap_messages_validate_and_each_organisation_has_its_own_sequence() {
         invalid.is_empty(),
         "CAP messages failing the OASIS CAP 1.2 schema: {invalid:#?}"
     );
+}
+
+/// An Atom feed as a stock feed reader (feedparser) reads it, as if fetched from
+/// `http://limes.test/api/v1/cap/feed` with the content type the server gave (so relative links
+/// are resolved, and the type judged, as a client's are).
+fn read_feed(ctype: &str, xml: &str) -> Value {
+    let script = r#"
+import sys, json, feedparser
+d = feedparser.parse(sys.stdin.read(),
+    response_headers={"content-location": "http://limes.test/api/v1/cap/feed",
+                      "content-type": sys.argv[1]})
+print(json.dumps({
+    "bozo": bool(d.bozo), "error": str(d.get("bozo_exception", "")), "version": d.version,
+    "id": d.feed.get("id"), "updated": d.feed.get("updated"),
+    "entries": [{"id": e.id, "title": e.title, "updated": e.updated,
+                 "links": [{"href": l.href, "type": l.get("type"), "rel": l.get("rel")}
+                           for l in e.links]} for e in d.entries]}))
+"#;
+    let mut child = Command::new("python3")
+        .env("PYTHONPATH", python_packages())
+        .arg("-c")
+        .arg(script)
+        .arg(ctype)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(xml.as_bytes())
+        .expect("write the feed");
+    let out = child.wait_with_output().expect("feedparser");
+    assert!(
+        out.status.success(),
+        "feedparser: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("feedparser's JSON")
+}
+
+#[test]
+fn the_cap_feed_lists_each_organisations_latest_message_about_each_alert() {
+    let n = night();
+    let field = |m: &str, name: &str| -> String {
+        m.split(&format!("<{name}>"))
+            .nth(1)
+            .and_then(|x| x.split(&format!("</{name}>")).next())
+            .expect(name)
+            .to_string()
+    };
+    for s in &SPECS {
+        let [(st, ctype, xml), (st1, ctype1, xml1)] = &n.feeds[s.org];
+        assert_eq!((*st, *st1), (200, 200), "{}: {xml} {xml1}", s.org);
+        assert_eq!(ctype, "application/atom+xml", "{}", s.org);
+        let f = read_feed(ctype, xml);
+        assert_eq!(f["bozo"], false, "{}: {f}", s.org);
+        assert_eq!(f["version"], "atom10", "{}", s.org);
+        let latest = &n.cap_latest[s.org];
+        let entries = f["entries"].as_array().expect("entries");
+        let mut listed = BTreeSet::new();
+        for e in entries {
+            let link = e["links"]
+                .as_array()
+                .expect("links")
+                .iter()
+                .find(|l| l["rel"] == "alternate")
+                .expect("a link to the message");
+            assert_eq!(link["type"], "application/cap+xml", "{e}");
+            let (id, rev) = link["href"]
+                .as_str()
+                .and_then(|h| h.strip_prefix("http://limes.test/api/v1/alerts/"))
+                .and_then(|h| h.split_once("/cap?rev="))
+                .expect("a link to a CAP message");
+            // The entry is the latest message the organisation has about the alert: its
+            // identifier and its time.
+            let (want_rev, cap) = latest
+                .get(id)
+                .unwrap_or_else(|| panic!("{}: {id} is listed but has no CAP message", s.org));
+            assert_eq!(rev, want_rev.to_string(), "{}: {e}", s.org);
+            assert_eq!(
+                e["id"],
+                format!("urn:limes:cap:{}", field(cap, "identifier")),
+                "{}",
+                s.org
+            );
+            let sent = field(cap, "sent");
+            assert_eq!(
+                e["updated"].as_str().map(|u| &u[..19]),
+                Some(&sent[..19]),
+                "{}: {e}",
+                s.org
+            );
+            assert!(listed.insert(id.to_string()), "{}: {id} twice", s.org);
+        }
+        // Every alert with a message is listed, and nothing else.
+        assert_eq!(
+            listed,
+            latest.keys().cloned().collect::<BTreeSet<_>>(),
+            "{}",
+            s.org
+        );
+        // Newest first; `limit=1` gives the newest.
+        let times: Vec<&str> = entries
+            .iter()
+            .map(|e| e["updated"].as_str().expect("updated"))
+            .collect();
+        assert!(
+            times.windows(2).all(|w| w[0] >= w[1]),
+            "{}: {times:?}",
+            s.org
+        );
+        let one = read_feed(ctype1, xml1);
+        let one = one["entries"].as_array().expect("entries");
+        assert_eq!(one.len(), entries.len().min(1), "{}", s.org);
+        if let Some(first) = entries.first() {
+            assert_eq!(one[0]["updated"], first["updated"], "{}", s.org);
+        }
+    }
 }
 
 #[test]

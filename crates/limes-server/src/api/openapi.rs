@@ -106,6 +106,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(alerts::list))
         .routes(routes!(alerts::one))
         .routes(routes!(crate::deliver::cap::cap))
+        .routes(routes!(crate::deliver::cap::feed::feed))
         .routes(routes!(alerts::ack))
         .routes(routes!(alerts::assign))
         .routes(routes!(alerts::resolve))

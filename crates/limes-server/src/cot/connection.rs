@@ -174,7 +174,13 @@ where
     };
     let end = match role {
         Role::Sensor { sensor, principal } => {
-            sensor_loop(st, frames, &sensor, &principal, conn, ev, revoked).await
+            let me = Sensor {
+                id: &sensor,
+                principal: &principal,
+                conn,
+                replies: tx,
+            };
+            sensor_loop(st, frames, &me, ev, revoked).await
         }
         Role::Client { principal } => {
             client_loop(st, relays, frames, &principal, conn, tx, revoked, ev).await
@@ -249,19 +255,32 @@ fn identify(st: &AppState, ev: &CotEvent, cred: &Credential) -> Result<Role, Str
     Ok(Role::Client { principal })
 }
 
-/// A sensor's connection until it ends (`Ok`) or its certificate is revoked (`Err`).
+/// A sensor connection, once identified.
+struct Sensor<'a> {
+    /// The sensor it sends for.
+    id: &'a str,
+    /// Its credential.
+    principal: &'a Principal,
+    /// The connection's number (in logs).
+    conn: u64,
+    /// Its writer: the replies to its pings.
+    replies: &'a mpsc::Sender<Arc<str>>,
+}
+
+/// A sensor's connection until it ends (`Ok`) or its certificate is revoked (`Err`). Its
+/// pings are answered, as a TAK server does, so a device that watches its link by them does
+/// not drop it.
 async fn sensor_loop<R>(
     st: &AppState,
     frames: &mut FramedRead<R, CotCodec>,
-    sensor: &str,
-    principal: &Principal,
-    conn: u64,
+    me: &Sensor<'_>,
     first: CotEvent,
     revoked: &CancellationToken,
 ) -> Result<(), String>
 where
     R: AsyncRead + Unpin,
 {
+    let (sensor, principal, conn) = (me.id, me.principal, me.conn);
     let mut index = 1u64;
     let mut refused = 0u64;
     let mut pending = vec![(index, first)];
@@ -285,6 +304,20 @@ where
         }
         let mut batch = Batch::default();
         for (i, ev) in pending.drain(..) {
+            if ev.kind == "t-x-c-t" {
+                // Its replies are only these; a sensor that reads none of 4,096 is not
+                // watching its link, and is cut as a client would be.
+                if me
+                    .replies
+                    .try_send(encode::pong(st.clock.now()).into())
+                    .is_err()
+                {
+                    st.metrics.cot_slow_clients.inc();
+                    tracing::warn!("CoT sensor {sensor} (connection {conn}): does not read its replies; closing");
+                    return Ok(());
+                }
+                continue;
+            }
             let Some(rec) = to_record(sensor, &ev) else {
                 continue;
             };

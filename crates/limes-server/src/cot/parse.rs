@@ -3,7 +3,7 @@
 //! errors. Every error names the element and attribute at fault.
 
 use quick_xml::events::{BytesStart, Event};
-use quick_xml::Reader;
+use quick_xml::{Reader, XmlVersion};
 
 /// A parsed CoT event.
 #[derive(Clone, Debug, PartialEq, Default)]
@@ -85,7 +85,7 @@ fn attrs(e: &BytesStart, element: &str) -> Result<Vec<(String, String)>, CotErro
         let a = a.map_err(|x| err(element, "", format!("bad attribute: {x}")))?;
         let key = String::from_utf8_lossy(a.key.as_ref()).into_owned();
         let value = a
-            .unescape_value()
+            .decoded_and_normalized_value(XmlVersion::Implicit1_0, e.decoder())
             .map_err(|x| err(element, &key, format!("bad value: {x}")))?
             .into_owned();
         out.push((key, value));

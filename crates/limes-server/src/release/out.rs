@@ -183,7 +183,8 @@ pub enum AlertOut {
 }
 
 impl AlertOut {
-    fn base_id(&self) -> &str {
+    /// The caller's opaque id of the alert.
+    pub fn base_id(&self) -> &str {
         match self {
             AlertOut::Full(a) => &a.id,
             AlertOut::Coarse(a) => &a.base.id,

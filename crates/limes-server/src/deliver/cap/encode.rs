@@ -22,7 +22,8 @@ pub enum MsgType {
 }
 
 impl MsgType {
-    fn name(&self) -> &'static str {
+    /// The CAP name of the type.
+    pub fn name(&self) -> &'static str {
         match self {
             MsgType::Alert => "Alert",
             MsgType::Update => "Update",
@@ -91,6 +92,30 @@ pub fn identifier(site: &str, org: &str, alert: &str, rev: u32, msg: &MsgType) -
     }
 }
 
+/// What a message says in words, written alike in CAP and in the feed.
+pub struct Words {
+    /// The event (`mass breakout`).
+    pub event: String,
+    /// The headline: the event and its count.
+    pub headline: String,
+    /// The description: the summary the organisation is released.
+    pub description: String,
+}
+
+/// The words of a released alert.
+pub fn words(out: &AlertOut) -> Words {
+    let s = out.summary();
+    let event = s.kind.name().replace('_', " ");
+    Words {
+        headline: format!("{event}: {}", s.count),
+        description: match out {
+            AlertOut::Full(f) => f.view.alert.summary.clone(),
+            _ => s.summary.clone(),
+        },
+        event,
+    }
+}
+
 /// Writes the CAP XML of one message.
 pub fn message(m: &Message<'_>) -> Option<String> {
     let crate::release::Out::Alert(out) = &m.released.out else {
@@ -138,12 +163,12 @@ pub fn message(m: &Message<'_>) -> Option<String> {
             .collect();
         let _ = writeln!(x, "<references>{}</references>", refs.join(" "));
     }
-    let event = s.kind.name().replace('_', " ");
+    let Words {
+        event,
+        headline,
+        description,
+    } = words(out);
     let cancel = m.msg_type == MsgType::Cancel;
-    let description = match out {
-        AlertOut::Full(f) => f.view.alert.summary.clone(),
-        _ => s.summary.clone(),
-    };
     let _ = write!(
         x,
         "<info>\n<language>en</language>\n<category>Security</category>\n<event>{}</event>\n\
@@ -154,7 +179,7 @@ pub fn message(m: &Message<'_>) -> Option<String> {
         severity(s.severity),
         if m.released.detail == Detail::Full { "Observed" } else { "Likely" },
         e(m.site),
-        e(&format!("{event}: {}", s.count)),
+        e(&headline),
         e(&description),
     );
     for (name, value) in [

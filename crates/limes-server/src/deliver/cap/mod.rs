@@ -1,4 +1,5 @@
-//! CAP 1.2 for partners: `GET /api/v1/alerts/{id}/cap[?rev=n]`.
+//! CAP 1.2 for partners: `GET /api/v1/alerts/{id}/cap[?rev=n]`, and the index feed of the
+//! latest message about each alert, `GET /api/v1/cap/feed` ([`feed`]).
 //!
 //! Each organisation has its own sequence of messages about an alert: the first revision
 //! released to it is its `Alert` (even if the alert was raised earlier, under a kind or in a
@@ -7,6 +8,7 @@
 //! caller is answered exactly like an alert that does not exist.
 
 pub mod encode;
+pub mod feed;
 
 use axum::extract::{Path, Query, State};
 use axum::http::header;
@@ -93,6 +95,29 @@ pub fn sequence(
     out
 }
 
+/// Every stored revision of alert `internal`, in order, and when its life cycle last changed:
+/// what [`sequence`] is computed from.
+pub fn history(
+    c: &rusqlite::Connection,
+    internal: u64,
+) -> Result<(Vec<AlertRecord>, Option<f64>), crate::store::StoreError> {
+    let life_at: Option<f64> = c
+        .query_row(
+            "SELECT changed_at FROM alerts WHERE id = ?1",
+            params![internal as i64],
+            |r| r.get(0),
+        )
+        .optional()?
+        .flatten();
+    let mut stmt = c.prepare_cached("SELECT body FROM alert_revs WHERE id = ?1 ORDER BY rev")?;
+    let revs = stmt
+        .query_map(params![internal as i64], |r| r.get::<_, String>(0))?
+        .filter_map(|r| r.ok())
+        .filter_map(|b| serde_json::from_str::<AlertRecord>(&b).ok())
+        .collect();
+    Ok((revs, life_at))
+}
+
 /// Query of the CAP endpoint.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -124,25 +149,9 @@ pub async fn cap(
         .ok_or_else(ApiError::no_alert)?;
     let (view, revs, life_at) = s
         .store
-        .read(move |c| {
-            let view = crate::lifecycle::load(c, internal)?;
-            let life_at: Option<f64> = c
-                .query_row(
-                    "SELECT changed_at FROM alerts WHERE id = ?1",
-                    params![internal as i64],
-                    |r| r.get(0),
-                )
-                .optional()?
-                .flatten();
-            let mut stmt = c.prepare("SELECT body FROM alert_revs WHERE id = ?1 ORDER BY rev")?;
-            let revs = stmt
-                .query_map(params![internal as i64], |r| r.get::<_, String>(0))?
-                .filter_map(|r| r.ok())
-                .filter_map(|b| serde_json::from_str::<AlertRecord>(&b).ok())
-                .collect::<Vec<_>>();
-            Ok((view, revs, life_at))
-        })
-        .await?;
+        .read(move |c| Ok((crate::lifecycle::load(c, internal)?, history(c, internal)?)))
+        .await
+        .map(|(v, (revs, life_at))| (v, revs, life_at))?;
     let view = view.ok_or_else(ApiError::no_alert)?;
     let org = s.policy.org(&p.org).ok_or_else(ApiError::no_alert)?;
     let steps = sequence(&s.policy, &p.org, &revs, &view.life, life_at);

@@ -192,14 +192,26 @@ pub fn pong(now: f64) -> String {
     })
 }
 
-/// An event a refused client can show before the connection closes: why it was refused.
+/// The uid the server speaks as in chat.
+const SERVER_UID: &str = "limes-server";
+
+/// An event a refused client shows before the connection closes: why it was refused, as a
+/// GeoChat message from `LIMES` to all chat rooms (the shape ATAK, WinTAK and iTAK display).
 pub fn refusal(now: f64, reason: &str) -> String {
+    let room = "All Chat Rooms";
+    let message_id = format!("{:016x}", rand::random::<u64>());
     let detail = format!(
-        "<contact callsign=\"LIMES\"/><remarks>Connection refused: {}</remarks>",
+        "<__chat parent=\"RootContactGroup\" groupOwner=\"false\" messageId=\"{message_id}\" \
+         chatroom=\"{room}\" id=\"{room}\" senderCallsign=\"LIMES\">\
+         <chatgrp uid0=\"{SERVER_UID}\" uid1=\"{room}\" id=\"{room}\"/></__chat>\
+         <link uid=\"{SERVER_UID}\" type=\"a-f-G-U-C\" relation=\"p-p\"/>\
+         <remarks source=\"BAO.F.ATAK.{SERVER_UID}\" to=\"{room}\" time=\"{}\">\
+         Connection refused: {}</remarks>",
+        iso(now),
         escape(reason)
     );
     write(&Ev {
-        uid: "limes-refusal",
+        uid: &format!("GeoChat.{SERVER_UID}.{room}.{message_id}"),
         kind: "b-t-f",
         how: "h-g-i-g-o",
         time: now,
@@ -209,4 +221,38 @@ pub fn refusal(now: f64, reason: &str) -> String {
         ce: 9_999_999.0,
         detail: &detail,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn a_refusal_is_a_geochat_message_to_all_rooms() {
+        let x = refusal(1_700_000_000.0, "a <bad> credential");
+        let ev = crate::cot::parse::parse(x.as_bytes()).expect("it parses");
+        assert_eq!(ev.kind, "b-t-f");
+        assert!(
+            ev.uid.starts_with("GeoChat.limes-server.All Chat Rooms."),
+            "{x}"
+        );
+        for part in [
+            "<__chat parent=\"RootContactGroup\"",
+            "chatroom=\"All Chat Rooms\"",
+            "senderCallsign=\"LIMES\"",
+            "<chatgrp uid0=\"limes-server\"",
+            "<remarks source=\"BAO.F.ATAK.limes-server\" to=\"All Chat Rooms\"",
+            ">Connection refused: a &lt;bad&gt; credential</remarks>",
+        ] {
+            assert!(x.contains(part), "{part}: {x}");
+        }
+        // Each message has its own id (a client keeps one line per message id).
+        assert_ne!(
+            ev.uid,
+            crate::cot::parse::parse(refusal(1.0, "x").as_bytes())
+                .unwrap()
+                .uid
+        );
+    }
 }
