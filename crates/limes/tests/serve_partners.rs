@@ -870,6 +870,20 @@ fn stock_tak_clients_get_parseable_frames_with_what_is_released() {
             .filter_map(|e| e["uid"].as_str().map(str::to_string))
             .collect()
     };
+    // A relayed position keeps its team (TAK's own names) and never the sender's endpoint.
+    let relayed: Vec<&Value> = n.cot["ibf-tak"]
+        .0
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["uid"] == "ibf-tak-2")
+        .collect();
+    assert!(
+        relayed
+            .iter()
+            .all(|e| e["group"] == "Cyan" && e["endpoint"].is_null()),
+        "{relayed:?}"
+    );
     assert!(uids("ibf-tak").contains("ibf-tak-2"), "relay to ibf-tak");
     assert!(uids("ibf-tak-2").contains("ibf-tak"), "relay to ibf-tak-2");
     assert!(

@@ -1,5 +1,6 @@
 """A TAK client built on PyTAK (a real TAK client library): connects to a CoT server,
-authenticates in its first event (when given a token), pings, sends its position twice, and
+authenticates in its first event (when given a token), pings, sends its position (with a team,
+as ATAK does) twice, and
 prints as JSON every event it receives until its standard input closes (or the server closes
 the connection). Each frame is parsed with Python's standard XML parser exactly as split on
 </event> by PyTAK, as a stock client does.
@@ -21,6 +22,11 @@ def own_position(uid, token):
     detail = ev.find("detail")
     if detail is None:
         detail = ET.SubElement(ev, "detail")
+    # A team, as ATAK sends it, and its endpoint (which the relay must not pass on).
+    ET.SubElement(detail, "__group", name="Cyan", role="Team Member")
+    contact = detail.find("contact")
+    if contact is not None:
+        contact.set("endpoint", "192.0.2.7:4242:tcp")
     if token:
         ET.SubElement(detail, "limes", token=token)
     return ET.tostring(ev)
@@ -74,6 +80,10 @@ async def main(url, token, uid):
             "ce": float(point.get("ce")) if point is not None else None,
             "emergency": detail is not None and detail.find("emergency") is not None,
             "limes": detail is not None and detail.find("limes") is not None,
+            "group": detail.find("__group").get("name")
+            if detail is not None and detail.find("__group") is not None else None,
+            "endpoint": detail.find("contact").get("endpoint")
+            if detail is not None and detail.find("contact") is not None else None,
         })
     for t in tasks:
         t.cancel()

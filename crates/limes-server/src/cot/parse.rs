@@ -34,6 +34,78 @@ pub struct CotEvent {
     pub count: Option<u32>,
     /// `<detail><contact callsign="…"/>`.
     pub callsign: Option<String>,
+    /// `<point hae="…">`, metres above the ellipsoid, when given and known.
+    pub hae: Option<f64>,
+    /// `<detail><__group name="…" role="…"/>`: a TAK client's team colour and role, when both
+    /// are among TAK's own (kept as the server's strings, never the client's).
+    pub group: Option<(&'static str, &'static str)>,
+    /// `<detail><track course="…" speed="…"/>`: degrees from north and m/s, when both are
+    /// numbers in range.
+    pub track: Option<(f64, f64)>,
+    /// `<detail><status battery="…"/>`: percent.
+    pub battery: Option<u8>,
+}
+
+/// TAK's team colours (`__group name`).
+pub const TEAMS: [&str; 14] = [
+    "White",
+    "Yellow",
+    "Orange",
+    "Magenta",
+    "Red",
+    "Maroon",
+    "Purple",
+    "Dark Blue",
+    "Blue",
+    "Cyan",
+    "Teal",
+    "Green",
+    "Dark Green",
+    "Brown",
+];
+
+/// TAK's team roles (`__group role`).
+pub const ROLES: [&str; 8] = [
+    "Team Member",
+    "Team Lead",
+    "HQ",
+    "Sniper",
+    "Medic",
+    "Forward Observer",
+    "RTO",
+    "K9",
+];
+
+/// The detail elements [`tak_detail`] reads.
+const TAK_DETAIL: [&str; 3] = ["__group", "track", "status"];
+
+/// The TAK client detail the relay passes on, read leniently: a value that is not one TAK
+/// writes is left out (the event is still taken), since it only decorates a position.
+fn tak_detail(ev: &mut CotEvent, name: &str, attrs: &[(String, String)]) {
+    let get = |k: &str| attrs.iter().find(|(a, _)| a == k).map(|(_, v)| v.trim());
+    let num = |k: &str| {
+        get(k)
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|x| x.is_finite())
+    };
+    match name {
+        "__group" => {
+            let team = get("name").and_then(|v| TEAMS.iter().find(|t| **t == v));
+            let role = get("role").and_then(|v| ROLES.iter().find(|r| **r == v));
+            ev.group = team.zip(role).map(|(t, r)| (*t, *r));
+        }
+        "track" => {
+            let course = num("course").filter(|c| (0.0..=360.0).contains(c));
+            let speed = num("speed").filter(|s| (0.0..1000.0).contains(s));
+            ev.track = course.zip(speed);
+        }
+        "status" => {
+            ev.battery = num("battery")
+                .filter(|b| (0.0..=100.0).contains(b))
+                .map(|b| b as u8);
+        }
+        _ => {}
+    }
 }
 
 /// A CoT event could not be read.
@@ -163,6 +235,13 @@ pub fn parse(bytes: &[u8]) -> Result<CotEvent, CotError> {
                         match k.as_str() {
                             "lat" => ev.lat = number("point", "lat", &v)?,
                             "lon" => ev.lon = number("point", "lon", &v)?,
+                            "hae" => {
+                                ev.hae = v
+                                    .trim()
+                                    .parse::<f64>()
+                                    .ok()
+                                    .filter(|h| h.is_finite() && h.abs() < 100_000.0)
+                            }
                             "ce" => {
                                 let ce = number("point", "ce", &v)?;
                                 if ce <= 0.0 {
@@ -221,6 +300,11 @@ pub fn parse(bytes: &[u8]) -> Result<CotEvent, CotError> {
                         if k == "callsign" {
                             ev.callsign = Some(v);
                         }
+                    }
+                } else if in_detail && depth == 2 && TAK_DETAIL.contains(&name.as_str()) {
+                    // Lenient: a malformed decoration is left out, not the event refused.
+                    if let Ok(a) = attrs(&s, &name) {
+                        tak_detail(&mut ev, &name, &a);
                     }
                 }
                 if !empty {

@@ -8,6 +8,7 @@
 
 use quick_xml::escape::escape;
 use std::collections::HashMap;
+use std::fmt::Write;
 use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
@@ -181,17 +182,32 @@ impl Relays {
     }
 }
 
-/// A client's event as relayed: uid, type, how, times, point and call sign only.
+/// A client's event as relayed: uid, type, how, times, point, call sign, and the TAK detail
+/// [`CotEvent`] keeps (team and role, course and speed, battery), written from parsed values.
+/// Nothing else a client put in its event is passed on: not its network endpoint, which would
+/// tell colleagues where it connects from, nor free text.
 pub fn reencode(ev: &CotEvent) -> String {
-    let callsign = ev
-        .callsign
-        .as_deref()
-        .map(|c| format!("<contact callsign=\"{}\"/>", escape(c)))
-        .unwrap_or_default();
+    let mut detail = String::new();
+    if let Some(c) = ev.callsign.as_deref() {
+        let _ = write!(detail, "<contact callsign=\"{}\"/>", escape(c));
+    }
+    if let Some((team, role)) = ev.group {
+        // Both are TAK's own names (parse keeps no others).
+        let _ = write!(detail, "<__group name=\"{team}\" role=\"{role}\"/>");
+    }
+    if let Some((course, speed)) = ev.track {
+        let _ = write!(
+            detail,
+            "<track course=\"{course:.1}\" speed=\"{speed:.2}\"/>"
+        );
+    }
+    if let Some(b) = ev.battery {
+        let _ = write!(detail, "<status battery=\"{b}\"/>");
+    }
     format!(
         "<event version=\"2.0\" uid=\"{}\" type=\"{}\" how=\"{}\" time=\"{}\" start=\"{}\" stale=\"{}\">\
-         <point lat=\"{:.7}\" lon=\"{:.7}\" hae=\"9999999.0\" ce=\"{:.1}\" le=\"9999999.0\"/>\
-         <detail>{callsign}</detail></event>",
+         <point lat=\"{:.7}\" lon=\"{:.7}\" hae=\"{:.1}\" ce=\"{:.1}\" le=\"9999999.0\"/>\
+         <detail>{detail}</detail></event>",
         escape(&ev.uid),
         escape(&ev.kind),
         escape(ev.how.as_deref().unwrap_or("h-e")),
@@ -200,6 +216,7 @@ pub fn reencode(ev: &CotEvent) -> String {
         iso(ev.stale.max(ev.time)),
         ev.lat,
         ev.lon,
+        ev.hae.unwrap_or(9_999_999.0),
         ev.ce.unwrap_or(9_999_999.0),
     )
 }
@@ -216,4 +233,71 @@ fn disconnect(uid: &str, now: f64) -> String {
         iso(now + 20.0),
         escape(uid)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::cot::parse::parse;
+
+    /// A position report as ATAK sends it (its detail trimmed to what matters here).
+    fn atak_pli(group: &str, track: &str) -> String {
+        format!(
+            r#"<event version="2.0" uid="ANDROID-0123456789abcdef" type="a-f-G-U-C" how="m-g" time="2026-11-29T10:00:00.000Z" start="2026-11-29T10:00:00.000Z" stale="2026-11-29T10:06:00.000Z"><point lat="36.5" lon="41.2" hae="312.4" ce="9.9" le="9999999.0"/><detail><takv os="34" version="5.2.0.8" device="GOOGLE PIXEL 7" platform="ATAK-CIV"/><contact endpoint="192.0.2.7:4242:tcp" callsign="EAGLE"/><uid Droid="EAGLE"/><precisionlocation altsrc="GPS" geopointsrc="GPS"/>{group}<status battery="87"/>{track}</detail></event>"#
+        )
+    }
+
+    #[test]
+    fn a_relayed_position_keeps_team_course_and_battery_but_not_the_endpoint() {
+        let ev = parse(
+            atak_pli(
+                r#"<__group role="Team Lead" name="Cyan"/>"#,
+                r#"<track course="271.5" speed="1.25"/>"#,
+            )
+            .as_bytes(),
+        )
+        .expect("an ATAK position report parses");
+        let x = reencode(&ev);
+        for part in [
+            r#"<contact callsign="EAGLE"/>"#,
+            r#"<__group name="Cyan" role="Team Lead"/>"#,
+            r#"<track course="271.5" speed="1.25"/>"#,
+            r#"<status battery="87"/>"#,
+            r#"hae="312.4""#,
+        ] {
+            assert!(x.contains(part), "{part}: {x}");
+        }
+        for absent in ["192.0.2.7", "endpoint", "takv", "PIXEL", "Droid"] {
+            assert!(!x.contains(absent), "{absent}: {x}");
+        }
+        assert_eq!(
+            parse(x.as_bytes()).expect("the relayed event parses").group,
+            ev.group
+        );
+    }
+
+    #[test]
+    fn decoration_that_is_not_taks_own_is_left_out_and_the_position_kept() {
+        for (group, track) in [
+            (
+                r#"<__group role="Team Lead" name="Cyan&quot;/&gt;&lt;x"/>"#,
+                r#"<track course="NaN" speed="1"/>"#,
+            ),
+            (
+                r#"<__group role="Boss" name="Cyan"/>"#,
+                r#"<track course="400" speed="-3"/>"#,
+            ),
+            (
+                r#"<__group role="Team Lead" name="&bogus;"/>"#,
+                r#"<track/>"#,
+            ),
+        ] {
+            let ev = parse(atak_pli(group, track).as_bytes()).expect("still parses");
+            assert_eq!((ev.group, ev.track), (None, None), "{group} {track}");
+            let x = reencode(&ev);
+            assert!(!x.contains("__group") && !x.contains("<track"), "{x}");
+            assert!(x.contains(r#"lat="36.5000000""#), "{x}");
+        }
+    }
 }
