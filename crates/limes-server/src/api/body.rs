@@ -151,6 +151,27 @@ impl<const LIMIT: usize> FromRequest<AppState> for Body<LIMIT> {
     }
 }
 
+/// Whether reading a body failed because its time (`--body-timeout-s`) ran out, anywhere in
+/// the error's chain of sources.
+pub(crate) fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut at = Some(e);
+    while let Some(x) = at {
+        if x.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        at = x.source();
+    }
+    false
+}
+
+/// The answer to a body that stopped arriving before its time ran out: 408.
+pub(crate) fn stopped_arriving() -> ApiError {
+    ApiError::new(
+        StatusCode::REQUEST_TIMEOUT,
+        "the body stopped arriving; send it again",
+    )
+}
+
 /// Reads a body part by part into buffers charged to the shares; `None` when they had no room
 /// (the rest was read and dropped, so the client hears the 429 rather than a reset).
 async fn arrive(
@@ -166,11 +187,8 @@ async fn arrive(
     while let Some(part) = parts.next().await {
         let part = part.map_err(|e| {
             let inner = e.into_inner();
-            if inner.is::<tower_http::timeout::TimeoutError>() {
-                ApiError::new(
-                    StatusCode::REQUEST_TIMEOUT,
-                    "the body stopped arriving; send it again",
-                )
+            if timed_out(inner.as_ref()) {
+                stopped_arriving()
             } else {
                 ApiError::new(
                     StatusCode::BAD_REQUEST,

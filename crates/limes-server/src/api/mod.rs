@@ -2,7 +2,7 @@
 //! handler returns. The OpenAPI document is generated from the handlers (`openapi.rs`).
 
 pub mod alerts;
-mod body;
+pub(crate) mod body;
 pub mod events;
 pub mod ingest;
 pub mod listing;

@@ -373,6 +373,9 @@ pub async fn sign_in(
 ) -> Result<Response, ApiError> {
     same_origin(&headers)?;
     let body = body.map_err(|e| {
+        if crate::api::body::timed_out(&e) {
+            return crate::api::body::stopped_arriving();
+        }
         ApiError::new(
             e.status(),
             format!(
