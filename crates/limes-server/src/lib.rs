@@ -27,5 +27,6 @@ pub mod pki;
 pub mod release;
 pub mod server;
 pub mod store;
+pub mod xml;
 
 pub use server::{ServeConfig, Server, ServerError};

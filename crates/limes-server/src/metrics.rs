@@ -32,6 +32,8 @@ pub struct Metrics {
     pub ingest_throttled: Counter,
     /// Requests refused with 429 because their body found no room in a body budget.
     pub bodies_refused: Counter,
+    /// CAP feed reads refused with 429: the organisation's previous one was still being built.
+    pub feed_reads_refused: Counter,
     /// Records the engine has processed.
     pub engine_records: Counter,
     /// Records the engine refused (should stay 0: the log holds checked records).
@@ -106,6 +108,7 @@ impl Metrics {
             ingest_rejected: Counter::default(),
             ingest_throttled: Counter::default(),
             bodies_refused: Counter::default(),
+            feed_reads_refused: Counter::default(),
             engine_records: Counter::default(),
             engine_refused: Counter::default(),
             alert_revisions: Counter::default(),
@@ -151,6 +154,11 @@ impl Metrics {
             "bodies_refused",
             "Requests refused with 429: no room for their body in their credential's or organisation's share",
             m.bodies_refused.clone(),
+        );
+        r.register(
+            "feed_reads_refused",
+            "CAP feed reads refused with 429: the organisation's previous one was still being built",
+            m.feed_reads_refused.clone(),
         );
         r.register(
             "engine_records",

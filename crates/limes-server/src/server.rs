@@ -296,6 +296,7 @@ fn limits(cfg: &ServeConfig) -> Limits {
         body_timeout: Duration::from_secs(30),
         cot_first_event: Duration::from_secs(10),
         body_shares: api::BodyShares::new(cfg.max_body_memory_mib.min(1 << 20) << 20),
+        feed_builds: Default::default(),
     };
     tracing::info!(
         "file-descriptor limit {nofile}: at most {} HTTP and {} CoT connections",

@@ -513,6 +513,13 @@ async fn a_sensor_certificate_speaks_for_its_sensor_only() {
     read_until(&mut s, &["t-x-c-t-r"])
         .await
         .expect("the sensor's ping is answered");
+    // A ping under the sensor's own uid is answered and is its heartbeat too.
+    s.write_all(event(&sensor.id, "t-x-c-t", "").as_bytes())
+        .await
+        .expect("write");
+    read_until(&mut s, &["t-x-c-t-r"])
+        .await
+        .expect("the sensor's own ping is answered");
     s.write_all(event(&sensor.id, "a-f-G-E-S", "").as_bytes())
         .await
         .expect("write");
@@ -520,13 +527,50 @@ async fn a_sensor_certificate_speaks_for_its_sensor_only() {
         .await
         .expect("write");
     let stored = async {
-        while server.state.metrics.ingest_records.get() < 2 {
+        while server.state.metrics.ingest_records.get() < 3 {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     };
     tokio::time::timeout(Duration::from_secs(60), stored)
         .await
         .expect("the sensor's events are stored");
+    drop(s);
+    server.stop().await;
+}
+
+/// A sensor that pings but never reads its replies is still heard: once 4,096 replies wait
+/// unread its pings go unanswered (logged once, and counted as a slow client), and what it
+/// sends after them is stored, not dropped with a closed connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sensor_that_reads_no_replies_is_still_stored() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (site, _paths, ca) = deployment(dir.path());
+    let data = dir.path().join("data");
+    let mut db = limes_server::store::open_beside(&data).expect("db");
+    let cert = issue::device(&ca, &subject("sdf", Role::Sensor, "ai-ne-cam"), 30).expect("issue");
+    issue::record(&mut db, &cert.row, "test").expect("record");
+    let server = start(&site, &data, false, false).await;
+    let mut s = connect(server.cot_tls.expect("TLS bound"), from_p12(&ca, &cert))
+        .await
+        .expect("handshake");
+    // 60,000 pings (their replies, ~17 MB, outgrow any socket buffer), then a detection.
+    let ping = event("takPing", "t-x-c-t", "");
+    let pings = ping.repeat(1000);
+    for _ in 0..60 {
+        s.write_all(pings.as_bytes()).await.expect("write pings");
+    }
+    s.write_all(event("someone", "a-u-G", r#"<limes class="person"/>"#).as_bytes())
+        .await
+        .expect("write");
+    let m = &server.state.metrics;
+    let heard = async {
+        while m.ingest_records.get() < 1 || m.cot_slow_clients.get() < 1 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), heard)
+        .await
+        .expect("the detection after the pings is stored, and the deaf sensor counted");
     drop(s);
     server.stop().await;
 }

@@ -52,6 +52,8 @@ pub struct Limits {
     pub cot_first_event: Duration,
     /// Memory for request bodies, per organisation and credential (see [`Body`]).
     pub body_shares: BodyShares,
+    /// CAP feed reads being built, one at a time per organisation.
+    pub feed_builds: crate::deliver::cap::feed::FeedBuilds,
 }
 
 /// Everything a handler may need.

@@ -283,6 +283,7 @@ where
     let (sensor, principal, conn) = (me.id, me.principal, me.conn);
     let mut index = 1u64;
     let mut refused = 0u64;
+    let mut deaf = false;
     let mut pending = vec![(index, first)];
     let mut ended: Option<Result<(), FrameError>> = None;
     loop {
@@ -305,18 +306,19 @@ where
         let mut batch = Batch::default();
         for (i, ev) in pending.drain(..) {
             if ev.kind == "t-x-c-t" {
-                // Its replies are only these; a sensor that reads none of 4,096 is not
-                // watching its link, and is cut as a client would be.
-                if me
-                    .replies
-                    .try_send(encode::pong(st.clock.now()).into())
-                    .is_err()
-                {
-                    st.metrics.cot_slow_clients.inc();
-                    tracing::warn!("CoT sensor {sensor} (connection {conn}): does not read its replies; closing");
-                    return Ok(());
+                // Its replies are only these. A sensor that has left 4,096 unread is not
+                // watching its link: its pings go unanswered (logged once), but what it sends
+                // is still stored, never dropped for that. (A writer that gave up waiting on
+                // it has counted it already.)
+                let sent = me.replies.try_send(encode::pong(st.clock.now()).into());
+                if let Err(mpsc::error::TrySendError::Full(_)) = sent {
+                    if !deaf {
+                        deaf = true;
+                        st.metrics.cot_slow_clients.inc();
+                        tracing::warn!("CoT sensor {sensor} (connection {conn}): does not read the replies to its pings; they go unanswered");
+                    }
                 }
-                continue;
+                // A ping under the sensor's own uid is also its heartbeat (below).
             }
             let Some(rec) = to_record(sensor, &ev) else {
                 continue;

@@ -6,7 +6,7 @@
 //! `t-x-d-d` when a client leaves. Each organisation has its own bus, so no other organisation's
 //! clients can crowd it; client uids are scoped per organisation.
 
-use quick_xml::escape::escape;
+use crate::xml::escape;
 use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::{Arc, Mutex};

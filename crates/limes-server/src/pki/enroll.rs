@@ -15,6 +15,7 @@
 //! for one user name, or [`ADDRESS_FAILURES`] from one address, further attempts are refused
 //! (429) for [`LOCKOUT`], whatever the password.
 
+use crate::xml::escape;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -23,7 +24,6 @@ use axum::routing::{get, post};
 use axum::{Extension, Router};
 use base64::Engine;
 use limes_core::site::Site;
-use quick_xml::escape::escape;
 use rusqlite::Connection;
 use std::collections::HashMap;
 use std::net::IpAddr;

@@ -4,7 +4,7 @@
 //! A package for enrolment also tells the client to enrol for a certificate with a user name
 //! and password; no package ever holds a private key or a password that protects one.
 
-use quick_xml::escape::escape;
+use crate::xml::escape;
 use std::io::{Cursor, Write};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};

@@ -3,9 +3,9 @@
 //! radius. Which message type a revision is, and what it references, is decided per
 //! organisation by [`super::sequence`].
 
+use crate::xml::escape;
 use limes_core::record::{Severity, Time};
 use limes_core::site::{Detail, Org};
-use quick_xml::escape::escape;
 use std::fmt::Write;
 
 use crate::release::{AlertOut, Released};

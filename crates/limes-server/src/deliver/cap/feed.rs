@@ -4,20 +4,24 @@
 //! alerting system polls instead of reading each alert.
 //!
 //! The feed is built from the same release as the CAP messages: an alert with no revision
-//! released to the caller is absent, and every time in it is a `sent` time of a message the
-//! caller may read, so the feed tells nothing the messages do not (entries are ordered by that
-//! time, not by revisions the caller was not released).
+//! released to the caller is absent, and every time in it is one the caller is released (a
+//! message's `sent`, a released revision's time), to the second, so the feed tells nothing the
+//! messages do not: entries are ordered, cut and filtered by that time, never by revisions the
+//! caller was not released.
 
 use atom_syndication::{Category, Entry, Feed, FixedDateTime, Generator, Link, Person, Text};
 use axum::extract::{Query, State};
-use axum::http::header;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use limes_core::record::Time;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::Deserialize;
 use serde_json::json;
 use std::cmp::{Ordering, Reverse};
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::encode::{identifier, words, MsgType, Words};
 use super::{history, sequence};
@@ -26,31 +30,82 @@ use crate::api::{ApiError, AppState};
 use crate::auth::Principal;
 use crate::lifecycle::{row_view, ALERT_COLUMNS};
 use crate::release::{Out, Policy};
+use crate::xml::clean;
 
 /// Entries a feed holds when the caller does not say.
 pub const DEFAULT_ENTRIES: usize = 50;
 /// Most entries one feed holds.
 pub const MAX_ENTRIES: usize = 500;
 
+/// Longest a feed read waits for its organisation's previous one to finish.
+pub const BUILD_WAIT: Duration = Duration::from_secs(10);
+
+/// Feed reads being built, one at a time per organisation: a read may scan every stored alert
+/// and its revisions (a caller released few alerts makes the scan long), so an organisation's
+/// pollers queue behind each other rather than take every core from the rest of the server.
+#[derive(Clone, Debug, Default)]
+pub struct FeedBuilds {
+    orgs: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
+}
+
+impl FeedBuilds {
+    /// Waits (at most [`BUILD_WAIT`]) until no other feed read of `org` is being built; `None`
+    /// when one still is.
+    pub async fn enter(&self, org: &str) -> Option<OwnedSemaphorePermit> {
+        let one = {
+            // Organisations come from the site: there are few.
+            let mut m = self.orgs.lock().unwrap_or_else(|e| e.into_inner());
+            m.entry(org.to_owned())
+                .or_insert_with(|| Arc::new(Semaphore::new(1)))
+                .clone()
+        };
+        tokio::time::timeout(BUILD_WAIT, one.acquire_owned())
+            .await
+            .ok()?
+            .ok()
+    }
+}
+
 /// Query of the feed.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct FeedQuery {
-    /// RFC 3339; only alerts changed at or after this.
+    /// RFC 3339; only alerts whose latest message became the caller's at or after this.
     since: Option<String>,
-    /// Most entries (50 by default, at most 500).
-    limit: Option<usize>,
+    /// Most entries, 1 to 500 (50 by default).
+    limit: Option<String>,
+}
+
+/// The `limit` parameter, named when it is not a number of entries the feed holds.
+fn limit(v: Option<&str>) -> Result<usize, ApiError> {
+    let Some(v) = v else {
+        return Ok(DEFAULT_ENTRIES);
+    };
+    v.parse::<usize>()
+        .ok()
+        .filter(|n| (1..=MAX_ENTRIES).contains(n))
+        .ok_or_else(|| {
+            ApiError::bad_field(
+                "limit",
+                format!("limit: {v:?} is not a number of entries from 1 to {MAX_ENTRIES}"),
+            )
+        })
 }
 
 /// One entry: the latest message of the organisation's sequence about one alert.
 struct Latest {
     /// The alert as released with that message.
     out: crate::release::AlertOut,
-    /// Its revision, type and `sent` time.
+    /// Its revision and type.
     rev: u32,
     msg_type: MsgType,
-    sent: Time,
+    /// When it became the organisation's latest, to the second: its `sent` time, or the time of
+    /// the revision it carries when that is later (an alert first released to the organisation
+    /// at a later revision — a new kind, or come into its area — is sent with the time it was
+    /// raised, but is news to the organisation only from that revision). Both are released to
+    /// it. The feed's order, its cut at the limit and `since` all use this time.
+    at: Time,
     /// When the organisation's first message about it was sent.
     first_sent: Time,
 }
@@ -59,9 +114,9 @@ impl Latest {
     /// The feed's order: newest message first, then by the caller's id (both things it is
     /// released, so the order and the cut at the limit tell it nothing more).
     fn rank(&self, other: &Self) -> Ordering {
-        self.sent
+        self.at
             .0
-            .total_cmp(&other.sent.0)
+            .total_cmp(&other.at.0)
             .then_with(|| self.out.base_id().cmp(other.out.base_id()))
     }
 }
@@ -86,12 +141,12 @@ impl Ord for Ranked {
     }
 }
 
-/// The latest message of `org`'s sequence about each alert released to it, sent at or after
-/// `since`: the `limit` newest, newest first.
+/// The latest message of `org`'s sequence about each alert released to it, the caller's from
+/// `since` on: the `limit` newest, newest first.
 ///
-/// A message is sent no later than its alert's latest revision or life-cycle change, so the
-/// alerts are read in that order and the reading stops once no later row could be among the
-/// newest `limit` (rather than cutting in an order the caller cannot see).
+/// A message's time ([`Latest::at`]) is no later than its alert's latest revision or life-cycle
+/// change, so the alerts are read in that order and the reading stops once no later row could
+/// be among the newest `limit` (rather than cutting in an order the caller cannot see).
 fn latest(
     c: &rusqlite::Connection,
     policy: &Policy,
@@ -110,7 +165,7 @@ fn latest(
     let mut newest: BinaryHeap<Reverse<Ranked>> = BinaryHeap::new();
     for row in rows {
         let (view, internal, last) = row?;
-        if newest.len() >= limit && newest.peek().is_some_and(|Reverse(r)| last < r.0.sent.0) {
+        if newest.len() >= limit && newest.peek().is_some_and(|Reverse(r)| last < r.0.at.0) {
             break;
         }
         let Some(view) = view else { continue };
@@ -122,14 +177,15 @@ fn latest(
         let Out::Alert(a) = &step.released.out else {
             continue;
         };
-        if step.sent.0 < since {
+        let at = Time(step.sent.0.max(a.summary().time.0).floor());
+        if at.0 < since {
             continue;
         }
         newest.push(Reverse(Ranked(Latest {
             out: a.clone(),
             rev: step.rev,
             msg_type: step.msg_type.clone(),
-            sent: step.sent,
+            at,
             first_sent: first.sent,
         })));
         if newest.len() > limit {
@@ -170,7 +226,7 @@ fn urn(parts: &[&str]) -> String {
 /// The feed for `org` (named `org_name`) of site `site`, written at `now` when it is empty.
 fn write(site: &str, org: &str, org_name: &str, entries: &[Latest], now: Time) -> String {
     let author = Person {
-        name: format!("Limes, site {site}"),
+        name: clean(&format!("Limes, site {site}")).into_owned(),
         ..Person::default()
     };
     let items: Vec<Entry> = entries
@@ -188,11 +244,11 @@ fn write(site: &str, org: &str, org_name: &str, entries: &[Latest], now: Time) -
             };
             Entry {
                 id: urn(&["cap", &identifier(site, org, &s.id, l.rev, &l.msg_type)]),
-                title: Text::plain(title),
-                updated: atom_time(l.sent),
+                title: Text::plain(clean(&title)),
+                updated: atom_time(l.at),
                 published: Some(atom_time(l.first_sent)),
                 authors: vec![author.clone()],
-                summary: Some(Text::plain(description)),
+                summary: Some(Text::plain(clean(&description))),
                 categories: vec![Category {
                     term: l.msg_type.name().to_string(),
                     scheme: Some("urn:oasis:names:tc:emergency:cap:1.2:msgType".into()),
@@ -210,17 +266,19 @@ fn write(site: &str, org: &str, org_name: &str, entries: &[Latest], now: Time) -
         .collect();
     let updated = entries
         .iter()
-        .map(|l| l.sent.0)
+        .map(|l| l.at.0)
         .fold(None, |m: Option<f64>, t| Some(m.map_or(t, |m| m.max(t))))
         .map_or(now, Time);
     let feed = Feed {
         id: urn(&[site, "cap-feed", org]),
-        title: Text::plain(format!("Limes, site {site}: alerts released to {org_name}")),
+        title: Text::plain(clean(&format!(
+            "Limes, site {site}: alerts released to {org_name}"
+        ))),
         updated: atom_time(updated),
         authors: vec![author],
-        rights: Some(Text::plain(format!(
+        rights: Some(Text::plain(clean(&format!(
             "Released to {org_name} under the Limes release policy of site {site}; do not pass on"
-        ))),
+        )))),
         generator: Some(Generator {
             value: "Limes".into(),
             version: Some(env!("CARGO_PKG_VERSION").into()),
@@ -255,8 +313,15 @@ pub async fn feed(
     }
     let Query(q) = q.map_err(query_error)?;
     let since = time_param("since", &q.since)?;
-    let limit = q.limit.unwrap_or(DEFAULT_ENTRIES).clamp(1, MAX_ENTRIES);
+    let limit = limit(q.limit.as_deref())?;
     let org = s.policy.org(&p.org).ok_or_else(ApiError::no_alert)?.clone();
+    let Some(_building) = s.limits.feed_builds.enter(&p.org).await else {
+        s.metrics.feed_reads_refused.inc();
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "your organisation's previous feed read is still being built; send it again",
+        ));
+    };
     let (policy, org_id) = (s.policy.clone(), p.org.clone());
     let entries = s
         .store
@@ -269,9 +334,16 @@ pub async fn feed(
         &entries,
         Time(s.clock.now()),
     );
+    // Which message of each alert it was given, as `read.cap` records.
     let ids: Vec<&str> = entries.iter().map(|l| l.out.base_id()).collect();
-    s.audit(&p, "read.cap_feed", "cap/feed", json!({ "ids": ids }))
-        .await?;
+    let revs: Vec<u32> = entries.iter().map(|l| l.rev).collect();
+    s.audit(
+        &p,
+        "read.cap_feed",
+        "cap/feed",
+        json!({ "ids": ids, "revs": revs }),
+    )
+    .await?;
     Ok(([(header::CONTENT_TYPE, "application/atom+xml")], xml).into_response())
 }
 
@@ -282,7 +354,13 @@ mod tests {
 
     #[test]
     fn an_empty_feed_is_still_a_feed_with_its_own_id_and_time() {
-        let x = write("frontier", "sdf", "SDF <north>", &[], Time(1_700_000_000.0));
+        let x = write(
+            "frontier",
+            "sdf",
+            "SDF <north>\u{1}",
+            &[],
+            Time(1_700_000_000.0),
+        );
         assert!(x.starts_with("<?xml"), "{x}");
         assert!(
             x.contains("<id>urn:limes:frontier:cap-feed:sdf</id>"),
@@ -292,8 +370,9 @@ mod tests {
             x.contains("<updated>2023-11-14T22:13:20+00:00</updated>"),
             "{x}"
         );
-        // The organisation's name is escaped, not written as markup.
-        assert!(x.contains("SDF &lt;north&gt;"), "{x}");
+        // The organisation's name is escaped, not written as markup, and what XML does not
+        // allow is replaced.
+        assert!(x.contains("SDF &lt;north&gt;\u{FFFD}"), "{x}");
         assert!(!x.contains("<entry>"), "{x}");
     }
 
@@ -335,21 +414,53 @@ mod tests {
         store(&c, 1, (1, 200.0), 200.0, 38.872);
         store(&c, 1, (2, 200.0), 900.0, 39.5);
         store(&c, 2, (1, 500.0), 500.0, 38.872);
-        let sent = |since: Option<f64>, limit: usize| -> Vec<(u32, f64)> {
-            latest(&c, &policy, "syria", since, limit)
+        let at = |org: &str, since: Option<f64>, limit: usize| -> Vec<(u64, f64)> {
+            latest(&c, &policy, org, since, limit)
                 .expect("read")
                 .iter()
-                .map(|l| (l.out.rev(), l.sent.0))
+                .map(|l| (l.out.rev().into(), l.at.0))
                 .collect()
         };
-        assert_eq!(sent(None, 5), [(1, 500.0), (1, 200.0)]);
-        assert_eq!(sent(None, 1), [(1, 500.0)]);
-        assert_eq!(sent(Some(600.0), 5), []);
-        assert_eq!(sent(Some(300.0), 5), [(1, 500.0)]);
+        assert_eq!(at("syria", None, 5), [(1, 500.0), (1, 200.0)]);
+        assert_eq!(at("syria", None, 1), [(1, 500.0)]);
+        assert_eq!(at("syria", Some(600.0), 5), []);
+        assert_eq!(at("syria", Some(300.0), 5), [(1, 500.0)]);
         // The owner's organisation is released both revisions.
-        assert_eq!(
-            latest(&c, &policy, "ibf", None, 1).expect("read")[0].sent.0,
-            900.0
+        assert_eq!(at("ibf", None, 1), [(2, 900.0)]);
+        // Alert 3 was raised at 300 far away and came into Syria's area at 700: its first
+        // message to Syria is sent with the time it was raised, but it is news from 700, so a
+        // client polling since 600 gets it, first.
+        store(&c, 3, (1, 300.0), 300.0, 39.5);
+        store(&c, 3, (2, 300.0), 700.0, 38.872);
+        assert_eq!(at("syria", Some(600.0), 5), [(2, 700.0)]);
+        assert_eq!(at("syria", None, 1), [(2, 700.0)]);
+        // Times are whole seconds, as shown.
+        store(&c, 4, (1, 800.0), 800.75, 38.872);
+        assert_eq!(at("syria", Some(800.5), 5), []);
+        assert_eq!(at("syria", Some(800.0), 5), [(1, 800.0)]);
+    }
+
+    #[test]
+    fn a_limit_is_a_number_of_entries_and_named_when_not() {
+        assert_eq!(limit(None).expect("default"), DEFAULT_ENTRIES);
+        assert_eq!(limit(Some("7")).expect("7"), 7);
+        for bad in ["0", "501", "-1", "abc", "", "1e3", "18446744073709551616"] {
+            let e = limit(Some(bad)).expect_err(bad);
+            assert_eq!(e.details["field"], "limit", "{bad}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_organisation_builds_one_feed_at_a_time_and_others_are_not_held() {
+        let builds = FeedBuilds::default();
+        let first = builds.enter("turkey").await.expect("the first is built");
+        // The clock is paused: the wait runs out at once, and it is refused.
+        assert!(builds.enter("turkey").await.is_none());
+        assert!(builds.enter("sdf").await.is_some(), "another organisation");
+        drop(first);
+        assert!(
+            builds.enter("turkey").await.is_some(),
+            "once the first is done"
         );
     }
 

@@ -4,8 +4,8 @@
 //! facilities, and the ping reply. Events carry no XML prolog, so a client that splits the
 //! stream on `</event>` gets frames any XML parser reads; `ce` is the released radius.
 
+use crate::xml::escape;
 use limes_core::record::AlertState;
-use quick_xml::escape::escape;
 use std::fmt::Write;
 
 use crate::release::{AlertOut, FacilityOut, Lifecycle, Out, Released, TrackOut};
