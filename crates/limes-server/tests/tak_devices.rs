@@ -539,8 +539,8 @@ async fn a_sensor_certificate_speaks_for_its_sensor_only() {
 }
 
 /// A sensor that pings but never reads its replies is still heard: once 4,096 replies wait
-/// unread its pings go unanswered (logged once, and counted as a slow client), and what it
-/// sends after them is stored, not dropped with a closed connection.
+/// unread its pings go unanswered (logged once), and what it sends after them is stored, not
+/// dropped with a closed connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sensor_that_reads_no_replies_is_still_stored() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -564,13 +564,13 @@ async fn a_sensor_that_reads_no_replies_is_still_stored() {
         .expect("write");
     let m = &server.state.metrics;
     let heard = async {
-        while m.ingest_records.get() < 1 || m.cot_slow_clients.get() < 1 {
+        while m.ingest_records.get() < 1 {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     };
     tokio::time::timeout(Duration::from_secs(60), heard)
         .await
-        .expect("the detection after the pings is stored, and the deaf sensor counted");
+        .expect("the detection after the pings is stored");
     drop(s);
     server.stop().await;
 }

@@ -521,6 +521,15 @@ fn rest_releases_each_organisation_its_items_at_its_detail() {
     }
 }
 
+/// The text of CAP element `name` in message `m`.
+fn cap_field(m: &str, name: &str) -> String {
+    m.split(&format!("<{name}>"))
+        .nth(1)
+        .and_then(|x| x.split(&format!("</{name}>")).next())
+        .expect(name)
+        .to_string()
+}
+
 #[test]
 fn cap_messages_validate_and_each_organisation_has_its_own_sequence() {
     let n = night();
@@ -543,13 +552,6 @@ fn cap_messages_validate_and_each_organisation_has_its_own_sequence() {
                 s.org,
                 msgs[0]
             );
-            let field = |m: &str, name: &str| -> String {
-                m.split(&format!("<{name}>"))
-                    .nth(1)
-                    .and_then(|x| x.split(&format!("</{name}>")).next())
-                    .expect(name)
-                    .to_string()
-            };
             // An Update or Cancel references every earlier message of the organisation's
             // sequence (sender, identifier, sent), since it supersedes them all and none
             // expires; only the first was referenced before.
@@ -559,16 +561,16 @@ fn cap_messages_validate_and_each_organisation_has_its_own_sequence() {
                         || m.contains("<msgType>Cancel</msgType>"),
                     "{m}"
                 );
-                let refs = field(m, "references");
+                let refs = cap_field(m, "references");
                 let refs: Vec<&str> = refs.split(' ').collect();
                 let want: Vec<String> = msgs[..i]
                     .iter()
                     .map(|e| {
                         format!(
                             "{},{},{}",
-                            field(e, "sender"),
-                            field(e, "identifier"),
-                            field(e, "sent")
+                            cap_field(e, "sender"),
+                            cap_field(e, "identifier"),
+                            cap_field(e, "sent")
                         )
                     })
                     .collect();
@@ -578,10 +580,10 @@ fn cap_messages_validate_and_each_organisation_has_its_own_sequence() {
             // written as CAP asks (-00:00).
             for m in &msgs {
                 assert!(m.contains("<status>Exercise</status>"), "{m}");
-                assert!(field(m, "sent").ends_with("-00:00"), "{m}");
+                assert!(cap_field(m, "sent").ends_with("-00:00"), "{m}");
             }
             for m in &msgs {
-                match s.alert_detail(&field(m, "event").replace(' ', "_")) {
+                match s.alert_detail(&cap_field(m, "event").replace(' ', "_")) {
                     D::Full => assert!(
                         m.contains("<scope>Restricted</scope>") && m.contains("<restriction>"),
                         "{m}"
@@ -647,13 +649,6 @@ print(json.dumps({
 #[test]
 fn the_cap_feed_lists_each_organisations_latest_message_about_each_alert() {
     let n = night();
-    let field = |m: &str, name: &str| -> String {
-        m.split(&format!("<{name}>"))
-            .nth(1)
-            .and_then(|x| x.split(&format!("</{name}>")).next())
-            .expect(name)
-            .to_string()
-    };
     for s in &SPECS {
         let [(st, ctype, xml), (st1, ctype1, xml1)] = &n.feeds[s.org];
         assert_eq!((*st, *st1), (200, 200), "{}: {xml} {xml1}", s.org);
@@ -685,14 +680,14 @@ fn the_cap_feed_lists_each_organisations_latest_message_about_each_alert() {
             assert_eq!(rev, want_rev.to_string(), "{}: {e}", s.org);
             assert_eq!(
                 e["id"],
-                format!("urn:limes:cap:{}", field(cap, "identifier")),
+                format!("urn:limes:cap:{}", cap_field(cap, "identifier")),
                 "{}",
                 s.org
             );
             // Updated when it became the organisation's latest: sent then, or carrying a
             // later revision (an alert first released at a later revision is sent with the
             // time it was raised).
-            let sent = field(cap, "sent");
+            let sent = cap_field(cap, "sent");
             let updated = e["updated"].as_str().expect("updated");
             assert!(updated[..19] >= sent[..19], "{}: {e} {sent}", s.org);
             if !cap.contains("<msgType>Alert</msgType>") {

@@ -308,13 +308,12 @@ where
             if ev.kind == "t-x-c-t" {
                 // Its replies are only these. A sensor that has left 4,096 unread is not
                 // watching its link: its pings go unanswered (logged once), but what it sends
-                // is still stored, never dropped for that. (A writer that gave up waiting on
-                // it has counted it already.)
+                // is still stored, never dropped for that. It is counted as a slow client when
+                // its writer gives up waiting on it (`WRITE_TIMEOUT`), once.
                 let sent = me.replies.try_send(encode::pong(st.clock.now()).into());
                 if let Err(mpsc::error::TrySendError::Full(_)) = sent {
                     if !deaf {
                         deaf = true;
-                        st.metrics.cot_slow_clients.inc();
                         tracing::warn!("CoT sensor {sensor} (connection {conn}): does not read the replies to its pings; they go unanswered");
                     }
                 }
