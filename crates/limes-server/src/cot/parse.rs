@@ -96,7 +96,8 @@ fn tak_detail(ev: &mut CotEvent, name: &str, attrs: &[(String, String)]) {
         }
         "track" => {
             let course = num("course").filter(|c| (0.0..=360.0).contains(c));
-            let speed = num("speed").filter(|s| (0.0..1000.0).contains(s));
+            // Bounds that hold as written (to 0.1° and 0.01 m/s).
+            let speed = num("speed").filter(|s| (0.0..999.0).contains(s));
             ev.track = course.zip(speed);
         }
         "status" => {
@@ -240,7 +241,7 @@ pub fn parse(bytes: &[u8]) -> Result<CotEvent, CotError> {
                                     .trim()
                                     .parse::<f64>()
                                     .ok()
-                                    .filter(|h| h.is_finite() && h.abs() < 100_000.0)
+                                    .filter(|h| h.is_finite() && h.abs() < 99_999.0)
                             }
                             "ce" => {
                                 let ce = number("point", "ce", &v)?;

@@ -85,6 +85,8 @@ pub type ChangeFn = Box<dyn FnOnce(&Connection) -> Result<serde_json::Value, Sto
 #[derive(Clone)]
 pub struct Store {
     readers: Arc<Mutex<Vec<Connection>>>,
+    /// Reads running at once through [`Store::read`] (each a thread and a connection).
+    reading: Arc<tokio::sync::Semaphore>,
     db: PathBuf,
     _lock: Arc<File>,
     ingest: Sender<Op>,
@@ -92,6 +94,9 @@ pub struct Store {
     engine: Sender<EngineWrite>,
     status: Arc<WriterStatus>,
 }
+
+/// Reads through [`Store::read`] running at once; more wait for a place.
+pub const MAX_READS: usize = 16;
 
 /// What a store holds, for `/api/v1/stats` and the tests.
 #[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -207,6 +212,7 @@ impl Store {
                 status,
                 db,
                 readers: Arc::new(Mutex::new(Vec::new())),
+                reading: Arc::new(tokio::sync::Semaphore::new(MAX_READS)),
                 _lock: Arc::new(lock),
             },
             handle,
@@ -381,16 +387,28 @@ impl Store {
         }
     }
 
-    /// Runs a read on a pooled read connection, off the async threads.
+    /// Runs a read on a pooled read connection, off the async threads, once fewer than
+    /// [`MAX_READS`] are running. A read holds its place until it has finished, also when its
+    /// caller has gone (a client that hangs up does not end a scan under way, so it must not
+    /// free the place for another).
     pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let me = self.clone();
-        tokio::task::spawn_blocking(move || me.read_blocking(f))
+        let place = self
+            .reading
+            .clone()
+            .acquire_owned()
             .await
-            .map_err(|_| StoreError::Closed)?
+            .map_err(|_| StoreError::Closed)?;
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let _place = place;
+            me.read_blocking(f)
+        })
+        .await
+        .map_err(|_| StoreError::Closed)?
     }
 
     /// Runs a read on a pooled read connection in the calling thread.

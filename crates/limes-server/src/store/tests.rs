@@ -47,3 +47,48 @@ fn a_tick_logged_before_the_replay_ends_counts_for_admission() {
         .expect("logged");
     assert_eq!(reply.accepted, 1, "{:?}", reply.rejected);
 }
+
+/// Reads run at most [`super::MAX_READS`] at once, and one whose caller has gone keeps its
+/// place until it ends. (Before, every read took a thread and a connection of its own: clients
+/// that asked for a long scan and hung up left the scans running, 481 threads in a probe, and
+/// slowed every other organisation.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_are_bounded_and_a_dropped_caller_keeps_its_place() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (feed, _fed) = crossbeam_channel::unbounded();
+    let (store, _writer) = Store::open(dir.path(), 8, feed).expect("store");
+    let (started, running) = std::sync::mpsc::channel::<()>();
+    let gate = std::sync::Arc::new(std::sync::Barrier::new(super::MAX_READS + 1));
+    // MAX_READS reads that wait at the gate; their callers are dropped at once.
+    for _ in 0..super::MAX_READS {
+        let (store, started, gate) = (store.clone(), started.clone(), gate.clone());
+        let caller = tokio::spawn(async move {
+            store
+                .read(move |_| {
+                    started.send(()).expect("send");
+                    gate.wait();
+                    Ok(())
+                })
+                .await
+        });
+        running.recv().expect("the read runs");
+        caller.abort();
+    }
+    // Every place is held, though every caller has gone.
+    assert_eq!(store.reading.available_permits(), 0);
+    // One more waits for a place: it has not run while the others hold theirs.
+    let (ran, ran_rx) = tokio::sync::oneshot::channel();
+    let next = {
+        let store = store.clone();
+        tokio::spawn(async move { store.read(move |_| Ok(ran.send(()))).await })
+    };
+    tokio::task::yield_now().await;
+    let mut ran_rx = ran_rx;
+    assert!(ran_rx.try_recv().is_err(), "a read beyond the bound ran");
+    // Once the gated reads end, it runs.
+    tokio::task::spawn_blocking(move || gate.wait())
+        .await
+        .expect("gate");
+    ran_rx.await.expect("the waiting read ran");
+    let _ = next.await;
+}

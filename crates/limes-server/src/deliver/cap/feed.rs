@@ -158,7 +158,9 @@ fn latest(
         "SELECT {ALERT_COLUMNS}, id, max(time, coalesce(changed_at, time)) AS last \
          FROM alerts WHERE last >= ?1 ORDER BY last DESC"
     ))?;
-    let since = since.unwrap_or(f64::NEG_INFINITY);
+    // To the second, as the entries' times: a poll at 12.3 s asks again from 12 s, so a
+    // revision at 12.7 s (shown as 12 s) is not missed.
+    let since = since.map_or(f64::NEG_INFINITY, f64::floor);
     let rows = stmt.query_map([since], |r| {
         Ok((row_view(r)?, r.get::<_, i64>(7)?, r.get::<_, f64>(8)?))
     })?;
@@ -315,7 +317,7 @@ pub async fn feed(
     let since = time_param("since", &q.since)?;
     let limit = limit(q.limit.as_deref())?;
     let org = s.policy.org(&p.org).ok_or_else(ApiError::no_alert)?.clone();
-    let Some(_building) = s.limits.feed_builds.enter(&p.org).await else {
+    let Some(building) = s.limits.feed_builds.enter(&p.org).await else {
         s.metrics.feed_reads_refused.inc();
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -323,9 +325,14 @@ pub async fn feed(
         ));
     };
     let (policy, org_id) = (s.policy.clone(), p.org.clone());
+    // The permit goes with the scan: a client that hangs up leaves the scan running, and it
+    // must still keep the organisation's next read waiting.
     let entries = s
         .store
-        .read(move |c| latest(c, &policy, &org_id, since, limit))
+        .read(move |c| {
+            let _building = building;
+            latest(c, &policy, &org_id, since, limit)
+        })
         .await?;
     let xml = write(
         &s.site.name,
@@ -434,10 +441,11 @@ mod tests {
         store(&c, 3, (2, 300.0), 700.0, 38.872);
         assert_eq!(at("syria", Some(600.0), 5), [(2, 700.0)]);
         assert_eq!(at("syria", None, 1), [(2, 700.0)]);
-        // Times are whole seconds, as shown.
+        // Times are whole seconds, as shown, and so is `since`: a poll at 800.5 s is asked
+        // again from 800 s, so a revision at 800.75 s is not missed.
         store(&c, 4, (1, 800.0), 800.75, 38.872);
-        assert_eq!(at("syria", Some(800.5), 5), []);
-        assert_eq!(at("syria", Some(800.0), 5), [(1, 800.0)]);
+        assert_eq!(at("syria", Some(800.5), 5), [(1, 800.0)]);
+        assert_eq!(at("syria", Some(801.0), 5), []);
     }
 
     #[test]
