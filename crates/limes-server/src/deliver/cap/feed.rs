@@ -24,7 +24,7 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::encode::{identifier, words, MsgType, Words};
-use super::{history, sequence};
+use super::{revisions, sequence};
 use crate::api::listing::{query_error, time_param};
 use crate::api::{ApiError, AppState};
 use crate::auth::Principal;
@@ -155,23 +155,28 @@ fn latest(
     limit: usize,
 ) -> Result<Vec<Latest>, crate::store::StoreError> {
     let mut stmt = c.prepare(&format!(
-        "SELECT {ALERT_COLUMNS}, id, max(time, coalesce(changed_at, time)) AS last \
+        "SELECT {ALERT_COLUMNS}, id, max(time, coalesce(changed_at, time)) AS last, changed_at \
          FROM alerts WHERE last >= ?1 ORDER BY last DESC"
     ))?;
     // To the second, as the entries' times: a poll at 12.3 s asks again from 12 s, so a
     // revision at 12.7 s (shown as 12 s) is not missed.
     let since = since.map_or(f64::NEG_INFINITY, f64::floor);
     let rows = stmt.query_map([since], |r| {
-        Ok((row_view(r)?, r.get::<_, i64>(7)?, r.get::<_, f64>(8)?))
+        Ok((
+            row_view(r)?,
+            r.get::<_, i64>(7)?,
+            r.get::<_, f64>(8)?,
+            r.get::<_, Option<f64>>(9)?,
+        ))
     })?;
     let mut newest: BinaryHeap<Reverse<Ranked>> = BinaryHeap::new();
     for row in rows {
-        let (view, internal, last) = row?;
+        let (view, internal, last, life_at) = row?;
         if newest.len() >= limit && newest.peek().is_some_and(|Reverse(r)| last < r.0.at.0) {
             break;
         }
         let Some(view) = view else { continue };
-        let (revs, life_at) = history(c, internal as u64)?;
+        let revs = revisions(c, internal as u64)?;
         let steps = sequence(policy, org, &revs, &view.life, life_at);
         let (Some(first), Some(step)) = (steps.first(), steps.last()) else {
             continue;

@@ -109,13 +109,21 @@ pub fn history(
         )
         .optional()?
         .flatten();
+    Ok((revisions(c, internal)?, life_at))
+}
+
+/// Every stored revision of alert `internal`, in order (those that no longer parse left out).
+pub fn revisions(
+    c: &rusqlite::Connection,
+    internal: u64,
+) -> Result<Vec<AlertRecord>, crate::store::StoreError> {
     let mut stmt = c.prepare_cached("SELECT body FROM alert_revs WHERE id = ?1 ORDER BY rev")?;
     let revs = stmt
         .query_map(params![internal as i64], |r| r.get::<_, String>(0))?
         .filter_map(|r| r.ok())
         .filter_map(|b| serde_json::from_str::<AlertRecord>(&b).ok())
         .collect();
-    Ok((revs, life_at))
+    Ok(revs)
 }
 
 /// Query of the CAP endpoint.
